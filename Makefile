@@ -1,0 +1,93 @@
+# gemma-chat: plain Makefile.
+#   make            release build -> ./gemma-chat
+#   make debug      ASan + UBSan build -> ./gemma-chat-debug (objects in build-debug/)
+#   make shaders    compile shaders/*.comp to SPIR-V (embedded in the binary)
+#   make test       build, generate the tiny test models, run every test
+#   make test-sanitize   the same suite on the ASan + UBSan build
+#   make install PREFIX=/usr/local
+# No network access at build or test time.
+
+CC      ?= cc
+PYTHON  ?= /usr/bin/python3
+GLSLC   ?= glslc
+PREFIX  ?= /usr/local
+VERSION := 0.1.0
+
+B       ?= build
+SAN     ?=
+OPT     ?= -O2 -g
+
+PKGS    := ncursesw vulkan yaml-0.1
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lncursesw -ltinfo -lvulkan -lyaml)
+
+CFLAGS_ALL = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE $(PKG_CFLAGS) \
+             -DGC_VERSION='"$(VERSION)"' -I. -I$(B) $(OPT) $(SAN) -MMD -MP $(CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -lreadline -lm -lpthread $(LDLIBS)
+
+LIB_SRC   := $(filter-out app/main.c,$(wildcard model/*.c vk/*.c render/*.c app/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(B)/%.o) $(B)/shaders_embedded.o
+SHADERS   := $(wildcard shaders/*.comp)
+SHADER_INC := $(SHADERS:shaders/%.comp=$(B)/shaders/%.spv.inc)
+TEST_SRC  := $(wildcard tests/test_*.c)
+TEST_BIN  := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+
+BIN ?= gemma-chat
+
+.PHONY: all debug shaders test test-sanitize models install clean tools
+all: $(BIN)
+
+$(BIN): $(B)/app/main.o $(B)/libgc.a
+	$(CC) $(SAN) -o $@ $^ $(LDLIBS_ALL)
+
+$(B)/libgc.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/%.o: %.c | $(B)/shaders_embedded.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+# --- shaders: GLSL -> SPIR-V (as C initializers) -> one embedded table ---
+$(B)/shaders/%.spv.inc: shaders/%.comp $(wildcard shaders/*.glsl)
+	@mkdir -p $(dir $@)
+	$(GLSLC) --target-env=vulkan1.2 -O -Ishaders -mfmt=c -o $@ $<
+
+$(B)/shaders_embedded.c $(B)/shaders_embedded.h &: $(SHADER_INC) tools/embed_shaders.sh
+	@mkdir -p $(B)
+	sh tools/embed_shaders.sh $(B) $(SHADERS:shaders/%.comp=%)
+
+$(B)/shaders_embedded.o: $(B)/shaders_embedded.c
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+shaders: $(B)/shaders_embedded.c
+
+# --- tests ---
+$(B)/tests/%: tests/%.c $(B)/libgc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libgc.a $(LDLIBS_ALL)
+
+models:
+	$(MAKE) -s -f tools/models.mk B=$(B) PYTHON=$(PYTHON)
+
+test: $(BIN) $(TEST_BIN) models
+	B=$(B) BIN=./$(BIN) PYTHON=$(PYTHON) sh tests/run.sh
+
+debug:
+	$(MAKE) B=build-debug OPT="-O1 -g -fno-omit-frame-pointer" \
+	        SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" BIN=gemma-chat-debug
+
+test-sanitize:
+	$(MAKE) B=build-debug OPT="-O1 -g -fno-omit-frame-pointer" \
+	        SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" BIN=gemma-chat-debug test
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/gemma-chat/prompts
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/gemma-chat
+	install -m 644 config.yaml $(DESTDIR)$(PREFIX)/share/gemma-chat/config.yaml
+	install -m 644 prompts/*.yaml $(DESTDIR)$(PREFIX)/share/gemma-chat/prompts/
+
+clean:
+	rm -rf build build-debug gemma-chat gemma-chat-debug
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,16 @@
+/* commands.h: subcommands of gemma-chat. Each takes the arguments after its
+ * name and returns the process exit code (0 ok, 1 runtime error, 2 usage
+ * error); only app/main.c exits. */
+#ifndef GC_COMMANDS_H
+#define GC_COMMANDS_H
+
+typedef struct gc_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} gc_command;
+
+/* NULL-terminated table, defined in app/main.c. */
+extern const gc_command gc_commands[];
+
+#endif

@@ -1,0 +1,107 @@
+/* backend.h: the small interface the Gemma forward pass (model/gemma.c) runs on.
+ *
+ * The forward pass is written once as a sequence of calls below. Two backends
+ * implement them: the CPU reference (model/cpu_backend.c, plain scalar C, f32,
+ * executes each op immediately) and Vulkan (vk/vk_backend.c, records each op as
+ * a dispatch into one command buffer and submits once in end_step).
+ *
+ * Rules every backend follows:
+ *  - Ops are issued between begin_step() and end_step(). Results of an op are
+ *    visible to later ops of the same step. Host-side results requested with
+ *    read()/argmax() are valid only after end_step() returns 0.
+ *  - Tensors are opaque handles owned by the backend. Activations are f32,
+ *    row-major: a tensor of shape [rows][cols] has cols contiguous. Ops take
+ *    explicit row/col counts and may address a prefix of a larger tensor.
+ *  - Weights are [n_out][n_in] (GGUF {ne0 = n_in, ne1 = n_out}), any type listed
+ *    in model/quant.h as supported; 1-D weights (norms) are f32 after upload
+ *    (uploading converts F16/BF16 norms to f32).
+ *  - The KV cache lives in the backend: per layer, [n_ctx][n_kv_head][head_dim]
+ *    for K and for V (f16 or f32 storage, the backend's choice; math in f32).
+ *    Positions are absolute; rewinding the cache is only bookkeeping in the
+ *    caller (later steps overwrite positions >= the new length).
+ *  - Every accumulator, norm, softmax and tanh is f32.
+ */
+#ifndef GC_BACKEND_H
+#define GC_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/err.h"
+#include "model/gguf.h"
+
+typedef struct be_tensor be_tensor;
+typedef struct backend backend;
+
+/* Parameters of one attention call (one layer). */
+typedef struct be_attn_params {
+    int n_head, n_kv_head, head_dim;
+    float scale;        /* multiplies q.k before capping: 1/sqrt(head_dim), or the 27B rule */
+    float softcap;      /* scores = cap * tanh(scores / cap) before the mask; 0 = none */
+    int window;         /* sliding window: key k is masked when q_pos - k_pos >= window; 0 = global */
+} be_attn_params;
+
+/* Load progress: bytes uploaded so far of total. */
+typedef void (*be_progress_fn)(void *user, uint64_t done, uint64_t total);
+
+struct backend {
+    const char *name;          /* "cpu", "vulkan" */
+    char device_name[256];     /* shown in the status bar */
+
+    /* --- memory --- */
+    /* Makes a weight usable by ops. The CPU backend may point into the mapping;
+     * others copy it to device memory. */
+    int (*weight)(backend *be, const gguf_tensor *t, be_tensor **out, gc_err *err);
+    /* An f32 activation tensor of n floats, zero-initialized. */
+    int (*activation)(backend *be, uint64_t n, const char *name, be_tensor **out, gc_err *err);
+    /* KV cache for n_layer layers of [n_ctx][n_kv_head][head_dim]. */
+    int (*kv_cache)(backend *be, int n_layer, int n_ctx, int n_kv_head, int head_dim, gc_err *err);
+    /* Frees everything created through this backend, then the backend itself. */
+    void (*destroy)(backend *be);
+
+    /* --- a step --- */
+    int (*begin_step)(backend *be, gc_err *err);
+    int (*end_step)(backend *be, gc_err *err);     /* submits, waits, fills host results */
+
+    /* --- ops (recorded or executed) --- */
+    /* dst[i][:] = table row tokens[i] * scale, for i < n (tokens copied at call time). */
+    void (*embed)(backend *be, be_tensor *dst, const be_tensor *table, const int32_t *tokens,
+                  int n, int n_embd, float scale);
+    /* dst[r][:] = src[r][:] / sqrt(mean(src[r]^2) + eps) * w[:], for r < rows. dst may be src. */
+    void (*rmsnorm)(backend *be, be_tensor *dst, const be_tensor *src, const be_tensor *w,
+                    int rows, int cols, float eps);
+    /* Gemma's post-norm residual: x[r][:] += rmsnorm(o[r][:]) * w[:]. */
+    void (*add_rmsnorm)(backend *be, be_tensor *x, const be_tensor *o, const be_tensor *w,
+                        int rows, int cols, float eps);
+    /* dst[r][:] = W @ src[r][:] for r < rows; W is [n_out][n_in]. */
+    void (*matmul)(backend *be, be_tensor *dst, const be_tensor *w, const be_tensor *src,
+                   int rows, int n_in, int n_out);
+    /* dst[r][:] = gelu_tanh(Wgate @ src[r]) * (Wup @ src[r]); both weights [n_ff][n_in]. */
+    void (*matmul_geglu)(backend *be, be_tensor *dst, const be_tensor *wgate, const be_tensor *wup,
+                         const be_tensor *src, int rows, int n_in, int n_ff);
+    /* NEOX RoPE in place on x[r][h][:] for r < rows, h < n_heads; row r is at
+     * position pos0 + r, rotated as if at (pos0 + r) * pos_scale with base freq_base. */
+    void (*rope)(backend *be, be_tensor *x, int rows, int n_heads, int head_dim, int pos0,
+                 float freq_base, float pos_scale);
+    /* Writes k[r], v[r] ([n_kv_head][head_dim] each) to layer's cache at pos0 + r. */
+    void (*kv_store)(backend *be, int layer, const be_tensor *k, const be_tensor *v, int rows, int pos0);
+    /* out[r][h][:] = softmax(mask(cap(scale * q[r][h] . K[0..pos0+r]))) @ V, reading the
+     * layer's cache; query row r is at position pos0 + r (causal). */
+    void (*attention)(backend *be, be_tensor *out, const be_tensor *q, int layer, int rows, int pos0,
+                      const be_attn_params *p);
+    /* x[i] = cap * tanh(x[i] / cap) for i < n. */
+    void (*softcap)(backend *be, be_tensor *x, uint64_t n, float cap);
+    /* Copies n floats from src[offset..] to host memory at end_step. */
+    void (*read)(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, float *host);
+    /* Index of the largest of src[offset..offset+n) (lowest index on ties), to host at end_step. */
+    void (*argmax)(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, int32_t *host);
+
+    /* Optional: bytes of device memory in use (0 if not tracked). */
+    uint64_t (*memory_used)(backend *be);
+};
+
+/* The CPU reference backend (model/cpu_backend.c). */
+int cpu_backend_create(backend **out, gc_err *err);
+
+#endif
