@@ -31,6 +31,8 @@ SHADERS   := $(wildcard shaders/*.comp)
 SHADER_INC := $(SHADERS:shaders/%.comp=$(B)/shaders/%.spv.inc)
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+# Helper programs the script tests run (not tests themselves), e.g. the UI driver.
+FIXTURE_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/fixtures/*.c))
 
 BIN ?= gemma-chat
 
@@ -70,7 +72,7 @@ $(B)/tests/%: tests/%.c $(B)/libgc.a
 models:
 	$(MAKE) -s -f tools/models.mk B=$(B) PYTHON=$(PYTHON)
 
-test: $(BIN) $(TEST_BIN) models
+test: $(BIN) $(TEST_BIN) $(FIXTURE_BIN) models
 	B=$(B) BIN=./$(BIN) PYTHON=$(PYTHON) sh tests/run.sh
 
 debug:
