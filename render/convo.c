@@ -88,24 +88,24 @@ int convo_add(convo *c, convo_role role, const char *text, size_t n)
     return 0;
 }
 
-int convo_append(convo *c, const char *text, size_t n)
+int convo_append(convo *c, size_t i, const char *text, size_t n)
 {
-    if (c->n == 0) return -1;
-    return msg_append(&c->msgs[c->n - 1], text, n);
+    if (i >= c->n) return -1;
+    return msg_append(&c->msgs[i], text, n);
 }
 
-void convo_set_streaming(convo *c, int on)
+void convo_set_streaming(convo *c, size_t i, int on)
 {
-    if (c->n == 0) return;
-    c->msgs[c->n - 1].streaming = on;
-    c->msgs[c->n - 1].dirty = 1;
+    if (i >= c->n) return;
+    c->msgs[i].streaming = on;
+    c->msgs[i].dirty = 1;
 }
 
-void convo_set_stopped(convo *c)
+void convo_set_stopped(convo *c, size_t i)
 {
-    if (c->n == 0) return;
-    c->msgs[c->n - 1].stopped = 1;
-    c->msgs[c->n - 1].dirty = 1;
+    if (i >= c->n) return;
+    c->msgs[i].stopped = 1;
+    c->msgs[i].dirty = 1;
 }
 
 static void layout_msg(message *m, int width)

@@ -34,13 +34,14 @@ size_t convo_count(const convo *c);
 
 /* Adds a message (text need not be NUL-terminated). 0 ok, -1 out of memory. */
 int convo_add(convo *c, convo_role role, const char *text, size_t n);
-/* Appends to the last message (streaming). 0 ok, -1 out of memory or no message. */
-int convo_append(convo *c, const char *text, size_t n);
-/* Marks the last message as still arriving: an unfinished UTF-8 character
- * at its end is held back instead of shown as U+FFFD. */
-void convo_set_streaming(convo *c, int on);
-/* Marks the last message as stopped by the user (adds a "[stopped]" row). */
-void convo_set_stopped(convo *c);
+/* Appends to message i (streaming; other messages may have been added after
+ * it meanwhile). 0 ok, -1 out of memory or no such message. */
+int convo_append(convo *c, size_t i, const char *text, size_t n);
+/* Marks message i as still arriving: an unfinished UTF-8 character at its
+ * end is held back instead of shown as U+FFFD. */
+void convo_set_streaming(convo *c, size_t i, int on);
+/* Marks message i as stopped by the user (adds a "[stopped]" row). */
+void convo_set_stopped(convo *c, size_t i);
 
 /* Lays out every message for `width` text columns; returns the total rows,
  * blank rows between messages included. */

@@ -104,7 +104,7 @@ theme_color theme_default(int slot, int colors)
         "bold", "default", "dim", "bold red", "yellow", "cyan", "bold blue", "cyan", "black on cyan",
     };
     static const char *const mono[THEME_SLOTS] = {
-        "bold", "normal", "dim", "bold", "normal", "normal", "bold underline", "bold", "reverse",
+        "bold", "normal", "dim", "bold", "italic", "normal", "bold underline", "bold", "reverse",
     };
     const char *spec = colors >= 256 ? rich[slot] : colors >= 8 ? basic[slot] : mono[slot];
     theme_color c = { -1, -1, 0 };

@@ -86,7 +86,8 @@ struct ui {
     int in_cap, input_top;
     int help, help_scroll;
     int paste;                      // inside a bracketed paste
-    int streaming;
+    int streaming;                  // a reply is arriving into message stream_msg
+    size_t stream_msg;
 
     ui_command *cmds;
     int ncmds;
@@ -879,8 +880,9 @@ void ui_clear(ui *u)
 
 void ui_stream_begin(ui *u)
 {
-    convo_add(u->cv, CONVO_MODEL, "", 0);
-    convo_set_streaming(u->cv, 1);
+    if (convo_add(u->cv, CONVO_MODEL, "", 0)) return;
+    u->stream_msg = convo_count(u->cv) - 1;
+    convo_set_streaming(u->cv, u->stream_msg, 1);
     u->streaming = 1;
     u->redraw |= REDRAW_FRAME;
 }
@@ -888,15 +890,15 @@ void ui_stream_begin(ui *u)
 void ui_stream_append(ui *u, const char *text, size_t n)
 {
     if (!u->streaming || n == 0) return;
-    convo_append(u->cv, text, n);
+    convo_append(u->cv, u->stream_msg, text, n);
     u->redraw |= REDRAW_FRAME;
 }
 
 void ui_stream_end(ui *u, int stopped)
 {
     if (!u->streaming) return;
-    convo_set_streaming(u->cv, 0);
-    if (stopped) convo_set_stopped(u->cv);
+    convo_set_streaming(u->cv, u->stream_msg, 0);
+    if (stopped) convo_set_stopped(u->cv, u->stream_msg);
     u->streaming = 0;
     u->redraw |= REDRAW_FRAME;
 }
@@ -1089,7 +1091,7 @@ static unsigned char_key(ui *u, wint_t ch, ui_event *ev)
         int r = get_wch(&c2);
         if (r == ERR) {
             if (u->busy) { ev->type = UI_EV_CANCEL; return REDRAW_FRAME; }
-            if (ledit_message()) { ledit_clear(); return REDRAW_FRAME; }
+            if (ledit_message()) { feed("\033"); return REDRAW_FRAME; }     // ends a search, keeping its find
             int had = u->notice || u->listing;
             set_str(&u->notice, NULL);
             set_str(&u->listing, NULL);

@@ -104,7 +104,6 @@ ESC=$(printf '\033')
 
 # ---------------------------------------------------------------- session a
 start a -- --delay 20
-wait_for a 'Uploading|Loading fake-1M' 5 >/dev/null 2>&1    # the bar may already be gone
 wait_for a 'fake-1M loaded' 5 && ok "started" || bad "driver did not start"
 [ "$(fmt a '#{alternate_on}')" = 1 ] && ok "alternate screen on while running" || bad "alternate screen not on"
 wait_for a 'fake-1M .* ctx 0/2048' 2 && ok "status bar: model and context" || bad "status bar"
@@ -141,8 +140,15 @@ cap a | grep -q 'End of reply 2' && bad "reply 2 went on after Ctrl-C" || ok "re
 tm send-keys -t a 'third' Enter
 wait_for a 'Answer 3' 5 && tm send-keys -t a Escape
 wait_file "$T/a.log" 'reply 3 stopped' 3 && ok "Esc stops the reply" || bad "Esc did not stop the reply"
-tm send-keys -t a '/slow 2' Enter 'fourth' Enter
-wait_for a 'End of reply 4\.' 10 && ok "the session goes on after stops" || bad "reply 4 did not complete"
+tm send-keys -t a 'fourth' Enter
+wait_for a 'Answer 4' 5
+tm send-keys -t a 'next question' Enter
+wait_for a 'A reply is streaming: Esc stops it' 3 && wait_for a '^ ❯ next question' 1 \
+    && ok "Enter while streaming keeps the line" || bad "type-ahead line lost"
+tm send-keys -t a Escape
+wait_file "$T/a.log" 'reply 4 stopped' 3 || bad "reply 4 not stopped"
+tm send-keys -t a C-u '/slow 2' Enter 'fifth' Enter
+wait_for a 'End of reply 5\.' 10 && ok "the session goes on after stops" || bad "reply 5 did not complete"
 
 # resize to 40x15 and back: the screen equals what a fresh render draws
 cap a >"$T/p80"
@@ -150,7 +156,7 @@ tm resize-window -t a -x 40 -y 15
 wait_for a '^ fake-1M .*[0-9]+/2048 │ .*[0-9] t/s' 3 && ok "40x15: status bar fits" || bad "40x15: status bar"
 cap a >"$T/p40"
 awk 'NR==15 && /^ ❯ /{f=1} END{exit !f}' "$T/p40" && ok "40x15: input on the last row" || bad "40x15: layout"
-grep -q 'End of reply 4' "$T/p40" && ok "40x15: reply re-wrapped" || bad "40x15: reply not visible"
+grep -q 'End of reply 5' "$T/p40" && ok "40x15: reply re-wrapped" || bad "40x15: reply not visible"
 tm resize-window -t a -x 80 -y 24
 wait_same a "$T/p80" 3 && ok "back to 80x24: same screen as before" || bad "resize left a different screen"
 tm send-keys -t a C-l
@@ -167,6 +173,18 @@ wait_for a 'gemma-chat help' 3 && ok "F1 opens help" || bad "F1"
 tm send-keys -t a F1
 wait_gone a 'gemma-chat help' 3
 wait_same a "$T/p80" 3 && ok "help leaves no trace" || bad "screen differs after help"
+
+# notices, errors, the progress bar, the empty screen
+tm send-keys -t a '/notice a passing notice' Enter
+wait_for a '^ a passing notice' 3 && ok "notice line" || bad "notice line"
+tm send-keys -t a '/error something failed' Enter '/nope' Enter
+wait_for a '^ ✗ something failed' 3 && ok "error message" || bad "error message"
+wait_for a '^ ✗ unknown command: /nope' 3 && ok "unknown command reported" || bad "unknown command"
+tm send-keys -t a '/progress 1500' Enter
+wait_for a '^ Uploading weights +[█▏▎▍▌▋▊▉░]+ +[0-9]+%$' 3 && ok "progress bar" || bad "progress bar"
+wait_gone a 'Uploading weights' 5
+tm send-keys -t a '/clear' Enter
+wait_for a 'Type a message and press Enter' 3 && ok "empty conversation shows the welcome hint" || bad "welcome"
 
 # tab completion of commands and of a command's argument
 tm send-keys -t a '/pe' Tab
@@ -196,7 +214,7 @@ wait_for a 'filler line 60' 3
 tm send-keys -t a PPage
 wait_for a '↓ [0-9]+ more \(End\)' 3 && wait_gone a 'filler line 60' 1 && ok "PgUp scrolls back" || bad "PgUp"
 tm send-keys -t a Home
-wait_for a '^ · fake-1M loaded' 3 && ok "Home: top of the conversation" || bad "Home"
+wait_for a '^ · persona: pirate' 3 && ok "Home: top of the conversation" || bad "Home"
 tm send-keys -t a End
 wait_for a 'filler line 60' 3 && wait_gone a 'more \(End\)' 1 && ok "End: back to the bottom" || bad "End"
 
@@ -214,7 +232,11 @@ tm send-keys -t b Up
 wait_for b '^ ❯ /long 60' 3 && ok "history: last line of the previous run" || bad "history not kept"
 tm send-keys -t b Up
 wait_for b '^ ❯ pasted A' 3 && wait_for b '^   pasted B' 1 && ok "history: multi-line entry" || bad "multi-line history"
-tm send-keys -t b C-c '/quit' Enter
+tm send-keys -t b C-c C-r 'line o'
+wait_for b 'reverse-i-search.*line o' 3 && wait_for b '^ ❯ line one' 1 && ok "Ctrl-R searches history" || bad "Ctrl-R"
+tm send-keys -t b C-c
+wait_gone b 'reverse-i-search' 3 && ok "Ctrl-C ends the search" || bad "search not ended"
+tm send-keys -t b '/quit' Enter
 restored b 0
 
 # ---------------------------------------------------------------- session c
@@ -229,6 +251,17 @@ tm capture-pane -p -e -t c | grep -q "$ESC\[[0-9;]*7m" && ok "NO_COLOR: status b
 pid=$(sed -n 's/^pid //p' "$T/c.log")
 kill -TERM "$pid"
 restored c 143
+
+# ---------------------------------------------------------------- sessions f, g
+# SIGHUP as an event; SIGINT through the UI's own handler (--no-catch)
+start f -- --no-load
+wait_for f 'fake-1M loaded' 5
+kill -HUP "$(sed -n 's/^pid //p' "$T/f.log")"
+restored f 129
+start g -- --no-load --no-catch
+wait_for g 'fake-1M loaded' 5
+kill -INT "$(sed -n 's/^pid //p' "$T/g.log")"
+restored g 130
 
 # ---------------------------------------------------------------- sessions d, e
 # crashes: abort() and a segfault still restore the terminal

@@ -55,28 +55,35 @@ static void test_messages(void)
 static void test_streaming(void)
 {
     convo *c = convo_create();
-    CHECK(convo_append(c, "x", 1) == -1, "append without a message fails");
+    CHECK(convo_append(c, 0, "x", 1) == -1, "append without a message fails");
     convo_add(c, CONVO_MODEL, "", 0);
-    convo_set_streaming(c, 1);
+    convo_set_streaming(c, 0, 1);
     CHECK_STR(dump(c, 20), "");
     CHECK(convo_layout(c, 20) == 1, "a reply that has not started has one row");
     /* 日 arrives in two pieces: nothing shows until it is whole. */
-    convo_append(c, "ok \xE6\x97", 5);
+    convo_append(c, 0, "ok \xE6\x97", 5);
     CHECK_STR(dump(c, 20), "ok");
     convo_line L;
     convo_line_at(c, 0, &L);
     CHECK(L.streaming && L.last, "streaming flag on the last row");
-    convo_append(c, "\xA5 \x1b[2J", 6);
+    convo_append(c, 0, "\xA5 \x1b[2J", 6);
     CHECK_STR(dump(c, 20), "ok \xE6\x97\xA5 \xE2\x90\x9B[2J");
     /* An unfinished character at the very end shows as U+FFFD once the
      * reply is over, and a stopped reply says so. */
-    convo_append(c, "\xE6", 1);
-    convo_set_streaming(c, 0);
-    convo_set_stopped(c);
+    convo_append(c, 0, "\xE6", 1);
+    convo_set_streaming(c, 0, 0);
+    convo_set_stopped(c, 0);
     CHECK_STR(dump(c, 20), "ok \xE6\x97\xA5 \xE2\x90\x9B[2J\xEF\xBF\xBD|[stopped]");
     convo_line_at(c, 1, &L);
     CHECK(L.text && L.text->spans[L.text->rows[L.row].span0].style == CONVO_STYLE_NOTE, "stopped row style");
     CHECK(!L.streaming, "no longer streaming");
+    /* A notice added while a reply streams does not receive its text. */
+    convo_add(c, CONVO_MODEL, "", 0);
+    convo_set_streaming(c, 1, 1);
+    convo_add(c, CONVO_NOTICE, "note", 4);
+    CHECK(convo_append(c, 1, "more", 4) == 0, "append to an earlier message");
+    CHECK(convo_append(c, 3, "x", 1) == -1, "no message 3");
+    CHECK_STR(dump(c, 20), "ok \xE6\x97\xA5 \xE2\x90\x9B[2J\xEF\xBF\xBD|[stopped]||more||note");
     convo_destroy(c);
 }
 
