@@ -13,4 +13,6 @@ typedef struct gc_command {
 /* NULL-terminated table, defined in app/main.c. */
 extern const gc_command gc_commands[];
 
+int cmd_inspect(int argc, char **argv);      /* app/cmd_inspect.c */
+
 #endif

@@ -6,6 +6,7 @@
 #include "app/commands.h"
 
 const gc_command gc_commands[] = {
+    { "inspect", "show a model file's metadata, hyperparameters and tensors", cmd_inspect },
     { NULL, NULL, NULL },
 };
 
