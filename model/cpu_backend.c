@@ -46,6 +46,17 @@ typedef struct cpu_backend {
     uint64_t scratch_n;
     double *scores;        /* [n_ctx] attention probabilities of one query head */
 
+    /* read/argmax requests of the current step, served at end_step so the
+     * CPU backend has exactly the Vulkan backend's semantics (a tensor
+     * overwritten later in the step is read in its final state). */
+    struct pending {
+        const be_tensor *src;
+        uint64_t offset, n;
+        float *host;        /* read */
+        int32_t *argmax;    /* argmax */
+    } *pend;
+    int n_pend, cap_pend;
+
     bool in_step;
     bool failed;           /* an op of this step failed; the rest are skipped */
     gc_err step_err;
@@ -284,12 +295,34 @@ static void cpu_destroy(backend *be)
     free_cache(cb);
     free(cb->row_a);
     free(cb->row_b);
+    free(cb->pend);
     free(cb);
 }
 
 static uint64_t cpu_memory_used(backend *be) { return cb_of(be)->bytes; }
 
 /* ---------------------------------------------------------------- steps */
+
+/* NaN never wins (a NaN logit must not become the chosen token silently: the
+ * sampler and tests look at the values themselves). */
+static int32_t argmax_of(const float *s, uint64_t n)
+{
+    uint64_t best = 0;
+    for (uint64_t i = 1; i < n; i++)
+        if (s[i] > s[best] || (isnan(s[best]) && !isnan(s[i]))) best = i;
+    return (int32_t)best;
+}
+
+static void serve_pending(cpu_backend *cb)
+{
+    for (int i = 0; i < cb->n_pend; i++) {
+        const struct pending *p = &cb->pend[i];
+        if (p->host) memcpy(p->host, p->src->f + p->offset, p->n * sizeof(float));
+        else *p->argmax = argmax_of(p->src->f + p->offset, p->n);
+    }
+    cb->n_pend = 0;
+}
+
 
 static int cpu_begin_step(backend *be, gc_err *err)
 {
@@ -308,8 +341,10 @@ static int cpu_end_step(backend *be, gc_err *err)
     if (cb->failed) {
         if (err) *err = cb->step_err;
         cb->failed = false;
+        cb->n_pend = 0;
         return -1;
     }
+    serve_pending(cb);
     return 0;
 }
 
@@ -543,29 +578,30 @@ static void cpu_softcap(backend *be, be_tensor *x, uint64_t n, float cap)
     for (uint64_t i = 0; i < n; i++) xf[i] = (float)(cap * tanh((double)xf[i] / cap));
 }
 
-static void cpu_read(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, float *host)
+static void push_pending(cpu_backend *cb, const char *op, const be_tensor *src, uint64_t offset, uint64_t n,
+                         float *host, int32_t *argmax)
 {
-    cpu_backend *cb = cb_of(be);
-    if (!op_ok(cb, "read")) return;
-    if (offset > UINT64_MAX - n) { fail(cb, "cpu backend: read: offset overflows"); return; }
-    const float *s = f32_of(cb, src, offset + n, "read", "src");
-    if (s) memcpy(host, s + offset, n * sizeof(float));
+    if (!op_ok(cb, op)) return;
+    if (n == 0 || n > INT32_MAX || offset > UINT64_MAX - n) { fail(cb, "cpu backend: %s: bad range", op); return; }
+    if (!f32_of(cb, src, offset + n, op, "src")) return;
+    if (cb->n_pend == cb->cap_pend) {
+        int cap = cb->cap_pend ? 2 * cb->cap_pend : 8;
+        struct pending *p = realloc(cb->pend, cap * sizeof *p);
+        if (!p) { fail(cb, "cpu backend: %s: out of memory", op); return; }
+        cb->pend = p;
+        cb->cap_pend = cap;
+    }
+    cb->pend[cb->n_pend++] = (struct pending){ src, offset, n, host, argmax };
 }
 
-/* NaN never wins (a NaN logit must not become the chosen token silently: the
- * sampler and tests look at the values themselves). */
+static void cpu_read(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, float *host)
+{
+    push_pending(cb_of(be), "read", src, offset, n, host, NULL);
+}
+
 static void cpu_argmax(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, int32_t *host)
 {
-    cpu_backend *cb = cb_of(be);
-    if (!op_ok(cb, "argmax")) return;
-    if (n == 0 || n > INT32_MAX || offset > UINT64_MAX - n) { fail(cb, "cpu backend: argmax: bad range"); return; }
-    const float *s = f32_of(cb, src, offset + n, "argmax", "src");
-    if (!s) return;
-    s += offset;
-    uint64_t best = 0;
-    for (uint64_t i = 1; i < n; i++)
-        if (s[i] > s[best] || (isnan(s[best]) && !isnan(s[i]))) best = i;
-    *host = (int32_t)best;
+    push_pending(cb_of(be), "argmax", src, offset, n, NULL, host);
 }
 
 int cpu_backend_create(backend **out, gc_err *err)

@@ -414,6 +414,15 @@ static void test_softcap_copy_argmax(void)
     for (int i = 1; i < 5; i++) if (out[i] > out[best]) best = i;
     CHECK(am2 == best, "argmax with offset %d != %d", am2, best);
 
+    /* Reads are served at end_step, as on Vulkan: a tensor changed after
+     * the read request is seen in its final state. */
+    float fin[N];
+    be->begin_step(be, &err);
+    be->read(be, t2, 0, N, fin);
+    be->copy(be, t2, 0, t, 0, N);
+    CHECK(be->end_step(be, &err) == 0, "%s", err.msg);
+    CHECK(memcmp(fin, out, sizeof fin) == 0, "read saw an intermediate state");
+
     /* Ties pick the lowest index; NaN never wins. */
     float tie[6] = { 1, 4, NAN, 4, 2, 4 };
     be_tensor *tt = act(6, tie);
