@@ -127,9 +127,13 @@ static int rd_u64(parser *p, const char *field, uint64_t *v)
 static int rd_str(parser *p, const char *field, gguf_str *s)
 {
     uint64_t at = p->pos, len;
-    char f[64];
-    snprintf(f, sizeof f, "%s length", field);
-    if (rd_u64(p, f, &len)) return -1;
+    if (left(p) < 8) {   /* name the field only when failing: this runs once per token */
+        char f[64];
+        snprintf(f, sizeof f, "%s length", field);
+        return need(p, 8, f);
+    }
+    memcpy(&len, p->base + p->pos, 8);
+    p->pos += 8;
     if (len > left(p))
         return fail(p, at, field, "string of %llu bytes runs past the end of the file (%llu bytes left, file size %llu)",
                     (unsigned long long)len, (unsigned long long)left(p), (unsigned long long)p->size);

@@ -724,6 +724,79 @@ static void test_seed_corpus(void)
     CHECK(n_bad >= 20 && n_good >= 2, "seed corpus has %d bad and %d good files", n_bad, n_good);
 }
 
+/* Re-serializes a parsed file with gguf_build.h: same records in the same
+ * order, tensor data at the same offsets. Returns the new bytes. */
+static uint8_t *rewrite(const gguf_file *g, size_t *len)
+{
+    gbuild b;
+    gbuild_init(&b, g->version);
+    for (uint64_t i = 0; i < g->n_kv; i++) {
+        const gguf_kv *kv = &g->kv[i];
+        char key[256];
+        snprintf(key, sizeof key, "%.*s", (int)kv->key.len, kv->key.ptr);
+        gbuf *o = gbuild_kv_begin(&b, key, kv->type);
+        switch (kv->type) {
+        case GGUF_STRING: gbuf_u64(o, kv->v.s.len); gbuf_bytes(o, kv->v.s.ptr, kv->v.s.len); break;
+        case GGUF_F32: gbuf_f32(o, (float)kv->v.f); break;
+        case GGUF_F64: gbuf_f64(o, kv->v.f); break;
+        case GGUF_ARRAY: {
+            gbuf_u32(o, kv->arr_type);
+            gbuf_u64(o, kv->arr_count);
+            if (kv->arr_type == GGUF_STRING) {   /* element by element, through the iterator */
+                gguf_str_iter it = gguf_str_iter_begin(kv);
+                gguf_str s;
+                while (gguf_str_iter_next(&it, &s)) { gbuf_u64(o, s.len); gbuf_bytes(o, s.ptr, s.len); }
+            } else {
+                gbuf_bytes(o, kv->arr_data, kv->arr_bytes);
+            }
+            break;
+        }
+        default: {   /* integers and bool: the converted value, back to its size */
+            uint64_t u = kv->v.u;
+            gbuf_bytes(o, &u, gguf_type_size(kv->type));
+        }
+        }
+        if (!strcmp(key, "general.alignment")) b.alignment = g->alignment;
+    }
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const gguf_tensor *t = &g->tensors[i];
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
+        gbuild_tensor_at(&b, name, t->n_dims, t->ne, t->type, t->offset, t->data, t->n_bytes);
+    }
+    return gbuild_finish(&b, len);
+}
+
+/* Every generated and committed test model parses, and writing back what was
+ * parsed gives the same bytes (trailing padding aside). */
+static void test_model_roundtrip(void)
+{
+    const char *models = getenv("MODELS");
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls %s/*.gguf tests/models/*.gguf 2>/dev/null", models ? models : "build/models");
+    FILE *ls = popen(cmd, "r");
+    CHECK(ls != NULL, "popen");
+    if (!ls) return;
+    char path[512];
+    int n = 0;
+    while (fgets(path, sizeof path, ls)) {
+        path[strcspn(path, "\n")] = 0;
+        gguf_file *g = NULL;
+        gc_err err = {{0}};
+        if (gguf_open(&g, path, &err)) { CHECK(0, "%s", err.msg); continue; }
+        size_t len;
+        uint8_t *re = rewrite(g, &len);
+        int same = len <= g->size && memcmp(re, g->map, len) == 0;
+        for (uint64_t i = len; same && i < g->size; i++) same = g->map[i] == 0;
+        CHECK(same, "%s: rewritten bytes differ (%zu vs %llu bytes)", path, len, (unsigned long long)g->size);
+        free(re);
+        gguf_close(g);
+        n++;
+    }
+    pclose(ls);
+    CHECK(n >= 8, "round-tripped %d models (generated models missing? run make models)", n);
+}
+
 /* The real model, when present (not needed by the suite). */
 static void test_real_model(void)
 {
@@ -753,6 +826,7 @@ int main(void)
     TEST_RUN(test_malformed_kv);
     TEST_RUN(test_malformed_tensors);
     TEST_RUN(test_seed_corpus);
+    TEST_RUN(test_model_roundtrip);
     TEST_RUN(test_real_model);
     return test_summary();
 }
