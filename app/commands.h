@@ -14,5 +14,6 @@ typedef struct gc_command {
 extern const gc_command gc_commands[];
 
 int cmd_inspect(int argc, char **argv);      /* app/cmd_inspect.c */
+int cmd_tokenize(int argc, char **argv);     /* app/cmd_tokenize.c */
 
 #endif
