@@ -30,35 +30,40 @@ typedef struct key_def {
     bool has_alt;
     long long alt;
     const char *alt_doc;
+    bool fmin_open;             /* (fmin, fmax]: fmin itself not allowed */
 } key_def;
 
-#define OFF(f) offsetof(cfg_config, f), sizeof(((cfg_config *)0)->f)
-#define SOFF(f) offsetof(cfg_config, sampling) + offsetof(cfg_sampling, f), sizeof(((cfg_sampling *)0)->f)
+#define F(f) .off = offsetof(cfg_config, f), .size = sizeof(((cfg_config *)0)->f)
+#define SF(f) .off = offsetof(cfg_config, sampling) + offsetof(cfg_sampling, f), .size = sizeof(((cfg_sampling *)0)->f)
+#define INT_RANGE(lo, hi) .imin = (lo), .imax = (hi)
+#define FLOAT_RANGE(lo, hi) .fmin = (lo), .fmax = (hi)
+#define ALT(v, doc) .has_alt = true, .alt = (v), .alt_doc = (doc)
 
 static const key_def keys[] = {
-    { "model", T_PATH, OFF(model), 0, 0, 0, 0, false, 0, NULL },
-    { "backend", T_BACKEND, OFF(backend), 0, 0, 0, 0, false, 0, NULL },
-    { "device", T_STR, OFF(device), 0, 0, 0, 0, false, 0, NULL },
-    { "context", T_INT, OFF(context), 16, 1048576, 0, 0, true, 0, "the model's trained maximum" },
-    { "max_tokens", T_INT, OFF(max_tokens), 1, 1048576, 0, 0, true, -1, "no limit" },
-    { "threads", T_INT, OFF(threads), 0, 1024, 0, 0, false, 0, NULL },
-    { "persona", T_NAME, OFF(persona), 0, 0, 0, 0, false, 0, NULL },
-    { "sampling.temperature", T_FLOAT, SOFF(temperature), 0, 0, 0, 10, false, 0, NULL },
-    { "sampling.top_k", T_INT, SOFF(top_k), 0, 1000000, 0, 0, false, 0, NULL },
-    { "sampling.top_p", T_FLOAT, SOFF(top_p), 0, 0, 0, 1, false, 0, NULL },
-    { "sampling.min_p", T_FLOAT, SOFF(min_p), 0, 0, 0, 1, false, 0, NULL },
-    { "sampling.repeat_penalty", T_FLOAT, SOFF(repeat_penalty), 0, 0, 0.1, 10, false, 0, NULL },
-    { "sampling.repeat_last_n", T_INT, SOFF(repeat_last_n), 0, 1048576, 0, 0, true, -1, "the whole context" },
-    { "sampling.seed", T_I64, SOFF(seed), 0, LLONG_MAX, 0, 0, true, -1, "a random seed" },
-    { "transcripts.dir", T_PATH, OFF(transcripts_dir), 0, 0, 0, 0, false, 0, NULL },
-    { "transcripts.autosave", T_BOOL, OFF(autosave), 0, 0, 0, 0, false, 0, NULL },
-    { "input_history", T_INT, OFF(history), 0, 1000000, 0, 0, false, 0, NULL },
-    { "show_stats", T_BOOL, OFF(show_stats), 0, 0, 0, 0, false, 0, NULL },
-    { "colors.enabled", T_TRISTATE, OFF(colors), 0, 0, 0, 0, false, 0, NULL },
-    { "colors.user", T_COLOR, OFF(color_user), 0, 0, 0, 0, false, 0, NULL },
-    { "colors.model", T_COLOR, OFF(color_model), 0, 0, 0, 0, false, 0, NULL },
-    { "colors.notice", T_COLOR, OFF(color_notice), 0, 0, 0, 0, false, 0, NULL },
-    { "colors.status", T_COLOR, OFF(color_status), 0, 0, 0, 0, false, 0, NULL },
+    { .name = "model", .type = T_PATH, F(model) },
+    { .name = "backend", .type = T_BACKEND, F(backend) },
+    { .name = "device", .type = T_STR, F(device) },
+    { .name = "context", .type = T_INT, F(context), INT_RANGE(16, 1048576), ALT(0, "the model's trained maximum") },
+    { .name = "max_tokens", .type = T_INT, F(max_tokens), INT_RANGE(1, 1048576), ALT(-1, "no limit") },
+    { .name = "threads", .type = T_INT, F(threads), INT_RANGE(0, 1024) },
+    { .name = "persona", .type = T_NAME, F(persona) },
+    { .name = "sampling.temperature", .type = T_FLOAT, SF(temperature), FLOAT_RANGE(0, 10) },
+    { .name = "sampling.top_k", .type = T_INT, SF(top_k), INT_RANGE(0, 1000000) },
+    { .name = "sampling.top_p", .type = T_FLOAT, SF(top_p), FLOAT_RANGE(0, 1), .fmin_open = true },
+    { .name = "sampling.min_p", .type = T_FLOAT, SF(min_p), FLOAT_RANGE(0, 1) },
+    { .name = "sampling.repeat_penalty", .type = T_FLOAT, SF(repeat_penalty), FLOAT_RANGE(0.1, 10) },
+    { .name = "sampling.repeat_last_n", .type = T_INT, SF(repeat_last_n), INT_RANGE(0, 1048576),
+      ALT(-1, "the whole context") },
+    { .name = "sampling.seed", .type = T_I64, SF(seed), INT_RANGE(0, LLONG_MAX), ALT(-1, "a random seed") },
+    { .name = "transcripts.dir", .type = T_PATH, F(transcripts_dir) },
+    { .name = "transcripts.autosave", .type = T_BOOL, F(autosave) },
+    { .name = "input_history", .type = T_INT, F(history), INT_RANGE(0, 1000000) },
+    { .name = "show_stats", .type = T_BOOL, F(show_stats) },
+    { .name = "colors.enabled", .type = T_TRISTATE, F(colors) },
+    { .name = "colors.user", .type = T_COLOR, F(color_user) },
+    { .name = "colors.model", .type = T_COLOR, F(color_model) },
+    { .name = "colors.notice", .type = T_COLOR, F(color_notice) },
+    { .name = "colors.status", .type = T_COLOR, F(color_status) },
 };
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
 _Static_assert(sizeof keys / sizeof keys[0] <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");
@@ -159,7 +164,7 @@ static void describe_expected(const key_def *k, char *buf, size_t n)
         if (k->has_alt) snprintf(buf, n, "an integer in [%lld, %lld] or %lld (%s)", k->imin, k->imax, k->alt, k->alt_doc);
         else snprintf(buf, n, "an integer in [%lld, %lld]", k->imin, k->imax);
         break;
-    case T_FLOAT: snprintf(buf, n, "a number in [%g, %g]", k->fmin, k->fmax); break;
+    case T_FLOAT: snprintf(buf, n, "a number in %c%g, %g]", k->fmin_open ? '(' : '[', k->fmin, k->fmax); break;
     case T_BOOL: snprintf(buf, n, "true or false"); break;
     case T_BACKEND: snprintf(buf, n, "vulkan or cpu"); break;
     case T_TRISTATE: snprintf(buf, n, "auto, true or false"); break;
@@ -210,6 +215,7 @@ static int parse_value(const key_def *k, char *base, const char *s, size_t len, 
         return 0;
     case T_FLOAT:
         if (!plain || ydoc_parse_double(s, &dv) || !(dv >= k->fmin && dv <= k->fmax)) goto bad;
+        if (k->fmin_open && dv == k->fmin) goto bad;
         *(float *)f = (float)dv;
         return 0;
     case T_BOOL:

@@ -45,7 +45,7 @@ typedef enum cfg_tristate { CFG_AUTO = -1, CFG_OFF = 0, CFG_ON = 1 } cfg_tristat
 typedef struct cfg_sampling {
     float temperature;          /* [0, 10]; 0 = greedy (argmax) */
     int top_k;                  /* [0, 1000000]; 0 = off */
-    float top_p;                /* [0, 1]; 1 = off */
+    float top_p;                /* (0, 1]; 1 = off */
     float min_p;                /* [0, 1]; 0 = off */
     float repeat_penalty;       /* [0.1, 10]; 1 = off */
     int repeat_last_n;          /* [0, 1048576] or -1 = the whole context; 0 = off */
