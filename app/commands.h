@@ -13,4 +13,7 @@ typedef struct gc_command {
 /* NULL-terminated table, defined in app/main.c. */
 extern const gc_command gc_commands[];
 
+int cmd_inspect(int argc, char **argv);      /* app/cmd_inspect.c */
+int cmd_tokenize(int argc, char **argv);     /* app/cmd_tokenize.c */
+
 #endif

@@ -6,6 +6,8 @@
 #include "app/commands.h"
 
 const gc_command gc_commands[] = {
+    { "inspect", "show a model file's metadata, hyperparameters and tensors", cmd_inspect },
+    { "tokenize", "token ids of a text: tokenize -m MODEL [--file F]", cmd_tokenize },
     { NULL, NULL, NULL },
 };
 

@@ -20,6 +20,10 @@
  *    Positions are absolute; rewinding the cache is only bookkeeping in the
  *    caller (later steps overwrite positions >= the new length).
  *  - Every accumulator, norm, softmax and tanh is f32.
+ *  - Ops return nothing: a bad argument (sizes beyond a tensor, a position
+ *    beyond the KV cache, an op outside a step) is remembered and reported by
+ *    end_step, which then fails; later ops of that step are skipped. The CPU
+ *    backend checks every bound, so tests of the forward pass catch misuse.
  */
 #ifndef GC_BACKEND_H
 #define GC_BACKEND_H
@@ -90,6 +94,11 @@ struct backend {
      * layer's cache; query row r is at position pos0 + r (causal). */
     void (*attention)(backend *be, be_tensor *out, const be_tensor *q, int layer, int rows, int pos0,
                       const be_attn_params *p);
+    /* dst[dst_off + i] = src[src_off + i] for i < n (activations; e.g. picks the
+     * last row of a prefill for the output projection). dst and src may be the
+     * same tensor only if the ranges do not overlap. */
+    void (*copy)(backend *be, be_tensor *dst, uint64_t dst_off, const be_tensor *src,
+                 uint64_t src_off, uint64_t n);
     /* x[i] = cap * tanh(x[i] / cap) for i < n. */
     void (*softcap)(backend *be, be_tensor *x, uint64_t n, float cap);
     /* Copies n floats from src[offset..] to host memory at end_step. */

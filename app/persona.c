@@ -1,0 +1,231 @@
+#include "app/persona.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/ydoc.h"
+
+static const ydoc_limits persona_limits = {
+    .max_bytes = PERSONA_MAX_FILE_BYTES, .max_depth = 8, .max_nodes = 4096, .max_map_keys = 64,
+};
+
+#define PERSONA_MAX_EXAMPLES 64
+
+int persona_check_name(const char *name, gc_err *err)
+{
+    return paths_check_name(name, "persona name", err);
+}
+
+int persona_default_dirs(persona_dirs *dirs, const char *share_dir, gc_err *err)
+{
+    dirs->n = 0;
+    char base[PATHS_MAX];
+    if (paths_user_dir(PATHS_CONFIG, base, sizeof base, err)) return -1;
+    if (paths_join(dirs->dir[dirs->n++], PATHS_MAX, err, "%s/prompts", base)) return -1;
+    char share[PATHS_MAX];
+    gc_err ignored;
+    if (!share_dir && !paths_share_dir(share, sizeof share, &ignored)) share_dir = share;
+    if (share_dir && paths_join(dirs->dir[dirs->n++], PATHS_MAX, err, "%s/prompts", share_dir)) return -1;
+    return 0;
+}
+
+void persona_free(persona *p)
+{
+    if (!p) return;
+    free(p->description);
+    free(p->instruction);
+    for (size_t i = 0; i < p->n_examples; i++) free(p->examples[i]);
+    free(p->examples);
+    free(p);
+}
+
+/* NAME from ".../NAME.yaml" into buf; -1 when the file name is not NAME.yaml. */
+static int name_from_path(const char *path, char *buf, size_t n)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t len = strlen(base);
+    if (len <= 5 || strcmp(base + len - 5, ".yaml") || len - 5 >= n) return -1;
+    memcpy(buf, base, len - 5);
+    buf[len - 5] = 0;
+    return 0;
+}
+
+static int dup_str(char **dst, const char *s)
+{
+    *dst = strdup(s);
+    return *dst ? 0 : -1;
+}
+
+static int from_doc(persona *p, const ydoc *d, cfg_warn_fn warn, void *ctx, gc_err *err)
+{
+    const ydoc_node *root = d->root;
+    if (!root || ydoc_is_null(root)) return ydoc_errf(d, NULL, err, "empty persona file: 'instruction' is required");
+    if (root->kind != YDOC_MAP) return ydoc_errf(d, root, err, "a persona file must be a mapping of keys");
+    const char *s;
+    for (size_t i = 0; i + 1 < root->n; i += 2) {
+        const ydoc_node *k = root->kids[i], *v = root->kids[i + 1];
+        /* A key with an escaped NUL inside must not match "name" etc. */
+        const char *key = strlen(k->str) == k->len ? k->str : "";
+        if (!strcmp(key, "name")) {
+            if (ydoc_get_str(d, v, "name", 200, &s, err)) return -1;
+            if (strcmp(s, p->name))
+                return ydoc_errf(d, v, err, "'name' is '%s' but the file is named '%s.yaml'; they must match",
+                                 s, p->name);
+        } else if (!strcmp(key, "description")) {
+            if (ydoc_get_str(d, v, "description", 4096, &s, err)) return -1;
+            free(p->description);
+            if (dup_str(&p->description, s)) return gc_errf(err, "out of memory");
+        } else if (!strcmp(key, "instruction")) {
+            if (ydoc_get_str(d, v, "instruction", PERSONA_MAX_FILE_BYTES, &s, err)) return -1;
+            if (dup_str(&p->instruction, s)) return gc_errf(err, "out of memory");
+        } else if (!strcmp(key, "sampling")) {
+            if (cfg_read_sampling(d, v, &p->sampling, &p->sampling_set, warn, ctx, err)) return -1;
+        } else if (!strcmp(key, "examples")) {
+            if (ydoc_is_null(v)) continue;
+            if (ydoc_want(d, v, YDOC_SEQ, "examples", err)) return -1;
+            if (v->n > PERSONA_MAX_EXAMPLES)
+                return ydoc_errf(d, v, err, "'examples' has %zu entries, at most %d", v->n, PERSONA_MAX_EXAMPLES);
+            p->examples = calloc(v->n ? v->n : 1, sizeof *p->examples);
+            if (!p->examples) return gc_errf(err, "out of memory");
+            for (size_t j = 0; j < v->n; j++) {
+                if (ydoc_get_str(d, v->kids[j], "examples[]", 16384, &s, err)) return -1;
+                if (dup_str(&p->examples[p->n_examples], s)) return gc_errf(err, "out of memory");
+                p->n_examples++;
+            }
+        } else if (warn) {
+            char msg[512], shown[64];
+            snprintf(msg, sizeof msg, "%s:%d: unknown key %s in a persona (ignored); the keys are name, "
+                     "description, instruction, sampling, examples", d->file, k->line,
+                     ydoc_describe(k, shown, sizeof shown));
+            warn(ctx, msg);
+        }
+    }
+    if (!p->instruction)
+        return ydoc_errf(d, root, err, "'instruction' is missing: a persona needs its instruction text");
+    if (!p->description && dup_str(&p->description, "")) return gc_errf(err, "out of memory");
+    return 0;
+}
+
+int persona_load_file(const char *path, const char *expect_name, persona **out, cfg_warn_fn warn, void *ctx,
+                      gc_err *err)
+{
+    *out = NULL;
+    persona *p = calloc(1, sizeof *p);
+    if (!p) return gc_errf(err, "out of memory");
+    if (expect_name) {
+        if (persona_check_name(expect_name, err)) goto fail;
+        snprintf(p->name, sizeof p->name, "%s", expect_name);
+    } else if (name_from_path(path, p->name, sizeof p->name) || persona_check_name(p->name, err)) {
+        gc_errf(err, "'%s': a persona file must be named NAME.yaml with a valid persona name", path);
+        goto fail;
+    }
+    if (paths_join(p->path, sizeof p->path, err, "%s", path)) goto fail;
+    ydoc *d;
+    if (ydoc_load_file(path, &persona_limits, &d, err)) goto fail;
+    int rc = from_doc(p, d, warn, ctx, err);
+    ydoc_free(d);
+    if (rc) goto fail;
+    *out = p;
+    return 0;
+fail:
+    persona_free(p);
+    return -1;
+}
+
+int persona_load(const persona_dirs *dirs, const char *name, persona **out, cfg_warn_fn warn, void *ctx,
+                 gc_err *err)
+{
+    *out = NULL;
+    if (persona_check_name(name, err)) return -1;
+    char path[PATHS_MAX];
+    for (int i = 0; i < dirs->n; i++) {
+        if (paths_join(path, sizeof path, err, "%s/%s.yaml", dirs->dir[i], name)) return -1;
+        if (paths_is_file(path)) return persona_load_file(path, name, out, warn, ctx, err);
+    }
+    char where[2 * PATHS_MAX + 8] = "";
+    for (int i = 0; i < dirs->n; i++)
+        snprintf(where + strlen(where), sizeof where - strlen(where), "%s%s", i ? ", " : "", dirs->dir[i]);
+    return gc_errf(err, "no persona named '%s' (looked for %s.yaml in %s)", name, name, where);
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const persona_entry *)a)->name, ((const persona_entry *)b)->name);
+}
+
+int persona_list(const persona_dirs *dirs, persona_entry **out, size_t *n_out, gc_err *err)
+{
+    persona_entry *list = NULL;
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    *n_out = 0;
+    for (int di = 0; di < dirs->n; di++) {
+        DIR *dir = opendir(dirs->dir[di]);
+        if (!dir) continue;
+        struct dirent *de;
+        while ((de = readdir(dir))) {
+            char name[201];
+            gc_err e;
+            if (name_from_path(de->d_name, name, sizeof name) || persona_check_name(name, &e)) continue;
+            size_t j = 0;
+            while (j < n && strcmp(list[j].name, name)) j++;
+            if (j < n) {
+                /* Already listed from a higher-priority directory. */
+                list[j].overrides = 1;
+                continue;
+            }
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                persona_entry *nl = realloc(list, cap * sizeof *nl);
+                if (!nl) { closedir(dir); free(list); return gc_errf(err, "out of memory"); }
+                list = nl;
+            }
+            persona_entry *en = &list[n];
+            memset(en, 0, sizeof *en);
+            snprintf(en->name, sizeof en->name, "%s", name);
+            if (paths_join(en->path, sizeof en->path, &e, "%s/%s", dirs->dir[di], de->d_name)) continue;
+            if (!paths_is_file(en->path)) continue;
+            persona *p;
+            if (persona_load_file(en->path, name, &p, NULL, NULL, &e)) {
+                snprintf(en->description, sizeof en->description, "(unreadable: %.200s)", e.msg);
+            } else {
+                /* First line only, cut on a character boundary. */
+                size_t len = strcspn(p->description, "\n");
+                if (len > sizeof en->description - 1) len = sizeof en->description - 1;
+                while (len && ((unsigned char)p->description[len] & 0xC0) == 0x80) len--;
+                memcpy(en->description, p->description, len);
+                en->description[len] = 0;
+                persona_free(p);
+            }
+            n++;
+        }
+        closedir(dir);
+    }
+    if (n) qsort(list, n, sizeof *list, entry_cmp);
+    *out = list;
+    *n_out = n;
+    return 0;
+}
+
+void persona_sampling(const persona *p, const cfg_config *c, cfg_sampling *out)
+{
+    *out = c->sampling;
+    if (!p) return;
+    static const char *keys[] = { "sampling.temperature", "sampling.top_k", "sampling.top_p", "sampling.min_p",
+                                  "sampling.repeat_penalty", "sampling.repeat_last_n", "sampling.seed" };
+    for (int b = 0; b < 7; b++) {
+        if (!(p->sampling_set & (1u << b)) || cfg_origin(c, keys[b]) >= CFG_SRC_ENV) continue;
+        switch (b) {
+        case 0: out->temperature = p->sampling.temperature; break;
+        case 1: out->top_k = p->sampling.top_k; break;
+        case 2: out->top_p = p->sampling.top_p; break;
+        case 3: out->min_p = p->sampling.min_p; break;
+        case 4: out->repeat_penalty = p->sampling.repeat_penalty; break;
+        case 5: out->repeat_last_n = p->sampling.repeat_last_n; break;
+        case 6: out->seed = p->sampling.seed; break;
+        }
+    }
+}

@@ -1,0 +1,700 @@
+#include "app/transcript.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app/paths.h"
+#include "app/utf8.h"
+#include "app/ydoc.h"
+
+static const ydoc_limits tr_limits = {
+    .max_bytes = TR_MAX_FILE_BYTES, .max_depth = 16, .max_nodes = 8u << 20, .max_map_keys = 64,
+};
+
+#define TR_FORMAT_NAME "gemma-chat-transcript"
+#define TR_MAX_META_BYTES 4096
+#define TR_MAX_SIZE (1ll << 53)
+
+const char *tr_role_name(tr_role r)
+{
+    return r == TR_USER ? "user" : r == TR_MODEL ? "model" : "notice";
+}
+
+/* --- a growable string --- */
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) { b->oom = true; return; }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (k > 0) sb_put(b, tmp, (size_t)k < sizeof tmp ? (size_t)k : sizeof tmp - 1);
+}
+
+static void sb_indent(sbuf *b, int n)
+{
+    for (int i = 0; i < n; i++) sb_put(b, " ", 1);
+}
+
+static int sb_finish(sbuf *b, char **out, size_t *len, gc_err *err)
+{
+    if (b->oom || !b->p) {
+        free(b->p);
+        return gc_errf(err, "out of memory");
+    }
+    *out = b->p;
+    *len = b->len;
+    return 0;
+}
+
+/* --- time --- */
+
+void tr_format_time(long long t, char buf[32])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!gmtime_r(&tt, &tm)) { snprintf(buf, 32, "1970-01-01T00:00:00Z"); return; }
+    if (!strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm)) snprintf(buf, 32, "1970-01-01T00:00:00Z");
+}
+
+static bool digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+int tr_parse_time(const char *s, long long *out)
+{
+    int Y, M, D, h, m, sec;
+    if (strlen(s) < 20 || !digits(s, 4, &Y) || s[4] != '-' || !digits(s + 5, 2, &M) || s[7] != '-' ||
+        !digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s + 11, 2, &h) ||
+        s[13] != ':' || !digits(s + 14, 2, &m) || s[16] != ':' || !digits(s + 17, 2, &sec))
+        return -1;
+    static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    if (Y < 1970 || Y > 9999 || M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || h > 23 || m > 59 || sec > 60)
+        return -1;
+    const char *p = s + 19;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9') return -1;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    long long off = 0;
+    if ((p[0] == 'Z' || p[0] == 'z') && !p[1]) {
+        off = 0;
+    } else if ((p[0] == '+' || p[0] == '-') && strlen(p) == 6 && p[3] == ':') {
+        int oh, om;
+        if (!digits(p + 1, 2, &oh) || !digits(p + 4, 2, &om) || oh > 23 || om > 59) return -1;
+        off = (oh * 3600ll + om * 60) * (p[0] == '-' ? -1 : 1);
+    } else {
+        return -1;
+    }
+    struct tm tm = { .tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h, .tm_min = m,
+                     .tm_sec = sec };
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1) return -1;
+    *out = (long long)t - off;
+    return 0;
+}
+
+/* --- building --- */
+
+static int set_str(char **dst, const char *s, gc_err *err)
+{
+    char *c = strdup(s ? s : "");
+    if (!c) return gc_errf(err, "out of memory");
+    free(*dst);
+    *dst = c;
+    return 0;
+}
+
+int tr_create(tr_transcript **out, gc_err *err)
+{
+    *out = NULL;
+    tr_transcript *t = calloc(1, sizeof *t);
+    if (!t) return gc_errf(err, "out of memory");
+    t->created = t->updated = (long long)time(NULL);
+    t->model_size = -1;
+    if (set_str(&t->model_name, "", err) || set_str(&t->model_arch, "", err) || set_str(&t->model_file, "", err) ||
+        set_str(&t->persona_name, "", err) || set_str(&t->persona_instruction, "", err)) {
+        tr_free(t);
+        return -1;
+    }
+    *out = t;
+    return 0;
+}
+
+void tr_free(tr_transcript *t)
+{
+    if (!t) return;
+    for (size_t i = 0; i < t->n_msgs; i++) free(t->msgs[i].text);
+    free(t->msgs);
+    free(t->model_name);
+    free(t->model_arch);
+    free(t->model_file);
+    free(t->persona_name);
+    free(t->persona_instruction);
+    free(t);
+}
+
+int tr_set_model(tr_transcript *t, const char *name, const char *arch, const char *file, long long size,
+                 gc_err *err)
+{
+    if (set_str(&t->model_name, name, err) || set_str(&t->model_arch, arch, err) ||
+        set_str(&t->model_file, file, err))
+        return -1;
+    t->model_size = size;
+    return 0;
+}
+
+int tr_set_persona(tr_transcript *t, const char *name, const char *instruction, gc_err *err)
+{
+    return set_str(&t->persona_name, name, err) || set_str(&t->persona_instruction, instruction, err) ? -1 : 0;
+}
+
+void tr_set_sampling(tr_transcript *t, const cfg_sampling *s)
+{
+    t->sampling = *s;
+    t->has_sampling = true;
+}
+
+/* Copy of s with each invalid UTF-8 byte replaced by U+FFFD. */
+static char *utf8_repair(const char *s, size_t len)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_invalid_at(s + i, len - i);
+        i += k;
+        if (i < len) { bad++; i++; }
+    }
+    char *o = malloc(len + bad * 2 + 1);
+    if (!o) return NULL;
+    size_t j = 0;
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_invalid_at(s + i, len - i);
+        memcpy(o + j, s + i, k);
+        j += k;
+        i += k;
+        if (i < len) { memcpy(o + j, "\xEF\xBF\xBD", 3); j += 3; i++; }
+    }
+    o[j] = 0;
+    return o;
+}
+
+static int push_msg(tr_transcript *t, tr_message m, gc_err *err)
+{
+    if (t->n_msgs >= TR_MAX_MESSAGES) return gc_errf(err, "too many messages (at most %d)", TR_MAX_MESSAGES);
+    if (t->n_msgs == t->cap_msgs) {
+        size_t cap = t->cap_msgs ? t->cap_msgs * 2 : 16;
+        tr_message *n = realloc(t->msgs, cap * sizeof *n);
+        if (!n) return gc_errf(err, "out of memory");
+        t->msgs = n;
+        t->cap_msgs = cap;
+    }
+    t->msgs[t->n_msgs++] = m;
+    return 0;
+}
+
+int tr_add(tr_transcript *t, tr_role role, const char *text, long long tokens, double tok_s, gc_err *err)
+{
+    size_t len = strlen(text);
+    if (len > TR_MAX_TEXT_BYTES) return gc_errf(err, "message too long (%zu bytes, at most %u)", len, TR_MAX_TEXT_BYTES);
+    tr_message m = { .role = role, .tokens = tokens < 0 ? -1 : tokens, .tok_s = tok_s >= 0 ? tok_s : -1,
+                     .time = (long long)time(NULL) };
+    if (!(m.text = utf8_repair(text, len))) return gc_errf(err, "out of memory");
+    if (push_msg(t, m, err)) { free(m.text); return -1; }
+    return 0;
+}
+
+void tr_truncate(tr_transcript *t, size_t n)
+{
+    while (t->n_msgs > n) free(t->msgs[--t->n_msgs].text);
+}
+
+/* --- YAML writing --- */
+
+/* Characters a literal block scalar carries as they are. Everything else
+ * (controls, CR, NEL, line/paragraph separators that libyaml treats as line
+ * breaks, a BOM) needs the escapes of a double-quoted scalar. */
+static bool block_char(uint32_t c)
+{
+    return c == '\n' || c == '\t' || (c >= 0x20 && c <= 0x7E) || (c >= 0xA0 && c <= 0xD7FF && c != 0x2028 &&
+           c != 0x2029) || (c >= 0xE000 && c <= 0xFFFD && c != 0xFEFF) || c >= 0x10000;
+}
+
+static void emit_quoted(sbuf *b, const char *s, size_t len)
+{
+    sb_put(b, "\"", 1);
+    for (size_t i = 0; i < len;) {
+        uint32_t c;
+        int k = utf8_decode(s + i, len - i, &c);
+        if (!k) { sb_puts(b, "\\uFFFD"); i++; continue; }
+        switch (c) {
+        case '"': sb_puts(b, "\\\""); break;
+        case '\\': sb_puts(b, "\\\\"); break;
+        case '\n': sb_puts(b, "\\n"); break;
+        case '\t': sb_puts(b, "\\t"); break;
+        case '\r': sb_puts(b, "\\r"); break;
+        case 0x1B: sb_puts(b, "\\e"); break;
+        default:
+            if (c < 0x20 || c == 0x7F) sb_printf(b, "\\x%02X", (unsigned)c);
+            else if ((c >= 0x80 && c < 0xA0) || c == 0x2028 || c == 0x2029 || c == 0xFEFF || c == 0xFFFE ||
+                     c == 0xFFFF)
+                sb_printf(b, "\\u%04X", (unsigned)c);
+            else sb_put(b, s + i, (size_t)k);
+        }
+        i += (size_t)k;
+    }
+    sb_put(b, "\"", 1);
+}
+
+/* A string value after "key: " at the given indentation (of the key). */
+static void emit_text(sbuf *b, int indent, const char *s)
+{
+    size_t len = strlen(s);
+    bool block = len > 0;
+    for (size_t i = 0; i < len && block;) {
+        uint32_t c;
+        int k = utf8_decode(s + i, len - i, &c);
+        if (!k || !block_char(c)) block = false;
+        i += k ? (size_t)k : 1;
+    }
+    if (!block) {
+        emit_quoted(b, s, len);
+        sb_put(b, "\n", 1);
+        return;
+    }
+    size_t trail = 0;
+    while (trail < len && s[len - 1 - trail] == '\n') trail++;
+    sb_put(b, "|", 1);
+    /* Explicit indentation when the first line would mislead the parser's
+     * auto-detection (leading space/tab, or leading empty lines). */
+    if (s[0] == ' ' || s[0] == '\t' || s[0] == '\n') sb_put(b, "2", 1);
+    /* Clip keeps one final break only after content: all-newline text needs keep. */
+    sb_puts(b, trail == 0 ? "-" : trail == 1 && trail < len ? "" : "+");
+    sb_put(b, "\n", 1);
+    size_t body = trail ? len - trail + 1 : len;   /* lines up to and including the first final break */
+    size_t i = 0;
+    while (i < body) {
+        const char *nl = memchr(s + i, '\n', body - i);
+        size_t end = nl ? (size_t)(nl - s) : body;
+        if (end > i) {
+            sb_indent(b, indent + 2);
+            sb_put(b, s + i, end - i);
+        }
+        sb_put(b, "\n", 1);
+        i = end + 1;
+    }
+    for (size_t j = 1; j < trail; j++) sb_put(b, "\n", 1);
+}
+
+/* A one-line metadata string: plain when unambiguous, else double-quoted. */
+static void emit_inline(sbuf *b, const char *s)
+{
+    bool plain = s[0] && !strchr("0123456789.+-", s[0]) && s[strlen(s) - 1] != ' ';
+    for (const char *p = s; *p && plain; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              strchr("_.+- ()", *p)))
+            plain = false;
+    bool bv;
+    if (plain && (ydoc_is_null_text(s) || !ydoc_parse_bool(s, &bv))) plain = false;
+    if (plain) sb_puts(b, s);
+    else emit_quoted(b, s, strlen(s));
+    sb_put(b, "\n", 1);
+}
+
+/* Shortest decimal text that reads back as the same double. */
+static void fmt_double(double v, char *buf, size_t n)
+{
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, n, "%.*g", p, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    if (!strpbrk(buf, ".e") && strlen(buf) + 2 < n) strcat(buf, ".0");
+}
+
+/* The same for a float: 0.95f prints as 0.95, not 0.949999988. */
+static void fmt_float(float v, char *buf, size_t n)
+{
+    for (int p = 1; p <= 9; p++) {
+        snprintf(buf, n, "%.*g", p, (double)v);
+        if ((float)strtod(buf, NULL) == v) break;
+    }
+    if (!strpbrk(buf, ".e") && strlen(buf) + 2 < n) strcat(buf, ".0");
+}
+
+int tr_to_yaml(const tr_transcript *t, char **out, size_t *len, gc_err *err)
+{
+    sbuf b = { 0 };
+    char tb[32], num[40];
+    sb_puts(&b, "# gemma-chat transcript (format: docs/transcript-format.md)\n");
+    sb_puts(&b, "format: " TR_FORMAT_NAME "\n");
+    sb_printf(&b, "version: %d\n", TR_FORMAT_VERSION);
+    tr_format_time(t->created, tb);
+    sb_printf(&b, "created: %s\n", tb);
+    tr_format_time(t->updated, tb);
+    sb_printf(&b, "updated: %s\n", tb);
+    sb_puts(&b, "model:\n  name: ");
+    emit_inline(&b, t->model_name);
+    sb_puts(&b, "  arch: ");
+    emit_inline(&b, t->model_arch);
+    sb_puts(&b, "  file: ");
+    emit_inline(&b, t->model_file);
+    if (t->model_size >= 0) sb_printf(&b, "  size: %lld\n", t->model_size);
+    sb_puts(&b, "persona:\n  name: ");
+    emit_inline(&b, t->persona_name);
+    sb_puts(&b, "  instruction: ");
+    emit_text(&b, 2, t->persona_instruction);
+    if (t->has_sampling) {
+        const cfg_sampling *s = &t->sampling;
+        sb_puts(&b, "sampling:\n");
+        fmt_float(s->temperature, num, sizeof num);
+        sb_printf(&b, "  temperature: %s\n  top_k: %d\n", num, s->top_k);
+        fmt_float(s->top_p, num, sizeof num);
+        sb_printf(&b, "  top_p: %s\n", num);
+        fmt_float(s->min_p, num, sizeof num);
+        sb_printf(&b, "  min_p: %s\n", num);
+        fmt_float(s->repeat_penalty, num, sizeof num);
+        sb_printf(&b, "  repeat_penalty: %s\n  repeat_last_n: %d\n  seed: %lld\n", num, s->repeat_last_n, s->seed);
+    }
+    sb_puts(&b, t->n_msgs ? "messages:\n" : "messages: []\n");
+    for (size_t i = 0; i < t->n_msgs; i++) {
+        const tr_message *m = &t->msgs[i];
+        sb_printf(&b, "  - role: %s\n    text: ", tr_role_name(m->role));
+        emit_text(&b, 4, m->text);
+        if (m->time >= 0) {
+            tr_format_time(m->time, tb);
+            sb_printf(&b, "    time: %s\n", tb);
+        }
+        if (m->tokens >= 0) sb_printf(&b, "    tokens: %lld\n", m->tokens);
+        if (m->tok_s >= 0) {
+            fmt_double(m->tok_s, num, sizeof num);
+            sb_printf(&b, "    tok_s: %s\n", num);
+        }
+    }
+    return sb_finish(&b, out, len, err);
+}
+
+int tr_save(tr_transcript *t, const char *path, gc_err *err)
+{
+    long long before = t->updated;
+    t->updated = (long long)time(NULL);
+    char *y;
+    size_t len;
+    if (tr_to_yaml(t, &y, &len, err)) { t->updated = before; return -1; }
+    int rc = paths_write_atomic(path, y, len, 0600, err);
+    free(y);
+    if (rc) t->updated = before;
+    return rc;
+}
+
+/* --- YAML reading --- */
+
+/* Strict key check: every key of map must be in `allowed`. */
+static int only_keys(const ydoc *d, const ydoc_node *map, const char *where, const char *const *allowed, gc_err *err)
+{
+    for (size_t i = 0; i + 1 < map->n; i += 2) {
+        const ydoc_node *k = map->kids[i];
+        bool ok = false;
+        for (const char *const *a = allowed; *a && !ok; a++) ok = strlen(*a) == k->len && !strcmp(k->str, *a);
+        if (!ok) {
+            char shown[64], list[256] = "";
+            for (const char *const *a = allowed; *a; a++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", a == allowed ? "" : ", ", *a);
+            return ydoc_errf(d, k, err, "unknown key %s in %s (expected: %s)", ydoc_describe(k, shown, sizeof shown),
+                             where, list);
+        }
+    }
+    return 0;
+}
+
+static int need(const ydoc *d, const ydoc_node *map, const char *key, const char *where, const ydoc_node **out,
+                gc_err *err)
+{
+    *out = ydoc_map_get(map, key);
+    if (!*out) return ydoc_errf(d, map, err, "'%s' is missing in %s", key, where);
+    return 0;
+}
+
+static int get_time(const ydoc *d, const ydoc_node *n, const char *key, long long *out, gc_err *err)
+{
+    const char *s;
+    if (ydoc_get_str(d, n, key, 64, &s, err)) return -1;
+    if (tr_parse_time(s, out))
+        return ydoc_errf(d, n, err, "'%s' must be an ISO 8601 time like 2025-01-31T12:00:00Z, got '%s'", key, s);
+    return 0;
+}
+
+/* A text value: a string, valid UTF-8 (escapes can produce anything), no NUL. */
+static int get_text(const ydoc *d, const ydoc_node *n, const char *key, size_t max, char **dst, gc_err *err)
+{
+    const char *s;
+    if (ydoc_get_str(d, n, key, max, &s, err)) return -1;
+    if (utf8_invalid_at(s, n->len) != n->len) return ydoc_errf(d, n, err, "'%s' is not valid UTF-8", key);
+    return set_str(dst, s, err);
+}
+
+static int read_message(const ydoc *d, const ydoc_node *mn, tr_transcript *t, gc_err *err)
+{
+    static const char *const mkeys[] = { "role", "text", "time", "tokens", "tok_s", NULL };
+    if (ydoc_want(d, mn, YDOC_MAP, "messages[]", err) || only_keys(d, mn, "a message", mkeys, err)) return -1;
+    const ydoc_node *v;
+    const char *s;
+    tr_message m = { .tokens = -1, .tok_s = -1, .time = -1 };
+    if (need(d, mn, "role", "a message", &v, err) || ydoc_get_str(d, v, "role", 16, &s, err)) return -1;
+    if (!strcmp(s, "user")) m.role = TR_USER;
+    else if (!strcmp(s, "model")) m.role = TR_MODEL;
+    else if (!strcmp(s, "notice")) m.role = TR_NOTICE;
+    else return ydoc_errf(d, v, err, "'role' must be user, model or notice, got '%s'", s);
+    if ((v = ydoc_map_get(mn, "time")) && get_time(d, v, "time", &m.time, err)) return -1;
+    if ((v = ydoc_map_get(mn, "tokens")) && ydoc_get_int(d, v, "tokens", 0, INT32_MAX, &m.tokens, err)) return -1;
+    if ((v = ydoc_map_get(mn, "tok_s")) && ydoc_get_double(d, v, "tok_s", 0, 1e9, &m.tok_s, err)) return -1;
+    if (need(d, mn, "text", "a message", &v, err) || get_text(d, v, "text", TR_MAX_TEXT_BYTES, &m.text, err))
+        return -1;
+    if (push_msg(t, m, err)) { free(m.text); return -1; }
+    return 0;
+}
+
+static int from_doc(tr_transcript *t, const ydoc *d, gc_err *err)
+{
+    static const char *const top[] = { "format", "version", "created", "updated", "model", "persona",
+                                       "sampling", "messages", NULL };
+    static const char *const mkeys[] = { "name", "arch", "file", "size", NULL };
+    static const char *const pkeys[] = { "name", "instruction", NULL };
+    static const char *const skeys[] = { "temperature", "top_k", "top_p", "min_p", "repeat_penalty",
+                                         "repeat_last_n", "seed", NULL };
+    const ydoc_node *r = d->root, *v, *sec;
+    const char *s;
+    long long iv;
+    if (!r || ydoc_is_null(r)) return ydoc_errf(d, NULL, err, "empty file: not a gemma-chat transcript");
+    if (r->kind != YDOC_MAP) return ydoc_errf(d, r, err, "not a gemma-chat transcript (the top level must be a mapping)");
+    if (need(d, r, "format", "the transcript", &v, err) || ydoc_get_str(d, v, "format", 64, &s, err)) return -1;
+    if (strcmp(s, TR_FORMAT_NAME)) return ydoc_errf(d, v, err, "'format' must be '" TR_FORMAT_NAME "', got '%s'", s);
+    if (need(d, r, "version", "the transcript", &v, err) || ydoc_get_int(d, v, "version", 1, INT32_MAX, &iv, err))
+        return -1;
+    if (iv > TR_FORMAT_VERSION)
+        return ydoc_errf(d, v, err, "transcript format version %lld is newer than this gemma-chat reads (%d)", iv,
+                         TR_FORMAT_VERSION);
+    if (only_keys(d, r, "the transcript", top, err)) return -1;
+    if (need(d, r, "created", "the transcript", &v, err) || get_time(d, v, "created", &t->created, err)) return -1;
+    if (need(d, r, "updated", "the transcript", &v, err) || get_time(d, v, "updated", &t->updated, err)) return -1;
+
+    if ((sec = ydoc_map_get(r, "model")) && !ydoc_is_null(sec)) {
+        if (ydoc_want(d, sec, YDOC_MAP, "model", err) || only_keys(d, sec, "'model'", mkeys, err)) return -1;
+        if ((v = ydoc_map_get(sec, "name")) && get_text(d, v, "model.name", TR_MAX_META_BYTES, &t->model_name, err))
+            return -1;
+        if ((v = ydoc_map_get(sec, "arch")) && get_text(d, v, "model.arch", TR_MAX_META_BYTES, &t->model_arch, err))
+            return -1;
+        if ((v = ydoc_map_get(sec, "file")) && get_text(d, v, "model.file", TR_MAX_META_BYTES, &t->model_file, err))
+            return -1;
+        if ((v = ydoc_map_get(sec, "size")) && ydoc_get_int(d, v, "model.size", 0, TR_MAX_SIZE, &t->model_size, err))
+            return -1;
+    }
+    if ((sec = ydoc_map_get(r, "persona")) && !ydoc_is_null(sec)) {
+        if (ydoc_want(d, sec, YDOC_MAP, "persona", err) || only_keys(d, sec, "'persona'", pkeys, err)) return -1;
+        if ((v = ydoc_map_get(sec, "name"))) {
+            if (get_text(d, v, "persona.name", 200, &t->persona_name, err)) return -1;
+            gc_err e;
+            if (t->persona_name[0] && paths_check_name(t->persona_name, "persona name", &e))
+                return ydoc_errf(d, v, err, "%s", e.msg);
+        }
+        if ((v = ydoc_map_get(sec, "instruction")) &&
+            get_text(d, v, "persona.instruction", TR_MAX_TEXT_BYTES, &t->persona_instruction, err))
+            return -1;
+    }
+    if ((sec = ydoc_map_get(r, "sampling")) && !ydoc_is_null(sec)) {
+        cfg_config defaults;
+        cfg_defaults(&defaults);
+        t->sampling = defaults.sampling;
+        unsigned mask = 0;
+        if (ydoc_want(d, sec, YDOC_MAP, "sampling", err) || only_keys(d, sec, "'sampling'", skeys, err) ||
+            cfg_read_sampling(d, sec, &t->sampling, &mask, NULL, NULL, err))
+            return -1;
+        t->has_sampling = true;
+    }
+    if (need(d, r, "messages", "the transcript", &v, err) || ydoc_want(d, v, YDOC_SEQ, "messages", err)) return -1;
+    if (v->n > TR_MAX_MESSAGES) return ydoc_errf(d, v, err, "more than %d messages", TR_MAX_MESSAGES);
+    for (size_t i = 0; i < v->n; i++)
+        if (read_message(d, v->kids[i], t, err)) return -1;
+    return 0;
+}
+
+static int load_doc(ydoc *d, tr_transcript **out, gc_err *err)
+{
+    tr_transcript *t;
+    if (tr_create(&t, err)) { ydoc_free(d); return -1; }
+    int rc = from_doc(t, d, err);
+    ydoc_free(d);
+    if (rc) { tr_free(t); return -1; }
+    *out = t;
+    return 0;
+}
+
+int tr_load_buf(const char *name, const char *buf, size_t len, tr_transcript **out, gc_err *err)
+{
+    *out = NULL;
+    ydoc *d;
+    if (ydoc_load_buf(name, buf, len, &tr_limits, &d, err)) return -1;
+    return load_doc(d, out, err);
+}
+
+int tr_load(const char *path, tr_transcript **out, gc_err *err)
+{
+    *out = NULL;
+    ydoc *d;
+    if (ydoc_load_file(path, &tr_limits, &d, err)) return -1;
+    return load_doc(d, out, err);
+}
+
+/* --- Markdown --- */
+
+char *tr_neutralize(const char *s, size_t len)
+{
+    sbuf b = { 0 };
+    sb_put(&b, "", 0);
+    for (size_t i = 0; i < len;) {
+        uint32_t c;
+        int k = utf8_decode(s + i, len - i, &c);
+        char enc[4];
+        if (!k) { sb_puts(&b, "\xEF\xBF\xBD"); i++; continue; }
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F)
+            sb_put(&b, enc, (size_t)utf8_encode(c == 0x7F ? 0x2421 : 0x2400 + c, enc));
+        else if (c >= 0x80 && c < 0xA0)
+            sb_puts(&b, "\xEF\xBF\xBD");
+        else
+            sb_put(&b, s + i, (size_t)k);
+        i += (size_t)k;
+    }
+    if (b.oom) { free(b.p); return NULL; }
+    return b.p;
+}
+
+static void md_put(sbuf *b, const char *s)
+{
+    char *n = tr_neutralize(s, strlen(s));
+    if (!n) { b->oom = true; return; }
+    sb_puts(b, n);
+    free(n);
+}
+
+int tr_to_markdown(const tr_transcript *t, char **out, size_t *len, gc_err *err)
+{
+    sbuf b = { 0 };
+    char tb[32];
+    sb_puts(&b, "# gemma-chat conversation\n\n");
+    if (t->model_name[0] || t->model_file[0]) {
+        sb_puts(&b, "- Model: ");
+        md_put(&b, t->model_name[0] ? t->model_name : t->model_file);
+        if (t->model_name[0] && t->model_file[0]) {
+            sb_puts(&b, " (");
+            md_put(&b, t->model_file);
+            sb_puts(&b, ")");
+        }
+        sb_puts(&b, "\n");
+    }
+    if (t->persona_name[0]) {
+        sb_puts(&b, "- Persona: ");
+        md_put(&b, t->persona_name);
+        sb_puts(&b, "\n");
+    }
+    if (t->has_sampling) {
+        const cfg_sampling *s = &t->sampling;
+        sb_printf(&b, "- Sampling: temperature %g, top_k %d, top_p %g, min_p %g, repeat_penalty %g, seed %lld\n",
+                  (double)s->temperature, s->top_k, (double)s->top_p, (double)s->min_p, (double)s->repeat_penalty,
+                  s->seed);
+    }
+    tr_format_time(t->created, tb);
+    sb_printf(&b, "- Created: %s\n", tb);
+    tr_format_time(t->updated, tb);
+    sb_printf(&b, "- Updated: %s\n", tb);
+    for (size_t i = 0; i < t->n_msgs; i++) {
+        const tr_message *m = &t->msgs[i];
+        sb_puts(&b, m->role == TR_USER ? "\n## User\n\n" : m->role == TR_MODEL ? "\n## Model\n\n" : "\n## Notice\n\n");
+        md_put(&b, m->text);
+        if (!m->text[0] || m->text[strlen(m->text) - 1] != '\n') sb_puts(&b, "\n");
+        if (m->tokens >= 0 && m->tok_s >= 0) sb_printf(&b, "\n*%lld tokens, %.1f tok/s*\n", m->tokens, m->tok_s);
+        else if (m->tokens >= 0) sb_printf(&b, "\n*%lld tokens*\n", m->tokens);
+    }
+    return sb_finish(&b, out, len, err);
+}
+
+int tr_export_markdown(const tr_transcript *t, const char *path, gc_err *err)
+{
+    char *md;
+    size_t len;
+    if (tr_to_markdown(t, &md, &len, err)) return -1;
+    int rc = paths_write_atomic(path, md, len, 0600, err);
+    free(md);
+    return rc;
+}
+
+/* --- names --- */
+
+int tr_check_name(const char *name, gc_err *err)
+{
+    return paths_check_name(name, "transcript name", err);
+}
+
+int tr_path(const char *dir, const char *name, const char *ext, char *buf, size_t n, gc_err *err)
+{
+    if (tr_check_name(name, err)) return -1;
+    size_t ln = strlen(name), le = strlen(ext);
+    bool has = ln > le && !strcmp(name + ln - le, ext);
+    return paths_join(buf, n, err, "%s/%s%s", dir, name, has ? "" : ext);
+}
+
+int tr_default_name(const char *dir, time_t t, char *buf, size_t n, gc_err *err)
+{
+    struct tm tm;
+    if (!localtime_r(&t, &tm)) return gc_errf(err, "cannot format the time");
+    char stem[64];
+    strftime(stem, sizeof stem, "%Y-%m-%d_%H-%M-%S", &tm);
+    for (int i = 1; i < 1000; i++) {
+        char path[PATHS_MAX];
+        if (i == 1) {
+            if (paths_join(buf, n, err, "%s.yaml", stem)) return -1;
+        } else if (paths_join(buf, n, err, "%s-%d.yaml", stem, i)) {
+            return -1;
+        }
+        if (paths_join(path, sizeof path, err, "%s/%s", dir, buf)) return -1;
+        if (access(path, F_OK) != 0) return 0;
+    }
+    return gc_errf(err, "cannot find a free transcript name for %s in '%s'", stem, dir);
+}
