@@ -14,7 +14,7 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
-#define HISTORY_MAX 1000
+#define HISTORY_DEFAULT 1000
 
 static unsigned char g_q[1024];     // key bytes waiting for readline
 static size_t g_qh, g_qt;           // read and write positions in g_q
@@ -26,6 +26,7 @@ static FILE *g_devnull;
 static ledit_words_fn g_words;
 static void *g_words_ctx;
 static int g_active;
+static int g_hist_max;
 
 /* ---- readline hooks ---- */
 
@@ -119,10 +120,9 @@ static void history_load(gc_err *warn)
     }
     free(line);
     fclose(f);
-    if (count > HISTORY_MAX) {
-        stifle_history(HISTORY_MAX);
-        history_rewrite();
-    }
+    /* The file only grows while running (one append per line); it is
+     * trimmed to the newest entries when loaded. */
+    if (count > g_hist_max) history_rewrite();
 }
 
 static void history_append(const char *line)
@@ -232,9 +232,10 @@ static void show_matches(char **matches, int num, int max_len)
 
 /* ---- setup ---- */
 
-int ledit_begin(const char *history_path, ledit_words_fn words, void *ctx, gc_err *warn)
+int ledit_begin(const char *history_path, int history_max, ledit_words_fn words, void *ctx, gc_err *warn)
 {
     if (warn) warn->msg[0] = 0;
+    g_hist_max = history_max > 0 ? history_max : HISTORY_DEFAULT;
     g_words = words;
     g_words_ctx = ctx;
     g_qh = g_qt = 0;
@@ -260,6 +261,7 @@ int ledit_begin(const char *history_path, ledit_words_fn words, void *ctx, gc_er
     rl_variable_bind("echo-control-characters", "off");
     rl_variable_bind("enable-bracketed-paste", "off");     // ui handles pastes
     using_history();
+    stifle_history(g_hist_max);
     g_hist_path[0] = 0;
     if (history_path && *history_path) {
         if (strlen(history_path) >= sizeof g_hist_path) {

@@ -10,7 +10,7 @@
  *
  * History lives in a file of one entry per line ('\n' and '\\' escaped, so
  * multi-line messages survive), appended as each line is submitted so that a
- * crash loses nothing; it keeps the last 1000 entries.
+ * crash loses nothing; it keeps the last `max` entries (1000 by default).
  */
 #ifndef GC_LEDIT_H
 #define GC_LEDIT_H
@@ -24,10 +24,11 @@
  * words (valid until the next call) and sets *n; NULL when there are none. */
 typedef const char *const *(*ledit_words_fn)(void *ctx, const char *command, int *n);
 
-/* Sets up readline. history_path NULL or "": no history file. A history file
- * that cannot be read or created is not an error (the line editor works
- * without it); the reason goes to *warn (may be NULL, left empty if none). */
-int ledit_begin(const char *history_path, ledit_words_fn words, void *ctx, gc_err *warn);
+/* Sets up readline. history_path NULL or "": no history file; history_max
+ * <= 0: 1000 entries. A history file that cannot be read or created is not
+ * an error (the line editor works without it); the reason goes to *warn
+ * (may be NULL, left empty if none). */
+int ledit_begin(const char *history_path, int history_max, ledit_words_fn words, void *ctx, gc_err *warn);
 void ledit_end(void);
 
 /* Feeds key bytes to readline (one key's bytes at a time: a UTF-8

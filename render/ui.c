@@ -732,17 +732,12 @@ static void write_all(const char *s)
     }
 }
 
-static int parse_colors(ui *u, const ui_config *cfg, gc_err *err)
+static void set_theme(ui *u, const ui_config *cfg)
 {
     for (int i = 0; i < THEME_SLOTS; i++) {
         u->th[i] = theme_default(i, u->colors);
-        const char *spec = cfg ? cfg->colors[i] : NULL;
-        if (!spec) continue;
-        theme_color c;
-        if (theme_parse(spec, &c, err)) return gc_err_prefix(err, "colors.%s", theme_slot_name(i));
-        u->th[i] = theme_fit(c, u->colors);
+        if (cfg && (cfg->colors_set & (1u << i))) u->th[i] = theme_fit(cfg->colors[i], u->colors);
     }
-    return 0;
 }
 
 ui *ui_create(const ui_config *cfg, gc_err *err)
@@ -761,12 +756,9 @@ ui *ui_create(const ui_config *cfg, gc_err *err)
     u->prog = -1;
     u->cv = convo_create();
     if (!u->cv) { gc_errf(err, "out of memory"); free(u); return NULL; }
-    /* Colours are decided before the screen starts so that a bad spec
-     * leaves the terminal untouched; the count is refined after. */
-    int no_color = (cfg && cfg->no_color) || (getenv("NO_COLOR") && *getenv("NO_COLOR"));
-    u->colors = no_color ? 0 : 256;
-    if (parse_colors(u, cfg, err)) { convo_destroy(u->cv); free(u); return NULL; }
-
+    int mode = cfg ? cfg->color_mode : 0;
+    const char *nc = getenv("NO_COLOR");
+    int no_color = mode < 0 || (mode == 0 && nc && *nc);
     if (tty_begin(STDIN_FILENO)) {
         gc_errf(err, "cannot read the terminal's modes");
         convo_destroy(u->cv);
@@ -798,7 +790,7 @@ ui *ui_create(const ui_config *cfg, gc_err *err)
     } else {
         u->colors = 0;
     }
-    parse_colors(u, cfg, NULL);     // again, for the terminal's real colour count
+    set_theme(u, cfg);
     if (!(cfg && cfg->no_mouse)) {
         mouseinterval(0);
         u->mouse = mousemask(BUTTON4_PRESSED | BUTTON5_PRESSED, NULL) != 0;
@@ -809,7 +801,7 @@ ui *ui_create(const ui_config *cfg, gc_err *err)
     const char *hp = cfg ? cfg->history_path : NULL;
     if (!hp) hp = ledit_default_history(hist, sizeof hist) == 0 ? hist : "";
     gc_err warn = {0};
-    ledit_begin(hp, words_for, u, &warn);
+    ledit_begin(hp, cfg ? cfg->history_max : 0, words_for, u, &warn);
     if (warn.msg[0]) convo_add(u->cv, CONVO_ERROR, warn.msg, strlen(warn.msg));
     u->placeholder = dup_or_null(cfg ? cfg->placeholder : NULL);
     u->redraw = REDRAW_FULL;
@@ -840,14 +832,6 @@ void ui_destroy(ui *u)
 }
 
 void ui_restore_terminal(void) { tty_restore(); }
-
-int ui_color_slot(const char *name) { return theme_slot_by_name(name); }
-
-int ui_color_check(const char *spec, gc_err *err)
-{
-    theme_color c;
-    return theme_parse(spec, &c, err);
-}
 
 /* ---- app-facing setters ---- */
 

@@ -50,8 +50,12 @@ typedef enum ui_role { UI_USER, UI_MODEL, UI_NOTICE, UI_ERROR } ui_role;
 
 typedef struct ui_config {
     const char *history_path;       /* NULL: $XDG_STATE_HOME/gemma-chat/history; "": none */
-    const char *colors[THEME_SLOTS];/* colour spec per slot (theme.h), NULL: built-in */
-    int no_color;                   /* 1: no colours even without $NO_COLOR */
+    int history_max;                /* entries kept in the history file; <= 0: 1000 */
+    int color_mode;                 /* 0 auto: colours if the terminal has them and $NO_COLOR is
+                                       unset; 1 on (if the terminal has them; $NO_COLOR already
+                                       weighed by the app); -1 off. Off keeps bold, dim, reverse. */
+    theme_color colors[THEME_SLOTS];/* per slot (theme.h; theme_parse reads "bold cyan" specs) */
+    unsigned colors_set;            /* bit 1 << slot: colors[slot] replaces the built-in one */
     int no_mouse;                   /* 1: leave the mouse to the terminal (its text selection) */
     int catch_signals;              /* 1: SIGTERM/SIGHUP/SIGINT arrive as UI_EV_SIGNAL;
                                        0: they restore the terminal and end the process */
@@ -92,8 +96,8 @@ typedef struct ui_event {
 } ui_event;
 
 /* Takes over the terminal (stdin/stdout must be one). cfg may be NULL.
- * Returns NULL and fills err when it cannot (not a terminal, unknown TERM,
- * a bad colour spec); the terminal is then untouched. */
+ * Returns NULL and fills err when it cannot (not a terminal, unknown TERM);
+ * the terminal is then untouched. */
 ui *ui_create(const ui_config *cfg, gc_err *err);
 /* Restores the terminal and frees everything; accepts NULL. */
 void ui_destroy(ui *u);
@@ -137,11 +141,5 @@ void ui_set_input(ui *u, const char *text);
 
 /* Async-signal-safe terminal restoration for the app's own signal handlers. */
 void ui_restore_terminal(void);
-
-/* For config loaders: the slot of a `colors:` key ("user", "model", "notice",
- * "error", "code", "codeblock", "heading", "accent", "status"), or -1; and a
- * check of a spec, filling err on a bad one. */
-int ui_color_slot(const char *name);
-int ui_color_check(const char *spec, gc_err *err);
 
 #endif

@@ -77,10 +77,12 @@ start() {
     _env=""
     while [ $# -gt 0 ] && [ "$1" != "--" ]; do _env="$_env -e $1"; shift; done
     [ $# -gt 0 ] && shift
+    _args=""
+    for _a in "$@"; do _args="$_args '$(printf %s "$_a" | sed "s/'/'\\\\''/g")'"; done
     # shellcheck disable=SC2086
     tm new-session -d -x 80 -y 24 -s "$_name" -e INPUTRC=/dev/null -e "XDG_STATE_HOME=$T/state" \
         -e "HOME=$T" -e NO_COLOR= $_env \
-        "stty -g >'$T/$_name.stty0'; '$DRV' --log '$T/$_name.log' $*; echo \$? >'$T/$_name.rc'; stty -g >'$T/$_name.stty1'; exec sleep 600"
+        "stty -g >'$T/$_name.stty0'; '$DRV' --log '$T/$_name.log' $_args; echo \$? >'$T/$_name.rc'; stty -g >'$T/$_name.stty1'; exec sleep 600"
 }
 
 # restored NAME RC: the driver exited with RC and left the terminal as it found it.
@@ -251,6 +253,17 @@ tm capture-pane -p -e -t c | grep -q "$ESC\[[0-9;]*7m" && ok "NO_COLOR: status b
 pid=$(sed -n 's/^pid //p' "$T/c.log")
 kill -TERM "$pid"
 restored c 143
+
+# ---------------------------------------------------------------- session h
+# colours from the app's config win over NO_COLOR when it says so
+start h NO_COLOR=1 -- --no-load --colors on --color 'user=green on blue'
+wait_for h 'fake-1M loaded' 5
+tm send-keys -t h 'hi there' Enter
+wait_for h '^ ❯ hi there' 3
+tm capture-pane -p -e -t h | grep 'hi there' | grep -q "$ESC\[32m$ESC\[44mhi there\|$ESC\[32;44mhi there" \
+    && ok "configured colour used" || { bad "configured colour not used"; tm capture-pane -p -e -t h | grep 'hi there' | cat -v; }
+tm send-keys -t h C-d
+restored h 0
 
 # ---------------------------------------------------------------- sessions f, g
 # SIGHUP as an event; SIGINT through the UI's own handler (--no-catch)

@@ -35,11 +35,22 @@ static const char *text(void)
 
 static char dir[64], path[128];
 
+/* The history file's contents (or "" when it cannot be read). */
+static const char *history_file(void)
+{
+    static char buf[512];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    buf[n] = 0;
+    if (f) fclose(f);
+    return buf;
+}
+
 static void test_editing(void)
 {
     int calls = 0;
     gc_err warn;
-    CHECK(ledit_begin(path, words, &calls, &warn) == 0, "begin");
+    CHECK(ledit_begin(path, 0, words, &calls, &warn) == 0, "begin");
     CHECK(warn.msg[0] == 0, "no warning: %s", warn.msg);
     type("helo");
     type("\033[D");         // Left
@@ -96,17 +107,11 @@ static void test_editing(void)
 
 static void test_history_file(void)
 {
-    FILE *f = fopen(path, "r");
-    CHECK(f != NULL, "history file written");
-    char buf[512] = "";
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    buf[n] = 0;
-    if (f) fclose(f);
-    CHECK_STR(buf, "hello world\nline one\\nline \\\\two\n/quit\n");
+    CHECK_STR(history_file(), "hello world\nline one\\nline \\\\two\n/quit\n");
 
     /* A new session recalls the entries, the multi-line one whole. */
     int calls = 0;
-    CHECK(ledit_begin(path, words, &calls, NULL) == 0, "begin again");
+    CHECK(ledit_begin(path, 0, words, &calls, NULL) == 0, "begin again");
     type("\033[A");
     CHECK_STR(text(), "/quit");
     type("\033[A");
@@ -121,11 +126,14 @@ static void test_history_file(void)
     type("   \r");
     free(ledit_take_line());
     ledit_end();
-    f = fopen(path, "r");
-    n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    buf[n] = 0;
-    if (f) fclose(f);
-    CHECK_STR(buf, "hello world\nline one\\nline \\\\two\n/quit\n");
+    CHECK_STR(history_file(), "hello world\nline one\\nline \\\\two\n/quit\n");
+
+    /* A smaller limit trims the file to the newest entries when loaded. */
+    CHECK(ledit_begin(path, 2, words, &calls, NULL) == 0, "begin with 2 entries");
+    type("\033[A\033[A\033[A");
+    CHECK_STR(text(), "line one\nline \\two");     // the oldest is gone
+    ledit_end();
+    CHECK_STR(history_file(), "line one\\nline \\\\two\n/quit\n");
 }
 
 static void test_default_path(void)
