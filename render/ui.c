@@ -781,7 +781,10 @@ ui *ui_create(const ui_config *cfg, gc_err *err)
     noecho();
     nonl();
     keypad(stdscr, TRUE);
-    set_escdelay(25);
+    /* Esc alone must be told from Alt+key (ESC then the key) by timing:
+     * 50 ms is quick to the eye yet rarely splits a sequence over ssh;
+     * $ESCDELAY, which curses reads itself, still wins. */
+    if (!getenv("ESCDELAY")) set_escdelay(50);
     define_key("\033[200~", KEY_PASTE_BEGIN);
     define_key("\033[201~", KEY_PASTE_END);
     if (!no_color && has_colors() && start_color() == OK) {
