@@ -36,10 +36,13 @@ FIXTURE_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/fixtures/*.c))
 
 BIN ?= gemma-chat
 
+# Sanitizer builds link tests/san_keep_libs.c (why: see that file).
+SAN_OBJ := $(if $(SAN),$(B)/tests/san_keep_libs.o)
+
 .PHONY: all debug shaders test test-sanitize models real-model install clean tools
 all: $(BIN)
 
-$(BIN): $(B)/app/main.o $(B)/libgc.a
+$(BIN): $(B)/app/main.o $(B)/libgc.a $(SAN_OBJ)
 	$(CC) $(SAN) -o $@ $^ $(LDLIBS_ALL)
 
 $(B)/libgc.a: $(LIB_OBJ)
@@ -65,9 +68,9 @@ $(B)/shaders_embedded.o: $(B)/shaders_embedded.c
 shaders: $(B)/shaders_embedded.c
 
 # --- tests ---
-$(B)/tests/%: tests/%.c $(B)/libgc.a
+$(B)/tests/%: tests/%.c $(B)/libgc.a $(SAN_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libgc.a $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libgc.a $(SAN_OBJ) $(LDLIBS_ALL)
 
 models:
 	$(MAKE) -s -f tools/models.mk B=$(B) PYTHON=$(PYTHON)
