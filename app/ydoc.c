@@ -114,8 +114,9 @@ static int attach(builder *b, ydoc_node *n, gc_err *err)
 {
     ydoc *d = b->d;
     if (++b->nodes > b->lim->max_nodes) {
+        int line = n->line;
         node_free(n);
-        return gc_errf(err, "%s:%d: more than %zu YAML nodes: file too complex", d->file, n->line,
+        return gc_errf(err, "%s:%d: more than %zu YAML nodes: file too complex", d->file, line,
                        b->lim->max_nodes);
     }
     if (b->depth == 0) {
