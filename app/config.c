@@ -252,12 +252,32 @@ int cfg_format_value(const cfg_config *c, int i, char *buf, size_t n)
     case T_STR:
     case T_PATH:
     case T_NAME: {
-        size_t j = 0;
+        /* A double-quoted scalar, with YAML escapes for what it cannot hold
+         * as it is: C0/C1 controls and DEL (refused in a YAML stream), and
+         * NEL, U+2028, U+2029 (read as line breaks), U+FEFF (a BOM), so
+         * that the text reads back as the same value. */
+        size_t j = 0, left = strlen(f);
         const char *s = f;
         if (j + 1 < n) buf[j++] = '"';
-        for (; *s && j + 3 < n; s++) {
-            if (*s == '"' || *s == '\\') buf[j++] = '\\';
-            buf[j++] = *s;
+        while (left && j + 12 < n) {
+            uint32_t cp;
+            int k = utf8_decode(s, left, &cp);
+            if (k == 0) {                    /* not UTF-8 (only cfg_set can store that): as it is */
+                buf[j++] = *s;
+                k = 1;
+            } else if (cp == '"' || cp == '\\') {
+                buf[j++] = '\\';
+                buf[j++] = *s;
+            } else if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
+                j += (size_t)snprintf(buf + j, n - j, "\\x%02X", (unsigned)cp);
+            } else if (cp == 0x2028 || cp == 0x2029 || cp == 0xFEFF) {
+                j += (size_t)snprintf(buf + j, n - j, "\\u%04X", (unsigned)cp);
+            } else {
+                memcpy(buf + j, s, (size_t)k);
+                j += (size_t)k;
+            }
+            s += k;
+            left -= (size_t)k;
         }
         buf[j++] = '"';
         buf[j] = 0;

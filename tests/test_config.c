@@ -250,6 +250,38 @@ static void test_oversized(void)
     unlink(path);
 }
 
+/* cfg_format_value gives YAML that reads back as the same value. Strings
+ * holding C1 controls, DEL or YAML line breaks (U+0085, U+2028) used to be
+ * written raw, which a YAML stream refuses or reads differently (found by
+ * fuzz_config; input in fuzz/regressions/config/). */
+static void test_format_reloads(void)
+{
+    static const struct { const char *key, *value, *want; } cases[] = {
+        { "device", "t\xc2\x8f" "cripts", "\"t\\x8Fcripts\"" },
+        { "device", "a\xc2\x9b" "31m \"q\" \\ \xe2\x80\xa8 \xc2\x85 \xef\xbb\xbf \xc3\xa9",
+          "\"a\\x9B31m \\\"q\\\" \\\\ \\u2028 \\x85 \\uFEFF \xc3\xa9\"" },
+        { "model", "/m/a\x7f b.gguf", "\"/m/a\\x7F b.gguf\"" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cfg_config c, r;
+        cfg_defaults(&c);
+        gc_err err = {0};
+        CHECK(cfg_set(&c, cases[i].key, cases[i].value, CFG_SRC_FLAG, "test", &err) == 0, "%s", err.msg);
+        int ki = -1;
+        for (int k = 0; k < cfg_key_count(); k++)
+            if (!strcmp(cfg_key_name(k), cases[i].key)) ki = k;
+        char val[1024], yaml[1100], again[1024];
+        cfg_format_value(&c, ki, val, sizeof val);
+        CHECK_STR(val, cases[i].want);
+        snprintf(yaml, sizeof yaml, "%s: %s\n", cases[i].key, val);
+        cfg_defaults(&r);
+        CHECK(cfg_load_buf(&r, "/t/c.yaml", yaml, strlen(yaml), CFG_SRC_FILE, NULL, NULL, &err) == 0, "%s: %s",
+              yaml, err.msg);
+        cfg_format_value(&r, ki, again, sizeof again);
+        CHECK_STR(again, val);
+    }
+}
+
 static void test_transcripts_dir(void)
 {
     clean_env();
@@ -279,6 +311,7 @@ int main(void)
     TEST_RUN(test_warning_samples);
     TEST_RUN(test_bad_samples);
     TEST_RUN(test_oversized);
+    TEST_RUN(test_format_reloads);
     TEST_RUN(test_transcripts_dir);
     tfs_rmtree(tmproot);
     return test_summary();
