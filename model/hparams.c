@@ -102,6 +102,10 @@ static int read_rope(const loader *L, hp_model *hp)
     if (f32_key(L, "rope.scaling.factor", 0.0f, false, &factor, &found)) return -1;
     if (!found && f32_key(L, "rope.scale_linear", 0.0f, false, &factor, NULL)) return -1;
     hp->rope_scale = factor == 0.0f ? 1.0f : 1.0f / factor;
+    if (!isfinite(hp->rope_scale))   /* a factor below ~3e-39: 1/factor overflows to inf */
+        return gc_errf(L->err, "%s: key '%s' = %g is too small: positions would be scaled by infinity",
+                       L->g->path, key_of(L, found ? "rope.scaling.factor" : "rope.scale_linear", k, sizeof k),
+                       (double)factor);
 
     if (hp->arch == HP_GEMMA3) {
         hp->rope_base_swa = 10000.0f;

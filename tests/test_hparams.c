@@ -293,7 +293,7 @@ static void test_vocab_from_embd(void)
 
 static const char *g_extra_key, *g_extra_str;
 static uint32_t g_extra_u32;
-static int g_extra_kind;   /* 0 u32, 1 string, 2 f32, 3 u32 array */
+static int g_extra_kind;   /* 0 u32, 1 string, 2 f32 -1, 3 u32 array, 4 f32 with the bits of g_extra_u32 */
 static void extra_one(gbuild *b, const char *a)
 {
     char k[128];
@@ -301,6 +301,7 @@ static void extra_one(gbuild *b, const char *a)
     if (g_extra_kind == 0) gbuild_kv_u32(b, k, g_extra_u32);
     else if (g_extra_kind == 1) gbuild_kv_str(b, k, g_extra_str);
     else if (g_extra_kind == 2) gbuild_kv_f32(b, k, -1.0f);
+    else if (g_extra_kind == 4) { float f; memcpy(&f, &g_extra_u32, 4); gbuild_kv_f32(b, k, f); }
     else { uint32_t v[2] = { 1, 0 }; gbuild_kv_arr(b, k, GGUF_U32, v, 2, 4); }
 }
 
@@ -344,6 +345,11 @@ static void test_load_errors(void)
                       "'gemma3.attention.layer_norm_rms_epsilon' = -1 must be finite and > 0", NULL);
     expect_load_error(t, "rope.freq_base", 2, 0, NULL, "'gemma3.rope.freq_base' = -1", NULL);
     expect_load_error(t, "attention.sliding_window_pattern", 3, 0, NULL, "per-layer array", NULL);
+    /* A subnormal scaling factor made rope_scale = 1/factor infinite, and the
+     * file passed (found by fuzz_gguf; input in fuzz/regressions/gguf/). */
+    expect_load_error(t, "rope.scaling.factor", 4, 0x00004000, NULL, "'gemma3.rope.scaling.factor' = 2.2", "too small");
+    expect_load_error(tiny_default("gemma2"), "rope.scale_linear", 4, 0x00000001, NULL,
+                      "'gemma2.rope.scale_linear' = 1.4", "positions would be scaled by infinity");
     t.omit_key = "block_count";
     expect_load_error(t, "block_count", 1, 0, "two", "key 'gemma3.block_count': has type string", NULL);
     t.omit_key = NULL;
