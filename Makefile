@@ -4,6 +4,8 @@
 #   make shaders    compile shaders/*.comp to SPIR-V (embedded in the binary)
 #   make test       build, generate the tiny test models, run every test
 #   make test-sanitize   the same suite on the ASan + UBSan build
+#   make fuzz / fuzz-smoke   libFuzzer harnesses (fuzz/README.md)
+#   make check      test + test-sanitize + fuzz-smoke
 #   make install PREFIX=/usr/local
 # No network access at build or test time.
 
@@ -39,7 +41,7 @@ BIN ?= gemma-chat
 # Sanitizer builds link tests/san_keep_libs.c (why: see that file).
 SAN_OBJ := $(if $(SAN),$(B)/tests/san_keep_libs.o)
 
-.PHONY: all debug shaders test test-sanitize models real-model install clean tools
+.PHONY: all debug shaders test test-sanitize models real-model install clean tools check
 all: $(BIN)
 
 $(BIN): $(B)/app/main.o $(B)/libgc.a $(SAN_OBJ)
@@ -91,6 +93,12 @@ test-sanitize:
 	$(MAKE) B=build-debug OPT="-O1 -g -fno-omit-frame-pointer" \
 	        SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" BIN=gemma-chat-debug test
 
+# Everything CI runs: the suite, the suite under ASan + UBSan, a short fuzz of each harness.
+check:
+	$(MAKE) test
+	$(MAKE) test-sanitize
+	$(MAKE) fuzz-smoke
+
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/gemma-chat/prompts
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/gemma-chat
@@ -99,5 +107,7 @@ install: $(BIN)
 
 clean:
 	rm -rf build build-debug gemma-chat gemma-chat-debug
+
+include fuzz/fuzz.mk
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
