@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "app/commands.h"
+#include "app/oneshot.h"
 
 const gc_command gc_commands[] = {
     { "inspect", "show a model file's metadata, hyperparameters and tensors", cmd_inspect },
@@ -33,6 +34,7 @@ int main(int argc, char **argv)
         for (const gc_command *c = gc_commands; c->name; c++)
             if (!strcmp(argv[1], c->name)) return c->run(argc - 1, argv + 1);
     }
+    if (oneshot_wanted(argc, argv)) return oneshot_main(argc, argv);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
         if (!strcmp(argv[i], "--version")) { printf("gemma-chat %s\n", GC_VERSION); return 0; }
