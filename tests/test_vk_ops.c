@@ -254,13 +254,13 @@ static void attention_case(backend *v, double bound, int n_head, int n_kv, int h
 
 static void test_attention(void)
 {
-    /* f16 cache (the default) on the shared backend */
     vk_backend_opts o = vt_opts();
+    o.kv_bits = 16;
     backend *v = vt_backend(&o);
     if (v) { attention_case(v, 4e-3, 4, 2, 64, 13, 0, 50.0f, "f16 gqa cap"); v->destroy(v); }
     v = vt_backend(&o);
     if (v) { attention_case(v, 4e-3, 4, 1, 256, 21, 5, 0.0f, "f16 window"); v->destroy(v); }
-    o.hooks.force_kv_f32 = true;
+    o.kv_bits = 32;
     v = vt_backend(&o);
     if (v) { attention_case(v, 2e-5, 8, 4, 32, 40, 16, 30.0f, "f32 window cap"); v->destroy(v); }
     v = vt_backend(&o);
