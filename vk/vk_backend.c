@@ -415,8 +415,19 @@ static int vb_kv_cache(backend *be, int n_layer, int n_ctx, int n_kv_head, int h
     if (n_layer <= 0 || n_ctx <= 0 || n_kv_head <= 0 || head_dim <= 0 || head_dim % 2)
         return gc_errf(err, "vulkan: kv_cache: bad shape %d layers x %d ctx x %d heads x %d dims",
                        n_layer, n_ctx, n_kv_head, head_dim);
-    if (b->kcache) return gc_errf(err, "vulkan: kv_cache: the cache exists already");
-    b->kv_f16 = vk_choose_kv_f16(b->opts.kv_bits, b->all_f32);
+    bool f16 = vk_choose_kv_f16(b->opts.kv_bits, b->all_f32);
+    /* A new session on the same model asks again: the same shape reuses the
+     * cache (positions are overwritten before they are read); another shape
+     * gets new buffers (the old ones stay allocated until destroy: buffers are
+     * not freed one by one). */
+    if (b->kcache && b->n_layer == n_layer && b->n_ctx == n_ctx && b->n_kv_head == n_kv_head &&
+        b->head_dim == head_dim && b->kv_f16 == f16)
+        return 0;
+    free(b->kcache);
+    free(b->vcache);
+    b->kcache = b->vcache = NULL;
+    b->n_layer = 0;
+    b->kv_f16 = f16;
     uint64_t elems = (uint64_t)n_ctx * n_kv_head * head_dim;
     uint64_t bytes = elems * (b->kv_f16 ? 2 : 4);
     if (bytes > b->dev->caps.max_storage_range || elems > UINT32_MAX)
