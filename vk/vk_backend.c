@@ -923,6 +923,7 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
     if (b->opts.hooks.force_no_subgroup) b->dev->caps.subgroup_arith = false;
     snprintf(be->device_name, sizeof be->device_name, "%s", b->dev->caps.name);
     b->kc = vk_caps_kernel(&b->dev->caps);
+    if (b->opts.hooks.gpu_variants) b->kc.cpu = false;
     /* The KV cache type is chosen when the cache is made (after the weights).
      * f16 needs no 16-bit storage feature: the shaders pack halves into 32-bit
      * words (packHalf2x16), which every Vulkan device can do. */

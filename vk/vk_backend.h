@@ -27,6 +27,8 @@ typedef struct vk_test_hooks {
     uint64_t device_memory;       /* > 0: pretend the device-local heap has this many bytes */
     bool force_staging;           /* upload through staging even on unified memory */
     bool force_no_subgroup;       /* shared-memory reductions even where subgroups work */
+    bool gpu_variants;            /* choose kernels as for a GPU even on a CPU device (tests the
+                                   * shared-memory tiles and multi-subgroup reductions on lavapipe) */
     int fail_alloc_after;         /* >= 0: that many buffers are made, then OOM; -1 off */
     int lose_device_at_step;      /* > 0: that end_step (1-based) fails with VK_ERROR_DEVICE_LOST */
 } vk_test_hooks;
