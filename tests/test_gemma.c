@@ -3,13 +3,13 @@
  * one-token decode, chunked prefill, rewind, and the session's errors.
  *
  * Two goldens per model:
- *  - NAME.llama.golden: llama.cpp's CPU logits (f32 KV cache, no flash
- *    attention). llama.cpp rounds GELU through an fp16 table, and for quantized
- *    weights also quantizes the activations to 8 bits before each product;
- *    the tiny test models amplify such perturbations (measured llama.cpp vs the
- *    float64 reference: 3e-4..1.6e-3 on 4-layer F32 models, 3.3e-3 on 46 layers,
- *    9e-2..1.5e-1 with top-1 agreement 75..97% on quantized ones). The bounds
- *    below are those measurements with margin.
+ *  - NAME.llama.golden: llama.cpp's logits with an f32 KV cache and no flash
+ *    attention: its CPU backend for F32 models, its Vulkan backend (lavapipe)
+ *    for quantized ones, because the CPU backend rounds activations to 8 bits
+ *    before every quantized product (1e-2..4e-2 on its own). Measured llama.cpp
+ *    vs the float64 reference: 3e-4..5e-4 on F32 models (its fp16 GELU table),
+ *    6e-3..8e-3 on quantized ones. The bounds are the issue's: F32 <= 2e-3 and
+ *    every top-1; quantized <= 2e-2 and top-1 at >= 99% of positions.
  *  - NAME.ref.golden: tools/ref_forward.py, the forward pass in float64 with
  *    weights dequantized by gguf-py. The engine must match it to 1e-4 and on
  *    every top-1: this is the check that resolves arithmetic mistakes.
@@ -163,26 +163,16 @@ static void golden_model(const char *name, double llama_rel, double llama_top1)
 
 static void test_goldens_f32(void)
 {
-    golden_model("g2-default", 2e-3, 1.0);
-    golden_model("g2-gqa4", 2e-3, 1.0);
-    golden_model("g2-hd", 2e-3, 1.0);
-    golden_model("g2-win8", 2e-3, 1.0);
-    golden_model("g2-cap", 2e-3, 1.0);
-    golden_model("g2-46l", 5e-3, 1.0);   /* llama.cpp's fp16 GELU over 46 layers: 3.3e-3 */
-    golden_model("g3-default", 2.5e-3, 1.0);  /* measured 1.6e-3 */
-    golden_model("g3-linear", 2e-3, 1.0);
+    const char *names[] = { "g2-default", "g2-gqa4", "g2-hd", "g2-win8", "g2-cap", "g2-46l",
+                            "g3-default", "g3-linear" };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) golden_model(names[i], 2e-3, 1.0);
 }
 
 static void test_goldens_quant(void)
 {
-    /* Against llama.cpp: its 8-bit activations dominate (see the top). */
-    golden_model("g2-default-Q8_0", 0.2, 0.75);
-    golden_model("g2-default-Q4_0", 0.2, 0.7);
-    golden_model("g2-default-Q4_K_M", 0.25, 0.7);
-    golden_model("g2-default-Q5_K_M", 0.25, 0.7);
-    golden_model("g2-default-Q6_K", 0.25, 0.7);
-    golden_model("g3-default-Q4_K_M", 0.25, 0.65);
-    golden_model("g3-default-Q5_K_M", 0.25, 0.7);
+    const char *names[] = { "g2-quant-Q8_0", "g2-quant-Q4_0", "g2-quant-Q4_K_M", "g2-quant-Q5_K_M",
+                            "g2-quant-Q6_K", "g3-quant-Q4_K_M", "g3-quant-Q5_K_M" };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) golden_model(names[i], 2e-2, 0.99);
 }
 
 /* The golden prompt's tokens, for the tests below. */

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Regenerates the golden files of the engine tests in tests/data/engine/:
-#   NAME.llama.golden  llama.cpp's CPU logits (tools/golden_oracle.c: f32 KV cache,
-#                      flash attention off), f16; F32 models keep the whole vocabulary,
-#                      quantized ones its first 256 ids
+#   NAME.llama.golden  llama.cpp's logits (tools/golden_oracle.c: f32 KV cache,
+#                      flash attention off), f16: for F32 models its CPU backend, whole
+#                      vocabulary; for quantized ones its Vulkan backend on lavapipe (no
+#                      8-bit rounding of activations), first 256 ids
 #   NAME.ref.golden    the float64 reference (tools/ref_forward.py), f32, first 128 ids
 # for BOS + the first 39 tokens of tests/data/engine/prompt.txt (40 positions: the
 # window of 8 of g2-win8 cuts 32 of them), on the generated models ($B/models, made
@@ -16,6 +17,7 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 H=${ORACLE_HOME:-$HOME/.cache/llama-oracle}
 . "$H/env.sh"
 LIBS=$H/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64
+VKLIBS=$H/node_modules/@node-llama-cpp/linux-x64-vulkan/bins/linux-x64-vulkan
 OUT=tests/data/engine
 N_TOK=40
 
@@ -24,6 +26,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cc -O2 -o "$tmp/golden_oracle" tools/golden_oracle.c -I"$H/src/include" -I"$H/src/ggml/include" \
    -L"$LIBS" -l:libllama.v0.4.0.so -l:libggml.v0.4.0.so -l:libggml-base.so -Wl,-rpath,"$LIBS"
+cc -O2 -o "$tmp/golden_oracle_vk" tools/golden_oracle.c -I"$H/src/include" -I"$H/src/ggml/include" \
+   -L"$VKLIBS" -l:libllama.vulkan.v0.4.0.so -l:libggml.vulkan.v0.4.0.so -l:libggml-base.so -Wl,-rpath,"$VKLIBS"
 
 # Every test model shares the generated vocabulary, so one id list serves all.
 bos=$(GGUF_PY=${GGUF_PY:-$H/src/gguf-py} $PYTHON -c "
@@ -35,8 +39,12 @@ ids=$(tr ' ' '\n' < "$tmp/prompt.ids" | head -n $((N_TOK - 1)) | tr '\n' ' ')
 echo "$bos $ids" > "$tmp/ids.txt"
 [ "$(wc -w < "$tmp/ids.txt")" -eq $N_TOK ] || { echo "prompt gave fewer than $N_TOK tokens" >&2; exit 1; }
 
-gold() {  # gold NAME MODEL LLAMA_PACK_ARGS
-    LLAMA_BIN_DIR=$LIBS "$tmp/golden_oracle" "$2" "$tmp/ids.txt" "$tmp/llama.bin"
+gold() {  # gold NAME MODEL LLAMA_PACK_ARGS [vk]
+    if [ "${4:-}" = vk ]; then
+        GGML_VK_VISIBLE_DEVICES=0 GOLDEN_NGL=99 LLAMA_BIN_DIR=$VKLIBS "$tmp/golden_oracle_vk" "$2" "$tmp/ids.txt" "$tmp/llama.bin"
+    else
+        LLAMA_BIN_DIR=$LIBS "$tmp/golden_oracle" "$2" "$tmp/ids.txt" "$tmp/llama.bin"
+    fi
     $PYTHON tools/ref_forward.py "$2" "$tmp/ids.txt" "$tmp/ref.bin"
     $PYTHON tools/logit_goldens.py pack "$tmp/llama.bin" "$OUT/$1.llama.golden" $3
     $PYTHON tools/logit_goldens.py pack "$tmp/ref.bin" "$OUT/$1.ref.golden" --cols 128
@@ -47,7 +55,7 @@ for m in g2-default g2-gqa4 g2-hd g2-win8 g2-cap g2-46l g3-default g3-linear; do
 done
 for f in tests/models/*.gguf; do
     m=$(basename "$f" .gguf)
-    gold "$m" "$f" "--f16 --cols 256"
+    gold "$m" "$f" "--f16 --cols 256" vk
 done
 
 # The chat prompt gemma-chat -p builds for this text (BOS is added by the oracle).
