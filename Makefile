@@ -31,6 +31,8 @@ SHADERS   := $(wildcard shaders/*.comp)
 SHADER_INC := $(SHADERS:shaders/%.comp=$(B)/shaders/%.spv.inc)
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+# Helper programs the script tests run (not tests themselves), e.g. the UI driver.
+FIXTURE_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/fixtures/*.c))
 
 BIN ?= gemma-chat
 
@@ -75,7 +77,7 @@ REAL_MODEL_FILE := models/gemma-3-270m-q4_k_m.gguf
 real-model:
 	PYTHON=$(PYTHON) sh tools/real_model.sh
 
-test: $(BIN) $(TEST_BIN) models real-model
+test: $(BIN) $(TEST_BIN) $(FIXTURE_BIN) models real-model
 	B=$(B) BIN=./$(BIN) PYTHON=$(PYTHON) REAL_MODEL=$(CURDIR)/$(REAL_MODEL_FILE) sh tests/run.sh
 
 debug:

@@ -10,6 +10,8 @@ typedef struct gc_command {
     int (*run)(int argc, char **argv);
 } gc_command;
 
+int cmd_devices(int argc, char **argv);      /* app/cmd_devices.c */
+
 /* NULL-terminated table, defined in app/main.c. */
 extern const gc_command gc_commands[];
 

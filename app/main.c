@@ -9,6 +9,7 @@
 const gc_command gc_commands[] = {
     { "inspect", "show a model file's metadata, hyperparameters and tensors", cmd_inspect },
     { "tokenize", "token ids of a text: tokenize -m MODEL [--file F]", cmd_tokenize },
+    { "devices", "list the Vulkan devices and the one that would be used", cmd_devices },
     { NULL, NULL, NULL },
 };
 

@@ -1,0 +1,85 @@
+/* cmd_devices.c: `gemma-chat devices [-v] [--device N]`: the Vulkan devices
+ * seen (index, name, type, memory, Vulkan version) and which one a run would
+ * use. -v adds the capabilities the backend reads (subgroups, 16-bit, limits). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/commands.h"
+#include "vk/vk_device.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: gemma-chat devices [-v] [--device N]\n"
+               "  lists the Vulkan devices and marks the one that would be used (*)\n"
+               "  -v          also print each device's capabilities\n"
+               "  --device N  mark device N instead of the automatic choice\n");
+}
+
+static void print_caps(const vk_caps *c)
+{
+    printf("      driver: %s\n", c->driver[0] ? c->driver : "(not reported)");
+    printf("      subgroup size %u (arithmetic %s), fp16 arithmetic %s, 16-bit storage %s, 8-bit storage %s, "
+           "integer dot %s\n", c->subgroup_size, c->subgroup_arith ? "yes" : "no", c->fp16_arith ? "yes" : "no",
+           c->storage16 ? "yes" : "no", c->storage8 ? "yes" : "no", c->int_dot ? "yes" : "no");
+    printf("      max storage buffer %llu MiB, shared memory %u KiB, workgroup %u invocations, "
+           "max allocation %llu MiB, unified memory %s\n",
+           (unsigned long long)(c->max_storage_range >> 20), c->max_shared >> 10, c->max_wg_invocations,
+           (unsigned long long)(c->max_alloc >> 20), c->unified_memory ? "yes" : "no");
+    for (uint32_t h = 0; h < c->n_heaps; h++)
+        printf("      heap %u: %.1f GiB%s\n", h, (double)c->heap_size[h] / (1u << 30),
+               c->heap_device_local[h] ? " device-local" : "");
+}
+
+int cmd_devices(int argc, char **argv)
+{
+    bool verbose = false;
+    int want = -1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) verbose = true;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 0 || v > 1000) {
+                fprintf(stderr, "gemma-chat devices: --device '%s': expected a device index\n", argv[i]);
+                return 2;
+            }
+            want = (int)v;
+        } else {
+            fprintf(stderr, "gemma-chat devices: unknown argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    vk_instance *vi = NULL;
+    gc_err err = {0};
+    if (vk_instance_create(&vi, false, &err)) {
+        fprintf(stderr, "gemma-chat devices: %s\n", err.msg);
+        return 1;
+    }
+    int pick = -1;
+    gc_err perr = {0};
+    int prc = vk_device_pick(vi, want, &pick, &perr);
+    if (vi->n_phys) printf("  %-5s %-40s %-15s %10s  %s\n", "index", "name", "type", "memory", "Vulkan");
+    for (uint32_t i = 0; i < vi->n_phys; i++) {
+        const vk_caps *c = &vi->caps[i];
+        printf("%c %-5u %-40s %-15s %6.1f GiB  %u.%u.%u\n", prc == 0 && (int)i == pick ? '*' : ' ', i, c->name,
+               vk_device_type_name(c->type), (double)vk_device_budget(c) / (1u << 30),
+               VK_API_VERSION_MAJOR(c->api_version), VK_API_VERSION_MINOR(c->api_version),
+               VK_API_VERSION_PATCH(c->api_version));
+        if (verbose) print_caps(c);
+    }
+    int rc = 0;
+    if (prc) {
+        fprintf(stderr, "gemma-chat devices: %s\n", perr.msg);
+        rc = want >= 0 ? 2 : 1;
+    } else {
+        const vk_caps *c = &vi->caps[pick];
+        printf("would use: %d (%s)%s\n", pick, c->name,
+               c->type == VK_PHYSICAL_DEVICE_TYPE_CPU ? ": a CPU Vulkan device, slow; `--backend cpu` is the "
+                                                         "plain-C alternative" : "");
+    }
+    vk_instance_destroy(vi);
+    return rc;
+}

@@ -1,0 +1,40 @@
+/* sanitize.h: makes untrusted text (model output, file names, typed input)
+ * safe to hand to the terminal.
+ *
+ * A model can emit any bytes, escape sequences included; sent raw they could
+ * clear the screen, change colours, retitle the window or leave the alternate
+ * screen. Sanitizing turns every control character into a visible stand-in
+ * from Unicode's Control Pictures block (ESC -> U+241B "␛", so "\e[31m" reads
+ * "␛[31m"), and every byte or code point the terminal might misread into
+ * U+FFFD. The result is valid UTF-8 whose every character has a known width.
+ *
+ *   C0 controls U+0000..U+001F  -> U+2400..U+241F (tab/newline kept with SANITIZE_MULTILINE)
+ *   DEL U+007F                  -> U+2421
+ *   "\r\n"                      -> "\n" (SANITIZE_MULTILINE); a lone CR -> U+240D
+ *   C1 controls U+0080..U+009F  -> U+FFFD (U+009B is CSI on some terminals)
+ *   bidi overrides/isolates     -> U+FFFD (they reorder what follows on screen)
+ *   U+2028/U+2029               -> "\n" (SANITIZE_MULTILINE) or U+2424
+ *   malformed UTF-8             -> U+FFFD per bad byte
+ *   a combining mark with nothing to attach to (start of text or line)
+ *                               -> preceded by U+25CC DOTTED CIRCLE
+ */
+#ifndef GC_SANITIZE_H
+#define GC_SANITIZE_H
+
+#include <stddef.h>
+
+enum {
+    SANITIZE_MULTILINE = 1, /* keep '\n' and '\t' for the layout; else shown as symbols/spaces */
+    SANITIZE_PARTIAL = 2,   /* text is still streaming: drop an unfinished character at the end */
+};
+
+/* Writes the display-safe form of s[0..n) into out (cap bytes), never
+ * splitting a character, always NUL-terminated when cap > 0. Returns the
+ * bytes written (excluding the NUL). 3 * n + 1 bytes is always enough. */
+size_t sanitize_buf(const char *s, size_t n, int flags, char *out, size_t cap);
+
+/* Same, into a new malloc'd string; *out_n (may be NULL) gets its length.
+ * Returns NULL when memory runs out. */
+char *sanitize_dup(const char *s, size_t n, int flags, size_t *out_n);
+
+#endif

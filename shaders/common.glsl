@@ -1,0 +1,30 @@
+// common.glsl: helpers every kernel may use. Included after #version and the
+// kernel's own declarations.
+
+// ggml type ids (model/quant.h), compared against the TYPE spec constant.
+#define T_F32  0u
+#define T_F16  1u
+#define T_Q4_0 2u
+#define T_Q4_1 3u
+#define T_Q5_0 6u
+#define T_Q5_1 7u
+#define T_Q8_0 8u
+#define T_Q4_K 12u
+#define T_Q5_K 13u
+#define T_Q6_K 14u
+#define T_BF16 30u
+
+// tanh that cannot overflow into inf/inf = NaN (drivers lower tanh through
+// exp): beyond |x| = 10 tanh is 1 in f32 anyway.
+float tanh_safe(float x) { return tanh(clamp(x, -10.0, 10.0)); }
+
+float gelu_tanh(float x)
+{
+    return 0.5 * x * (1.0 + tanh_safe(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+}
+
+// Linear invocation index of a dispatch spread over x and y (x <= 65535 groups).
+uint global_index()
+{
+    return gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
+}

@@ -1,0 +1,139 @@
+// dequant.glsl: one 32-value unit of a repacked weight (layout: vk/vk_kernels.h).
+//
+// Include after defining:
+//   DQ_NAME      the function's name
+//   DQ_QS(i)     uvec4 i of the quant buffer
+//   DQ_AUX(i)    uint i of the aux (scales) buffer
+// and a spec constant TYPE (ggml type id). Branches on TYPE fold away when the
+// pipeline is specialized.
+//
+// DQ_NAME(sb, j, v): values [32j, 32j + 32) of superblock sb (index in the
+// row-major superblock grid: row * nsb + b); v[k] holds values 4k .. 4k+3.
+
+#ifndef DQ_HELPERS
+#define DQ_HELPERS
+const uint QS_U4 = TYPE == T_F32 ? 8u : (TYPE == T_F16 || TYPE == T_BF16) ? 4u : TYPE == T_Q8_0 ? 2u :
+                   TYPE == T_Q4_K ? 9u : TYPE == T_Q5_K ? 11u : TYPE == T_Q6_K ? 13u : 1u;
+const uint AUX_H = (TYPE == T_Q8_0 || TYPE == T_Q4_0 || TYPE == T_Q6_K) ? 1u : TYPE == T_Q4_1 ? 2u :
+                   (TYPE == T_Q5_0 || TYPE == T_Q5_1) ? 4u : 0u;
+const uint SB_UNITS = (TYPE == T_Q4_K || TYPE == T_Q5_K || TYPE == T_Q6_K) ? 8u : 1u;
+
+uvec4 bytes4(uint w) { return (uvec4(w) >> uvec4(0u, 8u, 16u, 24u)) & 0xffu; }
+ivec4 sbytes4(uint w) { return ivec4(uvec4(w) << uvec4(24u, 16u, 8u, 0u)) >> 24; }
+uint byte_of(uvec4 q, uint i) { return (q[i >> 2] >> ((i & 3u) * 8u)) & 0xffu; }
+// 6-bit scale and min of sub-block j of a Q4_K/Q5_K header h (scales in h.yzw).
+void k_scale_min(uvec4 h, uint j, out float sc, out float m)
+{
+    uvec4 s = uvec4(0u, h.y, h.z, h.w);
+    if (j < 4u) {
+        sc = float(byte_of(s, 4u + j) & 63u);
+        m = float(byte_of(s, 8u + j) & 63u);
+    } else {
+        sc = float((byte_of(s, 4u + j + 4u) & 15u) | ((byte_of(s, 4u + j - 4u) >> 6) << 4));
+        m = float((byte_of(s, 4u + j + 4u) >> 4) | ((byte_of(s, 4u + j) >> 6) << 4));
+    }
+}
+#endif
+
+void DQ_NAME(uint sb, uint j, out vec4 v[8])
+{
+    uint q0 = sb * QS_U4;
+    uint ah = sb * AUX_H;
+    if (TYPE == T_F32) {
+        for (uint k = 0u; k < 8u; k++) v[k] = uintBitsToFloat(DQ_QS(q0 + k));
+    } else if (TYPE == T_F16) {
+        for (uint k = 0u; k < 4u; k++) {
+            uvec4 u = DQ_QS(q0 + k);
+            v[2u * k] = vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y));
+            v[2u * k + 1u] = vec4(unpackHalf2x16(u.z), unpackHalf2x16(u.w));
+        }
+    } else if (TYPE == T_BF16) {
+        for (uint k = 0u; k < 4u; k++) {
+            uvec4 u = DQ_QS(q0 + k);
+            v[2u * k] = uintBitsToFloat(uvec4(u.x << 16, u.x & 0xffff0000u, u.y << 16, u.y & 0xffff0000u));
+            v[2u * k + 1u] = uintBitsToFloat(uvec4(u.z << 16, u.z & 0xffff0000u, u.w << 16, u.w & 0xffff0000u));
+        }
+    } else if (TYPE == T_Q8_0) {
+        float d = unpackHalf2x16(DQ_AUX(ah >> 1) >> ((ah & 1u) * 16u)).x;
+        uvec4 a = DQ_QS(q0), b = DQ_QS(q0 + 1u);
+        for (uint k = 0u; k < 4u; k++) {
+            v[k] = vec4(sbytes4(a[k])) * d;
+            v[4u + k] = vec4(sbytes4(b[k])) * d;
+        }
+    } else if (TYPE == T_Q4_0) {
+        float d = unpackHalf2x16(DQ_AUX(ah >> 1) >> ((ah & 1u) * 16u)).x;
+        uvec4 a = DQ_QS(q0);
+        for (uint k = 0u; k < 4u; k++) {
+            uvec4 b = bytes4(a[k]);
+            v[k] = (vec4(b & 15u) - 8.0) * d;
+            v[4u + k] = (vec4(b >> 4) - 8.0) * d;
+        }
+    } else if (TYPE == T_Q4_1) {
+        vec2 dm = unpackHalf2x16(DQ_AUX(ah >> 1));
+        uvec4 a = DQ_QS(q0);
+        for (uint k = 0u; k < 4u; k++) {
+            uvec4 b = bytes4(a[k]);
+            v[k] = vec4(b & 15u) * dm.x + dm.y;
+            v[4u + k] = vec4(b >> 4) * dm.x + dm.y;
+        }
+    } else if (TYPE == T_Q5_0 || TYPE == T_Q5_1) {
+        vec2 dm = unpackHalf2x16(DQ_AUX(ah >> 1));
+        uint qh = DQ_AUX((ah >> 1) + 1u);
+        uvec4 a = DQ_QS(q0);
+        for (uint k = 0u; k < 4u; k++) {
+            uvec4 b = bytes4(a[k]);
+            uvec4 hl = (uvec4(qh) >> (uvec4(0u, 1u, 2u, 3u) + 4u * k)) & 1u;
+            uvec4 hh = (uvec4(qh) >> (uvec4(16u, 17u, 18u, 19u) + 4u * k)) & 1u;
+            vec4 lo = vec4((b & 15u) | (hl << 4));
+            vec4 hi = vec4((b >> 4) | (hh << 4));
+            if (TYPE == T_Q5_0) {
+                v[k] = (lo - 16.0) * dm.x;
+                v[4u + k] = (hi - 16.0) * dm.x;
+            } else {
+                v[k] = lo * dm.x + dm.y;
+                v[4u + k] = hi * dm.x + dm.y;
+            }
+        }
+    } else if (TYPE == T_Q4_K || TYPE == T_Q5_K) {
+        uvec4 h = DQ_QS(q0);
+        vec2 dd = unpackHalf2x16(h.x);
+        float sc, m;
+        k_scale_min(h, j, sc, m);
+        float d1 = dd.x * sc, m1 = dd.y * m;
+        uint c = j >> 1, shift = (j & 1u) * 4u;
+        uint qoff = TYPE == T_Q4_K ? 1u : 3u;
+        uvec4 a = DQ_QS(q0 + qoff + 2u * c), b = DQ_QS(q0 + qoff + 2u * c + 1u);
+        uvec4 ha = uvec4(0u), hb = uvec4(0u);
+        if (TYPE == T_Q5_K) { ha = DQ_QS(q0 + 1u); hb = DQ_QS(q0 + 2u); }
+        uint hbit = j;   // bit 2c + (j & 1) of each qh byte
+        for (uint k = 0u; k < 4u; k++) {
+            vec4 qa = vec4((bytes4(a[k]) >> shift) & 15u);
+            vec4 qb = vec4((bytes4(b[k]) >> shift) & 15u);
+            if (TYPE == T_Q5_K) {
+                qa += vec4(((bytes4(ha[k]) >> hbit) & 1u) << 4);
+                qb += vec4(((bytes4(hb[k]) >> hbit) & 1u) << 4);
+            }
+            v[k] = d1 * qa - m1;
+            v[4u + k] = d1 * qb - m1;
+        }
+    } else if (TYPE == T_Q6_K) {
+        float d = unpackHalf2x16(DQ_AUX(ah >> 1) >> ((ah & 1u) * 16u)).x;
+        uint hf = j >> 2, qd = j & 3u;
+        uint lo = q0 + 4u * hf + 2u * (qd & 1u);
+        uvec4 la = DQ_QS(lo), lb = DQ_QS(lo + 1u);
+        uvec4 ha = DQ_QS(q0 + 8u + 2u * hf), hb = DQ_QS(q0 + 9u + 2u * hf);
+        uvec4 scw = DQ_QS(q0 + 12u);
+        uint si = 8u * hf + 2u * qd;   // scale of l < 16; l >= 16 uses si + 1
+        float s0 = d * float(sbytes4(scw[si >> 2])[si & 3u]);
+        float s1 = d * float(sbytes4(scw[(si + 1u) >> 2])[(si + 1u) & 3u]);
+        uint ls = (qd >> 1) * 4u, hs = 2u * qd;
+        for (uint k = 0u; k < 4u; k++) {
+            vec4 qa = vec4(((bytes4(la[k]) >> ls) & 15u) | (((bytes4(ha[k]) >> hs) & 3u) << 4)) - 32.0;
+            vec4 qb = vec4(((bytes4(lb[k]) >> ls) & 15u) | (((bytes4(hb[k]) >> hs) & 3u) << 4)) - 32.0;
+            v[k] = s0 * qa;
+            v[4u + k] = s1 * qb;
+        }
+    } else {
+        for (uint k = 0u; k < 8u; k++) v[k] = vec4(0.0);
+    }
+}

@@ -1,0 +1,147 @@
+// matvec.glsl: dst = W @ x for a few input rows, any weight type (body of
+// matvec.comp and matvec_shmem.comp, which differ only in USE_SUBGROUP).
+//
+// A workgroup owns NR consecutive weight rows. Its WG invocations split each
+// row's 32-value units (u = t, t + WG, ...); for each unit an invocation loads
+// the matching 32 values of x once and reuses them for all NR rows. Partial
+// sums (f32) are reduced across the workgroup with subgroupAdd or a shared
+// memory tree. GEGLU: rows of a second weight (up) are dotted with the same x
+// and the output is gelu(gate) * up.
+//
+// Grid: x * y = ceil(n_rows / NR) workgroups (linearized), z = input row.
+
+#extension GL_EXT_control_flow_attributes : require
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 0) const uint WG = 32;
+layout(constant_id = 1) const uint TYPE = 0;
+layout(constant_id = 2) const uint NR = 1;
+layout(constant_id = 4) const uint GEGLU = 0;
+
+layout(binding = 0) readonly buffer WQ0 { uvec4 wq0[]; };   // gate/only weight quants [n_rows][nsb][QS_U4]
+layout(binding = 1) readonly buffer WA0 { uint wa0[]; };    // its scales [n_rows][nsb][AUX_H] halves
+layout(binding = 2) readonly buffer X { float x[]; };       // [n_cols][x_stride]
+layout(binding = 2) readonly buffer X4 { vec4 x4[]; };      // same, 16-byte view
+layout(binding = 3) writeonly buffer D { float dst[]; };    // [n_cols][d_stride]
+layout(binding = 4) readonly buffer WQ1 { uvec4 wq1[]; };   // GEGLU: up weight quants
+layout(binding = 5) readonly buffer WA1 { uint wa1[]; };
+
+layout(push_constant) uniform PC {   // vk_pc_matvec
+    uint n_in, n_rows, nsb, x_off, x_stride, d_off, d_stride, n_cols;
+} pc;
+
+#include "common.glsl"
+
+#define DQ_NAME dq0
+#define DQ_QS(i) wq0[i]
+#define DQ_AUX(i) wa0[i]
+#include "dequant.glsl"
+#undef DQ_NAME
+#undef DQ_QS
+#undef DQ_AUX
+#define DQ_NAME dq1
+#define DQ_QS(i) wq1[i]
+#define DQ_AUX(i) wa1[i]
+#include "dequant.glsl"
+
+#if USE_SUBGROUP
+shared float part[2 * NR * WG];   // per-subgroup sums (at most WG subgroups)
+#else
+shared float part[2 * NR * WG];   // per-invocation sums for the tree
+#endif
+
+// x values [32u, 32u + 32) of the row starting at xb; zero past n_in.
+void load_x(uint xb, uint u, bool vec_ok, out vec4 xv[8])
+{
+    uint i0 = 32u * u;
+    if (vec_ok && i0 + 32u <= pc.n_in) {
+        for (uint k = 0u; k < 8u; k++) xv[k] = x4[(xb + i0) / 4u + k];
+    } else {   // unaligned or the padded tail of a float weight's row: rare, kept compact
+        [[dont_unroll]] for (uint i = 0u; i < 32u; i++) xv[i >> 2][i & 3u] = i0 + i < pc.n_in ? x[xb + i0 + i] : 0.0;
+    }
+}
+
+float dot8(vec4 a[8], vec4 b[8])
+{
+    float s = 0.0;
+    for (uint k = 0u; k < 8u; k++) s += dot(a[k], b[k]);
+    return s;
+}
+
+void main()
+{
+    uint wgid = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
+    uint row0 = wgid * NR;
+    if (row0 >= pc.n_rows) return;   // whole workgroup: no barrier is skipped by part of it
+    uint col = gl_WorkGroupID.z;
+    uint t = gl_LocalInvocationID.x;
+    uint xb = pc.x_off + col * pc.x_stride;
+    bool vec_ok = (xb & 3u) == 0u;
+    uint units = (pc.n_in + 31u) / 32u;
+
+    float acc[NR], acc1[NR];
+    for (uint r = 0u; r < NR; r++) { acc[r] = 0.0; acc1[r] = 0.0; }
+
+    for (uint u = t; u < units; u += WG) {
+        vec4 xv[8];
+        load_x(xb, u, vec_ok, xv);
+        uint b = u / SB_UNITS, j = u % SB_UNITS;
+        [[dont_unroll]] for (uint r = 0u; r < NR; r++) {
+            uint row = row0 + r;
+            if (row >= pc.n_rows) break;
+            vec4 w[8];
+            dq0(row * pc.nsb + b, j, w);
+            acc[r] += dot8(w, xv);
+            if (GEGLU != 0u) {
+                dq1(row * pc.nsb + b, j, w);
+                acc1[r] += dot8(w, xv);
+            }
+        }
+    }
+
+    uint nv = GEGLU != 0u ? 2u : 1u;
+#if USE_SUBGROUP
+    for (uint r = 0u; r < NR; r++) {
+        acc[r] = subgroupAdd(acc[r]);
+        if (GEGLU != 0u) acc1[r] = subgroupAdd(acc1[r]);
+    }
+    if (gl_NumSubgroups > 1u) {
+        if (subgroupElect())
+            for (uint r = 0u; r < NR; r++) {
+                part[r * WG + gl_SubgroupID] = acc[r];
+                part[(NR + r) * WG + gl_SubgroupID] = acc1[r];
+            }
+        barrier();
+        if (t == 0u)
+            for (uint r = 0u; r < NR; r++) {
+                float s = 0.0, s1 = 0.0;
+                for (uint i = 0u; i < gl_NumSubgroups; i++) { s += part[r * WG + i]; s1 += part[(NR + r) * WG + i]; }
+                acc[r] = s;
+                acc1[r] = s1;
+            }
+    }
+#else
+    for (uint r = 0u; r < NR; r++) {
+        part[r * WG + t] = acc[r];
+        part[(NR + r) * WG + t] = acc1[r];
+    }
+    barrier();
+    for (uint s = WG / 2u; s > 0u; s >>= 1) {
+        if (t < s)
+            for (uint r = 0u; r < NR; r++) {
+                part[r * WG + t] += part[r * WG + t + s];
+                if (GEGLU != 0u) part[(NR + r) * WG + t] += part[(NR + r) * WG + t + s];
+            }
+        barrier();
+    }
+    if (t == 0u)
+        for (uint r = 0u; r < NR; r++) { acc[r] = part[r * WG]; acc1[r] = part[(NR + r) * WG]; }
+#endif
+    if (t == 0u) {
+        uint db = pc.d_off + col * pc.d_stride + row0;
+        for (uint r = 0u; r < NR; r++) {
+            if (row0 + r >= pc.n_rows) break;
+            dst[db + r] = GEGLU != 0u ? gelu_tanh(acc[r]) * acc1[r] : acc[r];
+        }
+    }
+}

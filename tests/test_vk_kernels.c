@@ -1,0 +1,175 @@
+/* test_vk_kernels: the GPU-free parts of the Vulkan backend: kernel-variant
+ * choice for made-up devices, the repacked weight layout, the pipeline-cache
+ * header check, the device ranking. No Vulkan device is needed. */
+#include <string.h>
+
+#include "model/quant.h"
+#include "tests/test.h"
+#include "vk/vk_device.h"
+#include "vk/vk_kernels.h"
+#include "vk/vk_pipe.h"
+
+static const vk_kcaps lavapipe = { .cpu = true, .subgroup_size = 8, .subgroup_arith = true,
+                                   .max_wg_invocations = 1024, .max_wg_size_x = 1024, .max_shared = 32768 };
+static const vk_kcaps nvidia = { .cpu = false, .subgroup_size = 32, .subgroup_arith = true,
+                                 .max_wg_invocations = 1024, .max_wg_size_x = 1024, .max_shared = 49152 };
+static const vk_kcaps old_gpu = { .cpu = false, .subgroup_size = 64, .subgroup_arith = false,
+                                  .max_wg_invocations = 256, .max_wg_size_x = 256, .max_shared = 16384 };
+static const vk_kcaps tiny = { .cpu = false, .subgroup_size = 0, .subgroup_arith = false,
+                               .max_wg_invocations = 64, .max_wg_size_x = 64, .max_shared = 8192 };
+
+/* Every matmat variant must tile exactly: TN = BM*BN/(WG*TM) whole, the
+ * invocation grid (BM/TM) x (BN/TN) = WG, and shared tiles within limits. */
+static void check_matmat(const vk_kcaps *c, const char *name)
+{
+    vk_variant v = vk_choose_matmul(c, GT_Q4_K, 64, 2048, 8192, false);
+    CHECK(v.kernel == VK_K_MATMAT, "%s: 64 rows use the tiled kernel", name);
+    uint32_t wg = v.spec[0], bm = v.spec[2], bn = v.spec[3], sh = v.spec[4], tm = v.spec[5];
+    CHECK(wg == v.wg && bm == v.rows_per_wg && bn == v.cols_per_wg, "%s: variant fields mirror spec", name);
+    CHECK(wg <= c->max_wg_invocations && wg <= c->max_wg_size_x, "%s: wg %u within limits", name, wg);
+    CHECK(tm && bm % tm == 0 && (bm * bn) % (wg * tm) == 0, "%s: tiles %ux%u, wg %u, tm %u", name, bm, bn, wg, tm);
+    uint32_t tn = bm * bn / (wg * tm);
+    CHECK(tn && bn % tn == 0 && (bm / tm) * (bn / tn) == wg, "%s: invocation grid covers the tile", name);
+    CHECK(!sh || (bm + bn) * 33 * 4 <= c->max_shared, "%s: shared tiles fit", name);
+    CHECK(v.spec[1] == GT_Q4_K, "%s: type in spec 1", name);
+}
+
+static void test_choice(void)
+{
+    /* lavapipe: one subgroup per workgroup, 8 rows, no shared-memory tiles */
+    vk_variant v = vk_choose_matmul(&lavapipe, GT_Q8_0, 1, 1152, 4608, false);
+    CHECK(v.kernel == VK_K_MATVEC && v.wg == 8 && v.rows_per_wg == 8, "lavapipe matvec: wg %u rows %u", v.wg, v.rows_per_wg);
+    CHECK(v.spec[3] == 1 && v.spec[4] == 0, "lavapipe matvec: subgroup reduction, no geglu");
+    v = vk_choose_matmul(&lavapipe, GT_Q8_0, 64, 1152, 4608, false);
+    CHECK(v.kernel == VK_K_MATMAT && v.spec[4] == 0, "lavapipe prefill: direct loads (shared %u)", v.spec[4]);
+    /* a GPU: shared-memory tiles, subgroup-wide matvec */
+    v = vk_choose_matmul(&nvidia, GT_Q4_K, 1, 2048, 8192, false);
+    CHECK(v.kernel == VK_K_MATVEC && v.wg == 32 && v.spec[3] == 1, "nvidia matvec: wg %u sg %u", v.wg, v.spec[3]);
+    v = vk_choose_matmul(&nvidia, GT_Q4_K, 512, 2048, 8192, false);
+    CHECK(v.kernel == VK_K_MATMAT && v.spec[4] == 1, "nvidia prefill: shared tiles");
+    /* no subgroup arithmetic: shared-memory reduction variant */
+    v = vk_choose_matmul(&old_gpu, GT_F16, 1, 4096, 4096, false);
+    CHECK(v.kernel == VK_K_MATVEC && v.spec[3] == 0, "old gpu matvec without subgroups");
+    /* geglu always takes the fused matrix-vector kernel */
+    v = vk_choose_matmul(&nvidia, GT_Q8_0, 2, 2048, 8192, true);
+    CHECK(v.kernel == VK_K_MATVEC && v.spec[4] == 1, "geglu fused");
+    /* threshold between the kernels */
+    uint32_t mr = vk_matvec_max_rows(&lavapipe);
+    CHECK(vk_choose_matmul(&lavapipe, GT_F32, mr, 64, 64, false).kernel == VK_K_MATVEC, "rows == max: matvec");
+    CHECK(vk_choose_matmul(&lavapipe, GT_F32, mr + 1, 64, 64, false).kernel == VK_K_MATMAT, "rows > max: matmat");
+
+    check_matmat(&lavapipe, "lavapipe");
+    check_matmat(&nvidia, "nvidia");
+    check_matmat(&old_gpu, "old gpu");
+    check_matmat(&tiny, "tiny");
+
+    /* workgroup sizes are powers of two (tree reductions) within limits */
+    const vk_kcaps *all[] = { &lavapipe, &nvidia, &old_gpu, &tiny };
+    for (int d = 0; d < 4; d++)
+        for (int k = 0; k < VK_K_COUNT; k++) {
+            vk_variant x = k == VK_K_MATVEC || k == VK_K_MATMAT
+                           ? vk_choose_matmul(all[d], GT_Q8_0, k == VK_K_MATVEC ? 1 : 100, 256, 256, false)
+                           : vk_choose((const vk_kcaps *)all[d], (enum vk_kernel)k, GT_Q8_0, true);
+            CHECK(x.wg && (x.wg & (x.wg - 1)) == 0 && x.wg <= all[d]->max_wg_invocations,
+                  "device %d kernel %d: wg %u", d, k, x.wg);
+            CHECK(x.spec[0] == x.wg, "spec 0 is the workgroup size");
+        }
+    CHECK(vk_choose(&nvidia, VK_K_ATTENTION, 0, false).spec[1] == 0, "attention f32 KV variant");
+    CHECK(vk_choose(&nvidia, VK_K_KV_STORE, 0, true).spec[1] == 1, "kv_store f16 variant");
+    CHECK(vk_choose(&lavapipe, VK_K_EMBED, GT_Q6_K, true).spec[1] == GT_Q6_K, "embed type");
+}
+
+/* Sizes of the repacked layout and the 16-byte alignment of every row. */
+static void test_layout(void)
+{
+    const uint32_t types[] = { GT_F32, GT_F16, GT_BF16, GT_Q8_0, GT_Q4_0, GT_Q4_1, GT_Q5_0, GT_Q5_1,
+                               GT_Q4_K, GT_Q5_K, GT_Q6_K };
+    for (int i = 0; i < 11; i++) {
+        vk_wlayout l;
+        gc_err err = {0};
+        CHECK(vk_wlayout_of(types[i], &l, &err) == 0, "%s", err.msg);
+        const quant_info *qi = quant_type_info(types[i]);
+        uint64_t n = l.sb_elems * 3;
+        uint64_t rb;
+        quant_row_bytes(types[i], n, &rb, &err);
+        uint64_t qs = vk_wlayout_qs_bytes(&l, n, 1), aux = vk_wlayout_aux_bytes(&l, n, 1);
+        CHECK(qs % 16 == 0, "%s: rows of quants are 16-byte aligned", qi->name);
+        /* the same bytes as the file, plus 2 bytes per block of padding for Q5_0 (22 -> 24) */
+        uint64_t pad = types[i] == GT_Q5_0 ? 2 * n / qi->block_elems : 0;
+        CHECK(qs + aux >= rb && qs + aux <= rb + pad + 3, "%s: %llu + %llu bytes for %llu in the file", qi->name,
+              (unsigned long long)qs, (unsigned long long)aux, (unsigned long long)rb);
+    }
+    vk_wlayout l;
+    gc_err err = {0};
+    CHECK(vk_wlayout_of(GT_Q2_K, &l, &err) != 0, "Q2_K is refused");
+    CHECK_CONTAINS(err.msg, "Q2_K");
+    /* float rows are padded to 32 values with zeros */
+    CHECK(vk_wlayout_of(GT_F32, &l, &err) == 0, "%s", err.msg);
+    float src[2 * 40], dst[2 * 64];
+    for (int i = 0; i < 80; i++) src[i] = (float)(i + 1);
+    memset(dst, 0xff, sizeof dst);
+    vk_repack_rows(&l, src, 40, 2, dst, NULL);
+    CHECK(dst[0] == 1 && dst[39] == 40 && dst[40] == 0 && dst[63] == 0 && dst[64] == 41 && dst[103] == 80,
+          "F32 rows padded: %g %g %g %g %g %g", dst[0], dst[39], dst[40], dst[63], dst[64], dst[103]);
+    /* Q8_0: scales go to aux, quants to 32-byte runs */
+    CHECK(vk_wlayout_of(GT_Q8_0, &l, &err) == 0, "%s", err.msg);
+    uint8_t blk[2 * 34], q[64], a[4];
+    for (int i = 0; i < 68; i++) blk[i] = (uint8_t)i;
+    vk_repack_rows(&l, blk, 64, 1, q, a);
+    CHECK(a[0] == 0 && a[1] == 1 && a[2] == 34 && a[3] == 35, "Q8_0 scales: %d %d %d %d", a[0], a[1], a[2], a[3]);
+    CHECK(q[0] == 2 && q[31] == 33 && q[32] == 36 && q[63] == 67, "Q8_0 quants");
+}
+
+static void test_cache_header(void)
+{
+    vk_caps c;
+    memset(&c, 0, sizeof c);
+    c.vendor_id = 0x10de;
+    c.device_id = 0x2330;
+    for (unsigned i = 0; i < VK_UUID_SIZE; i++) c.cache_uuid[i] = (uint8_t)(i * 7);
+    uint8_t blob[64] = {0};
+    uint32_t h[4] = { 32, VK_PIPELINE_CACHE_HEADER_VERSION_ONE, 0x10de, 0x2330 };
+    memcpy(blob, h, 16);
+    memcpy(blob + 16, c.cache_uuid, VK_UUID_SIZE);
+    CHECK(vk_pipe_cache_check(&c, blob, sizeof blob) == 0, "matching header accepted");
+    CHECK(vk_pipe_cache_check(&c, blob, 20) != 0, "truncated header refused");
+    blob[16] ^= 1;
+    CHECK(vk_pipe_cache_check(&c, blob, sizeof blob) != 0, "other UUID (driver update) refused");
+    blob[16] ^= 1;
+    h[3] = 0x2331;
+    memcpy(blob, h, 16);
+    CHECK(vk_pipe_cache_check(&c, blob, sizeof blob) != 0, "other device refused");
+    h[3] = 0x2330;
+    h[0] = 1000;
+    memcpy(blob, h, 16);
+    CHECK(vk_pipe_cache_check(&c, blob, sizeof blob) != 0, "header longer than the file refused");
+
+    char path[256];
+    setenv("XDG_CACHE_HOME", "/x/cache", 1);
+    vk_pipe_cache_path(&c, path, sizeof path);
+    CHECK_STR(path, "/x/cache/gemma-chat/pipelines-10de-2330.bin");
+    unsetenv("XDG_CACHE_HOME");
+    setenv("HOME", "/home/u", 1);
+    vk_pipe_cache_path(&c, path, sizeof path);
+    CHECK_STR(path, "/home/u/.cache/gemma-chat/pipelines-10de-2330.bin");
+}
+
+static void test_rank(void)
+{
+    CHECK(vk_device_rank(VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU) > vk_device_rank(VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU),
+          "discrete > integrated");
+    CHECK(vk_device_rank(VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU) > vk_device_rank(VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU),
+          "integrated > virtual");
+    CHECK(vk_device_rank(VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU) > vk_device_rank(VK_PHYSICAL_DEVICE_TYPE_CPU),
+          "virtual > cpu");
+    CHECK(vk_device_rank(VK_PHYSICAL_DEVICE_TYPE_CPU) > vk_device_rank(VK_PHYSICAL_DEVICE_TYPE_OTHER), "cpu > other");
+}
+
+int main(void)
+{
+    TEST_RUN(test_choice);
+    TEST_RUN(test_layout);
+    TEST_RUN(test_cache_header);
+    TEST_RUN(test_rank);
+    return test_summary();
+}

@@ -1,0 +1,351 @@
+/* test_vk_ops: every Vulkan kernel against the CPU reference backend, op by
+ * op, on fresh random inputs (TEST_SEED replays a run), with the validation
+ * layer on.
+ *
+ * Error bounds (relative L2 over the whole output, NaN fails):
+ *   matmul / geglu, every weight type     2e-5  (dequantization is exact in
+ *       f32; only the order of f32 accumulation differs from the double
+ *       reference)
+ *   embed                                 1e-6  (exact products)
+ *   rmsnorm, add_rmsnorm, softcap, copy   1e-5
+ *   rope, positions < 1000                1e-5
+ *   rope, positions ~ 10000               5e-5  (the angle is an f32 product
+ *       pos * base^(-2i/d), as in llama.cpp; the reference uses double)
+ *   attention, f32 KV cache               2e-5
+ *   attention, f16 KV cache               4e-3  (K and V rounded to f16:
+ *       2^-11 relative per value)
+ *   argmax                                exact index
+ */
+#include <math.h>
+
+#include "tests/vk_testlib.h"
+
+static backend *cpu, *vk;
+
+/* Runs f on both backends' tensors and compares n outputs. */
+static double compare(be_tensor *tc, be_tensor *tv, uint64_t n)
+{
+    float *a = malloc(n * 4), *b = malloc(n * 4);
+    vt_fetch(cpu, tc, n, a);
+    vt_fetch(vk, tv, n, b);
+    double e = test_rel_l2(b, a, n);
+    free(a);
+    free(b);
+    return e;
+}
+
+typedef struct pair { be_tensor *c, *v; } pair;
+
+static pair act2(uint64_t n, const float *init)
+{
+    return (pair){ vt_act(cpu, n, init), vt_act(vk, n, init) };
+}
+
+static pair weight2(const char *name, uint32_t type, uint64_t n_in, uint64_t n_out, int n_dims, const void *data)
+{
+    return (pair){ vt_weight(cpu, name, type, n_in, n_out, n_dims, data),
+                   vt_weight(vk, name, type, n_in, n_out, n_dims, data) };
+}
+
+static void begin2(void)
+{
+    gc_err e = {0};
+    CHECK(cpu->begin_step(cpu, &e) == 0, "%s", e.msg);
+    CHECK(vk->begin_step(vk, &e) == 0, "%s", e.msg);
+}
+
+static void end2(const char *what)
+{
+    gc_err e = {0};
+    CHECK(cpu->end_step(cpu, &e) == 0, "%s: cpu: %s", what, e.msg);
+    CHECK(vk->end_step(vk, &e) == 0, "%s: vulkan: %s", what, e.msg);
+}
+
+static const uint32_t all_types[] = { GT_F32, GT_F16, GT_BF16, GT_Q8_0, GT_Q4_0, GT_Q4_1, GT_Q5_0, GT_Q5_1,
+                                      GT_Q4_K, GT_Q5_K, GT_Q6_K };
+#define N_TYPES (sizeof all_types / sizeof all_types[0])
+
+static uint64_t n_in_for(uint32_t type, int variant)
+{
+    const quant_info *qi = quant_type_info(type);
+    if (qi->block_elems == 1) return variant ? 40 : 72;      /* not multiples of 32: padded rows */
+    if (qi->block_elems == 32) return variant ? 96 : 160;
+    return variant ? 256 : 512;
+}
+
+/* W @ x for every type, for 1 and 3 input rows (matrix-vector kernel) and 19
+ * (tiled kernel); 37 output rows is not a multiple of any workgroup tile. */
+static void test_matmul_all_types(void)
+{
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        uint32_t type = all_types[ti];
+        for (int var = 0; var < 2; var++) {
+            uint64_t n_in = n_in_for(type, var), n_out = var ? 37 : 70;
+            void *wd = vt_rand_weight(type, n_in, n_out);
+            pair w = weight2("w", type, n_in, n_out, 2, wd);
+            const int rows_list[] = { 1, 3, 19 };
+            for (int ri = 0; ri < 3; ri++) {
+                int rows = rows_list[ri];
+                float *x = malloc(rows * n_in * 4);
+                vt_rand(x, rows * n_in, 1);
+                pair src = act2(rows * n_in, x), dst = act2(rows * n_out, NULL);
+                begin2();
+                cpu->matmul(cpu, dst.c, w.c, src.c, rows, (int)n_in, (int)n_out);
+                vk->matmul(vk, dst.v, w.v, src.v, rows, (int)n_in, (int)n_out);
+                end2("matmul");
+                double e = compare(dst.c, dst.v, rows * n_out);
+                CHECK(e <= 2e-5, "matmul %s n_in %llu n_out %llu rows %d: rel err %.3g", quant_type_name(type),
+                      (unsigned long long)n_in, (unsigned long long)n_out, rows, e);
+                free(x);
+            }
+            free(wd);
+        }
+    }
+    vt_no_validation_messages();
+}
+
+static void test_embed_all_types(void)
+{
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        uint32_t type = all_types[ti];
+        uint64_t n_in = n_in_for(type, 1), n_out = 23;
+        void *wd = vt_rand_weight(type, n_in, n_out);
+        pair w = weight2("table", type, n_in, n_out, 2, wd);
+        int32_t toks[] = { 22, 0, 5, 5, 13 };
+        pair dst = act2(5 * n_in, NULL);
+        begin2();
+        cpu->embed(cpu, dst.c, w.c, toks, 5, (int)n_in, 1.7f);
+        vk->embed(vk, dst.v, w.v, toks, 5, (int)n_in, 1.7f);
+        end2("embed");
+        double e = compare(dst.c, dst.v, 5 * n_in);
+        CHECK(e <= 1e-6, "embed %s: rel err %.3g", quant_type_name(type), e);
+        free(wd);
+    }
+    vt_no_validation_messages();
+}
+
+/* Fused gate/up (few rows) and the two-product path (many rows). */
+static void test_geglu(void)
+{
+    const uint32_t types[] = { GT_Q8_0, GT_F16, GT_Q4_K };
+    for (int ti = 0; ti < 3; ti++) {
+        uint64_t n_in = n_in_for(types[ti], 0), n_ff = 45;
+        void *gd = vt_rand_weight(types[ti], n_in, n_ff), *ud = vt_rand_weight(types[ti], n_in, n_ff);
+        pair g = weight2("gate", types[ti], n_in, n_ff, 2, gd), u = weight2("up", types[ti], n_in, n_ff, 2, ud);
+        const int rows_list[] = { 1, 9 };
+        for (int ri = 0; ri < 2; ri++) {
+            int rows = rows_list[ri];
+            float *x = malloc(rows * n_in * 4);
+            vt_rand(x, rows * n_in, 1);
+            pair src = act2(rows * n_in, x), dst = act2(rows * n_ff, NULL);
+            begin2();
+            cpu->matmul_geglu(cpu, dst.c, g.c, u.c, src.c, rows, (int)n_in, (int)n_ff);
+            vk->matmul_geglu(vk, dst.v, g.v, u.v, src.v, rows, (int)n_in, (int)n_ff);
+            end2("geglu");
+            double e = compare(dst.c, dst.v, rows * n_ff);
+            CHECK(e <= 2e-5, "geglu %s rows %d: rel err %.3g", quant_type_name(types[ti]), rows, e);
+            free(x);
+        }
+        free(gd);
+        free(ud);
+    }
+    vt_no_validation_messages();
+}
+
+static void test_norms(void)
+{
+    const int shapes[][2] = { { 1, 640 }, { 3, 100 }, { 17, 33 } };
+    for (int si = 0; si < 3; si++) {
+        int rows = shapes[si][0], cols = shapes[si][1];
+        uint64_t n = (uint64_t)rows * cols;
+        float *x = malloc(n * 4), *o = malloc(n * 4), *w = malloc(cols * 4);
+        vt_rand(x, n, 3);
+        vt_rand(o, n, 50);
+        vt_rand(w, cols, 2);
+        pair wt = weight2("norm", GT_F32, cols, 1, 1, w);
+        pair tx = act2(n, x), to = act2(n, o), td = act2(n, NULL);
+        begin2();
+        cpu->rmsnorm(cpu, td.c, tx.c, wt.c, rows, cols, 1e-6f);
+        vk->rmsnorm(vk, td.v, tx.v, wt.v, rows, cols, 1e-6f);
+        end2("rmsnorm");
+        double e = compare(td.c, td.v, n);
+        CHECK(e <= 1e-5, "rmsnorm %dx%d: rel err %.3g", rows, cols, e);
+        begin2();   /* in place, then the residual form */
+        cpu->rmsnorm(cpu, tx.c, tx.c, wt.c, rows, cols, 1e-6f);
+        vk->rmsnorm(vk, tx.v, tx.v, wt.v, rows, cols, 1e-6f);
+        cpu->add_rmsnorm(cpu, tx.c, to.c, wt.c, rows, cols, 1e-6f);
+        vk->add_rmsnorm(vk, tx.v, to.v, wt.v, rows, cols, 1e-6f);
+        end2("add_rmsnorm");
+        e = compare(tx.c, tx.v, n);
+        CHECK(e <= 1e-5, "rmsnorm in place + add_rmsnorm %dx%d: rel err %.3g", rows, cols, e);
+        free(x); free(o); free(w);
+    }
+    vt_no_validation_messages();
+}
+
+static void test_rope(void)
+{
+    const struct { int rows, heads, hd, pos0; float base, scale; } cases[] = {
+        { 1, 4, 256, 0, 10000.0f, 1.0f }, { 5, 3, 64, 7, 10000.0f, 1.0f },
+        { 3, 2, 128, 9000, 1e6f, 0.125f }, { 2, 1, 16, 3, 10000.0f, 1.0f },
+    };
+    for (int ci = 0; ci < 4; ci++) {
+        uint64_t n = (uint64_t)cases[ci].rows * cases[ci].heads * cases[ci].hd;
+        float *x = malloc(n * 4);
+        vt_rand(x, n, 2);
+        pair t = act2(n, x);
+        begin2();
+        cpu->rope(cpu, t.c, cases[ci].rows, cases[ci].heads, cases[ci].hd, cases[ci].pos0, cases[ci].base, cases[ci].scale);
+        vk->rope(vk, t.v, cases[ci].rows, cases[ci].heads, cases[ci].hd, cases[ci].pos0, cases[ci].base, cases[ci].scale);
+        end2("rope");
+        double e = compare(t.c, t.v, n), bound = cases[ci].pos0 < 1000 ? 1e-5 : 5e-5;
+        CHECK(e <= bound, "rope case %d (pos0 %d): rel err %.3g", ci, cases[ci].pos0, e);
+        free(x);
+    }
+    vt_no_validation_messages();
+}
+
+/* Prefill a cache, then decode on top of it: GQA, soft-cap, sliding window. */
+static void attention_case(backend *v, double bound, int n_head, int n_kv, int hd, int n_prefill, int window,
+                           float cap, const char *what)
+{
+    gc_err e = {0};
+    backend *c = vt_cpu();
+    if (!c) return;
+    const int n_ctx = 64, n_layer = 2, layer = 1;
+    CHECK(c->kv_cache(c, n_layer, n_ctx, n_kv, hd, &e) == 0, "%s", e.msg);
+    CHECK(v->kv_cache(v, n_layer, n_ctx, n_kv, hd, &e) == 0, "%s", e.msg);
+    be_attn_params p = { .n_head = n_head, .n_kv_head = n_kv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd),
+                         .softcap = cap, .window = window };
+    int total = n_prefill + 2;
+    uint64_t nq = (uint64_t)total * n_head * hd, nk = (uint64_t)total * n_kv * hd;
+    float *q = malloc(nq * 4), *k = malloc(nk * 4), *val = malloc(nk * 4);
+    vt_rand(q, nq, 3);
+    vt_rand(k, nk, 3);
+    vt_rand(val, nk, 1);
+    be_tensor *qc = vt_act(c, nq, q), *kc = vt_act(c, nk, k), *vc = vt_act(c, nk, val), *oc = vt_act(c, nq, NULL);
+    be_tensor *qv = vt_act(v, nq, q), *kv = vt_act(v, nk, k), *vv = vt_act(v, nk, val), *ov = vt_act(v, nq, NULL);
+    /* prefill rows 0..n_prefill-1, then two decode steps reading their rows of q/k/v at an offset */
+    int starts[3] = { 0, n_prefill, n_prefill + 1 }, counts[3] = { n_prefill, 1, 1 };
+    float *a = malloc(nq * 4), *b = malloc(nq * 4);
+    for (int s = 0; s < 3; s++) {
+        uint64_t qo = (uint64_t)starts[s] * n_head * hd, ko = (uint64_t)starts[s] * n_kv * hd;
+        uint64_t qn = (uint64_t)counts[s] * n_head * hd, kn = (uint64_t)counts[s] * n_kv * hd;
+        backend *bes[2] = { c, v };
+        be_tensor *ts[2][4] = { { qc, kc, vc, oc }, { qv, kv, vv, ov } };
+        for (int i = 0; i < 2; i++) {
+            backend *be = bes[i];
+            /* rows of this step moved to the front (q/k/v at offset 0) */
+            be_tensor *q1 = vt_act(be, qn, q + qo), *k1 = vt_act(be, kn, k + ko), *v1 = vt_act(be, kn, val + ko);
+            CHECK(be->begin_step(be, &e) == 0, "%s", e.msg);
+            be->kv_store(be, layer, k1, v1, counts[s], starts[s]);
+            be->attention(be, ts[i][3], q1, layer, counts[s], starts[s], &p);
+            be->read(be, ts[i][3], 0, qn, i ? b : a);
+            CHECK(be->end_step(be, &e) == 0, "%s step %d: %s", what, s, e.msg);
+        }
+        double err = test_rel_l2(b, a, qn);
+        CHECK(err <= bound, "attention %s step %d (rows %d at %d): rel err %.3g (bound %.3g)", what, s, counts[s],
+              starts[s], err, bound);
+    }
+    (void)qv; (void)kv; (void)vv; (void)qc; (void)kc; (void)vc;
+    free(q); free(k); free(val); free(a); free(b);
+    c->destroy(c);
+}
+
+static void test_attention(void)
+{
+    /* f16 cache (the default) on the shared backend */
+    vk_backend_opts o = vt_opts();
+    backend *v = vt_backend(&o);
+    if (v) { attention_case(v, 4e-3, 4, 2, 64, 13, 0, 50.0f, "f16 gqa cap"); v->destroy(v); }
+    v = vt_backend(&o);
+    if (v) { attention_case(v, 4e-3, 4, 1, 256, 21, 5, 0.0f, "f16 window"); v->destroy(v); }
+    o.hooks.force_kv_f32 = true;
+    v = vt_backend(&o);
+    if (v) { attention_case(v, 2e-5, 8, 4, 32, 40, 16, 30.0f, "f32 window cap"); v->destroy(v); }
+    v = vt_backend(&o);
+    if (v) { attention_case(v, 2e-5, 2, 2, 16, 9, 0, 0.0f, "f32 mha"); v->destroy(v); }
+    vt_no_validation_messages();
+}
+
+static void test_small_ops(void)
+{
+    uint64_t n = 1000;
+    float *x = malloc(n * 4);
+    vt_rand(x, n, 120);
+    x[617] = 500.0f;   /* the maximum, then a tie at a higher index */
+    x[901] = 500.0f;
+    pair t = act2(n, x), d = act2(n, NULL);
+    int32_t am_c = -1, am_v = -1, am2_c = -1, am2_v = -1;
+    begin2();
+    cpu->argmax(cpu, t.c, 0, n, &am_c);
+    vk->argmax(vk, t.v, 0, n, &am_v);
+    cpu->argmax(cpu, t.c, 700, 300, &am2_c);
+    vk->argmax(vk, t.v, 700, 300, &am2_v);
+    cpu->copy(cpu, d.c, 10, t.c, 500, 400);
+    vk->copy(vk, d.v, 10, t.v, 500, 400);
+    cpu->softcap(cpu, t.c, n, 30.0f);
+    vk->softcap(vk, t.v, n, 30.0f);
+    end2("small ops");
+    CHECK(am_v == 617 && am_c == 617, "argmax: vulkan %d, cpu %d, want 617", am_v, am_c);
+    CHECK(am2_v == 201 && am2_c == 201, "argmax at offset: vulkan %d, cpu %d, want 201", am2_v, am2_c);
+    double e = compare(t.c, t.v, n);
+    CHECK(e <= 1e-5, "softcap: rel err %.3g", e);
+    e = compare(d.c, d.v, n);
+    CHECK(e == 0, "copy: rel err %.3g", e);
+    free(x);
+    vt_no_validation_messages();
+}
+
+/* The shared-memory reduction variant (devices without subgroup arithmetic). */
+static void test_no_subgroup(void)
+{
+    vk_backend_opts o = vt_opts();
+    o.hooks.force_no_subgroup = true;
+    backend *v = vt_backend(&o);
+    if (!v) return;
+    backend *saved = vk;
+    vk = v;
+    uint64_t n_in = 512, n_out = 29;
+    void *wd = vt_rand_weight(GT_Q6_K, n_in, n_out), *ud = vt_rand_weight(GT_Q6_K, n_in, n_out);
+    pair w = weight2("w", GT_Q6_K, n_in, n_out, 2, wd), u = weight2("u", GT_Q6_K, n_in, n_out, 2, ud);
+    float x[512];
+    vt_rand(x, n_in, 1);
+    pair src = act2(n_in, x), dst = act2(n_out, NULL), dg = act2(n_out, NULL);
+    begin2();
+    cpu->matmul(cpu, dst.c, w.c, src.c, 1, (int)n_in, (int)n_out);
+    vk->matmul(vk, dst.v, w.v, src.v, 1, (int)n_in, (int)n_out);
+    cpu->matmul_geglu(cpu, dg.c, w.c, u.c, src.c, 1, (int)n_in, (int)n_out);
+    vk->matmul_geglu(vk, dg.v, w.v, u.v, src.v, 1, (int)n_in, (int)n_out);
+    end2("no-subgroup matmul");
+    double e = compare(dst.c, dst.v, n_out);
+    CHECK(e <= 2e-5, "matmul without subgroups: rel err %.3g", e);
+    e = compare(dg.c, dg.v, n_out);
+    CHECK(e <= 2e-5, "geglu without subgroups: rel err %.3g", e);
+    vk = saved;
+    v->destroy(v);
+    free(wd);
+    free(ud);
+    vt_no_validation_messages();
+}
+
+int main(void)
+{
+    test_seed_from_env();
+    vk_backend_opts o = vt_opts();
+    cpu = vt_cpu();
+    vk = vt_backend(&o);
+    if (!cpu || !vk) return test_summary();
+    TEST_RUN(test_matmul_all_types);
+    TEST_RUN(test_embed_all_types);
+    TEST_RUN(test_geglu);
+    TEST_RUN(test_norms);
+    TEST_RUN(test_rope);
+    TEST_RUN(test_small_ops);
+    TEST_RUN(test_attention);
+    TEST_RUN(test_no_subgroup);
+    cpu->destroy(cpu);
+    vk->destroy(vk);
+    vt_no_validation_messages();
+    return test_summary();
+}

@@ -1,0 +1,137 @@
+/* vk_testlib.h: helpers shared by the Vulkan tests (tests/test_vk_*.c).
+ *
+ * Every Vulkan test runs with the Khronos validation layer and fails on any
+ * message it reports. A machine without any Vulkan device fails these tests
+ * (loudly), it does not skip them: CI has lavapipe.
+ */
+#ifndef GC_VK_TESTLIB_H
+#define GC_VK_TESTLIB_H
+
+#include <stdlib.h>
+
+#include "model/backend.h"
+#include "model/quant.h"
+#include "tests/test.h"
+#include "vk/vk_backend.h"
+#include "vk/vk_device.h"
+
+/* Options for a test backend: validation on, pipeline cache in the build dir
+ * (lavapipe compiles shaders slowly; the cache keeps reruns fast). */
+static inline vk_backend_opts vt_opts(void)
+{
+    static char path[512];
+    vk_backend_opts o;
+    vk_backend_opts_init(&o);
+    o.validation = true;
+    const char *b = getenv("B");
+    snprintf(path, sizeof path, "%s/test-vk-pipelines.bin", b ? b : "build");
+    o.cache_path = path;
+    return o;
+}
+
+static inline backend *vt_backend(const vk_backend_opts *o)
+{
+    backend *be = NULL;
+    gc_err err = {0};
+    int rc = vk_backend_create(o, &be, &err);
+    CHECK(rc == 0 && be, "vk_backend_create: %s", err.msg);
+    return be;
+}
+
+static inline backend *vt_cpu(void)
+{
+    backend *be = NULL;
+    gc_err err = {0};
+    CHECK(cpu_backend_create(&be, &err) == 0, "cpu_backend_create: %s", err.msg);
+    return be;
+}
+
+/* A weight of any type from host data (which must outlive the backends). */
+static inline be_tensor *vt_weight(backend *be, const char *name, uint32_t type, uint64_t n_in, uint64_t n_out,
+                                   int n_dims, const void *data)
+{
+    uint64_t rb = 0;
+    gc_err err = {0};
+    quant_row_bytes(type, n_in, &rb, &err);
+    gguf_tensor g = { .name = { name, strlen(name) }, .n_dims = (uint32_t)n_dims, .ne = { n_in, n_out, 1, 1 },
+                      .type = type, .n_bytes = rb * n_out, .data = data };
+    be_tensor *t = NULL;
+    CHECK(be->weight(be, &g, &t, &err) == 0, "weight %s: %s", name, err.msg);
+    return t;
+}
+
+/* An activation of n floats holding init (NULL: zeros). The interface has no
+ * host upload, so the values come in as a one-row F32 table, embedded at
+ * scale 1 (exact). */
+static inline be_tensor *vt_act(backend *be, uint64_t n, const float *init)
+{
+    be_tensor *t = NULL;
+    gc_err err = {0};
+    CHECK(be->activation(be, n, "act", &t, &err) == 0, "activation: %s", err.msg);
+    if (t && init) {
+        be_tensor *w = vt_weight(be, "init", GT_F32, n, 1, 2, init);
+        int32_t tok = 0;
+        CHECK(be->begin_step(be, &err) == 0, "%s", err.msg);
+        be->embed(be, t, w, &tok, 1, (int)n, 1.0f);
+        CHECK(be->end_step(be, &err) == 0, "init: %s", err.msg);
+    }
+    return t;
+}
+
+static inline void vt_fetch(backend *be, be_tensor *t, uint64_t n, float *host)
+{
+    gc_err err = {0};
+    CHECK(be->begin_step(be, &err) == 0, "%s", err.msg);
+    be->read(be, t, 0, n, host);
+    CHECK(be->end_step(be, &err) == 0, "read: %s", err.msg);
+}
+
+static inline void vt_rand(float *x, size_t n, float amp)
+{
+    for (size_t i = 0; i < n; i++) x[i] = amp * test_rand_f();
+}
+
+/* Random but well-formed blocks of a weight type: random quants, scales of a
+ * sensible size (random f16 bits would give inf and NaN). */
+static inline void *vt_rand_weight(uint32_t type, uint64_t n_in, uint64_t n_out)
+{
+    uint64_t rb = 0;
+    gc_err err = {0};
+    if (quant_row_bytes(type, n_in, &rb, &err)) return NULL;
+    uint8_t *d = malloc(rb * n_out);
+    if (!d) return NULL;
+    uint64_t n = n_in * n_out;
+    if (type == GT_F32) { vt_rand((float *)d, n, 1); return d; }
+    if (type == GT_F16 || type == GT_BF16) {
+        for (uint64_t i = 0; i < n; i++) {
+            float f = test_rand_f();
+            uint16_t h;
+            if (type == GT_F16) h = quant_f32_to_f16(f);
+            else { uint32_t u; memcpy(&u, &f, 4); h = (uint16_t)(u >> 16); }
+            memcpy(d + 2 * i, &h, 2);
+        }
+        return d;
+    }
+    for (uint64_t i = 0; i < rb * n_out; i++) d[i] = (uint8_t)test_rand_u64();
+    const quant_info *qi = quant_type_info(type);
+    uint64_t nb = rb * n_out / qi->block_bytes;
+    for (uint64_t b = 0; b < nb; b++) {
+        uint8_t *blk = d + b * qi->block_bytes;
+        uint16_t s1 = quant_f32_to_f16(0.002f + 0.02f * (test_rand_f() + 1)), s2 = quant_f32_to_f16(0.01f * test_rand_f());
+        switch (type) {
+        case GT_Q6_K: memcpy(blk + 208, &s1, 2); break;
+        case GT_Q4_1: case GT_Q5_1: case GT_Q4_K: case GT_Q5_K:
+            memcpy(blk, &s1, 2); memcpy(blk + 2, &s2, 2); break;
+        default: memcpy(blk, &s1, 2); break;
+        }
+    }
+    return d;
+}
+
+static inline void vt_no_validation_messages(void)
+{
+    CHECK(vk_validation_messages() == 0, "%llu validation messages (printed above)",
+          (unsigned long long)vk_validation_messages());
+}
+
+#endif

@@ -1,0 +1,971 @@
+/* vk_backend.c: model/backend.h on Vulkan (see vk_backend.h).
+ *
+ * Ops return nothing (backend.h): a bad argument or a failed allocation while
+ * recording is remembered, the rest of the step is skipped and end_step
+ * reports the first failure. Device loss is sticky: every later step fails.
+ */
+#include "vk/vk_backend.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/quant.h"
+#include "vk/vk_device.h"
+#include "vk/vk_kernels.h"
+#include "vk/vk_mem.h"
+#include "vk/vk_pipe.h"
+
+#define STAGING_BYTES (64ull << 20)
+#define ARENA_BYTES (4ull << 20)
+
+typedef struct wchunk {
+    uint64_t row0, rows;
+    vk_buf qs, aux;
+} wchunk;
+
+struct be_tensor {
+    be_tensor *next;
+    char name[80];
+    bool is_matrix;          /* a repacked weight matrix; else an f32 buffer */
+    uint64_t n;              /* f32 buffers: floats */
+    vk_buf buf;              /* f32 buffers (activations, 1-D weights) */
+    /* matrices [n_out][n_in] */
+    vk_wlayout lay;
+    uint64_t n_in, n_out, nsb;
+    uint32_t n_chunks;
+    wchunk *chunks;
+};
+
+/* Per-step host-visible space (token ids in, results out), reset each step. */
+typedef struct arena {
+    vk_buf *bufs;
+    uint64_t *used;
+    uint32_t n, cap;
+    enum vk_mem_kind kind;
+    const char *name;
+} arena;
+
+typedef struct host_copy { const void *src; void *dst; uint64_t bytes; } host_copy;
+
+typedef struct vk_backend {
+    backend base;            /* first: a backend * is a vk_backend * */
+    vk_backend_opts opts;
+    vk_instance *vi;
+    vk_device *dev;
+    vk_mem *mem;
+    vk_pipes *pipes;
+    vk_upload *up;
+    vk_kcaps kc;
+    bool kv_f16;
+    be_tensor *tensors;
+    vk_buf dummy;            /* bound to bindings a variant does not use */
+
+    /* KV cache: per layer [n_ctx][n_kv_head][head_dim], f16 pairs or f32 */
+    int n_layer, n_ctx, n_kv_head, head_dim;
+    vk_buf *kcache, *vcache;
+
+    /* prefill GeGLU scratch: [rows][n_ff] gate and up products */
+    be_tensor *scratch_g, *scratch_u;
+
+    /* the step */
+    VkCommandPool pool;
+    VkCommandBuffer cb;
+    VkFence fence;
+    bool in_step, failed, lost;
+    gc_err step_err;
+    uint32_t gen;            /* barrier generation, see dispatch() */
+    uint32_t op_seq;         /* op counter: the pieces of one op write disjoint ranges, no barrier between */
+    VkPipeline bound;
+    arena tok, rb;
+    host_copy *copies;
+    uint32_t n_copies, cap_copies;
+
+    uint64_t weight_total, weight_done, weight_bytes;
+    vk_backend_stats st;
+    bool trace;              /* GEMMA_CHAT_VK_TRACE=1: print each barrier and why */
+} vk_backend;
+
+static vk_backend *vb_of(backend *be) { return (vk_backend *)be; }
+
+/* Records the first failure of a step; end_step reports it. */
+__attribute__((format(printf, 2, 3)))
+static void fail(vk_backend *b, const char *fmt, ...)
+{
+    if (b->failed) return;
+    b->failed = true;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b->step_err.msg, sizeof b->step_err.msg, fmt, ap);
+    va_end(ap);
+}
+
+static void fail_err(vk_backend *b, const gc_err *e)
+{
+    fail(b, "%s", e->msg);
+}
+
+static bool op_ok(vk_backend *b, const char *op)
+{
+    if (b->failed) return false;
+    if (!b->in_step) { fail(b, "vulkan backend: %s called outside begin_step/end_step", op); return false; }
+    b->op_seq++;
+    return true;
+}
+
+/* An f32 tensor holding at least `need` floats, else the step fails. */
+static bool f32_ok(vk_backend *b, const be_tensor *t, uint64_t need, const char *op, const char *what)
+{
+    if (!t) { fail(b, "vulkan backend: %s: %s is NULL", op, what); return false; }
+    if (t->is_matrix) { fail(b, "vulkan backend: %s: %s '%s' is a weight matrix, not f32 data", op, what, t->name); return false; }
+    if (need > t->n) {
+        fail(b, "vulkan backend: %s: %s '%s' holds %llu floats, the op needs %llu", op, what, t->name,
+             (unsigned long long)t->n, (unsigned long long)need);
+        return false;
+    }
+    return true;
+}
+
+/* ---- arenas ---- */
+
+static int arena_alloc(vk_backend *b, arena *a, uint64_t bytes, vk_buf **buf, uint64_t *off)
+{
+    uint64_t cap = ARENA_BYTES < b->dev->caps.max_storage_range ? ARENA_BYTES : b->dev->caps.max_storage_range;
+    if (bytes > cap) { fail(b, "vulkan backend: %s request of %llu bytes over %llu", a->name,
+                            (unsigned long long)bytes, (unsigned long long)cap); return -1; }
+    for (uint32_t i = 0; i < a->n; i++) {
+        uint64_t o = (a->used[i] + 15) & ~15ull;
+        if (o + bytes <= a->bufs[i].size) { a->used[i] = o + bytes; *buf = &a->bufs[i]; *off = o; return 0; }
+    }
+    if (a->n == a->cap) {
+        uint32_t nc = a->cap ? 2 * a->cap : 4;
+        vk_buf *nb = realloc(a->bufs, nc * sizeof *nb);
+        if (nb) a->bufs = nb;
+        uint64_t *nu = realloc(a->used, nc * sizeof *nu);
+        if (nu) a->used = nu;
+        if (!nb || !nu) { fail(b, "vulkan backend: out of memory"); return -1; }
+        a->cap = nc;
+    }
+    gc_err e = {0};
+    if (vk_buf_create(b->mem, a->kind, cap, a->name, &a->bufs[a->n], &e)) { fail_err(b, &e); return -1; }
+    a->used[a->n] = bytes;
+    *buf = &a->bufs[a->n++];
+    *off = 0;
+    return 0;
+}
+
+static void arena_reset(arena *a)
+{
+    for (uint32_t i = 0; i < a->n; i++) a->used[i] = 0;
+}
+
+static void add_host_copy(vk_backend *b, const void *src, void *dst, uint64_t bytes)
+{
+    if (b->n_copies == b->cap_copies) {
+        uint32_t nc = b->cap_copies ? 2 * b->cap_copies : 16;
+        host_copy *n = realloc(b->copies, nc * sizeof *n);
+        if (!n) { fail(b, "vulkan backend: out of memory"); return; }
+        b->copies = n;
+        b->cap_copies = nc;
+    }
+    b->copies[b->n_copies++] = (host_copy){ src, dst, bytes };
+}
+
+/* ---- recording ---- */
+
+/* One global memory barrier between compute/transfer work. `hazard` names
+ * what it covers ("RAW" etc.) and `buf` the buffer that needed it; a trace
+ * prints both. Everything recorded before it completes (and its writes are
+ * visible) before anything after it starts. */
+static void barrier(vk_backend *b, const char *hazard, const vk_buf *buf)
+{
+    VkMemoryBarrier mb = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                           .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                           .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                                            VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT };
+    VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    vkCmdPipelineBarrier(b->cb, st, st, 0, 1, &mb, 0, NULL, 0, NULL);
+    if (b->trace) fprintf(stderr, "vk barrier: %s on %s\n", hazard, buf ? buf->name : "(step)");
+    b->gen++;
+    b->st.barriers++;
+    b->st.last_barriers++;
+}
+
+/* Hazard check for one buffer the next command touches: read ('r'), written
+ * ('w') or both ('b'). Generations: a buffer's w_gen/r_gen equal to b->gen
+ * means it was written/read since the last barrier. */
+static void track(vk_backend *b, vk_buf *buf, char access)
+{
+    bool rd = access == 'r' || access == 'b', wr = access == 'w' || access == 'b';
+    if (rd && buf->w_gen == b->gen) barrier(b, "read-after-write", buf);
+    else if (wr && buf->w_gen == b->gen && buf->w_op != b->op_seq) barrier(b, "write-after-write", buf);
+    else if (wr && buf->r_gen == b->gen) barrier(b, "write-after-read", buf);
+}
+
+static void mark(vk_backend *b, vk_buf *buf, char access)
+{
+    if (access == 'r' || access == 'b') buf->r_gen = b->gen;
+    if (access == 'w' || access == 'b') { buf->w_gen = b->gen; buf->w_op = b->op_seq; }
+}
+
+/* Records one dispatch of variant v over bufs (NULL = the dummy buffer) with
+ * access letters per binding ('r', 'w', 'b', '-' unused). */
+static void dispatch(vk_backend *b, const vk_variant *v, vk_buf **bufs, const char *access,
+                     const void *push, uint32_t gx, uint32_t gy, uint32_t gz)
+{
+    if (b->failed) return;
+    if (!gx || !gy || !gz) return;
+    const uint32_t *lim = b->dev->caps.max_wg_count;
+    if (gx > lim[0] || gy > lim[1] || gz > lim[2]) {
+        fail(b, "vulkan backend: dispatch of %ux%ux%u workgroups exceeds the device limit %ux%ux%u",
+             gx, gy, gz, lim[0], lim[1], lim[2]);
+        return;
+    }
+    const vk_pipeline *pl;
+    gc_err e = {0};
+    if (vk_pipes_get(b->pipes, v, &pl, &e)) { fail_err(b, &e); return; }
+    VkBuffer vb[VK_MAX_BINDINGS];
+    for (uint32_t i = 0; i < pl->n_bind; i++) {
+        vk_buf *x = bufs[i] ? bufs[i] : &b->dummy;
+        vb[i] = x->buf;
+        if (access[i] != '-') track(b, x, access[i]);
+    }
+    for (uint32_t i = 0; i < pl->n_bind; i++)
+        if (access[i] != '-') mark(b, bufs[i] ? bufs[i] : &b->dummy, access[i]);
+    VkDescriptorSet set;
+    if (vk_pipes_set(b->pipes, pl, vb, &set, &e)) { fail_err(b, &e); return; }
+    if (b->bound != pl->pipe) {
+        vkCmdBindPipeline(b->cb, VK_PIPELINE_BIND_POINT_COMPUTE, pl->pipe);
+        b->bound = pl->pipe;
+    }
+    vkCmdBindDescriptorSets(b->cb, VK_PIPELINE_BIND_POINT_COMPUTE, pl->layout, 0, 1, &set, 0, NULL);
+    vkCmdPushConstants(b->cb, pl->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, pl->push_size, push);
+    vkCmdDispatch(b->cb, gx, gy, gz);
+    b->st.dispatches++;
+    b->st.last_dispatches++;
+}
+
+/* Workgroup grid for `groups` groups: x up to the device limit, rest in y
+ * (shaders linearize x + y * num_x and skip the excess). */
+static void grid_1d(const vk_backend *b, uint64_t groups, uint32_t *gx, uint32_t *gy)
+{
+    uint64_t lim = b->dev->caps.max_wg_count[0];
+    if (lim > 65535) lim = 65535;
+    if (groups <= lim) { *gx = (uint32_t)groups; *gy = 1; return; }
+    *gx = (uint32_t)lim;
+    *gy = (uint32_t)((groups + lim - 1) / lim);
+}
+
+static uint32_t u32(uint64_t v) { return (uint32_t)v; }
+
+/* Offsets and sizes reach the shaders as 32-bit element indices. */
+static bool fits_u32(vk_backend *b, uint64_t v, const char *op)
+{
+    if (v <= UINT32_MAX) return true;
+    fail(b, "vulkan backend: %s: size %llu is beyond 32-bit indexing", op, (unsigned long long)v);
+    return false;
+}
+
+/* ---- memory ops ---- */
+
+static be_tensor *new_tensor(vk_backend *b, const char *name)
+{
+    be_tensor *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    snprintf(t->name, sizeof t->name, "%s", name ? name : "tensor");
+    t->next = b->tensors;
+    b->tensors = t;
+    return t;
+}
+
+static void progress(vk_backend *b, uint64_t bytes)
+{
+    b->weight_done += bytes;
+    if (b->opts.progress) {
+        uint64_t total = b->weight_total > b->weight_done ? b->weight_total : b->weight_done;
+        b->opts.progress(b->opts.progress_user, b->weight_done, total);
+    }
+}
+
+/* Largest rows per buffer for a matrix: each piece must be bindable whole
+ * (maxStorageBufferRange) and allocatable (maxMemoryAllocationSize). */
+static uint64_t rows_per_chunk(const vk_caps *c, uint64_t row_qs, uint64_t row_aux)
+{
+    uint64_t lim = c->max_storage_range < c->max_alloc ? c->max_storage_range : c->max_alloc;
+    uint64_t r = lim / row_qs;
+    if (row_aux) {
+        uint64_t ra = (lim - 4) / row_aux;
+        if (ra < r) r = ra;
+    }
+    return r;
+}
+
+static int upload_matrix(vk_backend *b, be_tensor *t, const gguf_tensor *g, gc_err *err)
+{
+    uint64_t n_rows = g->ne[1] * g->ne[2] * g->ne[3];
+    if (vk_wlayout_of(g->type, &t->lay, err)) return gc_err_prefix(err, "tensor '%s'", t->name);
+    uint64_t row_bytes;
+    if (quant_row_bytes(g->type, g->ne[0], &row_bytes, err)) return gc_err_prefix(err, "tensor '%s'", t->name);
+    t->n_in = g->ne[0];
+    t->n_out = n_rows;
+    t->nsb = vk_wlayout_nsb(&t->lay, t->n_in);
+    uint64_t row_qs = vk_wlayout_qs_bytes(&t->lay, t->n_in, 1);
+    uint64_t row_aux = t->nsb * t->lay.aux_h * 2;
+    uint64_t per = rows_per_chunk(&b->dev->caps, row_qs, row_aux);
+    if (per == 0)
+        return gc_errf(err, "vulkan: tensor '%s': one row (%llu bytes) exceeds the device's buffer range (%llu)",
+                       t->name, (unsigned long long)row_qs, (unsigned long long)b->dev->caps.max_storage_range);
+    if (t->n_in > UINT32_MAX || n_rows > UINT32_MAX)
+        return gc_errf(err, "vulkan: tensor '%s' is too large", t->name);
+    t->n_chunks = (uint32_t)((n_rows + per - 1) / per);
+    if (t->n_chunks > b->st.max_pieces) b->st.max_pieces = t->n_chunks;
+    t->chunks = calloc(t->n_chunks, sizeof *t->chunks);
+    if (!t->chunks) return gc_errf(err, "vulkan: out of memory");
+    const uint8_t *src = g->data;
+    for (uint32_t c = 0; c < t->n_chunks; c++) {
+        wchunk *ch = &t->chunks[c];
+        ch->row0 = c * per;
+        ch->rows = n_rows - ch->row0 < per ? n_rows - ch->row0 : per;
+        if (vk_buf_create(b->mem, VK_MEM_DEVICE, ch->rows * row_qs, t->name, &ch->qs, err)) return -1;
+        if (row_aux && vk_buf_create(b->mem, VK_MEM_DEVICE, (ch->rows * row_aux + 3) / 4 * 4, t->name, &ch->aux, err))
+            return -1;
+        b->weight_bytes += ch->qs.size + ch->aux.size;
+        /* Rows per upload piece: what the staging buffer holds (all on unified memory). */
+        uint64_t umax = vk_upload_max(b->up);
+        uint64_t group = umax == UINT64_MAX ? ch->rows : (umax - 64) / (row_qs + row_aux);
+        if (group == 0) return gc_errf(err, "vulkan: tensor '%s': a row does not fit the staging buffer", t->name);
+        for (uint64_t r = 0; r < ch->rows; r += group) {
+            uint64_t n = ch->rows - r < group ? ch->rows - r : group;
+            void *qs, *aux = NULL;
+            if (vk_upload_reserve(b->up, n * (row_qs + row_aux) + 32, err)) return -1;
+            if (vk_upload_map(b->up, &ch->qs, r * row_qs, n * row_qs, &qs, err)) return -1;
+            if (row_aux && vk_upload_map(b->up, &ch->aux, r * row_aux, n * row_aux, &aux, err)) return -1;
+            vk_repack_rows(&t->lay, src + (ch->row0 + r) * row_bytes, t->n_in, n, qs, aux);
+            progress(b, n * row_bytes);
+        }
+    }
+    return 0;
+}
+
+static int vb_weight(backend *be, const gguf_tensor *g, be_tensor **out, gc_err *err)
+{
+    vk_backend *b = vb_of(be);
+    *out = NULL;
+    if (b->lost) return gc_errf(err, "vulkan: the device was lost earlier");
+    char name[80];
+    snprintf(name, sizeof name, "%.*s", (int)(g->name.len < 79 ? g->name.len : 79), g->name.ptr);
+    be_tensor *t = new_tensor(b, name);
+    if (!t) return gc_errf(err, "vulkan: out of memory");
+    if (g->n_dims >= 2) {
+        t->is_matrix = true;
+        if (upload_matrix(b, t, g, err)) return -1;
+        *out = t;
+        return 0;
+    }
+    /* 1-D weights (norms): f32 on the device. */
+    uint64_t n = g->ne[0] * g->ne[1] * g->ne[2] * g->ne[3];
+    const quant_info *qi = quant_type_info(g->type);
+    if (!qi || !qi->supported || n % qi->block_elems)
+        return gc_errf(err, "vulkan: tensor '%s': type %s is not supported for 1-D weights", name,
+                       quant_type_name(g->type));
+    if (n * 4 > b->dev->caps.max_storage_range)
+        return gc_errf(err, "vulkan: tensor '%s' (%llu floats) exceeds the device's buffer range", name,
+                       (unsigned long long)n);
+    t->n = n;
+    if (vk_buf_create(b->mem, VK_MEM_DEVICE, n * 4, t->name, &t->buf, err)) return -1;
+    b->weight_bytes += t->buf.size;
+    uint64_t umax = vk_upload_max(b->up);
+    uint64_t piece = umax == UINT64_MAX ? n : (umax - 64) / 4 / qi->block_elems * qi->block_elems;
+    for (uint64_t i = 0; i < n; i += piece) {
+        uint64_t m = n - i < piece ? n - i : piece;
+        void *dst;
+        if (vk_upload_map(b->up, &t->buf, i * 4, m * 4, &dst, err)) return -1;
+        quant_dequant_row(g->type, (const uint8_t *)g->data + i / qi->block_elems * qi->block_bytes, dst, m);
+    }
+    progress(b, g->n_bytes);
+    *out = t;
+    return 0;
+}
+
+static int vb_activation(backend *be, uint64_t n, const char *name, be_tensor **out, gc_err *err)
+{
+    vk_backend *b = vb_of(be);
+    *out = NULL;
+    if (b->lost) return gc_errf(err, "vulkan: the device was lost earlier");
+    if (n == 0 || n * 4 > b->dev->caps.max_storage_range)
+        return gc_errf(err, "vulkan: activation '%s' of %llu floats: must be 1 .. %llu floats (the device's "
+                       "maxStorageBufferRange); process fewer rows at once", name ? name : "?",
+                       (unsigned long long)n, (unsigned long long)(b->dev->caps.max_storage_range / 4));
+    be_tensor *t = new_tensor(b, name);
+    if (!t) return gc_errf(err, "vulkan: out of memory");
+    t->n = n;
+    if (vk_buf_create(b->mem, VK_MEM_DEVICE, n * 4, t->name, &t->buf, err)) return -1;
+    if (vk_upload_zero(b->up, &t->buf, err)) return -1;
+    *out = t;
+    return 0;
+}
+
+static int vb_kv_cache(backend *be, int n_layer, int n_ctx, int n_kv_head, int head_dim, gc_err *err)
+{
+    vk_backend *b = vb_of(be);
+    if (n_layer <= 0 || n_ctx <= 0 || n_kv_head <= 0 || head_dim <= 0 || head_dim % 2)
+        return gc_errf(err, "vulkan: kv_cache: bad shape %d layers x %d ctx x %d heads x %d dims",
+                       n_layer, n_ctx, n_kv_head, head_dim);
+    if (b->kcache) return gc_errf(err, "vulkan: kv_cache: the cache exists already");
+    uint64_t elems = (uint64_t)n_ctx * n_kv_head * head_dim;
+    uint64_t bytes = elems * (b->kv_f16 ? 2 : 4);
+    if (bytes > b->dev->caps.max_storage_range || elems > UINT32_MAX)
+        return gc_errf(err, "vulkan: kv_cache: one layer's cache (%llu bytes for %d positions) exceeds the "
+                       "device's buffer range (%llu bytes); use a smaller --ctx", (unsigned long long)bytes,
+                       n_ctx, (unsigned long long)b->dev->caps.max_storage_range);
+    b->kcache = calloc((size_t)n_layer, sizeof *b->kcache);
+    b->vcache = calloc((size_t)n_layer, sizeof *b->vcache);
+    if (!b->kcache || !b->vcache) return gc_errf(err, "vulkan: out of memory");
+    b->n_layer = n_layer;
+    b->n_ctx = n_ctx;
+    b->n_kv_head = n_kv_head;
+    b->head_dim = head_dim;
+    for (int l = 0; l < n_layer; l++) {
+        if (vk_buf_create(b->mem, VK_MEM_DEVICE, bytes, "k_cache", &b->kcache[l], err) ||
+            vk_buf_create(b->mem, VK_MEM_DEVICE, bytes, "v_cache", &b->vcache[l], err))
+            return gc_err_prefix(err, "kv cache (%d layers x %llu MiB)", n_layer, (unsigned long long)(2 * bytes >> 20));
+        if (vk_upload_zero(b->up, &b->kcache[l], err) || vk_upload_zero(b->up, &b->vcache[l], err)) return -1;
+    }
+    return 0;
+}
+
+/* ---- step ---- */
+
+static int vb_begin_step(backend *be, gc_err *err)
+{
+    vk_backend *b = vb_of(be);
+    if (b->lost) return gc_errf(err, "vulkan: the device was lost (VK_ERROR_DEVICE_LOST); restart gemma-chat");
+    if (b->in_step) return gc_errf(err, "vulkan: begin_step inside a step");
+    /* Weights and zero fills still in the staging queue go first. */
+    if (vk_upload_flush(b->up, err)) return -1;
+    VkResult r = vkResetCommandBuffer(b->cb, 0);
+    VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                    .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT };
+    if (r == VK_SUCCESS) r = vkBeginCommandBuffer(b->cb, &bi);
+    if (r != VK_SUCCESS) return gc_errf(err, "vulkan: begin_step: %s", vk_result_name(r));
+    b->in_step = true;
+    b->failed = false;
+    b->step_err.msg[0] = 0;
+    b->bound = VK_NULL_HANDLE;
+    b->n_copies = 0;
+    b->st.last_dispatches = b->st.last_barriers = 0;
+    arena_reset(&b->tok);
+    arena_reset(&b->rb);
+    /* Hazard: the previous step's writes (KV cache, activations) against this
+     * step's reads and writes; also starts a fresh barrier generation. */
+    barrier(b, "previous step", NULL);
+    return 0;
+}
+
+static int vb_end_step(backend *be, gc_err *err)
+{
+    vk_backend *b = vb_of(be);
+    if (!b->in_step) return gc_errf(err, "vulkan: end_step without begin_step");
+    b->in_step = false;
+    /* Hazard: shader and copy writes into the readback buffers, read by the host. */
+    VkMemoryBarrier mb = { .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                           .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                           .dstAccessMask = VK_ACCESS_HOST_READ_BIT };
+    vkCmdPipelineBarrier(b->cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+    VkResult r = vkEndCommandBuffer(b->cb);
+    if (b->failed) { snprintf(err->msg, sizeof err->msg, "%s", b->step_err.msg); return -1; }
+    if (r != VK_SUCCESS) return gc_errf(err, "vulkan: recording the step failed: %s", vk_result_name(r));
+    VkSubmitInfo si = { .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &b->cb };
+    r = vkQueueSubmit(b->dev->queue, 1, &si, b->fence);
+    if (r == VK_SUCCESS) {
+        /* Wait in slices so a lost device is reported, not waited on forever. */
+        do r = vkWaitForFences(b->dev->dev, 1, &b->fence, VK_TRUE, 1000000000ull);
+        while (r == VK_TIMEOUT);
+        if (r == VK_SUCCESS) r = vkResetFences(b->dev->dev, 1, &b->fence);
+    }
+    b->st.steps++;
+    if (r == VK_SUCCESS && b->opts.hooks.lose_device_at_step > 0 &&
+        b->st.steps == (uint64_t)b->opts.hooks.lose_device_at_step)
+        r = VK_ERROR_DEVICE_LOST;   /* test hook */
+    if (r != VK_SUCCESS) {
+        if (r == VK_ERROR_DEVICE_LOST) b->lost = true;
+        return gc_errf(err, "vulkan: running step %llu on %s failed: %s%s", (unsigned long long)b->st.steps,
+                       b->dev->caps.name, vk_result_name(r),
+                       r == VK_ERROR_DEVICE_LOST ? " (the GPU driver reset the device; restart gemma-chat)" : "");
+    }
+    for (uint32_t i = 0; i < b->n_copies; i++) memcpy(b->copies[i].dst, b->copies[i].src, b->copies[i].bytes);
+    b->n_copies = 0;
+    return 0;
+}
+
+/* ---- ops ---- */
+
+static void vb_embed(backend *be, be_tensor *dst, const be_tensor *table, const int32_t *tokens, int n,
+                     int n_embd, float scale)
+{
+    vk_backend *b = vb_of(be);
+    if (!op_ok(b, "embed")) return;
+    if (n <= 0 || n_embd <= 0 || !tokens) { fail(b, "vulkan backend: embed: bad n %d or n_embd %d", n, n_embd); return; }
+    if (!table || !table->is_matrix || table->n_in != (uint64_t)n_embd) {
+        fail(b, "vulkan backend: embed: table '%s' is not a [*][%d] weight matrix", table ? table->name : "NULL", n_embd);
+        return;
+    }
+    if (!f32_ok(b, dst, (uint64_t)n * n_embd, "embed", "dst")) return;
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || (uint64_t)tokens[i] >= table->n_out) {
+            fail(b, "vulkan backend: embed: token %d at %d is outside the table '%s' (%llu rows)", tokens[i], i,
+                 table->name, (unsigned long long)table->n_out);
+            return;
+        }
+    vk_buf *tb;
+    uint64_t toff;
+    if (arena_alloc(b, &b->tok, (uint64_t)n * 4, &tb, &toff)) return;
+    memcpy((uint8_t *)tb->map + toff, tokens, (size_t)n * 4);
+    vk_variant v = vk_choose(&b->kc, VK_K_EMBED, table->lay.type, b->kv_f16);
+    uint32_t units = (uint32_t)((n_embd + 31) / 32);
+    for (uint32_t c = 0; c < table->n_chunks; c++) {
+        const wchunk *ch = &table->chunks[c];
+        bool any = false;
+        for (int i = 0; i < n && !any; i++) any = (uint64_t)tokens[i] - ch->row0 < ch->rows;
+        if (!any) continue;
+        vk_pc_embed pc = { .n_embd = (uint32_t)n_embd, .nsb = u32(table->nsb), .row0 = u32(ch->row0),
+                           .rows = u32(ch->rows), .n_tok = (uint32_t)n, .tok_off = u32(toff / 4), .d_off = 0,
+                           .scale = scale };
+        vk_buf *bufs[] = { (vk_buf *)&ch->qs, ch->aux.buf ? (vk_buf *)&ch->aux : NULL, tb, &dst->buf };
+        dispatch(b, &v, bufs, ch->aux.buf ? "rrrw" : "r-rw", &pc, (units + v.wg - 1) / v.wg, (uint32_t)n, 1);
+    }
+}
+
+static void norm_op(vk_backend *b, be_tensor *dst, const be_tensor *src, const be_tensor *w, int rows,
+                    int cols, float eps, uint32_t mode, const char *op)
+{
+    if (!op_ok(b, op)) return;
+    if (rows <= 0 || cols <= 0) { fail(b, "vulkan backend: %s: bad rows %d / cols %d", op, rows, cols); return; }
+    uint64_t need = (uint64_t)rows * cols;
+    if (!f32_ok(b, src, need, op, "src") || !f32_ok(b, dst, need, op, "dst") || !f32_ok(b, w, (uint64_t)cols, op, "w"))
+        return;
+    vk_variant v = vk_choose(&b->kc, VK_K_RMSNORM, 0, b->kv_f16);
+    vk_pc_rmsnorm pc = { .cols = (uint32_t)cols, .rows = (uint32_t)rows, .eps = eps, .mode = mode };
+    vk_buf *bufs[] = { (vk_buf *)&src->buf, (vk_buf *)&w->buf, &dst->buf };
+    uint32_t gx, gy;
+    grid_1d(b, (uint64_t)rows, &gx, &gy);
+    dispatch(b, &v, bufs, mode ? "rrb" : "rrw", &pc, gx, gy, 1);
+}
+
+static void vb_rmsnorm(backend *be, be_tensor *dst, const be_tensor *src, const be_tensor *w, int rows, int cols, float eps)
+{
+    norm_op(vb_of(be), dst, src, w, rows, cols, eps, 0, "rmsnorm");
+}
+
+static void vb_add_rmsnorm(backend *be, be_tensor *x, const be_tensor *o, const be_tensor *w, int rows, int cols, float eps)
+{
+    vk_backend *b = vb_of(be);
+    if (x == o) { fail(b, "vulkan backend: add_rmsnorm: x and o are the same tensor"); return; }
+    norm_op(b, x, o, w, rows, cols, eps, 1, "add_rmsnorm");
+}
+
+/* dst[r][d_col0 + i] = (W @ src[r])[i]: every chunk of W, with the kernel
+ * variant for this shape. up != NULL: fused GeGLU with the matching rows of up. */
+static void record_matmul(vk_backend *b, be_tensor *dst, const be_tensor *w, const be_tensor *up,
+                          const be_tensor *src, uint32_t rows, uint32_t n_in, uint32_t n_out)
+{
+    vk_variant v = vk_choose_matmul(&b->kc, w->lay.type, rows, n_in, n_out, up != NULL);
+    for (uint32_t c = 0; c < w->n_chunks; c++) {
+        const wchunk *ch = &w->chunks[c];
+        const wchunk *cu = up ? &up->chunks[c] : NULL;
+        vk_pc_matvec pc = { .n_in = n_in, .n_rows = u32(ch->rows), .nsb = u32(w->nsb), .x_off = 0, .x_stride = n_in,
+                            .d_off = u32(ch->row0), .d_stride = n_out, .n_cols = rows };
+        vk_buf *aux = ch->aux.buf ? (vk_buf *)&ch->aux : NULL;
+        if (v.kernel == VK_K_MATVEC) {
+            vk_buf *uq = cu ? (vk_buf *)&cu->qs : NULL, *ua = cu && cu->aux.buf ? (vk_buf *)&cu->aux : NULL;
+            vk_buf *bufs[] = { (vk_buf *)&ch->qs, aux, (vk_buf *)&src->buf, &dst->buf, uq, ua };
+            char acc[7] = { 'r', aux ? 'r' : '-', 'r', 'w', uq ? 'r' : '-', ua ? 'r' : '-', 0 };
+            uint32_t gx, gy;
+            grid_1d(b, (ch->rows + v.rows_per_wg - 1) / v.rows_per_wg, &gx, &gy);
+            dispatch(b, &v, bufs, acc, &pc, gx, gy, rows);
+        } else {
+            vk_buf *bufs[] = { (vk_buf *)&ch->qs, aux, (vk_buf *)&src->buf, &dst->buf };
+            dispatch(b, &v, bufs, aux ? "rrrw" : "r-rw", &pc, u32((ch->rows + v.rows_per_wg - 1) / v.rows_per_wg),
+                     (rows + v.cols_per_wg - 1) / v.cols_per_wg, 1);
+        }
+    }
+}
+
+static bool matrix_ok(vk_backend *b, const be_tensor *w, int n_in, int n_out, const char *op, const char *what)
+{
+    if (!w || !w->is_matrix) { fail(b, "vulkan backend: %s: %s is not a weight matrix", op, what); return false; }
+    if (w->n_in != (uint64_t)n_in || w->n_out != (uint64_t)n_out) {
+        fail(b, "vulkan backend: %s: %s '%s' is [%llu][%llu], the op wants [%d][%d]", op, what, w->name,
+             (unsigned long long)w->n_out, (unsigned long long)w->n_in, n_out, n_in);
+        return false;
+    }
+    return true;
+}
+
+static void vb_matmul(backend *be, be_tensor *dst, const be_tensor *w, const be_tensor *src, int rows, int n_in, int n_out)
+{
+    vk_backend *b = vb_of(be);
+    if (!op_ok(b, "matmul")) return;
+    if (rows <= 0 || n_in <= 0 || n_out <= 0) { fail(b, "vulkan backend: matmul: bad sizes"); return; }
+    if (!matrix_ok(b, w, n_in, n_out, "matmul", "w") ||
+        !f32_ok(b, src, (uint64_t)rows * n_in, "matmul", "src") ||
+        !f32_ok(b, dst, (uint64_t)rows * n_out, "matmul", "dst"))
+        return;
+    if (src == dst) { fail(b, "vulkan backend: matmul: dst and src are the same tensor"); return; }
+    record_matmul(b, dst, w, NULL, src, (uint32_t)rows, (uint32_t)n_in, (uint32_t)n_out);
+}
+
+/* An internal [n] scratch tensor, grown when a bigger one is needed (the old
+ * one stays allocated until destroy: a step may still use it). */
+static be_tensor *scratch(vk_backend *b, be_tensor **slot, uint64_t n, const char *name)
+{
+    if (*slot && (*slot)->n >= n) return *slot;
+    gc_err e = {0};
+    be_tensor *t;
+    if (vb_activation(&b->base, n, name, &t, &e)) { fail_err(b, &e); return NULL; }
+    *slot = t;
+    return t;
+}
+
+static void eltwise(vk_backend *b, const vk_pc_eltwise *pc, vk_buf *a, vk_buf *bb, vk_buf *d, const char *acc)
+{
+    vk_variant v = vk_choose(&b->kc, VK_K_ELTWISE, 0, b->kv_f16);
+    uint32_t gx, gy;
+    grid_1d(b, (pc->n + v.wg - 1) / v.wg, &gx, &gy);
+    vk_buf *bufs[] = { a, bb, d };
+    dispatch(b, &v, bufs, acc, pc, gx, gy, 1);
+}
+
+static void vb_matmul_geglu(backend *be, be_tensor *dst, const be_tensor *wg, const be_tensor *wu,
+                            const be_tensor *src, int rows, int n_in, int n_ff)
+{
+    vk_backend *b = vb_of(be);
+    if (!op_ok(b, "matmul_geglu")) return;
+    if (rows <= 0 || n_in <= 0 || n_ff <= 0) { fail(b, "vulkan backend: matmul_geglu: bad sizes"); return; }
+    if (!matrix_ok(b, wg, n_in, n_ff, "matmul_geglu", "gate") || !matrix_ok(b, wu, n_in, n_ff, "matmul_geglu", "up") ||
+        !f32_ok(b, src, (uint64_t)rows * n_in, "matmul_geglu", "src") ||
+        !f32_ok(b, dst, (uint64_t)rows * n_ff, "matmul_geglu", "dst"))
+        return;
+    if (src == dst) { fail(b, "vulkan backend: matmul_geglu: dst and src are the same tensor"); return; }
+    bool fused = (uint32_t)rows <= vk_matvec_max_rows(&b->kc) && wg->lay.type == wu->lay.type &&
+                 wg->n_chunks == wu->n_chunks;
+    if (fused) {
+        record_matmul(b, dst, wg, wu, src, (uint32_t)rows, (uint32_t)n_in, (uint32_t)n_ff);
+        return;
+    }
+    uint64_t n = (uint64_t)rows * n_ff;
+    be_tensor *g = scratch(b, &b->scratch_g, n, "ffn_gate_scratch");
+    be_tensor *u = g ? scratch(b, &b->scratch_u, n, "ffn_up_scratch") : NULL;
+    if (!u) return;
+    record_matmul(b, g, wg, NULL, src, (uint32_t)rows, (uint32_t)n_in, (uint32_t)n_ff);
+    record_matmul(b, u, wu, NULL, src, (uint32_t)rows, (uint32_t)n_in, (uint32_t)n_ff);
+    vk_pc_eltwise pc = { .n = u32(n), .mode = VK_ELT_GEGLU, .a_stride = (uint32_t)n_ff, .n_cols = (uint32_t)n_ff };
+    eltwise(b, &pc, &g->buf, &u->buf, &dst->buf, "rrw");
+}
+
+static void vb_rope(backend *be, be_tensor *x, int rows, int n_heads, int head_dim, int pos0, float freq_base,
+                    float pos_scale)
+{
+    vk_backend *b = vb_of(be);
+    if (!op_ok(b, "rope")) return;
+    if (rows <= 0 || n_heads <= 0 || head_dim <= 0 || head_dim % 2 || pos0 < 0 || !(freq_base > 0)) {
+        fail(b, "vulkan backend: rope: bad rows %d, heads %d, head_dim %d, pos0 %d or base %g", rows, n_heads,
+             head_dim, pos0, freq_base);
+        return;
+    }
+    uint64_t n = (uint64_t)rows * n_heads * head_dim;
+    if (!f32_ok(b, x, n, "rope", "x")) return;
+    vk_variant v = vk_choose(&b->kc, VK_K_ROPE, 0, b->kv_f16);
+    vk_pc_rope pc = { .rows = (uint32_t)rows, .n_heads = (uint32_t)n_heads, .head_dim = (uint32_t)head_dim,
+                      .pos0 = (uint32_t)pos0, .pos_scale = pos_scale, .log2_base = (float)log2((double)freq_base) };
+    uint32_t gx, gy;
+    grid_1d(b, (n / 2 + v.wg - 1) / v.wg, &gx, &gy);
+    vk_buf *bufs[] = { &x->buf };
+    dispatch(b, &v, bufs, "b", &pc, gx, gy, 1);
+}
+
+static bool kv_ok(vk_backend *b, int layer, int rows, int pos0, const char *op)
+{
+    if (!b->kcache) { fail(b, "vulkan backend: %s: no KV cache (kv_cache was not called)", op); return false; }
+    if (layer < 0 || layer >= b->n_layer || rows <= 0 || pos0 < 0 || (int64_t)pos0 + rows > b->n_ctx) {
+        fail(b, "vulkan backend: %s: layer %d, rows %d at position %d are outside the cache (%d layers, %d positions)",
+             op, layer, rows, pos0, b->n_layer, b->n_ctx);
+        return false;
+    }
+    return true;
+}
+
+static void vb_kv_store(backend *be, int layer, const be_tensor *k, const be_tensor *v, int rows, int pos0)
+{
+    vk_backend *b = vb_of(be);
+    if (!op_ok(b, "kv_store") || !kv_ok(b, layer, rows, pos0, "kv_store")) return;
+    uint32_t row_elems = (uint32_t)(b->n_kv_head * b->head_dim);
+    if (!f32_ok(b, k, (uint64_t)rows * row_elems, "kv_store", "k") ||
+        !f32_ok(b, v, (uint64_t)rows * row_elems, "kv_store", "v"))
+        return;
+    vk_variant var = vk_choose(&b->kc, VK_K_KV_STORE, 0, b->kv_f16);
+    vk_pc_kv_store pc = { .rows = (uint32_t)rows, .row_elems = row_elems, .pos0 = (uint32_t)pos0 };
+    uint32_t gx, gy;
+    grid_1d(b, ((uint64_t)rows * row_elems / 2 + var.wg - 1) / var.wg, &gx, &gy);
+    vk_buf *bufs[] = { (vk_buf *)&k->buf, (vk_buf *)&v->buf, &b->kcache[layer], &b->vcache[layer] };
+    dispatch(b, &var, bufs, "rrww", &pc, gx, gy, 1);
+}
+
+static void vb_attention(backend *be, be_tensor *out, const be_tensor *q, int layer, int rows, int pos0,
+                         const be_attn_params *p)
+{
+    vk_backend *b = vb_of(be);
+    if (!op_ok(b, "attention") || !kv_ok(b, layer, rows, pos0, "attention")) return;
+    if (!p || p->n_head <= 0 || p->n_kv_head != b->n_kv_head || p->head_dim != b->head_dim ||
+        p->n_head % p->n_kv_head || p->head_dim > VK_ATTN_MAX_HEAD_DIM || p->window < 0 || p->softcap < 0) {
+        fail(b, "vulkan backend: attention: bad parameters (heads %d, kv heads %d vs cache %d, head_dim %d vs cache %d, "
+             "max %d)", p ? p->n_head : 0, p ? p->n_kv_head : 0, b->n_kv_head, p ? p->head_dim : 0, b->head_dim,
+             VK_ATTN_MAX_HEAD_DIM);
+        return;
+    }
+    uint64_t n = (uint64_t)rows * p->n_head * p->head_dim;
+    if (!f32_ok(b, q, n, "attention", "q") || !f32_ok(b, out, n, "attention", "out")) return;
+    if (q == out) { fail(b, "vulkan backend: attention: out and q are the same tensor"); return; }
+    vk_variant v = vk_choose(&b->kc, VK_K_ATTENTION, 0, b->kv_f16);
+    vk_pc_attn pc = { .n_head = (uint32_t)p->n_head, .n_kv_head = (uint32_t)p->n_kv_head,
+                      .head_dim = (uint32_t)p->head_dim, .rows = (uint32_t)rows, .pos0 = (uint32_t)pos0,
+                      .window = (uint32_t)p->window, .scale = p->scale, .softcap = p->softcap };
+    vk_buf *bufs[] = { (vk_buf *)&q->buf, &b->kcache[layer], &b->vcache[layer], &out->buf };
+    dispatch(b, &v, bufs, "rrrw", &pc, (uint32_t)p->n_head, (uint32_t)rows, 1);
+}
+
+static void vb_softcap(backend *be, be_tensor *x, uint64_t n, float cap)
+{
+    vk_backend *b = vb_of(be);
+    if (!op_ok(b, "softcap") || !f32_ok(b, x, n, "softcap", "x") || !fits_u32(b, n, "softcap")) return;
+    if (!(cap > 0)) { fail(b, "vulkan backend: softcap: cap %g must be > 0", cap); return; }
+    vk_pc_eltwise pc = { .n = u32(n), .cap = cap, .mode = VK_ELT_SOFTCAP };
+    eltwise(b, &pc, &x->buf, NULL, NULL, "b--");
+}
+
+static void vb_copy(backend *be, be_tensor *dst, uint64_t dst_off, const be_tensor *src, uint64_t src_off, uint64_t n)
+{
+    vk_backend *b = vb_of(be);
+    if (!op_ok(b, "copy") || !f32_ok(b, src, src_off + n, "copy", "src") || !f32_ok(b, dst, dst_off + n, "copy", "dst"))
+        return;
+    if (dst == src && dst_off < src_off + n && src_off < dst_off + n) {
+        fail(b, "vulkan backend: copy: overlapping ranges in '%s'", dst->name);
+        return;
+    }
+    if (!n) return;
+    vk_pc_eltwise pc = { .n = u32(n), .a_off = u32(src_off), .d_off = u32(dst_off), .mode = VK_ELT_COPY };
+    eltwise(b, &pc, (vk_buf *)&src->buf, NULL, &dst->buf, dst == src ? "b-b" : "r-w");
+}
+
+static void vb_read(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, float *host)
+{
+    vk_backend *b = vb_of(be);
+    if (!op_ok(b, "read") || !f32_ok(b, src, offset + n, "read", "src")) return;
+    if (!host) { fail(b, "vulkan backend: read: host pointer is NULL"); return; }
+    track(b, (vk_buf *)&src->buf, 'r');
+    mark(b, (vk_buf *)&src->buf, 'r');
+    uint64_t piece = ARENA_BYTES < b->dev->caps.max_storage_range ? ARENA_BYTES : b->dev->caps.max_storage_range;
+    piece /= 4;
+    for (uint64_t i = 0; i < n; i += piece) {
+        uint64_t m = n - i < piece ? n - i : piece;
+        vk_buf *rb;
+        uint64_t off;
+        if (arena_alloc(b, &b->rb, m * 4, &rb, &off)) return;
+        VkBufferCopy c = { .srcOffset = (offset + i) * 4, .dstOffset = off, .size = m * 4 };
+        vkCmdCopyBuffer(b->cb, src->buf.buf, rb->buf, 1, &c);
+        add_host_copy(b, (uint8_t *)rb->map + off, host + i, m * 4);
+    }
+}
+
+static void vb_argmax(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, int32_t *host)
+{
+    vk_backend *b = vb_of(be);
+    if (!op_ok(b, "argmax") || !f32_ok(b, src, offset + n, "argmax", "src") || !fits_u32(b, offset + n, "argmax"))
+        return;
+    if (!host || !n) { fail(b, "vulkan backend: argmax: empty range or NULL host pointer"); return; }
+    vk_buf *rb;
+    uint64_t off;
+    if (arena_alloc(b, &b->rb, 4, &rb, &off)) return;
+    vk_variant v = vk_choose(&b->kc, VK_K_ARGMAX, 0, b->kv_f16);
+    vk_pc_argmax pc = { .n = u32(n), .off = u32(offset), .out_idx = u32(off / 4) };
+    vk_buf *bufs[] = { (vk_buf *)&src->buf, rb };
+    dispatch(b, &v, bufs, "rw", &pc, 1, 1, 1);
+    add_host_copy(b, (uint8_t *)rb->map + off, host, 4);
+}
+
+static uint64_t vb_memory_used(backend *be)
+{
+    return vk_mem_used(vb_of(be)->mem, VK_MEM_DEVICE);
+}
+
+static void vb_destroy(backend *be)
+{
+    vk_backend *b = vb_of(be);
+    if (!b) return;
+    if (b->dev && b->dev->dev) vkDeviceWaitIdle(b->dev->dev);
+    for (be_tensor *t = b->tensors, *next; t; t = next) {
+        next = t->next;
+        free(t->chunks);
+        free(t);
+    }
+    free(b->kcache);
+    free(b->vcache);
+    free(b->tok.bufs); free(b->tok.used);
+    free(b->rb.bufs); free(b->rb.used);
+    free(b->copies);
+    if (b->dev) {
+        if (b->fence) vkDestroyFence(b->dev->dev, b->fence, NULL);
+        if (b->pool) vkDestroyCommandPool(b->dev->dev, b->pool, NULL);
+    }
+    vk_upload_destroy(b->up);
+    vk_pipes_destroy(b->pipes);
+    vk_mem_destroy(b->mem);
+    vk_device_destroy(b->dev);
+    vk_instance_destroy(b->vi);
+    free(b);
+}
+
+/* ---- create ---- */
+
+void vk_backend_opts_init(vk_backend_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->device = -1;
+    o->hooks.fail_alloc_after = -1;
+}
+
+int vk_model_weight_bytes(const gguf_file *g, uint64_t *bytes, gc_err *err)
+{
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const gguf_tensor *t = &g->tensors[i];
+        uint64_t n = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+        if (t->n_dims >= 2) {
+            vk_wlayout l;
+            if (vk_wlayout_of(t->type, &l, err))
+                return gc_err_prefix(err, "tensor '%.*s'", (int)t->name.len, t->name.ptr);
+            uint64_t rows = n / t->ne[0];
+            sum += vk_wlayout_qs_bytes(&l, t->ne[0], rows) + vk_wlayout_aux_bytes(&l, t->ne[0], rows);
+        } else {
+            sum += n * 4;
+        }
+    }
+    *bytes = sum;
+    return 0;
+}
+
+static void parse_fault_env(vk_test_hooks *h)
+{
+    const char *s = getenv("GEMMA_CHAT_VK_FAULT");
+    if (!s) return;
+    int n;
+    if (sscanf(s, "oom:%d", &n) == 1 && n >= 0) h->fail_alloc_after = n;
+    else if (sscanf(s, "lost:%d", &n) == 1 && n > 0) h->lose_device_at_step = n;
+}
+
+int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
+{
+    *out = NULL;
+    vk_backend *b = calloc(1, sizeof *b);
+    if (!b) return gc_errf(err, "vulkan: out of memory");
+    if (o) b->opts = *o;
+    else vk_backend_opts_init(&b->opts);
+    parse_fault_env(&b->opts.hooks);
+    const char *tr = getenv("GEMMA_CHAT_VK_TRACE");
+    b->trace = tr && !strcmp(tr, "1");
+    backend *be = &b->base;
+    be->name = "vulkan";
+
+    int index;
+    if (vk_instance_create(&b->vi, b->opts.validation, err)) goto fail;
+    if (vk_device_pick(b->vi, b->opts.device, &index, err)) goto fail;
+    const vk_caps *pc = &b->vi->caps[index];
+    if (pc->type == VK_PHYSICAL_DEVICE_TYPE_CPU && b->opts.device < 0) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "gemma-chat: no GPU found; using the CPU Vulkan device '%s' (slow; "
+                 "`--backend cpu` is the plain-C alternative)", pc->name);
+        if (b->opts.notice) b->opts.notice(b->opts.notice_user, msg);
+        else fprintf(stderr, "%s\n", msg);
+    }
+    /* The whole model must fit before anything is uploaded. */
+    uint64_t heap = b->opts.hooks.device_memory ? b->opts.hooks.device_memory : vk_device_budget(pc);
+    if (b->opts.model) {
+        uint64_t need;
+        if (vk_model_weight_bytes(b->opts.model, &need, err)) goto fail;
+        if (need > heap) {
+            gc_errf(err, "vulkan: the model '%s' needs %llu MiB of device memory for its weights, but device "
+                    "'%s' has %llu MiB; use a smaller quantization or --backend cpu", b->opts.model->path,
+                    (unsigned long long)(need >> 20), pc->name, (unsigned long long)(heap >> 20));
+            goto fail;
+        }
+        for (uint64_t i = 0; i < b->opts.model->n_tensors; i++) b->weight_total += b->opts.model->tensors[i].n_bytes;
+    }
+    if (vk_device_create(b->vi, index, &b->dev, err)) goto fail;
+    if (b->opts.hooks.max_storage_range && b->opts.hooks.max_storage_range < b->dev->caps.max_storage_range)
+        b->dev->caps.max_storage_range = b->opts.hooks.max_storage_range & ~15ull;
+    if (b->opts.hooks.force_no_subgroup) b->dev->caps.subgroup_arith = false;
+    snprintf(be->device_name, sizeof be->device_name, "%s", b->dev->caps.name);
+    b->kc = vk_caps_kernel(&b->dev->caps);
+    /* f16 KV halves the cache and its traffic; the shaders pack halves into
+     * 32-bit words (packHalf2x16), which every Vulkan device can do. */
+    b->kv_f16 = !b->opts.hooks.force_kv_f32;
+
+    if (vk_mem_create(b->dev, b->opts.hooks.fail_alloc_after, &b->mem, err)) goto fail;
+    if (vk_pipes_create(b->dev, b->opts.cache_path, &b->pipes, err)) goto fail;
+    uint64_t staging = STAGING_BYTES < b->dev->caps.max_storage_range ? STAGING_BYTES : b->dev->caps.max_storage_range;
+    if (b->opts.hooks.force_staging && b->opts.hooks.max_storage_range) staging = 1 << 16;
+    if (vk_upload_create(b->dev, b->mem, staging, b->opts.hooks.force_staging, &b->up, err)) goto fail;
+    if (vk_buf_create(b->mem, VK_MEM_DEVICE, 16, "dummy", &b->dummy, err)) goto fail;
+    b->tok = (arena){ .kind = VK_MEM_UPLOAD, .name = "token ids" };
+    b->rb = (arena){ .kind = VK_MEM_READBACK, .name = "results" };
+
+    VkCommandPoolCreateInfo pci = { .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+                                    .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+                                    .queueFamilyIndex = b->dev->queue_family };
+    VkResult r = vkCreateCommandPool(b->dev->dev, &pci, NULL, &b->pool);
+    VkCommandBufferAllocateInfo cai = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                        .commandPool = b->pool, .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                        .commandBufferCount = 1 };
+    if (r == VK_SUCCESS) r = vkAllocateCommandBuffers(b->dev->dev, &cai, &b->cb);
+    VkFenceCreateInfo fci = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
+    if (r == VK_SUCCESS) r = vkCreateFence(b->dev->dev, &fci, NULL, &b->fence);
+    if (r != VK_SUCCESS) { gc_errf(err, "vulkan: command buffer setup: %s", vk_result_name(r)); goto fail; }
+
+    be->weight = vb_weight;
+    be->activation = vb_activation;
+    be->kv_cache = vb_kv_cache;
+    be->destroy = vb_destroy;
+    be->begin_step = vb_begin_step;
+    be->end_step = vb_end_step;
+    be->embed = vb_embed;
+    be->rmsnorm = vb_rmsnorm;
+    be->add_rmsnorm = vb_add_rmsnorm;
+    be->matmul = vb_matmul;
+    be->matmul_geglu = vb_matmul_geglu;
+    be->rope = vb_rope;
+    be->kv_store = vb_kv_store;
+    be->attention = vb_attention;
+    be->copy = vb_copy;
+    be->softcap = vb_softcap;
+    be->read = vb_read;
+    be->argmax = vb_argmax;
+    be->memory_used = vb_memory_used;
+    *out = be;
+    return 0;
+fail:
+    vb_destroy(be);
+    return -1;
+}
+
+void vk_backend_stats_get(backend *be, vk_backend_stats *out)
+{
+    vk_backend *b = vb_of(be);
+    *out = b->st;
+    out->pipelines = vk_pipes_built(b->pipes);
+    out->kv_f16 = b->kv_f16;
+    out->unified_memory = b->dev->caps.unified_memory && !b->opts.hooks.force_staging;
+    out->weight_bytes = b->weight_bytes;
+}

@@ -1,0 +1,72 @@
+/* vk_backend.h: the Vulkan implementation of model/backend.h.
+ *
+ * Every op of a step is recorded into one command buffer; end_step submits it
+ * once and waits on one fence. Barriers are recorded only where an op touches
+ * a buffer that an earlier op of the same barrier interval wrote (or, for a
+ * write, read): read-after-write, write-after-write, write-after-read.
+ *
+ * Weights are repacked at upload (vk_kernels.h) into device-local memory;
+ * tables larger than the device's maxStorageBufferRange are split by rows
+ * into several buffers, and ops loop over the pieces.
+ */
+#ifndef GC_VK_BACKEND_H
+#define GC_VK_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/backend.h"
+#include "model/gguf.h"
+
+/* Fault and limit injection for tests (issue 10 uses the faults). The
+ * environment variable GEMMA_CHAT_VK_FAULT sets the faults for a whole
+ * process: "oom:N" (creating buffer N+1 fails) or "lost:N" (step N reports
+ * device loss), e.g. for tests of the app. */
+typedef struct vk_test_hooks {
+    uint64_t max_storage_range;   /* > 0: lower maxStorageBufferRange to this (forces splitting) */
+    uint64_t device_memory;       /* > 0: pretend the device-local heap has this many bytes */
+    bool force_staging;           /* upload through staging even on unified memory */
+    bool force_kv_f32;            /* f32 KV cache even where f16 is used */
+    bool force_no_subgroup;       /* shared-memory reductions even where subgroups work */
+    int fail_alloc_after;         /* >= 0: that many buffers are made, then OOM; -1 off */
+    int lose_device_at_step;      /* > 0: that end_step (1-based) fails with VK_ERROR_DEVICE_LOST */
+} vk_test_hooks;
+
+typedef struct vk_backend_opts {
+    int device;                   /* index from `gemma-chat devices`; -1 = best */
+    bool validation;              /* Khronos validation layer (also GEMMA_CHAT_VALIDATION=1) */
+    const char *cache_path;       /* pipeline cache file; NULL = default, "" = none */
+    const gguf_file *model;       /* if set: its weights must fit the device (checked at create)
+                                   * and the load progress counts against its size */
+    be_progress_fn progress;      /* called while weights upload; may be NULL */
+    void *progress_user;
+    /* Where a notice goes (CPU-type device chosen); NULL = stderr. */
+    void (*notice)(void *user, const char *msg);
+    void *notice_user;
+    vk_test_hooks hooks;
+} vk_backend_opts;
+
+/* Defaults: best device, no validation, default cache, hooks off. */
+void vk_backend_opts_init(vk_backend_opts *o);
+
+int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err);
+
+/* Counters of the backend's work, for tests and the benchmark. */
+typedef struct vk_backend_stats {
+    uint64_t steps, dispatches, barriers;   /* totals since create */
+    uint64_t last_dispatches, last_barriers; /* of the last step */
+    uint32_t pipelines;                     /* built so far */
+    bool kv_f16;
+    bool unified_memory;
+    uint64_t weight_bytes;                  /* device bytes of weights */
+    uint32_t max_pieces;                    /* most buffers one weight was split into */
+} vk_backend_stats;
+
+/* be must come from vk_backend_create. */
+void vk_backend_stats_get(backend *be, vk_backend_stats *out);
+
+/* Bytes the weights of a model take on the device (repacked layout), or -1
+ * with err naming an unsupported tensor. */
+int vk_model_weight_bytes(const gguf_file *g, uint64_t *bytes, gc_err *err);
+
+#endif

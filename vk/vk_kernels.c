@@ -1,0 +1,173 @@
+/* vk_kernels.c: weight repacking and kernel-variant choice (no Vulkan calls;
+ * see vk_kernels.h). */
+#include "vk/vk_kernels.h"
+
+#include <string.h>
+
+#include "model/quant.h"
+
+int vk_wlayout_of(uint32_t type, vk_wlayout *out, gc_err *err)
+{
+    vk_wlayout l = { .type = type, .sb_elems = 32 };
+    switch (type) {
+    case GT_F32:  l.qs_u4 = 8; break;
+    case GT_F16:  l.qs_u4 = 4; break;
+    case GT_BF16: l.qs_u4 = 4; break;
+    case GT_Q8_0: l.qs_u4 = 2; l.aux_h = 1; break;
+    case GT_Q4_0: l.qs_u4 = 1; l.aux_h = 1; break;
+    case GT_Q4_1: l.qs_u4 = 1; l.aux_h = 2; break;
+    case GT_Q5_0: l.qs_u4 = 1; l.aux_h = 4; break;
+    case GT_Q5_1: l.qs_u4 = 1; l.aux_h = 4; break;
+    case GT_Q4_K: l.sb_elems = 256; l.qs_u4 = 9; break;
+    case GT_Q5_K: l.sb_elems = 256; l.qs_u4 = 11; break;
+    case GT_Q6_K: l.sb_elems = 256; l.qs_u4 = 13; l.aux_h = 1; break;
+    default:
+        return gc_errf(err, "vulkan: weight type %s is not supported (supported: %s)",
+                       quant_type_name(type), quant_supported_list());
+    }
+    *out = l;
+    return 0;
+}
+
+uint64_t vk_wlayout_nsb(const vk_wlayout *l, uint64_t n_in)
+{
+    return (n_in + l->sb_elems - 1) / l->sb_elems;
+}
+
+uint64_t vk_wlayout_qs_bytes(const vk_wlayout *l, uint64_t n_in, uint64_t rows)
+{
+    return rows * vk_wlayout_nsb(l, n_in) * l->qs_u4 * 16;
+}
+
+uint64_t vk_wlayout_aux_bytes(const vk_wlayout *l, uint64_t n_in, uint64_t rows)
+{
+    return (rows * vk_wlayout_nsb(l, n_in) * l->aux_h * 2 + 3) / 4 * 4;
+}
+
+/* Copies bytes [off, off+n) of a source block: sources come from the file map
+ * and have no alignment, so everything goes through memcpy. */
+static void put(uint8_t *dst, const uint8_t *src, size_t n) { memcpy(dst, src, n); }
+
+void vk_repack_rows(const vk_wlayout *l, const void *src_, uint64_t n_in, uint64_t rows,
+                    void *qs_, void *aux_)
+{
+    const uint8_t *src = src_;
+    uint8_t *qs = qs_;
+    uint8_t *aux = aux_;
+    uint64_t nsb = vk_wlayout_nsb(l, n_in);
+    uint64_t qs_row = nsb * l->qs_u4 * 16;
+    uint64_t aux_row = nsb * l->aux_h * 2;
+
+    if (l->sb_elems == 32 && (l->type == GT_F32 || l->type == GT_F16 || l->type == GT_BF16)) {
+        uint64_t esz = l->type == GT_F32 ? 4 : 2;
+        for (uint64_t r = 0; r < rows; r++) {
+            uint8_t *d = qs + r * qs_row;
+            memcpy(d, src + r * n_in * esz, n_in * esz);
+            memset(d + n_in * esz, 0, qs_row - n_in * esz);   /* padding to 32 values: zeros */
+        }
+        return;
+    }
+    const quant_info *qi = quant_type_info(l->type);
+    uint64_t bb = qi->block_bytes;
+    if (aux) memset(aux, 0, rows * aux_row);
+    for (uint64_t r = 0; r < rows; r++) {
+        for (uint64_t b = 0; b < nsb; b++) {
+            const uint8_t *s = src + (r * nsb + b) * bb;
+            uint8_t *q = qs + r * qs_row + b * l->qs_u4 * 16;
+            uint8_t *a = aux ? aux + r * aux_row + b * l->aux_h * 2 : NULL;
+            switch (l->type) {
+            case GT_Q8_0: put(a, s, 2); put(q, s + 2, 32); break;
+            case GT_Q4_0: put(a, s, 2); put(q, s + 2, 16); break;
+            case GT_Q4_1: put(a, s, 4); put(q, s + 4, 16); break;
+            case GT_Q5_0: put(a, s, 2); put(a + 4, s + 2, 4); put(q, s + 6, 16); break;
+            case GT_Q5_1: put(a, s, 4); put(a + 4, s + 4, 4); put(q, s + 8, 16); break;
+            case GT_Q4_K: put(q, s, 144); break;
+            case GT_Q5_K: put(q, s, 176); break;
+            case GT_Q6_K: put(q, s, 208); put(a, s + 208, 2); break;
+            default: break;
+            }
+        }
+    }
+}
+
+/* ---- variant choice ----
+ * Policy, all in one place:
+ *  - CPU-type devices (lavapipe): workgroups of one subgroup (8) for kernels
+ *    that reduce, 8 rows per matrix-vector workgroup (x reused from
+ *    registers), matrix products reading operands straight from memory
+ *    (shared memory is plain memory there and only adds copies).
+ *  - GPUs: one or two subgroups per workgroup, subgroup reductions where the
+ *    device has them (shared-memory trees otherwise), shared-memory tiles for
+ *    the matrix product.
+ */
+static uint32_t sg_or(const vk_kcaps *c, uint32_t dflt)
+{
+    uint32_t s = c->subgroup_size;
+    return (s >= 4 && s <= 128 && (s & (s - 1)) == 0) ? s : dflt;
+}
+
+static uint32_t clamp_wg(const vk_kcaps *c, uint32_t wg)
+{
+    uint32_t lim = c->max_wg_invocations < c->max_wg_size_x ? c->max_wg_invocations : c->max_wg_size_x;
+    if (lim >= 1) while (wg > lim && wg > 1) wg /= 2;
+    return wg;
+}
+
+uint32_t vk_matvec_max_rows(const vk_kcaps *c)
+{
+    (void)c;
+    return 4;
+}
+
+vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uint32_t n_in,
+                            uint32_t n_out, bool geglu)
+{
+    (void)n_in; (void)n_out;
+    vk_variant v = {0};
+    if (geglu || rows <= vk_matvec_max_rows(c)) {
+        uint32_t wg, nr;
+        if (c->cpu) { wg = sg_or(c, 8); nr = 8; }
+        else        { wg = sg_or(c, 32); if (wg < 32) wg = 32; nr = 2; }
+        wg = clamp_wg(c, wg);
+        bool sg = c->subgroup_arith && c->subgroup_size > 0;
+        v.kernel = VK_K_MATVEC;
+        v.spec[0] = wg; v.spec[1] = type; v.spec[2] = nr; v.spec[3] = sg; v.spec[4] = geglu;
+        v.wg = wg; v.rows_per_wg = nr; v.cols_per_wg = 1;
+        return v;
+    }
+    /* Matrix product: tile BM weight rows x BN input rows; each invocation owns
+     * TM x TN outputs, TN = BM*BN / (wg*TM) (see matmat.comp). Halving wg
+     * halves BN to keep that. */
+    uint32_t wg, bm, bn, shared, tm;
+    if (c->cpu) { wg = 8;   bm = 32; bn = 16; shared = 0; tm = 8; }
+    else        { wg = 128; bm = 64; bn = 32; shared = 1; tm = 4; }
+    if (shared && (bm + bn) * 33 * 4 > c->max_shared) shared = 0;
+    while (wg > 4 && clamp_wg(c, wg) < wg) { wg /= 2; bn /= 2; }
+    v.kernel = VK_K_MATMAT;
+    v.spec[0] = wg; v.spec[1] = type; v.spec[2] = bm; v.spec[3] = bn; v.spec[4] = shared; v.spec[5] = tm;
+    v.wg = wg; v.rows_per_wg = bm; v.cols_per_wg = bn;
+    return v;
+}
+
+vk_variant vk_choose(const vk_kcaps *c, enum vk_kernel k, uint32_t type, bool kv_f16)
+{
+    vk_variant v = { .kernel = k };
+    uint32_t wg;
+    switch (k) {
+    case VK_K_EMBED:     wg = 64; v.spec[1] = type; break;
+    case VK_K_RMSNORM:   wg = c->cpu ? sg_or(c, 8) : 256; break;
+    case VK_K_ROPE:      wg = 64; break;
+    case VK_K_KV_STORE:  wg = 64; v.spec[1] = kv_f16; break;
+    case VK_K_ATTENTION:
+        wg = c->cpu ? sg_or(c, 8) : 64;
+        v.spec[1] = kv_f16; v.spec[2] = VK_ATTN_MAX_HEAD_DIM;
+        break;
+    case VK_K_ELTWISE:   wg = 64; break;
+    case VK_K_ARGMAX:    wg = c->cpu ? sg_or(c, 8) : 256; break;
+    default:             wg = 64; break;
+    }
+    wg = clamp_wg(c, wg);
+    v.spec[0] = wg;
+    v.wg = wg;
+    return v;
+}

@@ -1,0 +1,219 @@
+/* vk_kernels.h: everything about the compute kernels that needs no GPU.
+ *
+ *  - the weight layout on the device ("repacked": quants in 16-byte units
+ *    apart from the per-block scales, see vk_wlayout) and the host functions
+ *    that repack GGUF rows into it;
+ *  - the push-constant structs, mirrored field by field in the shaders (shaders/NAME.comp)
+ *    (each struct names its shader; a _Static_assert pins its size);
+ *  - the pure functions choosing a kernel variant from (device capabilities,
+ *    weight type, shape). Tests call them with made-up capabilities.
+ */
+#ifndef GC_VK_KERNELS_H
+#define GC_VK_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/err.h"
+
+/* What the kernel selection looks at: a subset of vk_caps (vk_device.h)
+ * copied into a plain struct so tests can describe any device. */
+typedef struct vk_kcaps {
+    bool cpu;                  /* VK_PHYSICAL_DEVICE_TYPE_CPU (lavapipe, SwiftShader) */
+    uint32_t subgroup_size;    /* 0 = unknown */
+    bool subgroup_arith;       /* subgroupAdd/Max in compute shaders */
+    uint32_t max_wg_invocations;
+    uint32_t max_wg_size_x;
+    uint32_t max_shared;       /* maxComputeSharedMemorySize, bytes */
+} vk_kcaps;
+
+/* ---- weight layout ----
+ * A weight matrix [n_out][n_in] of a given ggml type is stored as rows of
+ * "superblocks" (32 values for F32/F16/BF16 and the 32-blocks, 256 for the
+ * K-quants). Per superblock, `qs_u4` 16-byte units go to the quant buffer
+ * (read as uvec4) and `aux_h` 16-bit halves to the aux buffer (read as uint):
+ *
+ *   F32    8 x uvec4 (32 floats)                  aux -
+ *   F16    4 x uvec4 (32 halves)                  aux -
+ *   BF16   4 x uvec4                              aux -
+ *   Q8_0   2 x uvec4 (qs[32])                     aux d
+ *   Q4_0   1 x uvec4 (qs[16])                     aux d
+ *   Q4_1   1 x uvec4                              aux d, m
+ *   Q5_0   1 x uvec4                              aux d, 0, qh(u32)   (2 bytes of padding)
+ *   Q5_1   1 x uvec4                              aux d, m, qh(u32)
+ *   Q4_K   9 x uvec4 (the 144-byte block as is)   aux -
+ *   Q5_K  11 x uvec4 (the 176-byte block as is)   aux -
+ *   Q6_K  13 x uvec4 (ql[128] qh[64] scales[16])  aux d
+ *
+ * F32/F16/BF16 rows are zero-padded to a multiple of 32 values, so every
+ * kernel walks rows in 32-value units. Splitting the scales off the quants is
+ * what allows 16-byte loads on every block type (../shared/LAVAPIPE.md).
+ */
+typedef struct vk_wlayout {
+    uint32_t type;        /* ggml type */
+    uint32_t sb_elems;    /* values per superblock: 32 or 256 */
+    uint32_t qs_u4;       /* 16-byte units of quants per superblock */
+    uint32_t aux_h;       /* 16-bit halves of scales per superblock (0 = none) */
+} vk_wlayout;
+
+/* Layout of a supported weight type; returns -1 (err names the type) for
+ * others. */
+int vk_wlayout_of(uint32_t type, vk_wlayout *out, gc_err *err);
+/* Superblocks per row of n_in values (float rows rounded up to 32). */
+uint64_t vk_wlayout_nsb(const vk_wlayout *l, uint64_t n_in);
+/* Bytes of quants / aux of `rows` rows (aux rounded up to 4 bytes). */
+uint64_t vk_wlayout_qs_bytes(const vk_wlayout *l, uint64_t n_in, uint64_t rows);
+uint64_t vk_wlayout_aux_bytes(const vk_wlayout *l, uint64_t n_in, uint64_t rows);
+
+/* Repacks `rows` GGUF rows of n_in values (src: rows * row_bytes as in the
+ * file, any alignment) into qs (vk_wlayout_qs_bytes) and aux
+ * (vk_wlayout_aux_bytes, may be NULL when aux_h is 0). */
+void vk_repack_rows(const vk_wlayout *l, const void *src, uint64_t n_in, uint64_t rows,
+                    void *qs, void *aux);
+
+/* ---- push constants (std430 scalars, mirrored in the shader named) ---- */
+
+/* shaders/matvec.comp and shaders/matmat.comp:
+ * dst[d_off + c*d_stride + r] = W[r] . x[x_off + c*x_stride ..] for the
+ * n_rows weight rows of one chunk and the n_cols input rows. */
+typedef struct vk_pc_matvec {
+    uint32_t n_in;        /* values per weight row */
+    uint32_t n_rows;      /* weight rows in this chunk */
+    uint32_t nsb;         /* superblocks per weight row */
+    uint32_t x_off;       /* float index of input row 0 */
+    uint32_t x_stride;    /* floats between input rows */
+    uint32_t d_off;       /* float index of output (row 0, chunk row 0) */
+    uint32_t d_stride;    /* floats between output rows */
+    uint32_t n_cols;      /* input rows */
+} vk_pc_matvec;
+_Static_assert(sizeof(vk_pc_matvec) == 32, "vk_pc_matvec mirrors matvec.comp / matmat.comp");
+
+/* shaders/embed.comp: dst[d_off + i*n_embd + j] = table[tok[i]][j] * scale for the
+ * tokens that fall in this chunk's rows [row0, row0 + rows). */
+typedef struct vk_pc_embed {
+    uint32_t n_embd;
+    uint32_t nsb;
+    uint32_t row0;
+    uint32_t rows;
+    uint32_t n_tok;
+    uint32_t tok_off;     /* uint index of token 0 in the token buffer */
+    uint32_t d_off;
+    float scale;
+} vk_pc_embed;
+_Static_assert(sizeof(vk_pc_embed) == 32, "vk_pc_embed mirrors embed.comp");
+
+/* shaders/rmsnorm.comp: mode 0: dst = rmsnorm(src) * w; mode 1: dst += rmsnorm(src) * w. */
+typedef struct vk_pc_rmsnorm {
+    uint32_t cols;
+    uint32_t rows;
+    uint32_t src_off;
+    uint32_t dst_off;
+    float eps;
+    uint32_t mode;
+} vk_pc_rmsnorm;
+_Static_assert(sizeof(vk_pc_rmsnorm) == 24, "vk_pc_rmsnorm mirrors rmsnorm.comp");
+
+/* shaders/rope.comp: NEOX RoPE in place on x[rows][n_heads][head_dim]. */
+typedef struct vk_pc_rope {
+    uint32_t rows;
+    uint32_t n_heads;
+    uint32_t head_dim;
+    uint32_t pos0;
+    uint32_t x_off;
+    float pos_scale;
+    float log2_base;      /* log2(freq_base), computed in double on the host */
+    uint32_t pad;
+} vk_pc_rope;
+_Static_assert(sizeof(vk_pc_rope) == 32, "vk_pc_rope mirrors rope.comp");
+
+/* shaders/kv_store.comp: cache[(pos0 + r) * row_elems + j] = src[src_off + r*row_elems + j]. */
+typedef struct vk_pc_kv_store {
+    uint32_t rows;
+    uint32_t row_elems;   /* n_kv_head * head_dim */
+    uint32_t pos0;
+    uint32_t k_off;
+    uint32_t v_off;
+    uint32_t pad[3];
+} vk_pc_kv_store;
+_Static_assert(sizeof(vk_pc_kv_store) == 32, "vk_pc_kv_store mirrors kv_store.comp");
+
+/* shaders/attention.comp: one workgroup per (query row, head). */
+typedef struct vk_pc_attn {
+    uint32_t n_head;
+    uint32_t n_kv_head;
+    uint32_t head_dim;
+    uint32_t rows;
+    uint32_t pos0;
+    uint32_t window;      /* 0 = global */
+    uint32_t q_off;
+    uint32_t o_off;
+    float scale;
+    float softcap;        /* 0 = none */
+    uint32_t pad[2];
+} vk_pc_attn;
+_Static_assert(sizeof(vk_pc_attn) == 48, "vk_pc_attn mirrors attention.comp");
+
+/* shaders/eltwise.comp: mode 0: a = cap*tanh(a/cap); 1: d = a; 2: d = gelu(a)*b. */
+enum { VK_ELT_SOFTCAP = 0, VK_ELT_COPY = 1, VK_ELT_GEGLU = 2 };
+typedef struct vk_pc_eltwise {
+    uint32_t n;
+    uint32_t a_off;
+    uint32_t b_off;
+    uint32_t d_off;
+    float cap;
+    uint32_t mode;
+    uint32_t a_stride;    /* GEGLU over rows: a and b rows are a_stride apart, d rows n_cols */
+    uint32_t n_cols;      /* GEGLU: values per row (n = rows * n_cols) */
+} vk_pc_eltwise;
+_Static_assert(sizeof(vk_pc_eltwise) == 32, "vk_pc_eltwise mirrors eltwise.comp");
+
+/* shaders/argmax.comp: out[out_idx] = argmax of src[off .. off + n). */
+typedef struct vk_pc_argmax {
+    uint32_t n;
+    uint32_t off;
+    uint32_t out_idx;
+    uint32_t pad;
+} vk_pc_argmax;
+_Static_assert(sizeof(vk_pc_argmax) == 16, "vk_pc_argmax mirrors argmax.comp");
+
+/* ---- kernels and their variants ---- */
+enum vk_kernel {
+    VK_K_MATVEC,      /* spec: 0 wg, 1 type, 2 rows per wg, 3 subgroup (else matvec_shmem), 4 geglu */
+    VK_K_MATMAT,      /* spec: 0 wg, 1 type, 2 tile rows BM, 3 tile cols BN, 4 shared, 5 TM */
+    VK_K_EMBED,       /* spec: 0 wg, 1 type */
+    VK_K_RMSNORM,     /* spec: 0 wg */
+    VK_K_ROPE,        /* spec: 0 wg */
+    VK_K_KV_STORE,    /* spec: 0 wg, 1 kv f16 */
+    VK_K_ATTENTION,   /* spec: 0 wg, 1 kv f16, 2 max head_dim */
+    VK_K_ELTWISE,     /* spec: 0 wg */
+    VK_K_ARGMAX,      /* spec: 0 wg */
+    VK_K_COUNT
+};
+#define VK_MAX_SPEC 6
+
+/* A concrete pipeline: kernel + specialization constant values (id i = spec[i]). */
+typedef struct vk_variant {
+    enum vk_kernel kernel;
+    uint32_t spec[VK_MAX_SPEC];
+    uint32_t wg;              /* = spec[0], workgroup size x */
+    uint32_t rows_per_wg;     /* matvec: rows per workgroup; matmat: tile rows */
+    uint32_t cols_per_wg;     /* matmat: tile columns */
+} vk_variant;
+
+/* Largest head_dim the attention kernel takes (shared-memory q and the per
+ * invocation output slice are sized by it). */
+#define VK_ATTN_MAX_HEAD_DIM 512
+
+/* The product W @ x for `rows` input rows: matrix-vector kernel for a few
+ * rows (weights streamed once per row), tiled matrix-matrix kernel beyond.
+ * `geglu` asks for the fused gate/up variant (matvec only). */
+vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uint32_t n_in,
+                            uint32_t n_out, bool geglu);
+/* The other kernels: wg size and reduction style from caps. `type` is the
+ * weight type for VK_K_EMBED, `kv_f16` is used by the KV kernels. */
+vk_variant vk_choose(const vk_kcaps *c, enum vk_kernel k, uint32_t type, bool kv_f16);
+/* Input rows up to which the matrix-vector kernel is used. */
+uint32_t vk_matvec_max_rows(const vk_kcaps *c);
+
+#endif

@@ -1,0 +1,371 @@
+/* vk_pipe.c: kernel table, pipelines, pipeline cache file, descriptor sets
+ * (see vk_pipe.h). */
+#include "vk/vk_pipe.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shaders_embedded.h"
+
+/* Every kernel, once. Bindings are storage buffers 0..n_bind-1; the shader
+ * named documents what each holds. */
+typedef struct vk_kernel_desc {
+    const char *shader;
+    const char *shader_shmem;   /* used instead when spec[3] == 0 (no subgroup arithmetic) */
+    uint32_t n_bind;
+    uint32_t push_size;
+    uint32_t n_spec;
+} vk_kernel_desc;
+
+static const vk_kernel_desc kernel_table[VK_K_COUNT] = {
+    [VK_K_MATVEC]    = { .shader = "matvec",    .n_bind = 6, .push_size = sizeof(vk_pc_matvec),   .n_spec = 5,
+                         .shader_shmem = "matvec_shmem" },
+    [VK_K_MATMAT]    = { .shader = "matmat",    .n_bind = 4, .push_size = sizeof(vk_pc_matvec),   .n_spec = 6 },
+    [VK_K_EMBED]     = { .shader = "embed",     .n_bind = 4, .push_size = sizeof(vk_pc_embed),    .n_spec = 2 },
+    [VK_K_RMSNORM]   = { .shader = "rmsnorm",   .n_bind = 3, .push_size = sizeof(vk_pc_rmsnorm),  .n_spec = 1 },
+    [VK_K_ROPE]      = { .shader = "rope",      .n_bind = 1, .push_size = sizeof(vk_pc_rope),     .n_spec = 1 },
+    [VK_K_KV_STORE]  = { .shader = "kv_store",  .n_bind = 4, .push_size = sizeof(vk_pc_kv_store), .n_spec = 2 },
+    [VK_K_ATTENTION] = { .shader = "attention", .n_bind = 4, .push_size = sizeof(vk_pc_attn),     .n_spec = 3 },
+    [VK_K_ELTWISE]   = { .shader = "eltwise",   .n_bind = 3, .push_size = sizeof(vk_pc_eltwise),  .n_spec = 1 },
+    [VK_K_ARGMAX]    = { .shader = "argmax",    .n_bind = 2, .push_size = sizeof(vk_pc_argmax),   .n_spec = 1 },
+};
+
+/* Descriptor-set cache entry: a set layout and the buffers bound. */
+typedef struct set_entry {
+    VkDescriptorSetLayout dsl;
+    VkBuffer bufs[VK_MAX_BINDINGS];
+    VkDescriptorSet set;
+} set_entry;
+
+#define SETS_PER_POOL 256
+
+struct vk_pipes {
+    vk_device *d;
+    char cache_path[1024];
+    VkPipelineCache cache;
+    VkShaderModule modules[VK_K_COUNT][2];     /* [kernel][shmem variant] */
+    VkDescriptorSetLayout dsl[VK_MAX_BINDINGS + 1];   /* by binding count */
+    VkPipelineLayout layouts[VK_K_COUNT];
+    vk_pipeline **pipes;
+    uint32_t n_pipes, cap_pipes;
+    uint32_t built;
+
+    VkDescriptorPool *pools;
+    uint32_t n_pools, pool_left;
+    set_entry *sets;            /* open addressing, cap a power of two */
+    uint32_t n_sets, cap_sets;
+};
+
+/* ---- pipeline cache file ---- */
+
+void vk_pipe_cache_path(const vk_caps *c, char *out, size_t n)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    if (xdg && *xdg)
+        snprintf(out, n, "%s/gemma-chat/pipelines-%04x-%04x.bin", xdg, c->vendor_id, c->device_id);
+    else if (home && *home)
+        snprintf(out, n, "%s/.cache/gemma-chat/pipelines-%04x-%04x.bin", home, c->vendor_id, c->device_id);
+    else if (n)
+        out[0] = 0;
+}
+
+int vk_pipe_cache_check(const vk_caps *c, const void *data, size_t size)
+{
+    /* VkPipelineCacheHeaderVersionOne: u32 length, u32 version, u32 vendorID,
+     * u32 deviceID, u8 pipelineCacheUUID[16]. */
+    if (size < 32) return -1;
+    uint32_t h[4];
+    memcpy(h, data, sizeof h);
+    if (h[0] < 32 || h[0] > size) return -1;
+    if (h[1] != VK_PIPELINE_CACHE_HEADER_VERSION_ONE) return -1;
+    if (h[2] != c->vendor_id || h[3] != c->device_id) return -1;
+    if (memcmp((const uint8_t *)data + 16, c->cache_uuid, VK_UUID_SIZE)) return -1;
+    return 0;
+}
+
+static void *read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    void *buf = NULL;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long n = ftell(f);
+        if (n > 0 && n < (1l << 30) && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n))) {
+            if (fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
+            else *size = (size_t)n;
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+/* mkdir -p of the directory part of path. */
+static int make_parent_dirs(const char *path)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return 0;
+}
+
+/* Writes the cache next to its final name and renames it over, so readers
+ * never see half a file (two processes saving at once: the last one wins). */
+static void save_cache(vk_pipes *p)
+{
+    if (!p->cache || !p->cache_path[0] || !p->built) return;
+    size_t n = 0;
+    if (vkGetPipelineCacheData(p->d->dev, p->cache, &n, NULL) != VK_SUCCESS || !n) return;
+    void *buf = malloc(n);
+    if (!buf) return;
+    if (vkGetPipelineCacheData(p->d->dev, p->cache, &n, buf) == VK_SUCCESS && make_parent_dirs(p->cache_path) == 0) {
+        char tmp[1100];
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", p->cache_path, (long)getpid());
+        FILE *f = fopen(tmp, "wb");
+        if (f) {
+            bool ok = fwrite(buf, 1, n, f) == n;
+            ok = (fclose(f) == 0) && ok;
+            if (!ok || rename(tmp, p->cache_path)) unlink(tmp);
+        }
+    }
+    free(buf);
+}
+
+/* ---- pipelines ---- */
+
+static const embedded_shader *find_shader(const char *name)
+{
+    for (int i = 0; i < n_embedded_shaders; i++)
+        if (!strcmp(embedded_shaders[i].name, name)) return &embedded_shaders[i];
+    return NULL;
+}
+
+int vk_pipes_create(vk_device *d, const char *cache_path, vk_pipes **out, gc_err *err)
+{
+    *out = NULL;
+    vk_pipes *p = calloc(1, sizeof *p);
+    if (!p) return gc_errf(err, "vulkan: out of memory");
+    p->d = d;
+    if (cache_path) snprintf(p->cache_path, sizeof p->cache_path, "%s", cache_path);
+    else vk_pipe_cache_path(&d->caps, p->cache_path, sizeof p->cache_path);
+
+    size_t size = 0;
+    void *data = p->cache_path[0] ? read_file(p->cache_path, &size) : NULL;
+    if (data && vk_pipe_cache_check(&d->caps, data, size)) { free(data); data = NULL; size = 0; }
+    VkPipelineCacheCreateInfo cci = { .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
+                                      .initialDataSize = data ? size : 0, .pInitialData = data };
+    VkResult r = vkCreatePipelineCache(d->dev, &cci, NULL, &p->cache);
+    if (r != VK_SUCCESS && data) {   /* a cache the driver rejects is not an error: start empty */
+        cci.initialDataSize = 0;
+        cci.pInitialData = NULL;
+        r = vkCreatePipelineCache(d->dev, &cci, NULL, &p->cache);
+    }
+    free(data);
+    if (r != VK_SUCCESS) {
+        p->cache = VK_NULL_HANDLE;
+        gc_errf(err, "vulkan: vkCreatePipelineCache: %s", vk_result_name(r));
+        goto fail;
+    }
+    for (uint32_t n = 1; n <= VK_MAX_BINDINGS; n++) {
+        VkDescriptorSetLayoutBinding b[VK_MAX_BINDINGS];
+        for (uint32_t i = 0; i < n; i++)
+            b[i] = (VkDescriptorSetLayoutBinding){ .binding = i, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                                   .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT };
+        VkDescriptorSetLayoutCreateInfo lci = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+                                                .bindingCount = n, .pBindings = b };
+        r = vkCreateDescriptorSetLayout(d->dev, &lci, NULL, &p->dsl[n]);
+        if (r != VK_SUCCESS) { gc_errf(err, "vulkan: vkCreateDescriptorSetLayout: %s", vk_result_name(r)); goto fail; }
+    }
+    *out = p;
+    return 0;
+fail:
+    vk_pipes_destroy(p);
+    return -1;
+}
+
+void vk_pipes_destroy(vk_pipes *p)
+{
+    if (!p) return;
+    VkDevice dev = p->d->dev;
+    save_cache(p);
+    for (uint32_t i = 0; i < p->n_pipes; i++) {
+        vkDestroyPipeline(dev, p->pipes[i]->pipe, NULL);
+        free(p->pipes[i]);
+    }
+    free(p->pipes);
+    for (int k = 0; k < VK_K_COUNT; k++) {
+        if (p->layouts[k]) vkDestroyPipelineLayout(dev, p->layouts[k], NULL);
+        for (int m = 0; m < 2; m++)
+            if (p->modules[k][m]) vkDestroyShaderModule(dev, p->modules[k][m], NULL);
+    }
+    for (uint32_t n = 0; n <= VK_MAX_BINDINGS; n++)
+        if (p->dsl[n]) vkDestroyDescriptorSetLayout(dev, p->dsl[n], NULL);
+    for (uint32_t i = 0; i < p->n_pools; i++) vkDestroyDescriptorPool(dev, p->pools[i], NULL);
+    free(p->pools);
+    free(p->sets);
+    if (p->cache) vkDestroyPipelineCache(dev, p->cache, NULL);
+    free(p);
+}
+
+uint32_t vk_pipes_built(const vk_pipes *p) { return p->built; }
+
+static bool same_variant(const vk_variant *a, const vk_variant *b)
+{
+    return a->kernel == b->kernel && !memcmp(a->spec, b->spec, sizeof a->spec);
+}
+
+int vk_pipes_get(vk_pipes *p, const vk_variant *v, const vk_pipeline **out, gc_err *err)
+{
+    for (uint32_t i = 0; i < p->n_pipes; i++)
+        if (same_variant(&p->pipes[i]->variant, v)) { *out = p->pipes[i]; return 0; }
+    if ((unsigned)v->kernel >= VK_K_COUNT) return gc_errf(err, "vulkan: bad kernel %d", (int)v->kernel);
+    const vk_kernel_desc *k = &kernel_table[v->kernel];
+    VkDevice dev = p->d->dev;
+    VkResult r;
+    int alt = k->shader_shmem && !v->spec[3];
+    const char *sname = alt ? k->shader_shmem : k->shader;
+    VkShaderModule *mod = &p->modules[v->kernel][alt];
+    if (!*mod) {
+        const embedded_shader *s = find_shader(sname);
+        if (!s) return gc_errf(err, "vulkan: shader '%s' is not embedded in this build", sname);
+        VkShaderModuleCreateInfo mci = { .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+                                         .codeSize = s->size, .pCode = s->code };
+        r = vkCreateShaderModule(dev, &mci, NULL, mod);
+        if (r != VK_SUCCESS) return gc_errf(err, "vulkan: shader '%s': %s", sname, vk_result_name(r));
+    }
+    if (!p->layouts[v->kernel]) {
+        VkPushConstantRange pr = { .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = k->push_size };
+        VkPipelineLayoutCreateInfo lci = { .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+                                           .setLayoutCount = 1, .pSetLayouts = &p->dsl[k->n_bind],
+                                           .pushConstantRangeCount = 1, .pPushConstantRanges = &pr };
+        r = vkCreatePipelineLayout(dev, &lci, NULL, &p->layouts[v->kernel]);
+        if (r != VK_SUCCESS) return gc_errf(err, "vulkan: pipeline layout of '%s': %s", k->shader, vk_result_name(r));
+    }
+    VkSpecializationMapEntry me[VK_MAX_SPEC];
+    for (uint32_t i = 0; i < k->n_spec; i++)
+        me[i] = (VkSpecializationMapEntry){ .constantID = i, .offset = i * 4, .size = 4 };
+    VkSpecializationInfo si = { .mapEntryCount = k->n_spec, .pMapEntries = me,
+                                .dataSize = k->n_spec * 4, .pData = v->spec };
+    VkComputePipelineCreateInfo ci = {
+        .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+        .stage = { .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                   .stage = VK_SHADER_STAGE_COMPUTE_BIT, .module = *mod,
+                   .pName = "main", .pSpecializationInfo = &si },
+        .layout = p->layouts[v->kernel],
+    };
+    vk_pipeline *pl = calloc(1, sizeof *pl);
+    if (!pl) return gc_errf(err, "vulkan: out of memory");
+    r = vkCreateComputePipelines(dev, p->cache, 1, &ci, NULL, &pl->pipe);
+    if (r != VK_SUCCESS) {
+        free(pl);
+        return gc_errf(err, "vulkan: building pipeline '%s' failed: %s", sname, vk_result_name(r));
+    }
+    if (p->n_pipes == p->cap_pipes) {
+        uint32_t cap = p->cap_pipes ? 2 * p->cap_pipes : 32;
+        vk_pipeline **np = realloc(p->pipes, cap * sizeof *np);
+        if (!np) { vkDestroyPipeline(dev, pl->pipe, NULL); free(pl); return gc_errf(err, "vulkan: out of memory"); }
+        p->pipes = np;
+        p->cap_pipes = cap;
+    }
+    pl->variant = *v;
+    pl->layout = p->layouts[v->kernel];
+    pl->dsl = p->dsl[k->n_bind];
+    pl->n_bind = k->n_bind;
+    pl->push_size = k->push_size;
+    p->pipes[p->n_pipes++] = pl;
+    p->built++;
+    *out = pl;
+    return 0;
+}
+
+/* ---- descriptor sets ---- */
+
+static uint64_t set_hash(VkDescriptorSetLayout dsl, const VkBuffer *bufs, uint32_t n)
+{
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)(uintptr_t)dsl;
+    for (uint32_t i = 0; i < n; i++) {
+        h ^= (uint64_t)(uintptr_t)bufs[i];
+        h *= 1099511628211ull;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+static int grow_sets(vk_pipes *p, gc_err *err)
+{
+    uint32_t cap = p->cap_sets ? 2 * p->cap_sets : 1024;
+    set_entry *ns = calloc(cap, sizeof *ns);
+    if (!ns) return gc_errf(err, "vulkan: out of memory");
+    for (uint32_t i = 0; i < p->cap_sets; i++) {
+        set_entry *e = &p->sets[i];
+        if (!e->set) continue;
+        uint32_t n = 0;
+        while (n < VK_MAX_BINDINGS && e->bufs[n]) n++;
+        uint64_t h = set_hash(e->dsl, e->bufs, n);
+        uint32_t j = (uint32_t)h & (cap - 1);
+        while (ns[j].set) j = (j + 1) & (cap - 1);
+        ns[j] = *e;
+    }
+    free(p->sets);
+    p->sets = ns;
+    p->cap_sets = cap;
+    return 0;
+}
+
+int vk_pipes_set(vk_pipes *p, const vk_pipeline *pl, const VkBuffer *bufs, VkDescriptorSet *out, gc_err *err)
+{
+    if ((p->n_sets + 1) * 2 > p->cap_sets && grow_sets(p, err)) return -1;
+    uint32_t n = pl->n_bind;
+    uint32_t j = (uint32_t)set_hash(pl->dsl, bufs, n) & (p->cap_sets - 1);
+    for (; p->sets[j].set; j = (j + 1) & (p->cap_sets - 1)) {
+        set_entry *e = &p->sets[j];
+        if (e->dsl == pl->dsl && !memcmp(e->bufs, bufs, n * sizeof *bufs)) { *out = e->set; return 0; }
+    }
+    VkDevice dev = p->d->dev;
+    VkResult r;
+    if (!p->pool_left) {
+        VkDescriptorPool *np = realloc(p->pools, (p->n_pools + 1) * sizeof *np);
+        if (!np) return gc_errf(err, "vulkan: out of memory");
+        p->pools = np;
+        VkDescriptorPoolSize ps = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = SETS_PER_POOL * VK_MAX_BINDINGS };
+        VkDescriptorPoolCreateInfo pci = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+                                           .maxSets = SETS_PER_POOL, .poolSizeCount = 1, .pPoolSizes = &ps };
+        r = vkCreateDescriptorPool(dev, &pci, NULL, &p->pools[p->n_pools]);
+        if (r != VK_SUCCESS) return gc_errf(err, "vulkan: vkCreateDescriptorPool: %s", vk_result_name(r));
+        p->n_pools++;
+        p->pool_left = SETS_PER_POOL;
+    }
+    VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                                       .descriptorPool = p->pools[p->n_pools - 1],
+                                       .descriptorSetCount = 1, .pSetLayouts = &pl->dsl };
+    VkDescriptorSet set;
+    r = vkAllocateDescriptorSets(dev, &ai, &set);
+    if (r != VK_SUCCESS) return gc_errf(err, "vulkan: vkAllocateDescriptorSets: %s", vk_result_name(r));
+    p->pool_left--;
+    VkDescriptorBufferInfo bi[VK_MAX_BINDINGS];
+    VkWriteDescriptorSet w[VK_MAX_BINDINGS];
+    for (uint32_t i = 0; i < n; i++) {
+        bi[i] = (VkDescriptorBufferInfo){ .buffer = bufs[i], .offset = 0, .range = VK_WHOLE_SIZE };
+        w[i] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set,
+                                       .dstBinding = i, .descriptorCount = 1,
+                                       .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &bi[i] };
+    }
+    vkUpdateDescriptorSets(dev, n, w, 0, NULL);
+    set_entry *e = &p->sets[j];
+    memset(e, 0, sizeof *e);
+    e->dsl = pl->dsl;
+    memcpy(e->bufs, bufs, n * sizeof *bufs);
+    e->set = set;
+    p->n_sets++;
+    *out = set;
+    return 0;
+}

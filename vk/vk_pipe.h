@@ -1,0 +1,58 @@
+/* vk_pipe.h: compute pipelines built from the embedded SPIR-V, the on-disk
+ * pipeline cache, and descriptor sets.
+ *
+ * The kernel table (vk_pipe.c) describes every kernel once: shader, number of
+ * storage-buffer bindings, push-constant size, number of specialization
+ * constants. A pipeline is a kernel plus concrete specialization values (a
+ * vk_variant from vk_kernels.h); each is built on first use and kept.
+ *
+ * Descriptor sets bind whole buffers and are cached by their buffers, so a
+ * forward pass that repeats the same ops every step allocates its sets once.
+ */
+#ifndef GC_VK_PIPE_H
+#define GC_VK_PIPE_H
+
+#include <stdint.h>
+
+#include <vulkan/vulkan.h>
+
+#include "model/err.h"
+#include "vk/vk_device.h"
+#include "vk/vk_kernels.h"
+
+#define VK_MAX_BINDINGS 8
+
+typedef struct vk_pipeline {
+    vk_variant variant;
+    VkPipeline pipe;
+    VkPipelineLayout layout;     /* shared by all variants of a kernel */
+    VkDescriptorSetLayout dsl;
+    uint32_t n_bind;
+    uint32_t push_size;
+} vk_pipeline;
+
+typedef struct vk_pipes vk_pipes;
+
+/* cache_path: where the VkPipelineCache lives; NULL = vk_pipe_cache_path()'s
+ * default, "" = no file. */
+int vk_pipes_create(vk_device *d, const char *cache_path, vk_pipes **out, gc_err *err);
+/* Saves the cache (if pipelines were built) and frees everything. */
+void vk_pipes_destroy(vk_pipes *p);
+
+/* The pipeline of a variant, built on first use. */
+int vk_pipes_get(vk_pipes *p, const vk_variant *v, const vk_pipeline **out, gc_err *err);
+/* Number of pipelines built so far. */
+uint32_t vk_pipes_built(const vk_pipes *p);
+
+/* A descriptor set binding bufs[0..pl->n_bind) (whole buffers) for pl. */
+int vk_pipes_set(vk_pipes *p, const vk_pipeline *pl, const VkBuffer *bufs, VkDescriptorSet *out, gc_err *err);
+
+/* Default cache file: $XDG_CACHE_HOME/gemma-chat/pipelines-VVVV-DDDD.bin, or
+ * under $HOME/.cache; writes "" when neither variable is set. */
+void vk_pipe_cache_path(const vk_caps *c, char *out, size_t n);
+
+/* Checks a cache blob's Vulkan header (VkPipelineCacheHeaderVersionOne)
+ * against the device: 0 if usable. Exposed for tests. */
+int vk_pipe_cache_check(const vk_caps *c, const void *data, size_t size);
+
+#endif
