@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app/chat_tui.h"
 #include "app/commands.h"
 #include "app/line.h"
 #include "app/paths.h"
@@ -181,8 +182,10 @@ int cli_main(int argc, char **argv)
         size_t k = strspn(text, " \t\r\n");
         if (!text[k]) { rc = usage_error("no text on stdin (give a message, -p TEXT, or --no-tui)%s%s", "", ""); goto done; }
         rc = line_oneshot(&cfg, &o, text);
+    } else if (!isatty(STDOUT_FILENO)) {
+        rc = line_chat(&cfg, &o);  /* output to a file or pipe: no screen to draw on */
     } else {
-        rc = line_chat(&cfg, &o);
+        rc = tui_main(&cfg, &o);
     }
 done:
     free(text);

@@ -191,10 +191,10 @@ static int cmd_stats(chat *c, const char *arg)
     const sess_stats *st = sess_last_stats(c->s);
     char msg[PATHS_MAX + 1024];
     snprintf(msg, sizeof msg,
-             "last reply: prompt %d tokens at %.1f tok/s, generated %d tokens at %.1f tok/s (%s)\n"
+             "last reply (%s): %d tokens at %.1f tok/s, after a prompt of %d tokens at %.1f tok/s\n"
              "context: %d of %d tokens; %d of %d exchanges in context\n"
              "model: %s (%s) on %s%s%s%s",
-             st->prompt_tokens, st->prefill_tok_s, st->gen_tokens, st->decode_tok_s, sess_end_name(st->end),
+             sess_end_name(st->end), st->gen_tokens, st->decode_tok_s, st->prompt_tokens, st->prefill_tok_s,
              sess_n_used(c->s), sess_n_ctx(c->s), sess_n_in_context(c->s), sess_n_exchanges(c->s),
              c->model_name, c->model_path, c->backend_name, c->device_name[0] ? " (" : "", c->device_name,
              c->device_name[0] ? ")" : "");

@@ -91,7 +91,7 @@ EOF
 e=$(cat "$T/n1.err")
 [ $rc -eq 0 ] || bad "--no-tui exit $rc: $e"
 [ "$(grep -c '^\[prompt ' "$T/n1.err")" -eq 2 ] || bad "--no-tui: want 2 replies with stats in: $e"
-has "$e" "last reply: prompt" || bad "/stats output missing: $e"
+echo "$e" | grep -Eq "^last reply \((end of turn|max_tokens reached)\): [0-9]+ tokens at" || bad "/stats output missing: $e"
 has "$e" "/set temperature: which value" || bad "/set without value: $e"
 has "$e" "unknown setting 'bogus'" || bad "/set bogus: $e"
 has "$e" "top_k 0" || bad "/set top_k 0 not shown: $e"
