@@ -94,8 +94,15 @@ static int open_backend(chat *c, cfg_warn_fn warn, void *wu, gc_err *err)
     return backends_create("cpu", NULL, &c->be, err);
 }
 
+/* NAME's persona; "none" (unless a file of that name exists) is no persona:
+ * *out = NULL and success. */
 static int load_persona(chat *c, const char *name, persona **out, gc_err *err)
 {
+    gc_err e2;
+    if (!strcmp(name, CHAT_NO_PERSONA) && persona_load(&c->pdirs, name, out, NULL, NULL, &e2)) {
+        *out = NULL;
+        return 0;
+    }
     return persona_load(&c->pdirs, name, out, NULL, NULL, err);
 }
 
@@ -304,19 +311,19 @@ int chat_set_persona(chat *c, const char *name, gc_err *err)
     cfg_sampling sp;
     persona_sampling(p, &c->cfg, &sp);
     /* Keep the session's seed unless the persona sets one. */
-    sp.seed = (p->sampling_set & CFG_S_SEED) ? chat_resolve_seed(sp.seed) : sess_sampling(c->s)->seed;
+    sp.seed = p && (p->sampling_set & CFG_S_SEED) ? chat_resolve_seed(sp.seed) : sess_sampling(c->s)->seed;
     cfg_sampling old = *sess_sampling(c->s);
     if (sess_set_sampling(c->s, &sp, err)) {
         persona_free(p);
         return -1;
     }
     leave_conversation(c);
-    int rc = sess_set_persona(c->s, p->name, p->instruction, err);
+    int rc = sess_set_persona(c->s, p ? p->name : "", p ? p->instruction : "", err);
     if (rc) {
         gc_err ignore;
         sess_set_sampling(c->s, &old, &ignore);
     } else {
-        snprintf(c->cfg.persona, sizeof c->cfg.persona, "%s", p->name);
+        snprintf(c->cfg.persona, sizeof c->cfg.persona, "%s", p ? p->name : CHAT_NO_PERSONA);
         gc_err ignore;
         describe_model(c, &ignore);
         if (c->fe.reset) c->fe.reset(c->fe.user);
@@ -373,13 +380,19 @@ int chat_persona_names(const chat *c, char ***out, int *n)
     size_t k = 0;
     gc_err err;
     if (persona_list(&c->pdirs, &list, &k, &err)) return -1;
-    char **names = calloc(k ? k : 1, sizeof *names);
+    char **names = calloc(k + 1, sizeof *names);
     if (!names) { free(list); return -1; }
-    for (size_t i = 0; i < k; i++)
-        if (!(names[i] = strdup(list[i].name))) { chat_free_names(names, (int)i); free(list); return -1; }
+    size_t m = 0;
+    bool none = false;
+    for (size_t i = 0; i < k; i++) {
+        none |= !strcmp(list[i].name, CHAT_NO_PERSONA);
+        if (!(names[m++] = strdup(list[i].name))) { chat_free_names(names, (int)m); free(list); return -1; }
+    }
     free(list);
+    if (!none && !(names[m++] = strdup(CHAT_NO_PERSONA))) { chat_free_names(names, (int)m); return -1; }
+    qsort(names, m, sizeof *names, cmp_str);
     *out = names;
-    *n = (int)k;
+    *n = (int)m;
     return 0;
 }
 

@@ -31,6 +31,9 @@
 /* Return values of chat_open besides 0: the exit codes main.c uses. */
 enum { CHAT_ERUNTIME = 1, CHAT_EUSAGE = 2 };
 
+/* The persona name that means none (unless a persona file has that name). */
+#define CHAT_NO_PERSONA "none"
+
 /* The file name the default model has under the share (or source) directory. */
 #define CHAT_DEFAULT_MODEL "models/gemma-3-270m-q4_k_m.gguf"
 

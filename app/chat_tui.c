@@ -270,7 +270,7 @@ static void handle_line(tui *t, const char *line)
     bool cmd = p[0] == '/' && p[1] != '/';
     if (!cmd && !p[strspn(p, " \t\r\n")]) return;
     if (!cmd) ui_add(t->u, UI_USER, p[0] == '/' ? p + 1 : line);
-    ui_set_busy(t->u, cmd ? "working" : "reading");
+    ui_set_busy(t->u, cmd ? "working" : "prefill");
     ui_render(t->u);
     if (chat_input(&t->c, line)) t->quit = true;
     ui_set_busy(t->u, NULL);

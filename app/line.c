@@ -165,15 +165,27 @@ done:
 
 static chat *g_chat;            /* for readline's callbacks, which take no context */
 static bool g_eof;
+static bool g_rl_installed;     /* the readline callback handler is installed */
+
+/* Leaving: remove readline's handler at once, or it shows the prompt again. */
+static void rl_stop(void)
+{
+    if (g_rl_installed) rl_callback_handler_remove();
+    g_rl_installed = false;
+}
 
 static void handle_line(char *line)
 {
     if (!line) {
         g_eof = true;
+        rl_stop();
         return;
     }
     if (*line) add_history(line);
-    if (chat_input(g_chat, line)) g_eof = true;
+    if (chat_input(g_chat, line)) {
+        g_eof = true;
+        rl_stop();
+    }
     free(line);
 }
 
@@ -284,6 +296,7 @@ int line_chat(const cfg_config *cfg, const cli_opts *o)
         rl_readline_name = "gemma-chat";
         rl_attempted_completion_function = complete;
         rl_callback_handler_install("> ", handle_line);
+        g_rl_installed = true;
     }
     char *buf = NULL;
     size_t len = 0, cap = 0;
@@ -308,10 +321,7 @@ int line_chat(const cfg_config *cfg, const cli_opts *o)
         if (tty) rl_callback_read_char();
         else read_lines(&buf, &len, &cap);
     }
-    if (tty) {
-        rl_callback_handler_remove();
-        if (g_eof && !c.quit) fputc('\n', stderr);
-    }
+    rl_stop();
     free(buf);
     set_words(NULL, 0);
 

@@ -86,8 +86,13 @@ static int cmd_persona(chat *c, const char *arg)
         if (t) {
             int k = snprintf(t, cap, "Personas (current: %s):", sess_persona_name(c->s)[0] ? sess_persona_name(c->s)
                                                                                             : "none");
-            for (size_t i = 0; i < n && k > 0 && (size_t)k < cap; i++)
+            bool none = false;
+            for (size_t i = 0; i < n && k > 0 && (size_t)k < cap; i++) {
                 k += snprintf(t + k, cap - k, "\n  %-12s %s", list[i].name, list[i].description);
+                none |= !strcmp(list[i].name, CHAT_NO_PERSONA);
+            }
+            if (!none && k > 0 && (size_t)k < cap)
+                snprintf(t + k, cap - k, "\n  %-12s %s", CHAT_NO_PERSONA, "no persona: the model with no instruction");
             say(c, t);
         }
         free(t);
@@ -96,7 +101,8 @@ static int cmd_persona(chat *c, const char *arg)
     }
     if (chat_set_persona(c, arg, &err)) return fail(c, &err);
     char msg[300];
-    snprintf(msg, sizeof msg, "Persona: %s (a new conversation)", sess_persona_name(c->s));
+    const char *pn = sess_persona_name(c->s);
+    snprintf(msg, sizeof msg, "Persona: %s (a new conversation)", pn[0] ? pn : CHAT_NO_PERSONA);
     say(c, msg);
     return 0;
 }

@@ -85,12 +85,14 @@ Why is it tall?
 /load ../evil
 /export talk.md
 /persona
+/persona none
+Plain question.
 /quit
 EOF
 "$BIN" $G --no-tui -c "$T/stats.yaml" <"$T/script1" >"$T/n1.out" 2>"$T/n1.err"; rc=$?
 e=$(cat "$T/n1.err")
 [ $rc -eq 0 ] || bad "--no-tui exit $rc: $e"
-[ "$(grep -c '^\[prompt ' "$T/n1.err")" -eq 2 ] || bad "--no-tui: want 2 replies with stats in: $e"
+[ "$(grep -c '^\[prompt ' "$T/n1.err")" -eq 3 ] || bad "--no-tui: want 3 replies with stats in: $e"
 echo "$e" | grep -Eq "^last reply \((end of turn|max_tokens reached)\): [0-9]+ tokens at" || bad "/stats output missing: $e"
 has "$e" "/set temperature: which value" || bad "/set without value: $e"
 has "$e" "unknown setting 'bogus'" || bad "/set bogus: $e"
@@ -105,9 +107,15 @@ has "$e" "'/'" || bad "/save a/b not refused: $e"
 [ -f "$TR/talk.md" ] || bad "/export talk.md wrote nothing"
 grep -q "What is a lighthouse" "$TR/talk.md" 2>/dev/null || bad "talk.md lacks the conversation"
 has "$e" "pirate" || bad "/persona lists no personas: $e"
+has "$e" "Persona: none (a new conversation)" || bad "/persona none: $e"
+has "$e" "The previous conversation was saved to $TR/first.yaml" || bad "/persona did not autosave the old conversation: $e"
 grep -q "gemma-chat\|error\|Saved" "$T/n1.out" && bad "--no-tui stdout holds more than replies"
-# /save made first.yaml the conversation's file: the exit autosave updates it.
-has "$e" "Saved the conversation to $TR/first.yaml" || bad "autosave on /quit: $e"
+# /persona started a new conversation: the exit autosave gives it a new file.
+saved=$(echo "$e" | sed -n 's/^Saved the conversation to //p')
+case "$saved" in "$TR/"*.yaml) [ "$saved" != "$TR/first.yaml" ] || bad "the new conversation overwrote first.yaml";;
+    *) bad "autosave on /quit: $e";; esac
+grep -q "Plain question" "$saved" 2>/dev/null || bad "the autosaved conversation lacks its message"
+grep -q "Plain question" "$TR/first.yaml" && bad "first.yaml got the new conversation"
 
 # --- save -> load -> the same next reply (greedy) ---
 printf 'Who keeps it?\n/quit\n' | "$BIN" $G --no-tui --load "$TR/first.yaml" >"$T/n2.out" 2>"$T/n2.err"; rc=$?

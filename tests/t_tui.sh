@@ -44,8 +44,14 @@ screen_lacks() { ! screen_has "$1" "$2"; }
 screen_is() { cap "$1" >"$T/now"; cmp -s "$T/now" "$2"; }
 wait_for() { until_ok "${3:-5}" screen_has "$1" "$2" || { show "screen of $1 without /$2/" "$1"; return 1; }; }
 wait_gone() { until_ok "${3:-5}" screen_lacks "$1" "$2" || { show "screen of $1 still with /$2/" "$1"; return 1; }; }
-# replied SESSION TEXT: the message TEXT is in the pane and its reply is over.
-replied() { wait_for "$1" "^ ❯ $2" 5 && wait_gone "$1" 'generating|reading' 10; }
+# replied SESSION TEXT: the message TEXT was sent (it is in the pane, no longer
+# in the input on the last row) and its reply is over (the busy placeholder of
+# the empty input, "Esc stops the reply ...", is gone).
+sent() { cap "$1" >"$T/sent"; grep -qE "^ ❯ $2" "$T/sent" && ! tail -n 1 "$T/sent" | grep -qE -- "$2"; }
+replied() {
+    until_ok 5 sent "$1" "$2" || { show "$2 not sent" "$1"; return 1; }
+    wait_gone "$1" 'Esc stops the reply' 10
+}
 wait_same() {
     until_ok "${3:-5}" screen_is "$1" "$2" && return 0
     echo "--- screen of $1 differs from $2:"; diff "$2" "$T/now" | sed 's/^/    |/'
@@ -102,7 +108,7 @@ wait_for a '^ g2-46l │ assistant │ cpu.* ctx 0/1024' 2 && ok "status bar: mo
     || bad "status bar at start"
 
 tm send-keys -t a 'Hello there' Enter
-wait_for a '^ ❯ Hello there' 3 && ok "user message shown" || bad "user message not shown"
+until_ok 3 sent a 'Hello there' && ok "user message shown" || bad "user message not shown"
 replied a 'Hello there' && wait_for a 'reached max_tokens' 1 && ok "reply complete (16 tokens)" \
     || bad "reply did not complete"
 wait_for a 'ctx [0-9]+/1024 │ (pp|prefill) [0-9]+ t/s │ decode [0-9]+ t/s' 2 \
