@@ -35,10 +35,10 @@ static void on_notice(void *u, const char *text)
     fe_notice(u, text);
 }
 
-static void on_progress(void *u, int done, int total)
+static int on_progress(void *u, int done, int total)
 {
     chat *c = u;
-    if (c->fe.progress) c->fe.progress(c->fe.user, done, total);
+    return c->fe.progress ? c->fe.progress(c->fe.user, done, total) : 0;
 }
 
 void chat_set_fe(chat *c, const chat_fe *fe)

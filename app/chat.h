@@ -47,7 +47,7 @@ typedef struct chat_fe {
     void (*reply_end)(void *user, const sess_stats *st);
     void (*reset)(void *user);                            /* the conversation was replaced: show it anew */
     void (*help)(void *user);                             /* /help; NULL: the list goes to notice */
-    void (*progress)(void *user, int done, int total);    /* prefill of a loaded conversation */
+    int (*progress)(void *user, int done, int total);     /* prefill progress; nonzero stops it */
 } chat_fe;
 
 typedef struct chat {

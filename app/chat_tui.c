@@ -164,11 +164,16 @@ static void fe_help(void *u)
     ui_show_help(t->u, 1);
 }
 
-static void fe_progress(void *u, int done, int total)
+/* Prefill progress: a bar for long prompts (a loaded conversation), and the
+ * keyboard polled so that Esc / Ctrl-C stop a long prefill too. */
+static int fe_progress(void *u, int done, int total)
 {
     tui *t = u;
-    ui_progress(t->u, "Reading the conversation into the context", total > 0 ? (double)done / total : 0);
+    if (total > 256) ui_progress(t->u, "Reading the prompt", (double)done / total);
     if (done >= total) ui_progress(t->u, NULL, -1);
+    int stop = poll_during_reply(t);
+    if (stop) ui_progress(t->u, NULL, -1);
+    return stop;
 }
 
 /* --- setup --- */

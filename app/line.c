@@ -80,7 +80,6 @@ static void fe_reply_begin(void *u)
 {
     line_fe *f = u;
     f->wrote = false;
-    g_busy = 1;
 }
 
 static int fe_reply_piece(void *u, const char *text, size_t n)
@@ -103,7 +102,6 @@ static int fe_reply_piece(void *u, const char *text, size_t n)
 static void fe_reply_end(void *u, const sess_stats *st)
 {
     line_fe *f = u;
-    g_busy = 0;
     if (!st) return;
     fputc('\n', stdout);
     fflush(stdout);
@@ -150,6 +148,7 @@ int line_oneshot(const cfg_config *cfg, const cli_opts *o, const char *text)
     set_fe(&c, &f);
     gc_err err = { 0 };
     if (g_signal) { rc = 128 + g_signal; goto done; }
+    g_busy = 1;
     if (chat_send(&c, text, &err)) {
         fprintf(stderr, "gemma-chat: %s\n", err.msg);
         rc = 1;
@@ -182,7 +181,12 @@ static void handle_line(char *line)
         return;
     }
     if (*line) add_history(line);
-    if (chat_input(g_chat, line)) {
+    /* SIGINT now stops the prefill or the reply, not the chat. */
+    g_busy = 1;
+    int quit = chat_input(g_chat, line);
+    g_busy = 0;
+    g_sigint = 0;
+    if (quit) {
         g_eof = true;
         rl_stop();
     }

@@ -9,9 +9,9 @@
 #include "model/chat_template.h"
 #include "model/sampler.h"
 
-/* Tokens evaluated per gemma_eval call during a long prefill, so that
- * progress can be reported between calls. */
-#define PREFILL_CHUNK 256
+/* Tokens evaluated per gemma_eval call during a prefill, so that progress
+ * can be reported, and the prefill stopped, between calls. */
+#define PREFILL_CHUNK 64
 
 /* One user message and the model's reply to it. */
 typedef struct sess_ex {
@@ -179,7 +179,9 @@ static int render(sess *s, size_t from, size_t to, tok_ids *out, bool offsets, g
 /* Makes the KV cache hold the whole stream and the logits of its last token
  * available: keeps the longest common prefix of cache and stream, evaluates
  * the rest (at least the last token, for its logits). Returns the number of
- * tokens evaluated in *n_eval. */
+ * tokens evaluated in *n_eval. Stopped between chunks (cancel flag, progress
+ * callback) it fails with "stopped"; what was evaluated stays in the cache
+ * and a later prefill of the same tokens reuses it. */
 static int prefill(sess *s, int *n_eval, double *secs, gc_err *err)
 {
     size_t n = s->toks.n, keep = 0;
@@ -193,14 +195,16 @@ static int prefill(sess *s, int *n_eval, double *secs, gc_err *err)
     s->kv.n = keep;
     double t0 = now_s();
     size_t total = n - keep;
+    bool stop = false;
     while (s->kv.n < n) {
+        if (stop || (s->io.cancel && *s->io.cancel))
+            return gc_errf(err, "stopped while reading the prompt (%zu of %zu tokens)", s->kv.n - keep, total);
         size_t k = n - s->kv.n < PREFILL_CHUNK ? n - s->kv.n : PREFILL_CHUNK;
         /* The argmax too: greedy decoding reads it instead of the logits. */
         unsigned want = s->kv.n + k == n ? GEMMA_WANT_LOGITS | GEMMA_WANT_ARGMAX : 0;
         if (gemma_eval(s->g, s->toks.ids + s->kv.n, (int)k, want, err)) return -1;
         if (ids_append(&s->kv, s->toks.ids + s->kv.n, k, err)) return -1;
-        if (s->io.on_progress && total > PREFILL_CHUNK)
-            s->io.on_progress(s->io.user, (int)(s->kv.n - keep), (int)total);
+        stop = s->io.on_progress && s->io.on_progress(s->io.user, (int)(s->kv.n - keep), (int)total);
     }
     *secs = now_s() - t0;
     *n_eval = (int)total;

@@ -79,15 +79,16 @@ typedef struct sess_stats {
 typedef int (*sess_token_fn)(void *user, const char *text, size_t len);
 /* A notice for the user (context overflow); also recorded in the transcript. */
 typedef void (*sess_notice_fn)(void *user, const char *text);
-/* Prefill progress of a long evaluation (a loaded transcript): done of total tokens. */
-typedef void (*sess_progress_fn)(void *user, int done, int total);
+/* Prefill progress, after each chunk of tokens: done of total. Returning
+ * nonzero stops the prefill (the call that started it fails with "stopped"). */
+typedef int (*sess_progress_fn)(void *user, int done, int total);
 
 typedef struct sess_io {
     sess_token_fn on_token;     /* each may be NULL */
     sess_notice_fn on_notice;
     sess_progress_fn on_progress;
     void *user;
-    volatile sig_atomic_t *cancel; /* nonzero stops a reply between tokens (SIGINT); may be NULL */
+    volatile sig_atomic_t *cancel; /* nonzero stops a prefill or a reply between steps (SIGINT); may be NULL */
 } sess_io;
 
 /* A session on model m (vocabulary v, both outliving it) with a fresh, empty

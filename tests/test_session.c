@@ -361,6 +361,47 @@ static void test_overflow(void)
     free(copy);
 }
 
+static int stop_progress(void *user, int done, int total)
+{
+    int *calls = user;
+    (*calls)++;
+    return done < total;    /* stop after the first chunk */
+}
+
+/* A prefill stopped between chunks fails, changes nothing in the
+ * conversation, and its work stays in the cache for the next try. */
+static void test_stop_prefill(void)
+{
+    sink k = {0};
+    gc_err err = {0};
+    sess *s = open_sess(512, 4, &k);
+    if (!s) return;
+    int calls = 0;
+    sess_io io = { .on_progress = stop_progress, .user = &calls };
+    sess_set_io(s, &io);
+    const char *text = "A long message that takes well over one chunk of sixty-four tokens to read, because it "
+                       "goes on and on about lighthouses, ships, harbours, storms and the sea at night.";
+    sess_stats st;
+    CHECK(sess_add_user(s, text, &st, &err) != 0, "a stopped prefill fails");
+    CHECK_CONTAINS(err.msg, "stopped");
+    CHECK(calls == 1, "stopped after the first chunk (%d calls)", calls);
+    CHECK(sess_n_exchanges(s) == 0 && sess_transcript(s)->n_msgs == 0, "nothing added");
+    int cached = sess_n_cached(s);
+    CHECK(cached == 64, "the first chunk stays in the cache: %d", cached);
+    sess_set_io(s, NULL);
+    CHECK(sess_add_user(s, text, &st, &err) == 0, "%s", err.msg);
+    CHECK(st.prompt_tokens == sess_n_used(s) - cached, "the retry reuses the cache: %d of %d evaluated",
+          st.prompt_tokens, sess_n_used(s));
+    /* The cancel flag stops a prefill too. */
+    volatile sig_atomic_t cancel = 1;
+    io = (sess_io){ .cancel = &cancel };
+    sess_set_io(s, &io);
+    CHECK(sess_generate(s, &st, &err) == 0 && st.end == SESS_END_CANCEL && st.gen_tokens == 0,
+          "the cancel flag stops a reply before its first token");
+    CHECK(sess_add_user(s, text, &st, &err) != 0, "the cancel flag stops a prefill");
+    sess_destroy(s);
+}
+
 /* Save -> load -> the same messages, and under greedy sampling the same next reply. */
 static void test_save_load(void)
 {
@@ -443,6 +484,7 @@ int main(void)
     TEST_RUN(test_regen_undo);
     TEST_RUN(test_overflow);
     TEST_RUN(test_save_load);
+    TEST_RUN(test_stop_prefill);
     gemma_model_free(model);
     be->destroy(be);
     gemma_model_free(model2);
