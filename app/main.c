@@ -10,6 +10,7 @@ const gc_command gc_commands[] = {
     { "inspect", "show a model file's metadata, hyperparameters and tensors", cmd_inspect },
     { "tokenize", "token ids of a text: tokenize -m MODEL [--file F]", cmd_tokenize },
     { "devices", "list the Vulkan devices and the one that would be used", cmd_devices },
+    { "logits", "logits of every position of a text or id list", cmd_logits },
     { NULL, NULL, NULL },
 };
 
