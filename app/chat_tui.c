@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "app/chat.h"
 #include "app/line.h"
@@ -244,10 +245,51 @@ static void set_commands(tui *t)
     ui_set_completions(t->u, "/set", slash_set_keys, k);
 }
 
+/* While the model loads, libraries may write to stderr (a Vulkan driver's
+ * warning, a backend's notice), which would scribble over the screen: fd 2
+ * goes to a temporary file meanwhile, and what was written is shown as
+ * notices afterwards. Crash reports later on still reach the real stderr. */
+typedef struct stderr_capture {
+    FILE *tmp;
+    int saved;                  /* the real stderr; -1 when not captured */
+} stderr_capture;
+
+static void capture_begin(stderr_capture *cap)
+{
+    fflush(stderr);
+    cap->saved = -1;
+    cap->tmp = tmpfile();
+    if (!cap->tmp) return;
+    cap->saved = dup(STDERR_FILENO);
+    if (cap->saved < 0 || dup2(fileno(cap->tmp), STDERR_FILENO) < 0) {
+        if (cap->saved >= 0) close(cap->saved);
+        cap->saved = -1;
+    }
+}
+
+static void capture_end(tui *t, stderr_capture *cap)
+{
+    if (cap->saved >= 0) {
+        fflush(stderr);
+        dup2(cap->saved, STDERR_FILENO);
+        close(cap->saved);
+        rewind(cap->tmp);
+        char line[1024];
+        while (fgets(line, sizeof line, cap->tmp)) {
+            line[strcspn(line, "\n")] = 0;
+            if (line[0]) collect_warning(t, line);
+        }
+    }
+    if (cap->tmp) fclose(cap->tmp);
+}
+
 /* Opens the chat under the progress bar. Returns 0 or an exit code. */
 static int open_chat(tui *t, const cfg_config *cfg, const cli_opts *o, gc_err *err)
 {
+    stderr_capture cap;
+    capture_begin(&cap);
     int rc = chat_open(&t->c, cfg, load_progress, t, collect_warning, t, err);
+    capture_end(t, &cap);
     ui_progress(t->u, NULL, -1);
     if (rc) return rc;
     t->opened = true;
