@@ -500,14 +500,18 @@ int sess_generate(sess *s, sess_stats *st, gc_err *err)
         return -1;
     }
     /* Keep the reply as the template renders its text, so that the stream
-     * equals a fresh rendering of the conversation (see session.h). */
-    /* The transcript repairs invalid UTF-8; its copy is what the stream carries. */
+     * equals a fresh rendering of the conversation (see session.h); the
+     * transcript repairs invalid UTF-8, so its copy is what the stream carries. */
     char *text = trimmed(raw, raw_n);
     free(raw);
     size_t tr_n = s->tr->n_msgs;
     int rc = !text ? gc_errf(err, "out of memory") : tr_add(s->tr, TR_MODEL, text, st->gen_tokens, st->decode_tok_s, err);
     free(text);
-    if (rc) return -1;
+    if (rc) {
+        s->toks.n = gen_start;
+        s->have_logits = false;
+        return -1;
+    }
     s->toks.n = e->off_model;
     s->have_logits = false;
     if (!(e->reply = dup_str(s->tr->msgs[tr_n].text)) ||
