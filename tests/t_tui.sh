@@ -26,7 +26,7 @@ printf 'set -g default-terminal %s\nset -g escape-time 0\nset -g history-limit 0
 tm() { tmux -u -L "$SOCK" -f "$T/tmux.conf" "$@"; }
 cleanup() { tm kill-server >/dev/null 2>&1; rm -rf "$T"; }
 trap cleanup EXIT
-trap 'exit 1' INT TERM
+trap 'exit 1' INT TERM HUP PIPE   # the EXIT trap then stops tmux
 
 fail=0
 ok() { echo "ok: $1"; }
