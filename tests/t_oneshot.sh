@@ -8,6 +8,9 @@ check() { if ! eval "$1"; then echo "FAIL: $2"; fail=1; fi; }
 D=tests/data/engine
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# The goldens are plain chats: no persona (the config's default is "assistant"),
+# no user config, no autosave in the user's data directory.
+export GEMMA_CHAT_PERSONA=none XDG_CONFIG_HOME=$tmp/config XDG_DATA_HOME=$tmp/data
 P="Tell me about the lighthouse."
 
 for m in g2-default g2-win8 g3-default; do
@@ -38,8 +41,9 @@ err=$($BIN -m "$tmp/none.gguf" -p hi 2>&1 >/dev/null); rc=$?
 check '[ $rc -eq 1 ] && echo "$err" | grep -q "none.gguf"' "missing model: rc $rc, '$err'"
 err=$($BIN -m "$MODELS/g2-default.gguf" -p hi --temp abc 2>&1 >/dev/null); rc=$?
 check '[ $rc -eq 2 ] && echo "$err" | grep -q -- "--temp"' "bad --temp: rc $rc, '$err'"
-err=$($BIN -m "$MODELS/g2-default.gguf" -p hi --ctx 4 2>&1 >/dev/null); rc=$?
+err=$($BIN -m "$MODELS/g2-default.gguf" -p "$P $P $P $P" --ctx 16 2>&1 >/dev/null); rc=$?
 check '[ $rc -eq 1 ] && echo "$err" | grep -q "context"' "prompt longer than --ctx: rc $rc, '$err'"
+# An unknown backend name is a usage error (exit 2, DESIGN.md), named in the message.
 err=$($BIN -m "$MODELS/g2-default.gguf" -p hi --backend nope 2>&1 >/dev/null); rc=$?
-check '[ $rc -eq 1 ] && echo "$err" | grep -q "nope"' "unknown backend: rc $rc, '$err'"
+check '[ $rc -eq 2 ] && echo "$err" | grep -q "nope"' "unknown backend: rc $rc, '$err'"
 exit $fail
