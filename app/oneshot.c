@@ -17,7 +17,7 @@
 void oneshot_defaults(oneshot_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->backend = "cpu";
+    o->backend = NULL;   /* the default backend (app/backends.h) */
     o->n_predict = 256;
     o->sampling = smp_defaults();
 }

@@ -17,7 +17,7 @@ typedef struct oneshot_opts {
     const char *model;
     const char *prompt;      /* NULL: read stdin */
     const char *persona;     /* system text for the first turn; NULL = none */
-    const char *backend;     /* "cpu", "vulkan" (app/backends.h) */
+    const char *backend;     /* "cpu", "vulkan", NULL = default (app/backends.h) */
     const char *device;      /* NULL = the backend's default */
     int n_predict;           /* most tokens to generate; <= 0: until a stop or the context is full */
     int n_ctx;               /* 0: min(model context, 4096) */
