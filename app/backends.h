@@ -9,10 +9,13 @@
 #include "model/gemma.h"
 #include "model/gguf.h"
 
-/* name: "cpu", "vulkan", ...; device: a device choice for backends that have
- * several (NULL = their default; ignored by the CPU backend). An unknown name
- * fails with the list of known ones. */
-int backends_create(const char *name, const char *device, backend **out, gc_err *err);
+/* name: "cpu", "vulkan", ...; NULL = the default: Vulkan, or the CPU backend
+ * (with a notice on stderr) where no Vulkan device exists. device: a device
+ * choice for backends that have several (NULL = their default; ignored by the
+ * CPU backend). model: the file about to be loaded, or NULL; the Vulkan
+ * backend uses it to refuse, before any upload, weights that do not fit the
+ * device. An unknown name fails with the list of known ones. */
+int backends_create(const char *name, const char *device, const gguf_file *model, backend **out, gc_err *err);
 
 /* "cpu|vulkan" style list of the known names, for usage text. */
 const char *backends_names(void);

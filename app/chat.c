@@ -86,12 +86,12 @@ static int open_backend(chat *c, cfg_warn_fn warn, void *wu, gc_err *err)
 {
     const char *name = cfg_backend_name(c->cfg.backend);
     const char *dev = strcmp(c->cfg.device, "auto") ? c->cfg.device : NULL;
-    if (!backends_create(name, dev, &c->be, err)) return 0;
+    if (!backends_create(name, dev, c->g, &c->be, err)) return 0;
     if (c->cfg.backend == CFG_BACKEND_CPU || cfg_origin(&c->cfg, "backend") >= CFG_SRC_ENV) return -1;
     char msg[1200];
     snprintf(msg, sizeof msg, "%s; using the CPU backend", err->msg);
     if (warn) warn(wu, msg);
-    return backends_create("cpu", NULL, &c->be, err);
+    return backends_create("cpu", NULL, c->g, &c->be, err);
 }
 
 /* NAME's persona; "none" (unless a file of that name exists) is no persona:

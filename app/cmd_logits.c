@@ -118,7 +118,7 @@ static int write_logits(const char *path, const int32_t *toks, int n, int n_voca
 
 int cmd_logits(int argc, char **argv)
 {
-    const char *model = NULL, *file = NULL, *outp = NULL, *bname = "cpu", *device = NULL;
+    const char *model = NULL, *file = NULL, *outp = NULL, *bname = NULL, *device = NULL;
     bool ids_mode = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

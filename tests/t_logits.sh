@@ -20,7 +20,7 @@ PY
 $BIN logits -m "$M" --backend cpu --file "$tmp/ids.txt" --out "$tmp/ids.bin" --ids; rc=$?
 check '[ $rc -eq 0 ]' "logits --ids exit $rc"
 head -c 1000 "$D/prompt.txt" > "$tmp/prompt.txt"
-$BIN logits -m "$M" --file "$tmp/prompt.txt" --out "$tmp/text.bin"; rc=$?
+$BIN logits -m "$M" --backend cpu --file "$tmp/prompt.txt" --out "$tmp/text.bin"; rc=$?
 check '[ $rc -eq 0 ]' "logits (text) exit $rc"
 res=$($PYTHON - "$tmp/ids.bin" "$tmp/text.bin" "$D/g2-win8.ref.golden" <<'PY'
 import sys, numpy as np

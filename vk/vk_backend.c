@@ -878,6 +878,7 @@ static void parse_fault_env(vk_test_hooks *h)
     int n;
     if (sscanf(s, "oom:%d", &n) == 1 && n >= 0) h->fail_alloc_after = n;
     else if (sscanf(s, "lost:%d", &n) == 1 && n > 0) h->lose_device_at_step = n;
+    else if (sscanf(s, "mem:%d", &n) == 1 && n > 0) h->device_memory = (uint64_t)n << 20;
 }
 
 int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
@@ -894,8 +895,15 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
     be->name = "vulkan";
 
     int index;
-    if (vk_instance_create(&b->vi, b->opts.validation, err)) goto fail;
-    if (vk_device_pick(b->vi, b->opts.device, &index, err)) goto fail;
+    int rc = -1;
+    if (vk_instance_create(&b->vi, b->opts.validation, err)) {
+        if (!b->opts.validation) rc = VK_BACKEND_NO_DEVICE;   /* no loader, or no driver */
+        goto fail;
+    }
+    if (vk_device_pick(b->vi, b->opts.device, &index, err)) {
+        if (b->opts.device < 0) rc = VK_BACKEND_NO_DEVICE;    /* none at all, or none with Vulkan 1.2 */
+        goto fail;
+    }
     const vk_caps *pc = &b->vi->caps[index];
     if (pc->type == VK_PHYSICAL_DEVICE_TYPE_CPU && b->opts.device < 0) {
         char msg[512];
@@ -979,7 +987,7 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
     return 0;
 fail:
     vb_destroy(be);
-    return -1;
+    return rc;
 }
 
 void vk_backend_stats_get(backend *be, vk_backend_stats *out)

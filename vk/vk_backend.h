@@ -20,8 +20,8 @@
 
 /* Fault and limit injection for tests (issue 10 uses the faults). The
  * environment variable GEMMA_CHAT_VK_FAULT sets the faults for a whole
- * process: "oom:N" (creating buffer N+1 fails) or "lost:N" (step N reports
- * device loss), e.g. for tests of the app. */
+ * process: "oom:N" (creating buffer N+1 fails), "lost:N" (step N reports
+ * device loss) or "mem:N" (the device has N MiB), e.g. for tests of the app. */
 typedef struct vk_test_hooks {
     uint64_t max_storage_range;   /* > 0: lower maxStorageBufferRange to this (forces splitting) */
     uint64_t device_memory;       /* > 0: pretend the device-local heap has this many bytes */
@@ -52,6 +52,9 @@ typedef struct vk_backend_opts {
 /* Defaults: best device, no validation, default cache, hooks off. */
 void vk_backend_opts_init(vk_backend_opts *o);
 
+/* Returns 0, -1 (err says why), or VK_BACKEND_NO_DEVICE when there is no
+ * usable Vulkan loader or device at all (callers may fall back to the CPU). */
+#define VK_BACKEND_NO_DEVICE 2
 int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err);
 
 /* Counters of the backend's work, for tests and the benchmark. */

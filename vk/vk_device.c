@@ -270,7 +270,8 @@ int vk_instance_create(vk_instance **out, bool validation, gc_err *err)
     };
     VkResult r = vkCreateInstance(&ci, NULL, &vi->instance);
     if (r != VK_SUCCESS) {
-        gc_errf(err, "vulkan: vkCreateInstance failed: %s", vk_result_name(r));
+        gc_errf(err, "vulkan: %svkCreateInstance failed: %s",
+                r == VK_ERROR_INCOMPATIBLE_DRIVER ? "no Vulkan driver found: " : "", vk_result_name(r));
         vi->instance = VK_NULL_HANDLE;
         goto fail;
     }
