@@ -3,28 +3,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app/cli.h"
 #include "app/commands.h"
 
 const gc_command gc_commands[] = {
     { "inspect", "show a model file's metadata, hyperparameters and tensors", cmd_inspect },
     { "tokenize", "token ids of a text: tokenize -m MODEL [--file F]", cmd_tokenize },
     { "devices", "list the Vulkan devices and the one that would be used", cmd_devices },
+    { "logits", "logits of every position of a text or id list", cmd_logits },
     { NULL, NULL, NULL },
 };
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-        "usage: gemma-chat [options]            interactive chat\n"
-        "       gemma-chat COMMAND [args]\n"
-        "\n"
-        "options:\n"
-        "  -h, --help        show this help\n"
-        "      --version     show the version\n");
-    if (gc_commands[0].name) fprintf(f, "\ncommands:\n");
-    for (const gc_command *c = gc_commands; c->name; c++)
-        fprintf(f, "  %-12s %s\n", c->name, c->summary);
-}
 
 int main(int argc, char **argv)
 {
@@ -32,13 +20,5 @@ int main(int argc, char **argv)
         for (const gc_command *c = gc_commands; c->name; c++)
             if (!strcmp(argv[1], c->name)) return c->run(argc - 1, argv + 1);
     }
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
-        if (!strcmp(argv[i], "--version")) { printf("gemma-chat %s\n", GC_VERSION); return 0; }
-        fprintf(stderr, "gemma-chat: unknown option '%s'\n", argv[i]);
-        usage(stderr);
-        return 2;
-    }
-    usage(stderr);
-    return 2;
+    return cli_main(argc, argv);   /* the chat itself: app/cli.c */
 }

@@ -9,6 +9,12 @@ BIN=${BIN:-./gemma-chat}
 PYTHON=${PYTHON:-/usr/bin/python3}
 MODELS=${MODELS:-$B/models}
 export B BIN PYTHON MODELS
+# Tests never read or write the user's own files: config, transcripts, history
+# and caches (ours, and Mesa's shader cache) live under the build directory.
+T_HOME=$(cd "$B" && pwd)/test-home
+export XDG_CONFIG_HOME=$T_HOME/config XDG_DATA_HOME=$T_HOME/data XDG_STATE_HOME=$T_HOME/state \
+       XDG_CACHE_HOME=$T_HOME/cache
+mkdir -p "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$XDG_STATE_HOME" "$XDG_CACHE_HOME"
 # Vulkan validation: tests that create a Vulkan device enable the Khronos layer
 # themselves and fail on any message (see vk/). Keep llvmpipe's thread count fixed
 # so timings in logs are comparable.

@@ -300,7 +300,8 @@ static void test_devices(void)
 {
     vk_instance *vi = NULL;
     gc_err e = {0};
-    CHECK(vk_instance_create(&vi, true, &e) == 0, "%s", e.msg);
+    vk_backend_opts o = vt_opts();
+    CHECK(vk_instance_create(&vi, o.validation, &e) == 0, "%s", e.msg);
     if (!vi) return;
     CHECK(vi->n_phys >= 1, "no Vulkan device: install mesa-vulkan-drivers (lavapipe)");
     int idx = -1;

@@ -77,6 +77,8 @@ static void test_choice(void)
     CHECK(vk_choose(&nvidia, VK_K_ATTENTION, 0, false).spec[1] == 0, "attention f32 KV variant");
     CHECK(vk_choose(&nvidia, VK_K_KV_STORE, 0, true).spec[1] == 1, "kv_store f16 variant");
     CHECK(vk_choose(&lavapipe, VK_K_EMBED, GT_Q6_K, true).spec[1] == GT_Q6_K, "embed type");
+    CHECK(vk_choose_kv_f16(0, false) && !vk_choose_kv_f16(0, true), "auto KV: f16 unless all weights are F32");
+    CHECK(vk_choose_kv_f16(16, true) && !vk_choose_kv_f16(32, false), "forced KV precision");
 }
 
 /* Sizes of the repacked layout and the 16-byte alignment of every row. */

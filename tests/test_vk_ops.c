@@ -212,7 +212,7 @@ static void attention_case(backend *v, double bound, int n_head, int n_kv, int h
     gc_err e = {0};
     backend *c = vt_cpu();
     if (!c) return;
-    const int n_ctx = 64, n_layer = 2, layer = 1;
+    const int n_ctx = 128, n_layer = 2, layer = 1;
     CHECK(c->kv_cache(c, n_layer, n_ctx, n_kv, hd, &e) == 0, "%s", e.msg);
     CHECK(v->kv_cache(v, n_layer, n_ctx, n_kv, hd, &e) == 0, "%s", e.msg);
     be_attn_params p = { .n_head = n_head, .n_kv_head = n_kv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd),
@@ -254,13 +254,13 @@ static void attention_case(backend *v, double bound, int n_head, int n_kv, int h
 
 static void test_attention(void)
 {
-    /* f16 cache (the default) on the shared backend */
     vk_backend_opts o = vt_opts();
+    o.kv_bits = 16;
     backend *v = vt_backend(&o);
     if (v) { attention_case(v, 4e-3, 4, 2, 64, 13, 0, 50.0f, "f16 gqa cap"); v->destroy(v); }
     v = vt_backend(&o);
     if (v) { attention_case(v, 4e-3, 4, 1, 256, 21, 5, 0.0f, "f16 window"); v->destroy(v); }
-    o.hooks.force_kv_f32 = true;
+    o.kv_bits = 32;
     v = vt_backend(&o);
     if (v) { attention_case(v, 2e-5, 8, 4, 32, 40, 16, 30.0f, "f32 window cap"); v->destroy(v); }
     v = vt_backend(&o);
@@ -329,6 +329,31 @@ static void test_no_subgroup(void)
     vt_no_validation_messages();
 }
 
+/* The kernel variants a GPU gets (shared-memory tiles, workgroups of several
+ * subgroups) run on lavapipe too when asked: the same checks on them. */
+static void test_gpu_variants(void)
+{
+    vk_backend_opts o = vt_opts();
+    o.hooks.gpu_variants = true;
+    backend *v = vt_backend(&o);
+    if (!v) return;
+    backend *saved = vk;
+    vk = v;
+    test_matmul_all_types();
+    test_geglu();
+    test_norms();
+    test_small_ops();
+    vk = saved;
+    v->destroy(v);
+    o.kv_bits = 32;
+    v = vt_backend(&o);
+    if (v) { attention_case(v, 2e-5, 8, 2, 128, 70, 33, 50.0f, "gpu variant f32"); v->destroy(v); }
+    o.kv_bits = 16;
+    v = vt_backend(&o);
+    if (v) { attention_case(v, 4e-3, 4, 4, 256, 5, 0, 0.0f, "gpu variant f16"); v->destroy(v); }
+    vt_no_validation_messages();
+}
+
 int main(void)
 {
     test_seed_from_env();
@@ -344,6 +369,7 @@ int main(void)
     TEST_RUN(test_small_ops);
     TEST_RUN(test_attention);
     TEST_RUN(test_no_subgroup);
+    TEST_RUN(test_gpu_variants);
     cpu->destroy(cpu);
     vk->destroy(vk);
     vt_no_validation_messages();

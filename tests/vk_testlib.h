@@ -15,14 +15,16 @@
 #include "vk/vk_backend.h"
 #include "vk/vk_device.h"
 
-/* Options for a test backend: validation on, pipeline cache in the build dir
- * (lavapipe compiles shaders slowly; the cache keeps reruns fast). */
+/* Options for a test backend: validation on (unless GC_VK_TEST_NO_VALIDATION=1,
+ * for GPU machines without the layer installed: tools/vk_gpu_check.sh), and a
+ * pipeline cache in the build dir. */
 static inline vk_backend_opts vt_opts(void)
 {
     static char path[512];
     vk_backend_opts o;
     vk_backend_opts_init(&o);
-    o.validation = true;
+    const char *nv = getenv("GC_VK_TEST_NO_VALIDATION");
+    o.validation = !(nv && !strcmp(nv, "1"));
     const char *b = getenv("B");
     snprintf(path, sizeof path, "%s/test-vk-pipelines.bin", b ? b : "build");
     o.cache_path = path;

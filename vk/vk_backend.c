@@ -59,7 +59,8 @@ typedef struct vk_backend {
     vk_pipes *pipes;
     vk_upload *up;
     vk_kcaps kc;
-    bool kv_f16;
+    bool kv_f16;             /* decided by kv_cache() */
+    bool all_f32;            /* every weight matrix so far is F32 */
     be_tensor *tensors;
     vk_buf dummy;            /* bound to bindings a variant does not use */
 
@@ -360,6 +361,7 @@ static int vb_weight(backend *be, const gguf_tensor *g, be_tensor **out, gc_err 
     if (!t) return gc_errf(err, "vulkan: out of memory");
     if (g->n_dims >= 2) {
         t->is_matrix = true;
+        if (g->type != GT_F32) b->all_f32 = false;
         if (upload_matrix(b, t, g, err)) return -1;
         *out = t;
         return 0;
@@ -413,7 +415,19 @@ static int vb_kv_cache(backend *be, int n_layer, int n_ctx, int n_kv_head, int h
     if (n_layer <= 0 || n_ctx <= 0 || n_kv_head <= 0 || head_dim <= 0 || head_dim % 2)
         return gc_errf(err, "vulkan: kv_cache: bad shape %d layers x %d ctx x %d heads x %d dims",
                        n_layer, n_ctx, n_kv_head, head_dim);
-    if (b->kcache) return gc_errf(err, "vulkan: kv_cache: the cache exists already");
+    bool f16 = vk_choose_kv_f16(b->opts.kv_bits, b->all_f32);
+    /* A new session on the same model asks again: the same shape reuses the
+     * cache (positions are overwritten before they are read); another shape
+     * gets new buffers (the old ones stay allocated until destroy: buffers are
+     * not freed one by one). */
+    if (b->kcache && b->n_layer == n_layer && b->n_ctx == n_ctx && b->n_kv_head == n_kv_head &&
+        b->head_dim == head_dim && b->kv_f16 == f16)
+        return 0;
+    free(b->kcache);
+    free(b->vcache);
+    b->kcache = b->vcache = NULL;
+    b->n_layer = 0;
+    b->kv_f16 = f16;
     uint64_t elems = (uint64_t)n_ctx * n_kv_head * head_dim;
     uint64_t bytes = elems * (b->kv_f16 ? 2 : 4);
     if (bytes > b->dev->caps.max_storage_range || elems > UINT32_MAX)
@@ -864,6 +878,7 @@ static void parse_fault_env(vk_test_hooks *h)
     int n;
     if (sscanf(s, "oom:%d", &n) == 1 && n >= 0) h->fail_alloc_after = n;
     else if (sscanf(s, "lost:%d", &n) == 1 && n > 0) h->lose_device_at_step = n;
+    else if (sscanf(s, "mem:%d", &n) == 1 && n > 0) h->device_memory = (uint64_t)n << 20;
 }
 
 int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
@@ -880,8 +895,15 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
     be->name = "vulkan";
 
     int index;
-    if (vk_instance_create(&b->vi, b->opts.validation, err)) goto fail;
-    if (vk_device_pick(b->vi, b->opts.device, &index, err)) goto fail;
+    int rc = -1;
+    if (vk_instance_create(&b->vi, b->opts.validation, err)) {
+        if (!b->opts.validation) rc = VK_BACKEND_NO_DEVICE;   /* no loader, or no driver */
+        goto fail;
+    }
+    if (vk_device_pick(b->vi, b->opts.device, &index, err)) {
+        if (b->opts.device < 0) rc = VK_BACKEND_NO_DEVICE;    /* none at all, or none with Vulkan 1.2 */
+        goto fail;
+    }
     const vk_caps *pc = &b->vi->caps[index];
     if (pc->type == VK_PHYSICAL_DEVICE_TYPE_CPU && b->opts.device < 0) {
         char msg[512];
@@ -909,9 +931,17 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
     if (b->opts.hooks.force_no_subgroup) b->dev->caps.subgroup_arith = false;
     snprintf(be->device_name, sizeof be->device_name, "%s", b->dev->caps.name);
     b->kc = vk_caps_kernel(&b->dev->caps);
-    /* f16 KV halves the cache and its traffic; the shaders pack halves into
-     * 32-bit words (packHalf2x16), which every Vulkan device can do. */
-    b->kv_f16 = !b->opts.hooks.force_kv_f32;
+    if (b->opts.hooks.gpu_variants) b->kc.cpu = false;
+    /* The KV cache type is chosen when the cache is made (after the weights).
+     * f16 needs no 16-bit storage feature: the shaders pack halves into 32-bit
+     * words (packHalf2x16), which every Vulkan device can do. */
+    b->all_f32 = true;
+    const char *kvb = getenv("GEMMA_CHAT_KV_BITS");
+    if (b->opts.kv_bits == 0 && kvb) b->opts.kv_bits = atoi(kvb);
+    if (b->opts.kv_bits != 0 && b->opts.kv_bits != 16 && b->opts.kv_bits != 32) {
+        gc_errf(err, "vulkan: KV cache bits %d (GEMMA_CHAT_KV_BITS?): must be 16 or 32", b->opts.kv_bits);
+        goto fail;
+    }
 
     if (vk_mem_create(b->dev, b->opts.hooks.fail_alloc_after, &b->mem, err)) goto fail;
     if (vk_pipes_create(b->dev, b->opts.cache_path, &b->pipes, err)) goto fail;
@@ -957,7 +987,7 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
     return 0;
 fail:
     vb_destroy(be);
-    return -1;
+    return rc;
 }
 
 void vk_backend_stats_get(backend *be, vk_backend_stats *out)

@@ -20,14 +20,15 @@
 
 /* Fault and limit injection for tests (issue 10 uses the faults). The
  * environment variable GEMMA_CHAT_VK_FAULT sets the faults for a whole
- * process: "oom:N" (creating buffer N+1 fails) or "lost:N" (step N reports
- * device loss), e.g. for tests of the app. */
+ * process: "oom:N" (creating buffer N+1 fails), "lost:N" (step N reports
+ * device loss) or "mem:N" (the device has N MiB), e.g. for tests of the app. */
 typedef struct vk_test_hooks {
     uint64_t max_storage_range;   /* > 0: lower maxStorageBufferRange to this (forces splitting) */
     uint64_t device_memory;       /* > 0: pretend the device-local heap has this many bytes */
     bool force_staging;           /* upload through staging even on unified memory */
-    bool force_kv_f32;            /* f32 KV cache even where f16 is used */
     bool force_no_subgroup;       /* shared-memory reductions even where subgroups work */
+    bool gpu_variants;            /* choose kernels as for a GPU even on a CPU device (tests the
+                                   * shared-memory tiles and multi-subgroup reductions on lavapipe) */
     int fail_alloc_after;         /* >= 0: that many buffers are made, then OOM; -1 off */
     int lose_device_at_step;      /* > 0: that end_step (1-based) fails with VK_ERROR_DEVICE_LOST */
 } vk_test_hooks;
@@ -36,6 +37,8 @@ typedef struct vk_backend_opts {
     int device;                   /* index from `gemma-chat devices`; -1 = best */
     bool validation;              /* Khronos validation layer (also GEMMA_CHAT_VALIDATION=1) */
     const char *cache_path;       /* pipeline cache file; NULL = default, "" = none */
+    int kv_bits;                  /* KV cache: 16 or 32; 0 = GEMMA_CHAT_KV_BITS if set, else
+                                   * vk_choose_kv_f16's choice (f32 for all-F32 models) */
     const gguf_file *model;       /* if set: its weights must fit the device (checked at create)
                                    * and the load progress counts against its size */
     be_progress_fn progress;      /* called while weights upload; may be NULL */
@@ -49,6 +52,9 @@ typedef struct vk_backend_opts {
 /* Defaults: best device, no validation, default cache, hooks off. */
 void vk_backend_opts_init(vk_backend_opts *o);
 
+/* Returns 0, -1 (err says why), or VK_BACKEND_NO_DEVICE when there is no
+ * usable Vulkan loader or device at all (callers may fall back to the CPU). */
+#define VK_BACKEND_NO_DEVICE 2
 int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err);
 
 /* Counters of the backend's work, for tests and the benchmark. */

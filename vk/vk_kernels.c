@@ -113,6 +113,13 @@ static uint32_t clamp_wg(const vk_kcaps *c, uint32_t wg)
     return wg;
 }
 
+bool vk_choose_kv_f16(int want, bool all_f32_weights)
+{
+    if (want == 16) return true;
+    if (want == 32) return false;
+    return !all_f32_weights;
+}
+
 uint32_t vk_matvec_max_rows(const vk_kcaps *c)
 {
     (void)c;

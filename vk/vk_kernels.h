@@ -213,6 +213,10 @@ vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uin
 /* The other kernels: wg size and reduction style from caps. `type` is the
  * weight type for VK_K_EMBED, `kv_f16` is used by the KV kernels. */
 vk_variant vk_choose(const vk_kcaps *c, enum vk_kernel k, uint32_t type, bool kv_f16);
+/* KV cache precision: f16 halves the cache and its traffic; models whose
+ * weight matrices are all F32 (reference and test models) keep f32 so their
+ * results stay as exact as the weights. `want`: 16 or 32 forces, 0 = auto. */
+bool vk_choose_kv_f16(int want, bool all_f32_weights);
 /* Input rows up to which the matrix-vector kernel is used. */
 uint32_t vk_matvec_max_rows(const vk_kcaps *c);
 

@@ -1,0 +1,92 @@
+/* backends.c: backend name -> backend (see backends.h). */
+#include "app/backends.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vk/vk_backend.h"
+
+/* model: the file about to be loaded, when known (the Vulkan backend checks
+ * that its weights fit the device before anything is uploaded). */
+typedef struct backend_entry {
+    const char *name;
+    int (*create)(const char *device, const gguf_file *model, backend **out, gc_err *err);
+} backend_entry;
+
+static int create_cpu(const char *device, const gguf_file *model, backend **out, gc_err *err)
+{
+    (void)device;
+    (void)model;
+    return cpu_backend_create(out, err);
+}
+
+static int create_vulkan(const char *device, const gguf_file *model, backend **out, gc_err *err)
+{
+    vk_backend_opts o;
+    vk_backend_opts_init(&o);
+    if (device) {
+        char *end;
+        long v = strtol(device, &end, 10);
+        if (!*device || *end || v < 0 || v > 1000)
+            return gc_errf(err, "--device '%s': expected a device index (see `gemma-chat devices`)", device);
+        o.device = (int)v;
+    }
+    o.model = model;
+    return vk_backend_create(&o, out, err);
+}
+
+static const backend_entry entries[] = {
+    { "vulkan", create_vulkan },
+    { "cpu", create_cpu },
+};
+
+const char *backends_names(void)
+{
+    static char names[128];
+    if (!names[0])
+        for (size_t i = 0; i < sizeof entries / sizeof *entries; i++) {
+            if (i) strncat(names, "|", sizeof names - strlen(names) - 1);
+            strncat(names, entries[i].name, sizeof names - strlen(names) - 1);
+        }
+    return names;
+}
+
+static int create(const char *name, const char *device, const gguf_file *model, backend **out, gc_err *err)
+{
+    *out = NULL;
+    if (!name) {   /* the default: Vulkan, or the CPU backend where no Vulkan device exists */
+        int rc = create_vulkan(device, model, out, err);
+        if (rc != VK_BACKEND_NO_DEVICE) return rc;
+        fprintf(stderr, "gemma-chat: %s; using the CPU backend\n", err->msg);
+        return create_cpu(device, model, out, err);
+    }
+    for (size_t i = 0; i < sizeof entries / sizeof *entries; i++)
+        if (!strcmp(name, entries[i].name)) return entries[i].create(device, model, out, err);
+    return gc_errf(err, "--backend %s: unknown backend (known: %s)", name, backends_names());
+}
+
+int backends_create(const char *name, const char *device, const gguf_file *model, backend **out, gc_err *err)
+{
+    return create(name, device, model, out, err);
+}
+
+int backends_load(backends_model *bm, const char *path, const char *backend_name, const char *device,
+                  be_progress_fn progress, void *user, gc_err *err)
+{
+    memset(bm, 0, sizeof *bm);
+    if (gguf_open(&bm->file, path, err) || create(backend_name, device, bm->file, &bm->be, err) ||
+        gemma_model_load(&bm->model, bm->file, bm->be, progress, user, err)) {
+        backends_unload(bm);
+        return -1;
+    }
+    return 0;
+}
+
+void backends_unload(backends_model *bm)
+{
+    gemma_model_free(bm->model);
+    if (bm->be) bm->be->destroy(bm->be);
+    gguf_close(bm->file);
+    memset(bm, 0, sizeof *bm);
+}

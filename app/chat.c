@@ -1,0 +1,428 @@
+/* chat.c: the chat application behind every front end (see chat.h). */
+#include "app/chat.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app/backends.h"
+#include "app/slash.h"
+#include "app/transcript.h"
+
+static void fe_notice(chat *c, const char *text)
+{
+    if (c->fe.notice) c->fe.notice(c->fe.user, text);
+}
+
+static void fe_error(chat *c, const char *text)
+{
+    if (c->fe.error) c->fe.error(c->fe.user, text);
+}
+
+/* --- session callbacks: the session talks to the front end through these --- */
+
+static int on_token(void *u, const char *text, size_t n)
+{
+    chat *c = u;
+    return c->fe.reply_piece ? c->fe.reply_piece(c->fe.user, text, n) : 0;
+}
+
+static void on_notice(void *u, const char *text)
+{
+    fe_notice(u, text);
+}
+
+static int on_progress(void *u, int done, int total)
+{
+    chat *c = u;
+    return c->fe.progress ? c->fe.progress(c->fe.user, done, total) : 0;
+}
+
+void chat_set_fe(chat *c, const chat_fe *fe)
+{
+    if (fe) c->fe = *fe;
+    else memset(&c->fe, 0, sizeof c->fe);
+    sess_io io = { .on_token = on_token, .on_notice = on_notice, .on_progress = on_progress, .user = c,
+                   .cancel = &c->cancel };
+    if (c->s) sess_set_io(c->s, &io);
+}
+
+long long chat_resolve_seed(long long seed)
+{
+    if (seed >= 0) return seed;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    unsigned long long x = (unsigned long long)ts.tv_sec * 1000000007ull ^ (unsigned long long)ts.tv_nsec ^
+                           ((unsigned long long)getpid() << 32);
+    /* splitmix64 finalizer, so that runs a second apart get unrelated seeds */
+    x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27; x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return (long long)(x & 0x7fffffffffffffffull);
+}
+
+/* --- opening --- */
+
+/* The model to load: config `model`, else SHARE/CHAT_DEFAULT_MODEL. */
+static int find_model(chat *c, gc_err *err)
+{
+    if (c->cfg.model[0]) return paths_join(c->model_path, sizeof c->model_path, err, "%s", c->cfg.model);
+    if (c->share_dir[0]) {
+        char p[PATHS_MAX];
+        if (!paths_join(p, sizeof p, err, "%s/%s", c->share_dir, CHAT_DEFAULT_MODEL) && paths_is_file(p))
+            return paths_join(c->model_path, sizeof c->model_path, err, "%s", p);
+    }
+    return gc_errf(err, "no model given: pass -m MODEL.gguf (or set `model:` in config.yaml, or "
+                   "GEMMA_CHAT_MODEL); `make real-model` puts Gemma 3 270M at %s%s%s",
+                   c->share_dir[0] ? c->share_dir : "", c->share_dir[0] ? "/" : "", CHAT_DEFAULT_MODEL);
+}
+
+/* Creates the configured backend; Vulkan falls back to the CPU unless it
+ * was asked for by a flag or the environment. */
+static int open_backend(chat *c, cfg_warn_fn warn, void *wu, gc_err *err)
+{
+    const char *name = cfg_backend_name(c->cfg.backend);
+    const char *dev = strcmp(c->cfg.device, "auto") ? c->cfg.device : NULL;
+    if (!backends_create(name, dev, c->g, &c->be, err)) return 0;
+    if (c->cfg.backend == CFG_BACKEND_CPU || cfg_origin(&c->cfg, "backend") >= CFG_SRC_ENV) return -1;
+    char msg[1200];
+    snprintf(msg, sizeof msg, "%s; using the CPU backend", err->msg);
+    if (warn) warn(wu, msg);
+    return backends_create("cpu", NULL, c->g, &c->be, err);
+}
+
+/* NAME's persona; "none" (unless a file of that name exists) is no persona:
+ * *out = NULL and success. */
+static int load_persona(chat *c, const char *name, persona **out, gc_err *err)
+{
+    gc_err e2;
+    if (!strcmp(name, CHAT_NO_PERSONA) && persona_load(&c->pdirs, name, out, NULL, NULL, &e2)) {
+        *out = NULL;
+        return 0;
+    }
+    return persona_load(&c->pdirs, name, out, NULL, NULL, err);
+}
+
+/* Model facts for the transcript. */
+static int describe_model(chat *c, gc_err *err)
+{
+    gguf_str s;
+    const char *file = strrchr(c->model_path, '/');
+    file = file ? file + 1 : c->model_path;
+    gc_err ignore;
+    if (!gguf_get_str(c->g, "general.name", &s, &ignore) && s.len)
+        snprintf(c->model_name, sizeof c->model_name, "%.*s", (int)(s.len < 255 ? s.len : 255), s.ptr);
+    else
+        snprintf(c->model_name, sizeof c->model_name, "%.255s", file);
+    return tr_set_model(sess_transcript(c->s), c->model_name, gemma_arch(c->m), file, (long long)c->g->size, err);
+}
+
+int chat_open(chat *c, const cfg_config *cfg, be_progress_fn progress, void *pu, cfg_warn_fn warn, void *wu,
+              gc_err *err)
+{
+    memset(c, 0, sizeof *c);
+    c->cfg = *cfg;
+    gc_err ignore;
+    if (paths_share_dir(c->share_dir, sizeof c->share_dir, &ignore)) c->share_dir[0] = 0;
+    if (persona_default_dirs(&c->pdirs, c->share_dir[0] ? c->share_dir : NULL, err)) return CHAT_ERUNTIME;
+
+    /* The cheap checks first: a missing model or a typo in --persona should
+     * not wait for the weights to load. */
+    if (find_model(c, err)) return CHAT_EUSAGE;
+    persona *p = NULL;
+    int rc = CHAT_ERUNTIME;
+    cfg_source ps = cfg_origin(&c->cfg, "persona");
+    if (c->cfg.persona[0] && load_persona(c, c->cfg.persona, &p, err)) {
+        if (ps <= CFG_SRC_SHARE) {
+            /* The built-in default: go on without a persona rather than fail. */
+            if (warn) warn(wu, err->msg);
+        } else {
+            gc_err_prefix(err, "%s %s", ps == CFG_SRC_FLAG ? "--persona" : "persona", c->cfg.persona);
+            return ps == CFG_SRC_FLAG ? CHAT_EUSAGE : CHAT_ERUNTIME;
+        }
+    }
+    if (gguf_open(&c->g, c->model_path, err) || tok_from_gguf(&c->v, c->g, err) ||
+        open_backend(c, warn, wu, err))
+        goto done;
+    snprintf(c->backend_name, sizeof c->backend_name, "%s", c->be->name);
+    snprintf(c->device_name, sizeof c->device_name, "%s", c->be->device_name);
+    if (gemma_model_load(&c->m, c->g, c->be, progress, pu, err)) goto done;
+
+    int n_ctx = c->cfg.context, train = gemma_n_ctx_train(c->m);
+    if (n_ctx == 0 || n_ctx > train) {
+        if (n_ctx > train && warn) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "context %d is more than the model's %d; using %d", n_ctx, train, train);
+            warn(wu, msg);
+        }
+        n_ctx = train;
+    }
+    sess_params sp = { .n_ctx = n_ctx, .max_tokens = c->cfg.max_tokens };
+    persona_sampling(p, &c->cfg, &sp.sampling);
+    sp.sampling.seed = chat_resolve_seed(sp.sampling.seed);
+    if (sess_create(&c->s, c->m, c->v, &sp, err)) goto done;
+    if (sess_set_persona(c->s, p ? p->name : "", p ? p->instruction : "", err) || describe_model(c, err)) goto done;
+    chat_set_fe(c, NULL);
+    rc = 0;
+done:
+    persona_free(p);
+    return rc;
+}
+
+void chat_close(chat *c)
+{
+    sess_destroy(c->s);
+    gemma_model_free(c->m);
+    if (c->be) c->be->destroy(c->be);
+    tok_destroy(c->v);
+    gguf_close(c->g);
+    c->s = NULL;
+    c->m = NULL;
+    c->be = NULL;
+    c->v = NULL;
+    c->g = NULL;
+}
+
+/* --- conversation --- */
+
+int chat_send(chat *c, const char *text, gc_err *err)
+{
+    sess_stats st;
+    c->cancel = 0;
+    if (sess_add_user(c->s, text, &st, err)) return -1;
+    if (c->fe.reply_begin) c->fe.reply_begin(c->fe.user);
+    int rc = sess_generate(c->s, &st, err);
+    if (rc) {
+        gc_err ignore;
+        sess_undo(c->s, &ignore);
+    }
+    if (c->fe.reply_end) c->fe.reply_end(c->fe.user, rc ? NULL : &st);
+    return rc;
+}
+
+int chat_regen(chat *c, gc_err *err)
+{
+    sess_stats st;
+    c->cancel = 0;
+    if (!sess_n_exchanges(c->s)) return gc_errf(err, "there is no reply to regenerate");
+    if (c->fe.reply_begin) c->fe.reply_begin(c->fe.user);
+    int rc = sess_regen(c->s, &st, err);
+    if (c->fe.reply_end) c->fe.reply_end(c->fe.user, rc ? NULL : &st);
+    return rc;
+}
+
+int chat_transcripts_dir(const chat *c, char *buf, size_t n, gc_err *err)
+{
+    return cfg_transcripts_dir(&c->cfg, buf, n, err);
+}
+
+int chat_save(chat *c, const char *name, char *path_out, size_t n, gc_err *err)
+{
+    char dir[PATHS_MAX], path[PATHS_MAX], def[256];
+    if (name && tr_check_name(name, err)) return -1;
+    if (!name && c->conv_path[0]) {
+        snprintf(path, sizeof path, "%s", c->conv_path);
+    } else {
+        if (chat_transcripts_dir(c, dir, sizeof dir, err)) return -1;
+        if (!name) {
+            if (tr_default_name(dir, time(NULL), def, sizeof def, err)) return -1;
+            name = def;
+        }
+        if (tr_path(dir, name, ".yaml", path, sizeof path, err)) return -1;
+    }
+    if (tr_save(sess_transcript(c->s), path, err)) return -1;
+    snprintf(c->conv_path, sizeof c->conv_path, "%s", path);
+    if (path_out) snprintf(path_out, n, "%s", path);
+    return 0;
+}
+
+int chat_autosave(chat *c, bool *saved, gc_err *err)
+{
+    if (saved) *saved = false;
+    if (!c->s || !c->cfg.autosave || sess_transcript(c->s)->n_msgs == 0) return 0;
+    if (chat_save(c, NULL, NULL, 0, err)) return -1;
+    if (saved) *saved = true;
+    return 0;
+}
+
+int chat_load_file(chat *c, const char *path, gc_err *err)
+{
+    tr_transcript *tr = NULL;
+    if (tr_load(path, &tr, err)) return -1;
+    if (sess_load(c->s, tr, err)) {
+        tr_free(tr);
+        return gc_err_prefix(err, "%s", path);
+    }
+    /* New replies come from this model: the transcript says so. */
+    gc_err ignore;
+    describe_model(c, &ignore);
+    tr_set_sampling(sess_transcript(c->s), sess_sampling(c->s));
+    snprintf(c->conv_path, sizeof c->conv_path, "%s", path);
+    if (c->fe.reset) c->fe.reset(c->fe.user);
+    return 0;
+}
+
+int chat_load_name(chat *c, const char *name, gc_err *err)
+{
+    char dir[PATHS_MAX], path[PATHS_MAX];
+    if (tr_check_name(name, err) || chat_transcripts_dir(c, dir, sizeof dir, err) ||
+        tr_path(dir, name, ".yaml", path, sizeof path, err))
+        return -1;
+    if (!paths_is_file(path)) return gc_errf(err, "no saved conversation '%s' (looked for %s)", name, path);
+    return chat_load_file(c, path, err);
+}
+
+int chat_export(chat *c, const char *name, char *path_out, size_t n, gc_err *err)
+{
+    char dir[PATHS_MAX], path[PATHS_MAX];
+    if (tr_check_name(name, err) || chat_transcripts_dir(c, dir, sizeof dir, err) ||
+        tr_path(dir, name, ".md", path, sizeof path, err) ||
+        tr_export_markdown(sess_transcript(c->s), path, err))
+        return -1;
+    if (path_out) snprintf(path_out, n, "%s", path);
+    return 0;
+}
+
+/* Before a new conversation replaces the current one: autosave it, and
+ * forget its file so the new one gets its own. */
+static void leave_conversation(chat *c)
+{
+    gc_err err;
+    bool saved;
+    if (chat_autosave(c, &saved, &err)) {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "autosave failed: %s", err.msg);
+        fe_error(c, msg);
+    } else if (saved) {
+        char msg[PATHS_MAX + 64];
+        snprintf(msg, sizeof msg, "The previous conversation was saved to %s", c->conv_path);
+        fe_notice(c, msg);
+    }
+    c->conv_path[0] = 0;
+}
+
+int chat_set_persona(chat *c, const char *name, gc_err *err)
+{
+    persona *p = NULL;
+    if (load_persona(c, name, &p, err)) return -1;
+    cfg_sampling sp;
+    persona_sampling(p, &c->cfg, &sp);
+    /* Keep the session's seed unless the persona sets one. */
+    sp.seed = p && (p->sampling_set & CFG_S_SEED) ? chat_resolve_seed(sp.seed) : sess_sampling(c->s)->seed;
+    cfg_sampling old = *sess_sampling(c->s);
+    if (sess_set_sampling(c->s, &sp, err)) {
+        persona_free(p);
+        return -1;
+    }
+    leave_conversation(c);
+    int rc = sess_set_persona(c->s, p ? p->name : "", p ? p->instruction : "", err);
+    if (rc) {
+        gc_err ignore;
+        sess_set_sampling(c->s, &old, &ignore);
+    } else {
+        snprintf(c->cfg.persona, sizeof c->cfg.persona, "%s", p ? p->name : CHAT_NO_PERSONA);
+        gc_err ignore;
+        describe_model(c, &ignore);
+        if (c->fe.reset) c->fe.reset(c->fe.user);
+    }
+    persona_free(p);
+    return rc;
+}
+
+int chat_clear(chat *c, gc_err *err)
+{
+    leave_conversation(c);
+    if (sess_clear(c->s, err)) return -1;
+    if (c->fe.reset) c->fe.reset(c->fe.user);
+    return 0;
+}
+
+int chat_input(chat *c, const char *line)
+{
+    const char *p = line;
+    while (*p == ' ' || *p == '\t') p++;
+    if (*p == '/' && p[1] != '/') {
+        slash_run(c, p);
+        return c->quit;
+    }
+    /* "//text" sends "/text": a message may start with a slash. */
+    if (*p == '/') line = p + 1;
+    bool blank = true;
+    for (const char *q = line; *q; q++)
+        if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r') blank = false;
+    if (blank) return 0;
+    gc_err err = {0};
+    if (chat_send(c, line, &err)) fe_error(c, err.msg);
+    return c->quit;
+}
+
+/* --- names for completion --- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void chat_free_names(char **names, int n)
+{
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+int chat_persona_names(const chat *c, char ***out, int *n)
+{
+    *out = NULL;
+    *n = 0;
+    persona_entry *list = NULL;
+    size_t k = 0;
+    gc_err err;
+    if (persona_list(&c->pdirs, &list, &k, &err)) return -1;
+    char **names = calloc(k + 1, sizeof *names);
+    if (!names) { free(list); return -1; }
+    size_t m = 0;
+    bool none = false;
+    for (size_t i = 0; i < k; i++) {
+        none |= !strcmp(list[i].name, CHAT_NO_PERSONA);
+        if (!(names[m++] = strdup(list[i].name))) { chat_free_names(names, (int)m); free(list); return -1; }
+    }
+    free(list);
+    if (!none && !(names[m++] = strdup(CHAT_NO_PERSONA))) { chat_free_names(names, (int)m); return -1; }
+    qsort(names, m, sizeof *names, cmp_str);
+    *out = names;
+    *n = (int)m;
+    return 0;
+}
+
+int chat_transcript_names(const chat *c, char ***out, int *n)
+{
+    *out = NULL;
+    *n = 0;
+    char dir[PATHS_MAX];
+    gc_err err;
+    if (chat_transcripts_dir(c, dir, sizeof dir, &err)) return -1;
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    char **names = NULL;
+    int k = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len <= 5 || strcmp(de->d_name + len - 5, ".yaml") || de->d_name[0] == '.') continue;
+        if (k == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nn = realloc(names, cap * sizeof *nn);
+            if (!nn) break;
+            names = nn;
+        }
+        if (!(names[k] = strndup(de->d_name, len - 5))) break;
+        k++;
+    }
+    closedir(d);
+    if (k) qsort(names, k, sizeof *names, cmp_str);
+    *out = names;
+    *n = k;
+    return 0;
+}

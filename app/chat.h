@@ -1,0 +1,123 @@
+/* chat.h: the chat application behind every front end (TUI, --no-tui line
+ * mode, -p): the loaded model, the session, the persona, the current
+ * conversation's file and autosave, and the input handling that the slash
+ * commands (app/slash.h) and plain messages share.
+ *
+ * A front end fills a chat_fe with what it shows and calls chat_input() with
+ * each line the user typed. The current conversation has a file in the
+ * transcripts directory (conv_path): a fresh default name for a new
+ * conversation, the file it came from after /load or --load, or the name
+ * given to /save. Autosave (config transcripts.autosave) writes it on exit,
+ * on SIGTERM/SIGHUP, and before /clear or /persona start a new conversation,
+ * whenever it has messages.
+ */
+#ifndef GC_CHAT_H
+#define GC_CHAT_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "app/config.h"
+#include "app/paths.h"
+#include "app/persona.h"
+#include "app/session.h"
+#include "model/backend.h"
+#include "model/err.h"
+#include "model/gemma.h"
+#include "model/gguf.h"
+#include "model/tokenizer.h"
+
+/* Return values of chat_open besides 0: the exit codes main.c uses. */
+enum { CHAT_ERUNTIME = 1, CHAT_EUSAGE = 2 };
+
+/* The persona name that means none (unless a persona file has that name). */
+#define CHAT_NO_PERSONA "none"
+
+/* The file name the default model has under the share (or source) directory. */
+#define CHAT_DEFAULT_MODEL "models/gemma-3-270m-q4_k_m.gguf"
+
+/* What a front end shows. Every callback may be NULL. */
+typedef struct chat_fe {
+    void *user;
+    void (*notice)(void *user, const char *text);         /* information (saved, dropped, ...) */
+    void (*error)(void *user, const char *text);          /* a command or a reply failed */
+    void (*reply_begin)(void *user);
+    int (*reply_piece)(void *user, const char *text, size_t n);   /* nonzero: stop the reply */
+    void (*reply_end)(void *user, const sess_stats *st);
+    void (*reset)(void *user);                            /* the conversation was replaced: show it anew */
+    void (*help)(void *user);                             /* /help; NULL: the list goes to notice */
+    int (*progress)(void *user, int done, int total);     /* prefill progress; nonzero stops it */
+} chat_fe;
+
+typedef struct chat {
+    cfg_config cfg;
+    char share_dir[PATHS_MAX];      /* "" when none was found */
+    persona_dirs pdirs;
+    char model_path[PATHS_MAX];
+    char model_name[256];           /* general.name, else the file name */
+    char backend_name[32];
+    char device_name[256];
+    gguf_file *g;
+    tok_vocab *v;
+    backend *be;
+    gemma_model *m;
+    sess *s;
+    char conv_path[PATHS_MAX];      /* the current conversation's file; "" = a default name on first save */
+    chat_fe fe;
+    volatile sig_atomic_t cancel;   /* stops a reply between tokens (SIGINT) */
+    bool quit;                      /* /quit was given */
+} chat;
+
+/* Everything up to a ready session: resolves the model (config `model`, else
+ * SHARE/CHAT_DEFAULT_MODEL), creates the backend (falling back to the CPU
+ * when Vulkan was not asked for explicitly and cannot start), uploads the
+ * weights (progress may be NULL), loads the persona and starts a session.
+ * Returns 0, CHAT_EUSAGE (no model given, an unknown --persona) or
+ * CHAT_ERUNTIME, with err set. Warnings (fallbacks) go to warn. */
+int chat_open(chat *c, const cfg_config *cfg, be_progress_fn progress, void *pu, cfg_warn_fn warn, void *wu,
+              gc_err *err);
+void chat_close(chat *c);           /* accepts a zeroed or half-opened chat */
+
+void chat_set_fe(chat *c, const chat_fe *fe);
+
+/* One line of input: a slash command (app/slash.h) or a message to answer.
+ * Problems are reported through the front end; returns 1 when the user asked
+ * to quit, else 0. */
+int chat_input(chat *c, const char *line);
+
+/* Sends a message and streams the reply through the front end. */
+int chat_send(chat *c, const char *text, gc_err *err);
+int chat_regen(chat *c, gc_err *err);
+
+/* Saves the conversation: to NAME in the transcripts directory (NULL = the
+ * current conversation's file), which becomes its file. path_out (may be
+ * NULL) gets the path written. */
+int chat_save(chat *c, const char *name, char *path_out, size_t n, gc_err *err);
+/* Loads a transcript file (a path) or NAME from the transcripts directory. */
+int chat_load_file(chat *c, const char *path, gc_err *err);
+int chat_load_name(chat *c, const char *name, gc_err *err);
+/* Writes the conversation as Markdown to NAME(.md) in the transcripts directory. */
+int chat_export(chat *c, const char *name, char *path_out, size_t n, gc_err *err);
+/* A new conversation with persona NAME (sampling per persona_sampling). */
+int chat_set_persona(chat *c, const char *name, gc_err *err);
+/* A new conversation with the same persona. */
+int chat_clear(chat *c, gc_err *err);
+
+/* Autosave: writes the conversation to its file when autosave is on and it
+ * has messages. *saved (may be NULL) tells whether anything was written. */
+int chat_autosave(chat *c, bool *saved, gc_err *err);
+
+/* The transcripts directory (created). */
+int chat_transcripts_dir(const chat *c, char *buf, size_t n, gc_err *err);
+
+/* Names for completion: personas and saved transcripts (without .yaml),
+ * sorted; *out is an array of n malloc'd strings (free with chat_free_names). */
+int chat_persona_names(const chat *c, char ***out, int *n);
+int chat_transcript_names(const chat *c, char ***out, int *n);
+void chat_free_names(char **names, int n);
+
+/* A resolved seed: cfg's when >= 0, else a fresh one from the clock. */
+long long chat_resolve_seed(long long seed);
+
+#endif

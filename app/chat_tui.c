@@ -1,0 +1,372 @@
+/* chat_tui.c: the chat wired to the ncurses screen (see chat_tui.h).
+ *
+ * The engine runs on the UI's thread: while a reply streams, the token
+ * callback feeds the piece to the screen and polls the keyboard without
+ * waiting (ui_poll with timeout 0), so Ctrl-C / Esc stop the reply between
+ * two tokens and the screen keeps up (resizes, scrolling). Signals arrive
+ * as UI_EV_SIGNAL events (render/tty.h records them); the loop then
+ * autosaves and leaves.
+ */
+#include "app/chat_tui.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app/chat.h"
+#include "app/line.h"
+#include "app/slash.h"
+#include "render/ui.h"
+
+typedef struct tui {
+    ui *u;
+    chat c;
+    bool opened;
+    int signo;                  /* a signal ended the session */
+    bool quit;                  /* Ctrl-D / Ctrl-C twice during a reply */
+    char persona[201];          /* what the status bar shows */
+    double reply_t0;            /* when the reply began (live tok/s) */
+    int reply_tokens;
+    char **warnings;            /* collected before the screen could show them */
+    int n_warnings;
+} tui;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void status(tui *t, double pp, double tg)
+{
+    chat *c = &t->c;
+    ui_status st = { .model = c->model_name, .backend = c->backend_name, .device = c->device_name };
+    if (c->s) {
+        snprintf(t->persona, sizeof t->persona, "%s", sess_persona_name(c->s));
+        st.persona = t->persona[0] ? t->persona : "no persona";
+        st.ctx_used = sess_n_used(c->s);
+        st.ctx_total = sess_n_ctx(c->s);
+    }
+    st.prefill_tok_s = pp;
+    st.decode_tok_s = tg;
+    ui_set_status(t->u, &st);
+}
+
+static void status_last(tui *t)
+{
+    const sess_stats *st = t->c.s ? sess_last_stats(t->c.s) : NULL;
+    status(t, st ? st->prefill_tok_s : 0, st ? st->decode_tok_s : 0);
+}
+
+/* Completion lists that change as the user works: personas, transcripts. */
+static void completions(tui *t)
+{
+    char **w = NULL;
+    int n = 0;
+    if (!chat_persona_names(&t->c, &w, &n)) ui_set_completions(t->u, "/persona", (const char *const *)w, n);
+    chat_free_names(w, n);
+    if (!chat_transcript_names(&t->c, &w, &n)) {
+        ui_set_completions(t->u, "/load", (const char *const *)w, n);
+        ui_set_completions(t->u, "/save", (const char *const *)w, n);
+    }
+    chat_free_names(w, n);
+}
+
+/* --- the front end --- */
+
+static void fe_notice(void *u, const char *text)
+{
+    tui *t = u;
+    ui_add(t->u, UI_NOTICE, text);
+}
+
+static void fe_error(void *u, const char *text)
+{
+    tui *t = u;
+    ui_add(t->u, UI_ERROR, text);
+}
+
+static void fe_reply_begin(void *u)
+{
+    tui *t = u;
+    t->reply_t0 = now_s();
+    t->reply_tokens = 0;
+    ui_set_busy(t->u, "generating");
+    ui_stream_begin(t->u);
+    ui_render(t->u);
+}
+
+/* Handles what the user did while a reply streams; nonzero stops it. */
+static int poll_during_reply(tui *t)
+{
+    ui_event ev;
+    int stop = 0;
+    while (ui_poll(t->u, 0, &ev) != UI_EV_NONE) {
+        switch (ev.type) {
+        case UI_EV_CANCEL: stop = 1; break;
+        case UI_EV_QUIT: t->quit = true; stop = 1; break;
+        case UI_EV_SIGNAL: t->signo = ev.signo; stop = 1; break;
+        case UI_EV_LINE:
+            /* Typed ahead: give it back to the input line for later. */
+            ui_set_input(t->u, ev.text);
+            ui_set_notice(t->u, "A reply is streaming: Esc or Ctrl-C stops it", 3000);
+            break;
+        default: break;
+        }
+        if (stop) break;
+    }
+    return stop;
+}
+
+static int fe_reply_piece(void *u, const char *text, size_t n)
+{
+    tui *t = u;
+    if (n) ui_stream_append(t->u, text, n);
+    t->reply_tokens++;
+    double el = now_s() - t->reply_t0;
+    const sess_stats *last = sess_last_stats(t->c.s);
+    status(t, last->prefill_tok_s, el > 0 ? t->reply_tokens / el : 0);
+    return poll_during_reply(t);
+}
+
+static void fe_reply_end(void *u, const sess_stats *st)
+{
+    tui *t = u;
+    ui_stream_end(t->u, !st || st->end == SESS_END_CANCEL);
+    ui_set_busy(t->u, NULL);
+    if (st && st->end == SESS_END_LIMIT)
+        ui_set_notice(t->u, "The reply reached max_tokens (/set max_tokens N changes it)", 5000);
+    else if (st && st->end == SESS_END_CONTEXT)
+        ui_set_notice(t->u, "The reply filled the context; the next message drops the oldest exchanges", 5000);
+    if (st) status(t, st->prefill_tok_s, st->decode_tok_s);
+    else status_last(t);
+}
+
+/* The conversation was replaced: show the transcript anew. */
+static void fe_reset(void *u)
+{
+    tui *t = u;
+    ui_clear(t->u);
+    tr_transcript *tr = sess_transcript(t->c.s);
+    for (size_t i = 0; i < tr->n_msgs; i++) {
+        tr_role r = tr->msgs[i].role;
+        ui_add(t->u, r == TR_USER ? UI_USER : r == TR_MODEL ? UI_MODEL : UI_NOTICE, tr->msgs[i].text);
+    }
+    status_last(t);
+}
+
+static void fe_help(void *u)
+{
+    tui *t = u;
+    ui_show_help(t->u, 1);
+}
+
+/* Prefill progress: a bar for long prompts (a loaded conversation), and the
+ * keyboard polled so that Esc / Ctrl-C stop a long prefill too. */
+static int fe_progress(void *u, int done, int total)
+{
+    tui *t = u;
+    if (total > 256) ui_progress(t->u, "Reading the prompt", (double)done / total);
+    if (done >= total) ui_progress(t->u, NULL, -1);
+    int stop = poll_during_reply(t);
+    if (stop) ui_progress(t->u, NULL, -1);
+    return stop;
+}
+
+/* --- setup --- */
+
+static void load_progress(void *u, uint64_t done, uint64_t total)
+{
+    tui *t = u;
+    char label[300];
+    const char *f = strrchr(t->c.model_path, '/');
+    snprintf(label, sizeof label, "Loading %.200s", f ? f + 1 : t->c.model_path);
+    ui_progress(t->u, label, total ? (double)done / (double)total : 0);
+}
+
+static void collect_warning(void *u, const char *msg)
+{
+    tui *t = u;
+    char **w = realloc(t->warnings, (size_t)(t->n_warnings + 1) * sizeof *w);
+    if (!w) return;
+    t->warnings = w;
+    if ((w[t->n_warnings] = strdup(msg))) t->n_warnings++;
+}
+
+/* config.yaml colours as theme colours (the same 8 colours and attributes). */
+static theme_color theme_of(cfg_color c)
+{
+    theme_color t = { .fg = c.fg, .bg = c.bg, .attrs = 0 };
+    if (c.attr & CFG_ATTR_BOLD) t.attrs |= THEME_BOLD;
+    if (c.attr & CFG_ATTR_DIM) t.attrs |= THEME_DIM;
+    if (c.attr & CFG_ATTR_UNDERLINE) t.attrs |= THEME_UNDERLINE;
+    if (c.attr & CFG_ATTR_REVERSE) t.attrs |= THEME_REVERSE;
+    return t;
+}
+
+static void ui_cfg(const cfg_config *cfg, ui_config *uc)
+{
+    memset(uc, 0, sizeof *uc);
+    uc->history_path = cfg->history == 0 ? "" : NULL;
+    uc->history_max = cfg->history;
+    uc->color_mode = cfg->colors == CFG_ON ? 1 : cfg->colors == CFG_OFF ? -1 : 0;
+    uc->catch_signals = 1;
+    uc->placeholder = "Type a message (Enter sends, Alt-Enter adds a line, /help lists commands)";
+    /* Only colours the user chose replace the screen's own palette; the
+     * shipped config.yaml merely documents the defaults. */
+    static const struct { const char *key; int slot; size_t off; } map[] = {
+        { "colors.user", THEME_USER, offsetof(cfg_config, color_user) },
+        { "colors.model", THEME_MODEL, offsetof(cfg_config, color_model) },
+        { "colors.notice", THEME_NOTICE, offsetof(cfg_config, color_notice) },
+        { "colors.status", THEME_STATUS, offsetof(cfg_config, color_status) },
+    };
+    for (size_t i = 0; i < sizeof map / sizeof *map; i++) {
+        if (cfg_origin(cfg, map[i].key) < CFG_SRC_USER) continue;
+        uc->colors[map[i].slot] = theme_of(*(const cfg_color *)((const char *)cfg + map[i].off));
+        uc->colors_set |= 1u << map[i].slot;
+    }
+}
+
+static void set_commands(tui *t)
+{
+    int n = slash_count();
+    ui_command *cmds = calloc((size_t)n, sizeof *cmds);
+    if (!cmds) return;
+    for (int i = 0; i < n; i++)
+        cmds[i] = (ui_command){ slash_cmds[i].name, slash_cmds[i].args, slash_cmds[i].help };
+    ui_set_commands(t->u, cmds, n);
+    free(cmds);
+    int k = 0;
+    while (slash_set_keys[k]) k++;
+    ui_set_completions(t->u, "/set", slash_set_keys, k);
+}
+
+/* While the model loads, libraries may write to stderr (a Vulkan driver's
+ * warning, a backend's notice), which would scribble over the screen: fd 2
+ * goes to a temporary file meanwhile, and what was written is shown as
+ * notices afterwards. Crash reports later on still reach the real stderr. */
+typedef struct stderr_capture {
+    FILE *tmp;
+    int saved;                  /* the real stderr; -1 when not captured */
+} stderr_capture;
+
+static void capture_begin(stderr_capture *cap)
+{
+    fflush(stderr);
+    cap->saved = -1;
+    cap->tmp = tmpfile();
+    if (!cap->tmp) return;
+    cap->saved = dup(STDERR_FILENO);
+    if (cap->saved < 0 || dup2(fileno(cap->tmp), STDERR_FILENO) < 0) {
+        if (cap->saved >= 0) close(cap->saved);
+        cap->saved = -1;
+    }
+}
+
+static void capture_end(tui *t, stderr_capture *cap)
+{
+    if (cap->saved >= 0) {
+        fflush(stderr);
+        dup2(cap->saved, STDERR_FILENO);
+        close(cap->saved);
+        rewind(cap->tmp);
+        char line[1024];
+        while (fgets(line, sizeof line, cap->tmp)) {
+            line[strcspn(line, "\n")] = 0;
+            if (line[0]) collect_warning(t, line);
+        }
+    }
+    if (cap->tmp) fclose(cap->tmp);
+}
+
+/* Opens the chat under the progress bar. Returns 0 or an exit code. */
+static int open_chat(tui *t, const cfg_config *cfg, const cli_opts *o, gc_err *err)
+{
+    stderr_capture cap;
+    capture_begin(&cap);
+    int rc = chat_open(&t->c, cfg, load_progress, t, collect_warning, t, err);
+    capture_end(t, &cap);
+    ui_progress(t->u, NULL, -1);
+    if (rc) return rc;
+    t->opened = true;
+    chat_fe fe = { .user = t, .notice = fe_notice, .error = fe_error, .reply_begin = fe_reply_begin,
+                   .reply_piece = fe_reply_piece, .reply_end = fe_reply_end, .reset = fe_reset,
+                   .help = fe_help, .progress = fe_progress };
+    chat_set_fe(&t->c, &fe);
+    for (int i = 0; i < t->n_warnings; i++) ui_add(t->u, UI_NOTICE, t->warnings[i]);
+    const char *pn = sess_persona_name(t->c.s);
+    ui_addf(t->u, UI_NOTICE, "%s on %s%s%s%s, persona %s, context %d tokens. /help lists the commands.",
+            t->c.model_name, t->c.backend_name, t->c.device_name[0] ? " (" : "", t->c.device_name,
+            t->c.device_name[0] ? ")" : "", pn[0] ? pn : "none", sess_n_ctx(t->c.s));
+    if (o->load && chat_load_file(&t->c, o->load, err)) {
+        gc_err_prefix(err, "--load");
+        return 1;
+    }
+    status_last(t);
+    completions(t);
+    return 0;
+}
+
+static void handle_line(tui *t, const char *line)
+{
+    const char *p = line + strspn(line, " \t");
+    bool cmd = p[0] == '/' && p[1] != '/';
+    if (!cmd && !p[strspn(p, " \t\r\n")]) return;
+    if (!cmd) ui_add(t->u, UI_USER, p[0] == '/' ? p + 1 : line);
+    ui_set_busy(t->u, cmd ? "working" : "prefill");
+    ui_render(t->u);
+    if (chat_input(&t->c, line)) t->quit = true;
+    ui_set_busy(t->u, NULL);
+    if (cmd) completions(t);
+    status_last(t);
+}
+
+int tui_main(const cfg_config *cfg, const cli_opts *o)
+{
+    tui *t = calloc(1, sizeof *t);
+    if (!t) { fprintf(stderr, "gemma-chat: out of memory\n"); return 1; }
+    ui_config uc;
+    ui_cfg(cfg, &uc);
+    gc_err err = { 0 };
+    t->u = ui_create(&uc, &err);
+    if (!t->u) {
+        fprintf(stderr, "gemma-chat: cannot start the chat screen: %s; using line mode\n", err.msg);
+        free(t);
+        return line_chat(cfg, o);
+    }
+    set_commands(t);
+    status(t, 0, 0);
+    int rc = open_chat(t, cfg, o, &err);
+    while (rc == 0 && !t->quit && !t->signo) {
+        ui_event ev;
+        switch (ui_poll(t->u, -1, &ev)) {
+        case UI_EV_QUIT: t->quit = true; break;
+        case UI_EV_SIGNAL: t->signo = ev.signo; break;
+        case UI_EV_LINE: handle_line(t, ev.text); break;
+        default: break;
+        }
+    }
+    bool saved = false;
+    gc_err save_err = { 0 };
+    int save_rc = t->opened ? chat_autosave(&t->c, &saved, &save_err) : 0;
+    ui_destroy(t->u);
+    /* The screen is gone: what is left to say goes to the shell. */
+    for (int i = 0; rc && i < t->n_warnings; i++) fprintf(stderr, "gemma-chat: warning: %s\n", t->warnings[i]);
+    if (rc) fprintf(stderr, "gemma-chat: %s\n", err.msg);
+    if (save_rc) {
+        fprintf(stderr, "gemma-chat: autosave failed: %s\n", save_err.msg);
+        if (!rc) rc = 1;
+    } else if (saved) {
+        fprintf(stderr, "Saved the conversation to %s\n", t->c.conv_path);
+    }
+    if (t->signo) rc = 128 + t->signo;
+    chat_close(&t->c);
+    for (int i = 0; i < t->n_warnings; i++) free(t->warnings[i]);
+    free(t->warnings);
+    free(t);
+    return rc;
+}

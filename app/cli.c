@@ -1,0 +1,194 @@
+/* cli.c: the chat's command line and the choice of front end (see cli.h). */
+#include "app/cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app/chat_tui.h"
+#include "app/commands.h"
+#include "app/line.h"
+#include "app/paths.h"
+
+/* What a flag does: set a config key, or one of the special cases. */
+enum { F_KEY, F_CONFIG, F_LOAD, F_PROMPT, F_NO_TUI };
+
+typedef struct cli_flag {
+    const char *s, *l;          /* short and long spelling (either may be NULL) */
+    int kind;
+    const char *key;            /* config key for F_KEY */
+    const char *arg;            /* value name in the usage; NULL: takes none */
+    const char *help;
+} cli_flag;
+
+static const cli_flag flags[] = {
+    { "-m", "--model", F_KEY, "model", "FILE", "the GGUF model (default: config, else models/gemma-3-270m-q4_k_m.gguf)" },
+    { "-c", "--config", F_CONFIG, NULL, "FILE", "a config.yaml over the shipped and user ones" },
+    { NULL, "--persona", F_KEY, "persona", "NAME", "persona preset (prompts/NAME.yaml); none: no persona" },
+    { NULL, "--backend", F_KEY, "backend", "vulkan|cpu", "compute backend" },
+    { NULL, "--device", F_KEY, "device", "DEV", "Vulkan device: auto, an index, or part of its name" },
+    { NULL, "--ctx", F_KEY, "context", "N", "context size in tokens (0 = the model's maximum)" },
+    { "-n", "--max-tokens", F_KEY, "max_tokens", "N", "longest reply in tokens (-1 = no limit)" },
+    { NULL, "--temp", F_KEY, "sampling.temperature", "T", "temperature (0 = greedy)" },
+    { NULL, "--top-k", F_KEY, "sampling.top_k", "K", "keep the K most likely tokens (0 = off)" },
+    { NULL, "--top-p", F_KEY, "sampling.top_p", "P", "nucleus sampling (1 = off)" },
+    { NULL, "--min-p", F_KEY, "sampling.min_p", "P", "drop tokens below P x the best (0 = off)" },
+    { NULL, "--repeat-penalty", F_KEY, "sampling.repeat_penalty", "R", "penalize recent tokens (1 = off)" },
+    { NULL, "--seed", F_KEY, "sampling.seed", "S", "random seed (-1 = a fresh one)" },
+    { NULL, "--load", F_LOAD, NULL, "FILE", "continue a saved conversation (a transcript file)" },
+    { "-p", "--prompt", F_PROMPT, NULL, "TEXT", "one reply to TEXT on stdout, then exit" },
+    { NULL, "--no-tui", F_NO_TUI, NULL, NULL, "plain line-mode chat (for dumb terminals and scripts)" },
+    { NULL, NULL, 0, NULL, NULL, NULL },
+};
+
+void cli_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: gemma-chat [options]               chat in the terminal (TUI)\n"
+        "       gemma-chat [options] -p TEXT       one reply on stdout (also: text on stdin)\n"
+        "       gemma-chat [options] --no-tui      line-mode chat\n"
+        "       gemma-chat COMMAND [args]\n"
+        "\noptions:\n");
+    for (const cli_flag *fl = flags; fl->l; fl++) {
+        char head[64];
+        snprintf(head, sizeof head, "%s%s%s%s%s", fl->s ? fl->s : "   ", fl->s ? ", " : " ", fl->l,
+                 fl->arg ? " " : "", fl->arg ? fl->arg : "");
+        fprintf(f, "  %-28s %s\n", head, fl->help);
+    }
+    fprintf(f, "  %-28s %s\n", "-h, --help", "show this help");
+    fprintf(f, "  %-28s %s\n", "    --version", "show the version");
+    if (gc_commands[0].name) fprintf(f, "\ncommands:\n");
+    for (const gc_command *c = gc_commands; c->name; c++) fprintf(f, "  %-12s %s\n", c->name, c->summary);
+    fprintf(f, "\nIn a chat, /help lists the commands. Settings: config.yaml (see the shipped one).\n");
+}
+
+void cli_warn(void *ctx, const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "gemma-chat: warning: %s\n", msg);
+}
+
+static int usage_error(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "gemma-chat: ");
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, "\n(gemma-chat --help lists the options)\n");
+    return 2;
+}
+
+/* All of stdin, NUL-terminated, into *out. */
+static int read_all(FILE *f, char **out)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    if (!buf) return -1;
+    for (;;) {
+        size_t k = fread(buf + n, 1, cap - n - 1, f);
+        n += k;
+        if (k == 0) break;
+        if (n + 1 == cap) {
+            char *nb = cap < (64u << 20) ? realloc(buf, cap * 2) : NULL;
+            if (!nb) { free(buf); return -1; }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    if (ferror(f)) { free(buf); return -1; }
+    buf[n] = 0;
+    *out = buf;
+    return 0;
+}
+
+typedef struct flag_set {
+    const char *key, *value, *what;
+} flag_set;
+
+int cli_main(int argc, char **argv)
+{
+    cli_opts o = { 0 };
+    flag_set *sets = calloc(argc > 0 ? argc : 1, sizeof *sets);
+    int n_sets = 0, rc = 2;
+    char *text = NULL;
+    if (!sets) { fprintf(stderr, "gemma-chat: out of memory\n"); return 1; }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { cli_usage(stdout); rc = 0; goto done; }
+        if (!strcmp(a, "--version")) { printf("gemma-chat %s\n", GC_VERSION); rc = 0; goto done; }
+        /* --name=value is accepted for long options. */
+        const char *eq = !strncmp(a, "--", 2) ? strchr(a, '=') : NULL;
+        size_t an = eq ? (size_t)(eq - a) : strlen(a);
+        const cli_flag *fl = flags;
+        for (; fl->l; fl++)
+            if ((fl->s && strlen(fl->s) == an && !strncmp(a, fl->s, an)) ||
+                (strlen(fl->l) == an && !strncmp(a, fl->l, an)))
+                break;
+        if (!fl->l) {
+            rc = a[0] == '-' ? usage_error("unknown option '%s'%s", a, "")
+                             : usage_error("unexpected argument '%s'%s (not a command nor an option)", a, "");
+            goto done;
+        }
+        const char *val = NULL;
+        if (fl->arg) {
+            if (eq) val = eq + 1;
+            else if (i + 1 < argc) val = argv[++i];
+            else { rc = usage_error("option '%s' needs a value (%s)", fl->l, fl->arg); goto done; }
+        } else if (eq) {
+            rc = usage_error("option '%s' takes no value%s", fl->l, "");
+            goto done;
+        }
+        switch (fl->kind) {
+        case F_KEY: sets[n_sets++] = (flag_set){ fl->key, val, fl->l }; break;
+        case F_CONFIG: o.config_file = val; break;
+        case F_LOAD: o.load = val; break;
+        case F_PROMPT: o.prompt = val; break;
+        case F_NO_TUI: o.no_tui = true; break;
+        }
+    }
+
+    cfg_config cfg;
+    gc_err err = { 0 };
+    if (o.config_file && !paths_is_file(o.config_file)) {
+        rc = usage_error("-c %s: no such file%s", o.config_file, "");
+        goto done;
+    }
+    if (cfg_load(&cfg, NULL, NULL, o.config_file, cli_warn, NULL, &err)) {
+        fprintf(stderr, "gemma-chat: %s\n", err.msg);
+        rc = 1;
+        goto done;
+    }
+    if (cfg_apply_env(&cfg, &err)) {
+        fprintf(stderr, "gemma-chat: %s\n", err.msg);
+        rc = 2;
+        goto done;
+    }
+    for (int i = 0; i < n_sets; i++)
+        if (cfg_set(&cfg, sets[i].key, sets[i].value, CFG_SRC_FLAG, sets[i].what, &err)) {
+            rc = usage_error("%s%s", err.msg, "");
+            goto done;
+        }
+    if (o.load && !paths_is_file(o.load)) {
+        rc = usage_error("--load %s: no such file%s", o.load, "");
+        goto done;
+    }
+
+    if (o.prompt) {
+        if (!o.prompt[0]) { rc = usage_error("-p: the text is empty%s%s", "", ""); goto done; }
+        rc = line_oneshot(&cfg, &o, o.prompt);
+    } else if (o.no_tui) {
+        rc = line_chat(&cfg, &o);
+    } else if (!isatty(STDIN_FILENO)) {
+        /* Text on stdin: one reply. */
+        if (read_all(stdin, &text)) { fprintf(stderr, "gemma-chat: cannot read stdin\n"); rc = 1; goto done; }
+        size_t k = strspn(text, " \t\r\n");
+        if (!text[k]) { rc = usage_error("no text on stdin (give a message, -p TEXT, or --no-tui)%s%s", "", ""); goto done; }
+        rc = line_oneshot(&cfg, &o, text);
+    } else if (!isatty(STDOUT_FILENO)) {
+        rc = line_chat(&cfg, &o);  /* output to a file or pipe: no screen to draw on */
+    } else {
+        rc = tui_main(&cfg, &o);
+    }
+done:
+    free(text);
+    free(sets);
+    return rc;
+}

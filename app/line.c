@@ -1,0 +1,345 @@
+/* line.c: -p / stdin one-shot replies and the --no-tui line-mode chat (see line.h).
+ *
+ * Signals: handlers only set flags. SIGINT during a reply stops it (between
+ * tokens); SIGINT at the line-mode prompt clears the line on a terminal and
+ * ends the chat otherwise. SIGTERM and SIGHUP stop a reply, and the main loop
+ * then autosaves and exits with 128 + the signal number. The handlers are
+ * installed without SA_RESTART so that a blocking select() returns at once.
+ */
+#include "app/line.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <unistd.h>
+
+#include <readline/history.h>
+#include <readline/readline.h>
+
+#include "app/chat.h"
+#include "app/slash.h"
+#include "app/transcript.h"
+
+static volatile sig_atomic_t g_signal;      /* SIGTERM / SIGHUP received */
+static volatile sig_atomic_t g_sigint;      /* SIGINT received while no reply was running */
+static volatile sig_atomic_t g_busy;        /* a reply is running: SIGINT stops it */
+static volatile sig_atomic_t *g_cancel;     /* the chat's cancel flag */
+
+static void on_signal(int sig)
+{
+    if (sig == SIGINT && g_busy) {
+        if (g_cancel) *g_cancel = 1;
+        g_sigint = 2;   /* remembered: a -p reply stopped by SIGINT exits 130 */
+        return;
+    }
+    if (sig == SIGINT) {
+        g_sigint = 1;
+        return;
+    }
+    g_signal = sig;
+    if (g_cancel) *g_cancel = 1;
+}
+
+static void install_signals(chat *c)
+{
+    g_cancel = &c->cancel;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+/* --- the front end: replies to stdout, the rest to stderr --- */
+
+typedef struct line_fe {
+    chat *c;
+    bool tty_out;               /* stdout is a terminal: neutralize control characters */
+    bool show_stats;
+    bool wrote;                 /* the reply printed something */
+} line_fe;
+
+static void fe_notice(void *u, const char *text)
+{
+    (void)u;
+    fprintf(stderr, "%s\n", text);
+}
+
+static void fe_error(void *u, const char *text)
+{
+    (void)u;
+    fprintf(stderr, "error: %s\n", text);
+}
+
+static void fe_reply_begin(void *u)
+{
+    line_fe *f = u;
+    f->wrote = false;
+}
+
+static int fe_reply_piece(void *u, const char *text, size_t n)
+{
+    line_fe *f = u;
+    if (!n) return 0;
+    if (f->tty_out) {
+        /* Escape sequences from the model must not reach the terminal. */
+        char *safe = tr_neutralize(text, n);
+        if (safe) fputs(safe, stdout);
+        free(safe);
+    } else {
+        fwrite(text, 1, n, stdout);
+    }
+    fflush(stdout);
+    f->wrote = true;
+    return 0;
+}
+
+static void fe_reply_end(void *u, const sess_stats *st)
+{
+    line_fe *f = u;
+    if (!st) return;
+    fputc('\n', stdout);
+    fflush(stdout);
+    if (st->end == SESS_END_CANCEL) fprintf(stderr, "[stopped]\n");
+    else if (st->end == SESS_END_LIMIT) fprintf(stderr, "[reply cut at max_tokens = %d]\n", sess_max_tokens(f->c->s));
+    else if (st->end == SESS_END_CONTEXT) fprintf(stderr, "[reply cut: the context is full]\n");
+    if (f->show_stats)
+        fprintf(stderr, "[prompt %d tokens, %.1f tok/s; reply %d tokens, %.1f tok/s]\n", st->prompt_tokens,
+                st->prefill_tok_s, st->gen_tokens, st->decode_tok_s);
+}
+
+static void set_fe(chat *c, line_fe *f)
+{
+    f->c = c;
+    f->tty_out = isatty(STDOUT_FILENO);
+    f->show_stats = c->cfg.show_stats;
+    chat_fe fe = { .user = f, .notice = fe_notice, .error = fe_error, .reply_begin = fe_reply_begin,
+                   .reply_piece = fe_reply_piece, .reply_end = fe_reply_end };
+    chat_set_fe(c, &fe);
+}
+
+static int open_chat(chat *c, const cfg_config *cfg, const cli_opts *o)
+{
+    gc_err err = { 0 };
+    install_signals(c);
+    int rc = chat_open(c, cfg, NULL, NULL, cli_warn, NULL, &err);
+    if (rc) {
+        fprintf(stderr, "gemma-chat: %s\n", err.msg);
+        return rc;
+    }
+    if (o->load && chat_load_file(c, o->load, &err)) {
+        fprintf(stderr, "gemma-chat: --load %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+int line_oneshot(const cfg_config *cfg, const cli_opts *o, const char *text)
+{
+    chat c;
+    line_fe f = { 0 };
+    int rc = open_chat(&c, cfg, o);
+    if (rc) goto done;
+    set_fe(&c, &f);
+    gc_err err = { 0 };
+    if (g_signal) { rc = 128 + g_signal; goto done; }
+    g_busy = 1;
+    if (chat_send(&c, text, &err)) {
+        fprintf(stderr, "gemma-chat: %s\n", err.msg);
+        rc = 1;
+    }
+    if (g_signal) rc = 128 + g_signal;
+    else if (g_sigint) rc = 128 + SIGINT;
+done:
+    chat_close(&c);
+    return rc;
+}
+
+/* --- line-mode chat --- */
+
+static chat *g_chat;            /* for readline's callbacks, which take no context */
+static bool g_eof;
+static bool g_rl_installed;     /* the readline callback handler is installed */
+
+/* Leaving: remove readline's handler at once, or it shows the prompt again. */
+static void rl_stop(void)
+{
+    if (g_rl_installed) rl_callback_handler_remove();
+    g_rl_installed = false;
+}
+
+static void handle_line(char *line)
+{
+    if (!line) {
+        g_eof = true;
+        rl_stop();
+        return;
+    }
+    if (*line) add_history(line);
+    /* SIGINT now stops the prefill or the reply, not the chat. */
+    g_busy = 1;
+    int quit = chat_input(g_chat, line);
+    g_busy = 0;
+    g_sigint = 0;
+    if (quit) {
+        g_eof = true;
+        rl_stop();
+    }
+    free(line);
+}
+
+/* Tab completion: slash commands first, then the argument of the command. */
+static char **g_words;
+static int g_n_words;
+
+static void set_words(char **w, int n)
+{
+    chat_free_names(g_words, g_n_words);
+    g_words = w;
+    g_n_words = n;
+}
+
+static char *word_gen(const char *text, int state)
+{
+    static int i;
+    if (!state) i = 0;
+    size_t n = strlen(text);
+    while (i < g_n_words) {
+        const char *w = g_words[i++];
+        if (!strncmp(w, text, n)) return strdup(w);
+    }
+    return NULL;
+}
+
+static char **complete(const char *text, int start, int end)
+{
+    (void)end;
+    rl_attempted_completion_over = 1;   /* never file names */
+    char **w = NULL;
+    int n = 0;
+    if (start == 0) {
+        n = slash_count();
+        w = calloc(n, sizeof *w);
+        for (int i = 0; w && i < n; i++) w[i] = strdup(slash_cmds[i].name);
+    } else {
+        size_t cn = strcspn(rl_line_buffer, " \t");
+        for (const slash_cmd *s = slash_cmds; s->name; s++) {
+            if (strlen(s->name) != cn || strncmp(s->name, rl_line_buffer, cn)) continue;
+            if (s->arg == SLASH_ARG_PERSONA) chat_persona_names(g_chat, &w, &n);
+            else if (s->arg == SLASH_ARG_TRANSCRIPT) chat_transcript_names(g_chat, &w, &n);
+            else if (s->arg == SLASH_ARG_SETTING) {
+                while (slash_set_keys[n]) n++;
+                w = calloc(n, sizeof *w);
+                for (int i = 0; w && i < n; i++) w[i] = strdup(slash_set_keys[i]);
+            }
+        }
+    }
+    set_words(w, w ? n : 0);
+    return rl_completion_matches(text, word_gen);
+}
+
+/* Lines from a pipe or file: each line is one input. */
+static void read_lines(char **buf, size_t *len, size_t *cap)
+{
+    if (*len + 4096 > *cap) {
+        size_t c = *cap ? *cap * 2 : 8192;
+        char *b = realloc(*buf, c);
+        if (!b) { g_eof = true; return; }
+        *buf = b;
+        *cap = c;
+    }
+    ssize_t k = read(STDIN_FILENO, *buf + *len, *cap - *len - 1);
+    if (k < 0 && errno == EINTR) return;
+    if (k <= 0) {
+        /* The last line may lack its newline. */
+        if (*len) {
+            (*buf)[*len] = 0;
+            *len = 0;
+            handle_line(strdup(*buf));
+        }
+        g_eof = true;
+        return;
+    }
+    *len += (size_t)k;
+    char *nl;
+    while (!g_eof && !g_signal && (nl = memchr(*buf, '\n', *len))) {
+        size_t ln = (size_t)(nl - *buf);
+        char *line = strndup(*buf, ln && (*buf)[ln - 1] == '\r' ? ln - 1 : ln);
+        memmove(*buf, nl + 1, *len - ln - 1);
+        *len -= ln + 1;
+        handle_line(line);
+    }
+}
+
+int line_chat(const cfg_config *cfg, const cli_opts *o)
+{
+    chat c;
+    line_fe f = { 0 };
+    int rc = open_chat(&c, cfg, o);
+    if (rc) {
+        chat_close(&c);
+        return rc;
+    }
+    set_fe(&c, &f);
+    g_chat = &c;
+    bool tty = isatty(STDIN_FILENO);
+    const char *pn = sess_persona_name(c.s);
+    fprintf(stderr, "gemma-chat %s: %s on %s%s%s%s, persona %s, context %d tokens.\n", GC_VERSION, c.model_name,
+            c.backend_name, c.device_name[0] ? " (" : "", c.device_name, c.device_name[0] ? ")" : "",
+            pn[0] ? pn : "none", sess_n_ctx(c.s));
+    if (tty) {
+        fprintf(stderr, "Type a message and Enter; /help lists the commands; /quit or Ctrl-D leaves.\n");
+        rl_instream = stdin;
+        rl_outstream = stderr;      /* stdout carries replies only */
+        rl_catch_signals = 0;
+        rl_readline_name = "gemma-chat";
+        rl_attempted_completion_function = complete;
+        rl_callback_handler_install("> ", handle_line);
+        g_rl_installed = true;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    while (!g_eof && !g_signal) {
+        fd_set rd;
+        FD_ZERO(&rd);
+        FD_SET(STDIN_FILENO, &rd);
+        int r = select(STDIN_FILENO + 1, &rd, NULL, NULL, NULL);
+        if (r < 0) {
+            if (errno != EINTR) break;
+            if (g_sigint) {
+                g_sigint = 0;
+                if (!tty) break;
+                /* Ctrl-C at the prompt: drop the line, as a shell does. */
+                rl_replace_line("", 0);
+                fputs("^C\n", stderr);
+                rl_on_new_line();
+                rl_redisplay();
+            }
+            continue;
+        }
+        if (tty) rl_callback_read_char();
+        else read_lines(&buf, &len, &cap);
+    }
+    rl_stop();
+    free(buf);
+    set_words(NULL, 0);
+
+    gc_err err = { 0 };
+    bool saved = false;
+    rc = 0;
+    if (chat_autosave(&c, &saved, &err)) {
+        fprintf(stderr, "gemma-chat: autosave failed: %s\n", err.msg);
+        rc = 1;
+    } else if (saved) {
+        fprintf(stderr, "Saved the conversation to %s\n", c.conv_path);
+    }
+    if (g_signal) rc = 128 + g_signal;
+    chat_close(&c);
+    g_chat = NULL;
+    return rc;
+}

@@ -1,0 +1,729 @@
+/* session.c: a chat conversation over one token stream in the KV cache (see session.h). */
+#include "app/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model/chat_template.h"
+#include "model/sampler.h"
+
+/* Tokens evaluated per gemma_eval call during a prefill, so that progress
+ * can be reported, and the prefill stopped, between calls. */
+#define PREFILL_CHUNK 64
+
+/* One user message and the model's reply to it. */
+typedef struct sess_ex {
+    char *user;                 /* as typed */
+    char *reply;                /* as kept in the stream (trimmed); NULL while pending */
+    size_t tr_first;            /* its first transcript message (an overflow notice before it) */
+    size_t tr_user;             /* its user message in the transcript */
+    size_t off_user;            /* stream offset of its user turn (when in the context) */
+    size_t off_model;           /* stream offset of its model turn (when in the context) */
+} sess_ex;
+
+struct sess {
+    gemma_model *m;
+    gemma_session *g;
+    const tok_vocab *v;
+    tmpl_gemma t;
+    smp_sampler *smp;
+    sess_params p;
+    sess_io io;
+    char *persona_name;         /* never NULL */
+    char *persona;              /* instruction; never NULL, "" = none */
+    tr_transcript *tr;
+    sess_ex *ex;                /* [n_ex] every exchange, oldest first */
+    size_t n_ex, cap_ex;
+    size_t first;               /* exchanges [first, n_ex) are in the context */
+    tok_ids toks;               /* the stream: what the context should hold */
+    tok_ids kv;                 /* what the KV cache holds: kv.n == gemma_n_past */
+    bool have_logits;           /* gemma_logits is for toks' last token */
+    sess_stats last;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static char *dup_str(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* A malloc'd copy of s without ASCII whitespace at either end: the text the
+ * chat template puts into the stream. */
+static char *trimmed(const char *s, size_t n)
+{
+    while (n && is_space(*s)) { s++; n--; }
+    while (n && is_space(s[n - 1])) n--;
+    char *r = malloc(n + 1);
+    if (!r) return NULL;
+    memcpy(r, s, n);
+    r[n] = 0;
+    return r;
+}
+
+static void notice(sess *s, const char *text)
+{
+    tr_add(s->tr, TR_NOTICE, text, -1, -1, NULL);
+    if (s->io.on_notice) s->io.on_notice(s->io.user, text);
+}
+
+/* ------------------------------------------------------------ setup */
+
+static int make_sampler(sess *s, const cfg_sampling *c, gc_err *err)
+{
+    if (c->seed < 0) return gc_errf(err, "sampling seed %lld: must be resolved to 0 or more", c->seed);
+    smp_params sp = {
+        .temp = c->temperature, .top_k = c->top_k, .top_p = c->top_p, .min_p = c->min_p,
+        .repeat_penalty = c->repeat_penalty,
+        .repeat_last_n = c->repeat_last_n < 0 ? gemma_n_ctx(s->g) : c->repeat_last_n,
+        .seed = (uint64_t)c->seed,
+    };
+    smp_sampler *n = NULL;
+    if (smp_create(&n, &sp, gemma_n_vocab(s->m), err)) return -1;
+    smp_destroy(s->smp);
+    s->smp = n;
+    s->p.sampling = *c;
+    return 0;
+}
+
+int sess_create(sess **out, gemma_model *m, const tok_vocab *v, const sess_params *p, gc_err *err)
+{
+    *out = NULL;
+    sess *s = calloc(1, sizeof *s);
+    if (!s) return gc_errf(err, "out of memory");
+    s->m = m;
+    s->v = v;
+    s->p = *p;
+    s->persona_name = dup_str("");
+    s->persona = dup_str("");
+    if (!s->persona_name || !s->persona) { gc_errf(err, "out of memory"); goto fail; }
+    if (tmpl_init(&s->t, v, err) || gemma_session_create(&s->g, m, p->n_ctx, p->n_batch, err) ||
+        make_sampler(s, &p->sampling, err) || tr_create(&s->tr, err))
+        goto fail;
+    tr_set_sampling(s->tr, &s->p.sampling);
+    *out = s;
+    return 0;
+fail:
+    sess_destroy(s);
+    return -1;
+}
+
+static void free_exchanges(sess_ex *ex, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(ex[i].user);
+        free(ex[i].reply);
+    }
+    free(ex);
+}
+
+void sess_destroy(sess *s)
+{
+    if (!s) return;
+    free_exchanges(s->ex, s->n_ex);
+    tok_ids_free(&s->toks);
+    tok_ids_free(&s->kv);
+    tr_free(s->tr);
+    smp_destroy(s->smp);
+    gemma_session_free(s->g);
+    free(s->persona_name);
+    free(s->persona);
+    free(s);
+}
+
+void sess_set_io(sess *s, const sess_io *io)
+{
+    if (io) s->io = *io;
+    else memset(&s->io, 0, sizeof s->io);
+}
+
+/* ------------------------------------------------------------ the stream */
+
+/* Appends src[0..n) to dst. */
+static int ids_append(tok_ids *dst, const int32_t *src, size_t n, gc_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (tok_ids_push(dst, src[i], err)) return -1;
+    return 0;
+}
+
+/* Renders exchanges [from, to) into out as a fresh stream (persona on the
+ * first user turn). With offsets, records each exchange's offsets. */
+static int render(sess *s, size_t from, size_t to, tok_ids *out, bool offsets, gc_err *err)
+{
+    out->n = 0;
+    if (tmpl_begin(&s->t, out, err)) return -1;
+    for (size_t i = from; i < to; i++) {
+        sess_ex *e = &s->ex[i];
+        size_t u = out->n;
+        if (tmpl_add_turn(&s->t, out, TMPL_USER, i == from ? s->persona : NULL, e->user, err)) return -1;
+        size_t mo = out->n;
+        if (e->reply && tmpl_add_turn(&s->t, out, TMPL_MODEL, NULL, e->reply, err)) return -1;
+        if (offsets) { e->off_user = u; e->off_model = mo; }
+    }
+    return 0;
+}
+
+/* Makes the KV cache hold the whole stream and the logits of its last token
+ * available: keeps the longest common prefix of cache and stream, evaluates
+ * the rest (at least the last token, for its logits). Returns the number of
+ * tokens evaluated in *n_eval. Stopped between chunks (cancel flag, progress
+ * callback) it fails with "stopped"; what was evaluated stays in the cache
+ * and a later prefill of the same tokens reuses it. */
+static int prefill(sess *s, int *n_eval, double *secs, gc_err *err)
+{
+    size_t n = s->toks.n, keep = 0;
+    while (keep < n && keep < s->kv.n && s->kv.ids[keep] == s->toks.ids[keep]) keep++;
+    if (n == 0) return gc_errf(err, "nothing to evaluate");
+    if (keep == n) keep--;
+    if ((int)n > gemma_n_ctx(s->g))
+        return gc_errf(err, "%zu tokens do not fit the context of %d", n, gemma_n_ctx(s->g));
+    s->have_logits = false;
+    if (gemma_rewind(s->g, (int)keep, err)) return -1;
+    s->kv.n = keep;
+    double t0 = now_s();
+    size_t total = n - keep;
+    bool stop = false;
+    while (s->kv.n < n) {
+        if (stop || (s->io.cancel && *s->io.cancel))
+            return gc_errf(err, "stopped while reading the prompt (%zu of %zu tokens)", s->kv.n - keep, total);
+        size_t k = n - s->kv.n < PREFILL_CHUNK ? n - s->kv.n : PREFILL_CHUNK;
+        /* The argmax too: greedy decoding reads it instead of the logits. */
+        unsigned want = s->kv.n + k == n ? GEMMA_WANT_LOGITS | GEMMA_WANT_ARGMAX : 0;
+        if (gemma_eval(s->g, s->toks.ids + s->kv.n, (int)k, want, err)) return -1;
+        if (ids_append(&s->kv, s->toks.ids + s->kv.n, k, err)) return -1;
+        stop = s->io.on_progress && s->io.on_progress(s->io.user, (int)(s->kv.n - keep), (int)total);
+    }
+    *secs = now_s() - t0;
+    *n_eval = (int)total;
+    s->have_logits = true;
+    return 0;
+}
+
+/* The room a new turn leaves free for its reply when deciding what to drop. */
+int sess_reply_reserve(const sess *s)
+{
+    int n_ctx = gemma_n_ctx(s->g), r = n_ctx / 4;
+    if (s->p.max_tokens > 0 && s->p.max_tokens < r) r = s->p.max_tokens;
+    return r < 1 ? 1 : r;
+}
+
+/* ------------------------------------------------------------ conversation */
+
+static int new_conversation(sess *s, gc_err *err)
+{
+    tr_transcript *tr = NULL;
+    if (tr_create(&tr, err) || tr_set_persona(tr, s->persona_name, s->persona, err)) {
+        tr_free(tr);
+        return -1;
+    }
+    tr_set_sampling(tr, &s->p.sampling);
+    /* The model fields carry over: it is the same model. */
+    if (tr_set_model(tr, s->tr->model_name, s->tr->model_arch, s->tr->model_file, s->tr->model_size, err)) {
+        tr_free(tr);
+        return -1;
+    }
+    tr_free(s->tr);
+    s->tr = tr;
+    free_exchanges(s->ex, s->n_ex);
+    s->ex = NULL;
+    s->n_ex = s->cap_ex = s->first = 0;
+    s->toks.n = 0;
+    s->have_logits = false;
+    memset(&s->last, 0, sizeof s->last);
+    return 0;
+}
+
+int sess_set_persona(sess *s, const char *name, const char *instruction, gc_err *err)
+{
+    char *n = dup_str(name), *i = trimmed(instruction ? instruction : "", instruction ? strlen(instruction) : 0);
+    if (!n || !i) { free(n); free(i); return gc_errf(err, "out of memory"); }
+    char *on = s->persona_name, *oi = s->persona;
+    s->persona_name = n;
+    s->persona = i;
+    if (new_conversation(s, err)) {
+        s->persona_name = on;
+        s->persona = oi;
+        free(n);
+        free(i);
+        return -1;
+    }
+    free(on);
+    free(oi);
+    return 0;
+}
+
+int sess_clear(sess *s, gc_err *err)
+{
+    return new_conversation(s, err);
+}
+
+int sess_set_sampling(sess *s, const cfg_sampling *sp, gc_err *err)
+{
+    if (make_sampler(s, sp, err)) return -1;
+    tr_set_sampling(s->tr, sp);
+    return 0;
+}
+
+void sess_set_max_tokens(sess *s, int max_tokens)
+{
+    s->p.max_tokens = max_tokens;
+}
+
+static bool pending(const sess *s)
+{
+    return s->n_ex && !s->ex[s->n_ex - 1].reply;
+}
+
+/* The tokens of a new user turn `text` plus the generation prompt, appended
+ * to out; the persona goes in when it is the first turn of the context. */
+static int user_turn(sess *s, bool first_turn, const char *text, tok_ids *out, gc_err *err)
+{
+    if (tmpl_add_turn(&s->t, out, TMPL_USER, first_turn ? s->persona : NULL, text, err) ||
+        tmpl_add_gen_prompt(&s->t, out, err))
+        return -1;
+    return 0;
+}
+
+/* Which exchanges stay in the context when `text` is added: the first index
+ * kept (n_ex: none). Fails when the message cannot fit even alone. */
+static int fit_turn(sess *s, const char *text, size_t *from, gc_err *err)
+{
+    int n_ctx = gemma_n_ctx(s->g), reserve = sess_reply_reserve(s);
+    tok_ids tmp = {0};
+    int rc = -1;
+    if (tmpl_begin(&s->t, &tmp, err) || user_turn(s, true, text, &tmp, err)) goto done;
+    if ((int)tmp.n >= n_ctx) {
+        gc_errf(err, "message too long: it takes %zu tokens with the chat markers%s, and the context holds "
+                "%d (shorten it or raise --ctx)", tmp.n, s->persona[0] ? " and the persona" : "", n_ctx);
+        goto done;
+    }
+    /* The common case: the turn fits after the current context. */
+    tmp.n = 0;
+    if (user_turn(s, s->first == s->n_ex, text, &tmp, err)) goto done;
+    size_t k = s->first;
+    if (s->toks.n > 0 && (int)(s->toks.n + tmp.n) + reserve > n_ctx) {
+        /* Drop one more exchange at a time until the rest and the turn fit. */
+        for (k++; k < s->n_ex; k++) {
+            if (render(s, k, s->n_ex, &tmp, false, err) || user_turn(s, false, text, &tmp, err)) goto done;
+            if ((int)tmp.n + reserve <= n_ctx) break;
+        }
+    }
+    *from = k;
+    rc = 0;
+done:
+    tok_ids_free(&tmp);
+    return rc;
+}
+
+static int push_exchange(sess *s, gc_err *err)
+{
+    if (s->n_ex == s->cap_ex) {
+        size_t cap = s->cap_ex ? s->cap_ex * 2 : 16;
+        sess_ex *n = realloc(s->ex, cap * sizeof *n);
+        if (!n) return gc_errf(err, "out of memory");
+        s->ex = n;
+        s->cap_ex = cap;
+    }
+    memset(&s->ex[s->n_ex], 0, sizeof s->ex[s->n_ex]);
+    s->n_ex++;
+    return 0;
+}
+
+int sess_add_user(sess *s, const char *text, sess_stats *st, gc_err *err)
+{
+    sess_stats local = {0};
+    if (!st) st = &local;
+    memset(st, 0, sizeof *st);
+    if (pending(s)) return gc_errf(err, "the last message has no reply yet");
+    /* The transcript's copy (invalid UTF-8 repaired) is the text the stream
+     * carries, so that a saved conversation renders to the same tokens. */
+    size_t tr_n = s->tr->n_msgs, old_first = s->first, old_toks = s->toks.n, from;
+    if (tr_add(s->tr, TR_USER, text, -1, -1, err)) return -1;
+    char *copy = dup_str(s->tr->msgs[tr_n].text);
+    if (!copy) { gc_errf(err, "out of memory"); goto fail; }
+    if (fit_turn(s, copy, &from, err) || push_exchange(s, err)) goto fail;
+    sess_ex *e = &s->ex[s->n_ex - 1];
+    e->user = copy;
+    copy = NULL;
+    e->tr_first = e->tr_user = tr_n;
+    if (from != s->first || s->toks.n == 0) {
+        /* Dropped exchanges, or an empty context: render afresh. */
+        if (render(s, from, s->n_ex - 1, &s->toks, true, err)) goto undo;
+        s->first = from;
+    }
+    e->off_user = s->toks.n;
+    if (tmpl_add_turn(&s->t, &s->toks, TMPL_USER, s->first == s->n_ex - 1 ? s->persona : NULL, e->user, err))
+        goto undo;
+    e->off_model = s->toks.n;
+    if (tmpl_add_gen_prompt(&s->t, &s->toks, err)) goto undo;
+    if (prefill(s, &st->prompt_tokens, &st->prefill_s, err)) goto undo;
+    st->prefill_tok_s = st->prefill_s > 0 ? st->prompt_tokens / st->prefill_s : 0;
+    s->tr->msgs[tr_n].tokens = (long long)(s->toks.n - e->off_user);
+    s->tr->msgs[tr_n].tok_s = st->prefill_tok_s;
+    st->dropped = (int)(from - old_first);
+    if (st->dropped) {
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "Context full: the %d oldest exchange%s left the context (the persona stays; the transcript "
+                 "keeps every message).", st->dropped, st->dropped == 1 ? "" : "s");
+        notice(s, msg);
+    }
+    s->last = *st;
+    return 0;
+undo:
+    /* Back to the conversation as it was; the cache is reconciled by the next prefill. */
+    free(e->user);
+    s->n_ex--;
+    if (s->first != old_first) {
+        s->first = old_first;
+        gc_err ignore;
+        if (s->first < s->n_ex) render(s, s->first, s->n_ex, &s->toks, true, &ignore);
+        else s->toks.n = 0;
+    } else {
+        s->toks.n = old_toks;
+    }
+    s->have_logits = false;
+fail:
+    free(copy);
+    tr_truncate(s->tr, tr_n);
+    return -1;
+}
+
+/* Appends text to a growing buffer. */
+static int buf_add(char **buf, size_t *n, size_t *cap, const char *text, size_t len, gc_err *err)
+{
+    if (*n + len + 1 > *cap) {
+        size_t c = *cap ? *cap : 256;
+        while (c < *n + len + 1) c *= 2;
+        char *b = realloc(*buf, c);
+        if (!b) return gc_errf(err, "out of memory");
+        *buf = b;
+        *cap = c;
+    }
+    memcpy(*buf + *n, text, len);
+    *n += len;
+    (*buf)[*n] = 0;
+    return 0;
+}
+
+/* The sampling loop. Tokens go into the stream and, once evaluated, the
+ * cache; the last sampled token may stay unevaluated (the next prefill
+ * picks it up). */
+static int decode(sess *s, sess_stats *st, char **text, size_t *text_n, gc_err *err)
+{
+    tok_stream ts;
+    if (tok_stream_init(&ts, s->v, err)) return -1;
+    size_t cap = 0;
+    int rc = 0, n_ctx = gemma_n_ctx(s->g);
+    const cfg_sampling *c = &s->p.sampling;
+    /* Greedy without a penalty needs only the backend's argmax, not the logits. */
+    bool fast = c->temperature <= 0 && c->repeat_penalty == 1.0f;
+    smp_reset(s->smp);
+    for (size_t i = 0; i < s->toks.n; i++) smp_accept(s->smp, s->toks.ids[i]);
+    st->end = SESS_END_STOP;
+    double t0 = now_s(), cb_s = 0;
+    for (;;) {
+        if (s->io.cancel && *s->io.cancel) { st->end = SESS_END_CANCEL; break; }
+        if (s->p.max_tokens > 0 && st->gen_tokens >= s->p.max_tokens) { st->end = SESS_END_LIMIT; break; }
+        if ((int)s->toks.n >= n_ctx) { st->end = SESS_END_CONTEXT; break; }
+        int32_t id = fast ? gemma_argmax(s->g) : smp_sample(s->smp, gemma_logits(s->g));
+        if (tmpl_is_stop(&s->t, id)) break;
+        smp_accept(s->smp, id);
+        if (tok_ids_push(&s->toks, id, err)) { rc = -1; break; }
+        s->have_logits = false;
+        st->gen_tokens++;
+        size_t len;
+        const char *piece = tok_stream_push(&ts, id, &len);
+        if (len && buf_add(text, text_n, &cap, piece, len, err)) { rc = -1; break; }
+        if (s->io.on_token) {
+            double t1 = now_s();
+            int stop = s->io.on_token(s->io.user, piece, len);
+            cb_s += now_s() - t1;
+            if (stop) { st->end = SESS_END_CANCEL; break; }
+        }
+        if (s->io.cancel && *s->io.cancel) { st->end = SESS_END_CANCEL; break; }
+        if (s->p.max_tokens > 0 && st->gen_tokens >= s->p.max_tokens) { st->end = SESS_END_LIMIT; break; }
+        if ((int)s->toks.n >= n_ctx) { st->end = SESS_END_CONTEXT; break; }
+        if (gemma_eval(s->g, &id, 1, fast ? GEMMA_WANT_ARGMAX : GEMMA_WANT_LOGITS, err)) {
+            /* The cache may be anywhere now: forget it. */
+            s->kv.n = 0;
+            rc = -1;
+            break;
+        }
+        if (tok_ids_push(&s->kv, id, err)) { rc = -1; break; }
+    }
+    size_t len;
+    const char *rest = tok_stream_flush(&ts, &len);
+    if (rc == 0 && len) {
+        if (buf_add(text, text_n, &cap, rest, len, err)) rc = -1;
+        else if (s->io.on_token) s->io.on_token(s->io.user, rest, len);
+    }
+    tok_stream_free(&ts);
+    st->decode_s = now_s() - t0 - cb_s;
+    st->decode_tok_s = st->gen_tokens && st->decode_s > 0 ? st->gen_tokens / st->decode_s : 0;
+    if (rc == 0 && !*text) *text = dup_str("");
+    if (rc == 0 && !*text) rc = gc_errf(err, "out of memory");
+    return rc;
+}
+
+int sess_generate(sess *s, sess_stats *st, gc_err *err)
+{
+    sess_stats local = s->last;
+    if (!st) st = &local;
+    if (!pending(s)) return gc_errf(err, "there is no message to reply to");
+    if (!s->have_logits) {
+        if (prefill(s, &st->prompt_tokens, &st->prefill_s, err)) return -1;
+        st->prefill_tok_s = st->prefill_s > 0 ? st->prompt_tokens / st->prefill_s : 0;
+    }
+    st->gen_tokens = 0;
+    sess_ex *e = &s->ex[s->n_ex - 1];
+    size_t gen_start = s->toks.n;
+    char *raw = NULL;
+    size_t raw_n = 0;
+    if (decode(s, st, &raw, &raw_n, err)) {
+        free(raw);
+        s->toks.n = gen_start;
+        s->have_logits = false;
+        return -1;
+    }
+    /* Keep the reply as the template renders its text, so that the stream
+     * equals a fresh rendering of the conversation (see session.h); the
+     * transcript repairs invalid UTF-8, so its copy is what the stream carries. */
+    char *text = trimmed(raw, raw_n);
+    free(raw);
+    size_t tr_n = s->tr->n_msgs;
+    int rc = !text ? gc_errf(err, "out of memory") : tr_add(s->tr, TR_MODEL, text, st->gen_tokens, st->decode_tok_s, err);
+    free(text);
+    if (rc) {
+        s->toks.n = gen_start;
+        s->have_logits = false;
+        return -1;
+    }
+    s->toks.n = e->off_model;
+    s->have_logits = false;
+    if (!(e->reply = dup_str(s->tr->msgs[tr_n].text)) ||
+        tmpl_add_turn(&s->t, &s->toks, TMPL_MODEL, NULL, e->reply, err)) {
+        if (!e->reply) gc_errf(err, "out of memory");
+        free(e->reply);
+        e->reply = NULL;
+        tr_truncate(s->tr, tr_n);
+        s->toks.n = e->off_model;
+        tmpl_add_gen_prompt(&s->t, &s->toks, NULL);
+        return -1;
+    }
+    s->last = *st;
+    return 0;
+}
+
+int sess_send(sess *s, const char *text, sess_stats *st, gc_err *err)
+{
+    sess_stats local;
+    if (!st) st = &local;
+    if (sess_add_user(s, text, st, err)) return -1;
+    if (sess_generate(s, st, err)) {
+        /* Leave no half exchange behind: the message was not answered. */
+        gc_err ignore;
+        sess_undo(s, &ignore);
+        return -1;
+    }
+    return 0;
+}
+
+/* Puts reply `old` back as the last exchange's reply (after a failed regen). */
+static void restore_reply(sess *s, sess_ex *e, char *old, bool transcript)
+{
+    gc_err ignore;
+    e->reply = old;
+    s->toks.n = e->off_model;
+    tmpl_add_turn(&s->t, &s->toks, TMPL_MODEL, NULL, old, &ignore);
+    if (transcript) tr_add(s->tr, TR_MODEL, old, -1, -1, &ignore);
+    s->have_logits = false;
+}
+
+int sess_regen(sess *s, sess_stats *st, gc_err *err)
+{
+    sess_stats local;
+    if (!st) st = &local;
+    memset(st, 0, sizeof *st);
+    if (!s->n_ex) return gc_errf(err, "there is no reply to regenerate");
+    sess_ex *e = &s->ex[s->n_ex - 1];
+    if (!e->reply) return gc_errf(err, "the last message has no reply to regenerate");
+    char *old = e->reply;
+    e->reply = NULL;
+    s->toks.n = e->off_model;
+    s->have_logits = false;
+    if (tmpl_add_gen_prompt(&s->t, &s->toks, err)) {
+        restore_reply(s, e, old, false);
+        return -1;
+    }
+    /* The old reply and whatever followed it leave the transcript (a failure
+     * puts its text back). */
+    tr_truncate(s->tr, e->tr_user + 1);
+    if (sess_generate(s, st, err)) {
+        restore_reply(s, e, old, true);
+        return -1;
+    }
+    free(old);
+    return 0;
+}
+
+int sess_undo(sess *s, gc_err *err)
+{
+    if (!s->n_ex) return gc_errf(err, "there is nothing to undo");
+    sess_ex *e = &s->ex[s->n_ex - 1];
+    size_t idx = s->n_ex - 1;
+    if (idx >= s->first) s->toks.n = e->off_user;   /* keeps <bos> when it was the first turn */
+    tr_truncate(s->tr, e->tr_first);
+    free(e->user);
+    free(e->reply);
+    s->n_ex--;
+    if (s->first > s->n_ex) s->first = s->n_ex;
+    s->have_logits = false;
+    return 0;
+}
+
+int sess_load(sess *s, tr_transcript *tr, gc_err *err)
+{
+    /* Build the new conversation aside, then swap it in. */
+    sess_ex *ex = NULL;
+    size_t n_ex = 0, cap = 0;
+    for (size_t i = 0; i < tr->n_msgs; i++) {
+        const tr_message *m = &tr->msgs[i];
+        if (m->role == TR_NOTICE) continue;
+        if (m->role == TR_MODEL) {
+            if (!n_ex || ex[n_ex - 1].reply) {
+                free_exchanges(ex, n_ex);
+                return gc_errf(err, "transcript message %zu: a model reply that does not follow a user message",
+                               i + 1);
+            }
+            if (!(ex[n_ex - 1].reply = trimmed(m->text, strlen(m->text)))) goto oom;
+            continue;
+        }
+        if (n_ex && !ex[n_ex - 1].reply && !(ex[n_ex - 1].reply = dup_str(""))) goto oom;
+        if (n_ex == cap) {
+            cap = cap ? cap * 2 : 16;
+            sess_ex *n = realloc(ex, cap * sizeof *n);
+            if (!n) goto oom;
+            ex = n;
+        }
+        memset(&ex[n_ex], 0, sizeof *ex);
+        ex[n_ex].tr_first = ex[n_ex].tr_user = i;
+        n_ex++;
+        if (!(ex[n_ex - 1].user = dup_str(m->text))) goto oom;
+    }
+    if (n_ex && !ex[n_ex - 1].reply && !(ex[n_ex - 1].reply = dup_str(""))) goto oom;
+    char *pn = dup_str(tr->persona_name);
+    char *pi = trimmed(tr->persona_instruction, strlen(tr->persona_instruction));
+    if (!pn || !pi) { free(pn); free(pi); goto oom; }
+
+    /* Swap, keeping the old state to restore on failure. */
+    sess_ex *o_ex = s->ex;
+    size_t o_n = s->n_ex, o_cap = s->cap_ex, o_first = s->first;
+    char *o_pn = s->persona_name, *o_pi = s->persona;
+    tr_transcript *o_tr = s->tr;
+    s->ex = ex;
+    s->n_ex = n_ex;
+    s->cap_ex = cap;
+    s->persona_name = pn;
+    s->persona = pi;
+    s->tr = tr;
+
+    /* The newest exchanges that fit with room for a reply. */
+    int n_ctx = gemma_n_ctx(s->g), reserve = sess_reply_reserve(s);
+    size_t from = 0;
+    for (; from < n_ex; from++) {
+        if (render(s, from, n_ex, &s->toks, true, err)) goto restore;
+        if ((int)s->toks.n + reserve <= n_ctx) break;
+    }
+    s->first = from;
+    if (render(s, from, n_ex, &s->toks, true, err)) goto restore;
+    int n_eval = 0;
+    double secs = 0;
+    if (s->toks.n && prefill(s, &n_eval, &secs, err)) goto restore;
+    s->have_logits = false;     /* the logits are those of a closed reply: nothing to sample */
+    memset(&s->last, 0, sizeof s->last);
+    s->last.prompt_tokens = n_eval;
+    s->last.prefill_s = secs;
+    s->last.prefill_tok_s = secs > 0 ? n_eval / secs : 0;
+    if (from) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "The %zu oldest exchange%s of this transcript did not fit the context of %d "
+                 "tokens and left it (they stay in the transcript).", from, from == 1 ? "" : "s", n_ctx);
+        notice(s, msg);
+    }
+    free_exchanges(o_ex, o_n);
+    free(o_pn);
+    free(o_pi);
+    tr_free(o_tr);
+    return 0;
+restore:
+    free_exchanges(s->ex, s->n_ex);
+    free(s->persona_name);
+    free(s->persona);
+    s->ex = o_ex;
+    s->n_ex = o_n;
+    s->cap_ex = o_cap;
+    s->first = o_first;
+    s->persona_name = o_pn;
+    s->persona = o_pi;
+    s->tr = o_tr;
+    {
+        gc_err ignore;
+        if (s->first < s->n_ex) render(s, s->first, s->n_ex, &s->toks, true, &ignore);
+        else s->toks.n = 0;
+    }
+    s->have_logits = false;
+    return -1;
+oom:
+    free_exchanges(ex, n_ex);
+    return gc_errf(err, "out of memory");
+}
+
+/* ------------------------------------------------------------ state */
+
+tr_transcript *sess_transcript(sess *s) { return s->tr; }
+const char *sess_persona_name(const sess *s) { return s->persona_name; }
+int sess_n_ctx(const sess *s) { return gemma_n_ctx(s->g); }
+int sess_n_used(const sess *s) { return (int)s->toks.n; }
+int sess_n_cached(const sess *s) { return (int)s->kv.n; }
+int sess_n_exchanges(const sess *s) { return (int)s->n_ex; }
+int sess_n_in_context(const sess *s) { return (int)(s->n_ex - s->first); }
+const sess_stats *sess_last_stats(const sess *s) { return &s->last; }
+const cfg_sampling *sess_sampling(const sess *s) { return &s->p.sampling; }
+int sess_max_tokens(const sess *s) { return s->p.max_tokens; }
+gemma_session *sess_engine(sess *s) { return s->g; }
+
+const int32_t *sess_tokens(const sess *s, size_t *n)
+{
+    *n = s->toks.n;
+    return s->toks.ids;
+}
+
+const float *sess_logits(const sess *s)
+{
+    return s->have_logits ? gemma_logits(s->g) : NULL;
+}
+
+const char *sess_end_name(sess_end e)
+{
+    switch (e) {
+    case SESS_END_STOP: return "end of turn";
+    case SESS_END_LIMIT: return "max_tokens reached";
+    case SESS_END_CONTEXT: return "context full";
+    case SESS_END_CANCEL: return "stopped";
+    }
+    return "?";
+}

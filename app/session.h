@@ -1,0 +1,158 @@
+/* session.h: a chat conversation over one token stream held in the KV cache.
+ *
+ * The session keeps the conversation as exchanges (a user message and the
+ * model's reply) and renders the ones that fit the context into one token
+ * stream (model/chat_template.h):
+ *
+ *   <bos> user(persona + msg 1) model(reply 1) user(msg 2) model(reply 2) ...
+ *
+ * The KV cache holds a prefix of that stream. Before generating, the session
+ * evaluates only what the cache lacks (the longest common prefix of the cache
+ * and the stream is kept), so a new user turn prefills just its own tokens
+ * plus the two that closed the previous reply (<end_of_turn>\n).
+ *
+ * A finished reply is kept in the stream as the chat template renders its
+ * text (trimmed, tokenized as one piece): the state of the cache is then
+ * always what rendering the transcript's texts from scratch gives, so a
+ * conversation saved and loaded again continues exactly as it would have.
+ * When the model happened to produce a non-canonical tokenization of its
+ * text (rare with real models), the differing tail of the reply is
+ * evaluated again with the next turn.
+ *
+ * Context overflow: when the next user turn plus room for a reply
+ * (sess_reply_reserve) would not fit, the oldest exchanges leave the
+ * context (the persona stays, at the start of the oldest kept turn), the
+ * rest is rendered and prefilled again, and a notice goes to the notice
+ * callback and into the transcript. A message that cannot fit even alone is
+ * refused with an error and changes nothing. The transcript keeps every
+ * message, dropped ones included.
+ *
+ * Not thread-safe; one session per gemma_model (one KV cache per backend).
+ */
+#ifndef GC_SESSION_H
+#define GC_SESSION_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "app/config.h"
+#include "app/transcript.h"
+#include "model/err.h"
+#include "model/gemma.h"
+#include "model/tokenizer.h"
+
+typedef struct sess sess;
+
+typedef struct sess_params {
+    int n_ctx;                  /* KV positions; 0 = min(the model's, 4096) */
+    int n_batch;                /* tokens per prefill step; 0 = the engine's default */
+    int max_tokens;             /* reply limit; <= 0 = until a stop or the context is full */
+    cfg_sampling sampling;      /* seed must be resolved (>= 0); repeat_last_n -1 = n_ctx */
+} sess_params;
+
+/* Why a reply ended. */
+typedef enum sess_end {
+    SESS_END_STOP,              /* the model ended its turn */
+    SESS_END_LIMIT,             /* max_tokens reached */
+    SESS_END_CONTEXT,           /* the context is full */
+    SESS_END_CANCEL,            /* the cancel flag or the token callback stopped it */
+} sess_end;
+
+/* Figures of the last turn (sess_add_user + sess_generate, or sess_regen). */
+typedef struct sess_stats {
+    int prompt_tokens;          /* tokens evaluated before the reply (prefill) */
+    double prefill_s;           /* seconds spent on them */
+    double prefill_tok_s;       /* 0 when none were evaluated */
+    int gen_tokens;             /* reply tokens generated */
+    double decode_s;            /* seconds of sampling + evaluation for them */
+    double decode_tok_s;        /* 0 when none */
+    int dropped;                /* exchanges dropped from the context by this turn */
+    sess_end end;
+} sess_stats;
+
+/* Called once per generated token with the text it completed (text may be
+ * empty: a partial UTF-8 character is held back). Returning nonzero stops
+ * the reply (SESS_END_CANCEL); the text so far is kept. The TUI polls its
+ * input here. */
+typedef int (*sess_token_fn)(void *user, const char *text, size_t len);
+/* A notice for the user (context overflow); also recorded in the transcript. */
+typedef void (*sess_notice_fn)(void *user, const char *text);
+/* Prefill progress, after each chunk of tokens: done of total. Returning
+ * nonzero stops the prefill (the call that started it fails with "stopped"). */
+typedef int (*sess_progress_fn)(void *user, int done, int total);
+
+typedef struct sess_io {
+    sess_token_fn on_token;     /* each may be NULL */
+    sess_notice_fn on_notice;
+    sess_progress_fn on_progress;
+    void *user;
+    volatile sig_atomic_t *cancel; /* nonzero stops a prefill or a reply between steps (SIGINT); may be NULL */
+} sess_io;
+
+/* A session on model m (vocabulary v, both outliving it) with a fresh, empty
+ * transcript and no persona. Creates the model's one gemma_session. */
+int sess_create(sess **out, gemma_model *m, const tok_vocab *v, const sess_params *p, gc_err *err);
+void sess_destroy(sess *s);     /* accepts NULL and a half-built session */
+
+void sess_set_io(sess *s, const sess_io *io);
+
+/* Starts a new conversation with this persona (name "" / instruction NULL or
+ * "" = none); the cache is reused where it matches. */
+int sess_set_persona(sess *s, const char *name, const char *instruction, gc_err *err);
+/* A new conversation with the same persona (a new, empty transcript). */
+int sess_clear(sess *s, gc_err *err);
+
+/* Sampling settings for the following replies (checked; seed >= 0 restarts
+ * the random sequence). Recorded in the transcript. */
+int sess_set_sampling(sess *s, const cfg_sampling *sp, gc_err *err);
+void sess_set_max_tokens(sess *s, int max_tokens);
+
+/* Appends a user turn and evaluates what the cache lacks (dropping old
+ * exchanges first when needed). On error (a message too long for the
+ * context, an engine failure) the conversation is unchanged. */
+int sess_add_user(sess *s, const char *text, sess_stats *st, gc_err *err);
+/* Generates the reply to the pending user turn, streaming it through
+ * on_token, and records it. st's prefill fields are kept from
+ * sess_add_user when st is the same struct. */
+int sess_generate(sess *s, sess_stats *st, gc_err *err);
+/* sess_add_user + sess_generate. */
+int sess_send(sess *s, const char *text, sess_stats *st, gc_err *err);
+
+/* Forgets the last reply and generates it again (the random sequence goes
+ * on, so with temperature > 0 it differs). Error when there is no exchange. */
+int sess_regen(sess *s, sess_stats *st, gc_err *err);
+/* Removes the last exchange (user message, reply, and notices after it) from
+ * the conversation, the context and the transcript. */
+int sess_undo(sess *s, gc_err *err);
+
+/* Replaces the conversation with a loaded transcript (ownership passes to the
+ * session on success; on failure the caller still owns tr and the session is
+ * as before): persona from the transcript, exchanges from its user/model
+ * messages (a last unanswered message gets an empty reply), the ones that
+ * fit prefilled into the cache. Model messages must follow user messages. */
+int sess_load(sess *s, tr_transcript *tr, gc_err *err);
+
+/* --- state --- */
+tr_transcript *sess_transcript(sess *s);
+const char *sess_persona_name(const sess *s);   /* "" = none */
+int sess_n_ctx(const sess *s);
+int sess_n_used(const sess *s);                 /* tokens of the stream (the context in use) */
+int sess_n_cached(const sess *s);               /* tokens in the KV cache */
+int sess_n_exchanges(const sess *s);            /* all, dropped ones included */
+int sess_n_in_context(const sess *s);           /* exchanges still in the context */
+int sess_reply_reserve(const sess *s);          /* room kept free for a reply when fitting a turn */
+const sess_stats *sess_last_stats(const sess *s);
+const cfg_sampling *sess_sampling(const sess *s);
+int sess_max_tokens(const sess *s);
+/* The token stream (valid until the next call that changes it). */
+const int32_t *sess_tokens(const sess *s, size_t *n);
+/* Logits [n_vocab] of the stream's last token after sess_add_user, else NULL. */
+const float *sess_logits(const sess *s);
+/* The engine session (tests compare against a from-scratch prefill). */
+gemma_session *sess_engine(sess *s);
+
+const char *sess_end_name(sess_end e);
+
+#endif

@@ -1,0 +1,278 @@
+/* slash.c: the slash commands (see slash.h). */
+#include "app/slash.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void say(chat *c, const char *text)
+{
+    if (c->fe.notice) c->fe.notice(c->fe.user, text);
+}
+
+static int fail(chat *c, const gc_err *err)
+{
+    if (c->fe.error) c->fe.error(c->fe.user, err->msg);
+    return -1;
+}
+
+static int cmd_help(chat *c, const char *arg)
+{
+    (void)arg;
+    if (c->fe.help) {
+        c->fe.help(c->fe.user);
+        return 0;
+    }
+    char *t = slash_help_text();
+    if (t) say(c, t);
+    free(t);
+    return 0;
+}
+
+static int cmd_save(chat *c, const char *arg)
+{
+    gc_err err = {0};
+    char path[PATHS_MAX], msg[PATHS_MAX + 64];
+    if (chat_save(c, arg[0] ? arg : NULL, path, sizeof path, &err)) return fail(c, &err);
+    snprintf(msg, sizeof msg, "Saved to %s", path);
+    say(c, msg);
+    return 0;
+}
+
+static int cmd_load(chat *c, const char *arg)
+{
+    gc_err err = {0};
+    if (!arg[0]) {
+        gc_errf(&err, "/load NAME: which conversation? (Tab lists the saved ones)");
+        return fail(c, &err);
+    }
+    /* The current conversation is kept before it is replaced. */
+    bool saved = false;
+    if (chat_autosave(c, &saved, &err)) return fail(c, &err);
+    char prev[PATHS_MAX];
+    snprintf(prev, sizeof prev, "%s", c->conv_path);
+    if (chat_load_name(c, arg, &err)) return fail(c, &err);
+    char msg[PATHS_MAX * 2 + 128];
+    int k = snprintf(msg, sizeof msg, "Loaded %s (%zu messages)", c->conv_path, sess_transcript(c->s)->n_msgs);
+    if (saved && strcmp(prev, c->conv_path))
+        snprintf(msg + k, sizeof msg - k, "; the previous conversation was saved to %s", prev);
+    say(c, msg);
+    return 0;
+}
+
+static int cmd_export(chat *c, const char *arg)
+{
+    gc_err err = {0};
+    if (!arg[0]) {
+        gc_errf(&err, "/export NAME.md: which file name?");
+        return fail(c, &err);
+    }
+    char path[PATHS_MAX], msg[PATHS_MAX + 64];
+    if (chat_export(c, arg, path, sizeof path, &err)) return fail(c, &err);
+    snprintf(msg, sizeof msg, "Exported to %s", path);
+    say(c, msg);
+    return 0;
+}
+
+static int cmd_persona(chat *c, const char *arg)
+{
+    gc_err err = {0};
+    if (!arg[0]) {
+        persona_entry *list = NULL;
+        size_t n = 0;
+        if (persona_list(&c->pdirs, &list, &n, &err)) return fail(c, &err);
+        size_t cap = 256 + n * 300;
+        char *t = malloc(cap);
+        if (t) {
+            int k = snprintf(t, cap, "Personas (current: %s):", sess_persona_name(c->s)[0] ? sess_persona_name(c->s)
+                                                                                            : "none");
+            bool none = false;
+            for (size_t i = 0; i < n && k > 0 && (size_t)k < cap; i++) {
+                k += snprintf(t + k, cap - k, "\n  %-12s %s", list[i].name, list[i].description);
+                none |= !strcmp(list[i].name, CHAT_NO_PERSONA);
+            }
+            if (!none && k > 0 && (size_t)k < cap)
+                snprintf(t + k, cap - k, "\n  %-12s %s", CHAT_NO_PERSONA, "no persona: the model with no instruction");
+            say(c, t);
+        }
+        free(t);
+        free(list);
+        return 0;
+    }
+    if (chat_set_persona(c, arg, &err)) return fail(c, &err);
+    char msg[300];
+    const char *pn = sess_persona_name(c->s);
+    snprintf(msg, sizeof msg, "Persona: %s (a new conversation)", pn[0] ? pn : CHAT_NO_PERSONA);
+    say(c, msg);
+    return 0;
+}
+
+static int cmd_clear(chat *c, const char *arg)
+{
+    (void)arg;
+    gc_err err = {0};
+    if (chat_clear(c, &err)) return fail(c, &err);
+    say(c, "A new conversation.");
+    return 0;
+}
+
+static int cmd_regen(chat *c, const char *arg)
+{
+    (void)arg;
+    gc_err err = {0};
+    return chat_regen(c, &err) ? fail(c, &err) : 0;
+}
+
+static int cmd_undo(chat *c, const char *arg)
+{
+    (void)arg;
+    gc_err err = {0};
+    if (sess_undo(c->s, &err)) return fail(c, &err);
+    if (c->fe.reset) c->fe.reset(c->fe.user);
+    say(c, "Removed the last exchange.");
+    return 0;
+}
+
+const char *const slash_set_keys[] = {
+    "temperature", "top_k", "top_p", "min_p", "repeat_penalty", "seed", "max_tokens", NULL,
+};
+
+static void show_settings(chat *c)
+{
+    const cfg_sampling *s = sess_sampling(c->s);
+    char msg[400];
+    snprintf(msg, sizeof msg,
+             "temperature %g  top_k %d  top_p %g  min_p %g  repeat_penalty %g  seed %lld  max_tokens %d",
+             s->temperature, s->top_k, s->top_p, s->min_p, s->repeat_penalty, s->seed, sess_max_tokens(c->s));
+    say(c, msg);
+}
+
+static int cmd_set(chat *c, const char *arg)
+{
+    gc_err err = {0};
+    if (!arg[0]) {
+        show_settings(c);
+        return 0;
+    }
+    char key[64];
+    const char *sp = strpbrk(arg, " \t");
+    size_t kn = sp ? (size_t)(sp - arg) : strlen(arg);
+    const char *val = sp ? sp : "";
+    while (*val == ' ' || *val == '\t') val++;
+    if (kn >= sizeof key) kn = sizeof key - 1;
+    memcpy(key, arg, kn);
+    key[kn] = 0;
+    int known = 0;
+    for (int i = 0; slash_set_keys[i]; i++) known |= !strcmp(key, slash_set_keys[i]);
+    if (!known) {
+        gc_errf(&err, "/set: unknown setting '%s' (one of: temperature top_k top_p min_p repeat_penalty seed "
+                "max_tokens)", key);
+        return fail(c, &err);
+    }
+    if (!val[0]) {
+        gc_errf(&err, "/set %s: which value?", key);
+        return fail(c, &err);
+    }
+    char full[80], what[80];
+    snprintf(full, sizeof full, "%s%s", strcmp(key, "max_tokens") ? "sampling." : "", key);
+    snprintf(what, sizeof what, "/set %s", key);
+    /* Parse into a copy of the config: the same types and ranges as config.yaml. */
+    cfg_config tmp = c->cfg;
+    tmp.sampling = *sess_sampling(c->s);
+    tmp.max_tokens = sess_max_tokens(c->s);
+    if (cfg_set(&tmp, full, val, CFG_SRC_FLAG, what, &err)) return fail(c, &err);
+    cfg_sampling s = tmp.sampling;
+    s.seed = chat_resolve_seed(s.seed);
+    if (sess_set_sampling(c->s, &s, &err)) return fail(c, &err);
+    sess_set_max_tokens(c->s, tmp.max_tokens);
+    c->cfg.sampling = s;
+    c->cfg.max_tokens = tmp.max_tokens;
+    show_settings(c);
+    return 0;
+}
+
+static int cmd_stats(chat *c, const char *arg)
+{
+    (void)arg;
+    const sess_stats *st = sess_last_stats(c->s);
+    char msg[PATHS_MAX + 1024];
+    snprintf(msg, sizeof msg,
+             "last reply (%s): %d tokens at %.1f tok/s, after a prompt of %d tokens at %.1f tok/s\n"
+             "context: %d of %d tokens; %d of %d exchanges in context\n"
+             "model: %s (%s) on %s%s%s%s",
+             sess_end_name(st->end), st->gen_tokens, st->decode_tok_s, st->prompt_tokens, st->prefill_tok_s,
+             sess_n_used(c->s), sess_n_ctx(c->s), sess_n_in_context(c->s), sess_n_exchanges(c->s),
+             c->model_name, c->model_path, c->backend_name, c->device_name[0] ? " (" : "", c->device_name,
+             c->device_name[0] ? ")" : "");
+    say(c, msg);
+    return 0;
+}
+
+static int cmd_quit(chat *c, const char *arg)
+{
+    (void)arg;
+    c->quit = true;
+    return 0;
+}
+
+const slash_cmd slash_cmds[] = {
+    { "/help", NULL, "show the commands and keys", SLASH_ARG_NONE, cmd_help },
+    { "/save", "[NAME]", "save the conversation (to its file, or NAME)", SLASH_ARG_TRANSCRIPT, cmd_save },
+    { "/load", "NAME", "load a saved conversation", SLASH_ARG_TRANSCRIPT, cmd_load },
+    { "/export", "NAME.md", "write the conversation as Markdown", SLASH_ARG_OTHER, cmd_export },
+    { "/persona", "[NAME]", "switch persona (a new conversation); list them", SLASH_ARG_PERSONA, cmd_persona },
+    { "/clear", NULL, "start a new conversation", SLASH_ARG_NONE, cmd_clear },
+    { "/regen", NULL, "generate the last reply again", SLASH_ARG_NONE, cmd_regen },
+    { "/undo", NULL, "remove the last exchange", SLASH_ARG_NONE, cmd_undo },
+    { "/set", "[KEY VALUE]", "change a sampling setting; show them", SLASH_ARG_SETTING, cmd_set },
+    { "/stats", NULL, "speed of the last reply, context in use", SLASH_ARG_NONE, cmd_stats },
+    { "/quit", NULL, "leave (the conversation is saved)", SLASH_ARG_NONE, cmd_quit },
+    { NULL, NULL, NULL, SLASH_ARG_NONE, NULL },
+};
+
+int slash_count(void)
+{
+    int n = 0;
+    while (slash_cmds[n].name) n++;
+    return n;
+}
+
+char *slash_help_text(void)
+{
+    size_t cap = 4096;
+    char *t = malloc(cap);
+    if (!t) return NULL;
+    int k = snprintf(t, cap, "Commands:");
+    for (const slash_cmd *s = slash_cmds; s->name && (size_t)k < cap; s++) {
+        char head[64];
+        snprintf(head, sizeof head, "%s%s%s", s->name, s->args ? " " : "", s->args ? s->args : "");
+        k += snprintf(t + k, cap - k, "\n  %-22s %s", head, s->help);
+    }
+    if ((size_t)k < cap) snprintf(t + k, cap - k, "\nTo send a message that starts with /, begin it with //.");
+    return t;
+}
+
+int slash_run(chat *c, const char *line)
+{
+    while (*line == ' ' || *line == '\t') line++;
+    size_t n = strcspn(line, " \t\n");
+    char arg[4096];
+    const char *a = line + n;
+    while (*a == ' ' || *a == '\t') a++;
+    snprintf(arg, sizeof arg, "%s", a);
+    size_t al = strlen(arg);
+    while (al && (arg[al - 1] == ' ' || arg[al - 1] == '\t' || arg[al - 1] == '\n' || arg[al - 1] == '\r'))
+        arg[--al] = 0;
+    for (const slash_cmd *s = slash_cmds; s->name; s++)
+        if (strlen(s->name) == n && !strncmp(s->name, line, n)) {
+            if (!s->args && arg[0]) {
+                gc_err err;
+                gc_errf(&err, "%s takes no arguments", s->name);
+                return fail(c, &err);
+            }
+            return s->run(c, arg);
+        }
+    gc_err err;
+    gc_errf(&err, "unknown command '%.*s' (/help lists them)", (int)(n > 64 ? 64 : n), line);
+    return fail(c, &err);
+}

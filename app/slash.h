@@ -1,0 +1,55 @@
+/* slash.h: the slash commands, one table shared by the TUI and --no-tui.
+ *
+ *   /help                 the commands
+ *   /save [NAME]          save the conversation (NAME in the transcripts directory;
+ *                         without NAME: its current file)
+ *   /load NAME            load a saved conversation
+ *   /export NAME[.md]     write the conversation as Markdown
+ *   /persona [NAME]       switch persona (a new conversation); without NAME: list them
+ *   /clear                a new conversation, same persona
+ *   /regen                generate the last reply again
+ *   /undo                 remove the last exchange
+ *   /set [KEY VALUE]      temperature, top_k, top_p, min_p, repeat_penalty, seed,
+ *                         max_tokens; without arguments: show them
+ *   /stats                the last reply's figures and the context in use
+ *   /quit                 leave (autosaving)
+ *
+ * Results and errors go to the chat's front end (chat_fe).
+ */
+#ifndef GC_SLASH_H
+#define GC_SLASH_H
+
+#include "app/chat.h"
+
+/* What a command's argument completes to. */
+typedef enum slash_arg {
+    SLASH_ARG_NONE,
+    SLASH_ARG_PERSONA,
+    SLASH_ARG_TRANSCRIPT,
+    SLASH_ARG_SETTING,
+    SLASH_ARG_OTHER,
+} slash_arg;
+
+typedef struct slash_cmd {
+    const char *name;           /* "/save" */
+    const char *args;           /* "[NAME]", or NULL */
+    const char *help;           /* one line */
+    slash_arg arg;
+    int (*run)(chat *c, const char *arg);   /* arg: the rest of the line, trimmed ("" if none) */
+} slash_cmd;
+
+/* The table, NULL-terminated. */
+extern const slash_cmd slash_cmds[];
+int slash_count(void);
+
+/* The /set keys, NULL-terminated. */
+extern const char *const slash_set_keys[];
+
+/* Runs one command line ("/name args"). An unknown command or a failed one
+ * is reported through the front end's error; returns 0 ok, -1 failed. */
+int slash_run(chat *c, const char *line);
+
+/* The help text (one command per line), malloc'd. */
+char *slash_help_text(void);
+
+#endif

@@ -1,0 +1,298 @@
+/* gemma.c: Gemma 2 / Gemma 3 weights and the forward pass, written once over
+ * model/backend.h (formulas: ../shared/GEMMA.md sections 3 and 4). */
+#include "model/gemma.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/hparams.h"
+
+/* One layer's weights, indexed by hp_layer_tensor (q/k norms: gemma3 only). */
+typedef struct gemma_layer {
+    be_tensor *t[HP_N_LAYER_TENSORS];
+} gemma_layer;
+
+struct gemma_model {
+    backend *be;
+    hp_model hp;
+    be_tensor *tok_embd;      /* [n_vocab][n_embd] */
+    be_tensor *output;        /* [n_vocab][n_embd]: tok_embd unless output.weight exists */
+    be_tensor *output_norm;   /* [n_embd] */
+    gemma_layer *layers;      /* [n_layer] */
+    bool has_session;         /* the backend holds one KV cache */
+};
+
+struct gemma_session {
+    gemma_model *m;
+    int n_ctx, n_batch, n_past;
+    /* Activations for one step of up to n_batch rows. */
+    be_tensor *x;             /* [n_batch][n_embd] residual stream */
+    be_tensor *h;             /* [n_batch][n_embd] normed input of a block */
+    be_tensor *q, *att;       /* [n_batch][n_head][head_dim] */
+    be_tensor *k, *v;         /* [n_batch][n_kv_head][head_dim] */
+    be_tensor *o;             /* [n_batch][n_embd] block output before its post-norm */
+    be_tensor *f;             /* [n_batch][n_ff] */
+    int n_out_rows;           /* rows the output head handles per step */
+    be_tensor *xl;            /* [n_out_rows][n_embd] rows picked for the output head */
+    be_tensor *logits;        /* [n_out_rows][n_vocab] */
+    float *host_logits;       /* [n_vocab] */
+    int32_t argmax;
+    bool have_logits;
+};
+
+/* ------------------------------------------------------------ weights */
+
+typedef struct loader {
+    const gguf_file *g;
+    backend *be;
+    be_progress_fn progress;
+    void *user;
+    uint64_t done, total;
+} loader;
+
+static int upload(loader *ld, const gguf_tensor *t, be_tensor **out, gc_err *err)
+{
+    if (ld->be->weight(ld->be, t, out, err)) return gc_err_prefix(err, "%s", ld->g->path);
+    ld->done += t->n_bytes;
+    if (ld->progress) ld->progress(ld->user, ld->done, ld->total);
+    return 0;
+}
+
+int gemma_model_load(gemma_model **out, const gguf_file *g, backend *be,
+                     be_progress_fn progress, void *user, gc_err *err)
+{
+    *out = NULL;
+    gemma_model *m = calloc(1, sizeof *m);
+    if (!m) return gc_errf(err, "out of memory");
+    m->be = be;
+    /* hp_check_tensors has checked presence, shapes and types of everything below. */
+    if (hp_load(&m->hp, g, err) || hp_check_tensors(&m->hp, g, err)) goto fail;
+    const hp_model *hp = &m->hp;
+    m->layers = calloc(hp->n_layer, sizeof *m->layers);
+    if (!m->layers) { gc_errf(err, "out of memory"); goto fail; }
+
+    loader ld = { .g = g, .be = be, .progress = progress, .user = user };
+    for (uint64_t i = 0; i < g->n_tensors; i++) ld.total += g->tensors[i].n_bytes;
+    const gguf_tensor *embd = gguf_find_tensor(g, "token_embd.weight"), *out_t = hp_output_tensor(hp, g);
+    if (upload(&ld, embd, &m->tok_embd, err) ||
+        upload(&ld, gguf_find_tensor(g, "output_norm.weight"), &m->output_norm, err)) goto fail;
+    m->output = m->tok_embd;
+    if (out_t != embd && upload(&ld, out_t, &m->output, err)) goto fail;
+    for (uint32_t il = 0; il < hp->n_layer; il++)
+        for (int w = 0; w < HP_N_LAYER_TENSORS; w++) {
+            const gguf_tensor *t = hp_find_layer_tensor(g, il, (hp_layer_tensor)w);
+            if (!t) continue;   /* optional and absent (checked above) */
+            if (upload(&ld, t, &m->layers[il].t[w], err)) goto fail;
+        }
+    *out = m;
+    return 0;
+fail:
+    gemma_model_free(m);
+    return -1;
+}
+
+void gemma_model_free(gemma_model *m)
+{
+    /* Tensors belong to the backend, which frees them in its destroy. */
+    if (!m) return;
+    free(m->layers);
+    free(m);
+}
+
+int gemma_n_vocab(const gemma_model *m) { return (int)m->hp.n_vocab; }
+int gemma_n_ctx_train(const gemma_model *m) { return (int)m->hp.n_ctx_train; }
+const char *gemma_arch(const gemma_model *m) { return m->hp.arch_name; }
+
+/* ------------------------------------------------------------ session */
+
+int gemma_session_create(gemma_session **out, gemma_model *m, int n_ctx, int n_batch, gc_err *err)
+{
+    *out = NULL;
+    const hp_model *hp = &m->hp;
+    int ctx_train = (int)hp->n_ctx_train;
+    if (m->has_session) return gc_errf(err, "the model already has a session (one KV cache per backend)");
+    if (n_ctx == 0) n_ctx = ctx_train < 4096 ? ctx_train : 4096;
+    if (n_ctx < 1 || n_ctx > ctx_train)
+        return gc_errf(err, "context size %d: must be 1..%d (the model's context_length)", n_ctx, ctx_train);
+    if (n_batch == 0) n_batch = 64;
+    if (n_batch < 1 || n_batch > 4096) return gc_errf(err, "batch size %d: must be 1..4096", n_batch);
+    gemma_session *s = calloc(1, sizeof *s);
+    if (!s) return gc_errf(err, "out of memory");
+    s->m = m;
+    s->n_ctx = n_ctx;
+    s->n_batch = n_batch;
+    /* All-position logits go through the head in groups small enough that
+     * [rows][n_vocab] stays near 64 MiB even for a 262k vocabulary. */
+    uint64_t rows = (64u << 20) / 4 / hp->n_vocab;
+    s->n_out_rows = rows < 1 ? 1 : rows > (uint64_t)n_batch ? n_batch : (int)rows;
+    backend *be = m->be;
+    uint64_t B = (uint64_t)n_batch, E = hp->n_embd;
+    uint64_t Q = (uint64_t)hp->n_head * hp->head_dim, KV = (uint64_t)hp->n_head_kv * hp->head_dim;
+    if (be->activation(be, B * E, "x", &s->x, err) ||
+        be->activation(be, B * E, "h", &s->h, err) ||
+        be->activation(be, B * Q, "q", &s->q, err) ||
+        be->activation(be, B * Q, "att", &s->att, err) ||
+        be->activation(be, B * KV, "k", &s->k, err) ||
+        be->activation(be, B * KV, "v", &s->v, err) ||
+        be->activation(be, B * E, "o", &s->o, err) ||
+        be->activation(be, B * hp->n_ff, "f", &s->f, err) ||
+        be->activation(be, (uint64_t)s->n_out_rows * E, "xl", &s->xl, err) ||
+        be->activation(be, (uint64_t)s->n_out_rows * hp->n_vocab, "logits", &s->logits, err) ||
+        be->kv_cache(be, (int)hp->n_layer, n_ctx, (int)hp->n_head_kv, (int)hp->head_dim, err)) {
+        free(s);
+        return -1;
+    }
+    s->host_logits = malloc((size_t)hp->n_vocab * sizeof *s->host_logits);
+    if (!s->host_logits) { free(s); return gc_errf(err, "out of memory for %u logits", hp->n_vocab); }
+    m->has_session = true;
+    *out = s;
+    return 0;
+}
+
+void gemma_session_free(gemma_session *s)
+{
+    /* Activations belong to the backend and stay until it is destroyed. */
+    if (!s) return;
+    s->m->has_session = false;
+    free(s->host_logits);
+    free(s);
+}
+
+int gemma_n_ctx(const gemma_session *s) { return s->n_ctx; }
+int gemma_n_past(const gemma_session *s) { return s->n_past; }
+const float *gemma_logits(const gemma_session *s) { return s->have_logits ? s->host_logits : NULL; }
+int32_t gemma_argmax(const gemma_session *s) { return s->argmax; }
+
+int gemma_rewind(gemma_session *s, int n_past, gc_err *err)
+{
+    if (n_past < 0 || n_past > s->n_past)
+        return gc_errf(err, "rewind to %d: must be 0..%d (tokens in the cache)", n_past, s->n_past);
+    s->n_past = n_past;
+    s->have_logits = false;
+    return 0;
+}
+
+/* ------------------------------------------------------------ forward pass */
+
+/* One transformer block over n rows at positions pos0.. (GEMMA.md 3.2-3.3). */
+static void block(gemma_session *s, int il, int n, int pos0)
+{
+    const hp_model *hp = &s->m->hp;
+    be_tensor *const *w = s->m->layers[il].t;
+    backend *be = s->m->be;
+    int E = (int)hp->n_embd, F = (int)hp->n_ff, D = (int)hp->head_dim, H = (int)hp->n_head, HKV = (int)hp->n_head_kv;
+    float eps = hp->eps, base = hp_rope_base_of(hp, il), pscale = hp_rope_scale_of(hp, il);
+
+    be->rmsnorm(be, s->h, s->x, w[HP_ATTN_NORM], n, E, eps);
+    be->matmul(be, s->q, w[HP_ATTN_Q], s->h, n, E, H * D);
+    be->matmul(be, s->k, w[HP_ATTN_K], s->h, n, E, HKV * D);
+    be->matmul(be, s->v, w[HP_ATTN_V], s->h, n, E, HKV * D);
+    if (hp->has_qk_norm) {   /* gemma3: each head normed on its own, before RoPE */
+        be->rmsnorm(be, s->q, s->q, w[HP_ATTN_Q_NORM], n * H, D, eps);
+        be->rmsnorm(be, s->k, s->k, w[HP_ATTN_K_NORM], n * HKV, D, eps);
+    }
+    be->rope(be, s->q, n, H, D, pos0, base, pscale);
+    be->rope(be, s->k, n, HKV, D, pos0, base, pscale);
+    be->kv_store(be, il, s->k, s->v, n, pos0);
+    be_attn_params ap = { .n_head = H, .n_kv_head = HKV, .head_dim = D, .scale = hp->query_scale,
+                          .softcap = hp->attn_softcap, .window = hp->is_sliding[il] ? (int)hp->window : 0 };
+    be->attention(be, s->att, s->q, il, n, pos0, &ap);
+    be->matmul(be, s->o, w[HP_ATTN_OUTPUT], s->att, n, H * D, E);
+    be->add_rmsnorm(be, s->x, s->o, w[HP_POST_ATTN_NORM], n, E, eps);
+
+    be->rmsnorm(be, s->h, s->x, w[HP_FFN_NORM], n, E, eps);
+    be->matmul_geglu(be, s->f, w[HP_FFN_GATE], w[HP_FFN_UP], s->h, n, E, F);
+    be->matmul(be, s->o, w[HP_FFN_DOWN], s->f, n, F, E);
+    be->add_rmsnorm(be, s->x, s->o, w[HP_POST_FFW_NORM], n, E, eps);
+}
+
+static void layers(gemma_session *s, const int32_t *tokens, int n, int pos0)
+{
+    const hp_model *hp = &s->m->hp;
+    backend *be = s->m->be;
+    /* sqrtf(n_embd) in f32, as llama.cpp does (HF rounds it to bf16). */
+    be->embed(be, s->x, s->m->tok_embd, tokens, n, (int)hp->n_embd, hp->embd_scale);
+    for (int il = 0; il < (int)hp->n_layer; il++) block(s, il, n, pos0);
+}
+
+/* Logits of rows [first, first + n) of the residual stream into s->logits[0..n). */
+static void head(gemma_session *s, int first, int n)
+{
+    const hp_model *hp = &s->m->hp;
+    backend *be = s->m->be;
+    uint64_t E = hp->n_embd, V = hp->n_vocab;
+    be->copy(be, s->xl, 0, s->x, first * E, n * E);
+    be->rmsnorm(be, s->xl, s->xl, s->m->output_norm, n, (int)E, hp->eps);
+    be->matmul(be, s->logits, s->m->output, s->xl, n, (int)E, (int)V);
+    if (hp->final_softcap > 0) be->softcap(be, s->logits, n * V, hp->final_softcap);
+}
+
+static int check_tokens(const gemma_session *s, const int32_t *tokens, int n, gc_err *err)
+{
+    if (n < 1) return gc_errf(err, "nothing to evaluate (%d tokens)", n);
+    if (n > s->n_ctx - s->n_past)
+        return gc_errf(err, "context full: %d tokens in the cache + %d new > context size %d",
+                       s->n_past, n, s->n_ctx);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || (uint32_t)tokens[i] >= s->m->hp.n_vocab)
+            return gc_errf(err, "token id %d (at %d) is outside the vocabulary (0..%u)", tokens[i], i,
+                           s->m->hp.n_vocab - 1);
+    return 0;
+}
+
+/* Ends a step; a failure is prefixed with the positions it covered. */
+static int finish_step(gemma_session *s, int pos0, int n, gc_err *err)
+{
+    if (s->m->be->end_step(s->m->be, err))
+        return gc_err_prefix(err, "forward step at positions %d..%d", pos0, pos0 + n - 1);
+    return 0;
+}
+
+/* Evaluates tokens in steps of n_batch rows. With all, every row's logits
+ * go there ([n][n_vocab]); otherwise `want` picks what the last row gives. */
+static int eval(gemma_session *s, const int32_t *tokens, int n, unsigned want, float *all, gc_err *err)
+{
+    if (check_tokens(s, tokens, n, err)) return -1;
+    backend *be = s->m->be;
+    size_t V = s->m->hp.n_vocab;
+    int start = s->n_past;
+    s->have_logits = false;
+    for (int done = 0; done < n;) {
+        int b = n - done < s->n_batch ? n - done : s->n_batch;
+        int pos0 = start + done;
+        if (be->begin_step(be, err)) return -1;
+        layers(s, tokens + done, b, pos0);
+        if (!all && done + b == n && want) {
+            head(s, b - 1, 1);
+            if (want & GEMMA_WANT_LOGITS) be->read(be, s->logits, 0, V, s->host_logits);
+            if (want & GEMMA_WANT_ARGMAX) be->argmax(be, s->logits, 0, V, &s->argmax);
+        }
+        if (finish_step(s, pos0, b, err)) return -1;
+        /* All rows: one step per group, since a read copies at end_step and
+         * s->logits must not be reused within a step. */
+        for (int r = 0; all && r < b; r += s->n_out_rows) {
+            int g = b - r < s->n_out_rows ? b - r : s->n_out_rows;
+            if (be->begin_step(be, err)) return -1;
+            head(s, r, g);
+            be->read(be, s->logits, 0, g * V, all + (done + r) * V);
+            if (finish_step(s, pos0 + r, g, err)) return -1;
+        }
+        done += b;
+    }
+    s->n_past = start + n;
+    if (all) memcpy(s->host_logits, all + (size_t)(n - 1) * V, V * sizeof(float));
+    s->have_logits = all || (want & GEMMA_WANT_LOGITS);
+    return 0;
+}
+
+int gemma_eval(gemma_session *s, const int32_t *tokens, int n, unsigned want, gc_err *err)
+{
+    return eval(s, tokens, n, want, NULL, err);
+}
+
+int gemma_eval_all(gemma_session *s, const int32_t *tokens, int n, float *out, gc_err *err)
+{
+    return eval(s, tokens, n, 0, out, err);
+}

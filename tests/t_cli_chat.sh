@@ -1,0 +1,155 @@
+#!/bin/sh
+# The chat's command line on a generated model (CPU backend): -p and stdin
+# give the reply alone on stdout; --no-tui runs a scripted session with slash
+# commands; a saved conversation loaded again gives the same next greedy
+# reply; SIGTERM autosaves a valid transcript and exits 143; transcript names
+# with / or .. are refused; bad flags exit 2 naming the flag and value.
+set -u
+B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}
+M=$MODELS/g3-default.gguf
+fail=0
+bad() { echo "FAIL: $*"; fail=1; }
+has() { case "$1" in *"$2"*) return 0;; esac; return 1; }
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/gc-clichat-XXXXXX")
+trap 'rm -rf "$T"' EXIT
+export XDG_CONFIG_HOME=$T/config XDG_DATA_HOME=$T/data XDG_STATE_HOME=$T/state
+unset GEMMA_CHAT_MODEL GEMMA_CHAT_BACKEND GEMMA_CHAT_DEVICE GEMMA_CHAT_CONTEXT GEMMA_CHAT_PERSONA GEMMA_CHAT_SEED
+TR=$XDG_DATA_HOME/gemma-chat/transcripts
+printf 'show_stats: true\n' > "$T/stats.yaml"
+G="-m $M --backend cpu --temp 0 -n 12"      # greedy: replies are reproducible
+
+# --- -p: the reply alone on stdout, exit 0 ---
+"$BIN" $G -p "Hello there" >"$T/p.out" 2>"$T/p.err"; rc=$?
+[ $rc -eq 0 ] || bad "-p exit $rc: $(cat "$T/p.err")"
+[ -s "$T/p.out" ] || bad "-p printed no reply"
+grep -q "gemma-chat" "$T/p.out" && bad "-p: stdout holds more than the reply: $(cat "$T/p.out")"
+"$BIN" $G -p "Hello there" >"$T/p2.out" 2>/dev/null
+cmp -s "$T/p.out" "$T/p2.out" || bad "-p under greedy sampling is not reproducible"
+[ -d "$TR" ] && [ -n "$(ls "$TR")" ] && bad "-p autosaved a transcript: $(ls "$TR")"
+
+# --- stdin when it is not a terminal: the same reply ---
+printf 'Hello there\n' | "$BIN" $G >"$T/s.out" 2>"$T/s.err"; rc=$?
+[ $rc -eq 0 ] || bad "stdin mode exit $rc: $(cat "$T/s.err")"
+cmp -s "$T/p.out" "$T/s.out" || bad "stdin mode reply differs from -p: '$(cat "$T/s.out")' vs '$(cat "$T/p.out")'"
+printf '  \n' | "$BIN" $G >/dev/null 2>"$T/e.err"; rc=$?
+[ $rc -eq 2 ] || bad "empty stdin: exit $rc, want 2"
+has "$(cat "$T/e.err")" "no text on stdin" || bad "empty stdin message: $(cat "$T/e.err")"
+
+# --- flag errors exit 2 and name the flag and the value ---
+usage() {   # usage EXPECTED_TEXT ARGS...
+    want=$1; shift
+    err=$("$BIN" "$@" </dev/null 2>&1 >/dev/null); rc=$?
+    [ $rc -eq 2 ] || bad "'$*': exit $rc, want 2 ($err)"
+    has "$err" "$want" || bad "'$*': message '$err' lacks '$want'"
+}
+usage "--temp" -m "$M" --temp abc -p x
+usage "'abc'" -m "$M" --temp abc -p x
+usage "--top-p" -m "$M" --top-p 0 -p x
+usage "--ctx" -m "$M" --ctx 5 -p x
+usage "--backend" -m "$M" --backend metal -p x
+usage "--seed" -m "$M" --seed -7 -p x
+usage "--max-tokens" -m "$M" --max-tokens 0 -p x
+usage "needs a value" -m "$M" --temp
+usage "--bogus" -m "$M" --bogus
+usage "stray" -m "$M" stray
+usage "--persona nosuch" -m "$M" --persona nosuch -p x
+usage "--load $T/none.yaml" -m "$M" --load "$T/none.yaml" -p x
+usage "-c $T/none.yaml" -c "$T/none.yaml" -m "$M" -p x
+usage "-p: the text is empty" -m "$M" -p ""
+# No model anywhere: a share directory without models/ (prompts only).
+mkdir -p "$T/share/prompts"
+err=$(GEMMA_CHAT_SHARE_DIR=$T/share "$BIN" --backend cpu -p hi 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] || bad "no model: exit $rc, want 2"
+has "$err" "pass -m" || bad "no model: message '$err'"
+# Runtime errors exit 1 and name the file or the limit.
+err=$("$BIN" -m "$T/missing.gguf" --backend cpu -p hi 2>&1 >/dev/null); rc=$?
+[ $rc -eq 1 ] || bad "missing model file: exit $rc, want 1"
+has "$err" "$T/missing.gguf" || bad "missing model file: message '$err'"
+long=$(i=0; while [ $i -lt 60 ]; do printf 'many words here '; i=$((i+1)); done)
+err=$("$BIN" $G --ctx 64 -p "$long" 2>&1 >/dev/null); rc=$?
+[ $rc -eq 1 ] || bad "message longer than the context: exit $rc, want 1"
+has "$err" "message too long" || bad "too long: message '$err'"
+
+# --- --no-tui: a scripted session with slash commands ---
+cat > "$T/script1" <<'EOF'
+What is a lighthouse?
+/stats
+/set temperature
+/set bogus 3
+/set top_k 0
+Why is it tall?
+/save first
+/save ../evil
+/save a/b
+/load ../evil
+/export talk.md
+/persona
+/persona none
+Plain question.
+/quit
+EOF
+"$BIN" $G --no-tui -c "$T/stats.yaml" <"$T/script1" >"$T/n1.out" 2>"$T/n1.err"; rc=$?
+e=$(cat "$T/n1.err")
+[ $rc -eq 0 ] || bad "--no-tui exit $rc: $e"
+[ "$(grep -c '^\[prompt ' "$T/n1.err")" -eq 3 ] || bad "--no-tui: want 3 replies with stats in: $e"
+echo "$e" | grep -Eq "^last reply \((end of turn|max_tokens reached)\): [0-9]+ tokens at" || bad "/stats output missing: $e"
+has "$e" "/set temperature: which value" || bad "/set without value: $e"
+has "$e" "unknown setting 'bogus'" || bad "/set bogus: $e"
+has "$e" "top_k 0" || bad "/set top_k 0 not shown: $e"
+has "$e" "Saved to $TR/first.yaml" || bad "/save first: $e"
+[ -f "$TR/first.yaml" ] || bad "/save first wrote no file"
+[ "$(grep -c '^  - role:' "$TR/first.yaml")" -eq 4 ] || bad "first.yaml should hold 4 messages"
+has "$e" "'..'" || bad "/save ../evil not refused: $e"
+[ -e "$XDG_DATA_HOME/gemma-chat/evil.yaml" ] && bad "/save ../evil wrote outside the transcripts dir"
+has "$e" "'/'" || bad "/save a/b not refused: $e"
+[ -e "$TR/a" ] && bad "/save a/b created a directory"
+[ -f "$TR/talk.md" ] || bad "/export talk.md wrote nothing"
+grep -q "What is a lighthouse" "$TR/talk.md" 2>/dev/null || bad "talk.md lacks the conversation"
+has "$e" "pirate" || bad "/persona lists no personas: $e"
+has "$e" "Persona: none (a new conversation)" || bad "/persona none: $e"
+has "$e" "The previous conversation was saved to $TR/first.yaml" || bad "/persona did not autosave the old conversation: $e"
+grep -q "gemma-chat\|error\|Saved" "$T/n1.out" && bad "--no-tui stdout holds more than replies"
+# /persona started a new conversation: the exit autosave gives it a new file.
+saved=$(echo "$e" | sed -n 's/^Saved the conversation to //p')
+case "$saved" in "$TR/"*.yaml) [ "$saved" != "$TR/first.yaml" ] || bad "the new conversation overwrote first.yaml";;
+    *) bad "autosave on /quit: $e";; esac
+grep -q "Plain question" "$saved" 2>/dev/null || bad "the autosaved conversation lacks its message"
+grep -q "Plain question" "$TR/first.yaml" && bad "first.yaml got the new conversation"
+
+# --- save -> load -> the same next reply (greedy) ---
+printf 'Who keeps it?\n/quit\n' | "$BIN" $G --no-tui --load "$TR/first.yaml" >"$T/n2.out" 2>"$T/n2.err"; rc=$?
+[ $rc -eq 0 ] || bad "--load --no-tui exit $rc: $(cat "$T/n2.err")"
+cp "$TR/first.yaml" "$T/first-copy.yaml"
+printf 'What is a lighthouse?\nWhy is it tall?\nWho keeps it?\n' | "$BIN" $G --no-tui >"$T/n3.out" 2>"$T/n3.err"
+tail -c "$(wc -c <"$T/n2.out")" "$T/n3.out" >"$T/n3.tail"
+cmp -s "$T/n2.out" "$T/n3.tail" || bad "after --load, the next reply differs from the uninterrupted conversation's"
+# /load NAME in a session, then -p continues a loaded transcript too.
+printf '/load first\n/quit\n' | "$BIN" $G --no-tui >/dev/null 2>"$T/n4.err"
+has "$(cat "$T/n4.err")" "Loaded $TR/first.yaml (6 messages)" || bad "/load first: $(cat "$T/n4.err")"
+"$BIN" $G --load "$T/first-copy.yaml" -p "Who keeps it?" >"$T/n5.out" 2>/dev/null || bad "--load with -p failed"
+
+# --- SIGTERM autosaves a valid transcript and exits 143 ---
+rm -rf "$TR"
+mkfifo "$T/in"
+"$BIN" $G --no-tui -c "$T/stats.yaml" <"$T/in" >"$T/t.out" 2>"$T/t.err" &
+pid=$!
+exec 3>"$T/in"
+echo "Tell me about ships." >&3
+i=0
+while [ $i -lt 200 ] && ! grep -q '^\[prompt ' "$T/t.err"; do sleep 0.05; i=$((i+1)); done
+grep -q '^\[prompt ' "$T/t.err" || bad "no reply before SIGTERM: $(cat "$T/t.err")"
+kill -TERM $pid
+wait $pid; rc=$?
+exec 3>&-
+[ $rc -eq 143 ] || bad "SIGTERM: exit $rc, want 143"
+f=$(ls "$TR"/*.yaml 2>/dev/null | head -n 1)
+if [ -z "$f" ]; then
+    bad "SIGTERM: no transcript autosaved ($(cat "$T/t.err"))"
+else
+    grep -q "Tell me about ships." "$f" || bad "autosaved transcript lacks the message"
+    "$BIN" $G --load "$f" -p "And boats?" >/dev/null 2>"$T/l.err" || bad "autosaved transcript does not load: $(cat "$T/l.err")"
+fi
+ls -a "$TR" | grep -q '\.tmp' && bad "a temporary file was left in $TR"
+
+exit $fail

@@ -1,0 +1,495 @@
+/* test_session.c: the chat session (app/session.c) on a generated model,
+ * CPU backend: incremental prefill equals a from-scratch prefill, /regen and
+ * /undo rewind correctly, context overflow drops old exchanges but keeps the
+ * transcript, a message longer than the context is refused, and a saved
+ * conversation loads back to the same messages and the same next reply. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app/session.h"
+#include "model/chat_template.h"
+#include "model/gemma.h"
+#include "model/gguf.h"
+#include "tests/test.h"
+#include "tests/testfs.h"
+
+static gguf_file *g;
+static tok_vocab *vocab;
+static backend *be;
+static gemma_model *model;
+/* A second copy of the model on its own backend: reference runs need a KV
+ * cache of their own while the session under test keeps its one. */
+static backend *be2;
+static gemma_model *model2;
+static tmpl_gemma tmpl;
+
+static const char *PERSONA = "You are a careful test persona.";
+
+/* Collects a reply's streamed text and counts notices. */
+typedef struct sink {
+    char text[8192];
+    size_t n;
+    int calls, notices, stop_after;
+    char last_notice[512];
+} sink;
+
+static int on_token(void *user, const char *t, size_t len)
+{
+    sink *k = user;
+    if (k->n + len < sizeof k->text) {
+        memcpy(k->text + k->n, t, len);
+        k->n += len;
+        k->text[k->n] = 0;
+    }
+    k->calls++;
+    return k->stop_after && k->calls >= k->stop_after;
+}
+
+static void on_notice(void *user, const char *t)
+{
+    sink *k = user;
+    k->notices++;
+    snprintf(k->last_notice, sizeof k->last_notice, "%s", t);
+}
+
+static cfg_sampling greedy(void)
+{
+    cfg_sampling s = { .temperature = 0, .top_k = 0, .top_p = 1, .min_p = 0, .repeat_penalty = 1,
+                       .repeat_last_n = 64, .seed = 1 };
+    return s;
+}
+
+static sess *open_sess(int n_ctx, int max_tokens, sink *k)
+{
+    sess_params p = { .n_ctx = n_ctx, .max_tokens = max_tokens, .sampling = greedy() };
+    sess *s = NULL;
+    gc_err err = {0};
+    CHECK(sess_create(&s, model, vocab, &p, &err) == 0, "%s", err.msg);
+    if (!s) return NULL;
+    sess_io io = { .on_token = on_token, .on_notice = on_notice, .user = k };
+    sess_set_io(s, &io);
+    CHECK(sess_set_persona(s, "tester", PERSONA, &err) == 0, "%s", err.msg);
+    return s;
+}
+
+/* Logits of the last token of ids, prefilled from scratch in one call. */
+static float *scratch_logits(const int32_t *ids, size_t n, int n_ctx)
+{
+    gemma_session *gs = NULL;
+    gc_err err = {0};
+    float *out = NULL;
+    CHECK(gemma_session_create(&gs, model2, n_ctx, 0, &err) == 0, "%s", err.msg);
+    if (!gs) return NULL;
+    if (gemma_eval(gs, ids, (int)n, GEMMA_WANT_LOGITS, &err) == 0) {
+        out = malloc(gemma_n_vocab(model) * sizeof *out);
+        memcpy(out, gemma_logits(gs), gemma_n_vocab(model) * sizeof *out);
+    } else {
+        CHECK(0, "scratch prefill: %s", err.msg);
+    }
+    gemma_session_free(gs);
+    return out;
+}
+
+/* Greedy decoding from scratch: n tokens after prompt[0..np), into out. */
+static void scratch_greedy(const int32_t *prompt, size_t np, int n, int32_t *out)
+{
+    gemma_session *gs = NULL;
+    gc_err err = {0};
+    CHECK(gemma_session_create(&gs, model2, 512, 0, &err) == 0, "%s", err.msg);
+    if (!gs) return;
+    int rc = gemma_eval(gs, prompt, (int)np, GEMMA_WANT_ARGMAX, &err);
+    for (int i = 0; i < n && rc == 0; i++) {
+        out[i] = gemma_argmax(gs);
+        if (i + 1 < n) rc = gemma_eval(gs, &out[i], 1, GEMMA_WANT_ARGMAX, &err);
+    }
+    CHECK(rc == 0, "scratch greedy: %s", err.msg);
+    gemma_session_free(gs);
+}
+
+static size_t lcp(const int32_t *a, size_t na, const int32_t *b, size_t nb)
+{
+    size_t i = 0;
+    while (i < na && i < nb && a[i] == b[i]) i++;
+    return i;
+}
+
+static int argmax(const float *x, int n)
+{
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
+/* Tokens of a later user turn as the template builds it. */
+static size_t turn_tokens(const char *text)
+{
+    tok_ids t = {0};
+    gc_err err;
+    tmpl_add_turn(&tmpl, &t, TMPL_USER, NULL, text, &err);
+    tmpl_add_gen_prompt(&tmpl, &t, &err);
+    size_t n = t.n;
+    tok_ids_free(&t);
+    return n;
+}
+
+/* Turn 2 prefills only what the cache lacks: its own tokens, the two that
+ * closed turn 1's reply, and the tail of that reply where the model's tokens
+ * differ from the template's tokenization of its text (often, on a random
+ * test model); its logits equal a from-scratch prefill of the whole stream. */
+static void test_two_turns(void)
+{
+    sink k = {0};
+    gc_err err = {0};
+    sess *s = open_sess(512, 12, &k);
+    if (!s) return;
+    sess_stats st1, st2;
+    size_t np, n1, n2;
+    CHECK(sess_add_user(s, "Hello there, how is the weather today?", &st1, &err) == 0, "%s", err.msg);
+    CHECK(st1.prompt_tokens == sess_n_used(s), "turn 1 prefills the whole prompt: %d of %d",
+          st1.prompt_tokens, sess_n_used(s));
+    const int32_t *p = sess_tokens(s, &np);
+    int32_t prompt1[512];
+    memcpy(prompt1, p, np * sizeof *p);
+    CHECK(sess_generate(s, &st1, &err) == 0, "%s", err.msg);
+    CHECK(st1.gen_tokens == 12 && st1.end == SESS_END_LIMIT, "turn 1: %d tokens, %s", st1.gen_tokens,
+          sess_end_name(st1.end));
+    CHECK(k.n > 0 && strlen(sess_transcript(s)->msgs[1].text) > 0, "reply text streamed and recorded");
+    /* The reply is what greedy decoding from scratch gives. */
+    int32_t gen[12] = {0}, cache1[600];
+    scratch_greedy(prompt1, np, 12, gen);
+    /* The cache holds the prompt and every generated token but the last
+     * (cut by max_tokens before it was evaluated). */
+    memcpy(cache1, prompt1, np * sizeof *prompt1);
+    memcpy(cache1 + np, gen, 11 * sizeof *gen);
+    size_t n_cache1 = np + 11;
+    CHECK(sess_n_cached(s) == (int)n_cache1, "cache %d tokens, expected %zu", sess_n_cached(s), n_cache1);
+    p = sess_tokens(s, &n1);
+    int32_t stream1[600];
+    memcpy(stream1, p, n1 * sizeof *p);
+
+    const char *t2 = "And what about tomorrow?";
+    CHECK(sess_add_user(s, t2, &st2, &err) == 0, "%s", err.msg);
+    size_t own = turn_tokens(t2);
+    p = sess_tokens(s, &n2);
+    CHECK(n2 == n1 + own && memcmp(p, stream1, n1 * sizeof *p) == 0, "stream grew by the turn's %zu tokens", own);
+    size_t keep = lcp(cache1, n_cache1, p, n2);
+    CHECK(st2.prompt_tokens == (int)(n2 - keep), "turn 2 prefilled %d tokens, expected %zu", st2.prompt_tokens,
+          n2 - keep);
+    /* Nothing before turn 1's reply is evaluated again. */
+    CHECK(keep >= np && st2.prompt_tokens <= (int)(n2 - np), "kept %zu >= prompt %zu; %d <= %zu", keep, np,
+          st2.prompt_tokens, n2 - np);
+    CHECK(sess_n_cached(s) == sess_n_used(s), "everything cached after the prefill");
+
+    int nv = gemma_n_vocab(model);
+    float *inc = malloc(nv * sizeof *inc);
+    CHECK(sess_logits(s) != NULL, "logits after add_user");
+    if (sess_logits(s)) memcpy(inc, sess_logits(s), nv * sizeof *inc);
+    /* The stream is the template's rendering of the conversation's texts. */
+    tr_transcript *tr = sess_transcript(s);
+    tmpl_msg msgs[3] = { { TMPL_USER, tr->msgs[0].text }, { TMPL_MODEL, tr->msgs[1].text }, { TMPL_USER, t2 } };
+    tok_ids r = {0};
+    CHECK(tmpl_render(&tmpl, msgs, 3, PERSONA, true, &r, &err) == 0, "%s", err.msg);
+    CHECK(r.n == n2 && memcmp(r.ids, p, n2 * sizeof *p) == 0, "stream = tmpl_render of the texts (%zu vs %zu)",
+          r.n, n2);
+    tok_ids_free(&r);
+
+    float *ref = scratch_logits(p, n2, 512);
+    if (ref) {
+        double e = test_rel_l2(inc, ref, nv);
+        CHECK(e < 1e-6, "incremental vs from-scratch logits: rel L2 %g", e);
+        CHECK(argmax(inc, nv) == argmax(ref, nv), "same argmax");
+    }
+    free(ref);
+    free(inc);
+    sess_destroy(s);
+}
+
+/* /regen under greedy sampling gives the same reply from a 1-token prefill;
+ * /undo rewinds the stream and the transcript. */
+static void test_regen_undo(void)
+{
+    sink k = {0};
+    gc_err err = {0};
+    sess *s = open_sess(512, 10, &k);
+    if (!s) return;
+    sess_stats st;
+    CHECK(sess_send(s, "Tell me a story about a cat.", &st, &err) == 0, "%s", err.msg);
+    size_t n1;
+    const int32_t *p = sess_tokens(s, &n1);
+    int32_t *after1 = malloc(n1 * sizeof *after1);
+    memcpy(after1, p, n1 * sizeof *after1);
+    CHECK(sess_send(s, "Make it shorter.", &st, &err) == 0, "%s", err.msg);
+    int prompt2 = st.prompt_tokens;
+    tr_transcript *tr = sess_transcript(s);
+    CHECK(tr->n_msgs == 4, "4 messages, got %zu", tr->n_msgs);
+    char reply2[4096];
+    snprintf(reply2, sizeof reply2, "%s", tr->msgs[3].text);
+    size_t n2;
+    p = sess_tokens(s, &n2);
+    int32_t *after2 = malloc(n2 * sizeof *after2);
+    memcpy(after2, p, n2 * sizeof *after2);
+
+    k.n = 0;
+    CHECK(sess_regen(s, &st, &err) == 0, "%s", err.msg);
+    CHECK(st.prompt_tokens == 1, "regen re-evaluates only the last prompt token, got %d", st.prompt_tokens);
+    tr = sess_transcript(s);
+    CHECK(tr->n_msgs == 4 && tr->msgs[3].role == TR_MODEL, "regen replaces the reply (%zu messages)", tr->n_msgs);
+    CHECK_STR(tr->msgs[3].text, reply2);
+    p = sess_tokens(s, &n2);
+    CHECK(memcmp(p, after2, n2 * sizeof *p) == 0, "greedy regen: same stream");
+
+    CHECK(sess_undo(s, &err) == 0, "%s", err.msg);
+    tr = sess_transcript(s);
+    CHECK(tr->n_msgs == 2, "undo leaves 2 messages, got %zu", tr->n_msgs);
+    CHECK(sess_n_exchanges(s) == 1, "one exchange left");
+    p = sess_tokens(s, &n2);
+    CHECK(n2 == n1 && memcmp(p, after1, n1 * sizeof *p) == 0, "undo: the stream after exchange 1 (%zu vs %zu)", n2, n1);
+    /* The cache still holds the undone turn: sending it again reuses it. */
+    CHECK(sess_send(s, "Make it shorter.", &st, &err) == 0, "%s", err.msg);
+    CHECK(st.prompt_tokens == 1 && prompt2 > 1, "the same turn again evaluates 1 token (was %d), got %d", prompt2,
+          st.prompt_tokens);
+    CHECK_STR(sess_transcript(s)->msgs[3].text, reply2);
+    /* A different turn after an undo: the rewound cache gives scratch logits. */
+    CHECK(sess_undo(s, &err) == 0, "%s", err.msg);
+    CHECK(sess_add_user(s, "Something else entirely.", &st, &err) == 0, "%s", err.msg);
+    {
+        int nv = gemma_n_vocab(model);
+        const int32_t *ids = sess_tokens(s, &n2);
+        float *ref = scratch_logits(ids, n2, 512);
+        if (ref && sess_logits(s)) CHECK(test_rel_l2(sess_logits(s), ref, nv) < 1e-6, "after undo: scratch logits");
+        free(ref);
+    }
+    CHECK(sess_generate(s, &st, &err) == 0, "%s", err.msg);
+
+    CHECK(sess_undo(s, &err) == 0 && sess_undo(s, &err) == 0, "%s", err.msg);
+    CHECK(sess_n_used(s) == 1, "back to <bos> alone: %d", sess_n_used(s));
+    CHECK(sess_undo(s, &err) != 0, "nothing left to undo");
+    CHECK_CONTAINS(err.msg, "nothing to undo");
+    CHECK(sess_transcript(s)->n_msgs == 0, "empty transcript");
+    CHECK(sess_regen(s, &st, &err) != 0, "nothing to regenerate");
+    /* The first turn again: the persona is back in it. */
+    CHECK(sess_send(s, "Tell me a story about a cat.", &st, &err) == 0, "%s", err.msg);
+    p = sess_tokens(s, &n2);
+    CHECK(n2 == n1 && memcmp(p, after1, n1 * sizeof *p) == 0, "after undoing all: the same first exchange");
+
+    /* A reply stopped by the token callback keeps its text so far. */
+    k.n = 0;
+    k.calls = 0;
+    k.stop_after = 3;
+    CHECK(sess_send(s, "Once more.", &st, &err) == 0, "%s", err.msg);
+    CHECK(st.end == SESS_END_CANCEL && st.gen_tokens == 3, "stopped after 3 tokens: %s, %d", sess_end_name(st.end),
+          st.gen_tokens);
+    k.stop_after = 0;
+    CHECK(sess_send(s, "Go on.", &st, &err) == 0, "the session keeps working after a stop: %s", err.msg);
+    sess_destroy(s);
+    free(after1);
+    free(after2);
+}
+
+/* A long scripted conversation on a small context keeps working, drops old
+ * exchanges with a notice, keeps every message in the transcript, and its
+ * cache still matches a from-scratch prefill. A message longer than the
+ * context is refused and changes nothing. */
+static void test_overflow(void)
+{
+    sink k = {0};
+    gc_err err = {0};
+    const int n_ctx = 160;
+    sess *s = open_sess(n_ctx, 16, &k);
+    if (!s) return;
+    const int turns = 14;
+    int dropped = 0;
+    char text[128];
+    for (int i = 0; i < turns; i++) {
+        snprintf(text, sizeof text, "Message number %d: tell me about the sea and ships.", i);
+        sess_stats st;
+        k.n = 0;
+        int rc = sess_send(s, text, &st, &err);
+        CHECK(rc == 0, "turn %d: %s", i, err.msg);
+        if (rc) break;
+        dropped += st.dropped;
+        CHECK(sess_n_used(s) <= n_ctx + 2, "turn %d: stream %d within the context", i, sess_n_used(s));
+        CHECK(sess_n_cached(s) <= n_ctx, "turn %d: cache %d within the context", i, sess_n_cached(s));
+    }
+    CHECK(dropped > 0 && k.notices > 0, "old exchanges were dropped (%d) with a notice (%d)", dropped, k.notices);
+    CHECK_CONTAINS(k.last_notice, "left the context");
+    CHECK(sess_n_exchanges(s) == turns, "all %d exchanges known", sess_n_exchanges(s));
+    CHECK(sess_n_in_context(s) < turns && sess_n_in_context(s) >= 1, "%d in context", sess_n_in_context(s));
+    tr_transcript *tr = sess_transcript(s);
+    int users = 0, models = 0, notices = 0;
+    for (size_t i = 0; i < tr->n_msgs; i++) {
+        if (tr->msgs[i].role == TR_USER) {
+            snprintf(text, sizeof text, "Message number %d: tell me about the sea and ships.", users);
+            CHECK_STR(tr->msgs[i].text, text);
+            users++;
+        }
+        models += tr->msgs[i].role == TR_MODEL;
+        notices += tr->msgs[i].role == TR_NOTICE;
+    }
+    CHECK(users == turns && models == turns, "transcript keeps every message: %d user, %d model", users, models);
+    CHECK(notices == k.notices, "notices recorded: %d of %d", notices, k.notices);
+
+    /* Refused: one message longer than the context. */
+    char long_msg[4096] = "";
+    for (int i = 0; i < 100; i++) strcat(long_msg, "words and more words ");
+    size_t before_msgs = tr->n_msgs, before_used = (size_t)sess_n_used(s);
+    sess_stats st;
+    CHECK(sess_send(s, long_msg, &st, &err) != 0, "a message longer than the context is refused");
+    CHECK_CONTAINS(err.msg, "message too long");
+    CHECK_CONTAINS(err.msg, "context holds 160");
+    CHECK(sess_transcript(s)->n_msgs == before_msgs && (size_t)sess_n_used(s) == before_used,
+          "a refused message changes nothing");
+
+    /* The cache after all the dropping equals a fresh prefill. */
+    CHECK(sess_add_user(s, "Last question?", &st, &err) == 0, "%s", err.msg);
+    int nv = gemma_n_vocab(model);
+    size_t n;
+    const int32_t *ids = sess_tokens(s, &n);
+    int32_t *copy = malloc(n * sizeof *copy);
+    memcpy(copy, ids, n * sizeof *copy);
+    float *inc = malloc(nv * sizeof *inc);
+    if (sess_logits(s)) memcpy(inc, sess_logits(s), nv * sizeof *inc);
+    CHECK(copy[0] == tmpl.bos, "the stream starts with <bos>");
+    sess_destroy(s);
+    float *ref = scratch_logits(copy, n, n_ctx);
+    if (ref) CHECK(test_rel_l2(inc, ref, nv) < 1e-6, "after overflow, incremental == scratch: %g",
+                   test_rel_l2(inc, ref, nv));
+    free(ref);
+    free(inc);
+    free(copy);
+}
+
+static int stop_progress(void *user, int done, int total)
+{
+    int *calls = user;
+    (*calls)++;
+    return done < total;    /* stop after the first chunk */
+}
+
+/* A prefill stopped between chunks fails, changes nothing in the
+ * conversation, and its work stays in the cache for the next try. */
+static void test_stop_prefill(void)
+{
+    sink k = {0};
+    gc_err err = {0};
+    sess *s = open_sess(512, 4, &k);
+    if (!s) return;
+    int calls = 0;
+    sess_io io = { .on_progress = stop_progress, .user = &calls };
+    sess_set_io(s, &io);
+    const char *text = "A long message that takes well over one chunk of sixty-four tokens to read, because it "
+                       "goes on and on about lighthouses, ships, harbours, storms and the sea at night.";
+    sess_stats st;
+    CHECK(sess_add_user(s, text, &st, &err) != 0, "a stopped prefill fails");
+    CHECK_CONTAINS(err.msg, "stopped");
+    CHECK(calls == 1, "stopped after the first chunk (%d calls)", calls);
+    CHECK(sess_n_exchanges(s) == 0 && sess_transcript(s)->n_msgs == 0, "nothing added");
+    int cached = sess_n_cached(s);
+    CHECK(cached == 64, "the first chunk stays in the cache: %d", cached);
+    sess_set_io(s, NULL);
+    CHECK(sess_add_user(s, text, &st, &err) == 0, "%s", err.msg);
+    CHECK(st.prompt_tokens == sess_n_used(s) - cached, "the retry reuses the cache: %d of %d evaluated",
+          st.prompt_tokens, sess_n_used(s));
+    /* The cancel flag stops a prefill too. */
+    volatile sig_atomic_t cancel = 1;
+    io = (sess_io){ .cancel = &cancel };
+    sess_set_io(s, &io);
+    CHECK(sess_generate(s, &st, &err) == 0 && st.end == SESS_END_CANCEL && st.gen_tokens == 0,
+          "the cancel flag stops a reply before its first token");
+    CHECK(sess_add_user(s, text, &st, &err) != 0, "the cancel flag stops a prefill");
+    sess_destroy(s);
+}
+
+/* Save -> load -> the same messages, and under greedy sampling the same next reply. */
+static void test_save_load(void)
+{
+    char dir[512], path[600];
+    CHECK(tfs_mkdtemp(dir, sizeof dir, "sess") == 0, "mkdtemp");
+    snprintf(path, sizeof path, "%s/conv.yaml", dir);
+    sink k = {0};
+    gc_err err = {0};
+    sess *s = open_sess(512, 12, &k);
+    if (!s) return;
+    sess_stats st;
+    CHECK(sess_send(s, "What is a lighthouse?", &st, &err) == 0, "%s", err.msg);
+    CHECK(sess_send(s, "Why is it tall?", &st, &err) == 0, "%s", err.msg);
+    CHECK(tr_save(sess_transcript(s), path, &err) == 0, "%s", err.msg);
+    size_t n_saved;
+    const int32_t *p = sess_tokens(s, &n_saved);
+    int32_t *saved = malloc(n_saved * sizeof *saved);
+    memcpy(saved, p, n_saved * sizeof *saved);
+    CHECK(sess_send(s, "Who keeps it?", &st, &err) == 0, "%s", err.msg);
+    char next[4096];
+    snprintf(next, sizeof next, "%s", sess_transcript(s)->msgs[5].text);
+    sess_destroy(s);
+
+    s = open_sess(512, 12, &k);
+    if (!s) return;
+    CHECK(sess_set_persona(s, "other", "Another persona entirely.", &err) == 0, "%s", err.msg);
+    tr_transcript *tr = NULL;
+    CHECK(tr_load(path, &tr, &err) == 0, "%s", err.msg);
+    if (tr) {
+        CHECK(sess_load(s, tr, &err) == 0, "%s", err.msg);
+        tr_transcript *t = sess_transcript(s);
+        CHECK(t->n_msgs == 4, "4 messages loaded, got %zu", t->n_msgs);
+        static const char *texts[] = { "What is a lighthouse?", NULL, "Why is it tall?", NULL };
+        for (size_t i = 0; i < t->n_msgs && i < 4; i++) {
+            CHECK(t->msgs[i].role == (i % 2 ? TR_MODEL : TR_USER), "message %zu role", i);
+            if (texts[i]) CHECK_STR(t->msgs[i].text, texts[i]);
+        }
+        CHECK_STR(sess_persona_name(s), "tester");
+        size_t n;
+        p = sess_tokens(s, &n);
+        CHECK(n == n_saved && memcmp(p, saved, n * sizeof *p) == 0, "loaded stream = saved stream (%zu vs %zu)", n,
+              n_saved);
+        CHECK(sess_n_cached(s) == (int)n, "the load prefilled it: %d cached", sess_n_cached(s));
+        /* After a load the cache holds the whole rendered conversation: the
+         * next turn prefills exactly its own tokens. */
+        CHECK(sess_add_user(s, "Who keeps it?", &st, &err) == 0, "%s", err.msg);
+        CHECK(st.prompt_tokens == (int)turn_tokens("Who keeps it?"), "after a load, %d tokens prefilled, own %zu",
+              st.prompt_tokens, turn_tokens("Who keeps it?"));
+        CHECK(sess_generate(s, &st, &err) == 0, "%s", err.msg);
+        CHECK(sess_transcript(s)->n_msgs == 6, "6 messages");
+        if (sess_transcript(s)->n_msgs == 6) CHECK_STR(sess_transcript(s)->msgs[5].text, next);
+    }
+    /* A transcript whose model message has no user message before it is refused. */
+    tr_transcript *bad = NULL;
+    CHECK(tr_create(&bad, &err) == 0, "%s", err.msg);
+    tr_add(bad, TR_MODEL, "I speak first", -1, -1, &err);
+    CHECK(sess_load(s, bad, &err) != 0, "model message first is refused");
+    CHECK_CONTAINS(err.msg, "message 1");
+    CHECK(sess_transcript(s)->n_msgs == 6, "the session is unchanged");
+    tr_free(bad);
+    sess_destroy(s);
+    free(saved);
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const char *models = getenv("MODELS") ? getenv("MODELS") : "build/models";
+    char path[1024];
+    snprintf(path, sizeof path, "%s/g3-default.gguf", models);
+    gc_err err = {0};
+    if (gguf_open(&g, path, &err) || tok_from_gguf(&vocab, g, &err) || tmpl_init(&tmpl, vocab, &err) ||
+        cpu_backend_create(&be, &err) || gemma_model_load(&model, g, be, NULL, NULL, &err) ||
+        cpu_backend_create(&be2, &err) || gemma_model_load(&model2, g, be2, NULL, NULL, &err)) {
+        fprintf(stderr, "setup: %s\n", err.msg);
+        return 1;
+    }
+    TEST_RUN(test_two_turns);
+    TEST_RUN(test_regen_undo);
+    TEST_RUN(test_overflow);
+    TEST_RUN(test_save_load);
+    TEST_RUN(test_stop_prefill);
+    gemma_model_free(model);
+    be->destroy(be);
+    gemma_model_free(model2);
+    be2->destroy(be2);
+    tok_destroy(vocab);
+    gguf_close(g);
+    return test_summary();
+}
