@@ -363,6 +363,10 @@ int tui_main(const cfg_config *cfg, const cli_opts *o)
     } else if (saved) {
         fprintf(stderr, "Saved the conversation to %s\n", t->c.conv_path);
     }
+    if (t->c.be && t->c.be->lost) {
+        fprintf(stderr, "gemma-chat: the GPU device was lost; restart gemma-chat\n");
+        if (!rc) rc = 1;
+    }
     if (t->signo) rc = 128 + t->signo;
     chat_close(&t->c);
     for (int i = 0; i < t->n_warnings; i++) free(t->warnings[i]);

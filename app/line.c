@@ -338,6 +338,10 @@ int line_chat(const cfg_config *cfg, const cli_opts *o)
     } else if (saved) {
         fprintf(stderr, "Saved the conversation to %s\n", c.conv_path);
     }
+    if (c.be && c.be->lost) {
+        fprintf(stderr, "gemma-chat: the GPU device was lost; restart gemma-chat\n");
+        rc = 1;
+    }
     if (g_signal) rc = 128 + g_signal;
     chat_close(&c);
     g_chat = NULL;
