@@ -147,9 +147,25 @@ int chat_open(chat *c, const cfg_config *cfg, be_progress_fn progress, void *pu,
     if (gguf_open(&c->g, c->model_path, err) || tok_from_gguf(&c->v, c->g, err) ||
         open_backend(c, warn, wu, err))
         goto done;
+    if (gemma_model_load(&c->m, c->g, c->be, progress, pu, err)) {
+        /* Out of device memory while uploading: the CPU backend needs none,
+         * where Vulkan was not asked for explicitly. */
+        if (!c->be->lost && strcmp(c->be->name, "cpu") && c->cfg.backend != CFG_BACKEND_CPU &&
+            cfg_origin(&c->cfg, "backend") < CFG_SRC_ENV) {
+            c->be->destroy(c->be);
+            c->be = NULL;
+            char msg[1200];
+            snprintf(msg, sizeof msg, "%s; using the CPU backend", err->msg);
+            if (warn) warn(wu, msg);
+            if (backends_create("cpu", NULL, c->g, &c->be, err) ||
+                gemma_model_load(&c->m, c->g, c->be, progress, pu, err))
+                goto done;
+        } else {
+            goto done;
+        }
+    }
     snprintf(c->backend_name, sizeof c->backend_name, "%s", c->be->name);
     snprintf(c->device_name, sizeof c->device_name, "%s", c->be->device_name);
-    if (gemma_model_load(&c->m, c->g, c->be, progress, pu, err)) goto done;
 
     int n_ctx = c->cfg.context, train = gemma_n_ctx_train(c->m);
     if (n_ctx == 0 || n_ctx > train) {

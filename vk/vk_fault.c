@@ -34,5 +34,5 @@ bool vk_fault_hit(vk_fault_kind k)
 {
     if (!g_read) read_env();
     if ((int)k != g_kind) return false;
-    return ++g_count[k] >= g_nth;
+    return ++g_count[k] == g_nth;
 }

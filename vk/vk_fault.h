@@ -1,11 +1,12 @@
 /* vk_fault.h: Vulkan fault injection for tests (issue 10).
  *
- * GEMMA_CHAT_VK_FAULT=KIND[:N], read once per process, makes the Nth (1-based,
- * default 1) and every later event of that kind fail:
+ * GEMMA_CHAT_VK_FAULT=KIND[:N], read once per process, makes the Nth event
+ * (1-based, default 1) of that kind fail, once:
  *   alloc   creating a buffer (weights, KV cache, scratch, arenas) fails with
  *           VK_ERROR_OUT_OF_DEVICE_MEMORY
  *   upload  writing weights to the device fails with VK_ERROR_OUT_OF_DEVICE_MEMORY
- *   lost    a step's submission reports VK_ERROR_DEVICE_LOST
+ *   lost    a step's submission reports VK_ERROR_DEVICE_LOST (and the device
+ *           stays lost: vk_backend.c fails every later step)
  * Other values (the older "oom:N", "lost:N", "mem:N" of vk_backend.h) are
  * left to vk_backend.c. Tests: tests/t_faults.sh.
  */
