@@ -22,6 +22,7 @@
 #include "app/chat.h"
 #include "app/slash.h"
 #include "app/transcript.h"
+#include "render/tty.h"
 
 static volatile sig_atomic_t g_signal;      /* SIGTERM / SIGHUP received */
 static volatile sig_atomic_t g_sigint;      /* SIGINT received while no reply was running */
@@ -280,14 +281,19 @@ int line_chat(const cfg_config *cfg, const cli_opts *o)
 {
     chat c;
     line_fe f = { 0 };
+    /* A crash at the prompt must not leave readline's raw mode and bracketed
+     * paste behind: render/tty.c restores the terminal on crash signals. Its
+     * handlers for TERM/HUP/INT give way to ours (open_chat installs them). */
+    bool tty = isatty(STDIN_FILENO);
+    if (tty && !tty_begin(STDIN_FILENO)) tty_set_sequence("\033[?2004l", 8);
     int rc = open_chat(&c, cfg, o);
     if (rc) {
         chat_close(&c);
+        tty_end();
         return rc;
     }
     set_fe(&c, &f);
     g_chat = &c;
-    bool tty = isatty(STDIN_FILENO);
     const char *pn = sess_persona_name(c.s);
     fprintf(stderr, "gemma-chat %s: %s on %s%s%s%s, persona %s, context %d tokens.\n", GC_VERSION, c.model_name,
             c.backend_name, c.device_name[0] ? " (" : "", c.device_name, c.device_name[0] ? ")" : "",
@@ -345,5 +351,6 @@ int line_chat(const cfg_config *cfg, const cli_opts *o)
     if (g_signal) rc = 128 + g_signal;
     chat_close(&c);
     g_chat = NULL;
+    tty_end();
     return rc;
 }
