@@ -295,9 +295,12 @@ int line_chat(const cfg_config *cfg, const cli_opts *o)
     set_fe(&c, &f);
     g_chat = &c;
     const char *pn = sess_persona_name(c.s);
-    fprintf(stderr, "gemma-chat %s: %s on %s%s%s%s, persona %s, context %d tokens.\n", GC_VERSION, c.model_name,
-            c.backend_name, c.device_name[0] ? " (" : "", c.device_name, c.device_name[0] ? ")" : "",
+    /* The model's name comes from the file: its escape sequences are shown, not obeyed. */
+    char *mn = tr_neutralize(c.model_name, strlen(c.model_name));
+    fprintf(stderr, "gemma-chat %s: %s on %s%s%s%s, persona %s, context %d tokens.\n", GC_VERSION,
+            mn ? mn : "?", c.backend_name, c.device_name[0] ? " (" : "", c.device_name, c.device_name[0] ? ")" : "",
             pn[0] ? pn : "none", sess_n_ctx(c.s));
+    free(mn);
     if (tty) {
         fprintf(stderr, "Type a message and Enter; /help lists the commands; /quit or Ctrl-D leaves.\n");
         rl_instream = stdin;
