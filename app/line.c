@@ -181,7 +181,9 @@ static void handle_line(char *line)
         rl_stop();
         return;
     }
-    if (*line) add_history(line);
+    /* History is for the terminal's up arrow: lines from a pipe would only
+     * pile up (a scripted session of any length grows without bound). */
+    if (*line && g_rl_installed) add_history(line);
     /* SIGINT now stops the prefill or the reply, not the chat. */
     g_busy = 1;
     int quit = chat_input(g_chat, line);
@@ -308,6 +310,7 @@ int line_chat(const cfg_config *cfg, const cli_opts *o)
         rl_catch_signals = 0;
         rl_readline_name = "gemma-chat";
         rl_attempted_completion_function = complete;
+        stifle_history(1000);
         rl_callback_handler_install("> ", handle_line);
         g_rl_installed = true;
     }
