@@ -108,4 +108,27 @@ printf 'once more\n' | run reload "" $G --backend cpu --load "$T/lost13.yaml"
 [ "$(rc reload)" = 0 ] && [ -s "$T/reload.out" ] && ok "the transcript saved at the loss loads and continues" \
     || bad "reload after loss: exit $(rc reload): $(err reload)"
 
+# --- device loss in the TUI: the screen goes, the terminal is restored, autosave, exit 1 ---
+if command -v tmux >/dev/null 2>&1; then
+    SOCK=gc-faults-$$
+    tm() { tmux -u -L "$SOCK" "$@"; }
+    trap 'tm kill-server >/dev/null 2>&1; rm -rf "$T"' EXIT
+    rm -rf "$TR"
+    B_ABS=$BIN; case $BIN in /*) ;; *) B_ABS=$(pwd)/$BIN ;; esac
+    M_ABS=$M; case $M in /*) ;; *) M_ABS=$(pwd)/$M ;; esac
+    tm new-session -d -x 80 -y 24 -s f -e "XDG_DATA_HOME=$XDG_DATA_HOME" -e "XDG_CONFIG_HOME=$XDG_CONFIG_HOME" \
+        -e "XDG_STATE_HOME=$XDG_STATE_HOME" -e GEMMA_CHAT_VK_FAULT=lost:3 \
+        "stty -g >'$T/s0'; '$B_ABS' -m '$M_ABS' --backend vulkan -n 8 --persona none 2>'$T/tui.err'; echo \$? >'$T/tui.rc'; stty -g >'$T/s1'; exec sleep 600"
+    n=0; while [ $n -lt 200 ] && ! tm capture-pane -p -t f | grep -q 'g3-default on vulkan'; do sleep 0.05; n=$((n + 1)); done
+    tm send-keys -t f 'hello there' Enter
+    n=0; while [ $n -lt 200 ] && [ ! -s "$T/tui.rc" ]; do sleep 0.05; n=$((n + 1)); done
+    [ "$(cat "$T/tui.rc" 2>/dev/null)" = 1 ] && ok "TUI: device loss exits 1" || bad "TUI device loss: exit '$(cat "$T/tui.rc" 2>/dev/null)'"
+    has "$(cat "$T/tui.err")" "the GPU device was lost" && has "$(cat "$T/tui.err")" "Saved the conversation to" \
+        && ok "TUI: device loss message and autosave" || bad "TUI device loss stderr: $(cat "$T/tui.err")"
+    n=0; while [ $n -lt 100 ] && [ ! -s "$T/s1" ]; do sleep 0.05; n=$((n + 1)); done
+    cmp -s "$T/s0" "$T/s1" && ok "TUI: terminal modes restored" || bad "TUI: terminal modes differ after device loss"
+    f=$(saved)
+    [ -n "$f" ] && grep -q 'hello there' "$f" && ok "TUI: the unanswered message autosaved" || bad "TUI: no autosave"
+fi
+
 exit $fail
