@@ -65,16 +65,25 @@ typedef struct line_fe {
     bool wrote;                 /* the reply printed something */
 } line_fe;
 
+/* Notices and errors may quote a transcript, a persona or a model file:
+ * their control characters are shown, not sent to the terminal. */
+static void put_safe(const char *prefix, const char *text)
+{
+    char *safe = tr_neutralize(text, strlen(text));
+    fprintf(stderr, "%s%s\n", prefix, safe ? safe : "(out of memory)");
+    free(safe);
+}
+
 static void fe_notice(void *u, const char *text)
 {
     (void)u;
-    fprintf(stderr, "%s\n", text);
+    put_safe("", text);
 }
 
 static void fe_error(void *u, const char *text)
 {
     (void)u;
-    fprintf(stderr, "error: %s\n", text);
+    put_safe("error: ", text);
 }
 
 static void fe_reply_begin(void *u)

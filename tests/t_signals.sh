@@ -27,6 +27,9 @@ SOCK=gc-signals-$$
 export LANG=C.UTF-8
 unset LC_ALL GEMMA_CHAT_MODEL GEMMA_CHAT_BACKEND GEMMA_CHAT_VK_FAULT GEMMA_CHAT_CONTEXT
 export XDG_CONFIG_HOME=$T/config XDG_DATA_HOME=$T/data XDG_STATE_HOME=$T/state
+# A SIGSEGV sent with kill must die as SIGSEGV in the sanitizer build too
+# (ASan would report it and exit 1).
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
 TR=$XDG_DATA_HOME/gemma-chat/transcripts
 term=screen-256color
 infocmp tmux-256color >/dev/null 2>&1 && term=tmux-256color
