@@ -18,5 +18,6 @@ extern const gc_command gc_commands[];
 int cmd_inspect(int argc, char **argv);      /* app/cmd_inspect.c */
 int cmd_tokenize(int argc, char **argv);     /* app/cmd_tokenize.c */
 int cmd_logits(int argc, char **argv);       /* app/cmd_logits.c */
+int cmd_bench(int argc, char **argv);        /* app/cmd_bench.c */
 
 #endif

@@ -54,6 +54,14 @@ static int rig_open(rig *r, const char *path, bool vulkan, int n_ctx, int n_batc
     rc = rc || gemma_model_load(&r->m, r->g, r->be, NULL, NULL, &err) ||
          gemma_session_create(&r->s, r->m, n_ctx, n_batch, &err);
     CHECK(rc == 0, "%s (%s): %s", path, vulkan ? "vulkan" : "cpu", err.msg);
+    if (!rc && vulkan) {
+        /* The uploaded weights' pages of the file map were given back (the
+         * logits checked by every caller show nothing needed them again). */
+        vk_backend_stats st;
+        vk_backend_stats_get(r->be, &st);
+        CHECK(st.host_bytes_released > r->g->size / 2, "%s: %llu of %llu file bytes released after upload", path,
+              (unsigned long long)st.host_bytes_released, (unsigned long long)r->g->size);
+    }
     return rc ? -1 : 0;
 }
 

@@ -38,7 +38,7 @@ static void test_choice(void)
 {
     /* lavapipe: one subgroup per workgroup, 8 rows, no shared-memory tiles */
     vk_variant v = vk_choose_matmul(&lavapipe, GT_Q8_0, 1, 1152, 4608, false);
-    CHECK(v.kernel == VK_K_MATVEC && v.wg == 8 && v.rows_per_wg == 8, "lavapipe matvec: wg %u rows %u", v.wg, v.rows_per_wg);
+    CHECK(v.kernel == VK_K_MATVEC && v.wg == 8 && v.rows_per_wg == 16, "lavapipe matvec: wg %u rows %u", v.wg, v.rows_per_wg);
     CHECK(v.spec[3] == 1 && v.spec[4] == 0, "lavapipe matvec: subgroup reduction, no geglu");
     v = vk_choose_matmul(&lavapipe, GT_Q8_0, 64, 1152, 4608, false);
     CHECK(v.kernel == VK_K_MATMAT && v.spec[4] == 0, "lavapipe prefill: direct loads (shared %u)", v.spec[4]);
@@ -75,6 +75,12 @@ static void test_choice(void)
             CHECK(x.spec[0] == x.wg, "spec 0 is the workgroup size");
         }
     CHECK(vk_choose(&nvidia, VK_K_ATTENTION, 0, false).spec[1] == 0, "attention f32 KV variant");
+    vk_variant a0 = vk_choose(&lavapipe, VK_K_ATTENTION, 0, true), a128 = vk_choose(&lavapipe, VK_K_ATTENTION, 128, true);
+    vk_variant a48 = vk_choose(&lavapipe, VK_K_ATTENTION, 48, true), a10 = vk_choose(&lavapipe, VK_K_ATTENTION, 10, true);
+    CHECK(a0.spec[2] == VK_ATTN_MAX_HEAD_DIM && a0.spec[3] == 0, "attention, head_dim unknown: max size, 4-byte loads");
+    CHECK(a128.spec[2] == 128 && a128.spec[3] == 1, "attention hd 128: sized 128, 16-byte loads");
+    CHECK(a48.spec[2] == 64 && a48.spec[3] == 1, "attention hd 48: sized 64 (power of two), 16-byte loads");
+    CHECK(a10.spec[2] == 16 && a10.spec[3] == 0, "attention hd 10: sized 16, 4-byte loads");
     CHECK(vk_choose(&nvidia, VK_K_KV_STORE, 0, true).spec[1] == 1, "kv_store f16 variant");
     CHECK(vk_choose(&lavapipe, VK_K_EMBED, GT_Q6_K, true).spec[1] == GT_Q6_K, "embed type");
     CHECK(vk_choose_kv_f16(0, false) && !vk_choose_kv_f16(0, true), "auto KV: f16 unless all weights are F32");

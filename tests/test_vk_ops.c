@@ -260,7 +260,11 @@ static void test_attention(void)
     if (v) { attention_case(v, 4e-3, 4, 2, 64, 13, 0, 50.0f, "f16 gqa cap"); v->destroy(v); }
     v = vt_backend(&o);
     if (v) { attention_case(v, 4e-3, 4, 1, 256, 21, 5, 0.0f, "f16 window"); v->destroy(v); }
+    v = vt_backend(&o);   /* head_dim % 8 != 0: the variant without 16-byte K/V loads */
+    if (v) { attention_case(v, 4e-3, 4, 2, 10, 11, 0, 50.0f, "f16 hd10"); v->destroy(v); }
     o.kv_bits = 32;
+    v = vt_backend(&o);
+    if (v) { attention_case(v, 2e-5, 2, 1, 6, 12, 4, 0.0f, "f32 hd6 window"); v->destroy(v); }
     v = vt_backend(&o);
     if (v) { attention_case(v, 2e-5, 8, 4, 32, 40, 16, 30.0f, "f32 window cap"); v->destroy(v); }
     v = vt_backend(&o);

@@ -2,7 +2,7 @@
 """gen_model.py: deterministic tiny Gemma-shaped GGUF models (F32) for tests.
 
     gen_model.py --all DIR                  every preset into DIR/NAME.gguf
-    gen_model.py --preset NAME -o OUT       one preset
+    gen_model.py --preset NAME -o OUT       one preset (also the BENCH_PRESETS)
     gen_model.py [--arch gemma2 --n-layer 4 ...] -o OUT    any shape (see --help)
 
 Same arguments, same bytes: weights come from a counter-based hash of
@@ -73,12 +73,20 @@ PRESETS = {
                        window=8, rope_base=1e6, qk_gain=0.3, embd_std=1.0, seed=3),
 }
 
+# Benchmark models (tools/bench.sh): big, so never part of --all. g2-bench300m is
+# Gemma-2-2B-shaped at ~300M parameters: 12 layers of n_embd 1152, 8 heads of
+# 128 (4 KV heads), ffn 4608, the vocabulary padded to 64000 with unused tokens.
+BENCH_PRESETS = {
+    "g2-bench300m": dict(arch="gemma2", n_layer=12, n_embd=1152, n_head=8, n_head_kv=4, head_dim=128,
+                         ffn=4608, n_vocab=64000, ctx=8192, qk_gain=0.3, embd_std=1.0),
+}
+
 
 def make_config(**kw):
     c = dict(arch="gemma2", n_layer=4, n_embd=256, n_head=4, n_head_kv=2, head_dim=None, ffn=512,
              window=None, attn_cap=50.0, final_cap=30.0, rope_base=None, rope_linear=None,
              output_weight=False, ctx=4096, eps=1e-6, seed=1, embd_std=0.4, out_norm=(10.0, 20.0),
-             qk_gain=0.5, ffn_gain=1.5, name=None)
+             qk_gain=0.5, ffn_gain=1.5, n_vocab=None, name=None)
     for k, v in kw.items():
         if k not in c:
             raise SystemExit(f"gen_model.py: unknown setting {k}")
@@ -366,7 +374,16 @@ def write_gguf(path, kv, tensors):
     os.replace(tmp, path)
 
 
+def pad_vocab(pieces, n_vocab):
+    """The test vocabulary padded with unused control tokens to n_vocab entries
+    (the size of the embedding matrix is what a benchmark needs)."""
+    if not n_vocab or n_vocab <= len(pieces):
+        return pieces
+    return pieces + [(f"<unused{i}>".encode(), 0.0, 5) for i in range(n_vocab - len(pieces))]
+
+
 def generate(c, out, pieces):
+    pieces = pad_vocab(pieces, c["n_vocab"])
     name = c["name"] or os.path.splitext(os.path.basename(out))[0]
     write_gguf(out, metadata(c, pieces, name), build_tensors(c, len(pieces)))
 
@@ -374,11 +391,11 @@ def generate(c, out, pieces):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--all", metavar="DIR", help="write every preset to DIR/NAME.gguf")
-    ap.add_argument("--preset", choices=sorted(PRESETS))
+    ap.add_argument("--preset", choices=sorted(PRESETS) + sorted(BENCH_PRESETS))
     ap.add_argument("--list", action="store_true", help="print the preset names")
     ap.add_argument("-o", "--out")
     ap.add_argument("--arch", choices=["gemma2", "gemma3"])
-    for k in ("n-layer", "n-embd", "n-head", "n-head-kv", "head-dim", "ffn", "window", "ctx", "seed"):
+    for k in ("n-layer", "n-embd", "n-head", "n-head-kv", "head-dim", "ffn", "window", "ctx", "seed", "n-vocab"):
         ap.add_argument("--" + k, type=int)
     for k in ("attn-cap", "final-cap", "rope-base", "rope-linear", "eps", "qk-gain", "ffn-gain", "embd-std"):
         ap.add_argument("--" + k, type=float)
@@ -386,7 +403,7 @@ def main():
     ap.add_argument("--name")
     a = ap.parse_args()
     if a.list:
-        print("\n".join(PRESETS))
+        print("\n".join(list(PRESETS) + list(BENCH_PRESETS)))
         return 0
     pieces = read_spm_model(VOCAB)
     if a.all:
@@ -396,10 +413,11 @@ def main():
         return 0
     if not a.out:
         ap.error("-o OUT (or --all DIR) is required")
-    base = dict(PRESETS[a.preset]) if a.preset else {}
+    base = dict({**PRESETS, **BENCH_PRESETS}[a.preset]) if a.preset else {}
     over = {k: getattr(a, k) for k in ("arch", "n_layer", "n_embd", "n_head", "n_head_kv", "head_dim", "ffn",
                                        "window", "ctx", "seed", "attn_cap", "final_cap", "rope_base",
-                                       "rope_linear", "eps", "qk_gain", "ffn_gain", "embd_std", "name")}
+                                       "rope_linear", "eps", "qk_gain", "ffn_gain", "embd_std", "n_vocab",
+                                       "name")}
     if a.output_weight:
         over["output_weight"] = True
     base.update({k: v for k, v in over.items() if v is not None})

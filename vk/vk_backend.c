@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "model/quant.h"
 #include "vk/vk_device.h"
@@ -351,6 +353,25 @@ static int upload_matrix(vk_backend *b, be_tensor *t, const gguf_tensor *g, gc_e
     return 0;
 }
 
+/* After a weight is on the device, its pages of the file mapping are given
+ * back (MADV_DONTNEED), so the process does not keep a second copy of the
+ * weights resident. Safe because the mapping is a private, read-only file
+ * map: a later read (nothing in gemma-chat does one) faults the bytes in from
+ * the file again. Only for files gguf_open mapped itself; in-memory files
+ * (tests, fuzzing) are left alone, since DONTNEED would zero their memory. */
+static void release_host_copy(vk_backend *b, const gguf_tensor *g)
+{
+    const gguf_file *f = b->opts.model;
+    if (!f || !f->owns_map || !g->data) return;
+    uintptr_t lo = (uintptr_t)g->data, hi = lo + g->n_bytes, m0 = (uintptr_t)f->map;
+    if (lo < m0 || hi > m0 + f->size) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    lo = (lo + page - 1) / page * page;   /* whole pages inside the tensor only */
+    hi = hi / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    b->st.host_bytes_released += hi > lo ? hi - lo : 0;
+}
+
 static int vb_weight(backend *be, const gguf_tensor *g, be_tensor **out, gc_err *err)
 {
     vk_backend *b = vb_of(be);
@@ -364,6 +385,7 @@ static int vb_weight(backend *be, const gguf_tensor *g, be_tensor **out, gc_err 
         t->is_matrix = true;
         if (g->type != GT_F32) b->all_f32 = false;
         if (upload_matrix(b, t, g, err)) return -1;
+        release_host_copy(b, g);
         *out = t;
         return 0;
     }
@@ -388,6 +410,7 @@ static int vb_weight(backend *be, const gguf_tensor *g, be_tensor **out, gc_err 
         quant_dequant_row(g->type, (const uint8_t *)g->data + i / qi->block_elems * qi->block_bytes, dst, m);
     }
     progress(b, g->n_bytes);
+    release_host_copy(b, g);
     *out = t;
     return 0;
 }
@@ -745,7 +768,7 @@ static void vb_attention(backend *be, be_tensor *out, const be_tensor *q, int la
     uint64_t n = (uint64_t)rows * p->n_head * p->head_dim;
     if (!f32_ok(b, q, n, "attention", "q") || !f32_ok(b, out, n, "attention", "out")) return;
     if (q == out) { fail(b, "vulkan backend: attention: out and q are the same tensor"); return; }
-    vk_variant v = vk_choose(&b->kc, VK_K_ATTENTION, 0, b->kv_f16);
+    vk_variant v = vk_choose(&b->kc, VK_K_ATTENTION, (uint32_t)p->head_dim, b->kv_f16);
     vk_pc_attn pc = { .n_head = (uint32_t)p->n_head, .n_kv_head = (uint32_t)p->n_kv_head,
                       .head_dim = (uint32_t)p->head_dim, .rows = (uint32_t)rows, .pos0 = (uint32_t)pos0,
                       .window = (uint32_t)p->window, .scale = p->scale, .softcap = p->softcap };

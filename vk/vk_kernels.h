@@ -185,7 +185,7 @@ enum vk_kernel {
     VK_K_RMSNORM,     /* spec: 0 wg */
     VK_K_ROPE,        /* spec: 0 wg */
     VK_K_KV_STORE,    /* spec: 0 wg, 1 kv f16 */
-    VK_K_ATTENTION,   /* spec: 0 wg, 1 kv f16, 2 max head_dim */
+    VK_K_ATTENTION,   /* spec: 0 wg, 1 kv f16, 2 max head_dim, 3 16-byte K/V loads (head_dim % 8 == 0) */
     VK_K_ELTWISE,     /* spec: 0 wg */
     VK_K_ARGMAX,      /* spec: 0 wg */
     VK_K_COUNT
@@ -211,7 +211,8 @@ typedef struct vk_variant {
 vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uint32_t n_in,
                             uint32_t n_out, bool geglu);
 /* The other kernels: wg size and reduction style from caps. `type` is the
- * weight type for VK_K_EMBED, `kv_f16` is used by the KV kernels. */
+ * weight type for VK_K_EMBED and the head_dim for VK_K_ATTENTION (0 = any up
+ * to VK_ATTN_MAX_HEAD_DIM); `kv_f16` is used by the KV kernels. */
 vk_variant vk_choose(const vk_kcaps *c, enum vk_kernel k, uint32_t type, bool kv_f16);
 /* KV cache precision: f16 halves the cache and its traffic; models whose
  * weight matrices are all F32 (reference and test models) keep f32 so their

@@ -29,7 +29,7 @@ static const vk_kernel_desc kernel_table[VK_K_COUNT] = {
     [VK_K_RMSNORM]   = { .shader = "rmsnorm",   .n_bind = 3, .push_size = sizeof(vk_pc_rmsnorm),  .n_spec = 1 },
     [VK_K_ROPE]      = { .shader = "rope",      .n_bind = 1, .push_size = sizeof(vk_pc_rope),     .n_spec = 1 },
     [VK_K_KV_STORE]  = { .shader = "kv_store",  .n_bind = 4, .push_size = sizeof(vk_pc_kv_store), .n_spec = 2 },
-    [VK_K_ATTENTION] = { .shader = "attention", .n_bind = 4, .push_size = sizeof(vk_pc_attn),     .n_spec = 3 },
+    [VK_K_ATTENTION] = { .shader = "attention", .n_bind = 4, .push_size = sizeof(vk_pc_attn),     .n_spec = 4 },
     [VK_K_ELTWISE]   = { .shader = "eltwise",   .n_bind = 3, .push_size = sizeof(vk_pc_eltwise),  .n_spec = 1 },
     [VK_K_ARGMAX]    = { .shader = "argmax",    .n_bind = 2, .push_size = sizeof(vk_pc_argmax),   .n_spec = 1 },
 };
