@@ -2,8 +2,9 @@
  *
  * Signals: handlers only set flags. SIGINT during a reply stops it (between
  * tokens); SIGINT at the line-mode prompt clears the line on a terminal and
- * ends the chat otherwise. SIGTERM and SIGHUP stop a reply, and the main loop
- * then autosaves and exits with 128 + the signal number. The handlers are
+ * ends the chat otherwise. SIGTERM, SIGHUP and SIGPIPE (stdout closed) stop
+ * a reply, and the main loop then autosaves and exits with 128 + the signal
+ * number. The handlers are
  * installed without SA_RESTART so that a blocking select() returns at once.
  */
 #include "app/line.h"
@@ -54,6 +55,7 @@ static void install_signals(chat *c)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGPIPE, &sa, NULL);      /* the reader of stdout went away: as SIGTERM, not a silent death */
 }
 
 /* --- the front end: replies to stdout, the rest to stderr --- */

@@ -5,6 +5,7 @@
 #     next line; the stopped reply is kept; exit 0 at the end of input;
 #   - SIGHUP during a reply: autosave (the message and the reply so far), exit 129;
 #   - -p: SIGINT stops the reply, what came so far is printed, exit 130;
+#   - stdout closed by its reader (SIGPIPE): autosave, exit 141;
 #  line mode on a terminal (tmux): SIGTERM at the prompt autosaves, exits 143
 #   and leaves the terminal modes as they were; a crash (SIGSEGV) at the
 #   prompt, inside readline's raw mode, restores them too;
@@ -103,6 +104,16 @@ until_ok 10 nonempty "$T/p.out" || bad "-p: no reply started"
 kill -INT "$P"; wait "$P"; rc=$?
 [ $rc = 130 ] && [ -s "$T/p.out" ] && ok "-p: SIGINT stops the reply, exit 130, the text so far printed" \
     || bad "-p SIGINT: exit $rc, $(wc -c <"$T/p.out") bytes"
+
+# stdout closed by its reader (SIGPIPE): the reply stops, autosave, exit 141
+rm -rf "$TR"
+( printf 'Tell me a long story\nnever read\n' | "$BIN" $G -n -1 --no-tui 2>"$T/pipe.err"; echo $? >"$T/pipe.rc" ) \
+    | head -c 100 >/dev/null
+until_ok 10 nonempty "$T/pipe.rc"
+[ "$(cat "$T/pipe.rc")" = 141 ] && ok "line mode: a closed stdout exits 141" || bad "closed stdout: exit $(cat "$T/pipe.rc")"
+f=$(ls "$TR"/*.yaml 2>/dev/null | head -n 1)
+[ -n "$f" ] && grep -q 'Tell me a long story' "$f" && ! grep -q 'never read' "$f" \
+    && ok "line mode: a closed stdout autosaves" || bad "closed stdout: no autosave ($(cat "$T/pipe.err"))"
 
 # ------------------------------------------------ in a terminal (tmux)
 cap() { tm capture-pane -p -t "$1"; }

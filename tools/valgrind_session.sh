@@ -4,8 +4,8 @@
 # /save, /load, /export, /persona, /clear, /regen, /undo, then the autosave at
 # the end. Fails (exit 1) on any memcheck error or any definite, indirect or
 # possible leak; prints valgrind's error and leak summaries.
-#   tools/valgrind_session.sh [BACKEND]   (cpu by default; vulkan runs lavapipe
-#   under valgrind: slow, and Mesa's own allocations are not ours to judge)
+#   tools/valgrind_session.sh [BACKEND]   (cpu by default, ~20 s; vulkan runs
+#   lavapipe under valgrind: ~9 minutes on a 2-core machine)
 # Needs valgrind (tools/install-deps.sh) and `make` + `make models`.
 set -u
 B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}
