@@ -126,6 +126,14 @@ uint32_t vk_matvec_max_rows(const vk_kcaps *c)
     return 4;
 }
 
+vk_variant vk_matvec_texel(const vk_kcaps *c, vk_variant v, uint64_t qs_u4, uint64_t aux_u32)
+{
+    if (v.kernel == VK_K_MATVEC && c->cpu && c->subgroup_arith && v.spec[3] && qs_u4 <= c->max_texel &&
+        aux_u32 <= c->max_texel)
+        v.kernel = VK_K_MATVEC_TEX;
+    return v;
+}
+
 vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uint32_t n_in,
                             uint32_t n_out, bool geglu)
 {
