@@ -35,6 +35,7 @@ struct be_tensor {
     bool is_matrix;          /* a repacked weight matrix; else an f32 buffer */
     uint64_t n;              /* f32 buffers: floats */
     vk_buf buf;              /* f32 buffers (activations, 1-D weights) */
+    VkBufferView view4;      /* activations: RGBA32F texel view of buf (CPU devices), else VK_NULL_HANDLE */
     /* matrices [n_out][n_in] */
     vk_wlayout lay;
     uint64_t n_in, n_out, nsb;
@@ -460,6 +461,10 @@ static int vb_activation(backend *be, uint64_t n, const char *name, be_tensor **
     t->n = n;
     if (vk_buf_create(b->mem, VK_MEM_DEVICE, n * 4, t->name, &t->buf, err)) return -1;
     if (vk_upload_zero(b->up, &t->buf, err)) return -1;
+    /* An RGBA32F view for the texel matrix product (vk_matmat_texel). */
+    if (b->kc.cpu && b->kc.max_texel && n % 4 == 0 && n / 4 <= b->kc.max_texel &&
+        make_view(b, &t->buf, VK_FORMAT_R32G32B32A32_SFLOAT, &t->view4, err))
+        return -1;
     *out = t;
     return 0;
 }
@@ -665,6 +670,14 @@ static void record_matmul(vk_backend *b, be_tensor *dst, const be_tensor *w, con
             dispatch(b, &v, bufs, acc, &pc, gx, gy, rows);
         } else {
             vk_buf *bufs[] = { (vk_buf *)&ch->qs, aux, (vk_buf *)&src->buf, &dst->buf };
+            vk_variant vt = vk_matmat_texel(&b->kc, v, ch->qs.size / 16, ch->aux.size / 4, src->n / 4, n_in, n_in);
+            if (vt.kernel == VK_K_MATMAT_TEX && ch->qs_view && src->view4) {
+                VkBufferView views[4] = { ch->qs_view, ch->aux_view, src->view4, 0 };
+                dispatch_views(b, &vt, bufs, views, aux ? "rrrw" : "r-rw", &pc,
+                               u32((ch->rows + v.rows_per_wg - 1) / v.rows_per_wg),
+                               (rows + v.cols_per_wg - 1) / v.cols_per_wg, 1);
+                continue;
+            }
             dispatch(b, &v, bufs, aux ? "rrrw" : "r-rw", &pc, u32((ch->rows + v.rows_per_wg - 1) / v.rows_per_wg),
                      (rows + v.cols_per_wg - 1) / v.cols_per_wg, 1);
         }
@@ -889,6 +902,7 @@ static void vb_destroy(backend *be)
             if (t->chunks[c].qs_view) vkDestroyBufferView(b->dev->dev, t->chunks[c].qs_view, NULL);
             if (t->chunks[c].aux_view) vkDestroyBufferView(b->dev->dev, t->chunks[c].aux_view, NULL);
         }
+        if (t->view4) vkDestroyBufferView(b->dev->dev, t->view4, NULL);
         free(t->chunks);
         free(t);
     }

@@ -190,6 +190,7 @@ enum vk_kernel {
     VK_K_ELTWISE,     /* spec: 0 wg */
     VK_K_ARGMAX,      /* spec: 0 wg */
     VK_K_MATVEC_TEX,  /* VK_K_MATVEC with weights read through uniform texel buffers (same spec) */
+    VK_K_MATMAT_TEX,  /* VK_K_MATMAT with weights and x read through uniform texel buffers (same spec) */
     VK_K_COUNT
 };
 #define VK_MAX_SPEC 6
@@ -226,6 +227,11 @@ bool vk_choose_kv_f16(int want, bool all_f32_weights);
  * ../shared/LAVAPIPE.md) with subgroup arithmetic, when both fit
  * maxTexelBufferElements. Returns v with kernel VK_K_MATVEC_TEX, else v. */
 vk_variant vk_matvec_texel(const vk_kcaps *c, vk_variant v, uint64_t qs_u4, uint64_t aux_u32);
+/* The same for the matrix product (VK_K_MATMAT_TEX): also needs x as RGBA32F
+ * texels (x_vec4s of them, rows 16-byte aligned: x_stride % 4 == 0) and
+ * n_in % 32 == 0 (no padded row tails). */
+vk_variant vk_matmat_texel(const vk_kcaps *c, vk_variant v, uint64_t qs_u4, uint64_t aux_u32, uint64_t x_vec4s,
+                           uint32_t n_in, uint32_t x_stride);
 /* Input rows up to which the matrix-vector kernel is used. */
 uint32_t vk_matvec_max_rows(const vk_kcaps *c);
 

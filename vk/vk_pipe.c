@@ -36,6 +36,8 @@ static const vk_kernel_desc kernel_table[VK_K_COUNT] = {
     [VK_K_ARGMAX]    = { .shader = "argmax",    .n_bind = 2, .push_size = sizeof(vk_pc_argmax),   .n_spec = 1 },
     [VK_K_MATVEC_TEX] = { .shader = "matvec_tex", .n_bind = 6, .push_size = sizeof(vk_pc_matvec),  .n_spec = 5,
                           .texel_mask = 0x33 },
+    [VK_K_MATMAT_TEX] = { .shader = "matmat_tex", .n_bind = 4, .push_size = sizeof(vk_pc_matvec),  .n_spec = 6,
+                          .texel_mask = 0x7 },
 };
 
 /* Descriptor-set cache entry: a set layout and the buffers bound. */
