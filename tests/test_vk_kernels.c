@@ -96,7 +96,7 @@ static void test_choice(void)
           VK_K_MATVEC, "GPUs keep storage buffers");
     vk_variant mm = vk_choose_matmul(&lp_tex, GT_Q8_0, 64, 1152, 4608, false);
     CHECK(vk_matmat_texel(&lp_tex, mm, 1000, 100, 1000, 1152, 1152).kernel == VK_K_MATMAT_TEX, "lavapipe: texel matmat");
-    CHECK(vk_matmat_texel(&lp_tex, mm, 1000, 100, 1000, 1150, 1152).kernel == VK_K_MATMAT, "n_in % 32 != 0: storage");
+    CHECK(vk_matmat_texel(&lp_tex, mm, 1000, 100, 1000, 1150, 1152).kernel == VK_K_MATMAT, "n_in %% 32 != 0: storage");
     CHECK(vk_matmat_texel(&lp_tex, mm, 1000, 100, 1000, 1152, 1154).kernel == VK_K_MATMAT, "unaligned x rows: storage");
     CHECK(vk_matmat_texel(&lp_small, mm, 1000, 100, 2000, 1152, 1152).kernel == VK_K_MATMAT, "x over the texel limit");
     CHECK(vk_matmat_texel(&gpu_tex, vk_choose_matmul(&gpu_tex, GT_Q8_0, 64, 1152, 4608, false), 10, 10, 10, 1152,
