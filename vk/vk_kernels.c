@@ -163,10 +163,12 @@ vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uin
      * TM x TN outputs, TN = BM*BN / (wg*TM) (see matmat.comp). Halving wg
      * halves BN to keep that. */
     uint32_t wg, bm, bn, shared, tm;
-    /* CPU devices: 16 x 16 outputs per invocation. Measured on lavapipe (300M
+    /* CPU devices: 32 x 8 outputs per invocation. Measured on lavapipe (300M
      * bench model, 64-token prefill, texel variant): TM 8 / TN 8 21 tok/s,
-     * TM 16 / TN 8 34, TM 16 / TN 16 (this) 36-39, TM 32 / TN 8 41, TM 4 13. */
-    if (c->cpu) { wg = 8;   bm = 128; bn = 16; shared = 0; tm = 16; }
+     * TM 16 / TN 8 34, TM 16 / TN 16 36-39, TM 32 / TN 8 (this) 41, TM 4 13.
+     * TN 16 also doubles the shader's unrolled code: pipeline builds took
+     * 70 s instead of 56 s for test_vk_ops' cold cache. */
+    if (c->cpu) { wg = 8;   bm = 128; bn = 16; shared = 0; tm = 32; }
     else        { wg = 128; bm = 64; bn = 32; shared = 1; tm = 4; }
     if (shared && (bm + bn) * 33 * 4 > c->max_shared) shared = 0;
     while (wg > 4 && clamp_wg(c, wg) < wg) { wg /= 2; bn /= 2; }
