@@ -147,9 +147,25 @@ int chat_open(chat *c, const cfg_config *cfg, be_progress_fn progress, void *pu,
     if (gguf_open(&c->g, c->model_path, err) || tok_from_gguf(&c->v, c->g, err) ||
         open_backend(c, warn, wu, err))
         goto done;
+    if (gemma_model_load(&c->m, c->g, c->be, progress, pu, err)) {
+        /* Out of device memory while uploading: the CPU backend needs none,
+         * where Vulkan was not asked for explicitly. */
+        if (!c->be->lost && strcmp(c->be->name, "cpu") && c->cfg.backend != CFG_BACKEND_CPU &&
+            cfg_origin(&c->cfg, "backend") < CFG_SRC_ENV) {
+            c->be->destroy(c->be);
+            c->be = NULL;
+            char msg[1200];
+            snprintf(msg, sizeof msg, "%s; using the CPU backend", err->msg);
+            if (warn) warn(wu, msg);
+            if (backends_create("cpu", NULL, c->g, &c->be, err) ||
+                gemma_model_load(&c->m, c->g, c->be, progress, pu, err))
+                goto done;
+        } else {
+            goto done;
+        }
+    }
     snprintf(c->backend_name, sizeof c->backend_name, "%s", c->be->name);
     snprintf(c->device_name, sizeof c->device_name, "%s", c->be->device_name);
-    if (gemma_model_load(&c->m, c->g, c->be, progress, pu, err)) goto done;
 
     int n_ctx = c->cfg.context, train = gemma_n_ctx_train(c->m);
     if (n_ctx == 0 || n_ctx > train) {
@@ -188,14 +204,31 @@ void chat_close(chat *c)
 
 /* --- conversation --- */
 
+/* After a failed step: a lost device can run nothing more, so the chat
+ * ends (the front end autosaves, says so and exits 1). The unanswered message (text,
+ * when the session has dropped it) stays in the transcript with a notice. */
+static bool device_lost(chat *c, const char *text)
+{
+    if (!c->be || !c->be->lost) return false;
+    gc_err ignore;
+    tr_transcript *tr = sess_transcript(c->s);
+    if (text) tr_add(tr, TR_USER, text, -1, -1, &ignore);
+    tr_add(tr, TR_NOTICE, "The GPU device was lost: the reply to this message was cut.", -1, -1, &ignore);
+    c->quit = true;
+    return true;
+}
+
 int chat_send(chat *c, const char *text, gc_err *err)
 {
     sess_stats st;
     c->cancel = 0;
-    if (sess_add_user(c->s, text, &st, err)) return -1;
+    if (sess_add_user(c->s, text, &st, err)) {
+        device_lost(c, text);
+        return -1;
+    }
     if (c->fe.reply_begin) c->fe.reply_begin(c->fe.user);
     int rc = sess_generate(c->s, &st, err);
-    if (rc) {
+    if (rc && !device_lost(c, NULL)) {
         gc_err ignore;
         sess_undo(c->s, &ignore);
     }
@@ -210,6 +243,7 @@ int chat_regen(chat *c, gc_err *err)
     if (!sess_n_exchanges(c->s)) return gc_errf(err, "there is no reply to regenerate");
     if (c->fe.reply_begin) c->fe.reply_begin(c->fe.user);
     int rc = sess_regen(c->s, &st, err);
+    if (rc) device_lost(c, NULL);
     if (c->fe.reply_end) c->fe.reply_end(c->fe.user, rc ? NULL : &st);
     return rc;
 }

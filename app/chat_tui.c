@@ -5,10 +5,11 @@
  * waiting (ui_poll with timeout 0), so Ctrl-C / Esc stop the reply between
  * two tokens and the screen keeps up (resizes, scrolling). Signals arrive
  * as UI_EV_SIGNAL events (render/tty.h records them); the loop then
- * autosaves and leaves.
+ * autosaves and leaves. A SIGINT while a reply runs only stops the reply.
  */
 #include "app/chat_tui.h"
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,7 +110,10 @@ static int poll_during_reply(tui *t)
         switch (ev.type) {
         case UI_EV_CANCEL: stop = 1; break;
         case UI_EV_QUIT: t->quit = true; stop = 1; break;
-        case UI_EV_SIGNAL: t->signo = ev.signo; stop = 1; break;
+        case UI_EV_SIGNAL:      /* SIGINT stops the reply, as Ctrl-C does; TERM/HUP end the chat */
+            if (ev.signo != SIGINT) t->signo = ev.signo;
+            stop = 1;
+            break;
         case UI_EV_LINE:
             /* Typed ahead: give it back to the input line for later. */
             ui_set_input(t->u, ev.text);
@@ -362,6 +366,10 @@ int tui_main(const cfg_config *cfg, const cli_opts *o)
         if (!rc) rc = 1;
     } else if (saved) {
         fprintf(stderr, "Saved the conversation to %s\n", t->c.conv_path);
+    }
+    if (t->c.be && t->c.be->lost) {
+        fprintf(stderr, "gemma-chat: the GPU device was lost; restart gemma-chat\n");
+        if (!rc) rc = 1;
     }
     if (t->signo) rc = 128 + t->signo;
     chat_close(&t->c);

@@ -373,7 +373,16 @@ static void warn_unknown(const ydoc *d, const ydoc_node *keynode, const char *fu
 {
     if (!warn) return;
     const char *best = suggest(full);
-    char msg[600];
+    char msg[600], shown[64];
+    /* A key with control characters is shown as ydoc_describe does, not
+     * written to the terminal as it is (a persona file may come from anyone). */
+    for (const char *p = full; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            snprintf(msg, sizeof msg, "%s:%d: unknown key %s (ignored)", d->file, keynode->line,
+                     ydoc_describe(keynode, shown, sizeof shown));
+            warn(ctx, msg);
+            return;
+        }
     snprintf(msg, sizeof msg, "%s:%d: unknown key '%s' (ignored)%s%s%s", d->file, keynode->line,
              full, best ? "; did you mean '" : "", best ? best : "", best ? "'?" : "");
     warn(ctx, msg);

@@ -22,6 +22,7 @@
 #include "app/chat.h"
 #include "app/slash.h"
 #include "app/transcript.h"
+#include "render/tty.h"
 
 static volatile sig_atomic_t g_signal;      /* SIGTERM / SIGHUP received */
 static volatile sig_atomic_t g_sigint;      /* SIGINT received while no reply was running */
@@ -64,16 +65,25 @@ typedef struct line_fe {
     bool wrote;                 /* the reply printed something */
 } line_fe;
 
+/* Notices and errors may quote a transcript, a persona or a model file:
+ * their control characters are shown, not sent to the terminal. */
+static void put_safe(const char *prefix, const char *text)
+{
+    char *safe = tr_neutralize(text, strlen(text));
+    fprintf(stderr, "%s%s\n", prefix, safe ? safe : "(out of memory)");
+    free(safe);
+}
+
 static void fe_notice(void *u, const char *text)
 {
     (void)u;
-    fprintf(stderr, "%s\n", text);
+    put_safe("", text);
 }
 
 static void fe_error(void *u, const char *text)
 {
     (void)u;
-    fprintf(stderr, "error: %s\n", text);
+    put_safe("error: ", text);
 }
 
 static void fe_reply_begin(void *u)
@@ -180,7 +190,9 @@ static void handle_line(char *line)
         rl_stop();
         return;
     }
-    if (*line) add_history(line);
+    /* History is for the terminal's up arrow: lines from a pipe would only
+     * pile up (a scripted session of any length grows without bound). */
+    if (*line && g_rl_installed) add_history(line);
     /* SIGINT now stops the prefill or the reply, not the chat. */
     g_busy = 1;
     int quit = chat_input(g_chat, line);
@@ -280,18 +292,26 @@ int line_chat(const cfg_config *cfg, const cli_opts *o)
 {
     chat c;
     line_fe f = { 0 };
+    /* A crash at the prompt must not leave readline's raw mode and bracketed
+     * paste behind: render/tty.c restores the terminal on crash signals. Its
+     * handlers for TERM/HUP/INT give way to ours (open_chat installs them). */
+    bool tty = isatty(STDIN_FILENO);
+    if (tty && !tty_begin(STDIN_FILENO)) tty_set_sequence("\033[?2004l", 8);
     int rc = open_chat(&c, cfg, o);
     if (rc) {
         chat_close(&c);
+        tty_end();
         return rc;
     }
     set_fe(&c, &f);
     g_chat = &c;
-    bool tty = isatty(STDIN_FILENO);
     const char *pn = sess_persona_name(c.s);
-    fprintf(stderr, "gemma-chat %s: %s on %s%s%s%s, persona %s, context %d tokens.\n", GC_VERSION, c.model_name,
-            c.backend_name, c.device_name[0] ? " (" : "", c.device_name, c.device_name[0] ? ")" : "",
+    /* The model's name comes from the file: its escape sequences are shown, not obeyed. */
+    char *mn = tr_neutralize(c.model_name, strlen(c.model_name));
+    fprintf(stderr, "gemma-chat %s: %s on %s%s%s%s, persona %s, context %d tokens.\n", GC_VERSION,
+            mn ? mn : "?", c.backend_name, c.device_name[0] ? " (" : "", c.device_name, c.device_name[0] ? ")" : "",
             pn[0] ? pn : "none", sess_n_ctx(c.s));
+    free(mn);
     if (tty) {
         fprintf(stderr, "Type a message and Enter; /help lists the commands; /quit or Ctrl-D leaves.\n");
         rl_instream = stdin;
@@ -299,6 +319,7 @@ int line_chat(const cfg_config *cfg, const cli_opts *o)
         rl_catch_signals = 0;
         rl_readline_name = "gemma-chat";
         rl_attempted_completion_function = complete;
+        stifle_history(1000);
         rl_callback_handler_install("> ", handle_line);
         g_rl_installed = true;
     }
@@ -338,8 +359,13 @@ int line_chat(const cfg_config *cfg, const cli_opts *o)
     } else if (saved) {
         fprintf(stderr, "Saved the conversation to %s\n", c.conv_path);
     }
+    if (c.be && c.be->lost) {
+        fprintf(stderr, "gemma-chat: the GPU device was lost; restart gemma-chat\n");
+        rc = 1;
+    }
     if (g_signal) rc = 128 + g_signal;
     chat_close(&c);
     g_chat = NULL;
+    tty_end();
     return rc;
 }

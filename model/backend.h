@@ -52,6 +52,7 @@ typedef void (*be_progress_fn)(void *user, uint64_t done, uint64_t total);
 struct backend {
     const char *name;          /* "cpu", "vulkan" */
     char device_name[256];     /* shown in the status bar */
+    bool lost;                 /* the device is gone (VK_ERROR_DEVICE_LOST): every later step fails */
 
     /* --- memory --- */
     /* Makes a weight usable by ops. The CPU backend may point into the mapping;

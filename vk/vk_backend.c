@@ -16,6 +16,7 @@
 
 #include "model/quant.h"
 #include "vk/vk_device.h"
+#include "vk/vk_fault.h"
 #include "vk/vk_kernels.h"
 #include "vk/vk_mem.h"
 #include "vk/vk_pipe.h"
@@ -564,8 +565,9 @@ static int vb_end_step(backend *be, gc_err *err)
     if (r == VK_SUCCESS && b->opts.hooks.lose_device_at_step > 0 &&
         b->st.steps == (uint64_t)b->opts.hooks.lose_device_at_step)
         r = VK_ERROR_DEVICE_LOST;   /* test hook */
+    if (r == VK_SUCCESS && vk_fault_hit(VK_FAULT_LOST)) r = VK_ERROR_DEVICE_LOST;   /* test hook (vk_fault.h) */
     if (r != VK_SUCCESS) {
-        if (r == VK_ERROR_DEVICE_LOST) b->lost = true;
+        if (r == VK_ERROR_DEVICE_LOST) b->lost = b->base.lost = true;
         return gc_errf(err, "vulkan: running step %llu on %s failed: %s%s", (unsigned long long)b->st.steps,
                        b->dev->caps.name, vk_result_name(r),
                        r == VK_ERROR_DEVICE_LOST ? " (the GPU driver reset the device; restart gemma-chat)" : "");

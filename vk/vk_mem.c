@@ -1,5 +1,6 @@
 /* vk_mem.c: block sub-allocator, buffers, staged uploads (see vk_mem.h). */
 #include "vk/vk_mem.h"
+#include "vk/vk_fault.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -168,7 +169,7 @@ int vk_buf_create(vk_mem *m, enum vk_mem_kind kind, uint64_t size, const char *n
     if (type < 0) return gc_errf(err, "vulkan: no suitable memory type for buffer '%s'", name);
     mem_block *blk = NULL;
     uint64_t off = 0;
-    if (m->fail_after >= 0 && m->n_bufs_made >= (uint32_t)m->fail_after)   /* test hook */
+    if ((m->fail_after >= 0 && m->n_bufs_made >= (uint32_t)m->fail_after) || vk_fault_hit(VK_FAULT_ALLOC))   /* test hooks */
         return gc_errf(err, "vulkan: allocating %llu bytes of %s memory for '%s' failed: %s (injected)",
                        (unsigned long long)size, kind == VK_MEM_DEVICE ? "device" : "host-visible", name,
                        vk_result_name(VK_ERROR_OUT_OF_DEVICE_MEMORY));
@@ -319,6 +320,8 @@ int vk_upload_map(vk_upload *u, vk_buf *dst, uint64_t off, uint64_t size, void *
     if (off + size > dst->size)
         return gc_errf(err, "vulkan: upload of %llu bytes at %llu overflows '%s' (%llu bytes)",
                        (unsigned long long)size, (unsigned long long)off, dst->name, (unsigned long long)dst->size);
+    if (vk_fault_hit(VK_FAULT_UPLOAD))   /* test hook (vk_fault.h) */
+        return gc_errf(err, "vulkan: uploading '%s' failed: %s (injected)", dst->name, vk_result_name(VK_ERROR_OUT_OF_DEVICE_MEMORY));
     if (u->direct) {
         if (!dst->map) return gc_errf(err, "vulkan: buffer '%s' is not host-visible", dst->name);
         *ptr = (uint8_t *)dst->map + off;
