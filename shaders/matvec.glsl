@@ -18,13 +18,20 @@ layout(constant_id = 1) const uint TYPE = 0;
 layout(constant_id = 2) const uint NR = 1;
 layout(constant_id = 4) const uint GEGLU = 0;
 
+#if USE_TEXEL   // the same arrays through uniform texel buffers (R32G32B32A32_UINT / R32_UINT)
+layout(binding = 0) uniform usamplerBuffer wq0t;
+layout(binding = 1) uniform usamplerBuffer wa0t;
+layout(binding = 4) uniform usamplerBuffer wq1t;
+layout(binding = 5) uniform usamplerBuffer wa1t;
+#else
 layout(binding = 0) readonly buffer WQ0 { uvec4 wq0[]; };   // gate/only weight quants [n_rows][nsb][QS_U4]
 layout(binding = 1) readonly buffer WA0 { uint wa0[]; };    // its scales [n_rows][nsb][AUX_H] halves
+layout(binding = 4) readonly buffer WQ1 { uvec4 wq1[]; };   // GEGLU: up weight quants
+layout(binding = 5) readonly buffer WA1 { uint wa1[]; };
+#endif
 layout(binding = 2) readonly buffer X { float x[]; };       // [n_cols][x_stride]
 layout(binding = 2) readonly buffer X4 { vec4 x4[]; };      // same, 16-byte view
 layout(binding = 3) writeonly buffer D { float dst[]; };    // [n_cols][d_stride]
-layout(binding = 4) readonly buffer WQ1 { uvec4 wq1[]; };   // GEGLU: up weight quants
-layout(binding = 5) readonly buffer WA1 { uint wa1[]; };
 
 layout(push_constant) uniform PC {   // vk_pc_matvec
     uint n_in, n_rows, nsb, x_off, x_stride, d_off, d_stride, n_cols;
@@ -32,6 +39,19 @@ layout(push_constant) uniform PC {   // vk_pc_matvec
 
 #include "common.glsl"
 
+#if USE_TEXEL
+#define DQ_NAME dq0
+#define DQ_QS(i) texelFetch(wq0t, int(i))
+#define DQ_AUX(i) texelFetch(wa0t, int(i)).x
+#include "dequant.glsl"
+#undef DQ_NAME
+#undef DQ_QS
+#undef DQ_AUX
+#define DQ_NAME dq1
+#define DQ_QS(i) texelFetch(wq1t, int(i))
+#define DQ_AUX(i) texelFetch(wa1t, int(i)).x
+#include "dequant.glsl"
+#else
 #define DQ_NAME dq0
 #define DQ_QS(i) wq0[i]
 #define DQ_AUX(i) wa0[i]
@@ -43,6 +63,7 @@ layout(push_constant) uniform PC {   // vk_pc_matvec
 #define DQ_QS(i) wq1[i]
 #define DQ_AUX(i) wa1[i]
 #include "dequant.glsl"
+#endif
 
 #if USE_SUBGROUP
 shared float part[2 * NR * WG];   // per-subgroup sums (at most WG subgroups)

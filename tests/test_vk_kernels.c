@@ -81,6 +81,26 @@ static void test_choice(void)
     CHECK(a128.spec[2] == 128 && a128.spec[3] == 1, "attention hd 128: sized 128, 16-byte loads");
     CHECK(a48.spec[2] == 64 && a48.spec[3] == 1, "attention hd 48: sized 64 (power of two), 16-byte loads");
     CHECK(a10.spec[2] == 16 && a10.spec[3] == 0, "attention hd 10: sized 16, 4-byte loads");
+    /* Texel-buffer weights: CPU devices with subgroup arithmetic, pieces within maxTexelBufferElements. */
+    vk_kcaps lp_tex = lavapipe, lp_small = lavapipe;
+    lp_tex.max_texel = 1u << 27;
+    lp_small.max_texel = 1000;
+    vk_variant mv = vk_choose_matmul(&lp_tex, GT_Q8_0, 1, 1152, 4608, false);
+    CHECK(vk_matvec_texel(&lp_tex, mv, 4608 * 72, 4608 * 18).kernel == VK_K_MATVEC_TEX, "lavapipe: texel matvec");
+    CHECK(vk_matvec_texel(&lp_small, mv, 4608 * 72, 4608 * 18).kernel == VK_K_MATVEC, "over maxTexelBufferElements");
+    CHECK(vk_matvec_texel(&lp_tex, vk_choose_matmul(&lp_tex, GT_Q8_0, 64, 1152, 4608, false), 10, 10).kernel ==
+          VK_K_MATMAT, "matrix products stay on storage buffers");
+    vk_kcaps gpu_tex = nvidia;
+    gpu_tex.max_texel = 1u << 27;
+    CHECK(vk_matvec_texel(&gpu_tex, vk_choose_matmul(&gpu_tex, GT_Q8_0, 1, 1152, 4608, false), 10, 10).kernel ==
+          VK_K_MATVEC, "GPUs keep storage buffers");
+    vk_variant mm = vk_choose_matmul(&lp_tex, GT_Q8_0, 64, 1152, 4608, false);
+    CHECK(vk_matmat_texel(&lp_tex, mm, 1000, 100, 1000, 1152, 1152).kernel == VK_K_MATMAT_TEX, "lavapipe: texel matmat");
+    CHECK(vk_matmat_texel(&lp_tex, mm, 1000, 100, 1000, 1150, 1152).kernel == VK_K_MATMAT, "n_in %% 32 != 0: storage");
+    CHECK(vk_matmat_texel(&lp_tex, mm, 1000, 100, 1000, 1152, 1154).kernel == VK_K_MATMAT, "unaligned x rows: storage");
+    CHECK(vk_matmat_texel(&lp_small, mm, 1000, 100, 2000, 1152, 1152).kernel == VK_K_MATMAT, "x over the texel limit");
+    CHECK(vk_matmat_texel(&gpu_tex, vk_choose_matmul(&gpu_tex, GT_Q8_0, 64, 1152, 4608, false), 10, 10, 10, 1152,
+                          1152).kernel == VK_K_MATMAT, "GPUs: shared-memory tiles on storage buffers");
     CHECK(vk_choose(&nvidia, VK_K_KV_STORE, 0, true).spec[1] == 1, "kv_store f16 variant");
     CHECK(vk_choose(&lavapipe, VK_K_EMBED, GT_Q6_K, true).spec[1] == GT_Q6_K, "embed type");
     CHECK(vk_choose_kv_f16(0, false) && !vk_choose_kv_f16(0, true), "auto KV: f16 unless all weights are F32");

@@ -5,7 +5,7 @@
 #
 # Engines: gemma-chat (Vulkan backend), llama.cpp's Vulkan backend (oracle_vulkan,
 # all layers offloaded; on a machine without a GPU that is lavapipe too) and
-# llama.cpp's CPU backend (oracle_cpu, THREADS threads). Each engine does the same
+# llama.cpp's CPU backend (oracle_cpu, once per thread count in THREADS). Each engine does the same
 # work: a warm-up, then a prefill of PP tokens in one batch and TG decode steps.
 # gemma-chat reports the median of REPS runs itself; the oracle is run REPS times
 # and the median taken here. Prints a markdown table with the ratios
@@ -16,14 +16,18 @@
 #   q4km   g2-bench300m quantized to Q4_K_M                             (oracle_cpu quantize .. 15)
 #   g3real the real Gemma 3 270M Q4_K_M ($REAL_MODEL, else models/ or the make real-model cache)
 #
-# Environment: PP (128), TG (32), REPS (3), THREADS (nproc), BIN (./gemma-chat),
+# llama.cpp's CPU threads spin at barriers: on a shared, loaded machine its
+# decode with as many threads as cores can collapse (measured: 1.1 tok/s with 2
+# threads against 47 with 1 on the 2-core machine), so THREADS lists several.
+#
+# Environment: PP (128), TG (32), REPS (3), THREADS ("1 nproc"), BIN (./gemma-chat),
 # PYTHON (/usr/bin/python3), ORACLE_ENV (~/.cache/llama-oracle/env.sh), BENCH_DIR.
 set -eu
 
 PP=${PP:-128}
 TG=${TG:-32}
 REPS=${REPS:-3}
-THREADS=${THREADS:-$(nproc)}
+THREADS=${THREADS:-"1 $(nproc)"}
 BIN=${BIN:-./gemma-chat}
 PYTHON=${PYTHON:-/usr/bin/python3}
 BENCH_DIR=${BENCH_DIR:-build/bench}
@@ -70,15 +74,15 @@ describe() {
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # oracle_X bench output: "prefill 128 tok 1.2 s 100.00 tok/s | decode 32 tok 3.4 s 9.40 tok/s"
-oracle_run() {   # $1 = cpu|vulkan, $2 = model; prints "pp tg" medians
+oracle_run() {   # $1 = cpu|vulkan, $2 = model, $3 = threads (cpu); prints "pp tg" medians
     out=$(mktemp)
     i=0
     while [ $i -lt "$REPS" ]; do
-        if [ "$1" = cpu ]; then oracle_cpu bench "$2" 0 "$PP" "$TG" "$THREADS"
+        if [ "$1" = cpu ]; then oracle_cpu bench "$2" 0 "$PP" "$TG" "$3"
         else oracle_vulkan bench "$2" 99 "$PP" "$TG"; fi >>"$out" 2>/dev/null
         i=$((i + 1))
     done
-    echo "oracle_$1 runs: $(sed -n 's/.* \([0-9.]*\) tok\/s | .* \([0-9.]*\) tok\/s/\1\/\2/p' "$out" | tr '\n' ' ')" >&2
+    echo "oracle_$1 ${3:+($3 threads) }runs: $(sed -n 's/.* \([0-9.]*\) tok\/s | .* \([0-9.]*\) tok\/s/\1\/\2/p' "$out" | tr '\n' ' ')" >&2
     pp=$(sed -n 's/^prefill .* s \([0-9.]*\) tok\/s |.*/\1/p' "$out" | median)
     tg=$(sed -n 's/.*| decode .* s \([0-9.]*\) tok\/s/\1/p' "$out" | median)
     rm -f "$out"
@@ -100,7 +104,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; els
 cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
 dev=$("$BIN" devices 2>/dev/null | sed -n "s/^would use: //p" | cut -d: -f1)
 echo "machine: $(nproc) cores, $cpu; Vulkan device: ${dev:-?}; $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "command: PP=$PP TG=$TG REPS=$REPS THREADS=$THREADS tools/bench.sh $*"
+echo "command: PP=$PP TG=$TG REPS=$REPS THREADS=\"$THREADS\" tools/bench.sh $*"
 echo
 echo "| model | quant | engine | prefill tok/s | decode tok/s | gemma-chat prefill ratio | gemma-chat decode ratio |"
 echo "|---|---|---|---|---|---|---|"
@@ -109,9 +113,11 @@ for key in "$@"; do
     echo "bench.sh: $key = $m" >&2
     set -- $(ours_run "$m"); opp=$1; otg=$2
     set -- $(oracle_run vulkan "$m"); vpp=$1; vtg=$2
-    set -- $(oracle_run cpu "$m"); cpp=$1; ctg=$2
     d=$(describe "$key")
     echo "| $d | gemma-chat Vulkan | $opp | $otg | | |"
     echo "| $d | llama.cpp Vulkan | $vpp | $vtg | $(ratio "$opp" "$vpp") | $(ratio "$otg" "$vtg") |"
-    echo "| $d | llama.cpp CPU ($THREADS threads) | $cpp | $ctg | $(ratio "$opp" "$cpp") | $(ratio "$otg" "$ctg") |"
+    for th in $THREADS; do
+        set -- $(oracle_run cpu "$m" "$th"); cpp=$1; ctg=$2
+        echo "| $d | llama.cpp CPU ($th thread$([ "$th" = 1 ] || echo s)) | $cpp | $ctg | $(ratio "$opp" "$cpp") | $(ratio "$otg" "$ctg") |"
+    done
 done

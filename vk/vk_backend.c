@@ -27,6 +27,7 @@
 typedef struct wchunk {
     uint64_t row0, rows;
     vk_buf qs, aux;
+    VkBufferView qs_view, aux_view;   /* texel views (vk_matvec_texel), else VK_NULL_HANDLE */
 } wchunk;
 
 struct be_tensor {
@@ -35,6 +36,7 @@ struct be_tensor {
     bool is_matrix;          /* a repacked weight matrix; else an f32 buffer */
     uint64_t n;              /* f32 buffers: floats */
     vk_buf buf;              /* f32 buffers (activations, 1-D weights) */
+    VkBufferView view4;      /* activations: RGBA32F texel view of buf (CPU devices), else VK_NULL_HANDLE */
     /* matrices [n_out][n_in] */
     vk_wlayout lay;
     uint64_t n_in, n_out, nsb;
@@ -66,6 +68,7 @@ typedef struct vk_backend {
     bool all_f32;            /* every weight matrix so far is F32 */
     be_tensor *tensors;
     vk_buf dummy;            /* bound to bindings a variant does not use */
+    VkBufferView dummy_u4, dummy_u1;   /* its texel views (R32G32B32A32_UINT, R32_UINT) */
 
     /* KV cache: per layer [n_ctx][n_kv_head][head_dim], f16 pairs or f32 */
     int n_layer, n_ctx, n_kv_head, head_dim;
@@ -215,9 +218,11 @@ static void mark(vk_backend *b, vk_buf *buf, char access)
 }
 
 /* Records one dispatch of variant v over bufs (NULL = the dummy buffer) with
- * access letters per binding ('r', 'w', 'b', '-' unused). */
-static void dispatch(vk_backend *b, const vk_variant *v, vk_buf **bufs, const char *access,
-                     const void *push, uint32_t gx, uint32_t gy, uint32_t gz)
+ * access letters per binding ('r', 'w', 'b', '-' unused). views: texel views
+ * of bufs for the kernel's texel bindings (VK_NULL_HANDLE = the dummy's), or
+ * NULL for kernels without any. */
+static void dispatch_views(vk_backend *b, const vk_variant *v, vk_buf **bufs, const VkBufferView *views,
+                           const char *access, const void *push, uint32_t gx, uint32_t gy, uint32_t gz)
 {
     if (b->failed) return;
     if (!gx || !gy || !gz) return;
@@ -238,8 +243,11 @@ static void dispatch(vk_backend *b, const vk_variant *v, vk_buf **bufs, const ch
     }
     for (uint32_t i = 0; i < pl->n_bind; i++)
         if (access[i] != '-') mark(b, bufs[i] ? bufs[i] : &b->dummy, access[i]);
+    VkBufferView vv[VK_MAX_BINDINGS] = {0};
+    for (uint32_t i = 0; views && i < pl->n_bind; i++)
+        vv[i] = views[i] ? views[i] : (i % 4 < 1 ? b->dummy_u4 : b->dummy_u1);   /* 0, 4: quants; 1, 5: scales */
     VkDescriptorSet set;
-    if (vk_pipes_set(b->pipes, pl, vb, &set, &e)) { fail_err(b, &e); return; }
+    if (vk_pipes_set(b->pipes, pl, vb, views ? vv : NULL, &set, &e)) { fail_err(b, &e); return; }
     if (b->bound != pl->pipe) {
         vkCmdBindPipeline(b->cb, VK_PIPELINE_BIND_POINT_COMPUTE, pl->pipe);
         b->bound = pl->pipe;
@@ -249,6 +257,25 @@ static void dispatch(vk_backend *b, const vk_variant *v, vk_buf **bufs, const ch
     vkCmdDispatch(b->cb, gx, gy, gz);
     b->st.dispatches++;
     b->st.last_dispatches++;
+}
+
+static void dispatch(vk_backend *b, const vk_variant *v, vk_buf **bufs, const char *access,
+                     const void *push, uint32_t gx, uint32_t gy, uint32_t gz)
+{
+    dispatch_views(b, v, bufs, NULL, access, push, gx, gy, gz);
+}
+
+/* A texel view of a whole buffer in format f, or VK_NULL_HANDLE (and err) on failure. */
+static int make_view(vk_backend *b, const vk_buf *buf, VkFormat f, VkBufferView *out, gc_err *err)
+{
+    VkBufferViewCreateInfo ci = { .sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO, .buffer = buf->buf,
+                                  .format = f, .offset = 0, .range = VK_WHOLE_SIZE };
+    VkResult r = vkCreateBufferView(b->dev->dev, &ci, NULL, out);
+    if (r != VK_SUCCESS) {
+        *out = VK_NULL_HANDLE;
+        return gc_errf(err, "vulkan: texel view of '%s': %s", buf->name, vk_result_name(r));
+    }
+    return 0;
 }
 
 /* Workgroup grid for `groups` groups: x up to the device limit, rest in y
@@ -336,6 +363,12 @@ static int upload_matrix(vk_backend *b, be_tensor *t, const gguf_tensor *g, gc_e
         if (row_aux && vk_buf_create(b->mem, VK_MEM_DEVICE, (ch->rows * row_aux + 3) / 4 * 4, t->name, &ch->aux, err))
             return -1;
         b->weight_bytes += ch->qs.size + ch->aux.size;
+        /* Texel views where the matrix-vector kernel would read through them. */
+        vk_variant probe = vk_choose_matmul(&b->kc, t->lay.type, 1, (uint32_t)t->n_in, (uint32_t)ch->rows, false);
+        if (vk_matvec_texel(&b->kc, probe, ch->qs.size / 16, ch->aux.size / 4).kernel == VK_K_MATVEC_TEX &&
+            (make_view(b, &ch->qs, VK_FORMAT_R32G32B32A32_UINT, &ch->qs_view, err) ||
+             (row_aux && make_view(b, &ch->aux, VK_FORMAT_R32_UINT, &ch->aux_view, err))))
+            return -1;
         /* Rows per upload piece: what the staging buffer holds (all on unified memory). */
         uint64_t umax = vk_upload_max(b->up);
         uint64_t group = umax == UINT64_MAX ? ch->rows : (umax - 64) / (row_qs + row_aux);
@@ -429,6 +462,10 @@ static int vb_activation(backend *be, uint64_t n, const char *name, be_tensor **
     t->n = n;
     if (vk_buf_create(b->mem, VK_MEM_DEVICE, n * 4, t->name, &t->buf, err)) return -1;
     if (vk_upload_zero(b->up, &t->buf, err)) return -1;
+    /* An RGBA32F view for the texel matrix product (vk_matmat_texel). */
+    if (b->kc.cpu && b->kc.max_texel && n % 4 == 0 && n / 4 <= b->kc.max_texel &&
+        make_view(b, &t->buf, VK_FORMAT_R32G32B32A32_SFLOAT, &t->view4, err))
+        return -1;
     *out = t;
     return 0;
 }
@@ -624,9 +661,25 @@ static void record_matmul(vk_backend *b, be_tensor *dst, const be_tensor *w, con
             char acc[7] = { 'r', aux ? 'r' : '-', 'r', 'w', uq ? 'r' : '-', ua ? 'r' : '-', 0 };
             uint32_t gx, gy;
             grid_1d(b, (ch->rows + v.rows_per_wg - 1) / v.rows_per_wg, &gx, &gy);
+            /* Through texel views where upload made them (gate and up alike). */
+            if (ch->qs_view && (!cu || cu->qs_view)) {
+                vk_variant vt = v;
+                vt.kernel = VK_K_MATVEC_TEX;
+                VkBufferView views[6] = { ch->qs_view, ch->aux_view, 0, 0, cu ? cu->qs_view : 0, cu ? cu->aux_view : 0 };
+                dispatch_views(b, &vt, bufs, views, acc, &pc, gx, gy, rows);
+                continue;
+            }
             dispatch(b, &v, bufs, acc, &pc, gx, gy, rows);
         } else {
             vk_buf *bufs[] = { (vk_buf *)&ch->qs, aux, (vk_buf *)&src->buf, &dst->buf };
+            vk_variant vt = vk_matmat_texel(&b->kc, v, ch->qs.size / 16, ch->aux.size / 4, src->n / 4, n_in, n_in);
+            if (vt.kernel == VK_K_MATMAT_TEX && ch->qs_view && src->view4) {
+                VkBufferView views[4] = { ch->qs_view, ch->aux_view, src->view4, 0 };
+                dispatch_views(b, &vt, bufs, views, aux ? "rrrw" : "r-rw", &pc,
+                               u32((ch->rows + v.rows_per_wg - 1) / v.rows_per_wg),
+                               (rows + v.cols_per_wg - 1) / v.cols_per_wg, 1);
+                continue;
+            }
             dispatch(b, &v, bufs, aux ? "rrrw" : "r-rw", &pc, u32((ch->rows + v.rows_per_wg - 1) / v.rows_per_wg),
                      (rows + v.cols_per_wg - 1) / v.cols_per_wg, 1);
         }
@@ -847,6 +900,11 @@ static void vb_destroy(backend *be)
     if (b->dev && b->dev->dev) vkDeviceWaitIdle(b->dev->dev);
     for (be_tensor *t = b->tensors, *next; t; t = next) {
         next = t->next;
+        for (uint32_t c = 0; t->chunks && c < t->n_chunks; c++) {
+            if (t->chunks[c].qs_view) vkDestroyBufferView(b->dev->dev, t->chunks[c].qs_view, NULL);
+            if (t->chunks[c].aux_view) vkDestroyBufferView(b->dev->dev, t->chunks[c].aux_view, NULL);
+        }
+        if (t->view4) vkDestroyBufferView(b->dev->dev, t->view4, NULL);
         free(t->chunks);
         free(t);
     }
@@ -856,6 +914,8 @@ static void vb_destroy(backend *be)
     free(b->rb.bufs); free(b->rb.used);
     free(b->copies);
     if (b->dev) {
+        if (b->dummy_u4) vkDestroyBufferView(b->dev->dev, b->dummy_u4, NULL);
+        if (b->dummy_u1) vkDestroyBufferView(b->dev->dev, b->dummy_u1, NULL);
         if (b->fence) vkDestroyFence(b->dev->dev, b->fence, NULL);
         if (b->pool) vkDestroyCommandPool(b->dev->dev, b->pool, NULL);
     }
@@ -974,6 +1034,9 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
     if (b->opts.hooks.force_staging && b->opts.hooks.max_storage_range) staging = 1 << 16;
     if (vk_upload_create(b->dev, b->mem, staging, b->opts.hooks.force_staging, &b->up, err)) goto fail;
     if (vk_buf_create(b->mem, VK_MEM_DEVICE, 16, "dummy", &b->dummy, err)) goto fail;
+    if (b->kc.max_texel && (make_view(b, &b->dummy, VK_FORMAT_R32G32B32A32_UINT, &b->dummy_u4, err) ||
+                            make_view(b, &b->dummy, VK_FORMAT_R32_UINT, &b->dummy_u1, err)))
+        goto fail;
     b->tok = (arena){ .kind = VK_MEM_UPLOAD, .name = "token ids" };
     b->rb = (arena){ .kind = VK_MEM_READBACK, .name = "results" };
 

@@ -70,6 +70,7 @@ vk_kcaps vk_caps_kernel(const vk_caps *c)
         .max_wg_invocations = c->max_wg_invocations,
         .max_wg_size_x = c->max_wg_size[0],
         .max_shared = c->max_shared,
+        .max_texel = c->max_texel_elements,
     };
 }
 

@@ -26,6 +26,7 @@ typedef struct vk_kcaps {
     uint32_t max_wg_invocations;
     uint32_t max_wg_size_x;
     uint32_t max_shared;       /* maxComputeSharedMemorySize, bytes */
+    uint32_t max_texel;        /* maxTexelBufferElements (0 = no texel-buffer kernels) */
 } vk_kcaps;
 
 /* ---- weight layout ----
@@ -188,6 +189,8 @@ enum vk_kernel {
     VK_K_ATTENTION,   /* spec: 0 wg, 1 kv f16, 2 max head_dim, 3 16-byte K/V loads (head_dim % 8 == 0) */
     VK_K_ELTWISE,     /* spec: 0 wg */
     VK_K_ARGMAX,      /* spec: 0 wg */
+    VK_K_MATVEC_TEX,  /* VK_K_MATVEC with weights read through uniform texel buffers (same spec) */
+    VK_K_MATMAT_TEX,  /* VK_K_MATMAT with weights and x read through uniform texel buffers (same spec) */
     VK_K_COUNT
 };
 #define VK_MAX_SPEC 6
@@ -218,6 +221,17 @@ vk_variant vk_choose(const vk_kcaps *c, enum vk_kernel k, uint32_t type, bool kv
  * weight matrices are all F32 (reference and test models) keep f32 so their
  * results stay as exact as the weights. `want`: 16 or 32 forces, 0 = auto. */
 bool vk_choose_kv_f16(int want, bool all_f32_weights);
+/* Whether a matrix-vector variant reads a weight piece of qs_u4 16-byte
+ * quant units and aux_u32 scale words through texel buffers: on CPU devices
+ * (lavapipe: texel fetches ~2x the throughput of storage-buffer loads,
+ * ../shared/LAVAPIPE.md) with subgroup arithmetic, when both fit
+ * maxTexelBufferElements. Returns v with kernel VK_K_MATVEC_TEX, else v. */
+vk_variant vk_matvec_texel(const vk_kcaps *c, vk_variant v, uint64_t qs_u4, uint64_t aux_u32);
+/* The same for the matrix product (VK_K_MATMAT_TEX): also needs x as RGBA32F
+ * texels (x_vec4s of them, rows 16-byte aligned: x_stride % 4 == 0) and
+ * n_in % 32 == 0 (no padded row tails). */
+vk_variant vk_matmat_texel(const vk_kcaps *c, vk_variant v, uint64_t qs_u4, uint64_t aux_u32, uint64_t x_vec4s,
+                           uint32_t n_in, uint32_t x_stride);
 /* Input rows up to which the matrix-vector kernel is used. */
 uint32_t vk_matvec_max_rows(const vk_kcaps *c);
 

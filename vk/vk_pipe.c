@@ -11,14 +11,16 @@
 
 #include "shaders_embedded.h"
 
-/* Every kernel, once. Bindings are storage buffers 0..n_bind-1; the shader
- * named documents what each holds. */
+/* Every kernel, once. Bindings are storage buffers 0..n_bind-1, except those
+ * in texel_mask (uniform texel buffers); the shader named documents what each
+ * holds. */
 typedef struct vk_kernel_desc {
     const char *shader;
     const char *shader_shmem;   /* used instead when spec[3] == 0 (no subgroup arithmetic) */
     uint32_t n_bind;
     uint32_t push_size;
     uint32_t n_spec;
+    uint32_t texel_mask;        /* bit i: binding i is a uniform texel buffer */
 } vk_kernel_desc;
 
 static const vk_kernel_desc kernel_table[VK_K_COUNT] = {
@@ -32,6 +34,10 @@ static const vk_kernel_desc kernel_table[VK_K_COUNT] = {
     [VK_K_ATTENTION] = { .shader = "attention", .n_bind = 4, .push_size = sizeof(vk_pc_attn),     .n_spec = 4 },
     [VK_K_ELTWISE]   = { .shader = "eltwise",   .n_bind = 3, .push_size = sizeof(vk_pc_eltwise),  .n_spec = 1 },
     [VK_K_ARGMAX]    = { .shader = "argmax",    .n_bind = 2, .push_size = sizeof(vk_pc_argmax),   .n_spec = 1 },
+    [VK_K_MATVEC_TEX] = { .shader = "matvec_tex", .n_bind = 6, .push_size = sizeof(vk_pc_matvec),  .n_spec = 5,
+                          .texel_mask = 0x33 },
+    [VK_K_MATMAT_TEX] = { .shader = "matmat_tex", .n_bind = 4, .push_size = sizeof(vk_pc_matvec),  .n_spec = 6,
+                          .texel_mask = 0x7 },
 };
 
 /* Descriptor-set cache entry: a set layout and the buffers bound. */
@@ -49,6 +55,7 @@ struct vk_pipes {
     VkPipelineCache cache;
     VkShaderModule modules[VK_K_COUNT][2];     /* [kernel][shmem variant] */
     VkDescriptorSetLayout dsl[VK_MAX_BINDINGS + 1];   /* by binding count */
+    VkDescriptorSetLayout kdsl[VK_K_COUNT];           /* kernels with texel bindings */
     VkPipelineLayout layouts[VK_K_COUNT];
     vk_pipeline **pipes;
     uint32_t n_pipes, cap_pipes;
@@ -209,6 +216,8 @@ void vk_pipes_destroy(vk_pipes *p)
     }
     for (uint32_t n = 0; n <= VK_MAX_BINDINGS; n++)
         if (p->dsl[n]) vkDestroyDescriptorSetLayout(dev, p->dsl[n], NULL);
+    for (int k = 0; k < VK_K_COUNT; k++)
+        if (p->kdsl[k]) vkDestroyDescriptorSetLayout(dev, p->kdsl[k], NULL);
     for (uint32_t i = 0; i < p->n_pools; i++) vkDestroyDescriptorPool(dev, p->pools[i], NULL);
     free(p->pools);
     free(p->sets);
@@ -242,10 +251,26 @@ int vk_pipes_get(vk_pipes *p, const vk_variant *v, const vk_pipeline **out, gc_e
         r = vkCreateShaderModule(dev, &mci, NULL, mod);
         if (r != VK_SUCCESS) return gc_errf(err, "vulkan: shader '%s': %s", sname, vk_result_name(r));
     }
+    VkDescriptorSetLayout *dsl = &p->dsl[k->n_bind];
+    if (k->texel_mask) {
+        dsl = &p->kdsl[v->kernel];
+        if (!*dsl) {
+            VkDescriptorSetLayoutBinding b[VK_MAX_BINDINGS];
+            for (uint32_t i = 0; i < k->n_bind; i++)
+                b[i] = (VkDescriptorSetLayoutBinding){ .binding = i,
+                    .descriptorType = k->texel_mask >> i & 1 ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
+                                                             : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                    .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT };
+            VkDescriptorSetLayoutCreateInfo dci = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+                                                    .bindingCount = k->n_bind, .pBindings = b };
+            r = vkCreateDescriptorSetLayout(dev, &dci, NULL, dsl);
+            if (r != VK_SUCCESS) return gc_errf(err, "vulkan: vkCreateDescriptorSetLayout: %s", vk_result_name(r));
+        }
+    }
     if (!p->layouts[v->kernel]) {
         VkPushConstantRange pr = { .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = k->push_size };
         VkPipelineLayoutCreateInfo lci = { .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
-                                           .setLayoutCount = 1, .pSetLayouts = &p->dsl[k->n_bind],
+                                           .setLayoutCount = 1, .pSetLayouts = dsl,
                                            .pushConstantRangeCount = 1, .pPushConstantRanges = &pr };
         r = vkCreatePipelineLayout(dev, &lci, NULL, &p->layouts[v->kernel]);
         if (r != VK_SUCCESS) return gc_errf(err, "vulkan: pipeline layout of '%s': %s", k->shader, vk_result_name(r));
@@ -278,8 +303,9 @@ int vk_pipes_get(vk_pipes *p, const vk_variant *v, const vk_pipeline **out, gc_e
     }
     pl->variant = *v;
     pl->layout = p->layouts[v->kernel];
-    pl->dsl = p->dsl[k->n_bind];
+    pl->dsl = *dsl;
     pl->n_bind = k->n_bind;
+    pl->texel_mask = k->texel_mask;
     pl->push_size = k->push_size;
     p->pipes[p->n_pipes++] = pl;
     p->built++;
@@ -321,8 +347,10 @@ static int grow_sets(vk_pipes *p, gc_err *err)
     return 0;
 }
 
-int vk_pipes_set(vk_pipes *p, const vk_pipeline *pl, const VkBuffer *bufs, VkDescriptorSet *out, gc_err *err)
+int vk_pipes_set(vk_pipes *p, const vk_pipeline *pl, const VkBuffer *bufs, const VkBufferView *views,
+                 VkDescriptorSet *out, gc_err *err)
 {
+    if (pl->texel_mask && !views) return gc_errf(err, "vulkan: a texel-buffer kernel needs buffer views");
     if ((p->n_sets + 1) * 2 > p->cap_sets && grow_sets(p, err)) return -1;
     uint32_t n = pl->n_bind;
     uint32_t j = (uint32_t)set_hash(pl->dsl, bufs, n) & (p->cap_sets - 1);
@@ -336,9 +364,12 @@ int vk_pipes_set(vk_pipes *p, const vk_pipeline *pl, const VkBuffer *bufs, VkDes
         VkDescriptorPool *np = realloc(p->pools, (p->n_pools + 1) * sizeof *np);
         if (!np) return gc_errf(err, "vulkan: out of memory");
         p->pools = np;
-        VkDescriptorPoolSize ps = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = SETS_PER_POOL * VK_MAX_BINDINGS };
+        VkDescriptorPoolSize ps[2] = {
+            { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = SETS_PER_POOL * VK_MAX_BINDINGS },
+            { .type = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, .descriptorCount = SETS_PER_POOL * VK_MAX_BINDINGS },
+        };
         VkDescriptorPoolCreateInfo pci = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
-                                           .maxSets = SETS_PER_POOL, .poolSizeCount = 1, .pPoolSizes = &ps };
+                                           .maxSets = SETS_PER_POOL, .poolSizeCount = 2, .pPoolSizes = ps };
         r = vkCreateDescriptorPool(dev, &pci, NULL, &p->pools[p->n_pools]);
         if (r != VK_SUCCESS) return gc_errf(err, "vulkan: vkCreateDescriptorPool: %s", vk_result_name(r));
         p->n_pools++;
@@ -358,6 +389,11 @@ int vk_pipes_set(vk_pipes *p, const vk_pipeline *pl, const VkBuffer *bufs, VkDes
         w[i] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set,
                                        .dstBinding = i, .descriptorCount = 1,
                                        .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &bi[i] };
+        if (pl->texel_mask >> i & 1) {   /* the view of bufs[i]: one view per buffer, so bufs stay the key */
+            w[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+            w[i].pBufferInfo = NULL;
+            w[i].pTexelBufferView = &views[i];
+        }
     }
     vkUpdateDescriptorSets(dev, n, w, 0, NULL);
     set_entry *e = &p->sets[j];

@@ -29,6 +29,7 @@ typedef struct vk_pipeline {
     VkDescriptorSetLayout dsl;
     uint32_t n_bind;
     uint32_t push_size;
+    uint32_t texel_mask;         /* bindings that are uniform texel buffers */
 } vk_pipeline;
 
 typedef struct vk_pipes vk_pipes;
@@ -44,8 +45,11 @@ int vk_pipes_get(vk_pipes *p, const vk_variant *v, const vk_pipeline **out, gc_e
 /* Number of pipelines built so far. */
 uint32_t vk_pipes_built(const vk_pipes *p);
 
-/* A descriptor set binding bufs[0..pl->n_bind) (whole buffers) for pl. */
-int vk_pipes_set(vk_pipes *p, const vk_pipeline *pl, const VkBuffer *bufs, VkDescriptorSet *out, gc_err *err);
+/* A descriptor set binding bufs[0..pl->n_bind) (whole buffers) for pl;
+ * bindings in pl->texel_mask bind views[i], a view of bufs[i] (views may be
+ * NULL when the mask is 0). */
+int vk_pipes_set(vk_pipes *p, const vk_pipeline *pl, const VkBuffer *bufs, const VkBufferView *views,
+                 VkDescriptorSet *out, gc_err *err);
 
 /* Default cache file: $XDG_CACHE_HOME/gemma-chat/pipelines-VVVV-DDDD.bin, or
  * under $HOME/.cache; writes "" when neither variable is set. */
