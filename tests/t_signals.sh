@@ -17,44 +17,21 @@
 # Every wait polls with a timeout; nothing relies on a fixed sleep.
 set -u
 B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}
-command -v tmux >/dev/null 2>&1 || { echo "FAIL: tmux is not installed (tools/install-deps.sh installs it)"; exit 1; }
 case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
 case $MODELS in /*) ;; *) MODELS=$(pwd)/$MODELS ;; esac
 # g2-46l never ends its turn by itself: an unlimited reply runs until stopped.
 M=$MODELS/g2-46l.gguf
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/gc-signals-XXXXXX")
-SOCK=gc-signals-$$
-export LANG=C.UTF-8
-unset LC_ALL GEMMA_CHAT_MODEL GEMMA_CHAT_BACKEND GEMMA_CHAT_VK_FAULT GEMMA_CHAT_CONTEXT
+. "$(dirname "$0")/tmux_lib.sh"
+tmux_init signals
+unset GEMMA_CHAT_MODEL GEMMA_CHAT_BACKEND GEMMA_CHAT_VK_FAULT GEMMA_CHAT_CONTEXT
 export XDG_CONFIG_HOME=$T/config XDG_DATA_HOME=$T/data XDG_STATE_HOME=$T/state
 # A SIGSEGV sent with kill must die as SIGSEGV in the sanitizer build too
 # (ASan would report it and exit 1).
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
 TR=$XDG_DATA_HOME/gemma-chat/transcripts
-term=screen-256color
-infocmp tmux-256color >/dev/null 2>&1 && term=tmux-256color
-printf 'set -g default-terminal %s\nset -g escape-time 0\nset -g history-limit 0\n' "$term" >"$T/tmux.conf"
-tm() { tmux -u -L "$SOCK" -f "$T/tmux.conf" "$@"; }
-PIDS=""
-cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null; done
-    tm kill-server >/dev/null 2>&1; rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP PIPE
-
-fail=0
-ok() { echo "ok: $1"; }
-bad() { echo "FAIL: $1"; fail=1; }
-until_ok() {    # until_ok SECONDS CMD...: CMD every 50 ms until it succeeds
-    _n=$(( $1 * 20 )); shift
-    while [ $_n -gt 0 ]; do "$@" && return 0; sleep 0.05; _n=$((_n - 1)); done
-    return 1
-}
 nonempty() { [ -s "$1" ]; }
 grows() { [ "$(wc -c <"$1")" -gt "$2" ]; }
-file_has() { grep -q -- "$2" "$1" 2>/dev/null; }
 G="-m $M --backend cpu --temp 0 --ctx 1024"
 
 # ------------------------------------------------ line mode, input from a pipe
@@ -116,10 +93,6 @@ f=$(ls "$TR"/*.yaml 2>/dev/null | head -n 1)
     && ok "line mode: a closed stdout autosaves" || bad "closed stdout: no autosave ($(cat "$T/pipe.err"))"
 
 # ------------------------------------------------ in a terminal (tmux)
-cap() { tm capture-pane -p -t "$1"; }
-fmt() { tm display -p -t "$1" "$2"; }
-screen_has() { cap "$1" | grep -qE -- "$2"; }
-wait_for() { until_ok "${3:-5}" screen_has "$1" "$2" || { echo "--- screen of $1 without /$2/:"; cap "$1" | sed 's/^/    |/'; return 1; }; }
 start() {       # start NAME ARGS...: gemma-chat in an 80x24 terminal, modes recorded before and after
     _name=$1; shift
     tm new-session -d -x 80 -y 24 -s "$_name" -e INPUTRC=/dev/null -e "HOME=$T" -e NO_COLOR= \
@@ -127,29 +100,13 @@ start() {       # start NAME ARGS...: gemma-chat in an 80x24 terminal, modes rec
         "stty -g >'$T/$_name.stty0'; '$BIN' $* ${ERR-2>'$T/$_name.err'}; echo \$? >'$T/$_name.rc'; stty -g >'$T/$_name.stty1'; exec sleep 600"
 }
 pid_of() { pgrep -P "$(fmt "$1" '#{pane_pid}')" gemma-chat; }
-restored() {    # restored NAME RC [screen]: exited with RC, terminal as it was
-    if until_ok 10 test -s "$T/$1.rc"; then
-        rc=$(cat "$T/$1.rc")
-        [ "$rc" = "$2" ] && ok "$1: exit status $rc" || bad "$1: exit status $rc, expected $2 ($(cat "$T/$1.err"))"
-    else
-        bad "$1: gemma-chat did not exit"; return
-    fi
-    until_ok 5 test -s "$T/$1.stty1"
-    cmp -s "$T/$1.stty0" "$T/$1.stty1" && ok "$1: terminal modes restored" || bad "$1: terminal modes differ"
-    if [ "${3:-}" = screen ]; then
-        flags=$(fmt "$1" '#{alternate_on} #{cursor_flag} #{mouse_any_flag} #{keypad_cursor_flag}')
-        [ "$flags" = "0 1 0 0" ] && ok "$1: normal screen, cursor shown, mouse and keypad off" \
-            || bad "$1: terminal flags (alternate cursor mouse keypad) '$flags', expected '0 1 0 0'"
-    fi
-}
-
 # line mode on a terminal (readline's prompt is on stderr: it stays on the screen)
 ERR= start lterm $G -n 4 --no-tui
 wait_for lterm '^>' 10 || bad "lterm: no prompt"
 tm send-keys -t lterm 'Hello' Enter
 wait_for lterm 'reply cut' 10 && wait_for lterm '^>$' 5
 kill -TERM "$(pid_of lterm)"
-restored lterm 143
+restored lterm 143 modes
 touch "$T/lterm.err"
 screen_has lterm "Saved the conversation to" && ok "lterm: SIGTERM autosaved" || bad "lterm: no autosave"
 ERR= start lsegv $G -n 4 --no-tui
@@ -157,7 +114,7 @@ wait_for lsegv '^>' 10 || bad "lsegv: no prompt"
 tm send-keys -t lsegv 'half a li'
 wait_for lsegv '^> half a li' 5
 kill -SEGV "$(pid_of lsegv)"
-restored lsegv 139
+restored lsegv 139 modes
 
 # TUI: SIGINT stops a reply; SIGHUP ends it with an autosave
 rm -rf "$TR"
@@ -172,7 +129,7 @@ wait_for tint 'reached max_tokens' 10 && ok "TUI: the chat goes on after SIGINT"
 tm send-keys -t tint '/set max_tokens -1' Enter 'Another long story' Enter
 wait_for tint '▍' 10 || bad "tint: no second streaming reply"
 kill -HUP "$(pid_of tint)"
-restored tint 129 screen
+restored tint 129
 f=$(grep -o "$TR/[^ ]*\.yaml" "$T/tint.err" | head -n 1)
 [ -n "$f" ] && grep -q 'Another long story' "$f" && [ "$(grep -c 'role: model' "$f")" = 3 ] \
     && ok "TUI: SIGHUP autosaved every message, the reply in progress too" || bad "TUI SIGHUP autosave: $(cat "$T/tint.err")"
@@ -185,7 +142,7 @@ for s in SEGV:139 ABRT:134; do
     wait_for "$n" 'g2-46l on cpu' 10 || bad "$n: did not start"
     [ "$(fmt "$n" '#{alternate_on}')" = 1 ] || bad "$n: not on the alternate screen"
     kill -"$sig" "$(pid_of "$n")"
-    restored "$n" "$want" screen
+    restored "$n" "$want"
 done
 
 exit $fail

@@ -9,41 +9,14 @@
 # Every wait polls the screen with a timeout; nothing relies on a fixed sleep.
 set -u
 B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}
-command -v tmux >/dev/null 2>&1 || { echo "FAIL: tmux is not installed (tools/install-deps.sh installs it)"; exit 1; }
 case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
 case $MODELS in /*) ;; *) MODELS=$(pwd)/$MODELS ;; esac
 # g2-46l never ends its turn by itself: an unlimited reply runs until stopped
 # (or the 1024-token context is full), so there is time to press Ctrl-C.
 M=$MODELS/g2-46l.gguf
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/gc-tui-XXXXXX")
-SOCK=gc-chat-tui-$$
-export LANG=C.UTF-8
-unset LC_ALL
-term=screen-256color
-infocmp tmux-256color >/dev/null 2>&1 && term=tmux-256color
-printf 'set -g default-terminal %s\nset -g escape-time 0\nset -g history-limit 0\n' "$term" >"$T/tmux.conf"
-tm() { tmux -u -L "$SOCK" -f "$T/tmux.conf" "$@"; }
-cleanup() { tm kill-server >/dev/null 2>&1; rm -rf "$T"; }
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP PIPE   # the EXIT trap then stops tmux
-
-fail=0
-ok() { echo "ok: $1"; }
-bad() { echo "FAIL: $1"; fail=1; }
-cap() { tm capture-pane -p -t "$1"; }
-fmt() { tm display -p -t "$1" "$2"; }
-show() { echo "--- $1:"; cap "$2" | sed 's/^/    |/'; }
-until_ok() {    # until_ok SECONDS CMD...: CMD every 50 ms until it succeeds
-    _n=$(( $1 * 20 )); shift
-    while [ $_n -gt 0 ]; do "$@" && return 0; sleep 0.05; _n=$((_n - 1)); done
-    return 1
-}
-screen_has() { cap "$1" | grep -qE -- "$2"; }
-screen_lacks() { ! screen_has "$1" "$2"; }
-screen_is() { cap "$1" >"$T/now"; cmp -s "$T/now" "$2"; }
-wait_for() { until_ok "${3:-5}" screen_has "$1" "$2" || { show "screen of $1 without /$2/" "$1"; return 1; }; }
-wait_gone() { until_ok "${3:-5}" screen_lacks "$1" "$2" || { show "screen of $1 still with /$2/" "$1"; return 1; }; }
+. "$(dirname "$0")/tmux_lib.sh"
+tmux_init tui
 # replied SESSION TEXT: the message TEXT was sent (it is in the pane, no longer
 # in the input on the last row) and its reply is over (the busy placeholder of
 # the empty input, "Esc stops the reply ...", is gone).
@@ -51,11 +24,6 @@ sent() { cap "$1" >"$T/sent"; grep -qE "^ ❯ $2" "$T/sent" && ! tail -n 1 "$T/s
 replied() {
     until_ok 5 sent "$1" "$2" || { show "$2 not sent" "$1"; return 1; }
     wait_gone "$1" 'Esc stops the reply' 10
-}
-wait_same() {
-    until_ok "${3:-5}" screen_is "$1" "$2" && return 0
-    echo "--- screen of $1 differs from $2:"; diff "$2" "$T/now" | sed 's/^/    |/'
-    return 1
 }
 
 DATA=$T/data
@@ -69,20 +37,6 @@ start() {
     tm new-session -d -x 80 -y 24 -s "$_name" -e INPUTRC=/dev/null -e "HOME=$T" -e NO_COLOR= \
         -e "XDG_STATE_HOME=$T/state" -e "XDG_DATA_HOME=$DATA" -e "XDG_CONFIG_HOME=$T/config" \
         "stty -g >'$T/$_name.stty0'; '$BIN' $_args 2>'$T/$_name.err'; echo \$? >'$T/$_name.rc'; stty -g >'$T/$_name.stty1'; exec sleep 600"
-}
-restored() {    # restored NAME RC: exited with RC and left the terminal as it found it
-    if until_ok 10 test -s "$T/$1.rc"; then
-        rc=$(cat "$T/$1.rc")
-        [ "$rc" = "$2" ] && ok "$1: exit status $rc" || bad "$1: exit status $rc, expected $2 ($(cat "$T/$1.err"))"
-    else
-        bad "$1: gemma-chat did not exit"; show "$1" "$1"
-        return
-    fi
-    until_ok 5 test -s "$T/$1.stty1"
-    cmp -s "$T/$1.stty0" "$T/$1.stty1" && ok "$1: terminal modes restored" || bad "$1: terminal modes differ"
-    flags=$(fmt "$1" '#{alternate_on} #{cursor_flag} #{mouse_any_flag} #{keypad_cursor_flag}')
-    [ "$flags" = "0 1 0 0" ] && ok "$1: normal screen, cursor shown, mouse and keypad off" \
-        || bad "$1: terminal flags (alternate cursor mouse keypad) '$flags', expected '0 1 0 0'"
 }
 
 # A saved conversation whose model reply holds escape sequences that would

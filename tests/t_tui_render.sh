@@ -14,60 +14,11 @@
 set -u
 B=${B:-build}
 DRV=$B/tests/fixtures/ui_driver
-command -v tmux >/dev/null 2>&1 || { echo "FAIL: tmux is not installed (tools/install-deps.sh installs it)"; exit 1; }
 [ -x "$DRV" ] || { echo "FAIL: $DRV is not built (make test builds it)"; exit 1; }
 case $DRV in /*) ;; *) DRV=$(pwd)/$DRV ;; esac
 
-T=$(mktemp -d)
-SOCK=gc-tui-$$
-export LANG=C.UTF-8
-unset LC_ALL
-term=screen-256color
-infocmp tmux-256color >/dev/null 2>&1 && term=tmux-256color
-printf 'set -g default-terminal %s\nset -g escape-time 0\nset -g history-limit 0\n' "$term" >"$T/tmux.conf"
-tm() { tmux -u -L "$SOCK" -f "$T/tmux.conf" "$@"; }
-cleanup() { tm kill-server >/dev/null 2>&1; rm -rf "$T"; }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail=0
-ok() { echo "ok: $1"; }
-bad() { echo "FAIL: $1"; fail=1; }
-cap() { tm capture-pane -p -t "$1"; }
-fmt() { tm display -p -t "$1" "$2"; }
-
-# until_ok SECONDS CMD...: runs CMD every 50 ms until it succeeds or time is up.
-until_ok() {
-    _n=$(( $1 * 20 )); shift
-    while [ $_n -gt 0 ]; do
-        "$@" && return 0
-        sleep 0.05
-        _n=$((_n - 1))
-    done
-    return 1
-}
-screen_has() { cap "$1" | grep -qE -- "$2"; }
-screen_lacks() { ! screen_has "$1" "$2"; }
-file_has() { [ -f "$1" ] && grep -qE -- "$2" "$1"; }
-screen_is() { cap "$1" >"$T/now"; cmp -s "$T/now" "$2"; }
-show() { echo "--- $1:"; cap "$2" | sed 's/^/    |/'; }
-
-# wait_for SESSION ERE [SECONDS]: until a line of the screen matches.
-wait_for() { until_ok "${3:-5}" screen_has "$1" "$2" || { show "screen of $1 without /$2/" "$1"; return 1; }; }
-# wait_gone SESSION ERE [SECONDS]: until no line matches.
-wait_gone() { until_ok "${3:-5}" screen_lacks "$1" "$2" || { show "screen of $1 still with /$2/" "$1"; return 1; }; }
-# wait_file FILE ERE [SECONDS]: until a line of the file matches.
-wait_file() {
-    until_ok "${3:-5}" file_has "$1" "$2" && return 0
-    echo "--- $1 has no line matching /$2/:"; [ -f "$1" ] && sed 's/^/    |/' "$1"
-    return 1
-}
-# wait_same SESSION FILE [SECONDS]: until the screen equals FILE.
-wait_same() {
-    until_ok "${3:-5}" screen_is "$1" "$2" && return 0
-    echo "--- screen of $1 differs from $2:"; diff "$2" "$T/now" | sed 's/^/    |/'
-    return 1
-}
+. "$(dirname "$0")/tmux_lib.sh"
+tmux_init render
 
 # start NAME [ENV=VALUE...] -- [DRIVER ARGS...]: the driver in an 80x24
 # terminal, inside a shell that records its exit status and the terminal
@@ -83,23 +34,6 @@ start() {
     tm new-session -d -x 80 -y 24 -s "$_name" -e INPUTRC=/dev/null -e "XDG_STATE_HOME=$T/state" \
         -e "HOME=$T" -e NO_COLOR= $_env \
         "stty -g >'$T/$_name.stty0'; '$DRV' --log '$T/$_name.log' $_args; echo \$? >'$T/$_name.rc'; stty -g >'$T/$_name.stty1'; exec sleep 600"
-}
-
-# restored NAME RC: the driver exited with RC and left the terminal as it found it.
-restored() {
-    if wait_file "$T/$1.rc" '.' 5; then
-        rc=$(cat "$T/$1.rc")
-        [ "$rc" = "$2" ] && ok "$1: exit status $rc" || bad "$1: exit status $rc, expected $2"
-    else
-        bad "$1: the driver did not exit"
-        return
-    fi
-    wait_file "$T/$1.stty1" '.' 5
-    cmp -s "$T/$1.stty0" "$T/$1.stty1" && ok "$1: terminal modes restored" \
-        || bad "$1: terminal modes differ: $(cat "$T/$1.stty0") -> $(cat "$T/$1.stty1")"
-    flags=$(fmt "$1" '#{alternate_on} #{cursor_flag} #{mouse_any_flag} #{keypad_cursor_flag}')
-    [ "$flags" = "0 1 0 0" ] && ok "$1: normal screen, cursor shown, mouse and keypad off" \
-        || bad "$1: terminal flags (alternate cursor mouse keypad) are '$flags', expected '0 1 0 0'"
 }
 
 ESC=$(printf '\033')
