@@ -37,9 +37,19 @@ static void test_shipped(void)
         CHECK(w.n == 0, "%s: %d warnings: %s", names[i], w.n, w.msg[0]);
         if (!p) continue;
         CHECK_STR(p->name, names[i]);
-        CHECK(strlen(p->instruction) > 100, "%s: instruction too short", names[i]);
+        CHECK(strlen(p->instruction) > 80, "%s: instruction too short", names[i]);
         CHECK(strlen(p->description) > 10 && !strchr(p->description, '\n'), "%s: description", names[i]);
         CHECK(p->n_examples >= 1, "%s: no example prompt", names[i]);
+        /* Made for the bundled base model: example turns that end in the
+         * stop string " [END]", and a reply limit (docs/real-model.md). */
+        CHECK(p->n_exchanges >= 2 && p->n_exchanges <= 4, "%s: %zu example exchanges", names[i], p->n_exchanges);
+        for (size_t j = 0; j < p->n_exchanges; j++) {
+            size_t ml = strlen(p->exchanges[j].model);
+            CHECK(ml > 6 && !strcmp(p->exchanges[j].model + ml - 6, " [END]"), "%s: exchange %zu ends in ' [END]'",
+                  names[i], j + 1);
+        }
+        CHECK(p->n_stops >= 1 && !strcmp(p->stops[0], " [END]"), "%s: stop ' [END]' first", names[i]);
+        CHECK(p->has_max_tokens && p->max_tokens >= 32 && p->max_tokens <= 1024, "%s: max_tokens", names[i]);
         CHECK_CONTAINS(p->path, "prompts/");
         persona_free(p);
     }
