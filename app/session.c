@@ -569,7 +569,7 @@ static int decode(sess *s, sess_stats *st, char **text, size_t *text_n, gc_err *
         size_t len, old_n = *text_n;
         const char *piece = tok_stream_push(&ts, id, &len);
         if (len && buf_add(text, text_n, &cap, piece, len, err)) { rc = -1; break; }
-        size_t upto = *text_n;
+        size_t upto = s->n_stops ? shown : *text_n;   /* nothing new to show without a piece */
         if (s->n_stops && len) {
             size_t cut = 0, safe = *text_n;
             if (sess_stop_scan(s->stops, s->n_stops, *text, old_n, *text_n, &cut, &safe)) {

@@ -37,7 +37,7 @@ case "$B" in
     exit $fail
     ;;
 esac
-run --seed 7
+run --seed 4
 check '[ $rc -eq 0 ]' "exits 0 (got $rc)"
 check '! grep -q "reply cut" "$T/err"' "the reply ends by itself, not at max_tokens or a full context"
 n=$(sed -n 's/.*reply \([0-9]*\) tokens.*/\1/p' "$T/err")
