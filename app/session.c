@@ -220,6 +220,22 @@ static int begin_stream(sess *s, tok_ids *out, gc_err *err)
     return 0;
 }
 
+/* A reply of the conversation as a model turn: its text, then the first
+ * stop string when there are stop strings, as the persona's examples show
+ * it, so that the model keeps seeing where its replies end. */
+static int reply_turn(sess *s, tok_ids *out, const char *reply, gc_err *err)
+{
+    if (!s->n_stops) return tmpl_add_turn(&s->t, out, TMPL_MODEL, NULL, reply, err);
+    size_t a = strlen(reply), b = strlen(s->stops[0]);
+    char *t = malloc(a + b + 1);
+    if (!t) return gc_errf(err, "out of memory");
+    memcpy(t, reply, a);
+    memcpy(t + a, s->stops[0], b + 1);
+    int rc = tmpl_add_turn(&s->t, out, TMPL_MODEL, NULL, t, err);
+    free(t);
+    return rc;
+}
+
 /* Renders exchanges [from, to) into out as a fresh stream (persona on the
  * first user turn). With offsets, records each exchange's offsets. */
 static int render(sess *s, size_t from, size_t to, tok_ids *out, bool offsets, gc_err *err)
@@ -230,7 +246,7 @@ static int render(sess *s, size_t from, size_t to, tok_ids *out, bool offsets, g
         size_t u = out->n;
         if (tmpl_add_turn(&s->t, out, TMPL_USER, turn_persona(s, i == from), e->user, err)) return -1;
         size_t mo = out->n;
-        if (e->reply && tmpl_add_turn(&s->t, out, TMPL_MODEL, NULL, e->reply, err)) return -1;
+        if (e->reply && reply_turn(s, out, e->reply, err)) return -1;
         if (offsets) { e->off_user = u; e->off_model = mo; }
     }
     return 0;
@@ -653,7 +669,7 @@ int sess_generate(sess *s, sess_stats *st, gc_err *err)
     s->toks.n = e->off_model;
     s->have_logits = false;
     if (!(e->reply = dup_str(s->tr->msgs[tr_n].text)) ||
-        tmpl_add_turn(&s->t, &s->toks, TMPL_MODEL, NULL, e->reply, err)) {
+        reply_turn(s, &s->toks, e->reply, err)) {
         if (!e->reply) gc_errf(err, "out of memory");
         free(e->reply);
         e->reply = NULL;
@@ -686,7 +702,7 @@ static void restore_reply(sess *s, sess_ex *e, char *old, bool transcript)
     gc_err ignore;
     e->reply = old;
     s->toks.n = e->off_model;
-    tmpl_add_turn(&s->t, &s->toks, TMPL_MODEL, NULL, old, &ignore);
+    reply_turn(s, &s->toks, old, &ignore);
     if (transcript) tr_add(s->tr, TR_MODEL, old, -1, -1, &ignore);
     s->have_logits = false;
 }

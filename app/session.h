@@ -16,7 +16,10 @@
  *
  * Stop strings (sess_set_stops): a reply ends where one occurs in its text,
  * which is cut there. Text that could be the start of a stop string is held
- * back from on_token until it is known not to be.
+ * back from on_token until it is known not to be. In the stream, every
+ * reply of the conversation is followed by the first stop string (inside
+ * its model turn), as a persona's examples end theirs: a base model that
+ * cannot end a turn keeps ending its replies with that marker.
  *
  * The KV cache holds a prefix of that stream. Before generating, the session
  * evaluates only what the cache lacks (the longest common prefix of the cache

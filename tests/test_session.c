@@ -706,7 +706,7 @@ static void test_stop_reply(void)
     if (!stop[0]) return;
     printf("stop string '%s' (split over two tokens) in the reply '%s'\n", stop, raw);
     const char *at = strstr(raw, stop);
-    size_t cut = (size_t)(at - raw);
+    size_t cut = (size_t)(at - raw), n;
 
     k = (sink){0};
     s = open_sess(512, 16, &k);
@@ -724,6 +724,32 @@ static void test_stop_reply(void)
     size_t wl = strlen(w);
     while (wl && (w[wl - 1] == ' ' || w[wl - 1] == '\n')) w[--wl] = 0;
     CHECK_STR(sess_transcript(s)->msgs[1].text, w);
+    /* In the stream the reply is followed by the first stop string, inside its turn. */
+    char tail[1100];
+    snprintf(tail, sizeof tail, "%s%s<end_of_turn>\n", w, stop);
+    char *st_text = stream_text(s);
+    size_t tl = strlen(tail), sl = strlen(st_text);
+    CHECK(sl >= tl && !strcmp(st_text + sl - tl, tail), "the stream ends in '%s': %s", tail, st_text);
+    free(st_text);
+    /* A loaded transcript renders the same stream (the stop string is the session's, not saved). */
+    size_t n0;
+    const int32_t *p0 = sess_tokens(s, &n0);
+    int32_t *before = malloc(n0 * sizeof *before);
+    memcpy(before, p0, n0 * sizeof *p0);
+    char dir[512], path[600];
+    CHECK(tfs_mkdtemp(dir, sizeof dir, "sessstop") == 0, "mkdtemp");
+    snprintf(path, sizeof path, "%s/conv.yaml", dir);
+    CHECK(tr_save(sess_transcript(s), path, &err) == 0, "%s", err.msg);
+    tr_transcript *tr = NULL;
+    CHECK(tr_load(path, &tr, &err) == 0, "%s", err.msg);
+    if (tr) {
+        CHECK(sess_load(s, tr, &err) == 0, "%s", err.msg);
+        p0 = sess_tokens(s, &n);
+        CHECK(n == n0 && !memcmp(p0, before, n * sizeof *p0), "same stream after a load (%zu vs %zu)", n, n0);
+    }
+    free(before);
+    unlink(path);
+    rmdir(dir);
     char *empty[] = { "" };
     CHECK(sess_set_stops(s, empty, 1, &err) != 0, "an empty stop string is refused");
     sess_destroy(s);
