@@ -300,8 +300,8 @@ int chat_load_file(chat *c, const char *path, gc_err *err)
     persona *p = NULL;
     gc_err pe;
     if (tr->persona_name[0] && load_persona(c, tr->persona_name, &p, &pe)) p = NULL;
-    if (sess_set_stops(c->s, p ? p->stops : NULL, p ? p->n_stops : 0, err) ||
-        sess_load_ex(c->s, tr, p ? p->exchanges : NULL, p ? p->n_exchanges : 0, err)) {
+    if (sess_load_ex(c->s, tr, p ? p->exchanges : NULL, p ? p->n_exchanges : 0, p ? p->stops : NULL,
+                     p ? p->n_stops : 0, err)) {
         persona_free(p);
         tr_free(tr);
         return gc_err_prefix(err, "%s", path);

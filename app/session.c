@@ -751,14 +751,26 @@ int sess_undo(sess *s, gc_err *err)
 
 int sess_load(sess *s, tr_transcript *tr, gc_err *err)
 {
-    return sess_load_ex(s, tr, NULL, 0, err);
+    return sess_load_ex(s, tr, NULL, 0, s->stops, s->n_stops, err);
 }
 
-int sess_load_ex(sess *s, tr_transcript *tr, const persona_exchange *shots, size_t n_shots, gc_err *err)
+int sess_load_ex(sess *s, tr_transcript *tr, const persona_exchange *shots, size_t n_shots, char *const *stops,
+                 size_t n_stops, gc_err *err)
 {
     /* Build the new conversation aside, then swap it in. */
     persona_exchange *nx;
     if (copy_shots(shots, n_shots, &nx, err)) return -1;
+    /* The stop strings: set now (they shape the rendering), put back on failure. */
+    char **o_stops = s->stops;
+    size_t o_nstops = s->n_stops;
+    s->stops = NULL;
+    s->n_stops = 0;
+    if (sess_set_stops(s, stops, n_stops, err)) {
+        s->stops = o_stops;
+        s->n_stops = o_nstops;
+        free_shots(nx, n_shots);
+        return -1;
+    }
     sess_ex *ex = NULL;
     size_t n_ex = 0, cap = 0;
     for (size_t i = 0; i < tr->n_msgs; i++) {
@@ -768,6 +780,9 @@ int sess_load_ex(sess *s, tr_transcript *tr, const persona_exchange *shots, size
             if (!n_ex || ex[n_ex - 1].reply) {
                 free_exchanges(ex, n_ex);
                 free_shots(nx, n_shots);
+                free_stops(s->stops, s->n_stops);
+                s->stops = o_stops;
+                s->n_stops = o_nstops;
                 return gc_errf(err, "transcript message %zu: a model reply that does not follow a user message",
                                i + 1);
             }
@@ -834,6 +849,7 @@ int sess_load_ex(sess *s, tr_transcript *tr, const persona_exchange *shots, size
     free(o_pn);
     free(o_pi);
     free_shots(o_x, o_nx);
+    free_stops(o_stops, o_nstops);
     tr_free(o_tr);
     return 0;
 restore:
@@ -850,6 +866,9 @@ restore:
     free_shots(s->shots, s->n_shots);
     s->shots = o_x;
     s->n_shots = o_nx;
+    free_stops(s->stops, s->n_stops);
+    s->stops = o_stops;
+    s->n_stops = o_nstops;
     {
         gc_err ignore;
         if (s->first < s->n_ex) render(s, s->first, s->n_ex, &s->toks, true, &ignore);
@@ -860,6 +879,9 @@ restore:
 oom:
     free_exchanges(ex, n_ex);
     free_shots(nx, n_shots);
+    free_stops(s->stops, s->n_stops);
+    s->stops = o_stops;
+    s->n_stops = o_nstops;
     return gc_errf(err, "out of memory");
 }
 

@@ -161,9 +161,11 @@ int sess_undo(sess *s, gc_err *err);
  * messages (a last unanswered message gets an empty reply), the ones that
  * fit prefilled into the cache. Model messages must follow user messages. */
 int sess_load(sess *s, tr_transcript *tr, gc_err *err);
-/* The same, with the persona's example exchanges (the transcript holds only
- * its name and instruction; the caller loads the persona again). */
-int sess_load_ex(sess *s, tr_transcript *tr, const persona_exchange *ex, size_t n_ex, gc_err *err);
+/* The same, with the persona's example exchanges and stop strings (the
+ * transcript holds only its name and instruction; the caller loads the
+ * persona again). On failure the stop strings are unchanged too. */
+int sess_load_ex(sess *s, tr_transcript *tr, const persona_exchange *ex, size_t n_ex, char *const *stops,
+                 size_t n_stops, gc_err *err);
 
 /* --- state --- */
 tr_transcript *sess_transcript(sess *s);

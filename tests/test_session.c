@@ -556,7 +556,7 @@ static void test_exchanges(void)
     tr_transcript *t2 = NULL;
     CHECK(tr_load(path, &t2, &err) == 0, "%s", err.msg);
     if (t2) {
-        CHECK(sess_load_ex(s, t2, SHOTS, 2, &err) == 0, "%s", err.msg);
+        CHECK(sess_load_ex(s, t2, SHOTS, 2, NULL, 0, &err) == 0, "%s", err.msg);
         p = sess_tokens(s, &n);
         CHECK(n == n_before && memcmp(p, before, n * sizeof *p) == 0, "loaded with the examples: same stream");
         CHECK(sess_transcript(s)->n_msgs == 2, "2 messages after the load");
