@@ -106,6 +106,15 @@ static int load_persona(chat *c, const char *name, persona **out, gc_err *err)
     return persona_load(&c->pdirs, name, out, NULL, NULL, err);
 }
 
+/* p's instruction, example exchanges and stop strings (p NULL: none) into
+ * the session: a new conversation. */
+static int apply_persona(chat *c, const persona *p, gc_err *err)
+{
+    if (sess_set_stops(c->s, p ? p->stops : NULL, p ? p->n_stops : 0, err)) return -1;
+    return sess_set_persona_ex(c->s, p ? p->name : "", p ? p->instruction : "", p ? p->exchanges : NULL,
+                               p ? p->n_exchanges : 0, err);
+}
+
 /* Model facts for the transcript. */
 static int describe_model(chat *c, gc_err *err)
 {
@@ -176,11 +185,11 @@ int chat_open(chat *c, const cfg_config *cfg, be_progress_fn progress, void *pu,
         }
         n_ctx = train;
     }
-    sess_params sp = { .n_ctx = n_ctx, .max_tokens = c->cfg.max_tokens };
+    sess_params sp = { .n_ctx = n_ctx, .max_tokens = persona_max_tokens(p, &c->cfg) };
     persona_sampling(p, &c->cfg, &sp.sampling);
     sp.sampling.seed = chat_resolve_seed(sp.sampling.seed);
     if (sess_create(&c->s, c->m, c->v, &sp, err)) goto done;
-    if (sess_set_persona(c->s, p ? p->name : "", p ? p->instruction : "", err) || describe_model(c, err)) goto done;
+    if (apply_persona(c, p, err) || describe_model(c, err)) goto done;
     chat_set_fe(c, NULL);
     rc = 0;
 done:
@@ -286,10 +295,18 @@ int chat_load_file(chat *c, const char *path, gc_err *err)
 {
     tr_transcript *tr = NULL;
     if (tr_load(path, &tr, err)) return -1;
-    if (sess_load(c->s, tr, err)) {
+    /* The transcript names its persona: its example exchanges and stop
+     * strings come from the persona file (none when it is gone). */
+    persona *p = NULL;
+    gc_err pe;
+    if (tr->persona_name[0] && load_persona(c, tr->persona_name, &p, &pe)) p = NULL;
+    if (sess_load_ex(c->s, tr, p ? p->exchanges : NULL, p ? p->n_exchanges : 0, p ? p->stops : NULL,
+                     p ? p->n_stops : 0, err)) {
+        persona_free(p);
         tr_free(tr);
         return gc_err_prefix(err, "%s", path);
     }
+    persona_free(p);
     /* New replies come from this model: the transcript says so. */
     gc_err ignore;
     describe_model(c, &ignore);
@@ -352,10 +369,13 @@ int chat_set_persona(chat *c, const char *name, gc_err *err)
         return -1;
     }
     leave_conversation(c);
-    int rc = sess_set_persona(c->s, p ? p->name : "", p ? p->instruction : "", err);
+    int old_max = sess_max_tokens(c->s);
+    sess_set_max_tokens(c->s, persona_max_tokens(p, &c->cfg));
+    int rc = apply_persona(c, p, err);
     if (rc) {
         gc_err ignore;
         sess_set_sampling(c->s, &old, &ignore);
+        sess_set_max_tokens(c->s, old_max);
     } else {
         snprintf(c->cfg.persona, sizeof c->cfg.persona, "%s", p ? p->name : CHAT_NO_PERSONA);
         gc_err ignore;

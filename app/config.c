@@ -309,7 +309,7 @@ void cfg_defaults(cfg_config *c)
     c->backend = CFG_BACKEND_VULKAN;
     strcpy(c->device, "auto");
     c->context = 4096;
-    c->max_tokens = 2048;
+    c->max_tokens = 512;
     c->threads = 0;
     strcpy(c->persona, "assistant");
     c->sampling = (cfg_sampling){

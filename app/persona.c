@@ -1,6 +1,7 @@
 #include "app/persona.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,13 @@ void persona_free(persona *p)
     free(p->instruction);
     for (size_t i = 0; i < p->n_examples; i++) free(p->examples[i]);
     free(p->examples);
+    for (size_t i = 0; i < p->n_exchanges; i++) {
+        free(p->exchanges[i].user);
+        free(p->exchanges[i].model);
+    }
+    free(p->exchanges);
+    for (size_t i = 0; i < p->n_stops; i++) free(p->stops[i]);
+    free(p->stops);
     free(p);
 }
 
@@ -57,6 +65,82 @@ static int dup_str(char **dst, const char *s)
 {
     *dst = strdup(s);
     return *dst ? 0 : -1;
+}
+
+/* A non-empty string of at most max bytes (key names it in messages). */
+static int get_text(const ydoc *d, const ydoc_node *v, const char *key, size_t max, char **out, gc_err *err)
+{
+    const char *s;
+    if (ydoc_get_str(d, v, key, max, &s, err)) return -1;
+    bool blank = true;
+    for (const char *q = s; *q; q++)
+        if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r') blank = false;
+    if (blank) return ydoc_errf(d, v, err, "'%s' is empty: it must hold some text", key);
+    *out = strdup(s);
+    return *out ? 0 : gc_errf(err, "out of memory");
+}
+
+/* exchanges: a list of {user: TEXT, model: TEXT}. */
+static int read_exchanges(persona *p, const ydoc *d, const ydoc_node *v, gc_err *err)
+{
+    if (ydoc_is_null(v)) return 0;
+    if (ydoc_want(d, v, YDOC_SEQ, "exchanges", err)) return -1;
+    if (p->exchanges) return ydoc_errf(d, v, err, "'exchanges' is given twice");
+    if (v->n > PERSONA_MAX_EXCHANGES)
+        return ydoc_errf(d, v, err, "'exchanges' has %zu entries, at most %d", v->n, PERSONA_MAX_EXCHANGES);
+    p->exchanges = calloc(v->n ? v->n : 1, sizeof *p->exchanges);
+    if (!p->exchanges) return gc_errf(err, "out of memory");
+    for (size_t j = 0; j < v->n; j++) {
+        const ydoc_node *e = v->kids[j];
+        char key[64];
+        snprintf(key, sizeof key, "exchanges[%zu]", j + 1);
+        if (ydoc_want(d, e, YDOC_MAP, key, err)) return -1;
+        persona_exchange *x = &p->exchanges[p->n_exchanges++];
+        for (size_t i = 0; i + 1 < e->n; i += 2) {
+            const ydoc_node *k = e->kids[i], *val = e->kids[i + 1];
+            const char *kn = strlen(k->str) == k->len ? k->str : "";
+            char sub[96];
+            snprintf(sub, sizeof sub, "%s.%s", key, kn);
+            char **dst = !strcmp(kn, "user") ? &x->user : !strcmp(kn, "model") ? &x->model : NULL;
+            if (!dst) {
+                char shown[64];
+                return ydoc_errf(d, k, err, "unknown key %s in '%s': an exchange has exactly the keys "
+                                 "user and model", ydoc_describe(k, shown, sizeof shown), key);
+            }
+            if (*dst) return ydoc_errf(d, k, err, "'%s' is given twice", sub);
+            if (get_text(d, val, sub, PERSONA_MAX_EXCHANGE_BYTES, dst, err)) return -1;
+        }
+        if (!x->user || !x->model)
+            return ydoc_errf(d, e, err, "'%s' has no '%s': an exchange needs both user and model", key,
+                             x->user ? "model" : "user");
+    }
+    return 0;
+}
+
+/* stop: a list of strings (a single string is taken as a list of one). */
+static int read_stops(persona *p, const ydoc *d, const ydoc_node *v, gc_err *err)
+{
+    if (ydoc_is_null(v)) return 0;
+    if (p->stops) return ydoc_errf(d, v, err, "'stop' is given twice");
+    const ydoc_node *one[1] = { v };
+    const ydoc_node *const *items = one;
+    size_t n = 1;
+    if (v->kind == YDOC_SEQ) {
+        items = (const ydoc_node *const *)v->kids;
+        n = v->n;
+    }
+    if (n > PERSONA_MAX_STOPS) return ydoc_errf(d, v, err, "'stop' has %zu entries, at most %d", n, PERSONA_MAX_STOPS);
+    p->stops = calloc(n ? n : 1, sizeof *p->stops);
+    if (!p->stops) return gc_errf(err, "out of memory");
+    for (size_t j = 0; j < n; j++) {
+        const char *s;
+        if (ydoc_get_str(d, items[j], "stop[]", PERSONA_MAX_STOP_BYTES, &s, err)) return -1;
+        if (!*s) return ydoc_errf(d, items[j], err, "'stop[]' is empty: a stop string needs 1 to %d bytes",
+                                  PERSONA_MAX_STOP_BYTES);
+        if (!(p->stops[p->n_stops] = strdup(s))) return gc_errf(err, "out of memory");
+        p->n_stops++;
+    }
+    return 0;
 }
 
 static int from_doc(persona *p, const ydoc *d, cfg_warn_fn warn, void *ctx, gc_err *err)
@@ -86,6 +170,7 @@ static int from_doc(persona *p, const ydoc *d, cfg_warn_fn warn, void *ctx, gc_e
         } else if (!strcmp(key, "examples")) {
             if (ydoc_is_null(v)) continue;
             if (ydoc_want(d, v, YDOC_SEQ, "examples", err)) return -1;
+            if (p->examples) return ydoc_errf(d, v, err, "'examples' is given twice");
             if (v->n > PERSONA_MAX_EXAMPLES)
                 return ydoc_errf(d, v, err, "'examples' has %zu entries, at most %d", v->n, PERSONA_MAX_EXAMPLES);
             p->examples = calloc(v->n ? v->n : 1, sizeof *p->examples);
@@ -95,10 +180,20 @@ static int from_doc(persona *p, const ydoc *d, cfg_warn_fn warn, void *ctx, gc_e
                 if (dup_str(&p->examples[p->n_examples], s)) return gc_errf(err, "out of memory");
                 p->n_examples++;
             }
+        } else if (!strcmp(key, "exchanges")) {
+            if (read_exchanges(p, d, v, err)) return -1;
+        } else if (!strcmp(key, "stop")) {
+            if (read_stops(p, d, v, err)) return -1;
+        } else if (!strcmp(key, "max_tokens")) {
+            long long mt;
+            if (ydoc_get_int(d, v, "max_tokens", -1, 1048576, &mt, err)) return -1;
+            if (mt == 0) return ydoc_errf(d, v, err, "'max_tokens' must be 1 to 1048576, or -1 for no limit; got 0");
+            p->max_tokens = (int)mt;
+            p->has_max_tokens = 1;
         } else if (warn) {
             char msg[512], shown[64];
             snprintf(msg, sizeof msg, "%s:%d: unknown key %s in a persona (ignored); the keys are name, "
-                     "description, instruction, sampling, examples", d->file, k->line,
+                     "description, instruction, sampling, examples, exchanges, stop, max_tokens", d->file, k->line,
                      ydoc_describe(k, shown, sizeof shown));
             warn(ctx, msg);
         }
@@ -228,4 +323,10 @@ void persona_sampling(const persona *p, const cfg_config *c, cfg_sampling *out)
         case 6: out->seed = p->sampling.seed; break;
         }
     }
+}
+
+int persona_max_tokens(const persona *p, const cfg_config *c)
+{
+    if (p && p->has_max_tokens && cfg_origin(c, "max_tokens") < CFG_SRC_ENV) return p->max_tokens;
+    return c->max_tokens;
 }

@@ -33,6 +33,10 @@ struct sess {
     sess_io io;
     char *persona_name;         /* never NULL */
     char *persona;              /* instruction; never NULL, "" = none */
+    persona_exchange *shots;    /* [n_shots] the persona's example exchanges (trimmed) */
+    size_t n_shots;
+    char **stops;               /* [n_stops] stop strings */
+    size_t n_stops;
     tr_transcript *tr;
     sess_ex *ex;                /* [n_ex] every exchange, oldest first */
     size_t n_ex, cap_ex;
@@ -71,6 +75,41 @@ static char *trimmed(const char *s, size_t n)
     memcpy(r, s, n);
     r[n] = 0;
     return r;
+}
+
+static void free_shots(persona_exchange *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(x[i].user);
+        free(x[i].model);
+    }
+    free(x);
+}
+
+/* Trimmed copies of ex[0..n) into *out (NULL when n is 0). */
+static int copy_shots(const persona_exchange *ex, size_t n, persona_exchange **out, gc_err *err)
+{
+    *out = NULL;
+    if (!n) return 0;
+    persona_exchange *x = calloc(n, sizeof *x);
+    if (!x) return gc_errf(err, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const char *u = ex[i].user ? ex[i].user : "", *m = ex[i].model ? ex[i].model : "";
+        x[i].user = trimmed(u, strlen(u));
+        x[i].model = trimmed(m, strlen(m));
+        if (!x[i].user || !x[i].model) {
+            free_shots(x, n);
+            return gc_errf(err, "out of memory");
+        }
+    }
+    *out = x;
+    return 0;
+}
+
+static void free_stops(char **st, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(st[i]);
+    free(st);
 }
 
 static void notice(sess *s, const char *text)
@@ -140,6 +179,8 @@ void sess_destroy(sess *s)
     gemma_session_free(s->g);
     free(s->persona_name);
     free(s->persona);
+    free_shots(s->shots, s->n_shots);
+    free_stops(s->stops, s->n_stops);
     free(s);
 }
 
@@ -159,18 +200,53 @@ static int ids_append(tok_ids *dst, const int32_t *src, size_t n, gc_err *err)
     return 0;
 }
 
+/* The persona text for a user turn: on the first turn of the context,
+ * unless the persona's example exchanges carry it. */
+static const char *turn_persona(const sess *s, bool first_turn)
+{
+    return first_turn && !s->n_shots ? s->persona : NULL;
+}
+
+/* Starts a fresh stream in out: <bos>, then the persona's example
+ * exchanges (the instruction in the first one's user turn). */
+static int begin_stream(sess *s, tok_ids *out, gc_err *err)
+{
+    out->n = 0;
+    if (tmpl_begin(&s->t, out, err)) return -1;
+    for (size_t i = 0; i < s->n_shots; i++)
+        if (tmpl_add_turn(&s->t, out, TMPL_USER, i == 0 ? s->persona : NULL, s->shots[i].user, err) ||
+            tmpl_add_turn(&s->t, out, TMPL_MODEL, NULL, s->shots[i].model, err))
+            return -1;
+    return 0;
+}
+
+/* A reply of the conversation as a model turn: its text, then the first
+ * stop string when there are stop strings, as the persona's examples show
+ * it, so that the model keeps seeing where its replies end. */
+static int reply_turn(sess *s, tok_ids *out, const char *reply, gc_err *err)
+{
+    if (!s->n_stops) return tmpl_add_turn(&s->t, out, TMPL_MODEL, NULL, reply, err);
+    size_t a = strlen(reply), b = strlen(s->stops[0]);
+    char *t = malloc(a + b + 1);
+    if (!t) return gc_errf(err, "out of memory");
+    memcpy(t, reply, a);
+    memcpy(t + a, s->stops[0], b + 1);
+    int rc = tmpl_add_turn(&s->t, out, TMPL_MODEL, NULL, t, err);
+    free(t);
+    return rc;
+}
+
 /* Renders exchanges [from, to) into out as a fresh stream (persona on the
  * first user turn). With offsets, records each exchange's offsets. */
 static int render(sess *s, size_t from, size_t to, tok_ids *out, bool offsets, gc_err *err)
 {
-    out->n = 0;
-    if (tmpl_begin(&s->t, out, err)) return -1;
+    if (begin_stream(s, out, err)) return -1;
     for (size_t i = from; i < to; i++) {
         sess_ex *e = &s->ex[i];
         size_t u = out->n;
-        if (tmpl_add_turn(&s->t, out, TMPL_USER, i == from ? s->persona : NULL, e->user, err)) return -1;
+        if (tmpl_add_turn(&s->t, out, TMPL_USER, turn_persona(s, i == from), e->user, err)) return -1;
         size_t mo = out->n;
-        if (e->reply && tmpl_add_turn(&s->t, out, TMPL_MODEL, NULL, e->reply, err)) return -1;
+        if (e->reply && reply_turn(s, out, e->reply, err)) return -1;
         if (offsets) { e->off_user = u; e->off_model = mo; }
     }
     return 0;
@@ -246,22 +322,81 @@ static int new_conversation(sess *s, gc_err *err)
     return 0;
 }
 
-int sess_set_persona(sess *s, const char *name, const char *instruction, gc_err *err)
+int sess_set_persona_ex(sess *s, const char *name, const char *instruction, const persona_exchange *ex,
+                        size_t n_ex, gc_err *err)
 {
+    persona_exchange *x;
+    if (copy_shots(ex, n_ex, &x, err)) return -1;
     char *n = dup_str(name), *i = trimmed(instruction ? instruction : "", instruction ? strlen(instruction) : 0);
-    if (!n || !i) { free(n); free(i); return gc_errf(err, "out of memory"); }
+    if (!n || !i) { free(n); free(i); free_shots(x, n_ex); return gc_errf(err, "out of memory"); }
     char *on = s->persona_name, *oi = s->persona;
+    persona_exchange *ox = s->shots;
+    size_t onx = s->n_shots;
     s->persona_name = n;
     s->persona = i;
+    s->shots = x;
+    s->n_shots = n_ex;
     if (new_conversation(s, err)) {
         s->persona_name = on;
         s->persona = oi;
+        s->shots = ox;
+        s->n_shots = onx;
         free(n);
         free(i);
+        free_shots(x, n_ex);
         return -1;
     }
     free(on);
     free(oi);
+    free_shots(ox, onx);
+    return 0;
+}
+
+int sess_set_persona(sess *s, const char *name, const char *instruction, gc_err *err)
+{
+    return sess_set_persona_ex(s, name, instruction, NULL, 0, err);
+}
+
+int sess_set_stops(sess *s, char *const *stops, size_t n, gc_err *err)
+{
+    char **st = n ? calloc(n, sizeof *st) : NULL;
+    if (n && !st) return gc_errf(err, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if (!stops[i] || !stops[i][0]) {
+            free_stops(st, n);
+            return gc_errf(err, "stop string %zu is empty", i + 1);
+        }
+        if (!(st[i] = strdup(stops[i]))) {
+            free_stops(st, n);
+            return gc_errf(err, "out of memory");
+        }
+    }
+    free_stops(s->stops, s->n_stops);
+    s->stops = st;
+    s->n_stops = n;
+    return 0;
+}
+
+int sess_stop_scan(char *const *stops, size_t n_stops, const char *text, size_t old_n, size_t n, size_t *cut,
+                   size_t *safe)
+{
+    size_t best = n + 1, hold = n;
+    for (size_t k = 0; k < n_stops; k++) {
+        size_t len = strlen(stops[k]);
+        if (!len) continue;
+        /* A whole occurrence ending after old_n. */
+        size_t p = old_n >= len ? old_n - len + 1 : 0;
+        for (; p + len <= n && p < best; p++)
+            if (!memcmp(text + p, stops[k], len)) { best = p; break; }
+        /* The earliest suffix of text that is a proper prefix of the stop. */
+        for (p = n >= len ? n - len + 1 : 0; p < n && p < hold; p++)
+            if (!memcmp(text + p, stops[k], n - p)) { hold = p; break; }
+    }
+    if (best <= n) {
+        *cut = best;
+        return 1;
+    }
+    *safe = hold;
     return 0;
 }
 
@@ -291,7 +426,7 @@ static bool pending(const sess *s)
  * to out; the persona goes in when it is the first turn of the context. */
 static int user_turn(sess *s, bool first_turn, const char *text, tok_ids *out, gc_err *err)
 {
-    if (tmpl_add_turn(&s->t, out, TMPL_USER, first_turn ? s->persona : NULL, text, err) ||
+    if (tmpl_add_turn(&s->t, out, TMPL_USER, turn_persona(s, first_turn), text, err) ||
         tmpl_add_gen_prompt(&s->t, out, err))
         return -1;
     return 0;
@@ -304,10 +439,10 @@ static int fit_turn(sess *s, const char *text, size_t *from, gc_err *err)
     int n_ctx = gemma_n_ctx(s->g), reserve = sess_reply_reserve(s);
     tok_ids tmp = {0};
     int rc = -1;
-    if (tmpl_begin(&s->t, &tmp, err) || user_turn(s, true, text, &tmp, err)) goto done;
+    if (begin_stream(s, &tmp, err) || user_turn(s, true, text, &tmp, err)) goto done;
     if ((int)tmp.n >= n_ctx) {
         gc_errf(err, "message too long: it takes %zu tokens with the chat markers%s, and the context holds "
-                "%d (shorten it or raise --ctx)", tmp.n, s->persona[0] ? " and the persona" : "", n_ctx);
+                "%d (shorten it or raise --ctx)", tmp.n, s->persona[0] || s->n_shots ? " and the persona" : "", n_ctx);
         goto done;
     }
     /* The common case: the turn fits after the current context. */
@@ -365,7 +500,7 @@ int sess_add_user(sess *s, const char *text, sess_stats *st, gc_err *err)
         s->first = from;
     }
     e->off_user = s->toks.n;
-    if (tmpl_add_turn(&s->t, &s->toks, TMPL_USER, s->first == s->n_ex - 1 ? s->persona : NULL, e->user, err))
+    if (tmpl_add_turn(&s->t, &s->toks, TMPL_USER, turn_persona(s, s->first == s->n_ex - 1), e->user, err))
         goto undo;
     e->off_model = s->toks.n;
     if (tmpl_add_gen_prompt(&s->t, &s->toks, err)) goto undo;
@@ -435,6 +570,8 @@ static int decode(sess *s, sess_stats *st, char **text, size_t *text_n, gc_err *
     for (size_t i = 0; i < s->toks.n; i++) smp_accept(s->smp, s->toks.ids[i]);
     st->end = SESS_END_STOP;
     double t0 = now_s(), cb_s = 0;
+    size_t shown = 0;           /* bytes of *text passed to on_token */
+    bool stopped = false;       /* a stop string occurred: *text is cut there */
     for (;;) {
         if (s->io.cancel && *s->io.cancel) { st->end = SESS_END_CANCEL; break; }
         if (s->p.max_tokens > 0 && st->gen_tokens >= s->p.max_tokens) { st->end = SESS_END_LIMIT; break; }
@@ -445,14 +582,31 @@ static int decode(sess *s, sess_stats *st, char **text, size_t *text_n, gc_err *
         if (tok_ids_push(&s->toks, id, err)) { rc = -1; break; }
         s->have_logits = false;
         st->gen_tokens++;
-        size_t len;
+        size_t len, old_n = *text_n;
         const char *piece = tok_stream_push(&ts, id, &len);
         if (len && buf_add(text, text_n, &cap, piece, len, err)) { rc = -1; break; }
+        size_t upto = s->n_stops ? shown : *text_n;   /* nothing new to show without a piece */
+        if (s->n_stops && len) {
+            size_t cut = 0, safe = *text_n;
+            if (sess_stop_scan(s->stops, s->n_stops, *text, old_n, *text_n, &cut, &safe)) {
+                stopped = true;
+                upto = cut < shown ? shown : cut;
+            } else {
+                upto = safe < shown ? shown : safe;
+            }
+        }
         if (s->io.on_token) {
             double t1 = now_s();
-            int stop = s->io.on_token(s->io.user, piece, len);
+            int stop = s->io.on_token(s->io.user, *text ? *text + shown : "", upto - shown);
             cb_s += now_s() - t1;
-            if (stop) { st->end = SESS_END_CANCEL; break; }
+            shown = upto;
+            if (stop && !stopped) { st->end = SESS_END_CANCEL; break; }
+        }
+        shown = upto;
+        if (stopped) {
+            *text_n = upto;
+            (*text)[upto] = 0;
+            break;
         }
         if (s->io.cancel && *s->io.cancel) { st->end = SESS_END_CANCEL; break; }
         if (s->p.max_tokens > 0 && st->gen_tokens >= s->p.max_tokens) { st->end = SESS_END_LIMIT; break; }
@@ -466,11 +620,11 @@ static int decode(sess *s, sess_stats *st, char **text, size_t *text_n, gc_err *
         if (tok_ids_push(&s->kv, id, err)) { rc = -1; break; }
     }
     size_t len;
-    const char *rest = tok_stream_flush(&ts, &len);
-    if (rc == 0 && len) {
-        if (buf_add(text, text_n, &cap, rest, len, err)) rc = -1;
-        else if (s->io.on_token) s->io.on_token(s->io.user, rest, len);
-    }
+    const char *rest = stopped ? "" : tok_stream_flush(&ts, &len);
+    if (stopped) len = 0;
+    if (rc == 0 && len && buf_add(text, text_n, &cap, rest, len, err)) rc = -1;
+    /* Text held back for a stop string that did not come, and the rest. */
+    if (rc == 0 && *text_n > shown && s->io.on_token) s->io.on_token(s->io.user, *text + shown, *text_n - shown);
     tok_stream_free(&ts);
     st->decode_s = now_s() - t0 - cb_s;
     st->decode_tok_s = st->gen_tokens && st->decode_s > 0 ? st->gen_tokens / st->decode_s : 0;
@@ -515,7 +669,7 @@ int sess_generate(sess *s, sess_stats *st, gc_err *err)
     s->toks.n = e->off_model;
     s->have_logits = false;
     if (!(e->reply = dup_str(s->tr->msgs[tr_n].text)) ||
-        tmpl_add_turn(&s->t, &s->toks, TMPL_MODEL, NULL, e->reply, err)) {
+        reply_turn(s, &s->toks, e->reply, err)) {
         if (!e->reply) gc_errf(err, "out of memory");
         free(e->reply);
         e->reply = NULL;
@@ -548,7 +702,7 @@ static void restore_reply(sess *s, sess_ex *e, char *old, bool transcript)
     gc_err ignore;
     e->reply = old;
     s->toks.n = e->off_model;
-    tmpl_add_turn(&s->t, &s->toks, TMPL_MODEL, NULL, old, &ignore);
+    reply_turn(s, &s->toks, old, &ignore);
     if (transcript) tr_add(s->tr, TR_MODEL, old, -1, -1, &ignore);
     s->have_logits = false;
 }
@@ -597,7 +751,26 @@ int sess_undo(sess *s, gc_err *err)
 
 int sess_load(sess *s, tr_transcript *tr, gc_err *err)
 {
+    return sess_load_ex(s, tr, NULL, 0, s->stops, s->n_stops, err);
+}
+
+int sess_load_ex(sess *s, tr_transcript *tr, const persona_exchange *shots, size_t n_shots, char *const *stops,
+                 size_t n_stops, gc_err *err)
+{
     /* Build the new conversation aside, then swap it in. */
+    persona_exchange *nx;
+    if (copy_shots(shots, n_shots, &nx, err)) return -1;
+    /* The stop strings: set now (they shape the rendering), put back on failure. */
+    char **o_stops = s->stops;
+    size_t o_nstops = s->n_stops;
+    s->stops = NULL;
+    s->n_stops = 0;
+    if (sess_set_stops(s, stops, n_stops, err)) {
+        s->stops = o_stops;
+        s->n_stops = o_nstops;
+        free_shots(nx, n_shots);
+        return -1;
+    }
     sess_ex *ex = NULL;
     size_t n_ex = 0, cap = 0;
     for (size_t i = 0; i < tr->n_msgs; i++) {
@@ -606,6 +779,10 @@ int sess_load(sess *s, tr_transcript *tr, gc_err *err)
         if (m->role == TR_MODEL) {
             if (!n_ex || ex[n_ex - 1].reply) {
                 free_exchanges(ex, n_ex);
+                free_shots(nx, n_shots);
+                free_stops(s->stops, s->n_stops);
+                s->stops = o_stops;
+                s->n_stops = o_nstops;
                 return gc_errf(err, "transcript message %zu: a model reply that does not follow a user message",
                                i + 1);
             }
@@ -634,6 +811,10 @@ int sess_load(sess *s, tr_transcript *tr, gc_err *err)
     size_t o_n = s->n_ex, o_cap = s->cap_ex, o_first = s->first;
     char *o_pn = s->persona_name, *o_pi = s->persona;
     tr_transcript *o_tr = s->tr;
+    persona_exchange *o_x = s->shots;
+    size_t o_nx = s->n_shots;
+    s->shots = nx;
+    s->n_shots = n_shots;
     s->ex = ex;
     s->n_ex = n_ex;
     s->cap_ex = cap;
@@ -667,6 +848,8 @@ int sess_load(sess *s, tr_transcript *tr, gc_err *err)
     free_exchanges(o_ex, o_n);
     free(o_pn);
     free(o_pi);
+    free_shots(o_x, o_nx);
+    free_stops(o_stops, o_nstops);
     tr_free(o_tr);
     return 0;
 restore:
@@ -680,6 +863,12 @@ restore:
     s->persona_name = o_pn;
     s->persona = o_pi;
     s->tr = o_tr;
+    free_shots(s->shots, s->n_shots);
+    s->shots = o_x;
+    s->n_shots = o_nx;
+    free_stops(s->stops, s->n_stops);
+    s->stops = o_stops;
+    s->n_stops = o_nstops;
     {
         gc_err ignore;
         if (s->first < s->n_ex) render(s, s->first, s->n_ex, &s->toks, true, &ignore);
@@ -689,6 +878,10 @@ restore:
     return -1;
 oom:
     free_exchanges(ex, n_ex);
+    free_shots(nx, n_shots);
+    free_stops(s->stops, s->n_stops);
+    s->stops = o_stops;
+    s->n_stops = o_nstops;
     return gc_errf(err, "out of memory");
 }
 
@@ -696,6 +889,7 @@ oom:
 
 tr_transcript *sess_transcript(sess *s) { return s->tr; }
 const char *sess_persona_name(const sess *s) { return s->persona_name; }
+size_t sess_n_persona_exchanges(const sess *s) { return s->n_shots; }
 int sess_n_ctx(const sess *s) { return gemma_n_ctx(s->g); }
 int sess_n_used(const sess *s) { return (int)s->toks.n; }
 int sess_n_cached(const sess *s) { return (int)s->kv.n; }

@@ -6,6 +6,21 @@
  *
  *   <bos> user(persona + msg 1) model(reply 1) user(msg 2) model(reply 2) ...
  *
+ * A persona with example exchanges puts them first, as real turns, and the
+ * instruction goes into the first example's user turn instead:
+ *
+ *   <bos> user(persona + ex 1 user) model(ex 1 model) ... user(msg 1) ...
+ *
+ * The examples are part of the persona: they always stay in the context,
+ * are not messages of the conversation, and are not in the transcript.
+ *
+ * Stop strings (sess_set_stops): a reply ends where one occurs in its text,
+ * which is cut there. Text that could be the start of a stop string is held
+ * back from on_token until it is known not to be. In the stream, every
+ * reply of the conversation is followed by the first stop string (inside
+ * its model turn), as a persona's examples end theirs: a base model that
+ * cannot end a turn keeps ending its replies with that marker.
+ *
  * The KV cache holds a prefix of that stream. Before generating, the session
  * evaluates only what the cache lacks (the longest common prefix of the cache
  * and the stream is kept), so a new user turn prefills just its own tokens
@@ -38,6 +53,7 @@
 #include <stdint.h>
 
 #include "app/config.h"
+#include "app/persona.h"
 #include "app/transcript.h"
 #include "model/err.h"
 #include "model/gemma.h"
@@ -54,7 +70,7 @@ typedef struct sess_params {
 
 /* Why a reply ended. */
 typedef enum sess_end {
-    SESS_END_STOP,              /* the model ended its turn */
+    SESS_END_STOP,              /* the model ended its turn, or a stop string occurred */
     SESS_END_LIMIT,             /* max_tokens reached */
     SESS_END_CONTEXT,           /* the context is full */
     SESS_END_CANCEL,            /* the cancel flag or the token callback stopped it */
@@ -101,6 +117,18 @@ void sess_set_io(sess *s, const sess_io *io);
 /* Starts a new conversation with this persona (name "" / instruction NULL or
  * "" = none); the cache is reused where it matches. */
 int sess_set_persona(sess *s, const char *name, const char *instruction, gc_err *err);
+/* The same with example exchanges (copied; n_ex 0 = none) put before the conversation. */
+int sess_set_persona_ex(sess *s, const char *name, const char *instruction, const persona_exchange *ex,
+                        size_t n_ex, gc_err *err);
+/* Stop strings for the following replies (copied; each 1 or more bytes; n 0 = none). */
+int sess_set_stops(sess *s, char *const *stops, size_t n, gc_err *err);
+
+/* Stop-string scan over a reply's text that grew from old_n to n bytes:
+ * returns 1 with *cut = where the earliest stop string occurring in text
+ * and ending after old_n starts; else 0 with *safe = how many bytes of
+ * text may be shown (after them, text could be the start of a stop string). */
+int sess_stop_scan(char *const *stops, size_t n_stops, const char *text, size_t old_n, size_t n, size_t *cut,
+                   size_t *safe);
 /* A new conversation with the same persona (a new, empty transcript). */
 int sess_clear(sess *s, gc_err *err);
 
@@ -133,10 +161,16 @@ int sess_undo(sess *s, gc_err *err);
  * messages (a last unanswered message gets an empty reply), the ones that
  * fit prefilled into the cache. Model messages must follow user messages. */
 int sess_load(sess *s, tr_transcript *tr, gc_err *err);
+/* The same, with the persona's example exchanges and stop strings (the
+ * transcript holds only its name and instruction; the caller loads the
+ * persona again). On failure the stop strings are unchanged too. */
+int sess_load_ex(sess *s, tr_transcript *tr, const persona_exchange *ex, size_t n_ex, char *const *stops,
+                 size_t n_stops, gc_err *err);
 
 /* --- state --- */
 tr_transcript *sess_transcript(sess *s);
 const char *sess_persona_name(const sess *s);   /* "" = none */
+size_t sess_n_persona_exchanges(const sess *s); /* example exchanges of the persona */
 int sess_n_ctx(const sess *s);
 int sess_n_used(const sess *s);                 /* tokens of the stream (the context in use) */
 int sess_n_cached(const sess *s);               /* tokens in the KV cache */

@@ -8,7 +8,9 @@
  *   - every warning names the file;
  *   - an accepted persona has an instruction and a description (possibly
  *     empty), at most 64 examples, all valid UTF-8 without NUL, and
- *     sampling overrides inside config.yaml's ranges;
+ *     sampling overrides inside config.yaml's ranges, at most 16 example
+ *     exchanges with non-blank user and model texts, at most 8 stop strings
+ *     of 1..64 bytes, max_tokens -1 or 1..1048576 when given;
  *   - persona_list shows it with a one-line description of at most 255
  *     bytes, cut on a character boundary.
  */
@@ -67,6 +69,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fp_text(p->description, "description");
     FUZZ_CHECK(p->n_examples <= 64, "%zu examples", p->n_examples);
     for (size_t i = 0; i < p->n_examples; i++) fp_text(p->examples[i], "example");
+    FUZZ_CHECK(p->n_exchanges <= PERSONA_MAX_EXCHANGES, "%zu exchanges", p->n_exchanges);
+    for (size_t i = 0; i < p->n_exchanges; i++) {
+        fp_text(p->exchanges[i].user, "exchange user");
+        fp_text(p->exchanges[i].model, "exchange model");
+        FUZZ_CHECK(strlen(p->exchanges[i].user) <= PERSONA_MAX_EXCHANGE_BYTES &&
+                   strspn(p->exchanges[i].user, " \t\r\n") < strlen(p->exchanges[i].user) &&
+                   strspn(p->exchanges[i].model, " \t\r\n") < strlen(p->exchanges[i].model), "exchange %zu", i);
+    }
+    FUZZ_CHECK(p->n_stops <= PERSONA_MAX_STOPS, "%zu stops", p->n_stops);
+    for (size_t i = 0; i < p->n_stops; i++) {
+        fp_text(p->stops[i], "stop");
+        FUZZ_CHECK(strlen(p->stops[i]) >= 1 && strlen(p->stops[i]) <= PERSONA_MAX_STOP_BYTES, "stop %zu", i);
+    }
+    FUZZ_CHECK(!p->has_max_tokens || p->max_tokens == -1 || (p->max_tokens >= 1 && p->max_tokens <= 1048576),
+               "max_tokens %d", p->max_tokens);
     FUZZ_CHECK(!(p->sampling_set & ~0x7Fu), "sampling_set 0x%x", p->sampling_set);
 
     /* Overrides apply over defaults and stay in range. */

@@ -67,7 +67,7 @@ static void test_defaults(void)
     CHECK(c.backend == CFG_BACKEND_VULKAN, "backend");
     CHECK_STR(c.persona, "assistant");
     CHECK_STR(c.device, "auto");
-    CHECK(c.context == 4096 && c.max_tokens == 2048, "context %d max_tokens %d", c.context, c.max_tokens);
+    CHECK(c.context == 4096 && c.max_tokens == 512, "context %d max_tokens %d", c.context, c.max_tokens);
     CHECK(c.sampling.seed == -1 && c.sampling.top_k == 64, "sampling");
     CHECK(c.autosave && c.colors == CFG_AUTO, "autosave/colors");
     for (int i = 0; i < cfg_key_count(); i++) CHECK(c.origin[i] == CFG_SRC_DEFAULT, "origin %d", i);

@@ -37,9 +37,19 @@ static void test_shipped(void)
         CHECK(w.n == 0, "%s: %d warnings: %s", names[i], w.n, w.msg[0]);
         if (!p) continue;
         CHECK_STR(p->name, names[i]);
-        CHECK(strlen(p->instruction) > 100, "%s: instruction too short", names[i]);
+        CHECK(strlen(p->instruction) > 80, "%s: instruction too short", names[i]);
         CHECK(strlen(p->description) > 10 && !strchr(p->description, '\n'), "%s: description", names[i]);
         CHECK(p->n_examples >= 1, "%s: no example prompt", names[i]);
+        /* Made for the bundled base model: example turns that end in the
+         * stop string " [END]", and a reply limit (docs/real-model.md). */
+        CHECK(p->n_exchanges >= 2 && p->n_exchanges <= 4, "%s: %zu example exchanges", names[i], p->n_exchanges);
+        for (size_t j = 0; j < p->n_exchanges; j++) {
+            size_t ml = strlen(p->exchanges[j].model);
+            CHECK(ml > 6 && !strcmp(p->exchanges[j].model + ml - 6, " [END]"), "%s: exchange %zu ends in ' [END]'",
+                  names[i], j + 1);
+        }
+        CHECK(p->n_stops >= 1 && !strcmp(p->stops[0], " [END]"), "%s: stop ' [END]' first", names[i]);
+        CHECK(p->has_max_tokens && p->max_tokens >= 32 && p->max_tokens <= 1024, "%s: max_tokens", names[i]);
         CHECK_CONTAINS(p->path, "prompts/");
         persona_free(p);
     }
@@ -141,9 +151,9 @@ static int load_sample(const char *path, tfs_warnings *w, gc_err *err)
 
 static void test_samples(void)
 {
-    tfs_check_samples(DATA, "good-", 2, load_sample);
-    tfs_check_samples(DATA, "warn-", 1, load_sample);
-    tfs_check_samples(DATA, "bad-", 13, load_sample);
+    tfs_check_samples(DATA, "good-", 4, load_sample);
+    tfs_check_samples(DATA, "warn-", 2, load_sample);
+    tfs_check_samples(DATA, "bad-", 31, load_sample);
     persona *p = NULL;
     gc_err err = {0};
     CHECK(persona_load_file(DATA "/good-full.yaml", NULL, &p, NULL, NULL, &err) == 0, "%s", err.msg);
@@ -158,6 +168,40 @@ static void test_samples(void)
     persona_free(p);
     CHECK(persona_load_file(DATA "/good-minimal.yaml", NULL, &p, NULL, NULL, &err) == 0, "%s", err.msg);
     if (p) CHECK(p->instruction[0] == 0 && p->description[0] == 0 && p->n_examples == 0, "minimal");
+    persona_free(p);
+
+    /* Example exchanges, stop strings, max_tokens and every sampling key. */
+    CHECK(persona_load_file(DATA "/good-exchanges.yaml", NULL, &p, NULL, NULL, &err) == 0, "%s", err.msg);
+    if (p) {
+        CHECK(p->n_exchanges == 2, "%zu exchanges", p->n_exchanges);
+        if (p->n_exchanges == 2) {
+            CHECK_STR(p->exchanges[0].user, "Who are you?");
+            CHECK_STR(p->exchanges[0].model, "Ahoy! I be Captain Ñuñez.\nArr!");
+            CHECK_STR(p->exchanges[1].user, "  Where is your ship?  ");
+            CHECK_STR(p->exchanges[1].model, "In the bay. [END]");
+        }
+        CHECK(p->n_stops == 2, "%zu stops", p->n_stops);
+        if (p->n_stops == 2) {
+            CHECK_STR(p->stops[0], "[END]");
+            CHECK_STR(p->stops[1], "\nuser");
+        }
+        CHECK(p->has_max_tokens && p->max_tokens == 80, "max_tokens %d", p->max_tokens);
+        CHECK(p->sampling_set == 0x7f, "all 7 sampling keys set: mask %x", p->sampling_set);
+        CHECK_NEAR(p->sampling.temperature, 0.7, 1e-6);
+        CHECK(p->sampling.top_k == 40 && p->sampling.repeat_last_n == 32 && p->sampling.seed == 5, "ints");
+        CHECK_NEAR(p->sampling.top_p, 0.9, 1e-6);
+        CHECK_NEAR(p->sampling.min_p, 0.05, 1e-6);
+        CHECK_NEAR(p->sampling.repeat_penalty, 1.1, 1e-6);
+    }
+    persona_free(p);
+    CHECK(persona_load_file(DATA "/good-stop-scalar.yaml", NULL, &p, NULL, NULL, &err) == 0, "%s", err.msg);
+    if (p) {
+        CHECK(p->n_stops == 1 && !strcmp(p->stops[0], "[END]"), "one stop string from a scalar");
+        CHECK(p->n_exchanges == 0 && p->has_max_tokens && p->max_tokens == -1, "no exchanges, no limit");
+    }
+    persona_free(p);
+    CHECK(persona_load_file(DATA "/good-minimal.yaml", NULL, &p, NULL, NULL, &err) == 0, "%s", err.msg);
+    if (p) CHECK(p->n_exchanges == 0 && p->n_stops == 0 && !p->has_max_tokens, "minimal: none");
     persona_free(p);
 
     /* Over 64 KiB: refused with file:line. */
@@ -198,6 +242,23 @@ static void test_sampling_precedence(void)
     CHECK(s.top_k == 5, "no persona");
 }
 
+/* max_tokens: a flag (or the environment) beats the persona, which beats config files. */
+static void test_max_tokens_precedence(void)
+{
+    cfg_config c;
+    cfg_defaults(&c);
+    gc_err err = {0};
+    persona p = { .max_tokens = 96, .has_max_tokens = 1 };
+    CHECK(persona_max_tokens(&p, &c) == 96, "persona beats the default");
+    CHECK(persona_max_tokens(NULL, &c) == c.max_tokens, "no persona: the config");
+    CHECK(cfg_set(&c, "max_tokens", "300", CFG_SRC_FILE, "-c", &err) == 0, "%s", err.msg);
+    CHECK(persona_max_tokens(&p, &c) == 96, "persona beats -c FILE");
+    persona none = { 0 };
+    CHECK(persona_max_tokens(&none, &c) == 300, "a persona without max_tokens: the config's");
+    CHECK(cfg_set(&c, "max_tokens", "20", CFG_SRC_FLAG, "-n", &err) == 0, "%s", err.msg);
+    CHECK(persona_max_tokens(&p, &c) == 20, "-n beats the persona");
+}
+
 int main(void)
 {
     if (tfs_mkdtemp(tmproot, sizeof tmproot, "persona")) { perror("mkdtemp"); return 1; }
@@ -206,6 +267,7 @@ int main(void)
     TEST_RUN(test_names_refused);
     TEST_RUN(test_samples);
     TEST_RUN(test_sampling_precedence);
+    TEST_RUN(test_max_tokens_precedence);
     tfs_rmtree(tmproot);
     return test_summary();
 }

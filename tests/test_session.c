@@ -468,6 +468,293 @@ static void test_save_load(void)
     rmdir(dir);
 }
 
+
+/* The stream as text, control tokens by name (<bos>, <start_of_turn> ...). */
+static char *stream_text(sess *s)
+{
+    size_t n;
+    const int32_t *ids = sess_tokens(s, &n);
+    size_t cap = 64, len = 0;
+    char *out = malloc(cap);
+    out[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t pl;
+        const char *piece = tok_piece(vocab, ids[i], &pl);
+        if (ids[i] == tmpl.start_of_turn) { piece = "<start_of_turn>"; pl = strlen(piece); }
+        else if (ids[i] == tmpl.end_of_turn) { piece = "<end_of_turn>"; pl = strlen(piece); }
+        else if (ids[i] == tmpl.bos) { piece = "<bos>"; pl = strlen(piece); }
+        while (len + pl + 1 > cap) cap *= 2;
+        out = realloc(out, cap);
+        memcpy(out + len, piece, pl);
+        len += pl;
+        out[len] = 0;
+    }
+    return out;
+}
+
+static const persona_exchange SHOTS[] = {
+    { "Who are you?", "Ahoy! I be Captain Test.\nArr!" },
+    { "  Where is your ship?\n", "In the bay. [END]" },
+};
+
+/* A persona's example exchanges come first, as real turns carrying the
+ * instruction; they are not messages, survive /undo and a clear, and a
+ * loaded transcript renders the same stream when given them again. */
+static void test_exchanges(void)
+{
+    sink k = {0};
+    gc_err err = {0};
+    sess *s = open_sess(512, 6, &k);
+    if (!s) return;
+    CHECK(sess_set_persona_ex(s, "pirate", "  Talk like a pirate.\n", SHOTS, 2, &err) == 0, "%s", err.msg);
+    CHECK(sess_n_persona_exchanges(s) == 2, "2 example exchanges");
+    sess_stats st;
+    CHECK(sess_add_user(s, "Hello", &st, &err) == 0, "%s", err.msg);
+    const char *want =
+        "<bos><start_of_turn>user\nTalk like a pirate.\n\nWho are you?<end_of_turn>\n"
+        "<start_of_turn>model\nAhoy! I be Captain Test.\nArr!<end_of_turn>\n"
+        "<start_of_turn>user\nWhere is your ship?<end_of_turn>\n"
+        "<start_of_turn>model\nIn the bay. [END]<end_of_turn>\n"
+        "<start_of_turn>user\nHello<end_of_turn>\n"
+        "<start_of_turn>model\n";
+    char *got = stream_text(s);
+    CHECK_STR(got, want);
+    free(got);
+    CHECK(st.prompt_tokens == sess_n_used(s), "the whole prompt prefilled: %d of %d", st.prompt_tokens,
+          sess_n_used(s));
+    /* The same tokens as tmpl_render of the examples followed by the message. */
+    tmpl_msg msgs[5] = { { TMPL_USER, SHOTS[0].user }, { TMPL_MODEL, SHOTS[0].model }, { TMPL_USER, SHOTS[1].user },
+                         { TMPL_MODEL, SHOTS[1].model }, { TMPL_USER, "Hello" } };
+    tok_ids r = {0};
+    CHECK(tmpl_render(&tmpl, msgs, 5, "Talk like a pirate.", true, &r, &err) == 0, "%s", err.msg);
+    size_t n;
+    const int32_t *p = sess_tokens(s, &n);
+    CHECK(r.n == n && memcmp(r.ids, p, n * sizeof *p) == 0, "stream = tmpl_render (%zu vs %zu)", r.n, n);
+    tok_ids_free(&r);
+    CHECK(sess_generate(s, &st, &err) == 0, "%s", err.msg);
+    tr_transcript *tr = sess_transcript(s);
+    CHECK(tr->n_msgs == 2, "only the conversation is in the transcript: %zu messages", tr->n_msgs);
+    if (tr->n_msgs == 2) CHECK_STR(tr->msgs[0].text, "Hello");
+    CHECK_STR(tr->persona_name, "pirate");
+    CHECK_STR(tr->persona_instruction, "Talk like a pirate.");
+    CHECK(sess_n_exchanges(s) == 1, "1 exchange of the conversation");
+
+    /* Save, load with the examples: the same stream; without them the
+     * instruction goes to the first message instead. */
+    p = sess_tokens(s, &n);
+    int32_t *before = malloc(n * sizeof *before);
+    memcpy(before, p, n * sizeof *p);
+    size_t n_before = n;
+    char dir[512], path[600];
+    CHECK(tfs_mkdtemp(dir, sizeof dir, "sessx") == 0, "mkdtemp");
+    snprintf(path, sizeof path, "%s/conv.yaml", dir);
+    CHECK(tr_save(tr, path, &err) == 0, "%s", err.msg);
+    char *saved = tfs_read(path, NULL);
+    CHECK(saved && !strstr(saved, "Who are you?") && !strstr(saved, "Captain Test"),
+          "the examples are not saved in the transcript");
+    free(saved);
+    tr_transcript *t2 = NULL;
+    CHECK(tr_load(path, &t2, &err) == 0, "%s", err.msg);
+    if (t2) {
+        CHECK(sess_load_ex(s, t2, SHOTS, 2, NULL, 0, &err) == 0, "%s", err.msg);
+        p = sess_tokens(s, &n);
+        CHECK(n == n_before && memcmp(p, before, n * sizeof *p) == 0, "loaded with the examples: same stream");
+        CHECK(sess_transcript(s)->n_msgs == 2, "2 messages after the load");
+    }
+    CHECK(tr_load(path, &t2, &err) == 0, "%s", err.msg);
+    if (t2) {
+        CHECK(sess_load(s, t2, &err) == 0, "%s", err.msg);
+        CHECK(sess_n_persona_exchanges(s) == 0, "loaded without examples");
+        got = stream_text(s);
+        const char *head = "<bos><start_of_turn>user\nTalk like a pirate.\n\nHello<end_of_turn>\n";
+        CHECK(!strncmp(got, head, strlen(head)),
+              "without examples the instruction is in the first message: %s", got);
+        free(got);
+    }
+    unlink(path);
+    rmdir(dir);
+    free(before);
+
+    /* Undo and clear keep the examples: the stream goes back to them. */
+    CHECK(sess_set_persona_ex(s, "pirate", "Talk like a pirate.", SHOTS, 2, &err) == 0, "%s", err.msg);
+    CHECK(sess_send(s, "Hi", &st, &err) == 0, "%s", err.msg);
+    CHECK(sess_undo(s, &err) == 0, "%s", err.msg);
+    CHECK(sess_send(s, "Hello", &st, &err) == 0, "%s", err.msg);
+    CHECK(sess_clear(s, &err) == 0, "%s", err.msg);
+    CHECK(sess_add_user(s, "Hello", &st, &err) == 0, "%s", err.msg);
+    got = stream_text(s);
+    CHECK_STR(got, want);
+    free(got);
+    sess_destroy(s);
+}
+
+/* Context overflow drops conversation exchanges, never the examples. */
+static void test_exchanges_overflow(void)
+{
+    sink k = {0};
+    gc_err err = {0};
+    sess *s = open_sess(160, 8, &k);
+    if (!s) return;
+    CHECK(sess_set_persona_ex(s, "pirate", "Talk like a pirate.", SHOTS, 2, &err) == 0, "%s", err.msg);
+    sess_stats st;
+    int dropped = 0;
+    for (int i = 0; i < 8; i++) {
+        CHECK(sess_send(s, "Tell me one more thing about the sea and the ships on it.", &st, &err) == 0, "%s",
+              err.msg);
+        dropped += st.dropped;
+    }
+    CHECK(dropped > 0, "some exchanges left the context");
+    char *got = stream_text(s);
+    const char *head = "<bos><start_of_turn>user\nTalk like a pirate.\n\nWho are you?<end_of_turn>\n"
+                       "<start_of_turn>model\nAhoy! I be Captain Test.\nArr!<end_of_turn>\n";
+    CHECK(!strncmp(got, head, strlen(head)),
+          "the examples stay first: %.120s", got);
+    free(got);
+    CHECK(sess_n_used(s) <= 160, "within the context: %d", sess_n_used(s));
+    sess_destroy(s);
+}
+
+/* sess_stop_scan: a whole stop string, one split across pieces, text held
+ * back while it could start a stop string, multi-byte characters. */
+static void test_stop_scan(void)
+{
+    char *stops[] = { "[END]", "\nuser", "¡Fin!" };
+    /* Feed pieces one at a time like decode() does. */
+    struct { const char *pieces[6]; int stop_at; const char *shown; } cases[] = {
+        { { "Ahoy", "!", " [END]" }, 2, "Ahoy! " },
+        { { "Ahoy", " [E", "ND] more" }, 2, "Ahoy " },          /* split across two tokens */
+        { { "Ahoy", "\n", "us", "er" }, 3, "Ahoy" },
+        { { "Ahoy", "\n", "us", "ed" }, -1, "Ahoy\nused" },     /* held back, then let go */
+        { { "Año", " ¡", "Fin", "!" }, 3, "Año " },              /* multi-byte pieces */
+        { { "ñ", "¡", "Fi", "esta" }, -1, "ñ¡Fiesta" },
+        { { "x[EN", "D]" }, 1, "x" },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char text[256] = "";
+        size_t n = 0, shown = 0;
+        char out[256] = "";
+        int stopped_at = -1;
+        for (int i = 0; i < 6 && cases[c].pieces[i]; i++) {
+            size_t old = n, len = strlen(cases[c].pieces[i]);
+            memcpy(text + n, cases[c].pieces[i], len);
+            n += len;
+            text[n] = 0;
+            size_t cut = 99, safe = 99;
+            int hit = sess_stop_scan(stops, 3, text, old, n, &cut, &safe);
+            size_t upto = hit ? cut : safe;
+            CHECK(upto >= shown && upto <= n, "case %zu piece %d: %zu", c, i, upto);
+            /* Never inside a UTF-8 character. */
+            CHECK(upto == n || ((unsigned char)text[upto] & 0xC0) != 0x80, "case %zu: cut in a character", c);
+            strncat(out, text + shown, upto - shown);
+            shown = upto;
+            if (hit) { stopped_at = i; n = cut; text[n] = 0; break; }
+        }
+        if (stopped_at < 0) strncat(out, text + shown, n - shown);
+        CHECK(stopped_at == cases[c].stop_at, "case %zu: stopped at piece %d, want %d", c, stopped_at,
+              cases[c].stop_at);
+        CHECK_STR(out, cases[c].shown);
+        CHECK_STR(text, stopped_at >= 0 ? cases[c].shown : text);
+    }
+    size_t cut = 0, safe = 0;
+    CHECK(sess_stop_scan(stops, 0, "abc", 0, 3, &cut, &safe) == 0 && safe == 3, "no stops: all shown");
+    /* The earliest occurrence wins, also over a longer stop string. */
+    char *two[] = { "user", "\n" };
+    CHECK(sess_stop_scan(two, 2, "hi\nuser", 0, 7, &cut, &safe) == 1 && cut == 2, "earliest: %zu", cut);
+}
+
+/* A stop string in a real reply: the reply ends there (end of turn, not
+ * max_tokens), the stop text is neither shown nor kept, and what was
+ * shown is exactly what was kept. */
+static void test_stop_reply(void)
+{
+    sink k = {0};
+    gc_err err = {0};
+    sess *s = open_sess(512, 16, &k);
+    if (!s) return;
+    sess_stats st;
+    CHECK(sess_add_user(s, "Say something long.", &st, &err) == 0, "%s", err.msg);
+    size_t np;
+    const int32_t *p = sess_tokens(s, &np);
+    int32_t *prompt = malloc(np * sizeof *prompt);
+    memcpy(prompt, p, np * sizeof *p);
+    int32_t gen[16] = {0};
+    scratch_greedy(prompt, np, 16, gen);
+    free(prompt);
+    sess_destroy(s);
+    /* The reply's text, and a stop string made of the last character of one
+     * token and the first of the next (both non-empty, not spaces). */
+    char raw[1024] = "";
+    size_t off[17] = {0};
+    for (int i = 0; i < 16; i++) {
+        size_t pl;
+        const char *piece = tok_piece(vocab, gen[i], &pl);
+        strncat(raw, piece, pl);
+        off[i + 1] = strlen(raw);
+    }
+    char stop[32] = "";
+    for (int i = 2; i < 15 && !stop[0]; i++) {
+        if (off[i] == off[i - 1] || off[i + 1] == off[i]) continue;
+        size_t a = off[i] - 1;
+        while (a > off[i - 1] && ((unsigned char)raw[a] & 0xC0) == 0x80) a--;
+        size_t b = off[i] + 1;
+        while (b < off[i + 1] && ((unsigned char)raw[b] & 0xC0) == 0x80) b++;
+        if (raw[a] == ' ' || raw[off[i]] == ' ' || b - a >= sizeof stop) continue;
+        memcpy(stop, raw + a, b - a);
+        stop[b - a] = 0;
+    }
+    CHECK(stop[0], "found two tokens to split a stop string over in: %s", raw);
+    if (!stop[0]) return;
+    printf("stop string '%s' (split over two tokens) in the reply '%s'\n", stop, raw);
+    const char *at = strstr(raw, stop);
+    size_t cut = (size_t)(at - raw), n;
+
+    k = (sink){0};
+    s = open_sess(512, 16, &k);
+    if (!s) return;
+    char *stops[] = { stop };
+    CHECK(sess_set_stops(s, stops, 1, &err) == 0, "%s", err.msg);
+    CHECK(sess_send(s, "Say something long.", &st, &err) == 0, "%s", err.msg);
+    CHECK(st.end == SESS_END_STOP, "ended by the stop string, got %s", sess_end_name(st.end));
+    CHECK(k.n == cut && !memcmp(k.text, raw, cut), "shown '%s', want the %zu bytes before '%s' in '%s'", k.text, cut,
+          stop, raw);
+    char want[1024];
+    snprintf(want, sizeof want, "%.*s", (int)cut, raw);
+    char *w = want;
+    while (*w == ' ' || *w == '\n') w++;
+    size_t wl = strlen(w);
+    while (wl && (w[wl - 1] == ' ' || w[wl - 1] == '\n')) w[--wl] = 0;
+    CHECK_STR(sess_transcript(s)->msgs[1].text, w);
+    /* In the stream the reply is followed by the first stop string, inside its turn. */
+    char tail[1100];
+    snprintf(tail, sizeof tail, "%s%s<end_of_turn>\n", w, stop);
+    char *st_text = stream_text(s);
+    size_t tl = strlen(tail), sl = strlen(st_text);
+    CHECK(sl >= tl && !strcmp(st_text + sl - tl, tail), "the stream ends in '%s': %s", tail, st_text);
+    free(st_text);
+    /* A loaded transcript renders the same stream (the stop string is the session's, not saved). */
+    size_t n0;
+    const int32_t *p0 = sess_tokens(s, &n0);
+    int32_t *before = malloc(n0 * sizeof *before);
+    memcpy(before, p0, n0 * sizeof *p0);
+    char dir[512], path[600];
+    CHECK(tfs_mkdtemp(dir, sizeof dir, "sessstop") == 0, "mkdtemp");
+    snprintf(path, sizeof path, "%s/conv.yaml", dir);
+    CHECK(tr_save(sess_transcript(s), path, &err) == 0, "%s", err.msg);
+    tr_transcript *tr = NULL;
+    CHECK(tr_load(path, &tr, &err) == 0, "%s", err.msg);
+    if (tr) {
+        CHECK(sess_load(s, tr, &err) == 0, "%s", err.msg);
+        p0 = sess_tokens(s, &n);
+        CHECK(n == n0 && !memcmp(p0, before, n * sizeof *p0), "same stream after a load (%zu vs %zu)", n, n0);
+    }
+    free(before);
+    unlink(path);
+    rmdir(dir);
+    char *empty[] = { "" };
+    CHECK(sess_set_stops(s, empty, 1, &err) != 0, "an empty stop string is refused");
+    sess_destroy(s);
+}
+
 int main(void)
 {
     const char *models = getenv("MODELS") ? getenv("MODELS") : "build/models";
@@ -485,6 +772,10 @@ int main(void)
     TEST_RUN(test_overflow);
     TEST_RUN(test_save_load);
     TEST_RUN(test_stop_prefill);
+    TEST_RUN(test_exchanges);
+    TEST_RUN(test_exchanges_overflow);
+    TEST_RUN(test_stop_scan);
+    TEST_RUN(test_stop_reply);
     gemma_model_free(model);
     be->destroy(be);
     gemma_model_free(model2);
