@@ -7,4 +7,4 @@
 # more than 256 tokens in the test vocabulary.
 set -u
 B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}; PYTHON=${PYTHON:-/usr/bin/python3}
-GEMMA_CHAT_PERSONA=none exec "$PYTHON" tools/soak.py --bin "$BIN" --model "$MODELS/g3-default.gguf" --backend cpu --turns 30 --ctx 256
+exec "$PYTHON" tools/soak.py --bin "$BIN" --model "$MODELS/g3-default.gguf" --backend cpu --turns 30 --ctx 256

@@ -46,11 +46,14 @@ def main():
     tmp = tempfile.mkdtemp(prefix="gc-soak-")
     env = dict(os.environ, XDG_CONFIG_HOME=f"{tmp}/config", XDG_DATA_HOME=f"{tmp}/data",
                XDG_STATE_HOME=f"{tmp}/state")
-    for k in ("GEMMA_CHAT_MODEL", "GEMMA_CHAT_BACKEND", "GEMMA_CHAT_VK_FAULT", "GEMMA_CHAT_CONTEXT"):
+    for k in ("GEMMA_CHAT_MODEL", "GEMMA_CHAT_BACKEND", "GEMMA_CHAT_VK_FAULT", "GEMMA_CHAT_CONTEXT",
+              "GEMMA_CHAT_PERSONA"):
         env.pop(k, None)
     out = open(f"{tmp}/out.txt", "wb")
     p = subprocess.Popen([a.bin, "-m", a.model, "--backend", a.backend, "--ctx", str(a.ctx), "-n",
-                          str(a.max_tokens), "--seed", "1", "--no-tui"], stdin=subprocess.PIPE,
+                          str(a.max_tokens), "--seed", "1", "--no-tui",
+                          # a shipped persona's example turns alone fill a 256-token context
+                          "--persona", "none"], stdin=subprocess.PIPE,
                          stdout=out, stderr=subprocess.PIPE, env=env)
     want = [int(x) for x in a.rss_turns.split(",") if x]
     rss = {}
