@@ -34,7 +34,7 @@ MAX_REL=3e-2
 MIN_TOP1=0.98
 GREEDY="--persona none --temp 0 --top-k 0 --top-p 1 --min-p 0 --repeat-penalty 1 -n 32"
 
-chats="pirate fact twoturn"
+chats="pirate fact twoturn unicode"
 greedy="fact"
 backends="cpu vulkan"
 case "$B $BIN" in *debug*) chats="fact"; backends="cpu";; esac
@@ -61,6 +61,7 @@ case "$B $BIN" in *debug*) exit $fail;; esac
 #   pirate   2nd reply token: "are" for "like"; in llama.cpp's own all-positions
 #            logits "are" leads by 0.126 too (its one-token decode picked "like")
 #   twoturn  9th reply token: gap 0.209, its Vulkan backend also picks ours
+#   unicode  8th reply token: gap 0.132
 for n in $greedy; do
     mkdir -p "$tmp/$n"
     $PYTHON tools/real_goldens.py turns "$D/$n.json" "$tmp/$n"
