@@ -64,6 +64,13 @@ PROMPTS = {
         "Nice to meet you, Ada! Painting is a wonderful hobby.",
         "What is my name, and what do I like?",
     ],
+    "captain": [
+        "You are a ship's captain. Always answer in one short sentence.\n\n"
+        "What is two plus two?",
+    ],
+    "colors": [
+        "List three colors of the rainbow.",
+    ],
     "unicode": [
         "Traduis en anglais : « Le café est très chaud. » Merci ! 日本語でも言えますか？",
     ],
