@@ -68,9 +68,6 @@ PROMPTS = {
         "You are a ship's captain. Always answer in one short sentence.\n\n"
         "What is two plus two?",
     ],
-    "colors": [
-        "List three colors of the rainbow.",
-    ],
     "unicode": [
         "Traduis en anglais : « Le café est très chaud. » Merci ! 日本語でも言えますか？",
     ],
