@@ -20,6 +20,7 @@ int tmpl_init(tmpl_gemma *t, const tok_vocab *v, gc_err *err)
     t->eos = sp.eos;
     if (marker(v, "<start_of_turn>", &t->start_of_turn, err) || marker(v, "<end_of_turn>", &t->end_of_turn, err))
         return -1;
+    t->end_s = tok_find(v, "</s>", 4);
     return 0;
 }
 
@@ -99,5 +100,5 @@ int tmpl_render(const tmpl_gemma *t, const tmpl_msg *msgs, size_t n, const char 
 
 bool tmpl_is_stop(const tmpl_gemma *t, int32_t id)
 {
-    return id >= 0 && (id == t->eos || id == t->end_of_turn);
+    return id >= 0 && (id == t->eos || id == t->end_of_turn || id == t->end_s);
 }

@@ -43,6 +43,7 @@ typedef struct tmpl_gemma {
     int32_t eos;            /* -1 when the vocab has none */
     int32_t start_of_turn;  /* "<start_of_turn>" */
     int32_t end_of_turn;    /* "<end_of_turn>" */
+    int32_t end_s;          /* "</s>" (Gemma 3: 212, user-defined), -1 when absent */
 } tmpl_gemma;
 
 typedef struct tmpl_msg {
@@ -72,7 +73,9 @@ int tmpl_close_reply(const tmpl_gemma *t, tok_ids *out, gc_err *err);
 int tmpl_render(const tmpl_gemma *t, const tmpl_msg *msgs, size_t n, const char *persona,
                 bool add_gen_prompt, tok_ids *out, gc_err *err);
 
-/* Generation stops on eos or <end_of_turn>. */
+/* Generation stops on eos, <end_of_turn> or </s>: llama.cpp's end-of-generation
+ * set for Gemma (llama-vocab.cpp marks a token whose text is "</s>" as one), so
+ * greedy replies end where its do. */
 bool tmpl_is_stop(const tmpl_gemma *t, int32_t id);
 
 #endif

@@ -342,7 +342,10 @@ static void check_chat(const tok_vocab *v, const char *tag)
     tok_special sp = tok_specials(v);
     CHECK(tmpl_is_stop(&t, sp.eos) && tmpl_is_stop(&t, t.end_of_turn), "[%s] eos and <end_of_turn> stop", tag);
     CHECK(!tmpl_is_stop(&t, t.start_of_turn) && !tmpl_is_stop(&t, sp.bos) && !tmpl_is_stop(&t, -1),
-          "[%s] only eos and <end_of_turn> stop", tag);
+          "[%s] only eos, <end_of_turn> and </s> stop", tag);
+    int32_t end_s = tok_find(v, "</s>", 4);
+    CHECK(t.end_s == end_s && (end_s < 0 || tmpl_is_stop(&t, end_s)), "[%s] </s> (id %d) stops: end_s %d", tag,
+          end_s, t.end_s);
     tmpl_msg bad[2] = { { TMPL_USER, "a" }, { TMPL_USER, "b" } };
     CHECK(tmpl_render(&t, bad, 2, NULL, true, &ids, &err) != 0, "[%s] two user turns in a row accepted", tag);
     CHECK_CONTAINS(err.msg, "message 2");
@@ -449,6 +452,32 @@ static void test_create_errors(void)
     tok_destroy(NULL);
 }
 
+/* llama.cpp ends generation on "</s>" too (a user-defined token in Gemma 3's vocab,
+ * id 212): so does the template, when the vocab has it; without it, nothing changes. */
+static void test_stop_tokens(void)
+{
+    const char *texts[7] = { "<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>", "a", "</s>" };
+    uint32_t lens[7];
+    float scores[7] = { 0 };
+    int32_t types[7] = { TOK_CONTROL, TOK_CONTROL, TOK_CONTROL, TOK_CONTROL, TOK_CONTROL, TOK_NORMAL, TOK_USER };
+    for (int i = 0; i < 7; i++) lens[i] = (uint32_t)strlen(texts[i]);
+    tok_special sp = { 2, 1, -1, 0, true, false };
+    gc_err err = {0};
+    for (int n = 6; n <= 7; n++) {
+        tok_vocab *v = NULL;
+        CHECK(tok_create(&v, n, texts, lens, scores, types, &sp, "stop.gguf", &err) == 0, "%s", err.msg);
+        if (!v) continue;
+        tmpl_gemma t;
+        CHECK(tmpl_init(&t, v, &err) == 0, "%s", err.msg);
+        CHECK(tmpl_is_stop(&t, 1) && tmpl_is_stop(&t, 4), "%d tokens: eos and <end_of_turn> stop", n);
+        CHECK(!tmpl_is_stop(&t, 0) && !tmpl_is_stop(&t, 2) && !tmpl_is_stop(&t, 3) && !tmpl_is_stop(&t, 5),
+              "%d tokens: pad, bos, <start_of_turn> or text stops", n);
+        CHECK(t.end_s == (n == 7 ? 6 : -1), "%d tokens: end_s %d", n, t.end_s);
+        CHECK(tmpl_is_stop(&t, 6) == (n == 7), "%d tokens: </s> stop %d", n, tmpl_is_stop(&t, 6));
+        tok_destroy(v);
+    }
+}
+
 static tok_vocab *load(const char *path)
 {
     gguf_file *g = NULL;
@@ -472,6 +501,7 @@ int main(void)
         tok_destroy(v);
     }
     TEST_RUN(test_create_errors);
+    TEST_RUN(test_stop_tokens);
 
     const char *real = getenv("REAL_MODEL");
     if (!real || !*real) {
@@ -479,8 +509,8 @@ int main(void)
     } else {
         tok_vocab *r = load(real);
         if (r) {
-            CHECK(tok_find(r, "<start_of_turn>", 15) == 105 && tok_find(r, "<end_of_turn>", 13) == 106,
-                  "Gemma 3 marker ids");
+            CHECK(tok_find(r, "<start_of_turn>", 15) == 105 && tok_find(r, "<end_of_turn>", 13) == 106 &&
+                  tok_find(r, "</s>", 4) == 212, "Gemma 3 marker ids");
             test_current = "corpus_gemma3"; check_corpus(r, "gemma3", false);
             test_current = "chat_gemma3"; check_chat(r, "gemma3");
             tok_destroy(r);
