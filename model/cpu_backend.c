@@ -402,6 +402,15 @@ static void cpu_add_rmsnorm(backend *be, be_tensor *x, const be_tensor *o, const
     norm_rows(cb_of(be), "add_rmsnorm", x, o, w, rows, cols, eps, true);
 }
 
+/* The reference for the fused op: the two ops it fuses, one after the other. */
+static void cpu_add_rmsnorm_norm(backend *be, be_tensor *x, const be_tensor *o, const be_tensor *w,
+                                 be_tensor *h, const be_tensor *w2, int rows, int cols, float eps)
+{
+    cpu_add_rmsnorm(be, x, o, w, rows, cols, eps);
+    if (h == x || h == o) { fail(cb_of(be), "cpu backend: add_rmsnorm_norm: h is x or o"); return; }
+    cpu_rmsnorm(be, h, x, w2, rows, cols, eps);
+}
+
 /* Each weight row is dequantized once and used for every batch row, so a
  * prefill of n tokens costs one pass over the weights, not n. */
 static void cpu_matmul(backend *be, be_tensor *dst, const be_tensor *w, const be_tensor *src,
@@ -497,6 +506,25 @@ static void cpu_kv_store(backend *be, int layer, const be_tensor *k, const be_te
     if (!kf || !vf) return;
     memcpy(cb->k_cache + cache_index(cb, layer, pos0), kf, rows * row * sizeof(float));
     memcpy(cb->v_cache + cache_index(cb, layer, pos0), vf, rows * row * sizeof(float));
+}
+
+/* The reference for the fused op: per-head norms, rope, kv_store in sequence. */
+static void cpu_qk_rope_store(backend *be, int layer, be_tensor *q, be_tensor *k, const be_tensor *v,
+                              const be_tensor *qn, const be_tensor *kn, int rows, int n_head, int pos0,
+                              float freq_base, float pos_scale, float eps)
+{
+    cpu_backend *cb = cb_of(be);
+    if (!op_ok(cb, "qk_rope_store") || !dims_ok(cb, "qk_rope_store", rows, n_head, 1)) return;
+    if (!cb->k_cache) { fail(cb, "cpu backend: qk_rope_store: no KV cache (kv_cache not called)"); return; }
+    if (!qn != !kn) { fail(cb, "cpu backend: qk_rope_store: give both head norms or neither"); return; }
+    int D = cb->head_dim, HKV = cb->n_kv_head;
+    if (qn) {
+        cpu_rmsnorm(be, q, q, qn, rows * n_head, D, eps);
+        cpu_rmsnorm(be, k, k, kn, rows * HKV, D, eps);
+    }
+    cpu_rope(be, q, rows, n_head, D, pos0, freq_base, pos_scale);
+    cpu_rope(be, k, rows, HKV, D, pos0, freq_base, pos_scale);
+    cpu_kv_store(be, layer, k, v, rows, pos0);
 }
 
 /* Scores are scaled, soft-capped, then masked (causal, and the sliding window
@@ -621,6 +649,8 @@ int cpu_backend_create(backend **out, gc_err *err)
     b->embed = cpu_embed;
     b->rmsnorm = cpu_rmsnorm;
     b->add_rmsnorm = cpu_add_rmsnorm;
+    b->add_rmsnorm_norm = cpu_add_rmsnorm_norm;
+    b->qk_rope_store = cpu_qk_rope_store;
     b->matmul = cpu_matmul;
     b->matmul_geglu = cpu_matmul_geglu;
     b->rope = cpu_rope;

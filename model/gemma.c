@@ -185,27 +185,25 @@ static void block(gemma_session *s, int il, int n, int pos0)
     int E = (int)hp->n_embd, F = (int)hp->n_ff, D = (int)hp->head_dim, H = (int)hp->n_head, HKV = (int)hp->n_head_kv;
     float eps = hp->eps, base = hp_rope_base_of(hp, il), pscale = hp_rope_scale_of(hp, il);
 
-    be->rmsnorm(be, s->h, s->x, w[HP_ATTN_NORM], n, E, eps);
+    /* s->h holds this block's normed input: the previous block's last op
+     * (or layers(), for block 0) wrote it. */
     be->matmul(be, s->q, w[HP_ATTN_Q], s->h, n, E, H * D);
     be->matmul(be, s->k, w[HP_ATTN_K], s->h, n, E, HKV * D);
     be->matmul(be, s->v, w[HP_ATTN_V], s->h, n, E, HKV * D);
-    if (hp->has_qk_norm) {   /* gemma3: each head normed on its own, before RoPE */
-        be->rmsnorm(be, s->q, s->q, w[HP_ATTN_Q_NORM], n * H, D, eps);
-        be->rmsnorm(be, s->k, s->k, w[HP_ATTN_K_NORM], n * HKV, D, eps);
-    }
-    be->rope(be, s->q, n, H, D, pos0, base, pscale);
-    be->rope(be, s->k, n, HKV, D, pos0, base, pscale);
-    be->kv_store(be, il, s->k, s->v, n, pos0);
+    /* gemma3 norms each q and k head on its own before RoPE; then k, v to the cache */
+    be->qk_rope_store(be, il, s->q, s->k, s->v, hp->has_qk_norm ? w[HP_ATTN_Q_NORM] : NULL,
+                      hp->has_qk_norm ? w[HP_ATTN_K_NORM] : NULL, n, H, pos0, base, pscale, eps);
     be_attn_params ap = { .n_head = H, .n_kv_head = HKV, .head_dim = D, .scale = hp->query_scale,
                           .softcap = hp->attn_softcap, .window = hp->is_sliding[il] ? (int)hp->window : 0 };
     be->attention(be, s->att, s->q, il, n, pos0, &ap);
     be->matmul(be, s->o, w[HP_ATTN_OUTPUT], s->att, n, H * D, E);
-    be->add_rmsnorm(be, s->x, s->o, w[HP_POST_ATTN_NORM], n, E, eps);
+    be->add_rmsnorm_norm(be, s->x, s->o, w[HP_POST_ATTN_NORM], s->h, w[HP_FFN_NORM], n, E, eps);
 
-    be->rmsnorm(be, s->h, s->x, w[HP_FFN_NORM], n, E, eps);
     be->matmul_geglu(be, s->f, w[HP_FFN_GATE], w[HP_FFN_UP], s->h, n, E, F);
     be->matmul(be, s->o, w[HP_FFN_DOWN], s->f, n, F, E);
-    be->add_rmsnorm(be, s->x, s->o, w[HP_POST_FFW_NORM], n, E, eps);
+    /* the residual, then the next block's input norm (the output norm after the last block) */
+    const be_tensor *next = il + 1 < (int)hp->n_layer ? s->m->layers[il + 1].t[HP_ATTN_NORM] : s->m->output_norm;
+    be->add_rmsnorm_norm(be, s->x, s->o, w[HP_POST_FFW_NORM], s->h, next, n, E, eps);
 }
 
 static void layers(gemma_session *s, const int32_t *tokens, int n, int pos0)
@@ -214,18 +212,23 @@ static void layers(gemma_session *s, const int32_t *tokens, int n, int pos0)
     backend *be = s->m->be;
     /* sqrtf(n_embd) in f32, as llama.cpp does (HF rounds it to bf16). */
     be->embed(be, s->x, s->m->tok_embd, tokens, n, (int)hp->n_embd, hp->embd_scale);
+    be->rmsnorm(be, s->h, s->x, s->m->layers[0].t[HP_ATTN_NORM], n, (int)hp->n_embd, hp->eps);
     for (int il = 0; il < (int)hp->n_layer; il++) block(s, il, n, pos0);
 }
 
-/* Logits of rows [first, first + n) of the residual stream into s->logits[0..n). */
+/* Logits of rows [first, first + n) of the residual stream into s->logits[0..n).
+ * s->h holds the output-normed rows (the last block's fused norm wrote them). */
 static void head(gemma_session *s, int first, int n)
 {
     const hp_model *hp = &s->m->hp;
     backend *be = s->m->be;
     uint64_t E = hp->n_embd, V = hp->n_vocab;
-    be->copy(be, s->xl, 0, s->x, first * E, n * E);
-    be->rmsnorm(be, s->xl, s->xl, s->m->output_norm, n, (int)E, hp->eps);
-    be->matmul(be, s->logits, s->m->output, s->xl, n, (int)E, (int)V);
+    be_tensor *in = s->h;
+    if (first > 0) {
+        be->copy(be, s->xl, 0, s->h, first * E, n * E);
+        in = s->xl;
+    }
+    be->matmul(be, s->logits, s->m->output, in, n, (int)E, (int)V);
     if (hp->final_softcap > 0) be->softcap(be, s->logits, n * V, hp->final_softcap);
 }
 

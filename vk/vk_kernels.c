@@ -200,6 +200,7 @@ vk_variant vk_choose(const vk_kcaps *c, enum vk_kernel k, uint32_t type, bool kv
             v.spec[3] = type % 8 == 0;
         }
         break;
+    case VK_K_QK_ROPE:   wg = c->cpu ? sg_or(c, 8) : 64; v.spec[1] = kv_f16; v.spec[2] = type != 0; break;
     case VK_K_ELTWISE:   wg = 64; break;
     case VK_K_ARGMAX:    wg = c->cpu ? sg_or(c, 8) : 256; break;
     default:             wg = 64; break;
