@@ -41,25 +41,31 @@ layout(push_constant) uniform PC {   // vk_pc_matvec
 
 #if USE_TEXEL
 #define DQ_NAME dq0
+#define DQ_DOT dqdot0
 #define DQ_QS(i) texelFetch(wq0t, int(i))
 #define DQ_AUX(i) texelFetch(wa0t, int(i)).x
 #include "dequant.glsl"
 #undef DQ_NAME
+#undef DQ_DOT
 #undef DQ_QS
 #undef DQ_AUX
 #define DQ_NAME dq1
+#define DQ_DOT dqdot1
 #define DQ_QS(i) texelFetch(wq1t, int(i))
 #define DQ_AUX(i) texelFetch(wa1t, int(i)).x
 #include "dequant.glsl"
 #else
 #define DQ_NAME dq0
+#define DQ_DOT dqdot0
 #define DQ_QS(i) wq0[i]
 #define DQ_AUX(i) wa0[i]
 #include "dequant.glsl"
 #undef DQ_NAME
+#undef DQ_DOT
 #undef DQ_QS
 #undef DQ_AUX
 #define DQ_NAME dq1
+#define DQ_DOT dqdot1
 #define DQ_QS(i) wq1[i]
 #define DQ_AUX(i) wa1[i]
 #include "dequant.glsl"
@@ -82,13 +88,6 @@ void load_x(uint xb, uint u, bool vec_ok, out vec4 xv[8])
     }
 }
 
-float dot8(vec4 a[8], vec4 b[8])
-{
-    float s = 0.0;
-    for (uint k = 0u; k < 8u; k++) s += dot(a[k], b[k]);
-    return s;
-}
-
 void main()
 {
     uint wgid = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
@@ -107,16 +106,13 @@ void main()
         vec4 xv[8];
         load_x(xb, u, vec_ok, xv);
         uint b = u / SB_UNITS, j = u % SB_UNITS;
+        vec4 x03 = xv[0] + xv[1] + xv[2] + xv[3], x47 = xv[4] + xv[5] + xv[6] + xv[7];
+        vec2 xs = vec2(dot(x03, vec4(1.0)), dot(x47, vec4(1.0)));   // for block offsets
         [[dont_unroll]] for (uint r = 0u; r < NR; r++) {
             uint row = row0 + r;
             if (row >= pc.n_rows) break;
-            vec4 w[8];
-            dq0(row * pc.nsb + b, j, w);
-            acc[r] += dot8(w, xv);
-            if (GEGLU != 0u) {
-                dq1(row * pc.nsb + b, j, w);
-                acc1[r] += dot8(w, xv);
-            }
+            acc[r] += dqdot0(row * pc.nsb + b, j, xv, xs);
+            if (GEGLU != 0u) acc1[r] += dqdot1(row * pc.nsb + b, j, xv, xs);
         }
     }
 
