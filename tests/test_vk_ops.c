@@ -104,23 +104,26 @@ static void test_matmul_all_types(void)
     vt_no_validation_messages();
 }
 
-/* A tall matrix (an output head: VK_MATVEC_TALL rows and more) gets its own
- * rows-per-workgroup variant on CPU devices. */
-static void test_matmul_tall(void)
+/* Rows per matrix-vector workgroup depend on the shape on CPU devices (64 for
+ * tall matrices and short rows, 16 for long rows): one of each kind. */
+static void test_matmul_shapes(void)
 {
-    uint64_t n_in = 64, n_out = VK_MATVEC_TALL + 37;
-    void *wd = vt_rand_weight(GT_Q8_0, n_in, n_out);
-    pair w = weight2("head", GT_Q8_0, n_in, n_out, 2, wd);
-    float x[64];
-    vt_rand(x, n_in, 1);
-    pair src = act2(n_in, x), dst = act2(n_out, NULL);
-    begin2();
-    cpu->matmul(cpu, dst.c, w.c, src.c, 1, (int)n_in, (int)n_out);
-    vk->matmul(vk, dst.v, w.v, src.v, 1, (int)n_in, (int)n_out);
-    end2("tall matmul");
-    double e = compare(dst.c, dst.v, n_out);
-    CHECK(e <= 2e-5, "matmul Q8_0 %llu rows: rel err %.3g", (unsigned long long)n_out, e);
-    free(wd);
+    const uint64_t shapes[][2] = { { 64, VK_MATVEC_TALL + 37 }, { 1152, 40 } };
+    for (int si = 0; si < 2; si++) {
+        uint64_t n_in = shapes[si][0], n_out = shapes[si][1];
+        void *wd = vt_rand_weight(GT_Q8_0, n_in, n_out);
+        pair w = weight2("w", GT_Q8_0, n_in, n_out, 2, wd);
+        float x[1152];
+        vt_rand(x, n_in, 1);
+        pair src = act2(n_in, x), dst = act2(n_out, NULL);
+        begin2();
+        cpu->matmul(cpu, dst.c, w.c, src.c, 1, (int)n_in, (int)n_out);
+        vk->matmul(vk, dst.v, w.v, src.v, 1, (int)n_in, (int)n_out);
+        end2("matmul shapes");
+        double e = compare(dst.c, dst.v, n_out);
+        CHECK(e <= 2e-5, "matmul Q8_0 %llu x %llu: rel err %.3g", (unsigned long long)n_out, (unsigned long long)n_in, e);
+        free(wd);
+    }
     vt_no_validation_messages();
 }
 
@@ -468,7 +471,7 @@ int main(void)
     vk = vt_backend(&o);
     if (!cpu || !vk) return test_summary();
     TEST_RUN(test_matmul_all_types);
-    TEST_RUN(test_matmul_tall);
+    TEST_RUN(test_matmul_shapes);
     TEST_RUN(test_embed_all_types);
     TEST_RUN(test_geglu);
     TEST_RUN(test_norms);
