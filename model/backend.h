@@ -118,6 +118,11 @@ struct backend {
     /* Index of the largest of src[offset..offset+n) (lowest index on ties), to host at end_step. */
     void (*argmax)(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, int32_t *host);
 
+    /* The argmax of cap * tanh(src[i] / cap) (cap > 0), as softcap then argmax would give,
+     * without writing the capped values (greedy decoding after Gemma 2's final soft-cap). */
+    void (*argmax_softcap)(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, float cap,
+                           int32_t *host);
+
     /* Optional: bytes of device memory in use (0 if not tracked). */
     uint64_t (*memory_used)(backend *be);
 };

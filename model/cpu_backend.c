@@ -54,6 +54,7 @@ typedef struct cpu_backend {
         uint64_t offset, n;
         float *host;        /* read */
         int32_t *argmax;    /* argmax */
+        float cap;          /* argmax: of cap * tanh(x / cap) when > 0 */
     } *pend;
     int n_pend, cap_pend;
 
@@ -305,11 +306,17 @@ static uint64_t cpu_memory_used(backend *be) { return cb_of(be)->bytes; }
 
 /* NaN never wins (a NaN logit must not become the chosen token silently: the
  * sampler and tests look at the values themselves). */
-static int32_t argmax_of(const float *s, uint64_t n)
+static float capped(float x, float cap) { return (float)(cap * tanh((double)x / cap)); }   /* as cpu_softcap */
+
+/* cap > 0: the argmax of the soft-capped values (as softcap, then argmax). */
+static int32_t argmax_of(const float *s, uint64_t n, float cap)
 {
     uint64_t best = 0;
-    for (uint64_t i = 1; i < n; i++)
-        if (s[i] > s[best] || (isnan(s[best]) && !isnan(s[i]))) best = i;
+    float bv = cap > 0 ? capped(s[0], cap) : s[0];
+    for (uint64_t i = 1; i < n; i++) {
+        float v = cap > 0 ? capped(s[i], cap) : s[i];
+        if (v > bv || (isnan(bv) && !isnan(v))) { best = i; bv = v; }
+    }
     return (int32_t)best;
 }
 
@@ -318,7 +325,7 @@ static void serve_pending(cpu_backend *cb)
     for (int i = 0; i < cb->n_pend; i++) {
         const struct pending *p = &cb->pend[i];
         if (p->host) memcpy(p->host, p->src->f + p->offset, p->n * sizeof(float));
-        else *p->argmax = argmax_of(p->src->f + p->offset, p->n);
+        else *p->argmax = argmax_of(p->src->f + p->offset, p->n, p->cap);
     }
     cb->n_pend = 0;
 }
@@ -607,7 +614,7 @@ static void cpu_softcap(backend *be, be_tensor *x, uint64_t n, float cap)
 }
 
 static void push_pending(cpu_backend *cb, const char *op, const be_tensor *src, uint64_t offset, uint64_t n,
-                         float *host, int32_t *argmax)
+                         float *host, int32_t *argmax, float cap)
 {
     if (!op_ok(cb, op)) return;
     if (n == 0 || n > INT32_MAX || offset > UINT64_MAX - n) { fail(cb, "cpu backend: %s: bad range", op); return; }
@@ -619,17 +626,24 @@ static void push_pending(cpu_backend *cb, const char *op, const be_tensor *src, 
         cb->pend = p;
         cb->cap_pend = cap;
     }
-    cb->pend[cb->n_pend++] = (struct pending){ src, offset, n, host, argmax };
+    cb->pend[cb->n_pend++] = (struct pending){ src, offset, n, host, argmax, cap };
 }
 
 static void cpu_read(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, float *host)
 {
-    push_pending(cb_of(be), "read", src, offset, n, host, NULL);
+    push_pending(cb_of(be), "read", src, offset, n, host, NULL, 0);
 }
 
 static void cpu_argmax(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, int32_t *host)
 {
-    push_pending(cb_of(be), "argmax", src, offset, n, NULL, host);
+    push_pending(cb_of(be), "argmax", src, offset, n, NULL, host, 0);
+}
+
+static void cpu_argmax_softcap(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, float cap,
+                               int32_t *host)
+{
+    if (!(cap > 0)) { fail(cb_of(be), "cpu backend: argmax_softcap: cap %g is not positive", cap); return; }
+    push_pending(cb_of(be), "argmax_softcap", src, offset, n, NULL, host, cap);
 }
 
 int cpu_backend_create(backend **out, gc_err *err)
@@ -660,6 +674,7 @@ int cpu_backend_create(backend **out, gc_err *err)
     b->softcap = cpu_softcap;
     b->read = cpu_read;
     b->argmax = cpu_argmax;
+    b->argmax_softcap = cpu_argmax_softcap;
     b->memory_used = cpu_memory_used;
     *out = b;
     return 0;

@@ -218,7 +218,7 @@ static void layers(gemma_session *s, const int32_t *tokens, int n, int pos0)
 
 /* Logits of rows [first, first + n) of the residual stream into s->logits[0..n).
  * s->h holds the output-normed rows (the last block's fused norm wrote them). */
-static void head(gemma_session *s, int first, int n)
+static void head(gemma_session *s, int first, int n, bool cap)
 {
     const hp_model *hp = &s->m->hp;
     backend *be = s->m->be;
@@ -229,7 +229,7 @@ static void head(gemma_session *s, int first, int n)
         in = s->xl;
     }
     be->matmul(be, s->logits, s->m->output, in, n, (int)E, (int)V);
-    if (hp->final_softcap > 0) be->softcap(be, s->logits, n * V, hp->final_softcap);
+    if (cap && hp->final_softcap > 0) be->softcap(be, s->logits, n * V, hp->final_softcap);
 }
 
 static int check_tokens(const gemma_session *s, const int32_t *tokens, int n, gc_err *err)
@@ -268,9 +268,13 @@ static int eval(gemma_session *s, const int32_t *tokens, int n, unsigned want, f
         if (be->begin_step(be, err)) return -1;
         layers(s, tokens + done, b, pos0);
         if (!all && done + b == n && want) {
-            head(s, b - 1, 1);
+            /* The argmax alone: the soft-cap is folded into it (no capped logits written). */
+            float fcap = s->m->hp.final_softcap;
+            bool fold = !(want & GEMMA_WANT_LOGITS) && fcap > 0;
+            head(s, b - 1, 1, !fold);
             if (want & GEMMA_WANT_LOGITS) be->read(be, s->logits, 0, V, s->host_logits);
-            if (want & GEMMA_WANT_ARGMAX) be->argmax(be, s->logits, 0, V, &s->argmax);
+            if (fold) be->argmax_softcap(be, s->logits, 0, V, fcap, &s->argmax);
+            else if (want & GEMMA_WANT_ARGMAX) be->argmax(be, s->logits, 0, V, &s->argmax);
         }
         if (finish_step(s, pos0, b, err)) return -1;
         /* All rows: one step per group, since a read copies at end_step and
@@ -278,7 +282,7 @@ static int eval(gemma_session *s, const int32_t *tokens, int n, unsigned want, f
         for (int r = 0; all && r < b; r += s->n_out_rows) {
             int g = b - r < s->n_out_rows ? b - r : s->n_out_rows;
             if (be->begin_step(be, err)) return -1;
-            head(s, r, g);
+            head(s, r, g, true);
             be->read(be, s->logits, 0, g * V, all + (done + r) * V);
             if (finish_step(s, pos0 + r, g, err)) return -1;
         }

@@ -383,8 +383,20 @@ static void test_small_ops(void)
     x[617] = 500.0f;   /* the maximum, then a tie at a higher index */
     x[901] = 500.0f;
     pair t = act2(n, x), d = act2(n, NULL);
-    int32_t am_c = -1, am_v = -1, am2_c = -1, am2_v = -1;
+    int32_t am_c = -1, am_v = -1, am2_c = -1, am2_v = -1, amc_c = -1, amc_v = -1, amr_c = -1, amr_v = -1;
+    /* The soft-capped argmax: 500 and 600 both cap to 30 (a tie: the lower
+     * index wins), unlike the raw argmax; on random values as the softcap op. */
+    x[901] = 600.0f;
+    pair tc = act2(n, x);
+    x[901] = 500.0f;
+    float *r = malloc(n * 4);
+    vt_rand(r, n, 40);
+    pair rr = act2(n, r);
     begin2();
+    cpu->argmax_softcap(cpu, tc.c, 0, n, 30.0f, &amc_c);
+    vk->argmax_softcap(vk, tc.v, 0, n, 30.0f, &amc_v);
+    cpu->argmax_softcap(cpu, rr.c, 0, n, 30.0f, &amr_c);
+    vk->argmax_softcap(vk, rr.v, 0, n, 30.0f, &amr_v);
     cpu->argmax(cpu, t.c, 0, n, &am_c);
     vk->argmax(vk, t.v, 0, n, &am_v);
     cpu->argmax(cpu, t.c, 700, 300, &am2_c);
@@ -396,6 +408,12 @@ static void test_small_ops(void)
     end2("small ops");
     CHECK(am_v == 617 && am_c == 617, "argmax: vulkan %d, cpu %d, want 617", am_v, am_c);
     CHECK(am2_v == 201 && am2_c == 201, "argmax at offset: vulkan %d, cpu %d, want 201", am2_v, am2_c);
+    CHECK(amc_v == 617 && amc_c == 617, "argmax_softcap of a capped tie: vulkan %d, cpu %d, want 617", amc_v, amc_c);
+    int32_t want_r = 0;
+    for (uint64_t i = 1; i < n; i++)
+        if (30.0 * tanh(r[i] / 30.0) > 30.0 * tanh(r[want_r] / 30.0)) want_r = (int32_t)i;
+    CHECK(amr_v == want_r && amr_c == want_r, "argmax_softcap: vulkan %d, cpu %d, want %d", amr_v, amr_c, want_r);
+    free(r);
     double e = compare(t.c, t.v, n);
     CHECK(e <= 1e-5, "softcap: rel err %.3g", e);
     e = compare(d.c, d.v, n);

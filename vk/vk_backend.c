@@ -970,20 +970,32 @@ static void vb_read(backend *be, const be_tensor *src, uint64_t offset, uint64_t
     }
 }
 
-static void vb_argmax(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, int32_t *host)
+static void record_argmax(vk_backend *b, const be_tensor *src, uint64_t offset, uint64_t n, float cap,
+                          int32_t *host, const char *op)
 {
-    vk_backend *b = vb_of(be);
-    if (!op_ok(b, "argmax") || !f32_ok(b, src, offset + n, "argmax", "src") || !fits_u32(b, offset + n, "argmax"))
+    if (!op_ok(b, op) || !f32_ok(b, src, offset + n, op, "src") || !fits_u32(b, offset + n, op))
         return;
-    if (!host || !n) { fail(b, "vulkan backend: argmax: empty range or NULL host pointer"); return; }
+    if (!host || !n) { fail(b, "vulkan backend: %s: empty range or NULL host pointer", op); return; }
     vk_buf *rb;
     uint64_t off;
     if (arena_alloc(b, &b->rb, 4, &rb, &off)) return;
     vk_variant v = vk_choose(&b->kc, VK_K_ARGMAX, 0, b->kv_f16);
-    vk_pc_argmax pc = { .n = u32(n), .off = u32(offset), .out_idx = u32(off / 4) };
+    vk_pc_argmax pc = { .n = u32(n), .off = u32(offset), .out_idx = u32(off / 4), .cap = cap };
     vk_buf *bufs[] = { (vk_buf *)&src->buf, rb };
     dispatch(b, &v, bufs, "rw", &pc, 1, 1, 1);
     add_host_copy(b, (uint8_t *)rb->map + off, host, 4);
+}
+
+static void vb_argmax(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, int32_t *host)
+{
+    record_argmax(vb_of(be), src, offset, n, 0, host, "argmax");
+}
+
+static void vb_argmax_softcap(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, float cap, int32_t *host)
+{
+    vk_backend *b = vb_of(be);
+    if (!(cap > 0)) { fail(b, "vulkan backend: argmax_softcap: cap %g must be > 0", cap); return; }
+    record_argmax(b, src, offset, n, cap, host, "argmax_softcap");
 }
 
 static uint64_t vb_memory_used(backend *be)
@@ -1182,6 +1194,7 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
     be->softcap = vb_softcap;
     be->read = vb_read;
     be->argmax = vb_argmax;
+    be->argmax_softcap = vb_argmax_softcap;
     be->memory_used = vb_memory_used;
     *out = be;
     return 0;

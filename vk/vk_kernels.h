@@ -184,12 +184,13 @@ typedef struct vk_pc_eltwise {
 } vk_pc_eltwise;
 _Static_assert(sizeof(vk_pc_eltwise) == 32, "vk_pc_eltwise mirrors eltwise.comp");
 
-/* shaders/argmax.comp: out[out_idx] = argmax of src[off .. off + n). */
+/* shaders/argmax.comp: out[out_idx] = argmax of src[off .. off + n) (cap > 0: of
+ * cap * tanh(src / cap)). */
 typedef struct vk_pc_argmax {
     uint32_t n;
     uint32_t off;
     uint32_t out_idx;
-    uint32_t pad;
+    float cap;            /* 0 = none */
 } vk_pc_argmax;
 _Static_assert(sizeof(vk_pc_argmax) == 16, "vk_pc_argmax mirrors argmax.comp");
 
