@@ -4,12 +4,18 @@
 //   DQ_NAME      the function's name
 //   DQ_QS(i)     uvec4 i of the quant buffer
 //   DQ_AUX(i)    uint i of the aux (scales) buffer
+//   DQ_AUX2(i)   uints 2i and 2i + 1 of it as a uvec2 (Q5_0/Q5_1: one texel
+//                fetch through an R32G32_UINT view); defaults to two DQ_AUX
 // and a spec constant TYPE (ggml type id). Branches on TYPE fold away when the
 // pipeline is specialized.
 //
 // DQ_NAME(sb, j, v): values [32j, 32j + 32) of superblock sb (index in the
 // row-major superblock grid: row * nsb + b); v[k] holds values 4k .. 4k+3.
 
+#ifndef DQ_AUX2
+#define DQ_AUX2(i) uvec2(DQ_AUX(2u * (i)), DQ_AUX(2u * (i) + 1u))
+#define DQ_AUX2_DEFAULT
+#endif
 #ifndef DQ_HELPERS
 #define DQ_HELPERS
 const uint QS_U4 = TYPE == T_F32 ? 8u : (TYPE == T_F16 || TYPE == T_BF16) ? 4u : TYPE == T_Q8_0 ? 2u :
@@ -81,8 +87,9 @@ void DQ_NAME(uint sb, uint j, out vec4 v[8])
             v[4u + k] = vec4(b >> 4) * dm.x + dm.y;
         }
     } else if (TYPE == T_Q5_0 || TYPE == T_Q5_1) {
-        vec2 dm = unpackHalf2x16(DQ_AUX(ah >> 1));
-        uint qh = DQ_AUX((ah >> 1) + 1u);
+        uvec2 a2 = DQ_AUX2(sb);   // AUX_H = 4: (d, m) halves, then qh
+        vec2 dm = unpackHalf2x16(a2.x);
+        uint qh = a2.y;
         uvec4 a = DQ_QS(q0);
         for (uint k = 0u; k < 4u; k++) {
             uvec4 b = bytes4(a[k]);
@@ -172,8 +179,9 @@ float DQ_DOT(uint sb, uint j, vec4 x[8], vec2 xs)
         vec2 dm = unpackHalf2x16(DQ_AUX(ah >> 1));
         return dm.x * s + dm.y * (xs.x + xs.y);
     } else if (TYPE == T_Q5_0 || TYPE == T_Q5_1) {
-        vec2 dm = unpackHalf2x16(DQ_AUX(ah >> 1));
-        uint qh = DQ_AUX((ah >> 1) + 1u);
+        uvec2 a2 = DQ_AUX2(sb);   // AUX_H = 4: (d, m) halves, then qh
+        vec2 dm = unpackHalf2x16(a2.x);
+        uint qh = a2.y;
         uvec4 a = DQ_QS(q0);
         for (uint k = 0u; k < 4u; k++) {
             uvec4 b = bytes4(a[k]);
@@ -224,4 +232,8 @@ float DQ_DOT(uint sb, uint j, vec4 x[8], vec2 xs)
     DQ_NAME(sb, j, q);   // float weights: no scale to factor out
     return dq_dot4(q, x, 0u) + dq_dot4(q, x, 4u);
 }
+#endif
+#ifdef DQ_AUX2_DEFAULT
+#undef DQ_AUX2
+#undef DQ_AUX2_DEFAULT
 #endif

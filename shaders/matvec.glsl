@@ -18,7 +18,8 @@ layout(constant_id = 1) const uint TYPE = 0;
 layout(constant_id = 2) const uint NR = 1;
 layout(constant_id = 4) const uint GEGLU = 0;
 
-#if USE_TEXEL   // the same arrays through uniform texel buffers (R32G32B32A32_UINT / R32_UINT)
+#if USE_TEXEL   // the same arrays through uniform texel buffers (R32G32B32A32_UINT / R32_UINT,
+                // R32G32_UINT for Q5_0/Q5_1 scales: vk_aux_texel_format)
 layout(binding = 0) uniform usamplerBuffer wq0t;
 layout(binding = 1) uniform usamplerBuffer wa0t;
 layout(binding = 4) uniform usamplerBuffer wq1t;
@@ -44,7 +45,9 @@ layout(push_constant) uniform PC {   // vk_pc_matvec
 #define DQ_DOT dqdot0
 #define DQ_QS(i) texelFetch(wq0t, int(i))
 #define DQ_AUX(i) texelFetch(wa0t, int(i)).x
+#define DQ_AUX2(i) texelFetch(wa0t, int(i)).xy
 #include "dequant.glsl"
+#undef DQ_AUX2
 #undef DQ_NAME
 #undef DQ_DOT
 #undef DQ_QS
@@ -53,7 +56,9 @@ layout(push_constant) uniform PC {   // vk_pc_matvec
 #define DQ_DOT dqdot1
 #define DQ_QS(i) texelFetch(wq1t, int(i))
 #define DQ_AUX(i) texelFetch(wa1t, int(i)).x
+#define DQ_AUX2(i) texelFetch(wa1t, int(i)).xy
 #include "dequant.glsl"
+#undef DQ_AUX2
 #else
 #define DQ_NAME dq0
 #define DQ_DOT dqdot0

@@ -109,6 +109,8 @@ static void test_choice(void)
     CHECK(vk_matmat_texel(&gpu_tex, vk_choose_matmul(&gpu_tex, GT_Q8_0, 64, 1152, 4608, false), 10, 10, 10, 1152,
                           1152).kernel == VK_K_MATMAT, "GPUs: shared-memory tiles on storage buffers");
     CHECK(vk_choose(&nvidia, VK_K_KV_STORE, 0, true).spec[1] == 1, "kv_store f16 variant");
+    CHECK(vk_aux_texel_pairs(GT_Q5_0) && vk_aux_texel_pairs(GT_Q5_1) && !vk_aux_texel_pairs(GT_Q8_0) &&
+          !vk_aux_texel_pairs(GT_Q6_K) && !vk_aux_texel_pairs(GT_Q4_1), "aux texel pairs: Q5_0 and Q5_1 only");
     vk_variant qr = vk_choose(&lavapipe, VK_K_QK_ROPE, 1, false), qg = vk_choose(&nvidia, VK_K_QK_ROPE, 0, true);
     CHECK(qr.wg == 8 && qr.spec[1] == 0 && qr.spec[2] == 1, "qk_rope on lavapipe: one subgroup, f32 cache, head norms");
     CHECK(qg.wg == 64 && qg.spec[1] == 1 && qg.spec[2] == 0, "qk_rope on a GPU: 64 wide, f16 cache, no norms");

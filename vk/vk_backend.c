@@ -384,7 +384,8 @@ static int upload_matrix(vk_backend *b, be_tensor *t, const gguf_tensor *g, gc_e
         vk_variant probe = vk_choose_matmul(&b->kc, t->lay.type, 1, (uint32_t)t->n_in, (uint32_t)ch->rows, false);
         if (vk_matvec_texel(&b->kc, probe, ch->qs.size / 16, ch->aux.size / 4).kernel == VK_K_MATVEC_TEX &&
             (make_view(b, &ch->qs, VK_FORMAT_R32G32B32A32_UINT, &ch->qs_view, err) ||
-             (row_aux && make_view(b, &ch->aux, VK_FORMAT_R32_UINT, &ch->aux_view, err))))
+             (row_aux && make_view(b, &ch->aux, vk_aux_texel_pairs(t->lay.type) ? VK_FORMAT_R32G32_UINT : VK_FORMAT_R32_UINT,
+                                  &ch->aux_view, err))))
             return -1;
         /* Rows per upload piece: what the staging buffer holds (all on unified memory). */
         uint64_t umax = vk_upload_max(b->up);

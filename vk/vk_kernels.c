@@ -122,6 +122,11 @@ bool vk_choose_kv_f16(int want, bool all_f32_weights)
     return !all_f32_weights;
 }
 
+bool vk_aux_texel_pairs(uint32_t type)
+{
+    return type == GT_Q5_0 || type == GT_Q5_1;
+}
+
 uint32_t vk_matvec_max_rows(const vk_kcaps *c)
 {
     (void)c;

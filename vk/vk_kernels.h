@@ -254,6 +254,10 @@ vk_variant vk_matvec_texel(const vk_kcaps *c, vk_variant v, uint64_t qs_u4, uint
  * n_in % 32 == 0 (no padded row tails). */
 vk_variant vk_matmat_texel(const vk_kcaps *c, vk_variant v, uint64_t qs_u4, uint64_t aux_u32, uint64_t x_vec4s,
                            uint32_t n_in, uint32_t x_stride);
+/* Whether the aux (scales) texel view of a weight type holds uint pairs
+ * (R32G32_UINT: Q5_0/Q5_1, whose 8 aux bytes per block then come in one
+ * fetch) rather than single uints (R32_UINT). Shaders: DQ_AUX2 in dequant.glsl. */
+bool vk_aux_texel_pairs(uint32_t type);
 /* Input rows up to which the matrix-vector kernel is used. */
 uint32_t vk_matvec_max_rows(const vk_kcaps *c);
 
