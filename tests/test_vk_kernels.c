@@ -38,14 +38,10 @@ static void test_choice(void)
 {
     /* lavapipe: one subgroup per workgroup, 8 rows, no shared-memory tiles */
     vk_variant v = vk_choose_matmul(&lavapipe, GT_Q8_0, 1, 1152, 4608, false);
-    CHECK(v.kernel == VK_K_MATVEC && v.wg == 8 && v.rows_per_wg == 16, "lavapipe matvec: wg %u rows %u", v.wg, v.rows_per_wg);
-    v = vk_choose_matmul(&lavapipe, GT_Q8_0, 1, 640, 262144, false);
-    CHECK(v.rows_per_wg == 64 && v.spec[2] == 64, "lavapipe output head: 64 rows per workgroup (got %u)", v.rows_per_wg);
-    CHECK(vk_choose_matmul(&lavapipe, GT_Q8_0, 1, 1152, VK_MATVEC_TALL - 1, false).rows_per_wg == 16,
-          "just below the tall threshold: 16 rows");
-    CHECK(vk_choose_matmul(&lavapipe, GT_Q4_K, 1, 640, 1024, false).rows_per_wg == 64, "short rows: 64 rows");
-    CHECK(vk_choose_matmul(&lavapipe, GT_Q4_K, 1, 640, 2048, true).rows_per_wg == 64, "short rows, geglu: 64 rows");
-    CHECK(vk_choose_matmul(&nvidia, GT_Q8_0, 1, 640, 262144, false).rows_per_wg == 2, "GPUs: 2 rows, head or not");
+    CHECK(v.kernel == VK_K_MATVEC && v.wg == 8 && v.rows_per_wg == 64 && v.spec[2] == 64,
+          "lavapipe matvec: wg %u rows %u", v.wg, v.rows_per_wg);
+    CHECK(vk_choose_matmul(&lavapipe, GT_Q4_K, 1, 640, 2048, true).rows_per_wg == 64, "lavapipe geglu: 64 rows");
+    CHECK(vk_choose_matmul(&nvidia, GT_Q8_0, 1, 640, 262144, false).rows_per_wg == 2, "GPUs: 2 rows");
     CHECK(v.spec[3] == 1 && v.spec[4] == 0, "lavapipe matvec: subgroup reduction, no geglu");
     v = vk_choose_matmul(&lavapipe, GT_Q8_0, 64, 1152, 4608, false);
     CHECK(v.kernel == VK_K_MATMAT && v.spec[4] == 0, "lavapipe prefill: direct loads (shared %u)", v.spec[4]);

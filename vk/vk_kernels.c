@@ -93,10 +93,9 @@ void vk_repack_rows(const vk_wlayout *l, const void *src_, uint64_t n_in, uint64
 /* ---- variant choice ----
  * Policy, all in one place:
  *  - CPU-type devices (lavapipe): workgroups of one subgroup (8) for kernels
- *    that reduce, 16 rows per matrix-vector workgroup (x reused from
- *    registers; 16 measured 1.2-1.6x faster than 8 on the 300M bench model),
- *    64 for matrices of VK_MATVEC_TALL rows or more (output heads) or rows of
- *    at most 1024 values, matrix products reading operands straight from memory
+ *    that reduce, 64 rows per matrix-vector workgroup (x reused from
+ *    registers; 16 measured 1.2-1.6x faster than 8 on the 300M bench model,
+ *    64 faster than 16 on it and on Gemma 3 270M), matrix products reading operands straight from memory
  *    (shared memory is plain memory there and only adds copies).
  *  - GPUs: one or two subgroups per workgroup, subgroup reductions where the
  *    device has them (shared-memory trees otherwise), shared-memory tiles for
@@ -153,15 +152,15 @@ vk_variant vk_matmat_texel(const vk_kcaps *c, vk_variant v, uint64_t qs_u4, uint
 vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uint32_t n_in,
                             uint32_t n_out, bool geglu)
 {
+    (void)n_in; (void)n_out;
     vk_variant v = {0};
     if (geglu || rows <= vk_matvec_max_rows(c)) {
         uint32_t wg, nr;
-        /* CPU devices: 64 rows for tall matrices (output heads) and short rows
-         * (n_in <= 1024: the per-workgroup cost weighs more there), 16 elsewhere.
-         * Measured on lavapipe, Gemma 3 270M (n_in 640): the head's matvecs took
-         * ~30% less time with 64 rows than 16, the layers' 0-45% less (5 of 6
-         * back-to-back pairs); the 300M bench model (n_in 1152): no clear winner. */
-        if (c->cpu) { wg = sg_or(c, 8); nr = n_out >= VK_MATVEC_TALL || n_in <= 1024 ? 64 : 16; }
+        /* CPU devices: 64 rows. Measured on lavapipe against 16: Gemma 3 270M
+         * (n_in 640) head matvec ~30% less time, the layers' 0-45% less (5 of 6
+         * back-to-back pairs); 300M bench model (n_in 1152 / 4608) decode 5.2-5.3
+         * -> 6.0-6.4 tok/s and ~10% less CPU time (2 rounds; 32 rows: 4.9-5.8). */
+        if (c->cpu) { wg = sg_or(c, 8); nr = 64; }
         else        { wg = sg_or(c, 32); if (wg < 32) wg = 32; nr = 2; }
         wg = clamp_wg(c, wg);
         bool sg = c->subgroup_arith && c->subgroup_size > 0;

@@ -225,10 +225,6 @@ typedef struct vk_variant {
  * invocation output slice are sized by it). */
 #define VK_ATTN_MAX_HEAD_DIM 512
 
-/* Output rows from which a matrix counts as tall (an output head) for the
- * matrix-vector rows-per-workgroup choice on CPU devices. */
-#define VK_MATVEC_TALL 32768
-
 /* The product W @ x for `rows` input rows: matrix-vector kernel for a few
  * rows (weights streamed once per row), tiled matrix-matrix kernel beyond.
  * `geglu` asks for the fused gate/up variant (matvec only). */
