@@ -79,6 +79,10 @@ struct backend {
     /* Gemma's post-norm residual: x[r][:] += rmsnorm(o[r][:]) * w[:]. */
     void (*add_rmsnorm)(backend *be, be_tensor *x, const be_tensor *o, const be_tensor *w,
                         int rows, int cols, float eps);
+    /* Fused: x[r][:] += rmsnorm(o[r][:]) * w[:], then h[r][:] = rmsnorm(x[r][:]) * w2[:]
+     * (a block's post-norm residual and the next norm in one pass). */
+    void (*add_rmsnorm_norm)(backend *be, be_tensor *x, const be_tensor *o, const be_tensor *w,
+                             be_tensor *h, const be_tensor *w2, int rows, int cols, float eps);
     /* dst[r][:] = W @ src[r][:] for r < rows; W is [n_out][n_in]. */
     void (*matmul)(backend *be, be_tensor *dst, const be_tensor *w, const be_tensor *src,
                    int rows, int n_in, int n_out);
@@ -91,6 +95,13 @@ struct backend {
                  float freq_base, float pos_scale);
     /* Writes k[r], v[r] ([n_kv_head][head_dim] each) to layer's cache at pos0 + r. */
     void (*kv_store)(backend *be, int layer, const be_tensor *k, const be_tensor *v, int rows, int pos0);
+    /* Fused attention input for rows at pos0..: each head of q ([rows][n_head][head_dim])
+     * and of k ([rows][n_kv_head][head_dim]) is RMS-normed by qn / kn (when not NULL, both or
+     * neither), then NEOX-rotated as rope() does, both in place; then k and v go to the
+     * layer's cache at pos0.. as kv_store() does. */
+    void (*qk_rope_store)(backend *be, int layer, be_tensor *q, be_tensor *k, const be_tensor *v,
+                          const be_tensor *qn, const be_tensor *kn, int rows, int n_head, int pos0,
+                          float freq_base, float pos_scale, float eps);
     /* out[r][h][:] = softmax(mask(cap(scale * q[r][h] . K[0..pos0+r]))) @ V, reading the
      * layer's cache; query row r is at position pos0 + r (causal). */
     void (*attention)(backend *be, be_tensor *out, const be_tensor *q, int layer, int rows, int pos0,
@@ -106,6 +117,11 @@ struct backend {
     void (*read)(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, float *host);
     /* Index of the largest of src[offset..offset+n) (lowest index on ties), to host at end_step. */
     void (*argmax)(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, int32_t *host);
+
+    /* The argmax of cap * tanh(src[i] / cap) (cap > 0), as softcap then argmax would give,
+     * without writing the capped values (greedy decoding after Gemma 2's final soft-cap). */
+    void (*argmax_softcap)(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, float cap,
+                           int32_t *host);
 
     /* Optional: bytes of device memory in use (0 if not tracked). */
     uint64_t (*memory_used)(backend *be);

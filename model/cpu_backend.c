@@ -54,6 +54,7 @@ typedef struct cpu_backend {
         uint64_t offset, n;
         float *host;        /* read */
         int32_t *argmax;    /* argmax */
+        float cap;          /* argmax: of cap * tanh(x / cap) when > 0 */
     } *pend;
     int n_pend, cap_pend;
 
@@ -305,11 +306,17 @@ static uint64_t cpu_memory_used(backend *be) { return cb_of(be)->bytes; }
 
 /* NaN never wins (a NaN logit must not become the chosen token silently: the
  * sampler and tests look at the values themselves). */
-static int32_t argmax_of(const float *s, uint64_t n)
+static float capped(float x, float cap) { return (float)(cap * tanh((double)x / cap)); }   /* as cpu_softcap */
+
+/* cap > 0: the argmax of the soft-capped values (as softcap, then argmax). */
+static int32_t argmax_of(const float *s, uint64_t n, float cap)
 {
     uint64_t best = 0;
-    for (uint64_t i = 1; i < n; i++)
-        if (s[i] > s[best] || (isnan(s[best]) && !isnan(s[i]))) best = i;
+    float bv = cap > 0 ? capped(s[0], cap) : s[0];
+    for (uint64_t i = 1; i < n; i++) {
+        float v = cap > 0 ? capped(s[i], cap) : s[i];
+        if (v > bv || (isnan(bv) && !isnan(v))) { best = i; bv = v; }
+    }
     return (int32_t)best;
 }
 
@@ -318,7 +325,7 @@ static void serve_pending(cpu_backend *cb)
     for (int i = 0; i < cb->n_pend; i++) {
         const struct pending *p = &cb->pend[i];
         if (p->host) memcpy(p->host, p->src->f + p->offset, p->n * sizeof(float));
-        else *p->argmax = argmax_of(p->src->f + p->offset, p->n);
+        else *p->argmax = argmax_of(p->src->f + p->offset, p->n, p->cap);
     }
     cb->n_pend = 0;
 }
@@ -400,6 +407,15 @@ static void cpu_add_rmsnorm(backend *be, be_tensor *x, const be_tensor *o, const
                             int rows, int cols, float eps)
 {
     norm_rows(cb_of(be), "add_rmsnorm", x, o, w, rows, cols, eps, true);
+}
+
+/* The reference for the fused op: the two ops it fuses, one after the other. */
+static void cpu_add_rmsnorm_norm(backend *be, be_tensor *x, const be_tensor *o, const be_tensor *w,
+                                 be_tensor *h, const be_tensor *w2, int rows, int cols, float eps)
+{
+    cpu_add_rmsnorm(be, x, o, w, rows, cols, eps);
+    if (h == x || h == o) { fail(cb_of(be), "cpu backend: add_rmsnorm_norm: h is x or o"); return; }
+    cpu_rmsnorm(be, h, x, w2, rows, cols, eps);
 }
 
 /* Each weight row is dequantized once and used for every batch row, so a
@@ -499,6 +515,25 @@ static void cpu_kv_store(backend *be, int layer, const be_tensor *k, const be_te
     memcpy(cb->v_cache + cache_index(cb, layer, pos0), vf, rows * row * sizeof(float));
 }
 
+/* The reference for the fused op: per-head norms, rope, kv_store in sequence. */
+static void cpu_qk_rope_store(backend *be, int layer, be_tensor *q, be_tensor *k, const be_tensor *v,
+                              const be_tensor *qn, const be_tensor *kn, int rows, int n_head, int pos0,
+                              float freq_base, float pos_scale, float eps)
+{
+    cpu_backend *cb = cb_of(be);
+    if (!op_ok(cb, "qk_rope_store") || !dims_ok(cb, "qk_rope_store", rows, n_head, 1)) return;
+    if (!cb->k_cache) { fail(cb, "cpu backend: qk_rope_store: no KV cache (kv_cache not called)"); return; }
+    if (!qn != !kn) { fail(cb, "cpu backend: qk_rope_store: give both head norms or neither"); return; }
+    int D = cb->head_dim, HKV = cb->n_kv_head;
+    if (qn) {
+        cpu_rmsnorm(be, q, q, qn, rows * n_head, D, eps);
+        cpu_rmsnorm(be, k, k, kn, rows * HKV, D, eps);
+    }
+    cpu_rope(be, q, rows, n_head, D, pos0, freq_base, pos_scale);
+    cpu_rope(be, k, rows, HKV, D, pos0, freq_base, pos_scale);
+    cpu_kv_store(be, layer, k, v, rows, pos0);
+}
+
 /* Scores are scaled, soft-capped, then masked (causal, and the sliding window
  * where p->window > 0); softmax and the weighted sum of V run in double. */
 static void cpu_attention(backend *be, be_tensor *out, const be_tensor *q, int layer, int rows, int pos0,
@@ -579,7 +614,7 @@ static void cpu_softcap(backend *be, be_tensor *x, uint64_t n, float cap)
 }
 
 static void push_pending(cpu_backend *cb, const char *op, const be_tensor *src, uint64_t offset, uint64_t n,
-                         float *host, int32_t *argmax)
+                         float *host, int32_t *argmax, float cap)
 {
     if (!op_ok(cb, op)) return;
     if (n == 0 || n > INT32_MAX || offset > UINT64_MAX - n) { fail(cb, "cpu backend: %s: bad range", op); return; }
@@ -591,17 +626,24 @@ static void push_pending(cpu_backend *cb, const char *op, const be_tensor *src, 
         cb->pend = p;
         cb->cap_pend = cap;
     }
-    cb->pend[cb->n_pend++] = (struct pending){ src, offset, n, host, argmax };
+    cb->pend[cb->n_pend++] = (struct pending){ src, offset, n, host, argmax, cap };
 }
 
 static void cpu_read(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, float *host)
 {
-    push_pending(cb_of(be), "read", src, offset, n, host, NULL);
+    push_pending(cb_of(be), "read", src, offset, n, host, NULL, 0);
 }
 
 static void cpu_argmax(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, int32_t *host)
 {
-    push_pending(cb_of(be), "argmax", src, offset, n, NULL, host);
+    push_pending(cb_of(be), "argmax", src, offset, n, NULL, host, 0);
+}
+
+static void cpu_argmax_softcap(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, float cap,
+                               int32_t *host)
+{
+    if (!(cap > 0)) { fail(cb_of(be), "cpu backend: argmax_softcap: cap %g is not positive", cap); return; }
+    push_pending(cb_of(be), "argmax_softcap", src, offset, n, NULL, host, cap);
 }
 
 int cpu_backend_create(backend **out, gc_err *err)
@@ -621,6 +663,8 @@ int cpu_backend_create(backend **out, gc_err *err)
     b->embed = cpu_embed;
     b->rmsnorm = cpu_rmsnorm;
     b->add_rmsnorm = cpu_add_rmsnorm;
+    b->add_rmsnorm_norm = cpu_add_rmsnorm_norm;
+    b->qk_rope_store = cpu_qk_rope_store;
     b->matmul = cpu_matmul;
     b->matmul_geglu = cpu_matmul_geglu;
     b->rope = cpu_rope;
@@ -630,6 +674,7 @@ int cpu_backend_create(backend **out, gc_err *err)
     b->softcap = cpu_softcap;
     b->read = cpu_read;
     b->argmax = cpu_argmax;
+    b->argmax_softcap = cpu_argmax_softcap;
     b->memory_used = cpu_memory_used;
     *out = b;
     return 0;

@@ -185,27 +185,25 @@ static void block(gemma_session *s, int il, int n, int pos0)
     int E = (int)hp->n_embd, F = (int)hp->n_ff, D = (int)hp->head_dim, H = (int)hp->n_head, HKV = (int)hp->n_head_kv;
     float eps = hp->eps, base = hp_rope_base_of(hp, il), pscale = hp_rope_scale_of(hp, il);
 
-    be->rmsnorm(be, s->h, s->x, w[HP_ATTN_NORM], n, E, eps);
+    /* s->h holds this block's normed input: the previous block's last op
+     * (or layers(), for block 0) wrote it. */
     be->matmul(be, s->q, w[HP_ATTN_Q], s->h, n, E, H * D);
     be->matmul(be, s->k, w[HP_ATTN_K], s->h, n, E, HKV * D);
     be->matmul(be, s->v, w[HP_ATTN_V], s->h, n, E, HKV * D);
-    if (hp->has_qk_norm) {   /* gemma3: each head normed on its own, before RoPE */
-        be->rmsnorm(be, s->q, s->q, w[HP_ATTN_Q_NORM], n * H, D, eps);
-        be->rmsnorm(be, s->k, s->k, w[HP_ATTN_K_NORM], n * HKV, D, eps);
-    }
-    be->rope(be, s->q, n, H, D, pos0, base, pscale);
-    be->rope(be, s->k, n, HKV, D, pos0, base, pscale);
-    be->kv_store(be, il, s->k, s->v, n, pos0);
+    /* gemma3 norms each q and k head on its own before RoPE; then k, v to the cache */
+    be->qk_rope_store(be, il, s->q, s->k, s->v, hp->has_qk_norm ? w[HP_ATTN_Q_NORM] : NULL,
+                      hp->has_qk_norm ? w[HP_ATTN_K_NORM] : NULL, n, H, pos0, base, pscale, eps);
     be_attn_params ap = { .n_head = H, .n_kv_head = HKV, .head_dim = D, .scale = hp->query_scale,
                           .softcap = hp->attn_softcap, .window = hp->is_sliding[il] ? (int)hp->window : 0 };
     be->attention(be, s->att, s->q, il, n, pos0, &ap);
     be->matmul(be, s->o, w[HP_ATTN_OUTPUT], s->att, n, H * D, E);
-    be->add_rmsnorm(be, s->x, s->o, w[HP_POST_ATTN_NORM], n, E, eps);
+    be->add_rmsnorm_norm(be, s->x, s->o, w[HP_POST_ATTN_NORM], s->h, w[HP_FFN_NORM], n, E, eps);
 
-    be->rmsnorm(be, s->h, s->x, w[HP_FFN_NORM], n, E, eps);
     be->matmul_geglu(be, s->f, w[HP_FFN_GATE], w[HP_FFN_UP], s->h, n, E, F);
     be->matmul(be, s->o, w[HP_FFN_DOWN], s->f, n, F, E);
-    be->add_rmsnorm(be, s->x, s->o, w[HP_POST_FFW_NORM], n, E, eps);
+    /* the residual, then the next block's input norm (the output norm after the last block) */
+    const be_tensor *next = il + 1 < (int)hp->n_layer ? s->m->layers[il + 1].t[HP_ATTN_NORM] : s->m->output_norm;
+    be->add_rmsnorm_norm(be, s->x, s->o, w[HP_POST_FFW_NORM], s->h, next, n, E, eps);
 }
 
 static void layers(gemma_session *s, const int32_t *tokens, int n, int pos0)
@@ -214,19 +212,24 @@ static void layers(gemma_session *s, const int32_t *tokens, int n, int pos0)
     backend *be = s->m->be;
     /* sqrtf(n_embd) in f32, as llama.cpp does (HF rounds it to bf16). */
     be->embed(be, s->x, s->m->tok_embd, tokens, n, (int)hp->n_embd, hp->embd_scale);
+    be->rmsnorm(be, s->h, s->x, s->m->layers[0].t[HP_ATTN_NORM], n, (int)hp->n_embd, hp->eps);
     for (int il = 0; il < (int)hp->n_layer; il++) block(s, il, n, pos0);
 }
 
-/* Logits of rows [first, first + n) of the residual stream into s->logits[0..n). */
-static void head(gemma_session *s, int first, int n)
+/* Logits of rows [first, first + n) of the residual stream into s->logits[0..n).
+ * s->h holds the output-normed rows (the last block's fused norm wrote them). */
+static void head(gemma_session *s, int first, int n, bool cap)
 {
     const hp_model *hp = &s->m->hp;
     backend *be = s->m->be;
     uint64_t E = hp->n_embd, V = hp->n_vocab;
-    be->copy(be, s->xl, 0, s->x, first * E, n * E);
-    be->rmsnorm(be, s->xl, s->xl, s->m->output_norm, n, (int)E, hp->eps);
-    be->matmul(be, s->logits, s->m->output, s->xl, n, (int)E, (int)V);
-    if (hp->final_softcap > 0) be->softcap(be, s->logits, n * V, hp->final_softcap);
+    be_tensor *in = s->h;
+    if (first > 0) {
+        be->copy(be, s->xl, 0, s->h, first * E, n * E);
+        in = s->xl;
+    }
+    be->matmul(be, s->logits, s->m->output, in, n, (int)E, (int)V);
+    if (cap && hp->final_softcap > 0) be->softcap(be, s->logits, n * V, hp->final_softcap);
 }
 
 static int check_tokens(const gemma_session *s, const int32_t *tokens, int n, gc_err *err)
@@ -265,9 +268,13 @@ static int eval(gemma_session *s, const int32_t *tokens, int n, unsigned want, f
         if (be->begin_step(be, err)) return -1;
         layers(s, tokens + done, b, pos0);
         if (!all && done + b == n && want) {
-            head(s, b - 1, 1);
+            /* The argmax alone: the soft-cap is folded into it (no capped logits written). */
+            float fcap = s->m->hp.final_softcap;
+            bool fold = !(want & GEMMA_WANT_LOGITS) && fcap > 0;
+            head(s, b - 1, 1, !fold);
             if (want & GEMMA_WANT_LOGITS) be->read(be, s->logits, 0, V, s->host_logits);
-            if (want & GEMMA_WANT_ARGMAX) be->argmax(be, s->logits, 0, V, &s->argmax);
+            if (fold) be->argmax_softcap(be, s->logits, 0, V, fcap, &s->argmax);
+            else if (want & GEMMA_WANT_ARGMAX) be->argmax(be, s->logits, 0, V, &s->argmax);
         }
         if (finish_step(s, pos0, b, err)) return -1;
         /* All rows: one step per group, since a read copies at end_step and
@@ -275,7 +282,7 @@ static int eval(gemma_session *s, const int32_t *tokens, int n, unsigned want, f
         for (int r = 0; all && r < b; r += s->n_out_rows) {
             int g = b - r < s->n_out_rows ? b - r : s->n_out_rows;
             if (be->begin_step(be, err)) return -1;
-            head(s, r, g);
+            head(s, r, g, true);
             be->read(be, s->logits, 0, g * V, all + (done + r) * V);
             if (finish_step(s, pos0 + r, g, err)) return -1;
         }

@@ -1,6 +1,8 @@
 #version 450
 // argmax.comp: out[out_idx] = index of the largest of src[off .. off + n),
 // lowest index on ties; one workgroup. NaNs never win (as in the CPU backend).
+// cap > 0: of cap * tanh(src / cap), as eltwise's soft-cap computes it (the
+// final soft-cap folded in: the capped logits are never written).
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 256;
@@ -9,8 +11,11 @@ layout(binding = 0) readonly buffer S { float src[]; };
 layout(binding = 1) writeonly buffer O { uint res[]; };
 
 layout(push_constant) uniform PC {   // vk_pc_argmax
-    uint n, off, out_idx, pad;
+    uint n, off, out_idx;
+    float cap;
 } pc;
+
+#include "common.glsl"
 
 shared float bv[WG];
 shared uint bi[WG];
@@ -22,6 +27,7 @@ void main()
     uint idx = 0xffffffffu;
     for (uint i = t; i < pc.n; i += WG) {
         float v = src[pc.off + i];
+        if (pc.cap > 0.0) v = pc.cap * tanh_safe(v / pc.cap);
         if (v > best || (idx == 0xffffffffu && !isnan(v))) { best = v; idx = i; }
     }
     bv[t] = best;

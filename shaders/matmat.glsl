@@ -31,6 +31,7 @@ layout(binding = 2) uniform samplerBuffer x4t;
 #define WA(i) texelFetch(wat, int(i)).x
 #define X4(i) texelFetch(x4t, int(i))
 #define X1(i) texelFetch(x4t, int(i) >> 2)[(i) & 3u]
+#define DQ_AUX2(i) texelFetch(wat, int(i)).xy   // Q5_0/Q5_1: an R32G32_UINT view
 #else
 layout(binding = 0) readonly buffer WQ { uvec4 wq[]; };   // [n_rows][nsb][QS_U4]
 layout(binding = 1) readonly buffer WA { uint wa[]; };

@@ -18,7 +18,8 @@ layout(constant_id = 1) const uint TYPE = 0;
 layout(constant_id = 2) const uint NR = 1;
 layout(constant_id = 4) const uint GEGLU = 0;
 
-#if USE_TEXEL   // the same arrays through uniform texel buffers (R32G32B32A32_UINT / R32_UINT)
+#if USE_TEXEL   // the same arrays through uniform texel buffers (R32G32B32A32_UINT / R32_UINT,
+                // R32G32_UINT for Q5_0/Q5_1 scales: vk_aux_texel_format)
 layout(binding = 0) uniform usamplerBuffer wq0t;
 layout(binding = 1) uniform usamplerBuffer wa0t;
 layout(binding = 4) uniform usamplerBuffer wq1t;
@@ -41,25 +42,35 @@ layout(push_constant) uniform PC {   // vk_pc_matvec
 
 #if USE_TEXEL
 #define DQ_NAME dq0
+#define DQ_DOT dqdot0
 #define DQ_QS(i) texelFetch(wq0t, int(i))
 #define DQ_AUX(i) texelFetch(wa0t, int(i)).x
+#define DQ_AUX2(i) texelFetch(wa0t, int(i)).xy
 #include "dequant.glsl"
+#undef DQ_AUX2
 #undef DQ_NAME
+#undef DQ_DOT
 #undef DQ_QS
 #undef DQ_AUX
 #define DQ_NAME dq1
+#define DQ_DOT dqdot1
 #define DQ_QS(i) texelFetch(wq1t, int(i))
 #define DQ_AUX(i) texelFetch(wa1t, int(i)).x
+#define DQ_AUX2(i) texelFetch(wa1t, int(i)).xy
 #include "dequant.glsl"
+#undef DQ_AUX2
 #else
 #define DQ_NAME dq0
+#define DQ_DOT dqdot0
 #define DQ_QS(i) wq0[i]
 #define DQ_AUX(i) wa0[i]
 #include "dequant.glsl"
 #undef DQ_NAME
+#undef DQ_DOT
 #undef DQ_QS
 #undef DQ_AUX
 #define DQ_NAME dq1
+#define DQ_DOT dqdot1
 #define DQ_QS(i) wq1[i]
 #define DQ_AUX(i) wa1[i]
 #include "dequant.glsl"
@@ -82,13 +93,6 @@ void load_x(uint xb, uint u, bool vec_ok, out vec4 xv[8])
     }
 }
 
-float dot8(vec4 a[8], vec4 b[8])
-{
-    float s = 0.0;
-    for (uint k = 0u; k < 8u; k++) s += dot(a[k], b[k]);
-    return s;
-}
-
 void main()
 {
     uint wgid = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x;
@@ -107,16 +111,13 @@ void main()
         vec4 xv[8];
         load_x(xb, u, vec_ok, xv);
         uint b = u / SB_UNITS, j = u % SB_UNITS;
+        vec4 x03 = xv[0] + xv[1] + xv[2] + xv[3], x47 = xv[4] + xv[5] + xv[6] + xv[7];
+        vec2 xs = vec2(dot(x03, vec4(1.0)), dot(x47, vec4(1.0)));   // for block offsets
         [[dont_unroll]] for (uint r = 0u; r < NR; r++) {
             uint row = row0 + r;
             if (row >= pc.n_rows) break;
-            vec4 w[8];
-            dq0(row * pc.nsb + b, j, w);
-            acc[r] += dot8(w, xv);
-            if (GEGLU != 0u) {
-                dq1(row * pc.nsb + b, j, w);
-                acc1[r] += dot8(w, xv);
-            }
+            acc[r] += dqdot0(row * pc.nsb + b, j, xv, xs);
+            if (GEGLU != 0u) acc1[r] += dqdot1(row * pc.nsb + b, j, xv, xs);
         }
     }
 

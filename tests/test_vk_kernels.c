@@ -38,7 +38,10 @@ static void test_choice(void)
 {
     /* lavapipe: one subgroup per workgroup, 8 rows, no shared-memory tiles */
     vk_variant v = vk_choose_matmul(&lavapipe, GT_Q8_0, 1, 1152, 4608, false);
-    CHECK(v.kernel == VK_K_MATVEC && v.wg == 8 && v.rows_per_wg == 16, "lavapipe matvec: wg %u rows %u", v.wg, v.rows_per_wg);
+    CHECK(v.kernel == VK_K_MATVEC && v.wg == 8 && v.rows_per_wg == 64 && v.spec[2] == 64,
+          "lavapipe matvec: wg %u rows %u", v.wg, v.rows_per_wg);
+    CHECK(vk_choose_matmul(&lavapipe, GT_Q4_K, 1, 640, 2048, true).rows_per_wg == 64, "lavapipe geglu: 64 rows");
+    CHECK(vk_choose_matmul(&nvidia, GT_Q8_0, 1, 640, 262144, false).rows_per_wg == 2, "GPUs: 2 rows");
     CHECK(v.spec[3] == 1 && v.spec[4] == 0, "lavapipe matvec: subgroup reduction, no geglu");
     v = vk_choose_matmul(&lavapipe, GT_Q8_0, 64, 1152, 4608, false);
     CHECK(v.kernel == VK_K_MATMAT && v.spec[4] == 0, "lavapipe prefill: direct loads (shared %u)", v.spec[4]);
@@ -102,6 +105,11 @@ static void test_choice(void)
     CHECK(vk_matmat_texel(&gpu_tex, vk_choose_matmul(&gpu_tex, GT_Q8_0, 64, 1152, 4608, false), 10, 10, 10, 1152,
                           1152).kernel == VK_K_MATMAT, "GPUs: shared-memory tiles on storage buffers");
     CHECK(vk_choose(&nvidia, VK_K_KV_STORE, 0, true).spec[1] == 1, "kv_store f16 variant");
+    CHECK(vk_aux_texel_pairs(GT_Q5_0) && vk_aux_texel_pairs(GT_Q5_1) && !vk_aux_texel_pairs(GT_Q8_0) &&
+          !vk_aux_texel_pairs(GT_Q6_K) && !vk_aux_texel_pairs(GT_Q4_1), "aux texel pairs: Q5_0 and Q5_1 only");
+    vk_variant qr = vk_choose(&lavapipe, VK_K_QK_ROPE, 1, false), qg = vk_choose(&nvidia, VK_K_QK_ROPE, 0, true);
+    CHECK(qr.wg == 8 && qr.spec[1] == 0 && qr.spec[2] == 1, "qk_rope on lavapipe: one subgroup, f32 cache, head norms");
+    CHECK(qg.wg == 64 && qg.spec[1] == 1 && qg.spec[2] == 0, "qk_rope on a GPU: 64 wide, f16 cache, no norms");
     CHECK(vk_choose(&lavapipe, VK_K_EMBED, GT_Q6_K, true).spec[1] == GT_Q6_K, "embed type");
     CHECK(vk_choose_kv_f16(0, false) && !vk_choose_kv_f16(0, true), "auto KV: f16 unless all weights are F32");
     CHECK(vk_choose_kv_f16(16, true) && !vk_choose_kv_f16(32, false), "forced KV precision");

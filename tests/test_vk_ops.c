@@ -8,10 +8,10 @@
  *       reference)
  *   embed                                 1e-6  (exact products)
  *   rmsnorm, add_rmsnorm, softcap, copy   1e-5
- *   rope, positions < 1000                1e-5
+ *   rope, positions < 1000                1e-5  (also qk_rope_store's q and k)
  *   rope, positions ~ 10000               5e-5  (the angle is an f32 product
  *       pos * base^(-2i/d), as in llama.cpp; the reference uses double)
- *   attention, f32 KV cache               2e-5
+ *   attention, f32 KV cache               2e-5  (also over a cache qk_rope_store filled)
  *   attention, f16 KV cache               4e-3  (K and V rounded to f16:
  *       2^-11 relative per value)
  *   argmax                                exact index
@@ -104,6 +104,29 @@ static void test_matmul_all_types(void)
     vt_no_validation_messages();
 }
 
+/* A tall matrix (an output head: many pieces of 64-row workgroups) and long
+ * rows (many units per invocation). */
+static void test_matmul_shapes(void)
+{
+    const uint64_t shapes[][2] = { { 64, 32768 + 37 }, { 1152, 40 } };
+    for (int si = 0; si < 2; si++) {
+        uint64_t n_in = shapes[si][0], n_out = shapes[si][1];
+        void *wd = vt_rand_weight(GT_Q8_0, n_in, n_out);
+        pair w = weight2("w", GT_Q8_0, n_in, n_out, 2, wd);
+        float x[1152];
+        vt_rand(x, n_in, 1);
+        pair src = act2(n_in, x), dst = act2(n_out, NULL);
+        begin2();
+        cpu->matmul(cpu, dst.c, w.c, src.c, 1, (int)n_in, (int)n_out);
+        vk->matmul(vk, dst.v, w.v, src.v, 1, (int)n_in, (int)n_out);
+        end2("matmul shapes");
+        double e = compare(dst.c, dst.v, n_out);
+        CHECK(e <= 2e-5, "matmul Q8_0 %llu x %llu: rel err %.3g", (unsigned long long)n_out, (unsigned long long)n_in, e);
+        free(wd);
+    }
+    vt_no_validation_messages();
+}
+
 static void test_embed_all_types(void)
 {
     for (size_t ti = 0; ti < N_TYPES; ti++) {
@@ -178,7 +201,18 @@ static void test_norms(void)
         end2("add_rmsnorm");
         e = compare(tx.c, tx.v, n);
         CHECK(e <= 1e-5, "rmsnorm in place + add_rmsnorm %dx%d: rel err %.3g", rows, cols, e);
-        free(x); free(o); free(w);
+        float *w2 = malloc(cols * 4);   /* the fused residual + next norm */
+        vt_rand(w2, cols, 2);
+        pair wt2 = weight2("norm2", GT_F32, cols, 1, 1, w2), th = act2(n, NULL);
+        begin2();
+        cpu->add_rmsnorm_norm(cpu, tx.c, to.c, wt.c, th.c, wt2.c, rows, cols, 1e-6f);
+        vk->add_rmsnorm_norm(vk, tx.v, to.v, wt.v, th.v, wt2.v, rows, cols, 1e-6f);
+        end2("add_rmsnorm_norm");
+        e = compare(tx.c, tx.v, n);
+        CHECK(e <= 1e-5, "add_rmsnorm_norm %dx%d, x: rel err %.3g", rows, cols, e);
+        e = compare(th.c, th.v, n);
+        CHECK(e <= 1e-5, "add_rmsnorm_norm %dx%d, h: rel err %.3g", rows, cols, e);
+        free(x); free(o); free(w); free(w2);
     }
     vt_no_validation_messages();
 }
@@ -202,6 +236,75 @@ static void test_rope(void)
         CHECK(e <= bound, "rope case %d (pos0 %d): rel err %.3g", ci, cases[ci].pos0, e);
         free(x);
     }
+    vt_no_validation_messages();
+}
+
+/* The fused per-head norm + RoPE + KV store: q and k in place, and the cache
+ * through an attention over it (the cache itself is not readable). */
+static void qk_rope_case(backend *v, double bound, int n_head, int n_kv, int hd, bool norm, const char *what)
+{
+    gc_err e = {0};
+    backend *c = vt_cpu();
+    if (!c) return;
+    const int n_ctx = 64, n_layer = 2, layer = 1;
+    CHECK(c->kv_cache(c, n_layer, n_ctx, n_kv, hd, &e) == 0, "%s", e.msg);
+    CHECK(v->kv_cache(v, n_layer, n_ctx, n_kv, hd, &e) == 0, "%s", e.msg);
+    be_attn_params p = { .n_head = n_head, .n_kv_head = n_kv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd) };
+    float *qn = malloc(hd * 4), *kn = malloc(hd * 4);
+    vt_rand(qn, hd, 2);
+    vt_rand(kn, hd, 2);
+    be_tensor *qnc = vt_weight(c, "qn", GT_F32, hd, 1, 1, qn), *knc = vt_weight(c, "kn", GT_F32, hd, 1, 1, kn);
+    be_tensor *qnv = vt_weight(v, "qn", GT_F32, hd, 1, 1, qn), *knv = vt_weight(v, "kn", GT_F32, hd, 1, 1, kn);
+    const int starts[2] = { 0, 5 }, counts[2] = { 5, 1 };   /* a prefill, then one decode row */
+    for (int s = 0; s < 2; s++) {
+        int rows = counts[s];
+        uint64_t nq = (uint64_t)rows * n_head * hd, nk = (uint64_t)rows * n_kv * hd;
+        float *q = malloc(nq * 4), *k = malloc(nk * 4), *val = malloc(nk * 4);
+        vt_rand(q, nq, 3);
+        vt_rand(k, nk, 3);
+        vt_rand(val, nk, 1);
+        be_tensor *qc = vt_act(c, nq, q), *kc = vt_act(c, nk, k), *vc = vt_act(c, nk, val), *oc = vt_act(c, nq, NULL);
+        be_tensor *qv = vt_act(v, nq, q), *kv = vt_act(v, nk, k), *vv = vt_act(v, nk, val), *ov = vt_act(v, nq, NULL);
+        CHECK(c->begin_step(c, &e) == 0 && v->begin_step(v, &e) == 0, "%s", e.msg);
+        c->qk_rope_store(c, layer, qc, kc, vc, norm ? qnc : NULL, norm ? knc : NULL, rows, n_head, starts[s],
+                         10000.0f, 1.0f, 1e-6f);
+        v->qk_rope_store(v, layer, qv, kv, vv, norm ? qnv : NULL, norm ? knv : NULL, rows, n_head, starts[s],
+                         10000.0f, 1.0f, 1e-6f);
+        c->attention(c, oc, qc, layer, rows, starts[s], &p);
+        v->attention(v, ov, qv, layer, rows, starts[s], &p);
+        CHECK(c->end_step(c, &e) == 0, "%s: cpu: %s", what, e.msg);
+        CHECK(v->end_step(v, &e) == 0, "%s: vulkan: %s", what, e.msg);
+        float *a = malloc(nq * 4), *b = malloc(nq * 4);
+        vt_fetch(c, qc, nq, a);
+        vt_fetch(v, qv, nq, b);
+        double err = test_rel_l2(b, a, nq);
+        CHECK(err <= 1e-5, "qk_rope_store %s step %d: q rel err %.3g", what, s, err);
+        vt_fetch(c, kc, nk, a);
+        vt_fetch(v, kv, nk, b);
+        err = test_rel_l2(b, a, nk);
+        CHECK(err <= 1e-5, "qk_rope_store %s step %d: k rel err %.3g", what, s, err);
+        vt_fetch(c, oc, nq, a);
+        vt_fetch(v, ov, nq, b);
+        err = test_rel_l2(b, a, nq);
+        CHECK(err <= bound, "qk_rope_store %s step %d: attention over the cache rel err %.3g (bound %.3g)", what, s,
+              err, bound);
+        free(q); free(k); free(val); free(a); free(b);
+    }
+    free(qn); free(kn);
+    c->destroy(c);
+}
+
+static void test_qk_rope_store(void)
+{
+    vk_backend_opts o = vt_opts();
+    o.kv_bits = 16;
+    backend *v = vt_backend(&o);
+    if (v) { qk_rope_case(v, 4e-3, 4, 1, 256, true, "f16 norm hd256"); v->destroy(v); }
+    o.kv_bits = 32;
+    v = vt_backend(&o);
+    if (v) { qk_rope_case(v, 2e-5, 4, 2, 24, false, "f32 hd24"); v->destroy(v); }
+    v = vt_backend(&o);
+    if (v) { qk_rope_case(v, 2e-5, 3, 3, 10, true, "f32 norm hd10"); v->destroy(v); }
     vt_no_validation_messages();
 }
 
@@ -280,8 +383,20 @@ static void test_small_ops(void)
     x[617] = 500.0f;   /* the maximum, then a tie at a higher index */
     x[901] = 500.0f;
     pair t = act2(n, x), d = act2(n, NULL);
-    int32_t am_c = -1, am_v = -1, am2_c = -1, am2_v = -1;
+    int32_t am_c = -1, am_v = -1, am2_c = -1, am2_v = -1, amc_c = -1, amc_v = -1, amr_c = -1, amr_v = -1;
+    /* The soft-capped argmax: 500 and 600 both cap to 30 (a tie: the lower
+     * index wins), unlike the raw argmax; on random values as the softcap op. */
+    x[901] = 600.0f;
+    pair tc = act2(n, x);
+    x[901] = 500.0f;
+    float *r = malloc(n * 4);
+    vt_rand(r, n, 40);
+    pair rr = act2(n, r);
     begin2();
+    cpu->argmax_softcap(cpu, tc.c, 0, n, 30.0f, &amc_c);
+    vk->argmax_softcap(vk, tc.v, 0, n, 30.0f, &amc_v);
+    cpu->argmax_softcap(cpu, rr.c, 0, n, 30.0f, &amr_c);
+    vk->argmax_softcap(vk, rr.v, 0, n, 30.0f, &amr_v);
     cpu->argmax(cpu, t.c, 0, n, &am_c);
     vk->argmax(vk, t.v, 0, n, &am_v);
     cpu->argmax(cpu, t.c, 700, 300, &am2_c);
@@ -293,6 +408,12 @@ static void test_small_ops(void)
     end2("small ops");
     CHECK(am_v == 617 && am_c == 617, "argmax: vulkan %d, cpu %d, want 617", am_v, am_c);
     CHECK(am2_v == 201 && am2_c == 201, "argmax at offset: vulkan %d, cpu %d, want 201", am2_v, am2_c);
+    CHECK(amc_v == 617 && amc_c == 617, "argmax_softcap of a capped tie: vulkan %d, cpu %d, want 617", amc_v, amc_c);
+    int32_t want_r = 0;
+    for (uint64_t i = 1; i < n; i++)
+        if (30.0 * tanh(r[i] / 30.0) > 30.0 * tanh(r[want_r] / 30.0)) want_r = (int32_t)i;
+    CHECK(amr_v == want_r && amr_c == want_r, "argmax_softcap: vulkan %d, cpu %d, want %d", amr_v, amr_c, want_r);
+    free(r);
     double e = compare(t.c, t.v, n);
     CHECK(e <= 1e-5, "softcap: rel err %.3g", e);
     e = compare(d.c, d.v, n);
@@ -355,6 +476,8 @@ static void test_gpu_variants(void)
     o.kv_bits = 16;
     v = vt_backend(&o);
     if (v) { attention_case(v, 4e-3, 4, 4, 256, 5, 0, 0.0f, "gpu variant f16"); v->destroy(v); }
+    v = vt_backend(&o);
+    if (v) { qk_rope_case(v, 4e-3, 4, 1, 256, true, "gpu variant f16 norm"); v->destroy(v); }
     vt_no_validation_messages();
 }
 
@@ -366,10 +489,12 @@ int main(void)
     vk = vt_backend(&o);
     if (!cpu || !vk) return test_summary();
     TEST_RUN(test_matmul_all_types);
+    TEST_RUN(test_matmul_shapes);
     TEST_RUN(test_embed_all_types);
     TEST_RUN(test_geglu);
     TEST_RUN(test_norms);
     TEST_RUN(test_rope);
+    TEST_RUN(test_qk_rope_store);
     TEST_RUN(test_small_ops);
     TEST_RUN(test_attention);
     TEST_RUN(test_no_subgroup);

@@ -20,7 +20,11 @@
 # decode with as many threads as cores can collapse (measured: 1.1 tok/s with 2
 # threads against 47 with 1 on the 2-core machine), so THREADS lists several.
 #
-# Environment: PP (128), TG (32), REPS (3), THREADS ("1 nproc"), BIN (./gemma-chat),
+# INTERLEAVE=1: gemma-chat (one --reps 1 run, with its warm-up) and llama.cpp Vulkan
+# alternate REPS times, medians of each, so a load change on a shared machine
+# hits both engines alike (default 0: all gemma-chat runs, then all llama.cpp runs).
+#
+# Environment: PP (128), TG (32), REPS (3), THREADS ("1 nproc"), INTERLEAVE (0), BIN (./gemma-chat),
 # PYTHON (/usr/bin/python3), ORACLE_ENV (~/.cache/llama-oracle/env.sh), BENCH_DIR.
 set -eu
 
@@ -28,6 +32,7 @@ PP=${PP:-128}
 TG=${TG:-32}
 REPS=${REPS:-3}
 THREADS=${THREADS:-"1 $(nproc)"}
+INTERLEAVE=${INTERLEAVE:-0}
 BIN=${BIN:-./gemma-chat}
 PYTHON=${PYTHON:-/usr/bin/python3}
 BENCH_DIR=${BENCH_DIR:-build/bench}
@@ -97,6 +102,24 @@ ours_run() {   # $1 = model; prints "pp tg" (medians, from gemma-chat bench itse
     echo "$pp $tg"
 }
 
+# INTERLEAVE=1: gemma-chat and llama.cpp Vulkan take turns, one run each per
+# round (REPS rounds), so a change in the machine's load hits both alike.
+# Prints "ours_pp ours_tg vulkan_pp vulkan_tg" (medians).
+pair_run() {   # $1 = model
+    a=$(mktemp); v=$(mktemp)
+    i=0
+    while [ $i -lt "$REPS" ]; do
+        "$BIN" bench -m "$1" --backend vulkan --pp "$PP" --tg "$TG" --reps 1 2>/dev/null >>"$a"
+        oracle_vulkan bench "$1" 99 "$PP" "$TG" >>"$v" 2>/dev/null
+        i=$((i + 1))
+    done
+    echo "gemma-chat runs: $(sed -n 's/.*prefill_tok_s=\([0-9.]*\).*decode_tok_s=\([0-9.]*\).*/\1\/\2/p' "$a" | tr '\n' ' ')" >&2
+    echo "oracle_vulkan runs: $(sed -n 's/.* \([0-9.]*\) tok\/s | .* \([0-9.]*\) tok\/s/\1\/\2/p' "$v" | tr '\n' ' ')" >&2
+    echo "$(sed -n 's/.*prefill_tok_s=\([0-9.]*\).*/\1/p' "$a" | median) $(sed -n 's/.*decode_tok_s=\([0-9.]*\).*/\1/p' "$a" | median)" \
+         "$(sed -n 's/^prefill .* s \([0-9.]*\) tok\/s |.*/\1/p' "$v" | median) $(sed -n 's/.*| decode .* s \([0-9.]*\) tok\/s/\1/p' "$v" | median)"
+    rm -f "$a" "$v"
+}
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "-" }'; }
 
 [ $# -gt 0 ] || set -- q8 q4km g3real
@@ -104,15 +127,19 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; els
 cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
 dev=$("$BIN" devices 2>/dev/null | sed -n "s/^would use: //p" | cut -d: -f1)
 echo "machine: $(nproc) cores, $cpu; Vulkan device: ${dev:-?}; $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "command: PP=$PP TG=$TG REPS=$REPS THREADS=\"$THREADS\" tools/bench.sh $*"
+echo "command: PP=$PP TG=$TG REPS=$REPS THREADS=\"$THREADS\" INTERLEAVE=$INTERLEAVE tools/bench.sh $*"
 echo
 echo "| model | quant | engine | prefill tok/s | decode tok/s | gemma-chat prefill ratio | gemma-chat decode ratio |"
 echo "|---|---|---|---|---|---|---|"
 for key in "$@"; do
     m=$(model_path "$key")
     echo "bench.sh: $key = $m" >&2
-    set -- $(ours_run "$m"); opp=$1; otg=$2
-    set -- $(oracle_run vulkan "$m"); vpp=$1; vtg=$2
+    if [ "$INTERLEAVE" = 1 ]; then
+        set -- $(pair_run "$m"); opp=$1; otg=$2; vpp=$3; vtg=$4
+    else
+        set -- $(ours_run "$m"); opp=$1; otg=$2
+        set -- $(oracle_run vulkan "$m"); vpp=$1; vtg=$2
+    fi
     d=$(describe "$key")
     echo "| $d | gemma-chat Vulkan | $opp | $otg | | |"
     echo "| $d | llama.cpp Vulkan | $vpp | $vtg | $(ratio "$opp" "$vpp") | $(ratio "$otg" "$vtg") |"

@@ -23,6 +23,8 @@
 
 #define STAGING_BYTES (64ull << 20)
 #define ARENA_BYTES (4ull << 20)
+#define PROF_MAX 8192
+#define PROF_KEYS (VK_K_COUNT * 32 * 2)   /* kernel x weight type x (1 row | more) */
 
 typedef struct wchunk {
     uint64_t row0, rows;
@@ -93,6 +95,14 @@ typedef struct vk_backend {
     uint64_t weight_total, weight_done, weight_bytes;
     vk_backend_stats st;
     bool trace;              /* GEMMA_CHAT_VK_TRACE=1: print each barrier and why */
+    /* GEMMA_CHAT_VK_PROFILE=1: a timestamp after every dispatch; per-kernel
+     * totals printed to stderr when the backend is destroyed. */
+    VkQueryPool qpool;
+    bool prof_batch;         /* this step embedded more than one token */
+    uint32_t n_q;            /* timestamps written this step (slot 0: step start) */
+    uint32_t *q_kind;        /* [PROF_MAX]: profile key of the dispatch ending at slot i */
+    double prof_ns[PROF_KEYS];
+    uint64_t prof_n[PROF_KEYS];
 } vk_backend;
 
 static vk_backend *vb_of(backend *be) { return (vk_backend *)be; }
@@ -255,6 +265,13 @@ static void dispatch_views(vk_backend *b, const vk_variant *v, vk_buf **bufs, co
     vkCmdBindDescriptorSets(b->cb, VK_PIPELINE_BIND_POINT_COMPUTE, pl->layout, 0, 1, &set, 0, NULL);
     vkCmdPushConstants(b->cb, pl->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, pl->push_size, push);
     vkCmdDispatch(b->cb, gx, gy, gz);
+    if (b->qpool && b->n_q < PROF_MAX) {
+        uint32_t ty = v->kernel == VK_K_MATVEC || v->kernel == VK_K_MATVEC_TEX || v->kernel == VK_K_MATMAT ||
+                      v->kernel == VK_K_MATMAT_TEX ? v->spec[1] % 32 : 0;
+        if (v->kernel == VK_K_MATVEC || v->kernel == VK_K_MATVEC_TEX) ty = (ty + (v->spec[4] ? 16 : 0)) % 32;
+        b->q_kind[b->n_q] = ((uint32_t)v->kernel * 32 + ty) * 2 + b->prof_batch;
+        vkCmdWriteTimestamp(b->cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, b->qpool, b->n_q++);
+    }
     b->st.dispatches++;
     b->st.last_dispatches++;
 }
@@ -367,7 +384,8 @@ static int upload_matrix(vk_backend *b, be_tensor *t, const gguf_tensor *g, gc_e
         vk_variant probe = vk_choose_matmul(&b->kc, t->lay.type, 1, (uint32_t)t->n_in, (uint32_t)ch->rows, false);
         if (vk_matvec_texel(&b->kc, probe, ch->qs.size / 16, ch->aux.size / 4).kernel == VK_K_MATVEC_TEX &&
             (make_view(b, &ch->qs, VK_FORMAT_R32G32B32A32_UINT, &ch->qs_view, err) ||
-             (row_aux && make_view(b, &ch->aux, VK_FORMAT_R32_UINT, &ch->aux_view, err))))
+             (row_aux && make_view(b, &ch->aux, vk_aux_texel_pairs(t->lay.type) ? VK_FORMAT_R32G32_UINT : VK_FORMAT_R32_UINT,
+                                  &ch->aux_view, err))))
             return -1;
         /* Rows per upload piece: what the staging buffer holds (all on unified memory). */
         uint64_t umax = vk_upload_max(b->up);
@@ -536,7 +554,45 @@ static int vb_begin_step(backend *be, gc_err *err)
     /* Hazard: the previous step's writes (KV cache, activations) against this
      * step's reads and writes; also starts a fresh barrier generation. */
     barrier(b, "previous step", NULL);
+    if (b->qpool) {
+        vkCmdResetQueryPool(b->cb, b->qpool, 0, PROF_MAX);
+        vkCmdWriteTimestamp(b->cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, b->qpool, 0);
+        b->n_q = 1;
+    }
     return 0;
+}
+
+/* Adds this step's dispatch times to the per-kernel totals. */
+static void prof_collect(vk_backend *b)
+{
+    if (!b->qpool || b->n_q < 2) return;
+    uint64_t *ts = malloc(b->n_q * sizeof *ts);
+    if (!ts) return;
+    if (vkGetQueryPoolResults(b->dev->dev, b->qpool, 0, b->n_q, b->n_q * sizeof *ts, ts, sizeof *ts,
+                              VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) == VK_SUCCESS)
+        for (uint32_t i = 1; i < b->n_q; i++) {
+            uint32_t k = b->q_kind[i] % PROF_KEYS;
+            b->prof_ns[k] += (double)(ts[i] - ts[i - 1]) * b->dev->caps.timestamp_period;
+            b->prof_n[k]++;
+        }
+    free(ts);
+}
+
+static void prof_print(vk_backend *b)
+{
+    static const char *names[VK_K_COUNT] = { "matvec", "matmat", "embed", "rmsnorm", "rope", "kv_store",
+                                             "attention", "eltwise", "argmax", "matvec_tex", "matmat_tex", "qk_rope" };
+    double total = 0;
+    for (uint32_t k = 0; k < PROF_KEYS; k++) total += b->prof_ns[k];
+    fprintf(stderr, "vk profile: %.1f ms in dispatches\n", total / 1e6);
+    for (uint32_t k = 0; k < PROF_KEYS; k++) {
+        if (!b->prof_n[k]) continue;
+        uint32_t kern = k / 64, ty = (k / 2) % 32;
+        fprintf(stderr, "  %-11s type %2u%s %-5s %8llu calls %10.1f ms %5.1f%%  %8.1f us/call\n",
+                kern < VK_K_COUNT ? names[kern] : "?", ty % 16, ty >= 16 ? "+geglu" : "      ", k % 2 ? "batch" : "1tok",
+                (unsigned long long)b->prof_n[k], b->prof_ns[k] / 1e6, 100 * b->prof_ns[k] / total,
+                b->prof_ns[k] / 1e3 / b->prof_n[k]);
+    }
 }
 
 static int vb_end_step(backend *be, gc_err *err)
@@ -574,6 +630,7 @@ static int vb_end_step(backend *be, gc_err *err)
     }
     for (uint32_t i = 0; i < b->n_copies; i++) memcpy(b->copies[i].dst, b->copies[i].src, b->copies[i].bytes);
     b->n_copies = 0;
+    prof_collect(b);
     return 0;
 }
 
@@ -601,6 +658,7 @@ static void vb_embed(backend *be, be_tensor *dst, const be_tensor *table, const 
     if (arena_alloc(b, &b->tok, (uint64_t)n * 4, &tb, &toff)) return;
     memcpy((uint8_t *)tb->map + toff, tokens, (size_t)n * 4);
     vk_variant v = vk_choose(&b->kc, VK_K_EMBED, table->lay.type, b->kv_f16);
+    b->prof_batch = n > 1;
     uint32_t units = (uint32_t)((n_embd + 31) / 32);
     for (uint32_t c = 0; c < table->n_chunks; c++) {
         const wchunk *ch = &table->chunks[c];
@@ -615,32 +673,45 @@ static void vb_embed(backend *be, be_tensor *dst, const be_tensor *table, const 
     }
 }
 
-static void norm_op(vk_backend *b, be_tensor *dst, const be_tensor *src, const be_tensor *w, int rows,
-                    int cols, float eps, uint32_t mode, const char *op)
+/* mode 0: dst = rmsnorm(src) * w; 1: dst += rmsnorm(src) * w; 2: mode 1, then
+ * h = rmsnorm(dst) * w2. */
+static void norm_op(vk_backend *b, be_tensor *dst, const be_tensor *src, const be_tensor *w, be_tensor *h,
+                    const be_tensor *w2, int rows, int cols, float eps, uint32_t mode, const char *op)
 {
     if (!op_ok(b, op)) return;
     if (rows <= 0 || cols <= 0) { fail(b, "vulkan backend: %s: bad rows %d / cols %d", op, rows, cols); return; }
     uint64_t need = (uint64_t)rows * cols;
     if (!f32_ok(b, src, need, op, "src") || !f32_ok(b, dst, need, op, "dst") || !f32_ok(b, w, (uint64_t)cols, op, "w"))
         return;
+    if (mode == 2 && (!f32_ok(b, h, need, op, "h") || !f32_ok(b, w2, (uint64_t)cols, op, "w2"))) return;
+    if (mode == 2 && (h == dst || h == src)) { fail(b, "vulkan backend: %s: h is x or o", op); return; }
     vk_variant v = vk_choose(&b->kc, VK_K_RMSNORM, 0, b->kv_f16);
     vk_pc_rmsnorm pc = { .cols = (uint32_t)cols, .rows = (uint32_t)rows, .eps = eps, .mode = mode };
-    vk_buf *bufs[] = { (vk_buf *)&src->buf, (vk_buf *)&w->buf, &dst->buf };
+    vk_buf *bufs[] = { (vk_buf *)&src->buf, (vk_buf *)&w->buf, &dst->buf, mode == 2 ? (vk_buf *)&w2->buf : NULL,
+                       mode == 2 ? &h->buf : NULL };
     uint32_t gx, gy;
     grid_1d(b, (uint64_t)rows, &gx, &gy);
-    dispatch(b, &v, bufs, mode ? "rrb" : "rrw", &pc, gx, gy, 1);
+    dispatch(b, &v, bufs, mode == 2 ? "rrbrw" : mode ? "rrb--" : "rrw--", &pc, gx, gy, 1);
 }
 
 static void vb_rmsnorm(backend *be, be_tensor *dst, const be_tensor *src, const be_tensor *w, int rows, int cols, float eps)
 {
-    norm_op(vb_of(be), dst, src, w, rows, cols, eps, 0, "rmsnorm");
+    norm_op(vb_of(be), dst, src, w, NULL, NULL, rows, cols, eps, 0, "rmsnorm");
 }
 
 static void vb_add_rmsnorm(backend *be, be_tensor *x, const be_tensor *o, const be_tensor *w, int rows, int cols, float eps)
 {
     vk_backend *b = vb_of(be);
     if (x == o) { fail(b, "vulkan backend: add_rmsnorm: x and o are the same tensor"); return; }
-    norm_op(b, x, o, w, rows, cols, eps, 1, "add_rmsnorm");
+    norm_op(b, x, o, w, NULL, NULL, rows, cols, eps, 1, "add_rmsnorm");
+}
+
+static void vb_add_rmsnorm_norm(backend *be, be_tensor *x, const be_tensor *o, const be_tensor *w, be_tensor *h,
+                                const be_tensor *w2, int rows, int cols, float eps)
+{
+    vk_backend *b = vb_of(be);
+    if (x == o) { fail(b, "vulkan backend: add_rmsnorm_norm: x and o are the same tensor"); return; }
+    norm_op(b, x, o, w, h, w2, rows, cols, eps, 2, "add_rmsnorm_norm");
 }
 
 /* dst[r][d_col0 + i] = (W @ src[r])[i]: every chunk of W, with the kernel
@@ -806,6 +877,34 @@ static void vb_kv_store(backend *be, int layer, const be_tensor *k, const be_ten
     dispatch(b, &var, bufs, "rrww", &pc, gx, gy, 1);
 }
 
+static void vb_qk_rope_store(backend *be, int layer, be_tensor *q, be_tensor *k, const be_tensor *v,
+                             const be_tensor *qn, const be_tensor *kn, int rows, int n_head, int pos0,
+                             float freq_base, float pos_scale, float eps)
+{
+    vk_backend *b = vb_of(be);
+    if (!op_ok(b, "qk_rope_store") || !kv_ok(b, layer, rows, pos0, "qk_rope_store")) return;
+    int D = b->head_dim, HKV = b->n_kv_head;
+    if (n_head <= 0 || D > VK_ATTN_MAX_HEAD_DIM || !(freq_base > 0) || !qn != !kn) {
+        fail(b, "vulkan backend: qk_rope_store: bad heads %d, head_dim %d (max %d), base %g or only one head norm",
+             n_head, D, VK_ATTN_MAX_HEAD_DIM, freq_base);
+        return;
+    }
+    if (!f32_ok(b, q, (uint64_t)rows * n_head * D, "qk_rope_store", "q") ||
+        !f32_ok(b, k, (uint64_t)rows * HKV * D, "qk_rope_store", "k") ||
+        !f32_ok(b, v, (uint64_t)rows * HKV * D, "qk_rope_store", "v") ||
+        (qn && (!f32_ok(b, qn, (uint64_t)D, "qk_rope_store", "q norm") ||
+                !f32_ok(b, kn, (uint64_t)D, "qk_rope_store", "k norm"))))
+        return;
+    if (q == k || q == v || k == v) { fail(b, "vulkan backend: qk_rope_store: q, k and v must differ"); return; }
+    vk_variant var = vk_choose(&b->kc, VK_K_QK_ROPE, qn != NULL, b->kv_f16);
+    vk_pc_qk_rope pc = { .rows = (uint32_t)rows, .n_head = (uint32_t)n_head, .n_kv_head = (uint32_t)HKV,
+                         .head_dim = (uint32_t)D, .pos0 = (uint32_t)pos0, .pos_scale = pos_scale,
+                         .log2_base = (float)log2((double)freq_base), .eps = eps };
+    vk_buf *bufs[] = { &q->buf, &k->buf, (vk_buf *)&v->buf, qn ? (vk_buf *)&qn->buf : NULL,
+                       kn ? (vk_buf *)&kn->buf : NULL, &b->kcache[layer], &b->vcache[layer] };
+    dispatch(b, &var, bufs, qn ? "bbrrrww" : "bbr--ww", &pc, (uint32_t)(n_head + HKV), (uint32_t)rows, 1);
+}
+
 static void vb_attention(backend *be, be_tensor *out, const be_tensor *q, int layer, int rows, int pos0,
                          const be_attn_params *p)
 {
@@ -872,20 +971,32 @@ static void vb_read(backend *be, const be_tensor *src, uint64_t offset, uint64_t
     }
 }
 
-static void vb_argmax(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, int32_t *host)
+static void record_argmax(vk_backend *b, const be_tensor *src, uint64_t offset, uint64_t n, float cap,
+                          int32_t *host, const char *op)
 {
-    vk_backend *b = vb_of(be);
-    if (!op_ok(b, "argmax") || !f32_ok(b, src, offset + n, "argmax", "src") || !fits_u32(b, offset + n, "argmax"))
+    if (!op_ok(b, op) || !f32_ok(b, src, offset + n, op, "src") || !fits_u32(b, offset + n, op))
         return;
-    if (!host || !n) { fail(b, "vulkan backend: argmax: empty range or NULL host pointer"); return; }
+    if (!host || !n) { fail(b, "vulkan backend: %s: empty range or NULL host pointer", op); return; }
     vk_buf *rb;
     uint64_t off;
     if (arena_alloc(b, &b->rb, 4, &rb, &off)) return;
     vk_variant v = vk_choose(&b->kc, VK_K_ARGMAX, 0, b->kv_f16);
-    vk_pc_argmax pc = { .n = u32(n), .off = u32(offset), .out_idx = u32(off / 4) };
+    vk_pc_argmax pc = { .n = u32(n), .off = u32(offset), .out_idx = u32(off / 4), .cap = cap };
     vk_buf *bufs[] = { (vk_buf *)&src->buf, rb };
     dispatch(b, &v, bufs, "rw", &pc, 1, 1, 1);
     add_host_copy(b, (uint8_t *)rb->map + off, host, 4);
+}
+
+static void vb_argmax(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, int32_t *host)
+{
+    record_argmax(vb_of(be), src, offset, n, 0, host, "argmax");
+}
+
+static void vb_argmax_softcap(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, float cap, int32_t *host)
+{
+    vk_backend *b = vb_of(be);
+    if (!(cap > 0)) { fail(b, "vulkan backend: argmax_softcap: cap %g must be > 0", cap); return; }
+    record_argmax(b, src, offset, n, cap, host, "argmax_softcap");
 }
 
 static uint64_t vb_memory_used(backend *be)
@@ -898,6 +1009,8 @@ static void vb_destroy(backend *be)
     vk_backend *b = vb_of(be);
     if (!b) return;
     if (b->dev && b->dev->dev) vkDeviceWaitIdle(b->dev->dev);
+    if (b->qpool) { prof_print(b); vkDestroyQueryPool(b->dev->dev, b->qpool, NULL); }
+    free(b->q_kind);
     for (be_tensor *t = b->tensors, *next; t; t = next) {
         next = t->next;
         for (uint32_t c = 0; t->chunks && c < t->n_chunks; c++) {
@@ -1051,6 +1164,16 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
     VkFenceCreateInfo fci = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
     if (r == VK_SUCCESS) r = vkCreateFence(b->dev->dev, &fci, NULL, &b->fence);
     if (r != VK_SUCCESS) { gc_errf(err, "vulkan: command buffer setup: %s", vk_result_name(r)); goto fail; }
+    const char *pf = getenv("GEMMA_CHAT_VK_PROFILE");
+    if (pf && !strcmp(pf, "1") && b->dev->caps.timestamp_period > 0) {
+        VkQueryPoolCreateInfo qci = { .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+                                      .queryType = VK_QUERY_TYPE_TIMESTAMP, .queryCount = PROF_MAX };
+        b->q_kind = calloc(PROF_MAX, sizeof *b->q_kind);
+        if (!b->q_kind || vkCreateQueryPool(b->dev->dev, &qci, NULL, &b->qpool) != VK_SUCCESS) {
+            gc_errf(err, "vulkan: GEMMA_CHAT_VK_PROFILE: no timestamp query pool");
+            goto fail;
+        }
+    }
 
     be->weight = vb_weight;
     be->activation = vb_activation;
@@ -1061,15 +1184,18 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
     be->embed = vb_embed;
     be->rmsnorm = vb_rmsnorm;
     be->add_rmsnorm = vb_add_rmsnorm;
+    be->add_rmsnorm_norm = vb_add_rmsnorm_norm;
     be->matmul = vb_matmul;
     be->matmul_geglu = vb_matmul_geglu;
     be->rope = vb_rope;
     be->kv_store = vb_kv_store;
     be->attention = vb_attention;
+    be->qk_rope_store = vb_qk_rope_store;
     be->copy = vb_copy;
     be->softcap = vb_softcap;
     be->read = vb_read;
     be->argmax = vb_argmax;
+    be->argmax_softcap = vb_argmax_softcap;
     be->memory_used = vb_memory_used;
     *out = be;
     return 0;

@@ -151,6 +151,7 @@ static void read_caps(VkPhysicalDevice pd, vk_caps *c)
     c->max_push = L->maxPushConstantsSize;
     c->min_storage_align = L->minStorageBufferOffsetAlignment;
     c->max_texel_elements = L->maxTexelBufferElements;
+    c->timestamp_period = L->timestampComputeAndGraphics ? L->timestampPeriod : 0;
     c->min_texel_align = L->minTexelBufferOffsetAlignment;
     c->max_alloc_count = L->maxMemoryAllocationCount;
     c->max_alloc = 1ull << 30;   /* the guaranteed minimum, unless the device says more */

@@ -51,6 +51,7 @@ typedef struct vk_caps {
     uint32_t max_push;
     uint64_t min_storage_align;           /* minStorageBufferOffsetAlignment */
     uint32_t max_texel_elements;          /* maxTexelBufferElements */
+    float timestamp_period;               /* ns per timestamp tick; 0 = no compute timestamps */
     uint64_t min_texel_align;
     uint64_t max_alloc;                   /* maxMemoryAllocationSize */
     uint32_t max_alloc_count;

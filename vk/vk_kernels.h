@@ -104,7 +104,8 @@ typedef struct vk_pc_embed {
 } vk_pc_embed;
 _Static_assert(sizeof(vk_pc_embed) == 32, "vk_pc_embed mirrors embed.comp");
 
-/* shaders/rmsnorm.comp: mode 0: dst = rmsnorm(src) * w; mode 1: dst += rmsnorm(src) * w. */
+/* shaders/rmsnorm.comp: mode 0: dst = rmsnorm(src) * w; mode 1: dst += rmsnorm(src) * w;
+ * mode 2: mode 1, then h = rmsnorm(dst) * w2 (bindings 3, 4). */
 typedef struct vk_pc_rmsnorm {
     uint32_t cols;
     uint32_t rows;
@@ -139,6 +140,20 @@ typedef struct vk_pc_kv_store {
 } vk_pc_kv_store;
 _Static_assert(sizeof(vk_pc_kv_store) == 32, "vk_pc_kv_store mirrors kv_store.comp");
 
+/* shaders/qk_rope.comp: per-head norm + RoPE of q and k in place, k and v to the cache;
+ * one workgroup per (head of q then k, row). */
+typedef struct vk_pc_qk_rope {
+    uint32_t rows;
+    uint32_t n_head;
+    uint32_t n_kv_head;
+    uint32_t head_dim;
+    uint32_t pos0;
+    float pos_scale;
+    float log2_base;      /* log2(freq_base), computed in double on the host */
+    float eps;
+} vk_pc_qk_rope;
+_Static_assert(sizeof(vk_pc_qk_rope) == 32, "vk_pc_qk_rope mirrors qk_rope.comp");
+
 /* shaders/attention.comp: one workgroup per (query row, head). */
 typedef struct vk_pc_attn {
     uint32_t n_head;
@@ -169,12 +184,13 @@ typedef struct vk_pc_eltwise {
 } vk_pc_eltwise;
 _Static_assert(sizeof(vk_pc_eltwise) == 32, "vk_pc_eltwise mirrors eltwise.comp");
 
-/* shaders/argmax.comp: out[out_idx] = argmax of src[off .. off + n). */
+/* shaders/argmax.comp: out[out_idx] = argmax of src[off .. off + n) (cap > 0: of
+ * cap * tanh(src / cap)). */
 typedef struct vk_pc_argmax {
     uint32_t n;
     uint32_t off;
     uint32_t out_idx;
-    uint32_t pad;
+    float cap;            /* 0 = none */
 } vk_pc_argmax;
 _Static_assert(sizeof(vk_pc_argmax) == 16, "vk_pc_argmax mirrors argmax.comp");
 
@@ -191,6 +207,7 @@ enum vk_kernel {
     VK_K_ARGMAX,      /* spec: 0 wg */
     VK_K_MATVEC_TEX,  /* VK_K_MATVEC with weights read through uniform texel buffers (same spec) */
     VK_K_MATMAT_TEX,  /* VK_K_MATMAT with weights and x read through uniform texel buffers (same spec) */
+    VK_K_QK_ROPE,     /* spec: 0 wg, 1 kv f16, 2 per-head norms */
     VK_K_COUNT
 };
 #define VK_MAX_SPEC 6
@@ -214,8 +231,9 @@ typedef struct vk_variant {
 vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uint32_t n_in,
                             uint32_t n_out, bool geglu);
 /* The other kernels: wg size and reduction style from caps. `type` is the
- * weight type for VK_K_EMBED and the head_dim for VK_K_ATTENTION (0 = any up
- * to VK_ATTN_MAX_HEAD_DIM); `kv_f16` is used by the KV kernels. */
+ * weight type for VK_K_EMBED, the head_dim for VK_K_ATTENTION (0 = any up
+ * to VK_ATTN_MAX_HEAD_DIM) and 1 = per-head norms for VK_K_QK_ROPE; `kv_f16`
+ * is used by the KV kernels. */
 vk_variant vk_choose(const vk_kcaps *c, enum vk_kernel k, uint32_t type, bool kv_f16);
 /* KV cache precision: f16 halves the cache and its traffic; models whose
  * weight matrices are all F32 (reference and test models) keep f32 so their
@@ -232,6 +250,10 @@ vk_variant vk_matvec_texel(const vk_kcaps *c, vk_variant v, uint64_t qs_u4, uint
  * n_in % 32 == 0 (no padded row tails). */
 vk_variant vk_matmat_texel(const vk_kcaps *c, vk_variant v, uint64_t qs_u4, uint64_t aux_u32, uint64_t x_vec4s,
                            uint32_t n_in, uint32_t x_stride);
+/* Whether the aux (scales) texel view of a weight type holds uint pairs
+ * (R32G32_UINT: Q5_0/Q5_1, whose 8 aux bytes per block then come in one
+ * fetch) rather than single uints (R32_UINT). Shaders: DQ_AUX2 in dequant.glsl. */
+bool vk_aux_texel_pairs(uint32_t type);
 /* Input rows up to which the matrix-vector kernel is used. */
 uint32_t vk_matvec_max_rows(const vk_kcaps *c);
 

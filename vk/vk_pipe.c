@@ -28,7 +28,7 @@ static const vk_kernel_desc kernel_table[VK_K_COUNT] = {
                          .shader_shmem = "matvec_shmem" },
     [VK_K_MATMAT]    = { .shader = "matmat",    .n_bind = 4, .push_size = sizeof(vk_pc_matvec),   .n_spec = 6 },
     [VK_K_EMBED]     = { .shader = "embed",     .n_bind = 4, .push_size = sizeof(vk_pc_embed),    .n_spec = 2 },
-    [VK_K_RMSNORM]   = { .shader = "rmsnorm",   .n_bind = 3, .push_size = sizeof(vk_pc_rmsnorm),  .n_spec = 1 },
+    [VK_K_RMSNORM]   = { .shader = "rmsnorm",   .n_bind = 5, .push_size = sizeof(vk_pc_rmsnorm),  .n_spec = 1 },
     [VK_K_ROPE]      = { .shader = "rope",      .n_bind = 1, .push_size = sizeof(vk_pc_rope),     .n_spec = 1 },
     [VK_K_KV_STORE]  = { .shader = "kv_store",  .n_bind = 4, .push_size = sizeof(vk_pc_kv_store), .n_spec = 2 },
     [VK_K_ATTENTION] = { .shader = "attention", .n_bind = 4, .push_size = sizeof(vk_pc_attn),     .n_spec = 4 },
@@ -38,6 +38,7 @@ static const vk_kernel_desc kernel_table[VK_K_COUNT] = {
                           .texel_mask = 0x33 },
     [VK_K_MATMAT_TEX] = { .shader = "matmat_tex", .n_bind = 4, .push_size = sizeof(vk_pc_matvec),  .n_spec = 6,
                           .texel_mask = 0x7 },
+    [VK_K_QK_ROPE]   = { .shader = "qk_rope",   .n_bind = 7, .push_size = sizeof(vk_pc_qk_rope),  .n_spec = 3 },
 };
 
 /* Descriptor-set cache entry: a set layout and the buffers bound. */
