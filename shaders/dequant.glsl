@@ -26,6 +26,18 @@ const uint SB_UNITS = (TYPE == T_Q4_K || TYPE == T_Q5_K || TYPE == T_Q6_K) ? 8u 
 
 uvec4 bytes4(uint w) { return (uvec4(w) >> uvec4(0u, 8u, 16u, 24u)) & 0xffu; }
 ivec4 sbytes4(uint w) { return ivec4(uvec4(w) << uvec4(24u, 16u, 8u, 0u)) >> 24; }
+// The 5-bit quants of a Q5_0/Q5_1 unit: low nibbles from a, fifth bits from qh;
+// q[k] holds values 4k .. 4k+3 (0..31, before the block's scale and offset).
+void q5_quants(uvec4 a, uint qh, out vec4 q[8])
+{
+    for (uint k = 0u; k < 4u; k++) {
+        uvec4 b = bytes4(a[k]);
+        uvec4 hl = (uvec4(qh) >> (uvec4(0u, 1u, 2u, 3u) + 4u * k)) & 1u;
+        uvec4 hh = (uvec4(qh) >> (uvec4(16u, 17u, 18u, 19u) + 4u * k)) & 1u;
+        q[k] = vec4((b & 15u) | (hl << 4));
+        q[4u + k] = vec4((b >> 4) | (hh << 4));
+    }
+}
 uint byte_of(uvec4 q, uint i) { return (q[i >> 2] >> ((i & 3u) * 8u)) & 0xffu; }
 // 6-bit scale and min of sub-block j of a Q4_K/Q5_K header h (scales in h.yzw).
 void k_scale_min(uvec4 h, uint j, out float sc, out float m)
@@ -90,21 +102,9 @@ void DQ_NAME(uint sb, uint j, out vec4 v[8])
         uvec2 a2 = DQ_AUX2(sb);   // AUX_H = 4: (d, m) halves, then qh
         vec2 dm = unpackHalf2x16(a2.x);
         uint qh = a2.y;
-        uvec4 a = DQ_QS(q0);
-        for (uint k = 0u; k < 4u; k++) {
-            uvec4 b = bytes4(a[k]);
-            uvec4 hl = (uvec4(qh) >> (uvec4(0u, 1u, 2u, 3u) + 4u * k)) & 1u;
-            uvec4 hh = (uvec4(qh) >> (uvec4(16u, 17u, 18u, 19u) + 4u * k)) & 1u;
-            vec4 lo = vec4((b & 15u) | (hl << 4));
-            vec4 hi = vec4((b >> 4) | (hh << 4));
-            if (TYPE == T_Q5_0) {
-                v[k] = (lo - 16.0) * dm.x;
-                v[4u + k] = (hi - 16.0) * dm.x;
-            } else {
-                v[k] = lo * dm.x + dm.y;
-                v[4u + k] = hi * dm.x + dm.y;
-            }
-        }
+        q5_quants(DQ_QS(q0), qh, v);
+        for (uint k = 0u; k < 8u; k++)
+            v[k] = TYPE == T_Q5_0 ? (v[k] - 16.0) * dm.x : v[k] * dm.x + dm.y;
     } else if (TYPE == T_Q4_K || TYPE == T_Q5_K) {
         uvec4 h = DQ_QS(q0);
         vec2 dd = unpackHalf2x16(h.x);
@@ -182,14 +182,7 @@ float DQ_DOT(uint sb, uint j, vec4 x[8], vec2 xs)
         uvec2 a2 = DQ_AUX2(sb);   // AUX_H = 4: (d, m) halves, then qh
         vec2 dm = unpackHalf2x16(a2.x);
         uint qh = a2.y;
-        uvec4 a = DQ_QS(q0);
-        for (uint k = 0u; k < 4u; k++) {
-            uvec4 b = bytes4(a[k]);
-            uvec4 hl = (uvec4(qh) >> (uvec4(0u, 1u, 2u, 3u) + 4u * k)) & 1u;
-            uvec4 hh = (uvec4(qh) >> (uvec4(16u, 17u, 18u, 19u) + 4u * k)) & 1u;
-            q[k] = vec4((b & 15u) | (hl << 4));
-            q[4u + k] = vec4((b >> 4) | (hh << 4));
-        }
+        q5_quants(DQ_QS(q0), qh, q);
         float s = dq_dot4(q, x, 0u) + dq_dot4(q, x, 4u);
         if (TYPE == T_Q5_0) return dm.x * (s - 16.0 * (xs.x + xs.y));
         return dm.x * s + dm.y * (xs.x + xs.y);
