@@ -32,14 +32,8 @@ case "$B" in
     exit $fail
     ;;
 esac
-if [ -z "${REAL_MODEL:-}" ] || [ ! -f "$REAL_MODEL" ]; then
-    if [ "${CI:-}" = true ]; then
-        echo "FAIL: REAL_MODEL '${REAL_MODEL:-}' is missing (make real-model)"
-        exit 1
-    fi
-    echo "REAL_MODEL not set or missing: the demo is left out (make real-model)"
-    exit 0
-fi
+. "$(dirname "$0")/real_model_lib.sh"
+have_real_model "the demo" || exit 0
 run --seed 4
 check '[ $rc -eq 0 ]' "exits 0 (got $rc)"
 check '! grep -q "reply cut" "$T/err"' "the reply ends by itself, not at max_tokens or a full context"

@@ -19,14 +19,8 @@ set -u
 fail=0
 check() { if ! eval "$1"; then echo "FAIL: $2"; fail=1; fi; }
 D=tests/data/real
-if [ -z "${REAL_MODEL:-}" ] || [ ! -f "$REAL_MODEL" ]; then
-    if [ "${CI:-}" = true ]; then
-        echo "FAIL: REAL_MODEL '${REAL_MODEL:-}' is not a file (make real-model puts it in models/)"
-        exit 1
-    fi
-    echo "SKIP: REAL_MODEL is not set: the real-model comparison is left out"
-    exit 0
-fi
+. "$(dirname "$0")/real_model_lib.sh"
+have_real_model "the real-model comparison" || exit 0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # Plain chats: no persona (the config's default is "assistant"), no user config, no

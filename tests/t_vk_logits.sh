@@ -2,7 +2,7 @@
 # gemma-chat logits on the Vulkan backend from the command line: the default
 # backend is Vulkan, --backend vulkan matches --backend cpu (F32 model: rel
 # err <= 1e-2, same top-1 everywhere; the real Gemma 3 270M Q4_K_M when
-# REAL_MODEL is set: <= 2e-2, top-1 >= 99%, its 178 MB embedding split across
+# REAL_MODEL is set (required under CI=true): <= 2e-2, top-1 >= 99%, its 178 MB embedding split across
 # buffers on lavapipe), and a model larger than the device's memory is refused
 # before upload with both sizes named.
 set -u
@@ -46,15 +46,14 @@ sys.exit(0 if ok else 1)
 PY
 }
 compare "$T/cpu.bin" "$T/vk.bin" 1e-2 1.0 || fail=1
-if [ -n "${REAL_MODEL:-}" ] && [ -f "$REAL_MODEL" ]; then
+. "$(dirname "$0")/real_model_lib.sh"
+if have_real_model "the real-model comparison"; then
     echo "Gemma runs on Vulkan too. The capital of France is" > "$T/real.txt"
     $BIN logits -m "$REAL_MODEL" --backend vulkan --file "$T/real.txt" --out "$T/real-vk.bin"
     check '[ $? -eq 0 ]' "real model on vulkan"
     $BIN logits -m "$REAL_MODEL" --backend cpu --file "$T/real.txt" --out "$T/real-cpu.bin"
     check '[ $? -eq 0 ]' "real model on cpu"
     compare "$T/real-cpu.bin" "$T/real-vk.bin" 2e-2 0.99 || fail=1
-else
-    echo "REAL_MODEL not set: the real-model comparison is left out"
 fi
 GEMMA_CHAT_VK_FAULT=mem:1 $BIN logits -m "$M" --backend vulkan --file "$T/in.txt" --out "$T/x.bin" 2> "$T/mem.err"
 rc=$?
