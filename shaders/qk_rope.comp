@@ -24,6 +24,8 @@ layout(push_constant) uniform PC {   // vk_pc_qk_rope
     float pos_scale, log2_base, eps;
 } pc;
 
+#include "rope.glsl"
+
 shared float part[WG];
 shared float kh[512];   // the rotated k head (VK_ATTN_MAX_HEAD_DIM)
 
@@ -56,22 +58,14 @@ void main()
         for (uint i = t; i < D; i += WG) { float x = ld(isq, base + i); ss += x * x; }
         inv = 1.0 / sqrt(head_sum(ss) / float(D) + pc.eps);
     }
-    precise float p = float(pc.pos0 + r) * pc.pos_scale;
     for (uint i = t; i < half_d; i += WG) {
         float a = ld(isq, base + i), b = ld(isq, base + i + half_d);
         if (NORM != 0u) {
             a = a * inv * (isq ? qn[i] : kn[i]);
             b = b * inv * (isq ? qn[i + half_d] : kn[i + half_d]);
         }
-        float f = exp2(-2.0 * float(i) / float(D) * pc.log2_base);
-        precise float th = p * f;
-        precise float th_lo = fma(p, f, -th);
-        const float TWO_PI_HI = 6.28318548202514648;
-        const float TWO_PI_LO = -1.7484555314695172e-7;
-        precise float kk = round(th * 0.15915494309189535);
-        precise float red = fma(-kk, TWO_PI_HI, th);
-        red = fma(-kk, TWO_PI_LO, red) + th_lo;
-        float c = cos(red), s = sin(red);
+        vec2 cs = rope_cos_sin(pc.pos0 + r, pc.pos_scale, i, D, pc.log2_base);
+        float c = cs.x, s = cs.y;
         float a2 = a * c - b * s, b2 = a * s + b * c;
         if (isq) {
             q[base + i] = a2;
