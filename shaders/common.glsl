@@ -13,6 +13,9 @@
 #define T_Q5_K 13u
 #define T_Q6_K 14u
 #define T_BF16 30u
+// CPU-device unit layouts of Q4_K / Q6_K (VK_T_*_UNIT, vk/vk_kernels.h)
+#define T_Q4K_UNIT 64u
+#define T_Q6K_UNIT 65u
 
 // tanh that cannot overflow into inf/inf = NaN (drivers lower tanh through
 // exp): beyond |x| = 10 tanh is 1 in f32 anyway.

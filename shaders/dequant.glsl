@@ -19,9 +19,9 @@
 #ifndef DQ_HELPERS
 #define DQ_HELPERS
 const uint QS_U4 = TYPE == T_F32 ? 8u : (TYPE == T_F16 || TYPE == T_BF16) ? 4u : TYPE == T_Q8_0 ? 2u :
-                   TYPE == T_Q4_K ? 9u : TYPE == T_Q5_K ? 11u : TYPE == T_Q6_K ? 13u : 1u;
+                   TYPE == T_Q4_K ? 9u : TYPE == T_Q5_K ? 11u : TYPE == T_Q6_K ? 13u : TYPE == T_Q6K_UNIT ? 2u : 1u;
 const uint AUX_H = (TYPE == T_Q8_0 || TYPE == T_Q4_0 || TYPE == T_Q6_K) ? 1u : TYPE == T_Q4_1 ? 2u :
-                   (TYPE == T_Q5_0 || TYPE == T_Q5_1) ? 4u : 0u;
+                   (TYPE == T_Q5_0 || TYPE == T_Q5_1 || TYPE == T_Q4K_UNIT || TYPE == T_Q6K_UNIT) ? 4u : 0u;
 const uint SB_UNITS = (TYPE == T_Q4_K || TYPE == T_Q5_K || TYPE == T_Q6_K) ? 8u : 1u;
 
 uvec4 bytes4(uint w) { return (uvec4(w) >> uvec4(0u, 8u, 16u, 24u)) & 0xffu; }
@@ -144,6 +144,23 @@ void DQ_NAME(uint sb, uint j, out vec4 v[8])
             v[k] = s0 * qa;
             v[4u + k] = s1 * qb;
         }
+    } else if (TYPE == T_Q4K_UNIT) {
+        uvec2 a2 = DQ_AUX2(sb);   // AUX_H = 4: f32 scale, f32 min
+        float sc = uintBitsToFloat(a2.x), mn = uintBitsToFloat(a2.y);
+        uvec4 a = DQ_QS(q0);
+        for (uint k = 0u; k < 4u; k++) {
+            uvec4 b = bytes4(a[k]);
+            v[k] = vec4(b & 15u) * sc - mn;
+            v[4u + k] = vec4(b >> 4) * sc - mn;
+        }
+    } else if (TYPE == T_Q6K_UNIT) {
+        uvec2 a2 = DQ_AUX2(sb);   // AUX_H = 4: f32 scales of values 0-15 and 16-31
+        float s0 = uintBitsToFloat(a2.x), s1 = uintBitsToFloat(a2.y);
+        uvec4 a = DQ_QS(q0), b = DQ_QS(q0 + 1u);
+        for (uint k = 0u; k < 4u; k++) {
+            v[k] = vec4(sbytes4(a[k])) * s0;        // values 0-15
+            v[4u + k] = vec4(sbytes4(b[k])) * s1;   // values 16-31
+        }
     } else {
         for (uint k = 0u; k < 8u; k++) v[k] = vec4(0.0);
     }
@@ -164,7 +181,12 @@ float DQ_DOT(uint sb, uint j, vec4 x[8], vec2 xs)
         uvec4 a = DQ_QS(q0), b = DQ_QS(q0 + 1u);
         for (uint k = 0u; k < 4u; k++) { q[k] = vec4(sbytes4(a[k])); q[4u + k] = vec4(sbytes4(b[k])); }
         return d * (dq_dot4(q, x, 0u) + dq_dot4(q, x, 4u));
-    } else if (TYPE == T_Q4_0 || TYPE == T_Q4_1) {
+    } else if (TYPE == T_Q6K_UNIT) {
+        uvec2 a2 = DQ_AUX2(sb);   // f32 scales of values 0-15 and 16-31
+        uvec4 a = DQ_QS(q0), b = DQ_QS(q0 + 1u);
+        for (uint k = 0u; k < 4u; k++) { q[k] = vec4(sbytes4(a[k])); q[4u + k] = vec4(sbytes4(b[k])); }
+        return uintBitsToFloat(a2.x) * dq_dot4(q, x, 0u) + uintBitsToFloat(a2.y) * dq_dot4(q, x, 4u);
+    } else if (TYPE == T_Q4_0 || TYPE == T_Q4_1 || TYPE == T_Q4K_UNIT) {
         uvec4 a = DQ_QS(q0);
         for (uint k = 0u; k < 4u; k++) {
             uvec4 b = bytes4(a[k]);
@@ -175,6 +197,10 @@ float DQ_DOT(uint sb, uint j, vec4 x[8], vec2 xs)
         if (TYPE == T_Q4_0) {
             float d = unpackHalf2x16(DQ_AUX(ah >> 1) >> ((ah & 1u) * 16u)).x;
             return d * (s - 8.0 * (xs.x + xs.y));
+        }
+        if (TYPE == T_Q4K_UNIT) {
+            uvec2 a2 = DQ_AUX2(sb);   // f32 scale, f32 min
+            return uintBitsToFloat(a2.x) * s - uintBitsToFloat(a2.y) * (xs.x + xs.y);
         }
         vec2 dm = unpackHalf2x16(DQ_AUX(ah >> 1));
         return dm.x * s + dm.y * (xs.x + xs.y);

@@ -1,11 +1,15 @@
 // matvec.glsl: dst = W @ x for a few input rows, any weight type (body of
 // matvec.comp and matvec_shmem.comp, which differ only in USE_SUBGROUP).
 //
-// A workgroup owns NR consecutive weight rows. Its WG invocations split each
-// row's 32-value units (u = t, t + WG, ...); for each unit an invocation loads
-// the matching 32 values of x once and reuses them for all NR rows. Partial
-// sums (f32) are reduced across the workgroup with subgroupAdd or a shared
-// memory tree. GEGLU: rows of a second weight (up) are dotted with the same x
+// A workgroup owns NR consecutive weight rows. Its WG invocations form NG =
+// WG / LPR groups of LPR lanes; group g takes rows g, g + NG, ... of the NR, and
+// its LPR lanes split each row's 32-value units (u = lane, lane + LPR, ...).
+// For each unit a lane loads the matching 32 values of x once and reuses them
+// for its NR / NG rows. LPR < WG (CPU devices, WG = one subgroup) keeps every
+// lane busy when a row's unit count is not a multiple of WG (n_in 640: 20
+// units are 5 rounds of 4 lanes instead of 3 rounds of 8 with 4 lanes idle in
+// the last). Partial sums (f32) are reduced with subgroupAdd (one per row
+// group) or, with LPR = WG, a shared memory tree. GEGLU: rows of a second weight (up) are dotted with the same x
 // and the output is gelu(gate) * up.
 //
 // Grid: x * y = ceil(n_rows / NR) workgroups (linearized), z = input row.
@@ -17,6 +21,9 @@ layout(constant_id = 0) const uint WG = 32;
 layout(constant_id = 1) const uint TYPE = 0;
 layout(constant_id = 2) const uint NR = 1;
 layout(constant_id = 4) const uint GEGLU = 0;
+layout(constant_id = 5) const uint LPR_SPEC = 0;   // lanes per row; 0 = WG (one row group)
+const uint LPR = LPR_SPEC == 0u ? WG : LPR_SPEC;
+const uint NG = WG / LPR;                           // row groups (> 1 only with WG = one subgroup)
 
 #if USE_TEXEL   // the same arrays through uniform texel buffers (R32G32B32A32_UINT / R32_UINT,
                 // R32G32_UINT for Q5_0/Q5_1 scales: vk_aux_texel_format)
@@ -100,29 +107,42 @@ void main()
     if (row0 >= pc.n_rows) return;   // whole workgroup: no barrier is skipped by part of it
     uint col = gl_WorkGroupID.z;
     uint t = gl_LocalInvocationID.x;
+    uint lane = t % LPR, grp = t / LPR;
     uint xb = pc.x_off + col * pc.x_stride;
     bool vec_ok = (xb & 3u) == 0u;
     uint units = (pc.n_in + 31u) / 32u;
+    uint last = pc.n_rows - 1u;
 
     float acc[NR], acc1[NR];
     for (uint r = 0u; r < NR; r++) { acc[r] = 0.0; acc1[r] = 0.0; }
 
-    for (uint u = t; u < units; u += WG) {
+    for (uint u = lane; u < units; u += LPR) {
         vec4 xv[8];
         load_x(xb, u, vec_ok, xv);
         uint b = u / SB_UNITS, j = u % SB_UNITS;
         vec4 x03 = xv[0] + xv[1] + xv[2] + xv[3], x47 = xv[4] + xv[5] + xv[6] + xv[7];
         vec2 xs = vec2(dot(x03, vec4(1.0)), dot(x47, vec4(1.0)));   // for block offsets
-        [[dont_unroll]] for (uint r = 0u; r < NR; r++) {
-            uint row = row0 + r;
-            if (row >= pc.n_rows) break;
+        // Rows past the end (last workgroup) read the last row again and are not
+        // written: no divergent exit from this loop.
+        [[dont_unroll]] for (uint r = 0u; r < NR / NG; r++) {
+            uint row = min(row0 + r * NG + grp, last);
             acc[r] += dqdot0(row * pc.nsb + b, j, xv, xs);
             if (GEGLU != 0u) acc1[r] += dqdot1(row * pc.nsb + b, j, xv, xs);
         }
     }
 
-    uint nv = GEGLU != 0u ? 2u : 1u;
 #if USE_SUBGROUP
+    if (NG > 1u) {   // WG is one subgroup: one reduction per (row, group)
+        for (uint r = 0u; r < NR / NG; r++)
+            for (uint g = 0u; g < NG; g++) {
+                float s = subgroupAdd(grp == g ? acc[r] : 0.0);
+                float s1 = GEGLU != 0u ? subgroupAdd(grp == g ? acc1[r] : 0.0) : 0.0;
+                uint row = row0 + r * NG + g;
+                if (t == 0u && row <= last)
+                    dst[pc.d_off + col * pc.d_stride + row] = GEGLU != 0u ? gelu_tanh(s) * s1 : s;
+            }
+        return;
+    }
     for (uint r = 0u; r < NR; r++) {
         acc[r] = subgroupAdd(acc[r]);
         if (GEGLU != 0u) acc1[r] = subgroupAdd(acc1[r]);
@@ -162,7 +182,7 @@ void main()
     if (t == 0u) {
         uint db = pc.d_off + col * pc.d_stride + row0;
         for (uint r = 0u; r < NR; r++) {
-            if (row0 + r >= pc.n_rows) break;
+            if (row0 + r > last) break;
             dst[db + r] = GEGLU != 0u ? gelu_tanh(acc[r]) * acc1[r] : acc[r];
         }
     }

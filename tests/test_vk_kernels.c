@@ -43,6 +43,15 @@ static void test_choice(void)
     CHECK(vk_choose_matmul(&lavapipe, GT_Q4_K, 1, 640, 2048, true).rows_per_wg == 64, "lavapipe geglu: 64 rows");
     CHECK(vk_choose_matmul(&nvidia, GT_Q8_0, 1, 640, 262144, false).rows_per_wg == 2, "GPUs: 2 rows");
     CHECK(v.spec[3] == 1 && v.spec[4] == 0, "lavapipe matvec: subgroup reduction, no geglu");
+    /* lanes per row: no idle lanes in the last round over a row's units */
+    CHECK(v.spec[5] == 4, "lavapipe n_in 1152 (36 units): 4 lanes per row, got %u", v.spec[5]);
+    CHECK(vk_choose_matmul(&lavapipe, GT_Q8_0, 1, 640, 262144, false).spec[5] == 4, "n_in 640 (20 units): 4 lanes");
+    CHECK(vk_choose_matmul(&lavapipe, GT_Q6_K, 1, 2048, 640, false).spec[5] == 8, "n_in 2048 (64 units): 8 lanes");
+    CHECK(vk_choose_matmul(&nvidia, GT_Q8_0, 1, 640, 262144, false).spec[5] == 0, "GPUs: one row group");
+    CHECK(vk_matvec_lanes_per_row(8, 320) == 2 && vk_matvec_lanes_per_row(8, 160) == 1 &&
+          vk_matvec_lanes_per_row(8, 256) == 8 && vk_matvec_lanes_per_row(8, 33) == 2 &&
+          vk_matvec_lanes_per_row(8, 32) == 1,
+          "lanes per row: 10 units -> 2, 5 -> 1, 8 -> 8, 2 -> 2, 1 -> 1");
     v = vk_choose_matmul(&lavapipe, GT_Q8_0, 64, 1152, 4608, false);
     CHECK(v.kernel == VK_K_MATMAT && v.spec[4] == 0, "lavapipe prefill: direct loads (shared %u)", v.spec[4]);
     /* a GPU: shared-memory tiles, subgroup-wide matvec */
@@ -156,6 +165,69 @@ static void test_layout(void)
     CHECK(q[0] == 2 && q[31] == 33 && q[32] == 36 && q[63] == 67, "Q8_0 quants");
 }
 
+/* Value i of a row in a K-quant unit layout, decoded the way the shaders do
+ * (dequant.glsl). */
+static float unit_value(const vk_wlayout *l, const uint8_t *qs, const uint8_t *aux, uint64_t i)
+{
+    uint64_t u = i / 32, k = i % 32;
+    float a[2];
+    memcpy(a, aux + 8 * u, 8);
+    if (l->type == VK_T_Q4K_UNIT) {
+        uint8_t b = qs[16 * u + k % 16];
+        return (float)(k < 16 ? b & 15 : b >> 4) * a[0] - a[1];
+    }
+    return a[k >= 16] * (float)(int8_t)qs[32 * u + k];
+}
+
+/* Q4_K / Q6_K in the unit layouts of CPU devices: bit-exact with the CPU
+ * dequantization of the file's blocks (random blocks: random scales, mins and
+ * quants); native blocks on GPUs. */
+static void test_unit_layouts(void)
+{
+    const uint32_t types[2] = { GT_Q4_K, GT_Q6_K };
+    for (int ti = 0; ti < 2; ti++) {
+        vk_wlayout l;
+        gc_err err = {0};
+        CHECK(vk_wlayout_for(&nvidia, types[ti], &l, &err) == 0 && l.type == types[ti], "GPUs keep %u", types[ti]);
+        CHECK(vk_wlayout_for(&lavapipe, GT_Q8_0, &l, &err) == 0 && l.type == GT_Q8_0, "Q8_0 unchanged");
+        CHECK(vk_wlayout_for(&lavapipe, types[ti], &l, &err) == 0, "%s", err.msg);
+        CHECK(l.type == (ti ? VK_T_Q6K_UNIT : VK_T_Q4K_UNIT) && l.src_type == types[ti] && l.sb_elems == 32,
+              "lavapipe: unit layout for %u", types[ti]);
+        CHECK(vk_aux_texel_pairs(l.type), "unit scales read as pairs");
+        const uint64_t n_in = 512, rows = 3;
+        uint64_t rb;
+        quant_row_bytes(types[ti], n_in, &rb, &err);
+        uint8_t *src = malloc(rb * rows);
+        for (uint64_t i = 0; i < rb * rows; i++) src[i] = (uint8_t)test_rand_u64();
+        for (uint64_t b = 0; b < rb * rows / (ti ? 210 : 144); b++) {   /* finite f16 scales */
+            uint8_t *blk = src + b * (ti ? 210 : 144);
+            uint16_t h1 = quant_f32_to_f16(0.01f * test_rand_f()), h2 = quant_f32_to_f16(0.01f * test_rand_f());
+            if (ti) memcpy(blk + 208, &h1, 2);
+            else { memcpy(blk, &h1, 2); memcpy(blk + 2, &h2, 2); }
+        }
+        uint64_t qsb = vk_wlayout_qs_bytes(&l, n_in, rows), auxb = vk_wlayout_aux_bytes(&l, n_in, rows);
+        CHECK(qsb == rows * n_in / 32 * (ti ? 32 : 16) && auxb == rows * n_in / 32 * 8, "unit sizes %llu %llu",
+              (unsigned long long)qsb, (unsigned long long)auxb);
+        uint8_t *qs = malloc(qsb), *aux = malloc(auxb);
+        vk_repack_rows(&l, src, n_in, rows, qs, aux);
+        float want[512];
+        int bad = 0;
+        for (uint64_t r = 0; r < rows; r++) {
+            quant_dequant_row(types[ti], src + r * rb, want, n_in);
+            for (uint64_t i = 0; i < n_in; i++) {
+                float got = unit_value(&l, qs + r * qsb / rows, aux + r * auxb / rows, i);
+                if (memcmp(&got, &want[i], 4) && bad++ < 3)
+                    CHECK(0, "%u row %llu value %llu: %g, want %g", types[ti], (unsigned long long)r,
+                          (unsigned long long)i, got, want[i]);
+            }
+        }
+        CHECK(bad == 0, "%u: %d values differ", types[ti], bad);
+        free(src);
+        free(qs);
+        free(aux);
+    }
+}
+
 static void test_cache_header(void)
 {
     vk_caps c;
@@ -205,6 +277,7 @@ int main(void)
 {
     TEST_RUN(test_choice);
     TEST_RUN(test_layout);
+    TEST_RUN(test_unit_layouts);
     TEST_RUN(test_cache_header);
     TEST_RUN(test_rank);
     return test_summary();

@@ -104,12 +104,14 @@ static void test_matmul_all_types(void)
     vt_no_validation_messages();
 }
 
-/* A tall matrix (an output head: many pieces of 64-row workgroups) and long
- * rows (many units per invocation). */
+/* A tall matrix (an output head: many pieces of 64-row workgroups), long
+ * rows (many units per invocation) and row lengths that split the workgroup
+ * into row groups on CPU devices (640: 4 lanes per row, 320: 2; both with a
+ * partial last workgroup). */
 static void test_matmul_shapes(void)
 {
-    const uint64_t shapes[][2] = { { 64, 32768 + 37 }, { 1152, 40 } };
-    for (int si = 0; si < 2; si++) {
+    const uint64_t shapes[][2] = { { 64, 32768 + 37 }, { 1152, 40 }, { 640, 200 }, { 320, 77 } };
+    for (int si = 0; si < 4; si++) {
         uint64_t n_in = shapes[si][0], n_out = shapes[si][1];
         void *wd = vt_rand_weight(GT_Q8_0, n_in, n_out);
         pair w = weight2("w", GT_Q8_0, n_in, n_out, 2, wd);

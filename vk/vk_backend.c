@@ -353,7 +353,7 @@ static uint64_t rows_per_chunk(const vk_caps *c, uint64_t row_qs, uint64_t row_a
 static int upload_matrix(vk_backend *b, be_tensor *t, const gguf_tensor *g, gc_err *err)
 {
     uint64_t n_rows = g->ne[1] * g->ne[2] * g->ne[3];
-    if (vk_wlayout_of(g->type, &t->lay, err)) return gc_err_prefix(err, "tensor '%s'", t->name);
+    if (vk_wlayout_for(&b->kc, g->type, &t->lay, err)) return gc_err_prefix(err, "tensor '%s'", t->name);
     uint64_t row_bytes;
     if (quant_row_bytes(g->type, g->ne[0], &row_bytes, err)) return gc_err_prefix(err, "tensor '%s'", t->name);
     t->n_in = g->ne[0];
@@ -1049,7 +1049,7 @@ void vk_backend_opts_init(vk_backend_opts *o)
     o->hooks.fail_alloc_after = -1;
 }
 
-int vk_model_weight_bytes(const gguf_file *g, uint64_t *bytes, gc_err *err)
+int vk_model_weight_bytes(const gguf_file *g, const vk_kcaps *kc, uint64_t *bytes, gc_err *err)
 {
     uint64_t sum = 0;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
@@ -1057,7 +1057,7 @@ int vk_model_weight_bytes(const gguf_file *g, uint64_t *bytes, gc_err *err)
         uint64_t n = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
         if (t->n_dims >= 2) {
             vk_wlayout l;
-            if (vk_wlayout_of(t->type, &l, err))
+            if (vk_wlayout_for(kc, t->type, &l, err))
                 return gc_err_prefix(err, "tensor '%.*s'", (int)t->name.len, t->name.ptr);
             uint64_t rows = n / t->ne[0];
             sum += vk_wlayout_qs_bytes(&l, t->ne[0], rows) + vk_wlayout_aux_bytes(&l, t->ne[0], rows);
@@ -1114,7 +1114,8 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
     uint64_t heap = b->opts.hooks.device_memory ? b->opts.hooks.device_memory : vk_device_budget(pc);
     if (b->opts.model) {
         uint64_t need;
-        if (vk_model_weight_bytes(b->opts.model, &need, err)) goto fail;
+        vk_kcaps kc = vk_caps_kernel(pc);
+        if (vk_model_weight_bytes(b->opts.model, &kc, &need, err)) goto fail;
         if (need > heap) {
             gc_errf(err, "vulkan: the model '%s' needs %llu MiB of device memory for its weights, but device "
                     "'%s' has %llu MiB; use a smaller quantization or --backend cpu", b->opts.model->path,

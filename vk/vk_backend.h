@@ -17,6 +17,7 @@
 
 #include "model/backend.h"
 #include "model/gguf.h"
+#include "vk/vk_kernels.h"
 
 /* Fault and limit injection for tests (issue 10 uses the faults). The
  * environment variable GEMMA_CHAT_VK_FAULT sets the faults for a whole
@@ -72,8 +73,9 @@ typedef struct vk_backend_stats {
 /* be must come from vk_backend_create. */
 void vk_backend_stats_get(backend *be, vk_backend_stats *out);
 
-/* Bytes the weights of a model take on the device (repacked layout), or -1
- * with err naming an unsupported tensor. */
-int vk_model_weight_bytes(const gguf_file *g, uint64_t *bytes, gc_err *err);
+/* Bytes the weights of a model take on a device with kernel caps kc (its
+ * repacked layouts; kc NULL: the layouts of GPUs), or -1 with err naming an
+ * unsupported tensor. */
+int vk_model_weight_bytes(const gguf_file *g, const vk_kcaps *kc, uint64_t *bytes, gc_err *err);
 
 #endif

@@ -8,7 +8,7 @@
 
 int vk_wlayout_of(uint32_t type, vk_wlayout *out, gc_err *err)
 {
-    vk_wlayout l = { .type = type, .sb_elems = 32 };
+    vk_wlayout l = { .type = type, .src_type = type, .sb_elems = 32 };
     switch (type) {
     case GT_F32:  l.qs_u4 = 8; break;
     case GT_F16:  l.qs_u4 = 4; break;
@@ -26,6 +26,22 @@ int vk_wlayout_of(uint32_t type, vk_wlayout *out, gc_err *err)
                        quant_type_name(type), quant_supported_list());
     }
     *out = l;
+    return 0;
+}
+
+bool vk_unit_kquants(const vk_kcaps *c)
+{
+    return c && c->cpu;
+}
+
+int vk_wlayout_for(const vk_kcaps *c, uint32_t type, vk_wlayout *out, gc_err *err)
+{
+    if (vk_wlayout_of(type, out, err)) return -1;
+    if (!vk_unit_kquants(c) || (type != GT_Q4_K && type != GT_Q6_K)) return 0;
+    out->type = type == GT_Q4_K ? VK_T_Q4K_UNIT : VK_T_Q6K_UNIT;
+    out->sb_elems = 32;
+    out->qs_u4 = type == GT_Q4_K ? 1 : 2;
+    out->aux_h = 4;
     return 0;
 }
 
@@ -48,6 +64,59 @@ uint64_t vk_wlayout_aux_bytes(const vk_wlayout *l, uint64_t n_in, uint64_t rows)
  * and have no alignment, so everything goes through memcpy. */
 static void put(uint8_t *dst, const uint8_t *src, size_t n) { memcpy(dst, src, n); }
 
+/* Q4_K / Q6_K blocks (256 values) into the unit layouts (vk_kernels.h). */
+static void repack_kquant_units(const vk_wlayout *l, const uint8_t *src, uint64_t n_in, uint64_t rows,
+                                uint8_t *qs, uint8_t *aux)
+{
+    bool q4 = l->type == VK_T_Q4K_UNIT;
+    uint64_t nb = n_in / 256, bb = q4 ? 144 : 210;
+    for (uint64_t i = 0; i < rows * nb; i++) {
+        const uint8_t *s = src + i * bb;
+        uint8_t *q = qs + i * 8 * l->qs_u4 * 16;
+        uint8_t *a = aux + i * 8 * 8;   /* 2 floats per unit */
+        uint8_t v[256];
+        float sa[8], sb[8];
+        if (q4) {
+            uint16_t dh, mh;
+            memcpy(&dh, s, 2);
+            memcpy(&mh, s + 2, 2);
+            float d = quant_f16_to_f32(dh), dmin = quant_f16_to_f32(mh);
+            const uint8_t *sc = s + 4, *ql = s + 16;
+            for (int j = 0; j < 8; j++) {
+                /* the 6-bit scale and min of sub-block j (llama.cpp's get_scale_min_k4) */
+                uint8_t scj, mj;
+                if (j < 4) { scj = sc[j] & 63; mj = sc[j + 4] & 63; }
+                else {
+                    scj = (uint8_t)((sc[j + 4] & 0xF) | ((sc[j - 4] >> 6) << 4));
+                    mj = (uint8_t)((sc[j + 4] >> 4) | ((sc[j] >> 6) << 4));
+                }
+                sa[j] = d * scj;
+                sb[j] = dmin * mj;
+                for (int k = 0; k < 32; k++) v[32 * j + k] = (ql[32 * (j / 2) + k] >> (4 * (j & 1))) & 15;
+            }
+            for (int j = 0; j < 8; j++)
+                for (int k = 0; k < 16; k++) q[16 * j + k] = (uint8_t)(v[32 * j + k] | v[32 * j + k + 16] << 4);
+        } else {
+            const uint8_t *ql = s, *qh = s + 128;
+            const int8_t *sc = (const int8_t *)(s + 192);
+            uint16_t dh;
+            memcpy(&dh, s + 208, 2);
+            float d = quant_f16_to_f32(dh);
+            for (int h = 0; h < 2; h++)
+                for (int k = 0; k < 32; k++) {
+                    const uint8_t *l0 = ql + 64 * h, *h0 = qh + 32 * h;
+                    v[128 * h + k] = (uint8_t)((l0[k] & 0xF) | ((h0[k] & 3) << 4));
+                    v[128 * h + k + 32] = (uint8_t)((l0[k + 32] & 0xF) | (((h0[k] >> 2) & 3) << 4));
+                    v[128 * h + k + 64] = (uint8_t)((l0[k] >> 4) | (((h0[k] >> 4) & 3) << 4));
+                    v[128 * h + k + 96] = (uint8_t)((l0[k + 32] >> 4) | (((h0[k] >> 6) & 3) << 4));
+                }
+            for (int j = 0; j < 8; j++) { sa[j] = d * sc[2 * j]; sb[j] = d * sc[2 * j + 1]; }
+            for (int k = 0; k < 256; k++) q[k] = (uint8_t)(int8_t)(v[k] - 32);
+        }
+        for (int j = 0; j < 8; j++) { memcpy(a + 8 * j, &sa[j], 4); memcpy(a + 8 * j + 4, &sb[j], 4); }
+    }
+}
+
 void vk_repack_rows(const vk_wlayout *l, const void *src_, uint64_t n_in, uint64_t rows,
                     void *qs_, void *aux_)
 {
@@ -65,6 +134,10 @@ void vk_repack_rows(const vk_wlayout *l, const void *src_, uint64_t n_in, uint64
             memcpy(d, src + r * n_in * esz, n_in * esz);
             memset(d + n_in * esz, 0, qs_row - n_in * esz);   /* padding to 32 values: zeros */
         }
+        return;
+    }
+    if (l->type == VK_T_Q4K_UNIT || l->type == VK_T_Q6K_UNIT) {
+        repack_kquant_units(l, src, n_in, rows, qs, aux);
         return;
     }
     const quant_info *qi = quant_type_info(l->type);
@@ -123,7 +196,7 @@ bool vk_choose_kv_f16(int want, bool all_f32_weights)
 
 bool vk_aux_texel_pairs(uint32_t type)
 {
-    return type == GT_Q5_0 || type == GT_Q5_1;
+    return type == GT_Q5_0 || type == GT_Q5_1 || type == VK_T_Q4K_UNIT || type == VK_T_Q6K_UNIT;
 }
 
 uint32_t vk_matvec_max_rows(const vk_kcaps *c)
@@ -149,10 +222,24 @@ vk_variant vk_matmat_texel(const vk_kcaps *c, vk_variant v, uint64_t qs_u4, uint
     return v;
 }
 
+/* Lanes that split one row's 32-value units in the matrix-vector kernel
+ * (spec 5, see matvec.glsl): the largest of wg, wg/2, .. 1 that leaves the
+ * fewest lanes idle in the last round over a row's units. */
+uint32_t vk_matvec_lanes_per_row(uint32_t wg, uint32_t n_in)
+{
+    uint32_t units = (n_in + 31) / 32, best = wg;
+    uint64_t best_slots = (uint64_t)(units + wg - 1) / wg * wg;   /* lane-rounds times lanes */
+    for (uint32_t l = wg / 2; l >= 1; l /= 2) {
+        uint64_t slots = (uint64_t)(units + l - 1) / l * l;
+        if (slots < best_slots) { best = l; best_slots = slots; }
+    }
+    return best;
+}
+
 vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uint32_t n_in,
                             uint32_t n_out, bool geglu)
 {
-    (void)n_in; (void)n_out;
+    (void)n_out;
     vk_variant v = {0};
     if (geglu || rows <= vk_matvec_max_rows(c)) {
         uint32_t wg, nr;
@@ -166,6 +253,11 @@ vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uin
         bool sg = c->subgroup_arith && c->subgroup_size > 0;
         v.kernel = VK_K_MATVEC;
         v.spec[0] = wg; v.spec[1] = type; v.spec[2] = nr; v.spec[3] = sg; v.spec[4] = geglu;
+        /* Row groups need the workgroup to be one subgroup (one subgroupAdd per
+         * group). Measured on lavapipe (n_in 640, 4 lanes per row against 8;
+         * best of 5 alternating runs): 262144 x 640 Q8_0 (Gemma 3 head) -11%,
+         * 2048 x 640 Q5_0 -14%; n_in 1152 (9 -> 10 units per lane) unchanged. */
+        if (c->cpu && sg && wg == c->subgroup_size) v.spec[5] = vk_matvec_lanes_per_row(wg, n_in);
         v.wg = wg; v.rows_per_wg = nr; v.cols_per_wg = 1;
         return v;
     }

@@ -46,13 +46,28 @@ typedef struct vk_kcaps {
  *   Q4_K   9 x uvec4 (the 144-byte block as is)   aux -
  *   Q5_K  11 x uvec4 (the 176-byte block as is)   aux -
  *   Q6_K  13 x uvec4 (ql[128] qh[64] scales[16])  aux d
+ *   VK_T_Q4K_UNIT, VK_T_Q6K_UNIT: see above (CPU devices)
  *
  * F32/F16/BF16 rows are zero-padded to a multiple of 32 values, so every
  * kernel walks rows in 32-value units. Splitting the scales off the quants is
  * what allows 16-byte loads on every block type (../shared/LAVAPIPE.md).
  */
+/* Unit layouts that replace the K-quants' 256-value blocks on CPU devices
+ * (vk_wlayout_for): every 32-value unit is self-contained, so a kernel reads 2
+ * or 3 texels per unit instead of 3 (Q4_K) or 6 (Q6_K) and decodes no packed
+ * 6-bit scales. Exact: the f32 scales are the products llama.cpp forms.
+ *   VK_T_Q4K_UNIT  1 x uvec4: byte i = q[i] | q[i + 16] << 4 (as Q4_0)
+ *                  aux: f32 d * sc, f32 dmin * m (value = scale * q - min)
+ *   VK_T_Q6K_UNIT  2 x uvec4: int8 q - 32 (as Q8_0)
+ *                  aux: f32 d * sc of values 0-15, of values 16-31
+ * Costs 33% (Q4_K) / 52% (Q6_K) more memory: on CPU devices the kernels are
+ * bound by texel fetches and bit decoding, not by bytes (../shared/LAVAPIPE.md). */
+#define VK_T_Q4K_UNIT 64u
+#define VK_T_Q6K_UNIT 65u
+
 typedef struct vk_wlayout {
-    uint32_t type;        /* ggml type */
+    uint32_t type;        /* kernel type: ggml type, or VK_T_*_UNIT */
+    uint32_t src_type;    /* ggml type of the file's rows */
     uint32_t sb_elems;    /* values per superblock: 32 or 256 */
     uint32_t qs_u4;       /* 16-byte units of quants per superblock */
     uint32_t aux_h;       /* 16-bit halves of scales per superblock (0 = none) */
@@ -61,6 +76,10 @@ typedef struct vk_wlayout {
 /* Layout of a supported weight type; returns -1 (err names the type) for
  * others. */
 int vk_wlayout_of(uint32_t type, vk_wlayout *out, gc_err *err);
+/* The layout a device uses: vk_wlayout_of's, except the unit layouts for
+ * Q4_K and Q6_K where vk_unit_kquants(c). */
+int vk_wlayout_for(const vk_kcaps *c, uint32_t type, vk_wlayout *out, gc_err *err);
+bool vk_unit_kquants(const vk_kcaps *c);
 /* Superblocks per row of n_in values (float rows rounded up to 32). */
 uint64_t vk_wlayout_nsb(const vk_wlayout *l, uint64_t n_in);
 /* Bytes of quants / aux of `rows` rows (aux rounded up to 4 bytes). */
@@ -228,6 +247,7 @@ typedef struct vk_variant {
 /* The product W @ x for `rows` input rows: matrix-vector kernel for a few
  * rows (weights streamed once per row), tiled matrix-matrix kernel beyond.
  * `geglu` asks for the fused gate/up variant (matvec only). */
+uint32_t vk_matvec_lanes_per_row(uint32_t wg, uint32_t n_in);
 vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uint32_t n_in,
                             uint32_t n_out, bool geglu);
 /* The other kernels: wg size and reduction style from caps. `type` is the

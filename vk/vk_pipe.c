@@ -24,7 +24,7 @@ typedef struct vk_kernel_desc {
 } vk_kernel_desc;
 
 static const vk_kernel_desc kernel_table[VK_K_COUNT] = {
-    [VK_K_MATVEC]    = { .shader = "matvec",    .n_bind = 6, .push_size = sizeof(vk_pc_matvec),   .n_spec = 5,
+    [VK_K_MATVEC]    = { .shader = "matvec",    .n_bind = 6, .push_size = sizeof(vk_pc_matvec),   .n_spec = 6,
                          .shader_shmem = "matvec_shmem" },
     [VK_K_MATMAT]    = { .shader = "matmat",    .n_bind = 4, .push_size = sizeof(vk_pc_matvec),   .n_spec = 6 },
     [VK_K_EMBED]     = { .shader = "embed",     .n_bind = 4, .push_size = sizeof(vk_pc_embed),    .n_spec = 2 },
@@ -34,7 +34,7 @@ static const vk_kernel_desc kernel_table[VK_K_COUNT] = {
     [VK_K_ATTENTION] = { .shader = "attention", .n_bind = 4, .push_size = sizeof(vk_pc_attn),     .n_spec = 4 },
     [VK_K_ELTWISE]   = { .shader = "eltwise",   .n_bind = 3, .push_size = sizeof(vk_pc_eltwise),  .n_spec = 1 },
     [VK_K_ARGMAX]    = { .shader = "argmax",    .n_bind = 2, .push_size = sizeof(vk_pc_argmax),   .n_spec = 1 },
-    [VK_K_MATVEC_TEX] = { .shader = "matvec_tex", .n_bind = 6, .push_size = sizeof(vk_pc_matvec),  .n_spec = 5,
+    [VK_K_MATVEC_TEX] = { .shader = "matvec_tex", .n_bind = 6, .push_size = sizeof(vk_pc_matvec),  .n_spec = 6,
                           .texel_mask = 0x33 },
     [VK_K_MATMAT_TEX] = { .shader = "matmat_tex", .n_bind = 4, .push_size = sizeof(vk_pc_matvec),  .n_spec = 6,
                           .texel_mask = 0x7 },
