@@ -74,9 +74,10 @@ void load_x(uint col, uint u, out vec4 xv[8])
     uint xb = pc.x_off + col * pc.x_stride;
     if (USE_TEXEL != 0 || ((xb & 3u) == 0u && i0 + 32u <= pc.n_in)) {   // texel: aligned (vk_matmat_texel)
         for (uint k = 0u; k < 8u; k++) xv[k] = X4((xb + i0) / 4u + k);
-    } else {   // unaligned or the padded tail of a float weight's row: rare, kept compact
-        // Unrolled: constant indices keep xv out of memory (llvmpipe turns a
-        // dynamically indexed array into gathers and scatters at every use).
+    } else {   // unaligned or the padded tail of a float weight's row: rare
+        // Unrolled, not a loop: one dynamically indexed write would make xv a
+        // memory array, and llvmpipe then gathers/scatters it at every use
+        // (that alone halved the CPU tile loop's speed).
         [[unroll]] for (uint i = 0u; i < 32u; i++) xv[i >> 2][i & 3u] = i0 + i < pc.n_in ? X1(xb + i0 + i) : 0.0;
     }
 }
