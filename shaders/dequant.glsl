@@ -28,14 +28,15 @@ uvec4 bytes4(uint w) { return (uvec4(w) >> uvec4(0u, 8u, 16u, 24u)) & 0xffu; }
 ivec4 sbytes4(uint w) { return ivec4(uvec4(w) << uvec4(24u, 16u, 8u, 0u)) >> 24; }
 // The 5-bit quants of a Q5_0/Q5_1 unit: low nibbles from a, fifth bits from qh;
 // q[k] holds values 4k .. 4k+3 (0..31, before the block's scale and offset).
+// Works on whole words: a nibble of qh times 0x00204081 puts its 4 bits at
+// bits 0, 8, 16, 24 (the shifted copies do not overlap), one per byte.
 void q5_quants(uvec4 a, uint qh, out vec4 q[8])
 {
     for (uint k = 0u; k < 4u; k++) {
-        uvec4 b = bytes4(a[k]);
-        uvec4 hl = (uvec4(qh) >> (uvec4(0u, 1u, 2u, 3u) + 4u * k)) & 1u;
-        uvec4 hh = (uvec4(qh) >> (uvec4(16u, 17u, 18u, 19u) + 4u * k)) & 1u;
-        q[k] = vec4((b & 15u) | (hl << 4));
-        q[4u + k] = vec4((b >> 4) | (hh << 4));
+        uint hl = (((qh >> (4u * k)) & 15u) * 0x00204081u) & 0x01010101u;
+        uint hh = (((qh >> (16u + 4u * k)) & 15u) * 0x00204081u) & 0x01010101u;
+        q[k] = vec4(bytes4((a[k] & 0x0f0f0f0fu) | (hl << 4)));
+        q[4u + k] = vec4(bytes4(((a[k] >> 4) & 0x0f0f0f0fu) | (hh << 4)));
     }
 }
 uint byte_of(uvec4 q, uint i) { return (q[i >> 2] >> ((i & 3u) * 8u)) & 0xffu; }

@@ -23,6 +23,9 @@ layout(constant_id = 3) const uint BN = 32;
 layout(constant_id = 4) const uint SHARED = 1;
 layout(constant_id = 5) const uint TM = 4;
 
+#ifndef USE_TEXEL
+#define USE_TEXEL 0
+#endif
 #if USE_TEXEL
 layout(binding = 0) uniform usamplerBuffer wqt;          // as below, through texel views
 layout(binding = 1) uniform usamplerBuffer wat;
@@ -69,10 +72,13 @@ void load_x(uint col, uint u, out vec4 xv[8])
         return;
     }
     uint xb = pc.x_off + col * pc.x_stride;
-    if ((xb & 3u) == 0u && i0 + 32u <= pc.n_in) {
+    if (USE_TEXEL != 0 || ((xb & 3u) == 0u && i0 + 32u <= pc.n_in)) {   // texel: aligned (vk_matmat_texel)
         for (uint k = 0u; k < 8u; k++) xv[k] = X4((xb + i0) / 4u + k);
-    } else {   // unaligned or the padded tail of a float weight's row: rare, kept compact
-        [[dont_unroll]] for (uint i = 0u; i < 32u; i++) xv[i >> 2][i & 3u] = i0 + i < pc.n_in ? X1(xb + i0 + i) : 0.0;
+    } else {   // unaligned or the padded tail of a float weight's row: rare
+        // Unrolled, not a loop: one dynamically indexed write would make xv a
+        // memory array, and llvmpipe then gathers/scatters it at every use
+        // (that alone halved the CPU tile loop's speed).
+        [[unroll]] for (uint i = 0u; i < 32u; i++) xv[i >> 2][i & 3u] = i0 + i < pc.n_in ? X1(xb + i0 + i) : 0.0;
     }
 }
 
@@ -116,9 +122,8 @@ void main()
         } else {
             vec4 xv[TN][8];
             for (uint j = 0u; j < TN; j++) load_x(col_base + tc * TN + j, u, xv[j]);
-            [[dont_unroll]] for (uint i = 0u; i < TM; i++) {
-                uint row = row_base + tr * TM + i;
-                if (row >= pc.n_rows) break;
+            [[unroll]] for (uint i = 0u; i < TM; i++) {
+                uint row = min(row_base + tr * TM + i, pc.n_rows - 1u);   // rows past the end: computed, not stored
                 vec4 w[8];
                 dq(row * pc.nsb + b, jj, w);
                 for (uint j = 0u; j < TN; j++) {

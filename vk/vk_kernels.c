@@ -269,7 +269,12 @@ vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uin
      * bench model, 64-token prefill, texel variant): TM 8 / TN 8 21 tok/s,
      * TM 16 / TN 8 34, TM 16 / TN 16 36-39, TM 32 / TN 8 (this) 41, TM 4 13.
      * TN 16 also doubles the shader's unrolled code: pipeline builds took
-     * 70 s instead of 56 s for test_vk_ops' cold cache. */
+     * 70 s instead of 56 s for test_vk_ops' cold cache.
+     * Re-checked after matmat.glsl lost its dynamically indexed arrays (stop
+     * 14; 1152x4608 Q8_0/Q5_0 by 128 rows, CPU time, 2 rounds): 256x8 (TR 8),
+     * 128x32 (TN 16) and 64x16 (TM 16) within the +-15% noise of this one,
+     * TM 64 1.5-2x slower; one row per invocation shared through
+     * subgroupBroadcast (TR 1) 2x slower. */
     if (c->cpu) { wg = 8;   bm = 128; bn = 16; shared = 0; tm = 32; }
     else        { wg = 128; bm = 64; bn = 32; shared = 1; tm = 4; }
     if (shared && (bm + bn) * 33 * 4 > c->max_shared) shared = 0;
