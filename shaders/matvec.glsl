@@ -95,8 +95,8 @@ void load_x(uint xb, uint u, bool vec_ok, out vec4 xv[8])
     uint i0 = 32u * u;
     if (vec_ok && i0 + 32u <= pc.n_in) {
         for (uint k = 0u; k < 8u; k++) xv[k] = x4[(xb + i0) / 4u + k];
-    } else {   // unaligned or the padded tail of a float weight's row: rare, kept compact
-        [[dont_unroll]] for (uint i = 0u; i < 32u; i++) xv[i >> 2][i & 3u] = i0 + i < pc.n_in ? x[xb + i0 + i] : 0.0;
+    } else {   // unaligned or the padded tail of a float weight's row: rare (unrolled: a loop would put xv in memory)
+        [[unroll]] for (uint i = 0u; i < 32u; i++) xv[i >> 2][i & 3u] = i0 + i < pc.n_in ? x[xb + i0 + i] : 0.0;
     }
 }
 
@@ -122,9 +122,11 @@ void main()
         uint b = u / SB_UNITS, j = u % SB_UNITS;
         vec4 x03 = xv[0] + xv[1] + xv[2] + xv[3], x47 = xv[4] + xv[5] + xv[6] + xv[7];
         vec2 xs = vec2(dot(x03, vec4(1.0)), dot(x47, vec4(1.0)));   // for block offsets
-        // Rows past the end (last workgroup) read the last row again and are not
-        // written: no divergent exit from this loop.
-        [[dont_unroll]] for (uint r = 0u; r < NR / NG; r++) {
+        // Unrolled, so acc[r] has constant indices: llvmpipe keeps a dynamically
+        // indexed array in memory and gathers/scatters every access (18-30% of
+        // the time, measured). Rows past the end (last workgroup) read the last
+        // row again and are not written: no divergent exit from this loop.
+        [[unroll]] for (uint r = 0u; r < NR / NG; r++) {
             uint row = min(row0 + r * NG + grp, last);
             acc[r] += dqdot0(row * pc.nsb + b, j, xv, xs);
             if (GEGLU != 0u) acc1[r] += dqdot1(row * pc.nsb + b, j, xv, xs);
@@ -181,9 +183,7 @@ void main()
 #endif
     if (t == 0u) {
         uint db = pc.d_off + col * pc.d_stride + row0;
-        for (uint r = 0u; r < NR; r++) {
-            if (row0 + r > last) break;
-            dst[db + r] = GEGLU != 0u ? gelu_tanh(acc[r]) * acc1[r] : acc[r];
-        }
+        for (uint r = 0u; r < NR; r++)   // no break: the loop unrolls, acc stays in registers
+            if (row0 + r <= last) dst[db + r] = GEGLU != 0u ? gelu_tanh(acc[r]) * acc1[r] : acc[r];
     }
 }

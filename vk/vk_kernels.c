@@ -243,11 +243,14 @@ vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uin
     vk_variant v = {0};
     if (geglu || rows <= vk_matvec_max_rows(c)) {
         uint32_t wg, nr;
-        /* CPU devices: 64 rows. Measured on lavapipe against 16: Gemma 3 270M
-         * (n_in 640) head matvec ~30% less time, the layers' 0-45% less (5 of 6
-         * back-to-back pairs); 300M bench model (n_in 1152 / 4608) decode 5.2-5.3
-         * -> 6.0-6.4 tok/s and ~10% less CPU time (2 rounds; 32 rows: 4.9-5.8). */
-        if (c->cpu) { wg = sg_or(c, 8); nr = 64; }
+        /* CPU devices: 32 rows per row group (below), up to 64 per workgroup.
+         * Measured on lavapipe, 64 rows against 16 (before the row loop was
+         * unrolled): Gemma 3 270M (n_in 640) head matvec ~30% less time, the
+         * layers' 0-45% less; 300M bench model decode 5.2-5.3 -> 6.0-6.4 tok/s.
+         * With the unrolled loop, rows per lane 8 / 16 / 32 / 64 on the Gemma 3
+         * head: 56 / 46 / 36 / 50 ms (best of 4; noisy): 32 kept, which also
+         * bounds the unrolled code (pipeline builds). */
+        if (c->cpu) { wg = sg_or(c, 8); nr = 32; }
         else        { wg = sg_or(c, 32); if (wg < 32) wg = 32; nr = 2; }
         wg = clamp_wg(c, wg);
         bool sg = c->subgroup_arith && c->subgroup_size > 0;
@@ -257,7 +260,14 @@ vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uin
          * group). Measured on lavapipe (n_in 640, 4 lanes per row against 8;
          * best of 5 alternating runs): 262144 x 640 Q8_0 (Gemma 3 head) -11%,
          * 2048 x 640 Q5_0 -14%; n_in 1152 (9 -> 10 units per lane) unchanged. */
-        if (c->cpu && sg && wg == c->subgroup_size) v.spec[5] = vk_matvec_lanes_per_row(wg, n_in);
+        if (c->cpu && sg && wg == c->subgroup_size) {
+            v.spec[5] = vk_matvec_lanes_per_row(wg, n_in);
+            /* 32 rows per row group (the shader unrolls its loop over them),
+             * at most 64 per workgroup. */
+            nr = 32 * (wg / v.spec[5]);
+            if (nr > 64) nr = 64;
+            v.spec[2] = nr;
+        }
         v.wg = wg; v.rows_per_wg = nr; v.cols_per_wg = 1;
         return v;
     }
