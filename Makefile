@@ -41,7 +41,7 @@ BIN ?= gemma-chat
 # Sanitizer builds link tests/san_keep_libs.c (why: see that file).
 SAN_OBJ := $(if $(SAN),$(B)/tests/san_keep_libs.o)
 
-.PHONY: all debug shaders test test-sanitize models real-model install clean tools check
+.PHONY: all debug shaders test test-sanitize models real-model install clean tools check matvec-bench
 all: $(BIN)
 
 $(BIN): $(B)/app/main.o $(B)/libgc.a $(SAN_OBJ)
@@ -73,6 +73,11 @@ shaders: $(B)/shaders_embedded.c
 $(B)/tests/%: tests/%.c $(B)/libgc.a $(SAN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libgc.a $(SAN_OBJ) $(LDLIBS_ALL)
+
+# Matrix-vector microbenchmark (tools/matvec_bench.c; not part of the tests)
+matvec-bench: $(B)/matvec_bench
+$(B)/matvec_bench: tools/matvec_bench.c $(B)/libgc.a
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libgc.a $(LDLIBS_ALL)
 
 models:
 	$(MAKE) -s -f tools/models.mk B=$(B) PYTHON=$(PYTHON)

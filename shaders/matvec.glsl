@@ -126,10 +126,17 @@ void main()
         // indexed array in memory and gathers/scatters every access (18-30% of
         // the time, measured). Rows past the end (last workgroup) read the last
         // row again and are not written: no divergent exit from this loop.
-        [[unroll]] for (uint r = 0u; r < NR / NG; r++) {
-            uint row = min(row0 + r * NG + grp, last);
-            acc[r] += dqdot0(row * pc.nsb + b, j, xv, xs);
-            if (GEGLU != 0u) acc1[r] += dqdot1(row * pc.nsb + b, j, xv, xs);
+        if (GEGLU == 0u) {
+            [[unroll]] for (uint r = 0u; r < NR / NG; r++) {
+                uint row = min(row0 + r * NG + grp, last);
+                acc[r] += dqdot0(row * pc.nsb + b, j, xv, xs);
+            }
+        } else {   // two rows of sums: unrolled, they no longer fit the registers (measured slower)
+            [[dont_unroll]] for (uint r = 0u; r < NR / NG; r++) {
+                uint row = min(row0 + r * NG + grp, last);
+                acc[r] += dqdot0(row * pc.nsb + b, j, xv, xs);
+                acc1[r] += dqdot1(row * pc.nsb + b, j, xv, xs);
+            }
         }
     }
 
