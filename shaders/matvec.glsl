@@ -9,8 +9,8 @@
 // lane busy when a row's unit count is not a multiple of WG (n_in 640: 20
 // units are 5 rounds of 4 lanes instead of 3 rounds of 8 with 4 lanes idle in
 // the last). Partial sums (f32) are reduced with subgroupAdd (one per row
-// group) or, with LPR = WG, a shared memory tree. GEGLU: rows of a second weight (up) are dotted with the same x
-// and the output is gelu(gate) * up.
+// group) or, with LPR = WG, a shared memory tree. GEGLU: rows of a second
+// weight (up) are dotted with the same x and the output is gelu(gate) * up.
 //
 // Grid: x * y = ceil(n_rows / NR) workgroups (linearized), z = input row.
 

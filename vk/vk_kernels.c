@@ -259,7 +259,8 @@ vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uin
         /* Row groups need the workgroup to be one subgroup (one subgroupAdd per
          * group). Measured on lavapipe (n_in 640, 4 lanes per row against 8;
          * best of 5 alternating runs): 262144 x 640 Q8_0 (Gemma 3 head) -11%,
-         * 2048 x 640 Q5_0 -14%; n_in 1152 (9 -> 10 units per lane) unchanged. */
+         * 2048 x 640 Q5_0 -14%; n_in 1152 (36 units: 9 rounds of 4 lanes against
+         * 5 rounds of 8) unchanged. */
         if (c->cpu && sg && wg == c->subgroup_size) {
             v.spec[5] = vk_matvec_lanes_per_row(wg, n_in);
             /* 32 rows per row group (the shader unrolls its loop over them),
