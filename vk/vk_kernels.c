@@ -276,7 +276,7 @@ vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uin
      * TM x TN outputs, TN = BM*BN / (wg*TM) (see matmat.comp). Halving wg
      * halves BN to keep that. */
     uint32_t wg, bm, bn, shared, tm;
-    /* CPU devices: 32 x 8 outputs per invocation. Measured on lavapipe (300M
+    /* CPU devices: 16 x 8 outputs per invocation. Measured on lavapipe (300M
      * bench model, 64-token prefill, texel variant): TM 8 / TN 8 21 tok/s,
      * TM 16 / TN 8 34, TM 16 / TN 16 36-39, TM 32 / TN 8 (this) 41, TM 4 13.
      * TN 16 also doubles the shader's unrolled code: pipeline builds took
@@ -285,8 +285,13 @@ vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uin
      * 14; 1152x4608 Q8_0/Q5_0 by 128 rows, CPU time, 2 rounds): 256x8 (TR 8),
      * 128x32 (TN 16) and 64x16 (TM 16) within the +-15% noise of this one,
      * TM 64 1.5-2x slower; one row per invocation shared through
-     * subgroupBroadcast (TR 1) 2x slower. */
-    if (c->cpu) { wg = 8;   bm = 128; bn = 16; shared = 0; tm = 32; }
+     * subgroupBroadcast (TR 1) 2x slower.
+     * Since the tile loop is unrolled, its code grows with TM x TN: 128x16 /
+     * TM 32 (256 sums) made a cold `make test` ~8 min longer and the first
+     * prompt on a fresh machine wait ~98 s for pipeline builds (Gemma 3 270M).
+     * 64x16 / TM 16 (128 sums, this): 34 s, prefill ~20% slower than 128x16
+     * in 3 alternating pairs (still >= 6x llama.cpp's Vulkan backend). */
+    if (c->cpu) { wg = 8;   bm = 64;  bn = 16; shared = 0; tm = 16; }
     else        { wg = 128; bm = 64; bn = 32; shared = 1; tm = 4; }
     if (shared && (bm + bn) * 33 * 4 > c->max_shared) shared = 0;
     while (wg > 4 && clamp_wg(c, wg) < wg) { wg /= 2; bn /= 2; }
