@@ -285,8 +285,10 @@ int paths_write_atomic(const char *path, const void *data, size_t len, mode_t mo
     int bad = dfd < 0 || (fault_hit(PATHS_FAULT_DIRSYNC) ? (errno = EIO, 1) : fsync(dfd) != 0);
     saved = errno;
     if (dfd >= 0) close(dfd);
-    if (bad)
-        return gc_errf(err, "saved '%s' but could not sync its directory '%s': %s (the file may not survive a crash)",
-                       path, dir, strerror(saved));
+    if (bad) {
+        gc_errf(err, "saved '%s' but could not sync its directory '%s': %s (the file may not survive a crash)",
+                path, dir, strerror(saved));
+        return 1;
+    }
     return 0;
 }

@@ -89,7 +89,9 @@ int paths_check_name(const char *name, const char *what, gc_err *err);
 
 /* Writes data[len] to path atomically (see above) with file mode `mode`.
  * On failure the message names the path and the failed step, and says
- * whether the old file is unchanged. */
+ * whether the old file is unchanged. Returns 0; -1 when the old file is
+ * unchanged; 1 when the new file is in place but its directory could not be
+ * synced (it may not survive a crash). */
 int paths_write_atomic(const char *path, const void *data, size_t len, mode_t mode, gc_err *err);
 
 typedef enum paths_fault_op {

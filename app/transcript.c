@@ -421,7 +421,7 @@ int tr_save(tr_transcript *t, const char *path, gc_err *err)
     if (tr_to_yaml(t, &y, &len, err)) { t->updated = before; return -1; }
     int rc = paths_write_atomic(path, y, len, 0600, err);
     free(y);
-    if (rc) t->updated = before;
+    if (rc < 0) t->updated = before;   /* rc 1: the file holds the new time, though not synced */
     return rc;
 }
 

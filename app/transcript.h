@@ -119,7 +119,9 @@ const char *tr_role_name(tr_role r);
 
 /* YAML text of t (malloc'ed, *len bytes, NUL-terminated). */
 int tr_to_yaml(const tr_transcript *t, char **out, size_t *len, gc_err *err);
-/* Sets t->updated to now and writes tr_to_yaml atomically to path (mode 0600). */
+/* Sets t->updated to now and writes tr_to_yaml atomically to path (mode 0600).
+ * Returns 0; -1 when the previous file is unchanged (t->updated too); 1 when
+ * the file was replaced but its directory could not be synced (paths_write_atomic). */
 int tr_save(tr_transcript *t, const char *path, gc_err *err);
 
 int tr_load(const char *path, tr_transcript **out, gc_err *err);
