@@ -197,6 +197,15 @@ done:
     return rc;
 }
 
+bool chat_kernels_cold(const chat *c) { return c->be && c->be->kernels_cold; }
+
+int chat_warmup(chat *c, be_progress_fn progress, void *pu, gc_err *err)
+{
+    if (gemma_warmup(sess_engine(c->s), progress, pu, err)) return -1;
+    c->be->kernels_cold = false;
+    return 0;
+}
+
 void chat_close(chat *c)
 {
     sess_destroy(c->s);

@@ -79,6 +79,14 @@ int chat_open(chat *c, const cfg_config *cfg, be_progress_fn progress, void *pu,
               gc_err *err);
 void chat_close(chat *c);           /* accepts a zeroed or half-opened chat */
 
+/* Whether the backend's kernels are not compiled on this machine yet (its
+ * first run on this device, or a new gemma-chat build): the first reply would
+ * wait for the compiler (tens of seconds on a CPU device). A front end says
+ * so and calls chat_warmup, which compiles them now (progress: steps done of
+ * 2, may be NULL). */
+bool chat_kernels_cold(const chat *c);
+int chat_warmup(chat *c, be_progress_fn progress, void *pu, gc_err *err);
+
 void chat_set_fe(chat *c, const chat_fe *fe);
 
 /* One line of input: a slash command (app/slash.h) or a message to answer.

@@ -192,6 +192,14 @@ static void load_progress(void *u, uint64_t done, uint64_t total)
     ui_progress(t->u, label, total ? (double)done / (double)total : 0);
 }
 
+static void warmup_progress(void *u, uint64_t done, uint64_t total)
+{
+    tui *t = u;
+    char label[300];
+    snprintf(label, sizeof label, "First run on %.120s: compiling the compute kernels (once)", t->c.device_name);
+    ui_progress(t->u, label, total ? (double)done / (double)total : 0);
+}
+
 static void collect_warning(void *u, const char *msg)
 {
     tui *t = u;
@@ -296,6 +304,13 @@ static int open_chat(tui *t, const cfg_config *cfg, const cli_opts *o, gc_err *e
     capture_end(t, &cap);
     ui_progress(t->u, NULL, -1);
     if (rc) return rc;
+    /* Kernels compile on first use: now, under a bar that says why, rather
+     * than during the first reply (whose tok/s it would also spoil). */
+    if (chat_kernels_cold(&t->c)) {
+        rc = chat_warmup(&t->c, warmup_progress, t, err);
+        ui_progress(t->u, NULL, -1);
+        if (rc) return CHAT_ERUNTIME;
+    }
     t->opened = true;
     chat_fe fe = { .user = t, .notice = fe_notice, .error = fe_error, .reply_begin = fe_reply_begin,
                    .reply_piece = fe_reply_piece, .reply_end = fe_reply_end, .reset = fe_reset,

@@ -144,6 +144,14 @@ static int open_chat(chat *c, const cfg_config *cfg, const cli_opts *o)
         fprintf(stderr, "gemma-chat: %s\n", err.msg);
         return rc;
     }
+    if (chat_kernels_cold(c)) {
+        fprintf(stderr, "gemma-chat: first run on %s: compiling the compute kernels (once; up to a minute)\n",
+                c->device_name);
+        if (chat_warmup(c, NULL, NULL, &err)) {
+            fprintf(stderr, "gemma-chat: %s\n", err.msg);
+            return CHAT_ERUNTIME;
+        }
+    }
     if (o->load && chat_load_file(c, o->load, &err)) {
         fprintf(stderr, "gemma-chat: --load %s\n", err.msg);
         return 1;

@@ -53,6 +53,8 @@ struct backend {
     const char *name;          /* "cpu", "vulkan" */
     char device_name[256];     /* shown in the status bar */
     bool lost;                 /* the device is gone (VK_ERROR_DEVICE_LOST): every later step fails */
+    bool kernels_cold;         /* kernels not compiled on this machine yet (no pipeline cache of this
+                                  device and build): the first steps compile them (gemma_warmup) */
 
     /* --- memory --- */
     /* Makes a weight usable by ops. The CPU backend may point into the mapping;

@@ -303,3 +303,23 @@ int gemma_eval_all(gemma_session *s, const int32_t *tokens, int n, float *out, g
 {
     return eval(s, tokens, n, 0, out, err);
 }
+
+int gemma_warmup(gemma_session *s, be_progress_fn progress, void *user, gc_err *err)
+{
+    int n0 = s->n_past, room = s->n_ctx - n0;
+    if (room < 2) return 0;
+    int32_t toks[8];
+    int n = room - 1 < 8 ? room - 1 : 8;
+    for (int i = 0; i < n; i++) toks[i] = (int32_t)((uint32_t)i % s->m->hp.n_vocab);
+    if (progress) progress(user, 0, 2);
+    int rc = eval(s, toks, n, GEMMA_WANT_LOGITS | GEMMA_WANT_ARGMAX, NULL, err);
+    if (!rc && progress) progress(user, 1, 2);
+    if (!rc) rc = eval(s, toks, 1, GEMMA_WANT_ARGMAX, NULL, err);
+    if (!rc && progress) progress(user, 2, 2);
+    if (rc) {
+        s->n_past = n0;   /* a failed eval leaves n_past as it was: undo the first one's */
+        s->have_logits = false;
+        return gc_err_prefix(err, "warm-up");
+    }
+    return gemma_rewind(s, n0, err);
+}

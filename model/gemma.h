@@ -66,4 +66,12 @@ int32_t gemma_argmax(const gemma_session *s);
  * simply overwritten by later evals. */
 int gemma_rewind(gemma_session *s, int n_past, gc_err *err);
 
+/* Runs the forward pass the ways a chat does (a prefill step of 8 rows with
+ * logits and argmax, then a decode step with the argmax alone) on throwaway
+ * tokens and forgets them again: n_past is unchanged. A backend whose kernels
+ * are not compiled yet (backend.kernels_cold) compiles them now instead of
+ * during the first reply. progress (may be NULL) gets (steps done, 2). Does
+ * nothing when fewer than 2 positions are free. */
+int gemma_warmup(gemma_session *s, be_progress_fn progress, void *user, gc_err *err);
+
 #endif

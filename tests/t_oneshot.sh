@@ -29,6 +29,20 @@ head -c "$(($(wc -c < "$tmp/n4.txt") - 1))" "$tmp/n4.txt" > "$tmp/n4.body"
 check '[ -s "$tmp/n4.body" ] && [ "$(head -c "$(wc -c < "$tmp/n4.body")" "$D/oneshot-g2-default.txt")" = "$(cat "$tmp/n4.body")" ]' "-n 4 is not a prefix of the full reply"
 check '[ "$(wc -c < "$tmp/n4.txt")" -lt "$(wc -c < "$D/oneshot-g2-default.txt")" ]' "-n 4 did not stop early"
 
+# Kernels compile on first use: with no pipeline cache of this build (a fresh
+# cache directory) the Vulkan backend says so and compiles them before the reply
+# (the same reply); the next run does neither. Mesa's own shader cache stays the
+# suite's, so this costs no cold compile.
+export MESA_SHADER_CACHE_DIR=${MESA_SHADER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mesa_shader_cache}
+for run in cold warm; do
+    XDG_CACHE_HOME=$tmp/cache $BIN -m "$MODELS/g2-default.gguf" -p "$P" --temp 0 -n 32 --backend vulkan \
+        > "$tmp/$run.txt" 2> "$tmp/$run.err"; rc=$?
+    check '[ $rc -eq 0 ] && cmp -s "$tmp/$run.txt" "$D/oneshot-g2-default.txt"' "$run kernels: rc $rc, reply differs"
+done
+check 'grep -q "first run on .*: compiling the compute kernels" "$tmp/cold.err"' "cold: no notice: $(cat "$tmp/cold.err")"
+check '! grep -q "first run" "$tmp/warm.err"' "warm: notice again: $(cat "$tmp/warm.err")"
+check 'ls "$tmp"/cache/gemma-chat/pipelines-*.bin > /dev/null' "no pipeline cache written"
+
 # Sampling: the same seed gives the same reply, another seed another one.
 s1=$($BIN -m "$MODELS/g2-default.gguf" -p "$P" --temp 1 --top-k 0 --top-p 1 --min-p 0 --seed 42 -n 24)
 s2=$($BIN -m "$MODELS/g2-default.gguf" -p "$P" --temp 1 --top-k 0 --top-p 1 --min-p 0 --seed 42 -n 24)

@@ -1,6 +1,6 @@
 /* test_gemma: the forward pass on the CPU backend against golden logits
  * (tests/data/engine, made by tools/make_logit_goldens.sh), prefill versus
- * one-token decode, chunked prefill, rewind, and the session's errors.
+ * one-token decode, chunked prefill, rewind, warm-up, and the session's errors.
  *
  * Two goldens per model:
  *  - NAME.llama.golden: llama.cpp's logits with an f32 KV cache and no flash
@@ -214,6 +214,47 @@ static void test_rewind(void)
     rig_close(&r);
 }
 
+static void count_steps(void *u, uint64_t done, uint64_t total)
+{
+    int *calls = u;
+    CHECK(total == 2 && done == (uint64_t)*calls, "warm-up progress %llu of %llu at call %d",
+          (unsigned long long)done, (unsigned long long)total, *calls);
+    (*calls)++;
+}
+
+/* The warm-up leaves no trace: in the middle of a conversation it keeps n_past
+ * and the logits that follow are the same bits as without it; with too little
+ * room left it does nothing. */
+static void test_warmup(void)
+{
+    int32_t toks[64];
+    int n = prompt_tokens(toks, 64);
+    rig r;
+    if (n < 40 || rig_open(&r, "g2-win8", 64, 16)) return;
+    int nv = gemma_n_vocab(r.m);
+    float *want = malloc(nv * sizeof *want);
+    gc_err err = {0};
+    CHECK(gemma_eval(r.s, toks, n, GEMMA_WANT_LOGITS, &err) == 0, "%s", err.msg);
+    memcpy(want, gemma_logits(r.s), nv * sizeof *want);
+
+    CHECK(gemma_rewind(r.s, 30, &err) == 0, "%s", err.msg);
+    int calls = 0;
+    CHECK(gemma_warmup(r.s, count_steps, &calls, &err) == 0, "%s", err.msg);
+    CHECK(calls == 3, "warm-up progress calls %d", calls);
+    CHECK(gemma_n_past(r.s) == 30 && gemma_logits(r.s) == NULL, "after warm-up n_past %d", gemma_n_past(r.s));
+    CHECK(gemma_eval(r.s, toks + 30, n - 30, GEMMA_WANT_LOGITS, &err) == 0, "%s", err.msg);
+    CHECK(memcmp(want, gemma_logits(r.s), nv * sizeof *want) == 0, "logits after a warm-up differ");
+
+    int past = gemma_n_past(r.s);   /* now: one free position of the 64 */
+    if (past > 63) CHECK(gemma_rewind(r.s, 63, &err) == 0, "%s", err.msg);
+    else if (past < 63) CHECK(gemma_eval(r.s, toks, 63 - past, 0, &err) == 0, "%s", err.msg);
+    calls = 0;
+    CHECK(gemma_warmup(r.s, count_steps, &calls, &err) == 0 && calls == 0 && gemma_n_past(r.s) == 63,
+          "warm-up with one free position: %d calls, n_past %d", calls, gemma_n_past(r.s));
+    free(want);
+    rig_close(&r);
+}
+
 static void test_errors(void)
 {
     rig r;
@@ -246,6 +287,7 @@ int main(void)
     TEST_RUN(test_goldens_quant);
     TEST_RUN(test_prefill_vs_decode);
     TEST_RUN(test_rewind);
+    TEST_RUN(test_warmup);
     TEST_RUN(test_errors);
     return test_summary();
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "tests/vk_testlib.h"
+#include "vk/vk_pipe.h"
 
 /* W @ x and an embedding through a backend whose buffers may hold only 8 KiB:
  * every table is split into many pieces; results must match the CPU. */
@@ -259,7 +260,8 @@ static void test_fit(void)
 }
 
 /* The pipeline cache is written at destroy, read back, and a corrupt file
- * is replaced rather than trusted. */
+ * or one from another gemma-chat build is replaced rather than trusted; the
+ * backend says its kernels are cold exactly when no usable file was there. */
 static void test_pipeline_cache(void)
 {
     char dir[] = "/tmp/gc-vk-cacheXXXXXX";
@@ -268,13 +270,20 @@ static void test_pipeline_cache(void)
     snprintf(path, sizeof path, "%s/sub/pipelines.bin", dir);
     vk_backend_opts o = vt_opts();
     o.cache_path = path;
-    for (int round = 0; round < 3; round++) {
+    for (int round = 0; round < 4; round++) {
         if (round == 2) {   /* garbage in the cache file */
             FILE *f = fopen(path, "wb");
             if (f) { fputs("not a pipeline cache at all, not even close......", f); fclose(f); }
         }
+        if (round == 3) {   /* another build: one bit of the build hash flipped */
+            FILE *f = fopen(path, "r+b");
+            int c = f && fseek(f, 8, SEEK_SET) == 0 ? fgetc(f) : EOF;
+            CHECK(c != EOF && fseek(f, 8, SEEK_SET) == 0 && fputc(c ^ 1, f) != EOF, "flip the build hash");
+            if (f) fclose(f);
+        }
         backend *v = vt_backend(&o);
         if (!v) return;
+        CHECK(v->kernels_cold == (round != 1), "round %d: kernels_cold %d", round, v->kernels_cold);
         be_tensor *t = vt_act(v, 64, NULL);
         gc_err e = {0};
         CHECK(v->begin_step(v, &e) == 0, "%s", e.msg);
@@ -284,9 +293,12 @@ static void test_pipeline_cache(void)
         struct stat sb;
         CHECK(stat(path, &sb) == 0 && sb.st_size >= 32, "round %d: cache file written (%s)", round, path);
         FILE *f = fopen(path, "rb");
-        uint32_t h[2] = {0};
-        if (f) { CHECK(fread(h, 4, 2, f) == 2, "read header"); fclose(f); }
-        CHECK(h[0] == 32 && h[1] == VK_PIPELINE_CACHE_HEADER_VERSION_ONE, "round %d: header %u %u", round, h[0], h[1]);
+        uint32_t h[6] = {0};   /* ours: magic, version, build hash; then the driver's length and version */
+        if (f) { CHECK(fread(h, 4, 6, f) == 6, "read header"); fclose(f); }
+        uint64_t build = vk_pipe_build_hash();
+        CHECK(h[0] == 0x43504347u && h[1] == 1 && !memcmp(&h[2], &build, 8), "round %d: our header %x %u", round,
+              h[0], h[1]);
+        CHECK(h[4] == 32 && h[5] == VK_PIPELINE_CACHE_HEADER_VERSION_ONE, "round %d: header %u %u", round, h[4], h[5]);
     }
     unlink(path);
     snprintf(path, sizeof path, "%s/sub", dir);

@@ -252,6 +252,23 @@ static void test_cache_header(void)
     memcpy(blob, h, 16);
     CHECK(vk_pipe_cache_check(&c, blob, sizeof blob) != 0, "header longer than the file refused");
 
+    /* the whole file: our header (magic "GCPC", version 1, build hash) first */
+    h[0] = 32;
+    memcpy(blob, h, 16);
+    uint8_t file[16 + sizeof blob];
+    uint32_t mv[2] = { 0x43504347u, 1 };
+    uint64_t build = 0x0123456789abcdefull;
+    memcpy(file, mv, 8);
+    memcpy(file + 8, &build, 8);
+    memcpy(file + 16, blob, sizeof blob);
+    CHECK(vk_pipe_file_check(&c, build, file, sizeof file) == 0, "file of this build accepted");
+    CHECK(vk_pipe_file_check(&c, build ^ 1, file, sizeof file) != 0, "file of another build refused");
+    CHECK(vk_pipe_file_check(&c, build, file, 12) != 0, "truncated file refused");
+    CHECK(vk_pipe_file_check(&c, build, file + 16, sizeof blob) != 0, "bare driver blob (older file) refused");
+    file[16 + 16] ^= 1;
+    CHECK(vk_pipe_file_check(&c, build, file, sizeof file) != 0, "driver header still checked");
+    CHECK(vk_pipe_build_hash() != 0 && vk_pipe_build_hash() == vk_pipe_build_hash(), "build hash stable");
+
     char path[256];
     setenv("XDG_CACHE_HOME", "/x/cache", 1);
     vk_pipe_cache_path(&c, path, sizeof path);

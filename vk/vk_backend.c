@@ -1144,6 +1144,7 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
 
     if (vk_mem_create(b->dev, b->opts.hooks.fail_alloc_after, &b->mem, err)) goto fail;
     if (vk_pipes_create(b->dev, b->opts.cache_path, &b->pipes, err)) goto fail;
+    be->kernels_cold = !vk_pipes_cache_warm(b->pipes);
     uint64_t staging = STAGING_BYTES < b->dev->caps.max_storage_range ? STAGING_BYTES : b->dev->caps.max_storage_range;
     if (b->opts.hooks.force_staging && b->opts.hooks.max_storage_range) staging = 1 << 16;
     if (vk_upload_create(b->dev, b->mem, staging, b->opts.hooks.force_staging, &b->up, err)) goto fail;

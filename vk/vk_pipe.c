@@ -61,6 +61,7 @@ struct vk_pipes {
     vk_pipeline **pipes;
     uint32_t n_pipes, cap_pipes;
     uint32_t built;
+    bool cache_warm;            /* a cache file of this device and build was loaded */
 
     VkDescriptorPool *pools;
     uint32_t n_pools, pool_left;
@@ -94,6 +95,37 @@ int vk_pipe_cache_check(const vk_caps *c, const void *data, size_t size)
     if (h[2] != c->vendor_id || h[3] != c->device_id) return -1;
     if (memcmp((const uint8_t *)data + 16, c->cache_uuid, VK_UUID_SIZE)) return -1;
     return 0;
+}
+
+/* Our header before the driver's blob in the cache file: the driver's header
+ * only says which device and driver built the pipelines, not from which
+ * shaders, so a cache written by another gemma-chat build is taken as cold
+ * (its pipelines are simply rebuilt). */
+#define CACHE_MAGIC 0x43504347u   /* "GCPC" */
+#define CACHE_VERSION 1u
+#define CACHE_HEADER 16u          /* u32 magic, u32 version, u64 build hash */
+
+uint64_t vk_pipe_build_hash(void)
+{
+    uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a over every embedded shader's name and SPIR-V */
+    for (int i = 0; i < n_embedded_shaders; i++) {
+        const embedded_shader *e = &embedded_shaders[i];
+        for (const char *c = e->name; *c; c++) h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
+        const uint8_t *b = (const uint8_t *)e->code;
+        for (size_t k = 0; k < e->size; k++) h = (h ^ b[k]) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+int vk_pipe_file_check(const vk_caps *c, uint64_t build, const void *data, size_t size)
+{
+    if (size < CACHE_HEADER) return -1;
+    uint32_t mv[2];
+    uint64_t hash;
+    memcpy(mv, data, sizeof mv);
+    memcpy(&hash, (const uint8_t *)data + 8, sizeof hash);
+    if (mv[0] != CACHE_MAGIC || mv[1] != CACHE_VERSION || hash != build) return -1;
+    return vk_pipe_cache_check(c, (const uint8_t *)data + CACHE_HEADER, size - CACHE_HEADER);
 }
 
 static void *read_file(const char *path, size_t *size)
@@ -140,7 +172,10 @@ static void save_cache(vk_pipes *p)
         snprintf(tmp, sizeof tmp, "%s.tmp.%ld", p->cache_path, (long)getpid());
         FILE *f = fopen(tmp, "wb");
         if (f) {
-            bool ok = fwrite(buf, 1, n, f) == n;
+            uint32_t mv[2] = { CACHE_MAGIC, CACHE_VERSION };
+            uint64_t hash = vk_pipe_build_hash();
+            bool ok = fwrite(mv, sizeof mv, 1, f) == 1 && fwrite(&hash, sizeof hash, 1, f) == 1;
+            ok = ok && fwrite(buf, 1, n, f) == n;
             ok = (fclose(f) == 0) && ok;
             if (!ok || rename(tmp, p->cache_path)) unlink(tmp);
         }
@@ -168,10 +203,12 @@ int vk_pipes_create(vk_device *d, const char *cache_path, vk_pipes **out, gc_err
 
     size_t size = 0;
     void *data = p->cache_path[0] ? read_file(p->cache_path, &size) : NULL;
-    if (data && vk_pipe_cache_check(&d->caps, data, size)) { free(data); data = NULL; size = 0; }
+    if (data && vk_pipe_file_check(&d->caps, vk_pipe_build_hash(), data, size)) { free(data); data = NULL; size = 0; }
     VkPipelineCacheCreateInfo cci = { .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
-                                      .initialDataSize = data ? size : 0, .pInitialData = data };
+                                      .initialDataSize = data ? size - CACHE_HEADER : 0,
+                                      .pInitialData = data ? (const uint8_t *)data + CACHE_HEADER : NULL };
     VkResult r = vkCreatePipelineCache(d->dev, &cci, NULL, &p->cache);
+    p->cache_warm = data && r == VK_SUCCESS;
     if (r != VK_SUCCESS && data) {   /* a cache the driver rejects is not an error: start empty */
         cci.initialDataSize = 0;
         cci.pInitialData = NULL;
@@ -227,6 +264,7 @@ void vk_pipes_destroy(vk_pipes *p)
 }
 
 uint32_t vk_pipes_built(const vk_pipes *p) { return p->built; }
+bool vk_pipes_cache_warm(const vk_pipes *p) { return p->cache_warm; }
 
 static bool same_variant(const vk_variant *a, const vk_variant *b)
 {

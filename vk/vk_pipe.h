@@ -44,6 +44,11 @@ void vk_pipes_destroy(vk_pipes *p);
 int vk_pipes_get(vk_pipes *p, const vk_variant *v, const vk_pipeline **out, gc_err *err);
 /* Number of pipelines built so far. */
 uint32_t vk_pipes_built(const vk_pipes *p);
+/* Whether a cache file of this device, driver and gemma-chat build was
+ * loaded: if not, the kernels are compiled on first use, which on CPU devices
+ * takes tens of seconds (drivers may also compile at the first dispatch, as
+ * lavapipe does, so this is the best hint there is). */
+bool vk_pipes_cache_warm(const vk_pipes *p);
 
 /* A descriptor set binding bufs[0..pl->n_bind) (whole buffers) for pl;
  * bindings in pl->texel_mask bind views[i], a view of bufs[i] (views may be
@@ -52,11 +57,18 @@ int vk_pipes_set(vk_pipes *p, const vk_pipeline *pl, const VkBuffer *bufs, const
                  VkDescriptorSet *out, gc_err *err);
 
 /* Default cache file: $XDG_CACHE_HOME/gemma-chat/pipelines-VVVV-DDDD.bin, or
- * under $HOME/.cache; writes "" when neither variable is set. */
+ * under $HOME/.cache; writes "" when neither variable is set. The file holds a
+ * 16-byte header (magic "GCPC", version 1, vk_pipe_build_hash()) and then the
+ * driver's VkPipelineCache data. */
 void vk_pipe_cache_path(const vk_caps *c, char *out, size_t n);
 
 /* Checks a cache blob's Vulkan header (VkPipelineCacheHeaderVersionOne)
  * against the device: 0 if usable. Exposed for tests. */
 int vk_pipe_cache_check(const vk_caps *c, const void *data, size_t size);
+/* Checks a whole cache file (our header with build hash `build`, then the
+ * driver's blob): 0 if usable. */
+int vk_pipe_file_check(const vk_caps *c, uint64_t build, const void *data, size_t size);
+/* A hash of every embedded shader: tells this build's cache files from others'. */
+uint64_t vk_pipe_build_hash(void);
 
 #endif
