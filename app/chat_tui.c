@@ -194,10 +194,8 @@ static void load_progress(void *u, uint64_t done, uint64_t total)
 
 static void warmup_progress(void *u, uint64_t done, uint64_t total)
 {
-    tui *t = u;
-    char label[300];
-    snprintf(label, sizeof label, "First run on %.120s: compiling the compute kernels (once)", t->c.device_name);
-    ui_progress(t->u, label, total ? (double)done / (double)total : 0);
+    tui *t = u;   /* short: the bar leaves the label about 50 columns */
+    ui_progress(t->u, "Compiling the compute kernels (first run only)", total ? (double)done / (double)total : 0);
 }
 
 static void collect_warning(void *u, const char *msg)
@@ -306,10 +304,13 @@ static int open_chat(tui *t, const cfg_config *cfg, const cli_opts *o, gc_err *e
     if (rc) return rc;
     /* Kernels compile on first use: now, under a bar that says why, rather
      * than during the first reply (whose tok/s it would also spoil). */
+    double warm_s = -1;
     if (chat_kernels_cold(&t->c)) {
+        double t0 = now_s();
         rc = chat_warmup(&t->c, warmup_progress, t, err);
         ui_progress(t->u, NULL, -1);
         if (rc) return CHAT_ERUNTIME;
+        warm_s = now_s() - t0;
     }
     t->opened = true;
     chat_fe fe = { .user = t, .notice = fe_notice, .error = fe_error, .reply_begin = fe_reply_begin,
@@ -321,6 +322,9 @@ static int open_chat(tui *t, const cfg_config *cfg, const cli_opts *o, gc_err *e
     ui_addf(t->u, UI_NOTICE, "%s on %s%s%s%s, persona %s, context %d tokens. /help lists the commands.",
             t->c.model_name, t->c.backend_name, t->c.device_name[0] ? " (" : "", t->c.device_name,
             t->c.device_name[0] ? ")" : "", pn[0] ? pn : "none", sess_n_ctx(t->c.s));
+    if (warm_s >= 0)
+        ui_addf(t->u, UI_NOTICE, "First run on this device: compiled the compute kernels in %.0f s (cached for next time).",
+                warm_s);
     if (o->load && chat_load_file(&t->c, o->load, err)) {
         gc_err_prefix(err, "--load");
         return 1;

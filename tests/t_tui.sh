@@ -5,7 +5,8 @@
 # the session goes on; /save, /clear, /load bring the conversation back;
 # /persona pirate switches; escape sequences in a model reply do not reach
 # the terminal; resizing to 40x15 and back leaves the same screen; /quit
-# exits 0, autosaves and restores the terminal; SIGTERM autosaves and exits 143.
+# exits 0, autosaves and restores the terminal; SIGTERM autosaves and exits 143;
+# on Vulkan with a fresh cache the kernels compile at start, with a notice.
 # Every wait polls the screen with a timeout; nothing relies on a fixed sleep.
 set -u
 B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}
@@ -15,6 +16,9 @@ case $MODELS in /*) ;; *) MODELS=$(pwd)/$MODELS ;; esac
 # (or the 1024-token context is full), so there is time to press Ctrl-C.
 M=$MODELS/g2-46l.gguf
 
+# Vulkan sessions (c, d) keep Mesa's shader cache the suite's, whatever their
+# XDG_CACHE_HOME (the tmux server passes this on to every session).
+export MESA_SHADER_CACHE_DIR=${MESA_SHADER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mesa_shader_cache}
 . "$(dirname "$0")/tmux_lib.sh"
 tmux_init tui
 # replied SESSION TEXT: the message TEXT was sent (it is in the pane, no longer
@@ -29,13 +33,15 @@ replied() {
 DATA=$T/data
 TR=$DATA/gemma-chat/transcripts
 # start NAME ARGS...: gemma-chat in an 80x24 terminal, inside a shell that
-# records its exit status and the terminal modes before and after.
+# records its exit status and the terminal modes before and after. START_ENV,
+# when set, is one more VAR=value for it.
 start() {
     _name=$1; shift
     _args=""
     for _a in "$@"; do _args="$_args '$(printf %s "$_a" | sed "s/'/'\\\\''/g")'"; done
     tm new-session -d -x 80 -y 24 -s "$_name" -e INPUTRC=/dev/null -e "HOME=$T" -e NO_COLOR= \
         -e "XDG_STATE_HOME=$T/state" -e "XDG_DATA_HOME=$DATA" -e "XDG_CONFIG_HOME=$T/config" \
+        ${START_ENV:+-e "$START_ENV"} \
         "stty -g >'$T/$_name.stty0'; '$BIN' $_args 2>'$T/$_name.err'; echo \$? >'$T/$_name.rc'; stty -g >'$T/$_name.stty1'; exec sleep 600"
 }
 
@@ -143,5 +149,22 @@ pid=$(pgrep -P "$(fmt b '#{pane_pid}')" gemma-chat)
 restored b 143
 f=$(grep -o "$TR/[^ ]*\.yaml" "$T/b.err" | head -n 1)
 [ -n "$f" ] && grep -q 'Remember this' "$f" && ok "SIGTERM autosaved $f" || bad "SIGTERM: no autosave ($(cat "$T/b.err"))"
+
+# ------------------------------------------------------------ sessions c, d
+# Vulkan with no pipeline cache of this build (a fresh cache directory): the
+# kernels compile before the first prompt and a notice says so; the next start,
+# with that cache, says nothing.
+START_ENV="XDG_CACHE_HOME=$T/cache"
+start c -m "$MODELS/g2-default.gguf" --backend vulkan
+wait_for c 'compiled the compute kernels in [0-9]+ s' 120 && ok "cold kernels: compiled at start, with a notice" \
+    || bad "cold kernels: no notice ($(cat "$T/c.err"))"
+tm send-keys -t c '/quit' Enter
+restored c 0
+start d -m "$MODELS/g2-default.gguf" --backend vulkan
+wait_for d 'on vulkan' 30 && screen_lacks d 'compute kernels' && ok "warm kernels: no notice" \
+    || bad "warm kernels: notice again or no start"
+tm send-keys -t d '/quit' Enter
+restored d 0
+unset START_ENV
 
 exit $fail
