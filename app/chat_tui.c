@@ -323,8 +323,8 @@ static int open_chat(tui *t, const cfg_config *cfg, const cli_opts *o, gc_err *e
             t->c.model_name, t->c.backend_name, t->c.device_name[0] ? " (" : "", t->c.device_name,
             t->c.device_name[0] ? ")" : "", pn[0] ? pn : "none", sess_n_ctx(t->c.s));
     if (warm_s >= 0)
-        ui_addf(t->u, UI_NOTICE, "First run on this device: compiled the compute kernels in %.0f s (cached for next time).",
-                warm_s);
+        ui_addf(t->u, UI_NOTICE, "Compiled the compute kernels in %.0f s (first run of this version on this device; "
+                "cached for next time).", warm_s);
     if (o->load && chat_load_file(&t->c, o->load, err)) {
         gc_err_prefix(err, "--load");
         return 1;

@@ -145,7 +145,7 @@ static int open_chat(chat *c, const cfg_config *cfg, const cli_opts *o)
         return rc;
     }
     if (chat_kernels_cold(c)) {
-        fprintf(stderr, "gemma-chat: first run on %s: compiling the compute kernels (once; up to a minute)\n",
+        fprintf(stderr, "gemma-chat: compiling the compute kernels for %s (first run of this version; up to a minute)\n",
                 c->device_name);
         if (chat_warmup(c, NULL, NULL, &err)) {
             fprintf(stderr, "gemma-chat: %s\n", err.msg);

@@ -156,7 +156,7 @@ f=$(grep -o "$TR/[^ ]*\.yaml" "$T/b.err" | head -n 1)
 # with that cache, says nothing.
 START_ENV="XDG_CACHE_HOME=$T/cache"
 start c -m "$MODELS/g2-default.gguf" --backend vulkan
-wait_for c 'compiled the compute kernels in [0-9]+ s' 120 && ok "cold kernels: compiled at start, with a notice" \
+wait_for c 'Compiled the compute kernels in [0-9]+ s' 120 && ok "cold kernels: compiled at start, with a notice" \
     || bad "cold kernels: no notice ($(cat "$T/c.err"))"
 tm send-keys -t c '/quit' Enter
 restored c 0
