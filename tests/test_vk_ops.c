@@ -377,6 +377,52 @@ static void test_attention(void)
     vt_no_validation_messages();
 }
 
+/* A vocabulary-sized argmax runs in two stages (many workgroups, then one):
+ * a tie between a lower index in a later workgroup and a higher index in an
+ * earlier one, a maximum among NaNs, all NaNs, an offset range and the
+ * soft-capped variant, against the CPU backend and the known answers. */
+static void test_argmax_large(void)
+{
+    const uint64_t n = 262144 + 37;
+    vk_backend_stats st;
+    vk_backend_stats_get(vk, &st);
+    uint32_t wg = vk_choose(&st.kcaps, VK_K_ARGMAX, 0, false).wg;
+    CHECK(vk_argmax_groups(n, wg) > 16, "%u groups for %llu values: not a two-stage case", vk_argmax_groups(n, wg),
+          (unsigned long long)n);
+    CHECK(vk_argmax_groups(1, wg) == 1 && vk_argmax_groups(1ull << 40, wg) == 256, "group count bounds");
+    float *x = malloc(n * 4), *nan = malloc(n * 4);
+    vt_rand(x, n, 50);
+    /* Stage 0 groups take strided elements (g * wg + t, then every groups * wg):
+     * index lo is in a later group than hi. */
+    uint64_t groups = vk_argmax_groups(n, wg), lo = wg * (groups - 2) + 3, hi = wg * 5 + 1 + wg * groups * 3;
+    x[lo] = 80.0f;
+    x[hi] = 80.0f;
+    for (uint64_t i = 0; i < n; i++) nan[i] = NAN;
+    nan[123457] = -1e30f;
+    pair t = act2(n, x), tn = act2(n, nan);
+    int32_t a_c = -1, a_v = -1, o_c = -1, o_v = -1, s_c = -1, s_v = -1, n_c = -1, n_v = -1, z_c = -1, z_v = -1;
+    begin2();
+    cpu->argmax(cpu, t.c, 0, n, &a_c);
+    vk->argmax(vk, t.v, 0, n, &a_v);
+    cpu->argmax(cpu, t.c, 1000, 150000, &o_c);
+    vk->argmax(vk, t.v, 1000, 150000, &o_v);
+    cpu->argmax_softcap(cpu, t.c, 0, n, 30.0f, &s_c);
+    vk->argmax_softcap(vk, t.v, 0, n, 30.0f, &s_v);
+    cpu->argmax(cpu, tn.c, 0, n, &n_c);
+    vk->argmax(vk, tn.v, 0, n, &n_v);
+    cpu->argmax(cpu, tn.c, 0, 100000, &z_c);   /* only NaNs */
+    vk->argmax(vk, tn.v, 0, 100000, &z_v);
+    end2("argmax large");
+    CHECK(lo < hi && a_v == (int32_t)lo && a_c == (int32_t)lo, "tie across groups: vulkan %d, cpu %d, want %llu", a_v,
+          a_c, (unsigned long long)lo);
+    CHECK(o_v == o_c && o_v >= 0 && o_v < 150000, "offset range: vulkan %d, cpu %d", o_v, o_c);
+    CHECK(s_v == s_c, "soft-capped: vulkan %d, cpu %d", s_v, s_c);
+    CHECK(n_v == 123457 && n_c == 123457, "one number among NaNs: vulkan %d, cpu %d", n_v, n_c);
+    CHECK(z_v == 0 && z_c == 0, "only NaNs: vulkan %d, cpu %d, want 0", z_v, z_c);
+    free(x);
+    free(nan);
+}
+
 static void test_small_ops(void)
 {
     uint64_t n = 1000;
@@ -498,6 +544,7 @@ int main(void)
     TEST_RUN(test_rope);
     TEST_RUN(test_qk_rope_store);
     TEST_RUN(test_small_ops);
+    TEST_RUN(test_argmax_large);
     TEST_RUN(test_attention);
     TEST_RUN(test_no_subgroup);
     TEST_RUN(test_gpu_variants);

@@ -977,13 +977,19 @@ static void record_argmax(vk_backend *b, const be_tensor *src, uint64_t offset, 
     if (!op_ok(b, op) || !f32_ok(b, src, offset + n, op, "src") || !fits_u32(b, offset + n, op))
         return;
     if (!host || !n) { fail(b, "vulkan backend: %s: empty range or NULL host pointer", op); return; }
-    vk_buf *rb;
-    uint64_t off;
-    if (arena_alloc(b, &b->rb, 4, &rb, &off)) return;
     vk_variant v = vk_choose(&b->kc, VK_K_ARGMAX, 0, b->kv_f16);
-    vk_pc_argmax pc = { .n = u32(n), .off = u32(offset), .out_idx = u32(off / 4), .cap = cap };
+    uint32_t groups = vk_argmax_groups(n, v.wg);
+    vk_buf *rb;
+    uint64_t off;   /* the result, then the partials of the groups (in the readback arena: a few KiB) */
+    if (arena_alloc(b, &b->rb, 4 + (groups > 1 ? 8ull * groups : 0), &rb, &off)) return;
+    vk_pc_argmax pc = { .n = u32(n), .off = u32(offset), .out_idx = u32(off / 4), .cap = cap,
+                        .part = u32(off / 4 + 1), .n_groups = groups, .stage = 0 };
     vk_buf *bufs[] = { (vk_buf *)&src->buf, rb };
-    dispatch(b, &v, bufs, "rw", &pc, 1, 1, 1);
+    dispatch(b, &v, bufs, "rw", &pc, groups, 1, 1);
+    if (groups > 1) {   /* the best of the partials: reads what stage 0 wrote (a barrier) */
+        pc.stage = 1;
+        dispatch(b, &v, bufs, "-b", &pc, 1, 1, 1);
+    }
     add_host_copy(b, (uint8_t *)rb->map + off, host, 4);
 }
 
@@ -1211,6 +1217,7 @@ void vk_backend_stats_get(backend *be, vk_backend_stats *out)
     vk_backend *b = vb_of(be);
     *out = b->st;
     out->pipelines = vk_pipes_built(b->pipes);
+    out->kcaps = b->kc;
     out->kv_f16 = b->kv_f16;
     out->unified_memory = b->dev->caps.unified_memory && !b->opts.hooks.force_staging;
     out->weight_bytes = b->weight_bytes;

@@ -68,6 +68,7 @@ typedef struct vk_backend_stats {
     uint64_t weight_bytes;                  /* device bytes of weights */
     uint32_t max_pieces;                    /* most buffers one weight was split into */
     uint64_t host_bytes_released;           /* file-map bytes given back after upload (MADV_DONTNEED) */
+    vk_kcaps kcaps;                         /* what the kernel choice sees (tests recompute variants) */
 } vk_backend_stats;
 
 /* be must come from vk_backend_create. */

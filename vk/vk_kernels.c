@@ -199,6 +199,13 @@ bool vk_aux_texel_pairs(uint32_t type)
     return type == GT_Q5_0 || type == GT_Q5_1 || type == VK_T_Q4K_UNIT || type == VK_T_Q6K_UNIT;
 }
 
+uint32_t vk_argmax_groups(uint64_t n, uint32_t wg)
+{
+    uint64_t per_group = (uint64_t)(wg ? wg : 1) * 32;
+    uint64_t g = (n + per_group - 1) / per_group;
+    return g < 1 ? 1 : g > 256 ? 256 : (uint32_t)g;
+}
+
 uint32_t vk_matvec_max_rows(const vk_kcaps *c)
 {
     (void)c;

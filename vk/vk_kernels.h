@@ -204,14 +204,23 @@ typedef struct vk_pc_eltwise {
 _Static_assert(sizeof(vk_pc_eltwise) == 32, "vk_pc_eltwise mirrors eltwise.comp");
 
 /* shaders/argmax.comp: out[out_idx] = argmax of src[off .. off + n) (cap > 0: of
- * cap * tanh(src / cap)). */
+ * cap * tanh(src / cap)), in two stages: n_groups partial results (value bits,
+ * index) at res[part ..], then their best (see the shader). */
 typedef struct vk_pc_argmax {
     uint32_t n;
     uint32_t off;
     uint32_t out_idx;
     float cap;            /* 0 = none */
+    uint32_t part;        /* uint index of the 2 * n_groups partials in the result buffer */
+    uint32_t n_groups;    /* stage 0's workgroups (1: it writes the result itself) */
+    uint32_t stage;       /* 0: scan src, 1: reduce the partials */
 } vk_pc_argmax;
-_Static_assert(sizeof(vk_pc_argmax) == 16, "vk_pc_argmax mirrors argmax.comp");
+_Static_assert(sizeof(vk_pc_argmax) == 28, "vk_pc_argmax mirrors argmax.comp");
+
+/* Stage 0's workgroups for an argmax of n values with workgroup size wg:
+ * about 32 values per invocation, at most 256 groups (so stage 1 has at most
+ * 256 pairs to reduce), at least 1. */
+uint32_t vk_argmax_groups(uint64_t n, uint32_t wg);
 
 /* ---- kernels and their variants ---- */
 enum vk_kernel {
