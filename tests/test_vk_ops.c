@@ -516,6 +516,7 @@ static void test_gpu_variants(void)
     test_geglu();
     test_norms();
     test_small_ops();
+    test_argmax_large();   /* workgroups of 256: other group counts and strides */
     vk = saved;
     v->destroy(v);
     o.kv_bits = 32;

@@ -8,8 +8,9 @@
  * is random; COPIES > 1 uploads that many copies and cycles through them, so
  * that the weights come from memory instead of the CPU caches, as in a real
  * decode step. GEGLU 1 times the fused gate/up product (two weights of the
- * shape, gelu(gate) * up). Prints the best of 5 steps of CALLS products each. Built by
- * `make matvec-bench`; it reuses the Vulkan tests' helpers (validation off). */
+ * shape, gelu(gate) * up). Prints the best of 5 steps of CALLS products each.
+ * Built by `make matvec-bench`; it reuses the Vulkan tests' helpers
+ * (validation off). */
 #include <stdio.h>
 #include <time.h>
 
