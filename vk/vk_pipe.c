@@ -62,6 +62,7 @@ struct vk_pipes {
     uint32_t n_pipes, cap_pipes;
     uint32_t built;
     bool cache_warm;            /* a cache file of this device and build was loaded */
+    uint64_t build;             /* vk_pipe_build_hash(), hashed once at create */
 
     VkDescriptorPool *pools;
     uint32_t n_pools, pool_left;
@@ -173,8 +174,7 @@ static void save_cache(vk_pipes *p)
         FILE *f = fopen(tmp, "wb");
         if (f) {
             uint32_t mv[2] = { CACHE_MAGIC, CACHE_VERSION };
-            uint64_t hash = vk_pipe_build_hash();
-            bool ok = fwrite(mv, sizeof mv, 1, f) == 1 && fwrite(&hash, sizeof hash, 1, f) == 1;
+            bool ok = fwrite(mv, sizeof mv, 1, f) == 1 && fwrite(&p->build, sizeof p->build, 1, f) == 1;
             ok = ok && fwrite(buf, 1, n, f) == n;
             ok = (fclose(f) == 0) && ok;
             if (!ok || rename(tmp, p->cache_path)) unlink(tmp);
@@ -202,8 +202,9 @@ int vk_pipes_create(vk_device *d, const char *cache_path, vk_pipes **out, gc_err
     else vk_pipe_cache_path(&d->caps, p->cache_path, sizeof p->cache_path);
 
     size_t size = 0;
+    p->build = vk_pipe_build_hash();
     void *data = p->cache_path[0] ? read_file(p->cache_path, &size) : NULL;
-    if (data && vk_pipe_file_check(&d->caps, vk_pipe_build_hash(), data, size)) { free(data); data = NULL; size = 0; }
+    if (data && vk_pipe_file_check(&d->caps, p->build, data, size)) { free(data); data = NULL; size = 0; }
     VkPipelineCacheCreateInfo cci = { .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
                                       .initialDataSize = data ? size - CACHE_HEADER : 0,
                                       .pInitialData = data ? (const uint8_t *)data + CACHE_HEADER : NULL };
