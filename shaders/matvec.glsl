@@ -37,8 +37,12 @@ layout(binding = 1) readonly buffer WA0 { uint wa0[]; };    // its scales [n_row
 layout(binding = 4) readonly buffer WQ1 { uvec4 wq1[]; };   // GEGLU: up weight quants
 layout(binding = 5) readonly buffer WA1 { uint wa1[]; };
 #endif
+#if USE_TEXEL   // x through an RGBA32F view: rows 16-byte aligned (x_off, x_stride % 4 == 0, vk_matvec_texel)
+layout(binding = 2) uniform samplerBuffer xt;               // [n_cols][x_stride / 4]
+#else
 layout(binding = 2) readonly buffer X { float x[]; };       // [n_cols][x_stride]
 layout(binding = 2) readonly buffer X4 { vec4 x4[]; };      // same, 16-byte view
+#endif
 layout(binding = 3) writeonly buffer D { float dst[]; };    // [n_cols][d_stride]
 
 layout(push_constant) uniform PC {   // vk_pc_matvec
@@ -93,11 +97,21 @@ shared float part[2 * NR * WG];   // per-invocation sums for the tree
 void load_x(uint xb, uint u, bool vec_ok, out vec4 xv[8])
 {
     uint i0 = 32u * u;
+#if USE_TEXEL
+    // A texel fetch gathers the lanes' vec4s in one go; a storage-buffer load
+    // of values that differ per lane costs lavapipe a loop over the lanes for
+    // each component (~4x the time of the fetch for these 8 vec4s).
+    for (uint k = 0u; k < 8u; k++) xv[k] = texelFetch(xt, int((xb + i0) / 4u + k));
+    if (i0 + 32u > pc.n_in)   // the padded tail of a float weight's row (n_in % 4 == 0)
+        for (uint k = 0u; k < 8u; k++) if (i0 + 4u * k >= pc.n_in) xv[k] = vec4(0.0);
+    return;
+#else
     if (vec_ok && i0 + 32u <= pc.n_in) {
         for (uint k = 0u; k < 8u; k++) xv[k] = x4[(xb + i0) / 4u + k];
     } else {   // unaligned or the padded tail of a float weight's row: rare (unrolled: a loop would put xv in memory)
         [[unroll]] for (uint i = 0u; i < 32u; i++) xv[i >> 2][i & 3u] = i0 + i < pc.n_in ? x[xb + i0 + i] : 0.0;
     }
+#endif
 }
 
 void main()

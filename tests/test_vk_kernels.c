@@ -113,6 +113,20 @@ static void test_choice(void)
     CHECK(vk_matmat_texel(&lp_small, mm, 1000, 100, 2000, 1152, 1152).kernel == VK_K_MATMAT, "x over the texel limit");
     CHECK(vk_matmat_texel(&gpu_tex, vk_choose_matmul(&gpu_tex, GT_Q8_0, 64, 1152, 4608, false), 10, 10, 10, 1152,
                           1152).kernel == VK_K_MATMAT, "GPUs: shared-memory tiles on storage buffers");
+    /* Attention through texel buffers (lanes split the dims): CPU devices, head_dim % 8 == 0. */
+    vk_variant at = vk_choose(&lp_tex, VK_K_ATTENTION, 256, true);
+    CHECK(vk_attention_texel(&lp_tex, at, 1u << 20, 1000).kernel == VK_K_ATTENTION_TEX, "lavapipe: texel attention");
+    CHECK(vk_attention_texel(&lp_tex, vk_choose(&lp_tex, VK_K_ATTENTION, 10, true), 1u << 20, 1000).kernel ==
+          VK_K_ATTENTION, "hd 10: storage-buffer attention");
+    CHECK(vk_attention_texel(&lp_small, at, 1u << 20, 100).kernel == VK_K_ATTENTION, "cache over the texel limit");
+    CHECK(vk_attention_texel(&lp_small, at, 1600, 1001).kernel == VK_K_ATTENTION, "q over the texel limit");
+    CHECK(vk_attention_texel(&lp_tex, at, (1u << 20) + 8, 1000).kernel == VK_K_ATTENTION, "cache not in 16-byte units");
+    CHECK(vk_attention_texel(&gpu_tex, vk_choose(&gpu_tex, VK_K_ATTENTION, 256, true), 1u << 20, 1000).kernel ==
+          VK_K_ATTENTION, "GPUs: one key per invocation");
+    vk_kcaps lp_nosg = lp_tex;
+    lp_nosg.subgroup_arith = false;
+    CHECK(vk_attention_texel(&lp_nosg, vk_choose(&lp_nosg, VK_K_ATTENTION, 256, true), 1u << 20, 1000).kernel ==
+          VK_K_ATTENTION, "no subgroup arithmetic: storage-buffer attention");
     CHECK(vk_choose(&nvidia, VK_K_KV_STORE, 0, true).spec[1] == 1, "kv_store f16 variant");
     CHECK(vk_aux_texel_pairs(GT_Q5_0) && vk_aux_texel_pairs(GT_Q5_1) && !vk_aux_texel_pairs(GT_Q8_0) &&
           !vk_aux_texel_pairs(GT_Q6_K) && !vk_aux_texel_pairs(GT_Q4_1), "aux texel pairs: Q5_0 and Q5_1 only");

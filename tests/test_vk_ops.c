@@ -73,6 +73,22 @@ static uint64_t n_in_for(uint32_t type, int variant)
     return variant ? 256 : 512;
 }
 
+/* W @ x on both backends for `rows` random input rows, compared. */
+static void check_matmul(pair w, uint32_t type, uint64_t n_in, uint64_t n_out, int rows)
+{
+    float *x = malloc(rows * n_in * 4);
+    vt_rand(x, rows * n_in, 1);
+    pair src = act2(rows * n_in, x), dst = act2(rows * n_out, NULL);
+    begin2();
+    cpu->matmul(cpu, dst.c, w.c, src.c, rows, (int)n_in, (int)n_out);
+    vk->matmul(vk, dst.v, w.v, src.v, rows, (int)n_in, (int)n_out);
+    end2("matmul");
+    double e = compare(dst.c, dst.v, rows * n_out);
+    CHECK(e <= 2e-5, "matmul %s n_in %llu n_out %llu rows %d: rel err %.3g", quant_type_name(type),
+          (unsigned long long)n_in, (unsigned long long)n_out, rows, e);
+    free(x);
+}
+
 /* W @ x for every type, for 1 and 3 input rows (matrix-vector kernel) and 19
  * (tiled kernel); 37 output rows is not a multiple of any workgroup tile. */
 static void test_matmul_all_types(void)
@@ -84,20 +100,7 @@ static void test_matmul_all_types(void)
             void *wd = vt_rand_weight(type, n_in, n_out);
             pair w = weight2("w", type, n_in, n_out, 2, wd);
             const int rows_list[] = { 1, 3, 19 };
-            for (int ri = 0; ri < 3; ri++) {
-                int rows = rows_list[ri];
-                float *x = malloc(rows * n_in * 4);
-                vt_rand(x, rows * n_in, 1);
-                pair src = act2(rows * n_in, x), dst = act2(rows * n_out, NULL);
-                begin2();
-                cpu->matmul(cpu, dst.c, w.c, src.c, rows, (int)n_in, (int)n_out);
-                vk->matmul(vk, dst.v, w.v, src.v, rows, (int)n_in, (int)n_out);
-                end2("matmul");
-                double e = compare(dst.c, dst.v, rows * n_out);
-                CHECK(e <= 2e-5, "matmul %s n_in %llu n_out %llu rows %d: rel err %.3g", quant_type_name(type),
-                      (unsigned long long)n_in, (unsigned long long)n_out, rows, e);
-                free(x);
-            }
+            for (int ri = 0; ri < 3; ri++) check_matmul(w, type, n_in, n_out, rows_list[ri]);
             free(wd);
         }
     }
@@ -107,23 +110,18 @@ static void test_matmul_all_types(void)
 /* A tall matrix (an output head: many pieces of 64-row workgroups), long
  * rows (many units per invocation) and row lengths that split the workgroup
  * into row groups on CPU devices (640: 4 lanes per row, 320: 2; both with a
- * partial last workgroup). */
+ * partial last workgroup). F32 rows of 42 and 3 values: x cannot be read as
+ * 16-byte texels (CPU devices fall back to storage-buffer x). */
 static void test_matmul_shapes(void)
 {
-    const uint64_t shapes[][2] = { { 64, 32768 + 37 }, { 1152, 40 }, { 640, 200 }, { 320, 77 } };
-    for (int si = 0; si < 4; si++) {
+    const uint64_t shapes[][3] = { { 64, 32768 + 37, GT_Q8_0 }, { 1152, 40, GT_Q8_0 }, { 640, 200, GT_Q8_0 },
+                                   { 320, 77, GT_Q8_0 }, { 42, 19, GT_F32 }, { 3, 70, GT_F32 } };
+    for (int si = 0; si < 6; si++) {
         uint64_t n_in = shapes[si][0], n_out = shapes[si][1];
-        void *wd = vt_rand_weight(GT_Q8_0, n_in, n_out);
-        pair w = weight2("w", GT_Q8_0, n_in, n_out, 2, wd);
-        float x[1152];
-        vt_rand(x, n_in, 1);
-        pair src = act2(n_in, x), dst = act2(n_out, NULL);
-        begin2();
-        cpu->matmul(cpu, dst.c, w.c, src.c, 1, (int)n_in, (int)n_out);
-        vk->matmul(vk, dst.v, w.v, src.v, 1, (int)n_in, (int)n_out);
-        end2("matmul shapes");
-        double e = compare(dst.c, dst.v, n_out);
-        CHECK(e <= 2e-5, "matmul Q8_0 %llu x %llu: rel err %.3g", (unsigned long long)n_out, (unsigned long long)n_in, e);
+        uint32_t type = (uint32_t)shapes[si][2];
+        void *wd = vt_rand_weight(type, n_in, n_out);
+        pair w = weight2("w", type, n_in, n_out, 2, wd);
+        for (int rows = 1; rows <= 2; rows++) check_matmul(w, type, n_in, n_out, rows);
         free(wd);
     }
     vt_no_validation_messages();

@@ -75,6 +75,7 @@ typedef struct vk_backend {
     /* KV cache: per layer [n_ctx][n_kv_head][head_dim], f16 pairs or f32 */
     int n_layer, n_ctx, n_kv_head, head_dim;
     vk_buf *kcache, *vcache;
+    VkBufferView *kview, *vview;   /* their RGBA32UI texel views (CPU devices), else NULL */
 
     /* prefill GeGLU scratch: [rows][n_ff] gate and up products */
     be_tensor *scratch_g, *scratch_u;
@@ -488,6 +489,20 @@ static int vb_activation(backend *be, uint64_t n, const char *name, be_tensor **
     return 0;
 }
 
+/* The caches' texel views (their buffers stay allocated until destroy; the
+ * descriptor sets that name these views are keyed by those buffers and are
+ * not bound again). */
+static void kv_views_destroy(vk_backend *b)
+{
+    for (int l = 0; l < b->n_layer; l++) {
+        if (b->kview && b->kview[l]) vkDestroyBufferView(b->dev->dev, b->kview[l], NULL);
+        if (b->vview && b->vview[l]) vkDestroyBufferView(b->dev->dev, b->vview[l], NULL);
+    }
+    free(b->kview);
+    free(b->vview);
+    b->kview = b->vview = NULL;
+}
+
 static int vb_kv_cache(backend *be, int n_layer, int n_ctx, int n_kv_head, int head_dim, gc_err *err)
 {
     vk_backend *b = vb_of(be);
@@ -502,6 +517,7 @@ static int vb_kv_cache(backend *be, int n_layer, int n_ctx, int n_kv_head, int h
     if (b->kcache && b->n_layer == n_layer && b->n_ctx == n_ctx && b->n_kv_head == n_kv_head &&
         b->head_dim == head_dim && b->kv_f16 == f16)
         return 0;
+    kv_views_destroy(b);
     free(b->kcache);
     free(b->vcache);
     b->kcache = b->vcache = NULL;
@@ -525,6 +541,16 @@ static int vb_kv_cache(backend *be, int n_layer, int n_ctx, int n_kv_head, int h
             vk_buf_create(b->mem, VK_MEM_DEVICE, bytes, "v_cache", &b->vcache[l], err))
             return gc_err_prefix(err, "kv cache (%d layers x %llu MiB)", n_layer, (unsigned long long)(2 * bytes >> 20));
         if (vk_upload_zero(b->up, &b->kcache[l], err) || vk_upload_zero(b->up, &b->vcache[l], err)) return -1;
+    }
+    /* Texel views for the attention kernel on CPU devices (vk_attention_texel). */
+    if (b->kc.cpu && b->kc.max_texel && bytes % 16 == 0 && bytes / 16 <= b->kc.max_texel) {
+        b->kview = calloc((size_t)n_layer, sizeof *b->kview);
+        b->vview = calloc((size_t)n_layer, sizeof *b->vview);
+        if (!b->kview || !b->vview) return gc_errf(err, "vulkan: out of memory");
+        for (int l = 0; l < n_layer; l++)
+            if (make_view(b, &b->kcache[l], VK_FORMAT_R32G32B32A32_UINT, &b->kview[l], err) ||
+                make_view(b, &b->vcache[l], VK_FORMAT_R32G32B32A32_UINT, &b->vview[l], err))
+                return -1;
     }
     return 0;
 }
@@ -581,7 +607,8 @@ static void prof_collect(vk_backend *b)
 static void prof_print(vk_backend *b)
 {
     static const char *names[VK_K_COUNT] = { "matvec", "matmat", "embed", "rmsnorm", "rope", "kv_store",
-                                             "attention", "eltwise", "argmax", "matvec_tex", "matmat_tex", "qk_rope" };
+                                             "attention", "eltwise", "argmax", "matvec_tex", "matmat_tex", "qk_rope",
+                                             "attn_tex" };
     double total = 0;
     for (uint32_t k = 0; k < PROF_KEYS; k++) total += b->prof_ns[k];
     fprintf(stderr, "vk profile: %.1f ms in dispatches\n", total / 1e6);
@@ -732,11 +759,13 @@ static void record_matmul(vk_backend *b, be_tensor *dst, const be_tensor *w, con
             char acc[7] = { 'r', aux ? 'r' : '-', 'r', 'w', uq ? 'r' : '-', ua ? 'r' : '-', 0 };
             uint32_t gx, gy;
             grid_1d(b, (ch->rows + v.rows_per_wg - 1) / v.rows_per_wg, &gx, &gy);
-            /* Through texel views where upload made them (gate and up alike). */
-            if (ch->qs_view && (!cu || cu->qs_view)) {
+            /* Through texel views where upload made them (gate and up alike),
+             * x too (its view needs 16-byte aligned rows). */
+            if (ch->qs_view && (!cu || cu->qs_view) && src->view4 && n_in % 4 == 0) {
                 vk_variant vt = v;
                 vt.kernel = VK_K_MATVEC_TEX;
-                VkBufferView views[6] = { ch->qs_view, ch->aux_view, 0, 0, cu ? cu->qs_view : 0, cu ? cu->aux_view : 0 };
+                VkBufferView views[6] = { ch->qs_view, ch->aux_view, src->view4, 0,
+                                          cu ? cu->qs_view : 0, cu ? cu->aux_view : 0 };
                 dispatch_views(b, &vt, bufs, views, acc, &pc, gx, gy, rows);
                 continue;
             }
@@ -925,6 +954,13 @@ static void vb_attention(backend *be, be_tensor *out, const be_tensor *q, int la
                       .head_dim = (uint32_t)p->head_dim, .rows = (uint32_t)rows, .pos0 = (uint32_t)pos0,
                       .window = (uint32_t)p->window, .scale = p->scale, .softcap = p->softcap };
     vk_buf *bufs[] = { (vk_buf *)&q->buf, &b->kcache[layer], &b->vcache[layer], &out->buf };
+    uint64_t cache_bytes = (uint64_t)b->n_ctx * b->n_kv_head * b->head_dim * (b->kv_f16 ? 2 : 4);
+    vk_variant vt = vk_attention_texel(&b->kc, v, cache_bytes, q->n / 4);
+    if (vt.kernel == VK_K_ATTENTION_TEX && b->kview && q->view4) {
+        VkBufferView views[4] = { q->view4, b->kview[layer], b->vview[layer], 0 };
+        dispatch_views(b, &vt, bufs, views, "rrrw", &pc, (uint32_t)p->n_head, (uint32_t)rows, 1);
+        return;
+    }
     dispatch(b, &v, bufs, "rrrw", &pc, (uint32_t)p->n_head, (uint32_t)rows, 1);
 }
 
@@ -1027,6 +1063,7 @@ static void vb_destroy(backend *be)
         free(t->chunks);
         free(t);
     }
+    kv_views_destroy(b);
     free(b->kcache);
     free(b->vcache);
     free(b->tok.bufs); free(b->tok.used);

@@ -220,6 +220,15 @@ vk_variant vk_matvec_texel(const vk_kcaps *c, vk_variant v, uint64_t qs_u4, uint
     return v;
 }
 
+vk_variant vk_attention_texel(const vk_kcaps *c, vk_variant v, uint64_t cache_bytes, uint64_t q_vec4s)
+{
+    if (v.kernel == VK_K_ATTENTION && c->cpu && c->max_texel && v.spec[3] && c->subgroup_arith &&
+        v.wg == c->subgroup_size && cache_bytes % 16 == 0 &&
+        cache_bytes / 16 <= c->max_texel && q_vec4s <= c->max_texel)
+        v.kernel = VK_K_ATTENTION_TEX;
+    return v;
+}
+
 vk_variant vk_matmat_texel(const vk_kcaps *c, vk_variant v, uint64_t qs_u4, uint64_t aux_u32, uint64_t x_vec4s,
                            uint32_t n_in, uint32_t x_stride)
 {

@@ -236,6 +236,7 @@ enum vk_kernel {
     VK_K_MATVEC_TEX,  /* VK_K_MATVEC with weights read through uniform texel buffers (same spec) */
     VK_K_MATMAT_TEX,  /* VK_K_MATMAT with weights and x read through uniform texel buffers (same spec) */
     VK_K_QK_ROPE,     /* spec: 0 wg, 1 kv f16, 2 per-head norms */
+    VK_K_ATTENTION_TEX, /* VK_K_ATTENTION (spec 3 = 1) with q, K and V read through uniform texel buffers */
     VK_K_COUNT
 };
 #define VK_MAX_SPEC 6
@@ -279,6 +280,13 @@ vk_variant vk_matvec_texel(const vk_kcaps *c, vk_variant v, uint64_t qs_u4, uint
  * n_in % 32 == 0 (no padded row tails). */
 vk_variant vk_matmat_texel(const vk_kcaps *c, vk_variant v, uint64_t qs_u4, uint64_t aux_u32, uint64_t x_vec4s,
                            uint32_t n_in, uint32_t x_stride);
+/* Whether attention runs as VK_K_ATTENTION_TEX (attention_tex.comp: lanes
+ * split the head's dims, q and the K/V caches read through texel buffers): on
+ * CPU devices with subgroup arithmetic and a one-subgroup workgroup, for
+ * head_dim % 8 == 0 (spec 3), when one layer's cache (cache_bytes, a whole
+ * number of 16-byte units) and q (q_vec4s) fit maxTexelBufferElements.
+ * Returns v with that kernel, else v. */
+vk_variant vk_attention_texel(const vk_kcaps *c, vk_variant v, uint64_t cache_bytes, uint64_t q_vec4s);
 /* Whether the aux (scales) texel view of a weight type holds uint pairs
  * (R32G32_UINT: Q5_0/Q5_1, whose 8 aux bytes per block then come in one
  * fetch) rather than single uints (R32_UINT). Shaders: DQ_AUX2 in dequant.glsl. */

@@ -35,10 +35,12 @@ static const vk_kernel_desc kernel_table[VK_K_COUNT] = {
     [VK_K_ELTWISE]   = { .shader = "eltwise",   .n_bind = 3, .push_size = sizeof(vk_pc_eltwise),  .n_spec = 1 },
     [VK_K_ARGMAX]    = { .shader = "argmax",    .n_bind = 2, .push_size = sizeof(vk_pc_argmax),   .n_spec = 1 },
     [VK_K_MATVEC_TEX] = { .shader = "matvec_tex", .n_bind = 6, .push_size = sizeof(vk_pc_matvec),  .n_spec = 6,
-                          .texel_mask = 0x33 },
+                          .texel_mask = 0x37 },
     [VK_K_MATMAT_TEX] = { .shader = "matmat_tex", .n_bind = 4, .push_size = sizeof(vk_pc_matvec),  .n_spec = 6,
                           .texel_mask = 0x7 },
     [VK_K_QK_ROPE]   = { .shader = "qk_rope",   .n_bind = 7, .push_size = sizeof(vk_pc_qk_rope),  .n_spec = 3 },
+    [VK_K_ATTENTION_TEX] = { .shader = "attention_tex", .n_bind = 4, .push_size = sizeof(vk_pc_attn), .n_spec = 4,
+                             .texel_mask = 0x7 },
 };
 
 /* Descriptor-set cache entry: a set layout and the buffers bound. */
