@@ -127,6 +127,20 @@ static void test_choice(void)
     lp_nosg.subgroup_arith = false;
     CHECK(vk_attention_texel(&lp_nosg, vk_choose(&lp_nosg, VK_K_ATTENTION, 256, true), 1u << 20, 1000).kernel ==
           VK_K_ATTENTION, "no subgroup arithmetic: storage-buffer attention");
+    /* argmax and RMSNorm through RGBA32F views: CPU devices, 16-byte aligned. */
+    vk_variant am = vk_choose(&lp_tex, VK_K_ARGMAX, 0, false);
+    CHECK(vk_argmax_texel(&lp_tex, am, 1000).kernel == VK_K_ARGMAX_TEX, "lavapipe: texel argmax");
+    CHECK(vk_argmax_texel(&lp_tex, am, 1001).kernel == VK_K_ARGMAX, "argmax at an unaligned offset: storage");
+    CHECK(vk_argmax_texel(&lavapipe, am, 0).kernel == VK_K_ARGMAX, "no texel buffers: storage argmax");
+    CHECK(vk_argmax_texel(&gpu_tex, vk_choose(&gpu_tex, VK_K_ARGMAX, 0, false), 0).kernel == VK_K_ARGMAX,
+          "GPUs: storage argmax");
+    vk_variant rn = vk_choose(&lp_tex, VK_K_RMSNORM, 0, false);
+    CHECK(vk_rmsnorm_texel(&lp_tex, rn, 640).kernel == VK_K_RMSNORM_TEX, "lavapipe: texel rmsnorm");
+    CHECK(vk_rmsnorm_texel(&lp_tex, rn, 33).kernel == VK_K_RMSNORM, "cols %% 4 != 0: storage rmsnorm");
+    CHECK(vk_rmsnorm_texel(&lp_nosg, vk_choose(&lp_nosg, VK_K_RMSNORM, 0, false), 640).kernel == VK_K_RMSNORM,
+          "no subgroup arithmetic: storage rmsnorm");
+    CHECK(vk_rmsnorm_texel(&gpu_tex, vk_choose(&gpu_tex, VK_K_RMSNORM, 0, false), 640).kernel == VK_K_RMSNORM,
+          "GPUs: storage rmsnorm");
     CHECK(vk_choose(&nvidia, VK_K_KV_STORE, 0, true).spec[1] == 1, "kv_store f16 variant");
     CHECK(vk_aux_texel_pairs(GT_Q5_0) && vk_aux_texel_pairs(GT_Q5_1) && !vk_aux_texel_pairs(GT_Q8_0) &&
           !vk_aux_texel_pairs(GT_Q6_K) && !vk_aux_texel_pairs(GT_Q4_1), "aux texel pairs: Q5_0 and Q5_1 only");

@@ -390,48 +390,79 @@ static void test_attention(void)
 
 /* A vocabulary-sized argmax runs in two stages (many workgroups, then one):
  * a tie between a lower index in a later workgroup and a higher index in an
- * earlier one, a maximum among NaNs, all NaNs, an offset range and the
- * soft-capped variant, against the CPU backend and the known answers. */
-static void test_argmax_large(void)
+ * earlier one, a maximum among NaNs, all NaNs, offset ranges and the
+ * soft-capped variant, against the CPU backend and the known answers. Two
+ * lengths: 262181 values have no RGBA32F view (storage-buffer kernel);
+ * 262180 do, and on CPU devices stage 0 reads them 4 at a time (per = 4:
+ * lane t of group g takes vec4s g * wg + t, ...), except at an unaligned
+ * offset (1001). */
+static void argmax_case(uint64_t n, uint64_t per)
 {
-    const uint64_t n = 262144 + 37;
     vk_backend_stats st;
     vk_backend_stats_get(vk, &st);
     uint32_t wg = vk_choose(&st.kcaps, VK_K_ARGMAX, 0, false).wg;
     CHECK(vk_argmax_groups(n, wg) > 16, "%u groups for %llu values: not a two-stage case", vk_argmax_groups(n, wg),
           (unsigned long long)n);
-    CHECK(vk_argmax_groups(1, wg) == 1 && vk_argmax_groups(1ull << 40, wg) == 256, "group count bounds");
     float *x = malloc(n * 4), *nan = malloc(n * 4);
     vt_rand(x, n, 50);
     /* Stage 0 groups take strided elements (g * wg + t, then every groups * wg):
      * index lo is in a later group than hi. */
-    uint64_t groups = vk_argmax_groups(n, wg), lo = wg * (groups - 2) + 3, hi = wg * 5 + 1 + wg * groups * 3;
+    uint64_t groups = vk_argmax_groups(n, wg), lo = per * wg * (groups - 2) + 3,
+             hi = per * (wg * 5 + 1 + wg * groups * 3);
     x[lo] = 80.0f;
     x[hi] = 80.0f;
     for (uint64_t i = 0; i < n; i++) nan[i] = NAN;
     nan[123457] = -1e30f;
     pair t = act2(n, x), tn = act2(n, nan);
-    int32_t a_c = -1, a_v = -1, o_c = -1, o_v = -1, s_c = -1, s_v = -1, n_c = -1, n_v = -1, z_c = -1, z_v = -1;
+    /* A range ending inside a vec4 (1000 + 149999): the larger value just past
+     * its end must not be seen. */
+    for (uint64_t i = 0; i < n; i++) x[i] = -1.0f;
+    x[1000 + 7] = 2.0f;
+    x[1000 + 149999] = 9.0f;
+    pair tt = act2(n, x);
+    int32_t e_c = -1, e_v = -1;
+    int32_t a_c = -1, a_v = -1, o_c = -1, o_v = -1, u_c = -1, u_v = -1, s_c = -1, s_v = -1, n_c = -1, n_v = -1,
+            z_c = -1, z_v = -1;
     begin2();
     cpu->argmax(cpu, t.c, 0, n, &a_c);
     vk->argmax(vk, t.v, 0, n, &a_v);
     cpu->argmax(cpu, t.c, 1000, 150000, &o_c);
     vk->argmax(vk, t.v, 1000, 150000, &o_v);
+    cpu->argmax(cpu, t.c, 1001, 149999, &u_c);
+    vk->argmax(vk, t.v, 1001, 149999, &u_v);
     cpu->argmax_softcap(cpu, t.c, 0, n, 30.0f, &s_c);
     vk->argmax_softcap(vk, t.v, 0, n, 30.0f, &s_v);
     cpu->argmax(cpu, tn.c, 0, n, &n_c);
     vk->argmax(vk, tn.v, 0, n, &n_v);
     cpu->argmax(cpu, tn.c, 0, 100000, &z_c);   /* only NaNs */
     vk->argmax(vk, tn.v, 0, 100000, &z_v);
+    cpu->argmax(cpu, tt.c, 1000, 149999, &e_c);
+    vk->argmax(vk, tt.v, 1000, 149999, &e_v);
     end2("argmax large");
-    CHECK(lo < hi && a_v == (int32_t)lo && a_c == (int32_t)lo, "tie across groups: vulkan %d, cpu %d, want %llu", a_v,
-          a_c, (unsigned long long)lo);
-    CHECK(o_v == o_c && o_v >= 0 && o_v < 150000, "offset range: vulkan %d, cpu %d", o_v, o_c);
-    CHECK(s_v == s_c, "soft-capped: vulkan %d, cpu %d", s_v, s_c);
-    CHECK(n_v == 123457 && n_c == 123457, "one number among NaNs: vulkan %d, cpu %d", n_v, n_c);
-    CHECK(z_v == 0 && z_c == 0, "only NaNs: vulkan %d, cpu %d, want 0", z_v, z_c);
+    CHECK(lo < hi && a_v == (int32_t)lo && a_c == (int32_t)lo, "n %llu: tie across groups: vulkan %d, cpu %d, want %llu",
+          (unsigned long long)n, a_v, a_c, (unsigned long long)lo);
+    CHECK(o_v == o_c && o_v >= 0 && o_v < 150000, "n %llu: offset range: vulkan %d, cpu %d", (unsigned long long)n,
+          o_v, o_c);
+    CHECK(u_v == u_c && u_v >= 0 && u_v < 149999, "n %llu: unaligned offset: vulkan %d, cpu %d", (unsigned long long)n,
+          u_v, u_c);
+    CHECK(s_v == s_c, "n %llu: soft-capped: vulkan %d, cpu %d", (unsigned long long)n, s_v, s_c);
+    CHECK(n_v == 123457 && n_c == 123457, "n %llu: one number among NaNs: vulkan %d, cpu %d", (unsigned long long)n,
+          n_v, n_c);
+    CHECK(z_v == 0 && z_c == 0, "n %llu: only NaNs: vulkan %d, cpu %d, want 0", (unsigned long long)n, z_v, z_c);
+    CHECK(e_v == 7 && e_c == 7, "n %llu: range end inside a vec4: vulkan %d, cpu %d, want 7", (unsigned long long)n,
+          e_v, e_c);
     free(x);
     free(nan);
+}
+
+static void test_argmax_large(void)
+{
+    vk_backend_stats st;
+    vk_backend_stats_get(vk, &st);
+    uint32_t wg = vk_choose(&st.kcaps, VK_K_ARGMAX, 0, false).wg;
+    CHECK(vk_argmax_groups(1, wg) == 1 && vk_argmax_groups(1ull << 40, wg) == 256, "group count bounds");
+    argmax_case(262144 + 37, 1);
+    argmax_case(262144 + 36, 4);
 }
 
 static void test_small_ops(void)

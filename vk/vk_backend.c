@@ -70,7 +70,7 @@ typedef struct vk_backend {
     bool all_f32;            /* every weight matrix so far is F32 */
     be_tensor *tensors;
     vk_buf dummy;            /* bound to bindings a variant does not use */
-    VkBufferView dummy_u4, dummy_u1;   /* its texel views (R32G32B32A32_UINT, R32_UINT) */
+    VkBufferView dummy_u4, dummy_u1, dummy_f4;   /* its texel views (R32G32B32A32_UINT, R32_UINT, _SFLOAT) */
 
     /* KV cache: per layer [n_ctx][n_kv_head][head_dim], f16 pairs or f32 */
     int n_layer, n_ctx, n_kv_head, head_dim;
@@ -296,6 +296,14 @@ static int make_view(vk_backend *b, const vk_buf *buf, VkFormat f, VkBufferView 
     return 0;
 }
 
+/* On CPU devices, an RGBA32F view of an f32 tensor of a whole number of vec4s
+ * (t->view4): the texel kernels read activations and norm weights through it. */
+static int view4_if_cpu(vk_backend *b, be_tensor *t, gc_err *err)
+{
+    if (!b->kc.cpu || !b->kc.max_texel || t->n % 4 || t->n / 4 > b->kc.max_texel) return 0;
+    return make_view(b, &t->buf, VK_FORMAT_R32G32B32A32_SFLOAT, &t->view4, err);
+}
+
 /* Workgroup grid for `groups` groups: x up to the device limit, rest in y
  * (shaders linearize x + y * num_x and skip the excess). */
 static void grid_1d(const vk_backend *b, uint64_t groups, uint32_t *gx, uint32_t *gy)
@@ -463,6 +471,7 @@ static int vb_weight(backend *be, const gguf_tensor *g, be_tensor **out, gc_err 
     }
     progress(b, g->n_bytes);
     release_host_copy(b, g);
+    if (view4_if_cpu(b, t, err)) return -1;
     *out = t;
     return 0;
 }
@@ -481,10 +490,7 @@ static int vb_activation(backend *be, uint64_t n, const char *name, be_tensor **
     t->n = n;
     if (vk_buf_create(b->mem, VK_MEM_DEVICE, n * 4, t->name, &t->buf, err)) return -1;
     if (vk_upload_zero(b->up, &t->buf, err)) return -1;
-    /* An RGBA32F view for the texel matrix product (vk_matmat_texel). */
-    if (b->kc.cpu && b->kc.max_texel && n % 4 == 0 && n / 4 <= b->kc.max_texel &&
-        make_view(b, &t->buf, VK_FORMAT_R32G32B32A32_SFLOAT, &t->view4, err))
-        return -1;
+    if (view4_if_cpu(b, t, err)) return -1;
     *out = t;
     return 0;
 }
@@ -608,7 +614,7 @@ static void prof_print(vk_backend *b)
 {
     static const char *names[VK_K_COUNT] = { "matvec", "matmat", "embed", "rmsnorm", "rope", "kv_store",
                                              "attention", "eltwise", "argmax", "matvec_tex", "matmat_tex", "qk_rope",
-                                             "attn_tex" };
+                                             "attn_tex", "argmax_tex", "rmsnorm_tex" };
     double total = 0;
     for (uint32_t k = 0; k < PROF_KEYS; k++) total += b->prof_ns[k];
     fprintf(stderr, "vk profile: %.1f ms in dispatches\n", total / 1e6);
@@ -718,6 +724,16 @@ static void norm_op(vk_backend *b, be_tensor *dst, const be_tensor *src, const b
                        mode == 2 ? &h->buf : NULL };
     uint32_t gx, gy;
     grid_1d(b, (uint64_t)rows, &gx, &gy);
+    vk_variant vt = vk_rmsnorm_texel(&b->kc, v, (uint32_t)cols);
+    if (vt.kernel == VK_K_RMSNORM_TEX && src->view4 && w->view4 && (mode == 0 || dst->view4) &&
+        (mode != 2 || w2->view4)) {
+        /* binding 5: dst again, as texels (its values before this dispatch) */
+        vk_buf *tb[] = { bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], mode ? &dst->buf : NULL };
+        VkBufferView views[6] = { src->view4, w->view4, 0, mode == 2 ? w2->view4 : b->dummy_f4, 0,
+                                  mode ? dst->view4 : b->dummy_f4 };
+        dispatch_views(b, &vt, tb, views, mode == 2 ? "rrwrwr" : mode ? "rrw--r" : "rrw---", &pc, gx, gy, 1);
+        return;
+    }
     dispatch(b, &v, bufs, mode == 2 ? "rrbrw" : mode ? "rrb--" : "rrw--", &pc, gx, gy, 1);
 }
 
@@ -1021,10 +1037,13 @@ static void record_argmax(vk_backend *b, const be_tensor *src, uint64_t offset, 
     vk_pc_argmax pc = { .n = u32(n), .off = u32(offset), .out_idx = u32(off / 4), .cap = cap,
                         .part = u32(off / 4 + 1), .n_groups = groups, .stage = 0 };
     vk_buf *bufs[] = { (vk_buf *)&src->buf, rb };
-    dispatch(b, &v, bufs, "rw", &pc, groups, 1, 1);
+    vk_variant vt = vk_argmax_texel(&b->kc, v, offset);
+    VkBufferView views[2] = { src->view4, 0 };
+    bool tex = vt.kernel == VK_K_ARGMAX_TEX && src->view4;
+    dispatch_views(b, tex ? &vt : &v, bufs, tex ? views : NULL, "rw", &pc, groups, 1, 1);
     if (groups > 1) {   /* the best of the partials: reads what stage 0 wrote (a barrier) */
         pc.stage = 1;
-        dispatch(b, &v, bufs, "-b", &pc, 1, 1, 1);
+        dispatch_views(b, tex ? &vt : &v, bufs, tex ? views : NULL, "-b", &pc, 1, 1, 1);
     }
     add_host_copy(b, (uint8_t *)rb->map + off, host, 4);
 }
@@ -1072,6 +1091,7 @@ static void vb_destroy(backend *be)
     if (b->dev) {
         if (b->dummy_u4) vkDestroyBufferView(b->dev->dev, b->dummy_u4, NULL);
         if (b->dummy_u1) vkDestroyBufferView(b->dev->dev, b->dummy_u1, NULL);
+        if (b->dummy_f4) vkDestroyBufferView(b->dev->dev, b->dummy_f4, NULL);
         if (b->fence) vkDestroyFence(b->dev->dev, b->fence, NULL);
         if (b->pool) vkDestroyCommandPool(b->dev->dev, b->pool, NULL);
     }
@@ -1193,7 +1213,8 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
     if (vk_upload_create(b->dev, b->mem, staging, b->opts.hooks.force_staging, &b->up, err)) goto fail;
     if (vk_buf_create(b->mem, VK_MEM_DEVICE, 16, "dummy", &b->dummy, err)) goto fail;
     if (b->kc.max_texel && (make_view(b, &b->dummy, VK_FORMAT_R32G32B32A32_UINT, &b->dummy_u4, err) ||
-                            make_view(b, &b->dummy, VK_FORMAT_R32_UINT, &b->dummy_u1, err)))
+                            make_view(b, &b->dummy, VK_FORMAT_R32_UINT, &b->dummy_u1, err) ||
+                            make_view(b, &b->dummy, VK_FORMAT_R32G32B32A32_SFLOAT, &b->dummy_f4, err)))
         goto fail;
     b->tok = (arena){ .kind = VK_MEM_UPLOAD, .name = "token ids" };
     b->rb = (arena){ .kind = VK_MEM_READBACK, .name = "results" };

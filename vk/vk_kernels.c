@@ -229,6 +229,20 @@ vk_variant vk_attention_texel(const vk_kcaps *c, vk_variant v, uint64_t cache_by
     return v;
 }
 
+vk_variant vk_argmax_texel(const vk_kcaps *c, vk_variant v, uint64_t off)
+{
+    if (v.kernel == VK_K_ARGMAX && c->cpu && c->max_texel && off % 4 == 0) v.kernel = VK_K_ARGMAX_TEX;
+    return v;
+}
+
+vk_variant vk_rmsnorm_texel(const vk_kcaps *c, vk_variant v, uint32_t cols)
+{
+    if (v.kernel == VK_K_RMSNORM && c->cpu && c->max_texel && c->subgroup_arith && v.wg == c->subgroup_size &&
+        cols % 4 == 0)
+        v.kernel = VK_K_RMSNORM_TEX;
+    return v;
+}
+
 vk_variant vk_matmat_texel(const vk_kcaps *c, vk_variant v, uint64_t qs_u4, uint64_t aux_u32, uint64_t x_vec4s,
                            uint32_t n_in, uint32_t x_stride)
 {

@@ -237,6 +237,8 @@ enum vk_kernel {
     VK_K_MATMAT_TEX,  /* VK_K_MATMAT with weights and x read through uniform texel buffers (same spec) */
     VK_K_QK_ROPE,     /* spec: 0 wg, 1 kv f16, 2 per-head norms */
     VK_K_ATTENTION_TEX, /* VK_K_ATTENTION (spec 3 = 1) with q, K and V read through uniform texel buffers */
+    VK_K_ARGMAX_TEX,  /* VK_K_ARGMAX reading src through an RGBA32F texel view (same spec) */
+    VK_K_RMSNORM_TEX, /* VK_K_RMSNORM reading through RGBA32F texel views, one subgroup per row (same spec) */
     VK_K_COUNT
 };
 #define VK_MAX_SPEC 6
@@ -287,6 +289,14 @@ vk_variant vk_matmat_texel(const vk_kcaps *c, vk_variant v, uint64_t qs_u4, uint
  * number of 16-byte units) and q (q_vec4s) fit maxTexelBufferElements.
  * Returns v with that kernel, else v. */
 vk_variant vk_attention_texel(const vk_kcaps *c, vk_variant v, uint64_t cache_bytes, uint64_t q_vec4s);
+/* Whether an argmax variant reads its src as RGBA32F texels (VK_K_ARGMAX_TEX):
+ * on CPU devices with texel buffers, for a 16-byte aligned start (off % 4 == 0).
+ * Returns v with that kernel, else v. */
+vk_variant vk_argmax_texel(const vk_kcaps *c, vk_variant v, uint64_t off);
+/* Whether an RMSNorm variant reads through RGBA32F texel views
+ * (VK_K_RMSNORM_TEX): on CPU devices with subgroup arithmetic and a
+ * one-subgroup workgroup, for cols % 4 == 0. Returns v with that kernel, else v. */
+vk_variant vk_rmsnorm_texel(const vk_kcaps *c, vk_variant v, uint32_t cols);
 /* Whether the aux (scales) texel view of a weight type holds uint pairs
  * (R32G32_UINT: Q5_0/Q5_1, whose 8 aux bytes per block then come in one
  * fetch) rather than single uints (R32_UINT). Shaders: DQ_AUX2 in dequant.glsl. */

@@ -41,6 +41,10 @@ static const vk_kernel_desc kernel_table[VK_K_COUNT] = {
     [VK_K_QK_ROPE]   = { .shader = "qk_rope",   .n_bind = 7, .push_size = sizeof(vk_pc_qk_rope),  .n_spec = 3 },
     [VK_K_ATTENTION_TEX] = { .shader = "attention_tex", .n_bind = 4, .push_size = sizeof(vk_pc_attn), .n_spec = 4,
                              .texel_mask = 0x7 },
+    [VK_K_ARGMAX_TEX] = { .shader = "argmax_tex", .n_bind = 2, .push_size = sizeof(vk_pc_argmax), .n_spec = 1,
+                          .texel_mask = 0x1 },
+    [VK_K_RMSNORM_TEX] = { .shader = "rmsnorm_tex", .n_bind = 6, .push_size = sizeof(vk_pc_rmsnorm), .n_spec = 1,
+                           .texel_mask = 0x2b },
 };
 
 /* Descriptor-set cache entry: a set layout and the buffers bound. */
