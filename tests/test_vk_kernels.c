@@ -141,6 +141,11 @@ static void test_choice(void)
           "no subgroup arithmetic: storage rmsnorm");
     CHECK(vk_rmsnorm_texel(&gpu_tex, vk_choose(&gpu_tex, VK_K_RMSNORM, 0, false), 640).kernel == VK_K_RMSNORM,
           "GPUs: storage rmsnorm");
+    vk_variant qk = vk_choose(&lp_tex, VK_K_QK_ROPE, 1, true);
+    CHECK(vk_qk_rope_texel(&lp_tex, qk, 256).kernel == VK_K_QK_ROPE_TEX, "lavapipe: texel qk_rope");
+    CHECK(vk_qk_rope_texel(&lp_tex, qk, 12).kernel == VK_K_QK_ROPE, "head_dim %% 8 != 0: storage qk_rope");
+    CHECK(vk_qk_rope_texel(&gpu_tex, vk_choose(&gpu_tex, VK_K_QK_ROPE, 1, true), 256).kernel == VK_K_QK_ROPE,
+          "GPUs: storage qk_rope");
     CHECK(vk_choose(&nvidia, VK_K_KV_STORE, 0, true).spec[1] == 1, "kv_store f16 variant");
     CHECK(vk_aux_texel_pairs(GT_Q5_0) && vk_aux_texel_pairs(GT_Q5_1) && !vk_aux_texel_pairs(GT_Q8_0) &&
           !vk_aux_texel_pairs(GT_Q6_K) && !vk_aux_texel_pairs(GT_Q4_1), "aux texel pairs: Q5_0 and Q5_1 only");

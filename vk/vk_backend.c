@@ -614,7 +614,7 @@ static void prof_print(vk_backend *b)
 {
     static const char *names[VK_K_COUNT] = { "matvec", "matmat", "embed", "rmsnorm", "rope", "kv_store",
                                              "attention", "eltwise", "argmax", "matvec_tex", "matmat_tex", "qk_rope",
-                                             "attn_tex", "argmax_tex", "rmsnorm_tex" };
+                                             "attn_tex", "argmax_tex", "rmsnorm_tex", "qk_rope_tex" };
     double total = 0;
     for (uint32_t k = 0; k < PROF_KEYS; k++) total += b->prof_ns[k];
     fprintf(stderr, "vk profile: %.1f ms in dispatches\n", total / 1e6);
@@ -946,7 +946,16 @@ static void vb_qk_rope_store(backend *be, int layer, be_tensor *q, be_tensor *k,
                          .head_dim = (uint32_t)D, .pos0 = (uint32_t)pos0, .pos_scale = pos_scale,
                          .log2_base = (float)log2((double)freq_base), .eps = eps };
     vk_buf *bufs[] = { &q->buf, &k->buf, (vk_buf *)&v->buf, qn ? (vk_buf *)&qn->buf : NULL,
-                       kn ? (vk_buf *)&kn->buf : NULL, &b->kcache[layer], &b->vcache[layer] };
+                       kn ? (vk_buf *)&kn->buf : NULL, &b->kcache[layer], &b->vcache[layer], &q->buf, &k->buf };
+    vk_variant vt = vk_qk_rope_texel(&b->kc, var, (uint32_t)D);
+    if (vt.kernel == VK_K_QK_ROPE_TEX && q->view4 && k->view4 && v->view4 && (!qn || (qn->view4 && kn->view4))) {
+        /* bindings 7, 8: q and k again, as texels (their values before this dispatch) */
+        VkBufferView views[9] = { 0, 0, v->view4, qn ? qn->view4 : b->dummy_f4, qn ? kn->view4 : b->dummy_f4, 0, 0,
+                                  q->view4, k->view4 };
+        dispatch_views(b, &vt, bufs, views, qn ? "wwrrrwwrr" : "wwr--wwrr", &pc, (uint32_t)(n_head + HKV),
+                       (uint32_t)rows, 1);
+        return;
+    }
     dispatch(b, &var, bufs, qn ? "bbrrrww" : "bbr--ww", &pc, (uint32_t)(n_head + HKV), (uint32_t)rows, 1);
 }
 

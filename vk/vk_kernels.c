@@ -243,6 +243,14 @@ vk_variant vk_rmsnorm_texel(const vk_kcaps *c, vk_variant v, uint32_t cols)
     return v;
 }
 
+vk_variant vk_qk_rope_texel(const vk_kcaps *c, vk_variant v, uint32_t head_dim)
+{
+    if (v.kernel == VK_K_QK_ROPE && c->cpu && c->max_texel && c->subgroup_arith && v.wg == c->subgroup_size &&
+        head_dim % 8 == 0)
+        v.kernel = VK_K_QK_ROPE_TEX;
+    return v;
+}
+
 vk_variant vk_matmat_texel(const vk_kcaps *c, vk_variant v, uint64_t qs_u4, uint64_t aux_u32, uint64_t x_vec4s,
                            uint32_t n_in, uint32_t x_stride)
 {

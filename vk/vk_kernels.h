@@ -239,6 +239,7 @@ enum vk_kernel {
     VK_K_ATTENTION_TEX, /* VK_K_ATTENTION (spec 3 = 1) with q, K and V read through uniform texel buffers */
     VK_K_ARGMAX_TEX,  /* VK_K_ARGMAX reading src through an RGBA32F texel view (same spec) */
     VK_K_RMSNORM_TEX, /* VK_K_RMSNORM reading through RGBA32F texel views, one subgroup per row (same spec) */
+    VK_K_QK_ROPE_TEX, /* VK_K_QK_ROPE reading through RGBA32F texel views, vec4 writes (same spec) */
     VK_K_COUNT
 };
 #define VK_MAX_SPEC 6
@@ -297,6 +298,10 @@ vk_variant vk_argmax_texel(const vk_kcaps *c, vk_variant v, uint64_t off);
  * (VK_K_RMSNORM_TEX): on CPU devices with subgroup arithmetic and a
  * one-subgroup workgroup, for cols % 4 == 0. Returns v with that kernel, else v. */
 vk_variant vk_rmsnorm_texel(const vk_kcaps *c, vk_variant v, uint32_t cols);
+/* Whether qk_rope_store runs as VK_K_QK_ROPE_TEX (texel reads, vec4 writes):
+ * on CPU devices with subgroup arithmetic and a one-subgroup workgroup, for
+ * head_dim % 8 == 0. Returns v with that kernel, else v. */
+vk_variant vk_qk_rope_texel(const vk_kcaps *c, vk_variant v, uint32_t head_dim);
 /* Whether the aux (scales) texel view of a weight type holds uint pairs
  * (R32G32_UINT: Q5_0/Q5_1, whose 8 aux bytes per block then come in one
  * fetch) rather than single uints (R32_UINT). Shaders: DQ_AUX2 in dequant.glsl. */

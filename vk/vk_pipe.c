@@ -45,6 +45,8 @@ static const vk_kernel_desc kernel_table[VK_K_COUNT] = {
                           .texel_mask = 0x1 },
     [VK_K_RMSNORM_TEX] = { .shader = "rmsnorm_tex", .n_bind = 6, .push_size = sizeof(vk_pc_rmsnorm), .n_spec = 1,
                            .texel_mask = 0x2b },
+    [VK_K_QK_ROPE_TEX] = { .shader = "qk_rope_tex", .n_bind = 9, .push_size = sizeof(vk_pc_qk_rope), .n_spec = 3,
+                           .texel_mask = 0x19c },
 };
 
 /* Descriptor-set cache entry: a set layout and the buffers bound. */

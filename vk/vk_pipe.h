@@ -20,7 +20,7 @@
 #include "vk/vk_device.h"
 #include "vk/vk_kernels.h"
 
-#define VK_MAX_BINDINGS 8
+#define VK_MAX_BINDINGS 9
 
 typedef struct vk_pipeline {
     vk_variant variant;
