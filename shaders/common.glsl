@@ -16,6 +16,8 @@
 // CPU-device unit layouts of Q4_K / Q6_K (VK_T_*_UNIT, vk/vk_kernels.h)
 #define T_Q4K_UNIT 64u
 #define T_Q6K_UNIT 65u
+// CPU-device Q8_0 with the scales of 8 rows side by side (VK_T_Q8_0_R8)
+#define T_Q8_0_R8  66u
 
 // tanh that cannot overflow into inf/inf = NaN (drivers lower tanh through
 // exp): beyond |x| = 10 tanh is 1 in f32 anyway.

@@ -6,11 +6,13 @@
 //   DQ_AUX(i)    uint i of the aux (scales) buffer
 //   DQ_AUX2(i)   uints 2i and 2i + 1 of it as a uvec2 (Q5_0/Q5_1: one texel
 //                fetch through an R32G32_UINT view); defaults to two DQ_AUX
+//   DQ_NSB       superblocks per row (the kernel's nsb)
 // and a spec constant TYPE (ggml type id). Branches on TYPE fold away when the
 // pipeline is specialized.
 //
-// DQ_NAME(sb, j, v): values [32j, 32j + 32) of superblock sb (index in the
-// row-major superblock grid: row * nsb + b); v[k] holds values 4k .. 4k+3.
+// DQ_NAME(row, b, j, v): values [32j, 32j + 32) of superblock b of row `row`
+// (superblock index sb = row * DQ_NSB + b in the row-major grid); v[k] holds
+// values 4k .. 4k+3.
 
 #ifndef DQ_AUX2
 #define DQ_AUX2(i) uvec2(DQ_AUX(2u * (i)), DQ_AUX(2u * (i) + 1u))
@@ -18,9 +20,10 @@
 #endif
 #ifndef DQ_HELPERS
 #define DQ_HELPERS
-const uint QS_U4 = TYPE == T_F32 ? 8u : (TYPE == T_F16 || TYPE == T_BF16) ? 4u : TYPE == T_Q8_0 ? 2u :
+const uint QS_U4 = TYPE == T_F32 ? 8u : (TYPE == T_F16 || TYPE == T_BF16) ? 4u :
+                   (TYPE == T_Q8_0 || TYPE == T_Q8_0_R8) ? 2u :
                    TYPE == T_Q4_K ? 9u : TYPE == T_Q5_K ? 11u : TYPE == T_Q6_K ? 13u : TYPE == T_Q6K_UNIT ? 2u : 1u;
-const uint AUX_H = (TYPE == T_Q8_0 || TYPE == T_Q4_0 || TYPE == T_Q6_K) ? 1u : TYPE == T_Q4_1 ? 2u :
+const uint AUX_H = (TYPE == T_Q8_0 || TYPE == T_Q8_0_R8 || TYPE == T_Q4_0 || TYPE == T_Q6_K) ? 1u : TYPE == T_Q4_1 ? 2u :
                    (TYPE == T_Q5_0 || TYPE == T_Q5_1 || TYPE == T_Q4K_UNIT || TYPE == T_Q6K_UNIT) ? 4u : 0u;
 const uint SB_UNITS = (TYPE == T_Q4_K || TYPE == T_Q5_K || TYPE == T_Q6_K) ? 8u : 1u;
 
@@ -56,12 +59,19 @@ float dq_dot4(vec4 q[8], vec4 x[8], uint k0)
 {
     return dot(q[k0], x[k0]) + dot(q[k0 + 1u], x[k0 + 1u]) + dot(q[k0 + 2u], x[k0 + 2u]) + dot(q[k0 + 3u], x[k0 + 3u]);
 }
+// Index of the first aux half of (row, b): superblock-major, or for
+// T_Q8_0_R8 the scales of 8 rows side by side (VK_T_Q8_0_R8).
+uint dq_aux_half(uint row, uint b, uint nsb)
+{
+    return TYPE == T_Q8_0_R8 ? (((row >> 3) * nsb + b) << 3) + (row & 7u) : (row * nsb + b) * AUX_H;
+}
 #endif
 
-void DQ_NAME(uint sb, uint j, out vec4 v[8])
+void DQ_NAME(uint row, uint b_, uint j, out vec4 v[8])
 {
+    uint sb = row * DQ_NSB + b_;
     uint q0 = sb * QS_U4;
-    uint ah = sb * AUX_H;
+    uint ah = dq_aux_half(row, b_, DQ_NSB);
     if (TYPE == T_F32) {
         for (uint k = 0u; k < 8u; k++) v[k] = uintBitsToFloat(DQ_QS(q0 + k));
     } else if (TYPE == T_F16) {
@@ -76,7 +86,7 @@ void DQ_NAME(uint sb, uint j, out vec4 v[8])
             v[2u * k] = uintBitsToFloat(uvec4(u.x << 16, u.x & 0xffff0000u, u.y << 16, u.y & 0xffff0000u));
             v[2u * k + 1u] = uintBitsToFloat(uvec4(u.z << 16, u.z & 0xffff0000u, u.w << 16, u.w & 0xffff0000u));
         }
-    } else if (TYPE == T_Q8_0) {
+    } else if (TYPE == T_Q8_0 || TYPE == T_Q8_0_R8) {
         float d = unpackHalf2x16(DQ_AUX(ah >> 1) >> ((ah & 1u) * 16u)).x;
         uvec4 a = DQ_QS(q0), b = DQ_QS(q0 + 1u);
         for (uint k = 0u; k < 4u; k++) {
@@ -168,20 +178,29 @@ void DQ_NAME(uint sb, uint j, out vec4 v[8])
 }
 
 #ifdef DQ_DOT
-// DQ_DOT(sb, j, x, xs): dot of the unit DQ_NAME(sb, j) gives with x[8], where
+// DQ_QDOT(q0, x): the dot of the 32 int8 quants at uvec4 q0 (Q8_0 layouts)
+// with x, before the block's scale (the matrix-vector kernel applies scales
+// fetched for 8 rows at once to it: T_Q8_0_R8).
+float DQ_QDOT(uint q0, vec4 x[8])
+{
+    uvec4 a = DQ_QS(q0), b = DQ_QS(q0 + 1u);
+    vec4 q[8];
+    for (uint k = 0u; k < 4u; k++) { q[k] = vec4(sbytes4(a[k])); q[4u + k] = vec4(sbytes4(b[k])); }
+    return dq_dot4(q, x, 0u) + dq_dot4(q, x, 4u);
+}
+// DQ_DOT(row, b, j, x, xs): dot of the unit DQ_NAME(row, b, j) gives with x[8], where
 // xs = (sum of x[0..3], sum of x[4..7]). Block scales (and offsets, through
 // xs) are applied once per half-unit instead of once per value: fewer
 // multiplies per weight, which is what bounds matvec on CPU devices.
-float DQ_DOT(uint sb, uint j, vec4 x[8], vec2 xs)
+float DQ_DOT(uint row, uint b_, uint j, vec4 x[8], vec2 xs)
 {
+    uint sb = row * DQ_NSB + b_;
     uint q0 = sb * QS_U4;
-    uint ah = sb * AUX_H;
+    uint ah = dq_aux_half(row, b_, DQ_NSB);
     vec4 q[8];
-    if (TYPE == T_Q8_0) {
+    if (TYPE == T_Q8_0 || TYPE == T_Q8_0_R8) {
         float d = unpackHalf2x16(DQ_AUX(ah >> 1) >> ((ah & 1u) * 16u)).x;
-        uvec4 a = DQ_QS(q0), b = DQ_QS(q0 + 1u);
-        for (uint k = 0u; k < 4u; k++) { q[k] = vec4(sbytes4(a[k])); q[4u + k] = vec4(sbytes4(b[k])); }
-        return d * (dq_dot4(q, x, 0u) + dq_dot4(q, x, 4u));
+        return d * DQ_QDOT(q0, x);
     } else if (TYPE == T_Q6K_UNIT) {
         uvec2 a2 = DQ_AUX2(sb);   // f32 scales of values 0-15 and 16-31
         uvec4 a = DQ_QS(q0), b = DQ_QS(q0 + 1u);
@@ -249,7 +268,7 @@ float DQ_DOT(uint sb, uint j, vec4 x[8], vec2 xs)
         }
         return s0 * (dq_dot4(q, x, 0u) - 32.0 * xs.x) + s1 * (dq_dot4(q, x, 4u) - 32.0 * xs.y);
     }
-    DQ_NAME(sb, j, q);   // float weights: no scale to factor out
+    DQ_NAME(row, b_, j, q);   // float weights: no scale to factor out
     return dq_dot4(q, x, 0u) + dq_dot4(q, x, 4u);
 }
 #endif

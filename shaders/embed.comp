@@ -18,6 +18,7 @@ layout(push_constant) uniform PC {   // vk_pc_embed
 } pc;
 
 #include "common.glsl"
+#define DQ_NSB pc.nsb
 #define DQ_NAME dq
 #define DQ_QS(i) wq[i]
 #define DQ_AUX(i) wa[i]
@@ -31,7 +32,7 @@ void main()
     uint tok = toks[pc.tok_off + i];
     if (tok < pc.row0 || tok - pc.row0 >= pc.rows) return;
     vec4 v[8];
-    dq((tok - pc.row0) * pc.nsb + u / SB_UNITS, u % SB_UNITS, v);
+    dq(tok - pc.row0, u / SB_UNITS, u % SB_UNITS, v);
     uint base = pc.d_off + i * pc.n_embd + 32u * u;
     for (uint k = 0u; k < 8u; k++)
         for (uint c = 0u; c < 4u; c++)

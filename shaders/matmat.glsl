@@ -31,7 +31,7 @@ layout(binding = 0) uniform usamplerBuffer wqt;          // as below, through te
 layout(binding = 1) uniform usamplerBuffer wat;
 layout(binding = 2) uniform samplerBuffer x4t;
 #define WQ(i) texelFetch(wqt, int(i))
-#define WA(i) texelFetch(wat, int(i)).x
+#define WA(i) (TYPE == T_Q8_0_R8 ? texelFetch(wat, int((i) >> 2))[(i) & 3u] : texelFetch(wat, int(i)).x)
 #define X4(i) texelFetch(x4t, int(i))
 #define X1(i) texelFetch(x4t, int(i) >> 2)[(i) & 3u]
 #define DQ_AUX2(i) texelFetch(wat, int(i)).xy   // Q5_0/Q5_1: an R32G32_UINT view
@@ -52,6 +52,7 @@ layout(push_constant) uniform PC {   // vk_pc_matvec
 } pc;
 
 #include "common.glsl"
+#define DQ_NSB pc.nsb
 #define DQ_NAME dq
 #define DQ_QS(i) WQ(i)
 #define DQ_AUX(i) WA(i)
@@ -99,7 +100,7 @@ void main()
             for (uint i = t; i < BM; i += WG) {
                 uint row = row_base + i;
                 vec4 w[8];
-                if (row < pc.n_rows) dq(row * pc.nsb + b, jj, w);
+                if (row < pc.n_rows) dq(row, b, jj, w);
                 else for (uint k = 0u; k < 8u; k++) w[k] = vec4(0.0);
                 for (uint k = 0u; k < 8u; k++)
                     for (uint c = 0u; c < 4u; c++) ws[i * 33u + 4u * k + c] = w[k][c];
@@ -125,7 +126,7 @@ void main()
             [[unroll]] for (uint i = 0u; i < TM; i++) {
                 uint row = min(row_base + tr * TM + i, pc.n_rows - 1u);   // rows past the end: computed, not stored
                 vec4 w[8];
-                dq(row * pc.nsb + b, jj, w);
+                dq(row, b, jj, w);
                 for (uint j = 0u; j < TN; j++) {
                     float s = 0.0;
                     for (uint k = 0u; k < 8u; k++) s += dot(w[k], xv[j][k]);

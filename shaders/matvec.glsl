@@ -16,6 +16,10 @@
 
 #extension GL_EXT_control_flow_attributes : require
 
+#ifndef USE_TEXEL
+#define USE_TEXEL 0
+#endif
+
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 32;
 layout(constant_id = 1) const uint TYPE = 0;
@@ -52,39 +56,54 @@ layout(push_constant) uniform PC {   // vk_pc_matvec
 #include "common.glsl"
 
 #if USE_TEXEL
+#define DQ_NSB pc.nsb
 #define DQ_NAME dq0
 #define DQ_DOT dqdot0
+#define DQ_QDOT dqq0
 #define DQ_QS(i) texelFetch(wq0t, int(i))
-#define DQ_AUX(i) texelFetch(wa0t, int(i)).x
+// uint i of the scales (the T_Q8_0_R8 view holds 4 per texel: vk_aux_texel_uints)
+#define DQ_AUX(i) (TYPE == T_Q8_0_R8 ? texelFetch(wa0t, int((i) >> 2))[(i) & 3u] : texelFetch(wa0t, int(i)).x)
 #define DQ_AUX2(i) texelFetch(wa0t, int(i)).xy
 #include "dequant.glsl"
 #undef DQ_AUX2
 #undef DQ_NAME
 #undef DQ_DOT
+#undef DQ_QDOT
 #undef DQ_QS
 #undef DQ_AUX
 #define DQ_NAME dq1
 #define DQ_DOT dqdot1
+#define DQ_QDOT dqq1
 #define DQ_QS(i) texelFetch(wq1t, int(i))
-#define DQ_AUX(i) texelFetch(wa1t, int(i)).x
+#define DQ_AUX(i) (TYPE == T_Q8_0_R8 ? texelFetch(wa1t, int((i) >> 2))[(i) & 3u] : texelFetch(wa1t, int(i)).x)
 #define DQ_AUX2(i) texelFetch(wa1t, int(i)).xy
 #include "dequant.glsl"
 #undef DQ_AUX2
 #else
+#define DQ_NSB pc.nsb
 #define DQ_NAME dq0
 #define DQ_DOT dqdot0
+#define DQ_QDOT dqq0
 #define DQ_QS(i) wq0[i]
 #define DQ_AUX(i) wa0[i]
 #include "dequant.glsl"
 #undef DQ_NAME
 #undef DQ_DOT
+#undef DQ_QDOT
 #undef DQ_QS
 #undef DQ_AUX
 #define DQ_NAME dq1
 #define DQ_DOT dqdot1
+#define DQ_QDOT dqq1
 #define DQ_QS(i) wq1[i]
 #define DQ_AUX(i) wa1[i]
 #include "dequant.glsl"
+#endif
+
+#if USE_TEXEL
+#define TEX_AUX4(i) texelFetch(wa0t, int(i))
+#else
+#define TEX_AUX4(i) uvec4(0u)   // unused: the 8-row scale path is texel-only
 #endif
 
 #if USE_SUBGROUP
@@ -140,16 +159,30 @@ void main()
         // indexed array in memory and gathers/scatters every access (18-30% of
         // the time, measured). Rows past the end (last workgroup) read the last
         // row again and are not written: no divergent exit from this loop.
-        if (GEGLU == 0u) {
+        if (GEGLU == 0u && TYPE == T_Q8_0_R8 && USE_TEXEL != 0 && 8u % NG == 0u) {
+            // One texel of 8 rows' scales per 8 rows (VK_T_Q8_0_R8): this
+            // group's rows r * NG + grp of a tile are all in it. row0 and
+            // r * NG at a tile start are multiples of 8; a tile past the
+            // piece's rows reads 0 (out of the view) and is not written.
+            uvec4 sc = uvec4(0u);
+            [[unroll]] for (uint r = 0u; r < NR / NG; r++) {
+                uint rr = r * NG;
+                if (rr % 8u == 0u) sc = TEX_AUX4(((row0 + rr) >> 3) * pc.nsb + b);
+                uint h = rr % 8u + grp;
+                float d = unpackHalf2x16(sc[h >> 1] >> ((h & 1u) * 16u)).x;
+                uint row = min(row0 + rr + grp, last);
+                acc[r] += d * dqq0((row * pc.nsb + b) * QS_U4, xv);
+            }
+        } else if (GEGLU == 0u) {
             [[unroll]] for (uint r = 0u; r < NR / NG; r++) {
                 uint row = min(row0 + r * NG + grp, last);
-                acc[r] += dqdot0(row * pc.nsb + b, j, xv, xs);
+                acc[r] += dqdot0(row, b, j, xv, xs);
             }
         } else {   // two rows of sums: unrolled, they no longer fit the registers (measured slower)
             [[dont_unroll]] for (uint r = 0u; r < NR / NG; r++) {
                 uint row = min(row0 + r * NG + grp, last);
-                acc[r] += dqdot0(row * pc.nsb + b, j, xv, xs);
-                acc1[r] += dqdot1(row * pc.nsb + b, j, xv, xs);
+                acc[r] += dqdot0(row, b, j, xv, xs);
+                acc1[r] += dqdot1(row, b, j, xv, xs);
             }
         }
     }

@@ -198,6 +198,37 @@ static void test_layout(void)
     CHECK(q[0] == 2 && q[31] == 33 && q[32] == 36 && q[63] == 67, "Q8_0 quants");
 }
 
+/* Q8_0 on CPU devices (VK_T_Q8_0_R8): quants as Q8_0, the scales of every 8
+ * rows side by side, the last tile padded with zero scales; GPUs keep Q8_0.
+ * 10 rows of 2 blocks: a whole tile and a partial one. */
+static void test_q8_rows8_layout(void)
+{
+    vk_wlayout l;
+    gc_err err = {0};
+    CHECK(vk_wlayout_for(&nvidia, GT_Q8_0, &l, &err) == 0 && l.type == GT_Q8_0, "GPUs keep Q8_0");
+    CHECK(vk_wlayout_for(&lavapipe, GT_Q8_0, &l, &err) == 0 && l.type == VK_T_Q8_0_R8 && l.src_type == GT_Q8_0,
+          "lavapipe: Q8_0 with 8-row scale tiles");
+    CHECK(vk_aux_texel_uints(l.type) == 4 && vk_aux_texel_uints(GT_Q8_0) == 1 && vk_aux_texel_uints(GT_Q5_0) == 2,
+          "aux texel widths");
+    const uint64_t rows = 10, nsb = 2, n_in = 64;
+    CHECK(vk_wlayout_aux_bytes(&l, n_in, rows) == 16 * nsb * 2 && vk_wlayout_aux_bytes(&l, n_in, 8) == 8 * nsb * 2,
+          "aux bytes: whole tiles (%llu)", (unsigned long long)vk_wlayout_aux_bytes(&l, n_in, rows));
+    uint8_t src[10 * 2 * 34], qs[10 * 64], aux[64];
+    for (uint64_t i = 0; i < sizeof src; i++) src[i] = (uint8_t)(i * 7 + 3);
+    memset(aux, 0xee, sizeof aux);
+    vk_repack_rows(&l, src, n_in, rows, qs, aux);
+    int bad = 0;
+    for (uint64_t r = 0; r < 16; r++)
+        for (uint64_t b = 0; b < nsb; b++) {
+            const uint8_t *a = aux + (((r / 8) * nsb + b) * 8 + r % 8) * 2;
+            const uint8_t *blk = src + (r * nsb + b) * 34;
+            bool ok = r < rows ? a[0] == blk[0] && a[1] == blk[1] && !memcmp(qs + r * 64 + b * 32, blk + 2, 32)
+                               : a[0] == 0 && a[1] == 0;
+            if (!ok && bad++ < 3) CHECK(0, "Q8_0_R8 row %llu block %llu", (unsigned long long)r, (unsigned long long)b);
+        }
+    CHECK(bad == 0, "Q8_0_R8: %d blocks misplaced", bad);
+}
+
 /* Value i of a row in a K-quant unit layout, decoded the way the shaders do
  * (dequant.glsl). */
 static float unit_value(const vk_wlayout *l, const uint8_t *qs, const uint8_t *aux, uint64_t i)
@@ -222,7 +253,6 @@ static void test_unit_layouts(void)
         vk_wlayout l;
         gc_err err = {0};
         CHECK(vk_wlayout_for(&nvidia, types[ti], &l, &err) == 0 && l.type == types[ti], "GPUs keep %u", types[ti]);
-        CHECK(vk_wlayout_for(&lavapipe, GT_Q8_0, &l, &err) == 0 && l.type == GT_Q8_0, "Q8_0 unchanged");
         CHECK(vk_wlayout_for(&lavapipe, types[ti], &l, &err) == 0, "%s", err.msg);
         CHECK(l.type == (ti ? VK_T_Q6K_UNIT : VK_T_Q4K_UNIT) && l.src_type == types[ti] && l.sb_elems == 32,
               "lavapipe: unit layout for %u", types[ti]);
@@ -328,6 +358,7 @@ int main(void)
     TEST_RUN(test_choice);
     TEST_RUN(test_layout);
     TEST_RUN(test_unit_layouts);
+    TEST_RUN(test_q8_rows8_layout);
     TEST_RUN(test_cache_header);
     TEST_RUN(test_rank);
     return test_summary();

@@ -359,6 +359,13 @@ static uint64_t rows_per_chunk(const vk_caps *c, uint64_t row_qs, uint64_t row_a
     return r;
 }
 
+/* The aux (scales) view's format: 1, 2 or 4 uints per texel (vk_aux_texel_uints). */
+static VkFormat aux_texel_format(uint32_t type)
+{
+    uint32_t n = vk_aux_texel_uints(type);
+    return n == 4 ? VK_FORMAT_R32G32B32A32_UINT : n == 2 ? VK_FORMAT_R32G32_UINT : VK_FORMAT_R32_UINT;
+}
+
 static int upload_matrix(vk_backend *b, be_tensor *t, const gguf_tensor *g, gc_err *err)
 {
     uint64_t n_rows = g->ne[1] * g->ne[2] * g->ne[3];
@@ -371,6 +378,10 @@ static int upload_matrix(vk_backend *b, be_tensor *t, const gguf_tensor *g, gc_e
     uint64_t row_qs = vk_wlayout_qs_bytes(&t->lay, t->n_in, 1);
     uint64_t row_aux = t->nsb * t->lay.aux_h * 2;
     uint64_t per = rows_per_chunk(&b->dev->caps, row_qs, row_aux);
+    /* Layouts with 8-row tiles of scales (VK_T_Q8_0_R8): pieces of whole tiles
+     * (only the last piece's last tile is padded). */
+    uint64_t tile = t->lay.type == VK_T_Q8_0_R8 ? 8 : 1;
+    per = per / tile * tile;
     if (per == 0)
         return gc_errf(err, "vulkan: tensor '%s': one row (%llu bytes) exceeds the device's buffer range (%llu)",
                        t->name, (unsigned long long)row_qs, (unsigned long long)b->dev->caps.max_storage_range);
@@ -386,26 +397,28 @@ static int upload_matrix(vk_backend *b, be_tensor *t, const gguf_tensor *g, gc_e
         ch->row0 = c * per;
         ch->rows = n_rows - ch->row0 < per ? n_rows - ch->row0 : per;
         if (vk_buf_create(b->mem, VK_MEM_DEVICE, ch->rows * row_qs, t->name, &ch->qs, err)) return -1;
-        if (row_aux && vk_buf_create(b->mem, VK_MEM_DEVICE, (ch->rows * row_aux + 3) / 4 * 4, t->name, &ch->aux, err))
+        if (row_aux && vk_buf_create(b->mem, VK_MEM_DEVICE, vk_wlayout_aux_bytes(&t->lay, t->n_in, ch->rows), t->name,
+                                     &ch->aux, err))
             return -1;
         b->weight_bytes += ch->qs.size + ch->aux.size;
         /* Texel views where the matrix-vector kernel would read through them. */
         vk_variant probe = vk_choose_matmul(&b->kc, t->lay.type, 1, (uint32_t)t->n_in, (uint32_t)ch->rows, false);
         if (vk_matvec_texel(&b->kc, probe, ch->qs.size / 16, ch->aux.size / 4).kernel == VK_K_MATVEC_TEX &&
             (make_view(b, &ch->qs, VK_FORMAT_R32G32B32A32_UINT, &ch->qs_view, err) ||
-             (row_aux && make_view(b, &ch->aux, vk_aux_texel_pairs(t->lay.type) ? VK_FORMAT_R32G32_UINT : VK_FORMAT_R32_UINT,
-                                  &ch->aux_view, err))))
+             (row_aux && make_view(b, &ch->aux, aux_texel_format(t->lay.type), &ch->aux_view, err))))
             return -1;
         /* Rows per upload piece: what the staging buffer holds (all on unified memory). */
         uint64_t umax = vk_upload_max(b->up);
-        uint64_t group = umax == UINT64_MAX ? ch->rows : (umax - 64) / (row_qs + row_aux);
+        uint64_t group = umax == UINT64_MAX ? ch->rows : (umax - 64) / (row_qs + row_aux) / tile * tile;
         if (group == 0) return gc_errf(err, "vulkan: tensor '%s': a row does not fit the staging buffer", t->name);
         for (uint64_t r = 0; r < ch->rows; r += group) {
             uint64_t n = ch->rows - r < group ? ch->rows - r : group;
+            /* aux bytes of these rows (8-row tiles: whole tiles, r is a tile boundary) */
+            uint64_t aux_n = tile > 1 ? vk_wlayout_aux_bytes(&t->lay, t->n_in, n) : n * row_aux;
             void *qs, *aux = NULL;
-            if (vk_upload_reserve(b->up, n * (row_qs + row_aux) + 32, err)) return -1;
+            if (vk_upload_reserve(b->up, n * row_qs + aux_n + 32, err)) return -1;
             if (vk_upload_map(b->up, &ch->qs, r * row_qs, n * row_qs, &qs, err)) return -1;
-            if (row_aux && vk_upload_map(b->up, &ch->aux, r * row_aux, n * row_aux, &aux, err)) return -1;
+            if (row_aux && vk_upload_map(b->up, &ch->aux, r * row_aux, aux_n, &aux, err)) return -1;
             vk_repack_rows(&t->lay, src + (ch->row0 + r) * row_bytes, t->n_in, n, qs, aux);
             progress(b, n * row_bytes);
         }

@@ -37,6 +37,10 @@ bool vk_unit_kquants(const vk_kcaps *c)
 int vk_wlayout_for(const vk_kcaps *c, uint32_t type, vk_wlayout *out, gc_err *err)
 {
     if (vk_wlayout_of(type, out, err)) return -1;
+    if (vk_unit_kquants(c) && type == GT_Q8_0) {
+        out->type = VK_T_Q8_0_R8;
+        return 0;
+    }
     if (!vk_unit_kquants(c) || (type != GT_Q4_K && type != GT_Q6_K)) return 0;
     out->type = type == GT_Q4_K ? VK_T_Q4K_UNIT : VK_T_Q6K_UNIT;
     out->sb_elems = 32;
@@ -57,6 +61,7 @@ uint64_t vk_wlayout_qs_bytes(const vk_wlayout *l, uint64_t n_in, uint64_t rows)
 
 uint64_t vk_wlayout_aux_bytes(const vk_wlayout *l, uint64_t n_in, uint64_t rows)
 {
+    if (l->type == VK_T_Q8_0_R8) rows = (rows + 7) / 8 * 8;   /* whole 8-row tiles */
     return (rows * vk_wlayout_nsb(l, n_in) * l->aux_h * 2 + 3) / 4 * 4;
 }
 
@@ -140,6 +145,16 @@ void vk_repack_rows(const vk_wlayout *l, const void *src_, uint64_t n_in, uint64
         repack_kquant_units(l, src, n_in, rows, qs, aux);
         return;
     }
+    if (l->type == VK_T_Q8_0_R8) {
+        const uint8_t *s = src;
+        memset(aux, 0, vk_wlayout_aux_bytes(l, n_in, rows));   /* rows past the end of the last tile: scale 0 */
+        for (uint64_t r = 0; r < rows; r++)
+            for (uint64_t b = 0; b < nsb; b++, s += 34) {
+                put(aux + (((r / 8) * nsb + b) * 8 + r % 8) * 2, s, 2);
+                put(qs + r * qs_row + b * 32, s + 2, 32);
+            }
+        return;
+    }
     const quant_info *qi = quant_type_info(l->type);
     uint64_t bb = qi->block_bytes;
     if (aux) memset(aux, 0, rows * aux_row);
@@ -197,6 +212,11 @@ bool vk_choose_kv_f16(int want, bool all_f32_weights)
 bool vk_aux_texel_pairs(uint32_t type)
 {
     return type == GT_Q5_0 || type == GT_Q5_1 || type == VK_T_Q4K_UNIT || type == VK_T_Q6K_UNIT;
+}
+
+uint32_t vk_aux_texel_uints(uint32_t type)
+{
+    return type == VK_T_Q8_0_R8 ? 4 : vk_aux_texel_pairs(type) ? 2 : 1;
 }
 
 uint32_t vk_argmax_groups(uint64_t n, uint32_t wg)
