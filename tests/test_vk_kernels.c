@@ -38,9 +38,11 @@ static void test_choice(void)
 {
     /* lavapipe: one subgroup per workgroup, 8 rows, no shared-memory tiles */
     vk_variant v = vk_choose_matmul(&lavapipe, GT_Q8_0, 1, 1152, 4608, false);
-    CHECK(v.kernel == VK_K_MATVEC && v.wg == 8 && v.rows_per_wg == 64 && v.spec[2] == 64,
-          "lavapipe matvec: wg %u rows %u", v.wg, v.rows_per_wg);
-    CHECK(vk_choose_matmul(&lavapipe, GT_Q4_K, 1, 640, 2048, true).rows_per_wg == 64, "lavapipe geglu: 64 rows");
+    CHECK(v.kernel == VK_K_MATVEC && v.wg == 8 && v.rows_per_wg == 32 && v.spec[2] == 32,
+          "lavapipe matvec (2 row groups of 4 lanes): wg %u rows %u", v.wg, v.rows_per_wg);
+    CHECK(vk_choose_matmul(&lavapipe, GT_Q4_K, 1, 640, 2048, true).rows_per_wg == 32, "lavapipe geglu: 32 rows");
+    CHECK(vk_choose_matmul(&lavapipe, GT_Q4_K, 1, 2048, 640, false).rows_per_wg == 32, "one row group: 32 rows");
+    CHECK(vk_choose_matmul(&lavapipe, GT_F32, 1, 64, 640, false).rows_per_wg == 64, "4 row groups of 2 lanes: 64");
     CHECK(vk_choose_matmul(&nvidia, GT_Q8_0, 1, 640, 262144, false).rows_per_wg == 2, "GPUs: 2 rows");
     CHECK(v.spec[3] == 1 && v.spec[4] == 0, "lavapipe matvec: subgroup reduction, no geglu");
     /* lanes per row: no idle lanes in the last round over a row's units */

@@ -301,7 +301,7 @@ vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uin
     vk_variant v = {0};
     if (geglu || rows <= vk_matvec_max_rows(c)) {
         uint32_t wg, nr;
-        /* CPU devices: 32 rows per row group (below), up to 64 per workgroup.
+        /* CPU devices: 16-32 rows per row group (below), 32-64 per workgroup.
          * Measured on lavapipe, 64 rows against 16 (before the row loop was
          * unrolled): Gemma 3 270M (n_in 640) head matvec ~30% less time, the
          * layers' 0-45% less; 300M bench model decode 5.2-5.3 -> 6.0-6.4 tok/s.
@@ -321,9 +321,16 @@ vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uin
          * 5 rounds of 8) unchanged. */
         if (c->cpu && sg && wg == c->subgroup_size) {
             v.spec[5] = vk_matvec_lanes_per_row(wg, n_in);
-            /* 32 rows per row group (the shader unrolls its loop over them),
-             * at most 64 per workgroup. */
-            nr = 32 * (wg / v.spec[5]);
+            /* 16 rows per row group (the shader unrolls its loop over them),
+             * 32 to 64 per workgroup: one row group keeps 32 rows. Measured
+             * after x and the Q8_0 scales moved to texel fetches (stop 16;
+             * matvec_bench, 4-6 alternating rounds, min): with 2 row groups
+             * 32 rows against 64: Gemma 3 head 262144 x 640 Q8_0 28.9 -> 25.7
+             * ms, 300M head 64000 x 1152 11.6 -> 9.0, 4608 x 1152 Q8_0 0.81
+             * -> 0.70, 1024 x 640 Q5_0 -4%, GeGLU 2048 x 640 same; with one
+             * row group (n_in 1024, 2048) 16 rows against 32 were 3-5% slower. */
+            nr = 16 * (wg / v.spec[5]);
+            if (nr < 32) nr = 32;
             if (nr > 64) nr = 64;
             v.spec[2] = nr;
         }
