@@ -240,10 +240,16 @@ vk_variant vk_matvec_texel(const vk_kcaps *c, vk_variant v, uint64_t qs_u4, uint
     return v;
 }
 
+/* Texel kernels written for one subgroup per workgroup (subgroupAdd over the
+ * whole workgroup): CPU devices with texel buffers and subgroup arithmetic. */
+static bool one_subgroup_texel(const vk_kcaps *c, const vk_variant *v)
+{
+    return c->cpu && c->max_texel && c->subgroup_arith && v->wg == c->subgroup_size;
+}
+
 vk_variant vk_attention_texel(const vk_kcaps *c, vk_variant v, uint64_t cache_bytes, uint64_t q_vec4s)
 {
-    if (v.kernel == VK_K_ATTENTION && c->cpu && c->max_texel && v.spec[3] && c->subgroup_arith &&
-        v.wg == c->subgroup_size && cache_bytes % 16 == 0 &&
+    if (v.kernel == VK_K_ATTENTION && one_subgroup_texel(c, &v) && v.spec[3] && cache_bytes % 16 == 0 &&
         cache_bytes / 16 <= c->max_texel && q_vec4s <= c->max_texel)
         v.kernel = VK_K_ATTENTION_TEX;
     return v;
@@ -257,16 +263,14 @@ vk_variant vk_argmax_texel(const vk_kcaps *c, vk_variant v, uint64_t off)
 
 vk_variant vk_rmsnorm_texel(const vk_kcaps *c, vk_variant v, uint32_t cols)
 {
-    if (v.kernel == VK_K_RMSNORM && c->cpu && c->max_texel && c->subgroup_arith && v.wg == c->subgroup_size &&
-        cols % 4 == 0)
+    if (v.kernel == VK_K_RMSNORM && one_subgroup_texel(c, &v) && cols % 4 == 0)
         v.kernel = VK_K_RMSNORM_TEX;
     return v;
 }
 
 vk_variant vk_qk_rope_texel(const vk_kcaps *c, vk_variant v, uint32_t head_dim)
 {
-    if (v.kernel == VK_K_QK_ROPE && c->cpu && c->max_texel && c->subgroup_arith && v.wg == c->subgroup_size &&
-        head_dim % 8 == 0)
+    if (v.kernel == VK_K_QK_ROPE && one_subgroup_texel(c, &v) && head_dim % 8 == 0)
         v.kernel = VK_K_QK_ROPE_TEX;
     return v;
 }
