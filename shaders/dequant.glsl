@@ -11,8 +11,10 @@
 // pipeline is specialized.
 //
 // DQ_NAME(row, b, j, v): values [32j, 32j + 32) of superblock b of row `row`
-// (superblock index sb = row * DQ_NSB + b in the row-major grid); v[k] holds
-// values 4k .. 4k+3.
+// (superblock index sb = row * DQ_NSB + b in the row-major grid, or its place
+// in a tiled layout: dq_tex_index); v[k] holds values 4k .. 4k+3.
+// The including kernel also declares QTILED (its TYPE spec constant's
+// VK_T_TILED bit).
 
 #ifndef DQ_AUX2
 #define DQ_AUX2(i) uvec2(DQ_AUX(2u * (i)), DQ_AUX(2u * (i) + 1u))
@@ -59,6 +61,37 @@ float dq_dot4(vec4 q[8], vec4 x[8], uint k0)
 {
     return dot(q[k0], x[k0]) + dot(q[k0 + 1u], x[k0 + 1u]) + dot(q[k0 + 2u], x[k0 + 2u]) + dot(q[k0 + 3u], x[k0 + 3u]);
 }
+// The tile shape of a tiled layout (QTILED; vk_wlayout_tile): the
+// matrix-vector kernel's own spec constants where it includes this file
+// (DQ_TILE_LPR, DQ_TILE_NR defined), else derived from the row's units the
+// way vk_matvec_cpu_shape does (lanes per row: the largest of 8, 4, 2, 1 that
+// leaves the fewest lanes idle; 16 rows per row group, 32 to 64 per tile).
+#ifndef DQ_TILE_LPR
+uint dq_tile_lpr(uint units)
+{
+    uint best = 8u, slots = (units + 7u) & ~7u;
+    for (uint sh = 2u; sh < 3u; sh--) {   // lanes 4, 2, 1 (sh wraps past 0)
+        uint l = 1u << sh, s = (units + l - 1u) & ~(l - 1u);
+        if (s < slots) { best = l; slots = s; }
+    }
+    return best;
+}
+#define DQ_TILE_LPR dq_tile_lpr(DQ_NSB)
+#define DQ_TILE_NR clamp(16u * (8u / DQ_TILE_LPR), 32u, 64u)
+#endif
+// Texel k (of `per`: QS_U4 for quants, 1 for scale pairs) of unit b of row
+// `row` (vk_wlayout_texel): row-major, or in the tiled order (VK_T_TILED).
+// Tile sizes are powers of two: shifts and masks, no division.
+uint dq_tex_index(uint row, uint b, uint k, uint per)
+{
+    if (QTILED == 0u) return (row * DQ_NSB + b) * per + k;
+    uint lpr = DQ_TILE_LPR, nr = DQ_TILE_NR;
+    uint ls = uint(findLSB(lpr)), ns = uint(findLSB(nr)), gs = 3u - ls;   // log2 of lpr, nr, row groups
+    uint units = (DQ_NSB + lpr - 1u) & ~(lpr - 1u);
+    uint rr = row & (nr - 1u);
+    return (row >> ns) * nr * units * per + ((((b >> ls) << (ns - gs)) + (rr >> gs)) * per + k) * 8u +
+           ((rr & ((1u << gs) - 1u)) << ls) + (b & (lpr - 1u));
+}
 // Index of the first aux half of (row, b): superblock-major, or for
 // T_Q8_0_R8 the scales of 8 rows side by side (VK_T_Q8_0_R8).
 uint dq_aux_half(uint row, uint b, uint nsb)
@@ -69,8 +102,8 @@ uint dq_aux_half(uint row, uint b, uint nsb)
 
 void DQ_NAME(uint row, uint b_, uint j, out vec4 v[8])
 {
-    uint sb = row * DQ_NSB + b_;
-    uint q0 = sb * QS_U4;
+    uint q0 = dq_tex_index(row, b_, 0u, QS_U4), q1 = dq_tex_index(row, b_, 1u, QS_U4);
+    uint sb = dq_tex_index(row, b_, 0u, 1u);   // the unit's scale pair (DQ_AUX2)
     uint ah = dq_aux_half(row, b_, DQ_NSB);
     if (TYPE == T_F32) {
         for (uint k = 0u; k < 8u; k++) v[k] = uintBitsToFloat(DQ_QS(q0 + k));
@@ -88,7 +121,7 @@ void DQ_NAME(uint row, uint b_, uint j, out vec4 v[8])
         }
     } else if (TYPE == T_Q8_0 || TYPE == T_Q8_0_R8) {
         float d = unpackHalf2x16(DQ_AUX(ah >> 1) >> ((ah & 1u) * 16u)).x;
-        uvec4 a = DQ_QS(q0), b = DQ_QS(q0 + 1u);
+        uvec4 a = DQ_QS(q0), b = DQ_QS(q1);
         for (uint k = 0u; k < 4u; k++) {
             v[k] = vec4(sbytes4(a[k])) * d;
             v[4u + k] = vec4(sbytes4(b[k])) * d;
@@ -167,7 +200,7 @@ void DQ_NAME(uint row, uint b_, uint j, out vec4 v[8])
     } else if (TYPE == T_Q6K_UNIT) {
         uvec2 a2 = DQ_AUX2(sb);   // AUX_H = 4: f32 scales of values 0-15 and 16-31
         float s0 = uintBitsToFloat(a2.x), s1 = uintBitsToFloat(a2.y);
-        uvec4 a = DQ_QS(q0), b = DQ_QS(q0 + 1u);
+        uvec4 a = DQ_QS(q0), b = DQ_QS(q1);
         for (uint k = 0u; k < 4u; k++) {
             v[k] = vec4(sbytes4(a[k])) * s0;        // values 0-15
             v[4u + k] = vec4(sbytes4(b[k])) * s1;   // values 16-31
@@ -178,12 +211,12 @@ void DQ_NAME(uint row, uint b_, uint j, out vec4 v[8])
 }
 
 #ifdef DQ_DOT
-// DQ_QDOT(q0, x): the dot of the 32 int8 quants at uvec4 q0 (Q8_0 layouts)
+// DQ_QDOT(q0, q1, x): the dot of the 32 int8 quants at uvec4s q0, q1 (Q8_0 layouts)
 // with x, before the block's scale (the matrix-vector kernel applies scales
 // fetched for 8 rows at once to it: T_Q8_0_R8).
-float DQ_QDOT(uint q0, vec4 x[8])
+float DQ_QDOT(uint q0, uint q1, vec4 x[8])
 {
-    uvec4 a = DQ_QS(q0), b = DQ_QS(q0 + 1u);
+    uvec4 a = DQ_QS(q0), b = DQ_QS(q1);
     vec4 q[8];
     for (uint k = 0u; k < 4u; k++) { q[k] = vec4(sbytes4(a[k])); q[4u + k] = vec4(sbytes4(b[k])); }
     return dq_dot4(q, x, 0u) + dq_dot4(q, x, 4u);
@@ -194,16 +227,16 @@ float DQ_QDOT(uint q0, vec4 x[8])
 // multiplies per weight, which is what bounds matvec on CPU devices.
 float DQ_DOT(uint row, uint b_, uint j, vec4 x[8], vec2 xs)
 {
-    uint sb = row * DQ_NSB + b_;
-    uint q0 = sb * QS_U4;
+    uint q0 = dq_tex_index(row, b_, 0u, QS_U4), q1 = dq_tex_index(row, b_, 1u, QS_U4);
+    uint sb = dq_tex_index(row, b_, 0u, 1u);   // the unit's scale pair (DQ_AUX2)
     uint ah = dq_aux_half(row, b_, DQ_NSB);
     vec4 q[8];
     if (TYPE == T_Q8_0 || TYPE == T_Q8_0_R8) {
         float d = unpackHalf2x16(DQ_AUX(ah >> 1) >> ((ah & 1u) * 16u)).x;
-        return d * DQ_QDOT(q0, x);
+        return d * DQ_QDOT(q0, q1, x);
     } else if (TYPE == T_Q6K_UNIT) {
         uvec2 a2 = DQ_AUX2(sb);   // f32 scales of values 0-15 and 16-31
-        uvec4 a = DQ_QS(q0), b = DQ_QS(q0 + 1u);
+        uvec4 a = DQ_QS(q0), b = DQ_QS(q1);
         for (uint k = 0u; k < 4u; k++) { q[k] = vec4(sbytes4(a[k])); q[4u + k] = vec4(sbytes4(b[k])); }
         return uintBitsToFloat(a2.x) * dq_dot4(q, x, 0u) + uintBitsToFloat(a2.y) * dq_dot4(q, x, 4u);
     } else if (TYPE == T_Q4_0 || TYPE == T_Q4_1 || TYPE == T_Q4K_UNIT) {

@@ -17,7 +17,9 @@
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 128;
-layout(constant_id = 1) const uint TYPE = 0;
+layout(constant_id = 1) const uint TYPE_SPEC = 0;     // weight type | VK_T_TILED (128) for tiled layouts
+const uint TYPE = TYPE_SPEC % 128u;
+const uint QTILED = TYPE_SPEC / 128u;
 layout(constant_id = 2) const uint BM = 64;
 layout(constant_id = 3) const uint BN = 32;
 layout(constant_id = 4) const uint SHARED = 1;

@@ -22,12 +22,18 @@
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 32;
-layout(constant_id = 1) const uint TYPE = 0;
+layout(constant_id = 1) const uint TYPE_SPEC = 0;     // weight type | VK_T_TILED (128) for tiled layouts
+const uint TYPE = TYPE_SPEC % 128u;
+const uint QTILED = TYPE_SPEC / 128u;
 layout(constant_id = 2) const uint NR = 1;
 layout(constant_id = 4) const uint GEGLU = 0;
 layout(constant_id = 5) const uint LPR_SPEC = 0;   // lanes per row; 0 = WG (one row group)
 const uint LPR = LPR_SPEC == 0u ? WG : LPR_SPEC;
 const uint NG = WG / LPR;                           // row groups (> 1 only with WG = one subgroup)
+// Tiled layouts (QTILED) are stored in this kernel's fetch order: its shape is
+// the tile's (the host tiles only where WG = 8 with row groups, vk_wlayout_tile).
+#define DQ_TILE_LPR LPR
+#define DQ_TILE_NR NR
 
 #if USE_TEXEL   // the same arrays through uniform texel buffers (R32G32B32A32_UINT / R32_UINT,
                 // R32G32_UINT for Q5_0/Q5_1 scales: vk_aux_texel_format)
@@ -165,13 +171,16 @@ void main()
             // r * NG at a tile start are multiples of 8; a tile past the
             // piece's rows reads 0 (out of the view) and is not written.
             uvec4 sc = uvec4(0u);
+            // Tiled: this iteration's texels of the workgroup's tile, in fetch order.
+            uint tbase = wgid * NR * ((units + LPR - 1u) / LPR * LPR) * 2u + (u / LPR) * (NR / NG) * 16u + t;
             [[unroll]] for (uint r = 0u; r < NR / NG; r++) {
                 uint rr = r * NG;
                 if (rr % 8u == 0u) sc = TEX_AUX4(((row0 + rr) >> 3) * pc.nsb + b);
                 uint h = rr % 8u + grp;
                 float d = unpackHalf2x16(sc[h >> 1] >> ((h & 1u) * 16u)).x;
                 uint row = min(row0 + rr + grp, last);
-                acc[r] += d * dqq0((row * pc.nsb + b) * QS_U4, xv);
+                uint qa = QTILED != 0u ? tbase + r * 16u : (row * pc.nsb + b) * QS_U4;
+                acc[r] += d * dqq0(qa, QTILED != 0u ? qa + 8u : qa + 1u, xv);
             }
         } else if (GEGLU == 0u) {
             [[unroll]] for (uint r = 0u; r < NR / NG; r++) {

@@ -22,8 +22,9 @@ static void split_case(bool staging)
     if (!v || !c) return;
     const struct { uint32_t type; uint64_t n_in, n_out; } ws[] = {
         { GT_F32, 64, 200 }, { GT_Q8_0, 256, 100 }, { GT_Q6_K, 256, 90 }, { GT_Q4_1, 320, 150 },
+        { GT_Q5_0, 96, 300 },   /* tiled in 64-row tiles (3 units: one lane per row), 3 pieces */
     };
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         void *wd = vt_rand_weight(ws[i].type, ws[i].n_in, ws[i].n_out);
         be_tensor *wv = vt_weight(v, "w", ws[i].type, ws[i].n_in, ws[i].n_out, 2, wd);
         be_tensor *wc = vt_weight(c, "w", ws[i].type, ws[i].n_in, ws[i].n_out, 2, wd);

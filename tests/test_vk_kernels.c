@@ -293,6 +293,108 @@ static void test_unit_layouts(void)
     }
 }
 
+/* Tiled layouts (VK_T_TILED): which devices and types tile, the tile shape
+ * equal to the matrix-vector kernel's, the fetch order (a fetch's 8 lanes read
+ * 8 adjacent texels and each fetch follows the previous one), every unit
+ * placed once inside the buffer, and repacked bytes where the index says with
+ * zero padding (units past a row's end, rows past the last tile). */
+static void test_tiled_layout(void)
+{
+    static const vk_kcaps cpu16 = { .cpu = true, .subgroup_size = 16, .subgroup_arith = true,
+                                    .max_wg_invocations = 1024, .max_wg_size_x = 1024, .max_shared = 32768 };
+    static const vk_kcaps cpu_noarith = { .cpu = true, .subgroup_size = 8, .subgroup_arith = false,
+                                          .max_wg_invocations = 1024, .max_wg_size_x = 1024, .max_shared = 32768 };
+    gc_err err = {0};
+    vk_wlayout l;
+    const uint32_t tiled_types[] = { GT_Q8_0, GT_Q4_0, GT_Q4_1, GT_Q5_0, GT_Q5_1, GT_Q4_K, GT_Q6_K };
+    for (int i = 0; i < 7; i++) {
+        CHECK(vk_wlayout_for(&lavapipe, tiled_types[i], &l, &err) == 0, "%s", err.msg);
+        vk_wlayout_tile(&lavapipe, &l, 640);
+        CHECK(l.tile_lpr == 4 && l.tile_ng == 2 && l.tile_nr == 32 && vk_wlayout_ktype(&l) == (l.type | VK_T_TILED) &&
+              vk_wlayout_row_tile(&l) == 32, "type %u tiled on lavapipe (%u %u %u)", tiled_types[i], l.tile_lpr,
+              l.tile_ng, l.tile_nr);
+    }
+    const struct { const vk_kcaps *c; uint32_t type; const char *what; } untiled[] = {
+        { &lavapipe, GT_F32, "F32" }, { &lavapipe, GT_F16, "F16" }, { &nvidia, GT_Q8_0, "GPU Q8_0" },
+        { &nvidia, GT_Q5_0, "GPU Q5_0" }, { &cpu16, GT_Q5_0, "16-lane CPU" }, { &cpu_noarith, GT_Q5_0, "no subgroup sums" },
+    };
+    for (int i = 0; i < 6; i++) {
+        CHECK(vk_wlayout_for(untiled[i].c, untiled[i].type, &l, &err) == 0, "%s", err.msg);
+        vk_wlayout_tile(untiled[i].c, &l, 640);
+        CHECK(l.tile_lpr == 0 && vk_wlayout_ktype(&l) == l.type, "%s: row-major", untiled[i].what);
+    }
+
+    const uint32_t n_ins[] = { 32, 96, 288, 640, 1024, 1152, 2304 };
+    for (int ni = 0; ni < 7; ni++) {
+        uint32_t n_in = n_ins[ni];
+        CHECK(vk_wlayout_for(&lavapipe, GT_Q8_0, &l, &err) == 0, "%s", err.msg);
+        vk_wlayout_tile(&lavapipe, &l, n_in);
+        vk_variant v = vk_choose_matmul(&lavapipe, vk_wlayout_ktype(&l), 1, n_in, 4096, false);
+        CHECK(v.kernel == VK_K_MATVEC && v.wg == VK_TILE_LANES && v.spec[5] == l.tile_lpr && v.spec[2] == l.tile_nr &&
+              v.spec[1] == (VK_T_Q8_0_R8 | VK_T_TILED), "n_in %u: tile %u/%u = kernel %u/%u", n_in, l.tile_lpr,
+              l.tile_nr, v.spec[5], v.spec[2]);
+        uint64_t nsb = vk_wlayout_nsb(&l, n_in), units = vk_wlayout_row_units(&l, n_in);
+        uint32_t nr = l.tile_nr, ng = l.tile_ng, lpr = l.tile_lpr;
+        for (uint32_t per = 1; per <= 2; per++) {
+            uint64_t rows = 2 * nr + 5, total = 3 * nr * units * per;
+            uint8_t *seen = calloc(total, 1);
+            int bad = 0;
+            for (uint64_t r = 0; r < rows; r++)
+                for (uint64_t b = 0; b < nsb; b++)
+                    for (uint32_t k = 0; k < per; k++) {
+                        uint64_t t = vk_wlayout_texel(&l, units, r, b, k, per);
+                        if ((t >= total || seen[t]++) && bad++ < 3)
+                            CHECK(0, "n_in %u: texel %llu placed twice or outside", n_in, (unsigned long long)t);
+                    }
+            /* fetch order: tile, unit round i, row of the group, texel k; lanes t = grp * lpr + lane */
+            uint64_t next = 0;
+            for (uint64_t tile = 0; tile < 3; tile++)
+                for (uint64_t i = 0; i < units / lpr; i++)
+                    for (uint64_t r = 0; r < nr / ng; r++)
+                        for (uint32_t k = 0; k < per; k++, next += VK_TILE_LANES)
+                            for (uint32_t t = 0; t < VK_TILE_LANES; t++) {
+                                uint64_t row = tile * nr + r * ng + t / lpr, b = i * lpr + t % lpr;
+                                if (vk_wlayout_texel(&l, units, row, b, k, per) != next + t && bad++ < 3)
+                                    CHECK(0, "n_in %u: fetch order at row %llu unit %llu", n_in,
+                                          (unsigned long long)row, (unsigned long long)b);
+                            }
+            CHECK(bad == 0 && next == total, "n_in %u per %u: %d misplaced", n_in, per, bad);
+            free(seen);
+        }
+    }
+
+    /* Q5_0 with 9 units per row (one lane per row, 8 row groups, 64-row
+     * tiles): quants and scale pairs placed by the index, padding zero. */
+    CHECK(vk_wlayout_for(&lavapipe, GT_Q5_0, &l, &err) == 0, "%s", err.msg);
+    const uint64_t n_in = 288, nsb = 9, rows = 67;
+    vk_wlayout_tile(&lavapipe, &l, n_in);
+    CHECK(l.tile_lpr == 1 && l.tile_nr == 64, "288 values: %u lanes per row, %u rows", l.tile_lpr, l.tile_nr);
+    uint64_t qsb = vk_wlayout_qs_bytes(&l, n_in, rows), auxb = vk_wlayout_aux_bytes(&l, n_in, rows);
+    CHECK(qsb == 128 * 9 * 16 && auxb == 128 * 9 * 8, "tiled sizes: whole tiles (%llu, %llu)", (unsigned long long)qsb,
+          (unsigned long long)auxb);
+    uint8_t *src = malloc(rows * nsb * 22), *qs = malloc(qsb), *aux = malloc(auxb);
+    uint8_t *used_q = calloc(qsb, 1), *used_a = calloc(auxb, 1);
+    for (uint64_t i = 0; i < rows * nsb * 22; i++) src[i] = (uint8_t)(1 + test_rand_u64() % 255);   /* no zeros */
+    memset(qs, 0xee, qsb);
+    memset(aux, 0xee, auxb);
+    vk_repack_rows(&l, src, n_in, rows, qs, aux);
+    int bad = 0;
+    for (uint64_t r = 0; r < rows; r++)
+        for (uint64_t b = 0; b < nsb; b++) {
+            const uint8_t *blk = src + (r * nsb + b) * 22;
+            uint64_t t = vk_wlayout_texel(&l, 9, r, b, 0, 1);
+            const uint8_t *q = qs + 16 * t, *a = aux + 8 * t;
+            if ((memcmp(q, blk + 6, 16) || memcmp(a, blk, 2) || a[2] || a[3] || memcmp(a + 4, blk + 2, 4)) && bad++ < 3)
+                CHECK(0, "Q5_0 row %llu unit %llu", (unsigned long long)r, (unsigned long long)b);
+            memset(used_q + 16 * t, 1, 16);
+            memset(used_a + 8 * t, 1, 8);
+        }
+    for (uint64_t i = 0; i < qsb; i++) bad += !used_q[i] && qs[i];
+    for (uint64_t i = 0; i < auxb; i++) bad += !used_a[i] && aux[i];
+    CHECK(bad == 0, "tiled Q5_0: %d bytes wrong", bad);
+    free(src); free(qs); free(aux); free(used_q); free(used_a);
+}
+
 static void test_cache_header(void)
 {
     vk_caps c;
@@ -361,6 +463,7 @@ int main(void)
     TEST_RUN(test_layout);
     TEST_RUN(test_unit_layouts);
     TEST_RUN(test_q8_rows8_layout);
+    TEST_RUN(test_tiled_layout);
     TEST_RUN(test_cache_header);
     TEST_RUN(test_rank);
     return test_summary();

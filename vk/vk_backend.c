@@ -370,17 +370,27 @@ static int upload_matrix(vk_backend *b, be_tensor *t, const gguf_tensor *g, gc_e
 {
     uint64_t n_rows = g->ne[1] * g->ne[2] * g->ne[3];
     if (vk_wlayout_for(&b->kc, g->type, &t->lay, err)) return gc_err_prefix(err, "tensor '%s'", t->name);
+    vk_wlayout_tile(&b->kc, &t->lay, g->ne[0]);
     uint64_t row_bytes;
     if (quant_row_bytes(g->type, g->ne[0], &row_bytes, err)) return gc_err_prefix(err, "tensor '%s'", t->name);
     t->n_in = g->ne[0];
     t->n_out = n_rows;
     t->nsb = vk_wlayout_nsb(&t->lay, t->n_in);
-    uint64_t row_qs = vk_wlayout_qs_bytes(&t->lay, t->n_in, 1);
-    uint64_t row_aux = t->nsb * t->lay.aux_h * 2;
-    uint64_t per = rows_per_chunk(&b->dev->caps, row_qs, row_aux);
-    /* Layouts with 8-row tiles of scales (VK_T_Q8_0_R8): pieces of whole tiles
-     * (only the last piece's last tile is padded). */
-    uint64_t tile = t->lay.type == VK_T_Q8_0_R8 ? 8 : 1;
+    /* Bytes per row; in tiled layouts (rows padded to whole tiles) a tile's
+     * rows are contiguous, so whole tiles start at row * these. A device
+     * whose buffer range holds no whole tile (test limits) gets rows. */
+    uint64_t row_qs, row_aux, per;
+    for (;;) {
+        row_qs = vk_wlayout_row_units(&t->lay, t->n_in) * t->lay.qs_u4 * 16;
+        row_aux = (vk_aux_texel_pairs(t->lay.type) ? vk_wlayout_row_units(&t->lay, t->n_in) : t->nsb) *
+                  t->lay.aux_h * 2;
+        per = rows_per_chunk(&b->dev->caps, row_qs, row_aux);
+        if (!t->lay.tile_lpr || per >= t->lay.tile_nr) break;
+        t->lay.tile_lpr = t->lay.tile_ng = t->lay.tile_nr = 0;
+    }
+    /* Layouts with row tiles (tiled quants, VK_T_Q8_0_R8's 8-row scale tiles):
+     * pieces of whole tiles (only the last piece's last tile is padded). */
+    uint64_t tile = vk_wlayout_row_tile(&t->lay);
     per = per / tile * tile;
     if (per == 0)
         return gc_errf(err, "vulkan: tensor '%s': one row (%llu bytes) exceeds the device's buffer range (%llu)",
@@ -396,13 +406,15 @@ static int upload_matrix(vk_backend *b, be_tensor *t, const gguf_tensor *g, gc_e
         wchunk *ch = &t->chunks[c];
         ch->row0 = c * per;
         ch->rows = n_rows - ch->row0 < per ? n_rows - ch->row0 : per;
-        if (vk_buf_create(b->mem, VK_MEM_DEVICE, ch->rows * row_qs, t->name, &ch->qs, err)) return -1;
+        if (vk_buf_create(b->mem, VK_MEM_DEVICE, vk_wlayout_qs_bytes(&t->lay, t->n_in, ch->rows), t->name, &ch->qs,
+                          err))
+            return -1;
         if (row_aux && vk_buf_create(b->mem, VK_MEM_DEVICE, vk_wlayout_aux_bytes(&t->lay, t->n_in, ch->rows), t->name,
                                      &ch->aux, err))
             return -1;
         b->weight_bytes += ch->qs.size + ch->aux.size;
         /* Texel views where the matrix-vector kernel would read through them. */
-        vk_variant probe = vk_choose_matmul(&b->kc, t->lay.type, 1, (uint32_t)t->n_in, (uint32_t)ch->rows, false);
+        vk_variant probe = vk_choose_matmul(&b->kc, vk_wlayout_ktype(&t->lay), 1, (uint32_t)t->n_in, (uint32_t)ch->rows, false);
         if (vk_matvec_texel(&b->kc, probe, ch->qs.size / 16, ch->aux.size / 4).kernel == VK_K_MATVEC_TEX &&
             (make_view(b, &ch->qs, VK_FORMAT_R32G32B32A32_UINT, &ch->qs_view, err) ||
              (row_aux && make_view(b, &ch->aux, aux_texel_format(t->lay.type), &ch->aux_view, err))))
@@ -416,8 +428,9 @@ static int upload_matrix(vk_backend *b, be_tensor *t, const gguf_tensor *g, gc_e
             /* aux bytes of these rows (8-row tiles: whole tiles, r is a tile boundary) */
             uint64_t aux_n = tile > 1 ? vk_wlayout_aux_bytes(&t->lay, t->n_in, n) : n * row_aux;
             void *qs, *aux = NULL;
-            if (vk_upload_reserve(b->up, n * row_qs + aux_n + 32, err)) return -1;
-            if (vk_upload_map(b->up, &ch->qs, r * row_qs, n * row_qs, &qs, err)) return -1;
+            uint64_t qs_n = vk_wlayout_qs_bytes(&t->lay, t->n_in, n);
+            if (vk_upload_reserve(b->up, qs_n + aux_n + 32, err)) return -1;
+            if (vk_upload_map(b->up, &ch->qs, r * row_qs, qs_n, &qs, err)) return -1;
             if (row_aux && vk_upload_map(b->up, &ch->aux, r * row_aux, aux_n, &aux, err)) return -1;
             vk_repack_rows(&t->lay, src + (ch->row0 + r) * row_bytes, t->n_in, n, qs, aux);
             progress(b, n * row_bytes);
@@ -703,7 +716,7 @@ static void vb_embed(backend *be, be_tensor *dst, const be_tensor *table, const 
     uint64_t toff;
     if (arena_alloc(b, &b->tok, (uint64_t)n * 4, &tb, &toff)) return;
     memcpy((uint8_t *)tb->map + toff, tokens, (size_t)n * 4);
-    vk_variant v = vk_choose(&b->kc, VK_K_EMBED, table->lay.type, b->kv_f16);
+    vk_variant v = vk_choose(&b->kc, VK_K_EMBED, vk_wlayout_ktype(&table->lay), b->kv_f16);
     b->prof_batch = n > 1;
     uint32_t units = (uint32_t)((n_embd + 31) / 32);
     for (uint32_t c = 0; c < table->n_chunks; c++) {
@@ -775,7 +788,7 @@ static void vb_add_rmsnorm_norm(backend *be, be_tensor *x, const be_tensor *o, c
 static void record_matmul(vk_backend *b, be_tensor *dst, const be_tensor *w, const be_tensor *up,
                           const be_tensor *src, uint32_t rows, uint32_t n_in, uint32_t n_out)
 {
-    vk_variant v = vk_choose_matmul(&b->kc, w->lay.type, rows, n_in, n_out, up != NULL);
+    vk_variant v = vk_choose_matmul(&b->kc, vk_wlayout_ktype(&w->lay), rows, n_in, n_out, up != NULL);
     for (uint32_t c = 0; c < w->n_chunks; c++) {
         const wchunk *ch = &w->chunks[c];
         const wchunk *cu = up ? &up->chunks[c] : NULL;
@@ -871,7 +884,7 @@ static void vb_matmul_geglu(backend *be, be_tensor *dst, const be_tensor *wg, co
         !f32_ok(b, dst, (uint64_t)rows * n_ff, "matmul_geglu", "dst"))
         return;
     if (src == dst) { fail(b, "vulkan backend: matmul_geglu: dst and src are the same tensor"); return; }
-    bool fused = (uint32_t)rows <= vk_matvec_max_rows(&b->kc) && wg->lay.type == wu->lay.type &&
+    bool fused = (uint32_t)rows <= vk_matvec_max_rows(&b->kc) && vk_wlayout_ktype(&wg->lay) == vk_wlayout_ktype(&wu->lay) &&
                  wg->n_chunks == wu->n_chunks;
     if (fused) {
         record_matmul(b, dst, wg, wu, src, (uint32_t)rows, (uint32_t)n_in, (uint32_t)n_ff);
@@ -1144,6 +1157,7 @@ int vk_model_weight_bytes(const gguf_file *g, const vk_kcaps *kc, uint64_t *byte
             vk_wlayout l;
             if (vk_wlayout_for(kc, t->type, &l, err))
                 return gc_err_prefix(err, "tensor '%.*s'", (int)t->name.len, t->name.ptr);
+            vk_wlayout_tile(kc, &l, t->ne[0]);
             uint64_t rows = n / t->ne[0];
             sum += vk_wlayout_qs_bytes(&l, t->ne[0], rows) + vk_wlayout_aux_bytes(&l, t->ne[0], rows);
         } else {

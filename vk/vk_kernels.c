@@ -49,19 +49,67 @@ int vk_wlayout_for(const vk_kcaps *c, uint32_t type, vk_wlayout *out, gc_err *er
     return 0;
 }
 
+static uint32_t clamp_wg(const vk_kcaps *c, uint32_t wg);
+
+void vk_wlayout_tile(const vk_kcaps *c, vk_wlayout *l, uint64_t n_in)
+{
+    bool tileable = l->type == VK_T_Q8_0_R8 || l->type == GT_Q4_0 || l->type == GT_Q4_1 || l->type == GT_Q5_0 ||
+                    l->type == GT_Q5_1 || l->type == VK_T_Q4K_UNIT || l->type == VK_T_Q6K_UNIT;
+    /* The conditions under which vk_choose_matmul gives the matrix-vector
+     * kernel row groups on one subgroup of VK_TILE_LANES lanes. */
+    if (!tileable || !c->cpu || !c->subgroup_arith || c->subgroup_size != VK_TILE_LANES ||
+        clamp_wg(c, VK_TILE_LANES) != VK_TILE_LANES || n_in == 0 || n_in > UINT32_MAX)
+        return;
+    vk_matvec_cpu_shape(VK_TILE_LANES, (uint32_t)n_in, &l->tile_lpr, &l->tile_nr);
+    l->tile_ng = VK_TILE_LANES / l->tile_lpr;
+}
+
+uint32_t vk_wlayout_ktype(const vk_wlayout *l)
+{
+    return l->type | (l->tile_lpr ? VK_T_TILED : 0);
+}
+
+uint32_t vk_wlayout_row_tile(const vk_wlayout *l)
+{
+    return l->tile_lpr ? l->tile_nr : l->type == VK_T_Q8_0_R8 ? 8 : 1;
+}
+
 uint64_t vk_wlayout_nsb(const vk_wlayout *l, uint64_t n_in)
 {
     return (n_in + l->sb_elems - 1) / l->sb_elems;
 }
 
+uint64_t vk_wlayout_row_units(const vk_wlayout *l, uint64_t n_in)
+{
+    uint64_t u = vk_wlayout_nsb(l, n_in);
+    return l->tile_lpr ? (u + l->tile_lpr - 1) / l->tile_lpr * l->tile_lpr : u;
+}
+
+uint64_t vk_wlayout_texel(const vk_wlayout *l, uint64_t units, uint64_t row, uint64_t b, uint32_t k,
+                          uint32_t per)
+{
+    if (!l->tile_lpr) return (row * units + b) * per + k;
+    uint64_t nr = l->tile_nr, ng = l->tile_ng, lpr = l->tile_lpr, rr = row % nr;
+    return row / nr * nr * units * per + ((b / lpr * (nr / ng) + rr / ng) * per + k) * VK_TILE_LANES +
+           rr % ng * lpr + b % lpr;
+}
+
+/* Rows rounded up to whole tiles where the layout has them. */
+static uint64_t tiled_rows(const vk_wlayout *l, uint64_t rows)
+{
+    return l->tile_lpr ? (rows + l->tile_nr - 1) / l->tile_nr * l->tile_nr : rows;
+}
+
 uint64_t vk_wlayout_qs_bytes(const vk_wlayout *l, uint64_t n_in, uint64_t rows)
 {
-    return rows * vk_wlayout_nsb(l, n_in) * l->qs_u4 * 16;
+    return tiled_rows(l, rows) * vk_wlayout_row_units(l, n_in) * l->qs_u4 * 16;
 }
 
 uint64_t vk_wlayout_aux_bytes(const vk_wlayout *l, uint64_t n_in, uint64_t rows)
 {
     if (l->type == VK_T_Q8_0_R8) rows = (rows + 7) / 8 * 8;   /* whole 8-row tiles */
+    if (vk_aux_texel_pairs(l->type))   /* tiled like the quants */
+        return tiled_rows(l, rows) * vk_wlayout_row_units(l, n_in) * l->aux_h * 2;
     return (rows * vk_wlayout_nsb(l, n_in) * l->aux_h * 2 + 3) / 4 * 4;
 }
 
@@ -74,11 +122,11 @@ static void repack_kquant_units(const vk_wlayout *l, const uint8_t *src, uint64_
                                 uint8_t *qs, uint8_t *aux)
 {
     bool q4 = l->type == VK_T_Q4K_UNIT;
-    uint64_t nb = n_in / 256, bb = q4 ? 144 : 210;
+    uint64_t nb = n_in / 256, bb = q4 ? 144 : 210, units = vk_wlayout_row_units(l, n_in);
     for (uint64_t i = 0; i < rows * nb; i++) {
         const uint8_t *s = src + i * bb;
-        uint8_t *q = qs + i * 8 * l->qs_u4 * 16;
-        uint8_t *a = aux + i * 8 * 8;   /* 2 floats per unit */
+        uint8_t q[8 * 32];   /* the 8 units' quants, then placed unit by unit */
+        uint8_t a[8 * 8];    /* 2 floats per unit */
         uint8_t v[256];
         float sa[8], sb[8];
         if (q4) {
@@ -119,6 +167,12 @@ static void repack_kquant_units(const vk_wlayout *l, const uint8_t *src, uint64_
             for (int k = 0; k < 256; k++) q[k] = (uint8_t)(int8_t)(v[k] - 32);
         }
         for (int j = 0; j < 8; j++) { memcpy(a + 8 * j, &sa[j], 4); memcpy(a + 8 * j + 4, &sb[j], 4); }
+        uint64_t row = i / nb, b0 = i % nb * 8;
+        for (uint64_t j = 0; j < 8; j++) {
+            for (uint32_t k = 0; k < l->qs_u4; k++)
+                put(qs + 16 * vk_wlayout_texel(l, units, row, b0 + j, k, l->qs_u4), q + (j * l->qs_u4 + k) * 16, 16);
+            put(aux + 8 * vk_wlayout_texel(l, units, row, b0 + j, 0, 1), a + 8 * j, 8);
+        }
     }
 }
 
@@ -141,28 +195,36 @@ void vk_repack_rows(const vk_wlayout *l, const void *src_, uint64_t n_in, uint64
         }
         return;
     }
+    if (l->tile_lpr) {   /* padding (units, rows of the last tile) reads as zeros */
+        memset(qs, 0, vk_wlayout_qs_bytes(l, n_in, rows));
+        if (aux) memset(aux, 0, vk_wlayout_aux_bytes(l, n_in, rows));
+    }
     if (l->type == VK_T_Q4K_UNIT || l->type == VK_T_Q6K_UNIT) {
         repack_kquant_units(l, src, n_in, rows, qs, aux);
         return;
     }
+    uint64_t units = vk_wlayout_row_units(l, n_in);
     if (l->type == VK_T_Q8_0_R8) {
         const uint8_t *s = src;
         memset(aux, 0, vk_wlayout_aux_bytes(l, n_in, rows));   /* rows past the end of the last tile: scale 0 */
         for (uint64_t r = 0; r < rows; r++)
             for (uint64_t b = 0; b < nsb; b++, s += 34) {
                 put(aux + (((r / 8) * nsb + b) * 8 + r % 8) * 2, s, 2);
-                put(qs + r * qs_row + b * 32, s + 2, 32);
+                for (uint32_t k = 0; k < 2; k++)
+                    put(qs + 16 * vk_wlayout_texel(l, units, r, b, k, 2), s + 2 + 16 * k, 16);
             }
         return;
     }
     const quant_info *qi = quant_type_info(l->type);
     uint64_t bb = qi->block_bytes;
-    if (aux) memset(aux, 0, rows * aux_row);
+    bool pairs = vk_aux_texel_pairs(l->type);   /* 8 aux bytes per unit, placed like the quants */
+    if (aux && !l->tile_lpr) memset(aux, 0, rows * aux_row);
     for (uint64_t r = 0; r < rows; r++) {
         for (uint64_t b = 0; b < nsb; b++) {
             const uint8_t *s = src + (r * nsb + b) * bb;
-            uint8_t *q = qs + r * qs_row + b * l->qs_u4 * 16;
-            uint8_t *a = aux ? aux + r * aux_row + b * l->aux_h * 2 : NULL;
+            uint8_t *q = qs + (l->tile_lpr ? 16 * vk_wlayout_texel(l, units, r, b, 0, 1) : r * qs_row + b * l->qs_u4 * 16);
+            uint8_t *a = !aux ? NULL : pairs ? aux + 8 * vk_wlayout_texel(l, units, r, b, 0, 1)
+                                             : aux + r * aux_row + b * l->aux_h * 2;
             switch (l->type) {
             case GT_Q8_0: put(a, s, 2); put(q, s + 2, 32); break;
             case GT_Q4_0: put(a, s, 2); put(q, s + 2, 16); break;
@@ -298,6 +360,13 @@ uint32_t vk_matvec_lanes_per_row(uint32_t wg, uint32_t n_in)
     return best;
 }
 
+void vk_matvec_cpu_shape(uint32_t wg, uint32_t n_in, uint32_t *lpr, uint32_t *nr)
+{
+    *lpr = vk_matvec_lanes_per_row(wg, n_in);
+    uint32_t r = 16 * (wg / *lpr);   /* 16 rows per row group, 32 to 64 per workgroup (see below) */
+    *nr = r < 32 ? 32 : r > 64 ? 64 : r;
+}
+
 vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uint32_t n_in,
                             uint32_t n_out, bool geglu)
 {
@@ -324,7 +393,6 @@ vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uin
          * 2048 x 640 Q5_0 -14%; n_in 1152 (36 units: 9 rounds of 4 lanes against
          * 5 rounds of 8) unchanged. */
         if (c->cpu && sg && wg == c->subgroup_size) {
-            v.spec[5] = vk_matvec_lanes_per_row(wg, n_in);
             /* 16 rows per row group (the shader unrolls its loop over them),
              * 32 to 64 per workgroup: one row group keeps 32 rows. Measured
              * after x and the Q8_0 scales moved to texel fetches (stop 16;
@@ -333,9 +401,7 @@ vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uin
              * ms, 300M head 64000 x 1152 11.6 -> 9.0, 4608 x 1152 Q8_0 0.81
              * -> 0.70, 1024 x 640 Q5_0 -4%, GeGLU 2048 x 640 same; with one
              * row group (n_in 1024, 2048) 16 rows against 32 were 3-5% slower. */
-            nr = 16 * (wg / v.spec[5]);
-            if (nr < 32) nr = 32;
-            if (nr > 64) nr = 64;
+            vk_matvec_cpu_shape(wg, n_in, &v.spec[5], &nr);
             v.spec[2] = nr;
         }
         v.wg = wg; v.rows_per_wg = nr; v.cols_per_wg = 1;

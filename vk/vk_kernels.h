@@ -72,12 +72,34 @@ typedef struct vk_kcaps {
  * (Gemma 3 270M's 262144-row head, matvec_bench: min -8%, median -15%). */
 #define VK_T_Q8_0_R8 66u
 
+/* Tiled layouts (CPU devices, vk_wlayout_tile): the quants of the 32-value
+ * block types (Q8_0_R8, Q4_0, Q4_1, Q5_0, Q5_1 and the two unit layouts), and
+ * the uint-pair scales of Q5_0/Q5_1/units, stored in the order the
+ * matrix-vector kernel fetches them, so that its 8 lanes read 8 adjacent
+ * texels and consecutive fetches read consecutive memory (a stream the CPU's
+ * prefetchers follow; row-major rows were read at a stride of one row per
+ * fetch). The kernel's shape fixes the order: lanes per row LPR, row groups
+ * NG = 8 / LPR, NR rows per workgroup (vk_matvec_cpu_shape). Texel k of the
+ * P per unit (P = qs_u4 for quants, 1 for scale pairs) of unit b of row r:
+ *   tile = r / NR, rr = r % NR, i = b / LPR,
+ *   tile * NR * U * P + ((i * (NR / NG) + rr / NG) * P + k) * 8 + (rr % NG) * LPR + b % LPR
+ * with U = the row's units rounded up to a multiple of LPR; rows are padded
+ * to whole tiles and padding is zero. Shaders: dq_qs_index in dequant.glsl.
+ * Kernels learn it from their TYPE spec constant: type | VK_T_TILED
+ * (vk_wlayout_ktype). Measured on lavapipe (2-core Zen 3 VM): Gemma 3's
+ * 262144 x 640 Q8_0 head 65-76 -> 32-36 ms. */
+#define VK_T_TILED 128u
+#define VK_TILE_LANES 8u
+
 typedef struct vk_wlayout {
     uint32_t type;        /* kernel type: ggml type, or VK_T_*_UNIT */
     uint32_t src_type;    /* ggml type of the file's rows */
     uint32_t sb_elems;    /* values per superblock: 32 or 256 */
     uint32_t qs_u4;       /* 16-byte units of quants per superblock */
     uint32_t aux_h;       /* 16-bit halves of scales per superblock (0 = none) */
+    uint32_t tile_lpr;    /* tiled layouts: lanes per row (0 = row-major, not tiled) */
+    uint32_t tile_ng;     /* tiled: row groups, VK_TILE_LANES / tile_lpr */
+    uint32_t tile_nr;     /* tiled: rows per tile */
 } vk_wlayout;
 
 /* Layout of a supported weight type; returns -1 (err names the type) for
@@ -87,9 +109,25 @@ int vk_wlayout_of(uint32_t type, vk_wlayout *out, gc_err *err);
  * Q4_K and Q6_K where vk_unit_kquants(c). */
 int vk_wlayout_for(const vk_kcaps *c, uint32_t type, vk_wlayout *out, gc_err *err);
 bool vk_unit_kquants(const vk_kcaps *c);
+/* Makes l tiled (see VK_T_TILED) for rows of n_in values where the device
+ * runs the matrix-vector kernel as one subgroup of VK_TILE_LANES lanes with
+ * row groups and l's type is a tiled one; otherwise leaves it row-major. */
+void vk_wlayout_tile(const vk_kcaps *c, vk_wlayout *l, uint64_t n_in);
+/* The TYPE spec constant of the kernels reading l: type | VK_T_TILED if tiled. */
+uint32_t vk_wlayout_ktype(const vk_wlayout *l);
+/* Rows a piece of the weight must hold a whole number of (except the last
+ * piece): tile_nr for tiled layouts, 8 for VK_T_Q8_0_R8's scale tiles, else 1. */
+uint32_t vk_wlayout_row_tile(const vk_wlayout *l);
 /* Superblocks per row of n_in values (float rows rounded up to 32). */
 uint64_t vk_wlayout_nsb(const vk_wlayout *l, uint64_t n_in);
-/* Bytes of quants / aux of `rows` rows (aux rounded up to 4 bytes). */
+/* Units stored per row: nsb, rounded up to a multiple of tile_lpr if tiled. */
+uint64_t vk_wlayout_row_units(const vk_wlayout *l, uint64_t n_in);
+/* Texel k (of `per`: qs_u4 for quants, 1 for scale pairs) of unit b of row
+ * `row`: row-major, or in the tiled order. */
+uint64_t vk_wlayout_texel(const vk_wlayout *l, uint64_t units, uint64_t row, uint64_t b, uint32_t k,
+                          uint32_t per);
+/* Bytes of quants / aux of `rows` rows (aux rounded up to 4 bytes; tiled
+ * layouts: rows rounded up to whole tiles). */
 uint64_t vk_wlayout_qs_bytes(const vk_wlayout *l, uint64_t n_in, uint64_t rows);
 uint64_t vk_wlayout_aux_bytes(const vk_wlayout *l, uint64_t n_in, uint64_t rows);
 
@@ -268,6 +306,9 @@ typedef struct vk_variant {
  * rows (weights streamed once per row), tiled matrix-matrix kernel beyond.
  * `geglu` asks for the fused gate/up variant (matvec only). */
 uint32_t vk_matvec_lanes_per_row(uint32_t wg, uint32_t n_in);
+/* The matrix-vector shape on CPU devices whose workgroup is one subgroup of
+ * wg lanes: lanes per row (spec 5) and rows per workgroup (spec 2). */
+void vk_matvec_cpu_shape(uint32_t wg, uint32_t n_in, uint32_t *lpr, uint32_t *nr);
 vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uint32_t n_in,
                             uint32_t n_out, bool geglu);
 /* The other kernels: wg size and reduction style from caps. `type` is the
