@@ -67,14 +67,13 @@ float dq_dot4(vec4 q[8], vec4 x[8], uint k0)
 // way vk_matvec_cpu_shape does (lanes per row: the largest of 8, 4, 2, 1 that
 // leaves the fewest lanes idle; 16 rows per row group, 32 to 64 per tile).
 #ifndef DQ_TILE_LPR
-uint dq_tile_lpr(uint units)
+uint dq_tile_lpr(uint units)   // no loop: selects, so kernels can hoist it out of theirs
 {
-    uint best = 8u, slots = (units + 7u) & ~7u;
-    for (uint sh = 2u; sh < 3u; sh--) {   // lanes 4, 2, 1 (sh wraps past 0)
-        uint l = 1u << sh, s = (units + l - 1u) & ~(l - 1u);
-        if (s < slots) { best = l; slots = s; }
-    }
-    return best;
+    uint s8 = (units + 7u) & ~7u, s4 = (units + 3u) & ~3u, s2 = (units + 1u) & ~1u;
+    uint l = s4 < s8 ? 4u : 8u, s = min(s8, s4);
+    l = s2 < s ? 2u : l;
+    s = min(s, s2);
+    return units < s ? 1u : l;
 }
 #define DQ_TILE_LPR dq_tile_lpr(DQ_NSB)
 #define DQ_TILE_NR clamp(16u * (8u / DQ_TILE_LPR), 32u, 64u)
@@ -89,14 +88,26 @@ uint dq_tex_index(uint row, uint b, uint k, uint per)
     uint ls = uint(findLSB(lpr)), ns = uint(findLSB(nr)), gs = 3u - ls;   // log2 of lpr, nr, row groups
     uint units = (DQ_NSB + lpr - 1u) & ~(lpr - 1u);
     uint rr = row & (nr - 1u);
-    return (row >> ns) * nr * units * per + ((((b >> ls) << (ns - gs)) + (rr >> gs)) * per + k) * 8u +
-           ((rr & ((1u << gs) - 1u)) << ls) + (b & (lpr - 1u));
+    // (tile, row group's row, lane's group) + (unit round, lane in the row) + texel:
+    // the first part does not change along a row, so loops over units can hoist it
+    return (row >> ns) * nr * units * per + (rr >> gs) * per * 8u + ((rr & ((1u << gs) - 1u)) << ls) +
+           (b >> ls) * (nr >> gs) * per * 8u + (b & (lpr - 1u)) + k * 8u;
 }
 // Index of the first aux half of (row, b): superblock-major, or for
 // T_Q8_0_R8 the scales of 8 rows side by side (VK_T_Q8_0_R8).
 uint dq_aux_half(uint row, uint b, uint nsb)
 {
     return TYPE == T_Q8_0_R8 ? (((row >> 3) * nsb + b) << 3) + (row & 7u) : (row * nsb + b) * AUX_H;
+}
+// Where unit b of row `row` is: its first two quant texels (q1 = the second,
+// for 2-texel units), its scale pair (DQ_AUX2) and its first aux half (DQ_AUX).
+// The matrix-vector kernel computes these from its loop counters for tiled
+// layouts; everything else uses dq_at_of.
+struct dq_at { uint row, b, q0, q1, sb, ah; };
+dq_at dq_at_of(uint row, uint b)
+{
+    return dq_at(row, b, dq_tex_index(row, b, 0u, QS_U4), dq_tex_index(row, b, 1u, QS_U4), dq_tex_index(row, b, 0u, 1u),
+                 dq_aux_half(row, b, DQ_NSB));
 }
 #endif
 
@@ -221,15 +232,14 @@ float DQ_QDOT(uint q0, uint q1, vec4 x[8])
     for (uint k = 0u; k < 4u; k++) { q[k] = vec4(sbytes4(a[k])); q[4u + k] = vec4(sbytes4(b[k])); }
     return dq_dot4(q, x, 0u) + dq_dot4(q, x, 4u);
 }
-// DQ_DOT(row, b, j, x, xs): dot of the unit DQ_NAME(row, b, j) gives with x[8], where
+// DQ_DOT(at, j, x, xs): dot of the unit DQ_NAME(row, b, j) gives with x[8], where
+// at = dq_at_of(row, b) (or the same computed by the caller) and
 // xs = (sum of x[0..3], sum of x[4..7]). Block scales (and offsets, through
 // xs) are applied once per half-unit instead of once per value: fewer
 // multiplies per weight, which is what bounds matvec on CPU devices.
-float DQ_DOT(uint row, uint b_, uint j, vec4 x[8], vec2 xs)
+float DQ_DOT(dq_at at, uint j, vec4 x[8], vec2 xs)
 {
-    uint q0 = dq_tex_index(row, b_, 0u, QS_U4), q1 = dq_tex_index(row, b_, 1u, QS_U4);
-    uint sb = dq_tex_index(row, b_, 0u, 1u);   // the unit's scale pair (DQ_AUX2)
-    uint ah = dq_aux_half(row, b_, DQ_NSB);
+    uint q0 = at.q0, q1 = at.q1, sb = at.sb, ah = at.ah;
     vec4 q[8];
     if (TYPE == T_Q8_0 || TYPE == T_Q8_0_R8) {
         float d = unpackHalf2x16(DQ_AUX(ah >> 1) >> ((ah & 1u) * 16u)).x;
@@ -301,7 +311,7 @@ float DQ_DOT(uint row, uint b_, uint j, vec4 x[8], vec2 xs)
         }
         return s0 * (dq_dot4(q, x, 0u) - 32.0 * xs.x) + s1 * (dq_dot4(q, x, 4u) - 32.0 * xs.y);
     }
-    DQ_NAME(row, b_, j, q);   // float weights: no scale to factor out
+    DQ_NAME(at.row, at.b, j, q);   // float weights: no scale to factor out
     return dq_dot4(q, x, 0u) + dq_dot4(q, x, 4u);
 }
 #endif

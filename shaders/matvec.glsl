@@ -112,6 +112,18 @@ layout(push_constant) uniform PC {   // vk_pc_matvec
 #define TEX_AUX4(i) uvec4(0u)   // unused: the 8-row scale path is texel-only
 #endif
 
+// Where unit b of the workgroup's row r * NG + grp (row: clamped) is: in a
+// tiled layout, straight from the loop counters (the kernel's fetch order,
+// VK_T_TILED: texel k of round u / LPR, row r, lane t); else row-major.
+dq_at unit_at(uint row, uint b, uint wgid, uint u, uint r, uint t, uint units)
+{
+    if (QTILED == 0u) return dq_at_of(row, b);
+    uint tu = (units + LPR - 1u) / LPR * LPR;   // the row's units in the layout
+    uint step = (u / LPR) * (NR / NG) + r;      // this fetch's place in the tile
+    uint q0 = wgid * NR * tu * QS_U4 + step * QS_U4 * 8u + t;
+    return dq_at(row, b, q0, q0 + 8u, wgid * NR * tu + step * 8u + t, dq_aux_half(row, b, pc.nsb));
+}
+
 #if USE_SUBGROUP
 shared float part[2 * NR * WG];   // per-subgroup sums (at most WG subgroups)
 #else
@@ -171,27 +183,26 @@ void main()
             // r * NG at a tile start are multiples of 8; a tile past the
             // piece's rows reads 0 (out of the view) and is not written.
             uvec4 sc = uvec4(0u);
-            // Tiled: this iteration's texels of the workgroup's tile, in fetch order.
-            uint tbase = wgid * NR * ((units + LPR - 1u) / LPR * LPR) * 2u + (u / LPR) * (NR / NG) * 16u + t;
             [[unroll]] for (uint r = 0u; r < NR / NG; r++) {
                 uint rr = r * NG;
                 if (rr % 8u == 0u) sc = TEX_AUX4(((row0 + rr) >> 3) * pc.nsb + b);
                 uint h = rr % 8u + grp;
                 float d = unpackHalf2x16(sc[h >> 1] >> ((h & 1u) * 16u)).x;
                 uint row = min(row0 + rr + grp, last);
-                uint qa = QTILED != 0u ? tbase + r * 16u : (row * pc.nsb + b) * QS_U4;
-                acc[r] += d * dqq0(qa, QTILED != 0u ? qa + 8u : qa + 1u, xv);
+                dq_at at = unit_at(row, b, wgid, u, r, t, units);
+                acc[r] += d * dqq0(at.q0, at.q1, xv);
             }
         } else if (GEGLU == 0u) {
             [[unroll]] for (uint r = 0u; r < NR / NG; r++) {
                 uint row = min(row0 + r * NG + grp, last);
-                acc[r] += dqdot0(row, b, j, xv, xs);
+                acc[r] += dqdot0(unit_at(row, b, wgid, u, r, t, units), j, xv, xs);
             }
         } else {   // two rows of sums: unrolled, they no longer fit the registers (measured slower)
             [[dont_unroll]] for (uint r = 0u; r < NR / NG; r++) {
                 uint row = min(row0 + r * NG + grp, last);
-                acc[r] += dqdot0(row, b, j, xv, xs);
-                acc1[r] += dqdot1(row, b, j, xv, xs);
+                dq_at at = unit_at(row, b, wgid, u, r, t, units);
+                acc[r] += dqdot0(at, j, xv, xs);
+                acc1[r] += dqdot1(at, j, xv, xs);
             }
         }
     }
