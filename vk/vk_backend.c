@@ -414,7 +414,8 @@ static int upload_matrix(vk_backend *b, be_tensor *t, const gguf_tensor *g, gc_e
             return -1;
         b->weight_bytes += ch->qs.size + ch->aux.size;
         /* Texel views where the matrix-vector kernel would read through them. */
-        vk_variant probe = vk_choose_matmul(&b->kc, vk_wlayout_ktype(&t->lay), 1, (uint32_t)t->n_in, (uint32_t)ch->rows, false);
+        vk_variant probe = vk_choose_matmul(&b->kc, vk_wlayout_ktype(&t->lay), 1, (uint32_t)t->n_in,
+                                            (uint32_t)ch->rows, false);
         if (vk_matvec_texel(&b->kc, probe, ch->qs.size / 16, ch->aux.size / 4).kernel == VK_K_MATVEC_TEX &&
             (make_view(b, &ch->qs, VK_FORMAT_R32G32B32A32_UINT, &ch->qs_view, err) ||
              (row_aux && make_view(b, &ch->aux, aux_texel_format(t->lay.type), &ch->aux_view, err))))
@@ -425,7 +426,7 @@ static int upload_matrix(vk_backend *b, be_tensor *t, const gguf_tensor *g, gc_e
         if (group == 0) return gc_errf(err, "vulkan: tensor '%s': a row does not fit the staging buffer", t->name);
         for (uint64_t r = 0; r < ch->rows; r += group) {
             uint64_t n = ch->rows - r < group ? ch->rows - r : group;
-            /* aux bytes of these rows (8-row tiles: whole tiles, r is a tile boundary) */
+            /* bytes of these rows (row tiles: whole tiles, r is a tile boundary) */
             uint64_t aux_n = tile > 1 ? vk_wlayout_aux_bytes(&t->lay, t->n_in, n) : n * row_aux;
             void *qs, *aux = NULL;
             uint64_t qs_n = vk_wlayout_qs_bytes(&t->lay, t->n_in, n);
@@ -884,8 +885,8 @@ static void vb_matmul_geglu(backend *be, be_tensor *dst, const be_tensor *wg, co
         !f32_ok(b, dst, (uint64_t)rows * n_ff, "matmul_geglu", "dst"))
         return;
     if (src == dst) { fail(b, "vulkan backend: matmul_geglu: dst and src are the same tensor"); return; }
-    bool fused = (uint32_t)rows <= vk_matvec_max_rows(&b->kc) && vk_wlayout_ktype(&wg->lay) == vk_wlayout_ktype(&wu->lay) &&
-                 wg->n_chunks == wu->n_chunks;
+    bool fused = (uint32_t)rows <= vk_matvec_max_rows(&b->kc) &&
+                 vk_wlayout_ktype(&wg->lay) == vk_wlayout_ktype(&wu->lay) && wg->n_chunks == wu->n_chunks;
     if (fused) {
         record_matmul(b, dst, wg, wu, src, (uint32_t)rows, (uint32_t)n_in, (uint32_t)n_ff);
         return;

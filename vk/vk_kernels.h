@@ -64,8 +64,8 @@ typedef struct vk_kcaps {
  * bound by texel fetches and bit decoding, not by bytes (../shared/LAVAPIPE.md). */
 #define VK_T_Q4K_UNIT 64u
 #define VK_T_Q6K_UNIT 65u
-/* Q8_0 on CPU devices: quants as Q8_0, but the aux scales of every 8 rows
- * side by side: half ((row / 8) * nsb + b) * 8 + row % 8 is the scale of row
+/* Q8_0 on CPU devices: quants as Q8_0 (in the tiled order where the device
+ * tiles, VK_T_TILED), but the aux scales of every 8 rows side by side: half ((row / 8) * nsb + b) * 8 + row % 8 is the scale of row
  * `row`, block b (rows padded to a multiple of 8, with zero scales). The
  * matrix-vector kernel then fetches one 16-byte texel of scales per 8 rows
  * and block instead of one per row: a third of its texel fetches on Q8_0
