@@ -222,7 +222,7 @@ void vk_repack_rows(const vk_wlayout *l, const void *src_, uint64_t n_in, uint64
     for (uint64_t r = 0; r < rows; r++) {
         for (uint64_t b = 0; b < nsb; b++) {
             const uint8_t *s = src + (r * nsb + b) * bb;
-            uint8_t *q = qs + (l->tile_lpr ? 16 * vk_wlayout_texel(l, units, r, b, 0, 1) : r * qs_row + b * l->qs_u4 * 16);
+            uint8_t *q = qs + 16 * vk_wlayout_texel(l, units, r, b, 0, l->qs_u4);
             uint8_t *a = !aux ? NULL : pairs ? aux + 8 * vk_wlayout_texel(l, units, r, b, 0, 1)
                                              : aux + r * aux_row + b * l->aux_h * 2;
             switch (l->type) {

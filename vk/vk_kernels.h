@@ -123,7 +123,8 @@ uint64_t vk_wlayout_nsb(const vk_wlayout *l, uint64_t n_in);
 /* Units stored per row: nsb, rounded up to a multiple of tile_lpr if tiled. */
 uint64_t vk_wlayout_row_units(const vk_wlayout *l, uint64_t n_in);
 /* Texel k (of `per`: qs_u4 for quants, 1 for scale pairs) of unit b of row
- * `row`: row-major, or in the tiled order. */
+ * `row`, for rows of `units` stored units (vk_wlayout_row_units): row-major,
+ * or in the tiled order. */
 uint64_t vk_wlayout_texel(const vk_wlayout *l, uint64_t units, uint64_t row, uint64_t b, uint32_t k,
                           uint32_t per);
 /* Bytes of quants / aux of `rows` rows (aux rounded up to 4 bytes; tiled
