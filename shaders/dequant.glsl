@@ -64,8 +64,9 @@ float dq_dot4(vec4 q[8], vec4 x[8], uint k0)
 // The tile shape of a tiled layout (QTILED; vk_wlayout_tile): the
 // matrix-vector kernel's own spec constants where it includes this file
 // (DQ_TILE_LPR, DQ_TILE_NR defined), else derived from the row's units the
-// way vk_matvec_cpu_shape does (lanes per row: the largest of 8, 4, 2, 1 that
-// leaves the fewest lanes idle; 16 rows per row group, 32 to 64 per tile).
+// way matvec_cpu_shape (vk_kernels.c) does (lanes per row: the largest of 8,
+// 4, 2, 1 that leaves the fewest lanes idle; 16 rows per row group, 32 to 64
+// per tile).
 #ifndef DQ_TILE_LPR
 uint dq_tile_lpr(uint units)   // no loop: selects, so kernels can hoist it out of theirs
 {
@@ -113,9 +114,8 @@ dq_at dq_at_of(uint row, uint b)
 
 void DQ_NAME(uint row, uint b_, uint j, out vec4 v[8])
 {
-    uint q0 = dq_tex_index(row, b_, 0u, QS_U4), q1 = dq_tex_index(row, b_, 1u, QS_U4);
-    uint sb = dq_tex_index(row, b_, 0u, 1u);   // the unit's scale pair (DQ_AUX2)
-    uint ah = dq_aux_half(row, b_, DQ_NSB);
+    dq_at at = dq_at_of(row, b_);
+    uint q0 = at.q0, q1 = at.q1, sb = at.sb, ah = at.ah;
     if (TYPE == T_F32) {
         for (uint k = 0u; k < 8u; k++) v[k] = uintBitsToFloat(DQ_QS(q0 + k));
     } else if (TYPE == T_F16) {

@@ -49,18 +49,17 @@ int vk_wlayout_for(const vk_kcaps *c, uint32_t type, vk_wlayout *out, gc_err *er
     return 0;
 }
 
-static uint32_t clamp_wg(const vk_kcaps *c, uint32_t wg);
-
 void vk_wlayout_tile(const vk_kcaps *c, vk_wlayout *l, uint64_t n_in)
 {
     bool tileable = l->type == VK_T_Q8_0_R8 || l->type == GT_Q4_0 || l->type == GT_Q4_1 || l->type == GT_Q5_0 ||
                     l->type == GT_Q5_1 || l->type == VK_T_Q4K_UNIT || l->type == VK_T_Q6K_UNIT;
-    /* The conditions under which vk_choose_matmul gives the matrix-vector
-     * kernel row groups on one subgroup of VK_TILE_LANES lanes. */
-    if (!tileable || !c->cpu || !c->subgroup_arith || c->subgroup_size != VK_TILE_LANES ||
-        clamp_wg(c, VK_TILE_LANES) != VK_TILE_LANES || n_in == 0 || n_in > UINT32_MAX)
-        return;
-    vk_matvec_cpu_shape(VK_TILE_LANES, (uint32_t)n_in, &l->tile_lpr, &l->tile_nr);
+    if (!tileable || n_in == 0 || n_in > UINT32_MAX) return;
+    /* The kernel that will read it decides: row groups (spec 5) on one
+     * subgroup of VK_TILE_LANES lanes; its shape is the tile's. */
+    vk_variant v = vk_choose_matmul(c, l->type, 1, (uint32_t)n_in, 0, false);
+    if (v.kernel != VK_K_MATVEC || !v.spec[5] || v.wg != VK_TILE_LANES) return;
+    l->tile_lpr = v.spec[5];
+    l->tile_nr = v.spec[2];
     l->tile_ng = VK_TILE_LANES / l->tile_lpr;
 }
 
@@ -360,7 +359,10 @@ uint32_t vk_matvec_lanes_per_row(uint32_t wg, uint32_t n_in)
     return best;
 }
 
-void vk_matvec_cpu_shape(uint32_t wg, uint32_t n_in, uint32_t *lpr, uint32_t *nr)
+/* The matrix-vector shape on CPU devices whose workgroup is one subgroup of
+ * wg lanes: lanes per row (spec 5) and rows per workgroup (spec 2); also the
+ * tile shape of tiled layouts (dq_tile_lpr in dequant.glsl mirrors it). */
+static void matvec_cpu_shape(uint32_t wg, uint32_t n_in, uint32_t *lpr, uint32_t *nr)
 {
     *lpr = vk_matvec_lanes_per_row(wg, n_in);
     uint32_t r = 16 * (wg / *lpr);   /* 16 rows per row group, 32 to 64 per workgroup (see below) */
@@ -401,7 +403,7 @@ vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uin
              * ms, 300M head 64000 x 1152 11.6 -> 9.0, 4608 x 1152 Q8_0 0.81
              * -> 0.70, 1024 x 640 Q5_0 -4%, GeGLU 2048 x 640 same; with one
              * row group (n_in 1024, 2048) 16 rows against 32 were 3-5% slower. */
-            vk_matvec_cpu_shape(wg, n_in, &v.spec[5], &nr);
+            matvec_cpu_shape(wg, n_in, &v.spec[5], &nr);
             v.spec[2] = nr;
         }
         v.wg = wg; v.rows_per_wg = nr; v.cols_per_wg = 1;

@@ -65,8 +65,8 @@ typedef struct vk_kcaps {
 #define VK_T_Q4K_UNIT 64u
 #define VK_T_Q6K_UNIT 65u
 /* Q8_0 on CPU devices: quants as Q8_0 (in the tiled order where the device
- * tiles, VK_T_TILED), but the aux scales of every 8 rows side by side: half ((row / 8) * nsb + b) * 8 + row % 8 is the scale of row
- * `row`, block b (rows padded to a multiple of 8, with zero scales). The
+ * tiles, VK_T_TILED), but the aux scales of every 8 rows side by side: half
+ * ((row / 8) * nsb + b) * 8 + row % 8 is the scale of row `row`, block b (rows padded to a multiple of 8, with zero scales). The
  * matrix-vector kernel then fetches one 16-byte texel of scales per 8 rows
  * and block instead of one per row: a third of its texel fetches on Q8_0
  * (Gemma 3 270M's 262144-row head, matvec_bench: min -8%, median -15%). */
@@ -79,12 +79,12 @@ typedef struct vk_kcaps {
  * texels and consecutive fetches read consecutive memory (a stream the CPU's
  * prefetchers follow; row-major rows were read at a stride of one row per
  * fetch). The kernel's shape fixes the order: lanes per row LPR, row groups
- * NG = 8 / LPR, NR rows per workgroup (vk_matvec_cpu_shape). Texel k of the
+ * NG = 8 / LPR, NR rows per workgroup (vk_choose_matmul). Texel k of the
  * P per unit (P = qs_u4 for quants, 1 for scale pairs) of unit b of row r:
  *   tile = r / NR, rr = r % NR, i = b / LPR,
  *   tile * NR * U * P + ((i * (NR / NG) + rr / NG) * P + k) * 8 + (rr % NG) * LPR + b % LPR
  * with U = the row's units rounded up to a multiple of LPR; rows are padded
- * to whole tiles and padding is zero. Shaders: dq_qs_index in dequant.glsl.
+ * to whole tiles and padding is zero. Shaders: dq_tex_index in dequant.glsl.
  * Kernels learn it from their TYPE spec constant: type | VK_T_TILED
  * (vk_wlayout_ktype). Measured on lavapipe (2-core Zen 3 VM): Gemma 3's
  * 262144 x 640 Q8_0 head 65-76 -> 32-36 ms. */
@@ -109,9 +109,10 @@ int vk_wlayout_of(uint32_t type, vk_wlayout *out, gc_err *err);
  * Q4_K and Q6_K where vk_unit_kquants(c). */
 int vk_wlayout_for(const vk_kcaps *c, uint32_t type, vk_wlayout *out, gc_err *err);
 bool vk_unit_kquants(const vk_kcaps *c);
-/* Makes l tiled (see VK_T_TILED) for rows of n_in values where the device
- * runs the matrix-vector kernel as one subgroup of VK_TILE_LANES lanes with
- * row groups and l's type is a tiled one; otherwise leaves it row-major. */
+/* Makes l tiled (see VK_T_TILED) for rows of n_in values where
+ * vk_choose_matmul runs the matrix-vector kernel as one subgroup of
+ * VK_TILE_LANES lanes with row groups (its shape is the tile's) and l's type
+ * is a tiled one; otherwise leaves it row-major. */
 void vk_wlayout_tile(const vk_kcaps *c, vk_wlayout *l, uint64_t n_in);
 /* The TYPE spec constant of the kernels reading l: type | VK_T_TILED if tiled. */
 uint32_t vk_wlayout_ktype(const vk_wlayout *l);
@@ -307,9 +308,6 @@ typedef struct vk_variant {
  * rows (weights streamed once per row), tiled matrix-matrix kernel beyond.
  * `geglu` asks for the fused gate/up variant (matvec only). */
 uint32_t vk_matvec_lanes_per_row(uint32_t wg, uint32_t n_in);
-/* The matrix-vector shape on CPU devices whose workgroup is one subgroup of
- * wg lanes: lanes per row (spec 5) and rows per workgroup (spec 2). */
-void vk_matvec_cpu_shape(uint32_t wg, uint32_t n_in, uint32_t *lpr, uint32_t *nr);
 vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uint32_t n_in,
                             uint32_t n_out, bool geglu);
 /* The other kernels: wg size and reduction style from caps. `type` is the
