@@ -27,7 +27,7 @@ CFLAGS_ALL = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE $(PKG_CFLAGS) \
              -DGC_VERSION='"$(VERSION)"' -I. -I$(B) $(OPT) $(SAN) -MMD -MP $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lreadline -lm -lpthread $(LDLIBS)
 
-LIB_SRC   := $(filter-out app/main.c,$(wildcard model/*.c vk/*.c render/*.c app/*.c))
+LIB_SRC   := $(filter-out app/main.c,$(wildcard model/*.c cpu/*.c vk/*.c render/*.c app/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(B)/%.o) $(B)/shaders_embedded.o
 SHADERS   := $(wildcard shaders/*.comp)
 SHADER_INC := $(SHADERS:shaders/%.comp=$(B)/shaders/%.spv.inc)
@@ -53,7 +53,12 @@ $(B)/libgc.a: $(LIB_OBJ)
 
 $(B)/%.o: %.c | $(B)/shaders_embedded.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+	$(CC) $(CFLAGS_ALL) $(ISA_FLAGS) -c -o $@ $<
+
+# The native CPU backend's kernel families: each file is compiled for its own
+# instruction-set level; cpu/kernels.c runs one only where the CPU has that level.
+$(B)/cpu/k_avx2_%.o:   ISA_FLAGS = -mavx2 -mfma -mf16c
+$(B)/cpu/k_avx512_%.o: ISA_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 
 # --- shaders: GLSL -> SPIR-V (as C initializers) -> one embedded table ---
 $(B)/shaders/%.spv.inc: shaders/%.comp $(wildcard shaders/*.glsl)

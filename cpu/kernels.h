@@ -1,0 +1,103 @@
+/* kernels.h: the native CPU backend's matrix kernels and how one is chosen.
+ *
+ * A weight matrix W is [n_rows][n_in] in its GGUF type, read straight from the
+ * file mapping. A product is computed against activations that were first
+ * converted, once per product, to the format the weight type asks for
+ * (cpu_act): 8-bit blocks for quantized weights (integer dot products, f32
+ * block scales), plain f32 rows for F32/F16/BF16 weights.
+ *
+ * Kernels come in families: one family = one instruction-set level x one group
+ * of weight types, in its own source file (cpu/k_<isa>_<group>.c) compiled with
+ * that level's flags. cpu/kernels.c is the one place that picks a family; no
+ * kernel tests the CPU's features itself.
+ */
+#ifndef GC_CPU_KERNELS_H
+#define GC_CPU_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Instruction-set levels, lowest first. Each level implies the ones below. */
+typedef enum cpu_isa {
+    CPU_ISA_PORTABLE,   /* plain C, any CPU */
+    CPU_ISA_AVX2,       /* AVX2 + FMA + F16C */
+    CPU_ISA_AVX512,     /* AVX-512 F/BW/VL/DQ + VNNI (vpdpbusd), on top of AVX2 */
+    CPU_ISA_COUNT
+} cpu_isa;
+
+/* Activation formats. */
+typedef enum cpu_act {
+    CPU_ACT_F32,        /* float[n] */
+    CPU_ACT_Q8_32,      /* cpu_q8_32[n / 32]: for Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 weights */
+    CPU_ACT_Q8_K,       /* cpu_q8_k[n / 256]: for Q4_K Q5_K Q6_K weights */
+    CPU_ACT_COUNT
+} cpu_act;
+
+/* 32 activations: x[i] ~= d * q[i]; d = max|x| / 127 (0 for an all-zero block),
+ * q[i] = x[i] / d rounded to nearest; s = d * sum(q) (for weights with a
+ * per-block offset: Q4_0's -8, Q4_1/Q5_1's min). */
+typedef struct cpu_q8_32 {
+    float d;
+    float s;
+    int8_t q[32];
+} cpu_q8_32;
+
+/* 256 activations: x[i] ~= d * q[i], d and q as above; bsum[j] = sum of
+ * q[16 j .. 16 j + 15] (for the K-quants' per-sub-block mins). */
+typedef struct cpu_q8_k {
+    float d;
+    int8_t q[256];
+    int16_t bsum[16];
+} cpu_q8_k;
+
+/* Bytes of one activation row of n values (n a multiple of the format's block). */
+size_t cpu_act_row_bytes(cpu_act act, int n);
+
+/* Converts one row of n floats to format act. For CPU_ACT_F32 it copies. */
+typedef void (*cpu_quantize_fn)(const float *x, void *dst, int n);
+
+/* out[j * out_stride + i] = sum_k W[i][k] * X[j][k] for i < n_rows, j < n_x.
+ *   w:  row 0 of W; row i at w + i * w_stride (bytes). Rows need no alignment.
+ *   xa: activation row 0 in the kernel's format; row j at xa + j * xa_stride (bytes).
+ *   n_in: values per row, a multiple of the weight type's block.
+ * Any n_rows >= 1 and n_x >= 1; a kernel blocks rows and activation rows in
+ * registers internally (each weight block is decoded once per tile of
+ * activation rows), and never reads or writes outside these ranges. */
+typedef void (*cpu_gemm_fn)(int n_in, int n_rows, int n_x, const uint8_t *w, size_t w_stride,
+                            const uint8_t *xa, size_t xa_stride, float *out, size_t out_stride);
+
+typedef struct cpu_matmul_kernel {
+    uint32_t type;            /* ggml weight type (model/quant.h) */
+    cpu_act act;              /* the activation format gemm reads */
+    cpu_gemm_fn gemm;
+} cpu_matmul_kernel;
+
+/* A family: the kernels of one ISA level for some weight types, and the
+ * quantizers of that level (NULL where the family has none of a format). */
+typedef struct cpu_kernel_family {
+    const char *name;                     /* "avx2 q32" */
+    cpu_isa isa;
+    const cpu_matmul_kernel *kernels;     /* [n_kernels] */
+    int n_kernels;
+    cpu_quantize_fn quantize[CPU_ACT_COUNT];
+} cpu_kernel_family;
+
+/* The families (defined in cpu/k_*.c, listed in cpu/kernels.c). */
+extern const cpu_kernel_family cpu_fam_portable_q32, cpu_fam_portable_kq, cpu_fam_portable_float;
+extern const cpu_kernel_family cpu_fam_avx2_q32, cpu_fam_avx2_kq, cpu_fam_avx2_float;
+extern const cpu_kernel_family cpu_fam_avx512_q32, cpu_fam_avx512_kq, cpu_fam_avx512_float;
+
+/* The best kernel for weight type `type` at level isa or below (NULL: no
+ * kernel for the type). The quantizer returned is of the same level as or
+ * lower than the kernel, for the kernel's format; *level (may be NULL) gets
+ * the kernel's own level. */
+const cpu_matmul_kernel *cpu_kernel_for(uint32_t type, cpu_isa isa, cpu_quantize_fn *quantize,
+                                        cpu_isa *level);
+
+/* The best quantizer of format act at level isa or below (never NULL: the
+ * portable families have every format). */
+cpu_quantize_fn cpu_quantizer_for(cpu_act act, cpu_isa isa);
+
+const char *cpu_isa_name(cpu_isa isa);   /* "portable", "avx2", "avx512" */
+
+#endif
