@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/cpu_backend.h"
 #include "vk/vk_backend.h"
 
 /* model: the file about to be loaded, when known (the Vulkan backend checks
@@ -14,17 +15,33 @@ typedef struct backend_entry {
     int (*create)(const char *device, const gguf_file *model, backend **out, gc_err *err);
 } backend_entry;
 
+static int cpu_threads;   /* backends_set_threads; 0 = one per CPU */
+
+void backends_set_threads(int n) { cpu_threads = n; }
+
 static int create_cpu(const char *device, const gguf_file *model, backend **out, gc_err *err)
 {
     (void)device;
     (void)model;
-    return cpu_backend_create(out, err);
+    cpu_backend_opts o;
+    cpu_backend_opts_init(&o);
+    o.threads = cpu_threads;
+    return cpu_backend_create(&o, out, err);
 }
 
-static int create_vulkan(const char *device, const gguf_file *model, backend **out, gc_err *err)
+static int create_ref(const char *device, const gguf_file *model, backend **out, gc_err *err)
+{
+    (void)device;
+    (void)model;
+    return ref_backend_create(out, err);
+}
+
+static int create_vulkan_opts(const char *device, const gguf_file *model, bool gpu_only, backend **out,
+                              gc_err *err)
 {
     vk_backend_opts o;
     vk_backend_opts_init(&o);
+    o.gpu_only = gpu_only;
     if (device) {
         char *end;
         long v = strtol(device, &end, 10);
@@ -36,9 +53,15 @@ static int create_vulkan(const char *device, const gguf_file *model, backend **o
     return vk_backend_create(&o, out, err);
 }
 
+static int create_vulkan(const char *device, const gguf_file *model, backend **out, gc_err *err)
+{
+    return create_vulkan_opts(device, model, false, out, err);
+}
+
 static const backend_entry entries[] = {
     { "vulkan", create_vulkan },
     { "cpu", create_cpu },
+    { "ref", create_ref },
 };
 
 const char *backends_names(void)
@@ -55,11 +78,16 @@ const char *backends_names(void)
 static int create(const char *name, const char *device, const gguf_file *model, backend **out, gc_err *err)
 {
     *out = NULL;
-    if (!name) {   /* the default: Vulkan, or the CPU backend where no Vulkan device exists */
-        int rc = create_vulkan(device, model, out, err);
+    if (!name || !strcmp(name, "auto")) {
+        /* A GPU (discrete, integrated or virtual) runs Vulkan; without one the
+         * native CPU backend beats a CPU Vulkan driver such as lavapipe. */
+        int rc = device ? create_vulkan(device, model, out, err) : create_vulkan_opts(NULL, model, true, out, err);
         if (rc != VK_BACKEND_NO_DEVICE) return rc;
-        fprintf(stderr, "gemma-chat: %s; using the CPU backend\n", err->msg);
-        return create_cpu(device, model, out, err);
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        if (create_cpu(NULL, model, out, err)) return -1;
+        fprintf(stderr, "gemma-chat: %s; using the CPU backend: %s\n", why, (*out)->device_name);
+        return 0;
     }
     for (size_t i = 0; i < sizeof entries / sizeof *entries; i++)
         if (!strcmp(name, entries[i].name)) return entries[i].create(device, model, out, err);

@@ -9,15 +9,19 @@
 #include "model/gemma.h"
 #include "model/gguf.h"
 
-/* name: "cpu", "vulkan", ...; NULL = the default: Vulkan, or the CPU backend
- * (with a notice on stderr) where no Vulkan device exists. device: a device
+/* name: "vulkan", "cpu" (native), "ref" (the plain-C reference); NULL or
+ * "auto" = the default: Vulkan on a GPU, else the native CPU backend (with a
+ * notice on stderr naming its instruction set and threads). device: a device
  * choice for backends that have several (NULL = their default; ignored by the
- * CPU backend). model: the file about to be loaded, or NULL; the Vulkan
+ * CPU backends; with "auto" it asks for that Vulkan device). model: the file about to be loaded, or NULL; the Vulkan
  * backend uses it to refuse, before any upload, weights that do not fit the
  * device. An unknown name fails with the list of known ones. */
 int backends_create(const char *name, const char *device, const gguf_file *model, backend **out, gc_err *err);
 
-/* "cpu|vulkan" style list of the known names, for usage text. */
+/* Threads of the native CPU backends created from now on (0 = one per CPU). */
+void backends_set_threads(int n);
+
+/* "vulkan|cpu|ref" style list of the known names, for usage text. */
 const char *backends_names(void);
 
 /* A model file loaded on a backend: what every command that runs the model holds. */

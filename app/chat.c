@@ -80,14 +80,22 @@ static int find_model(chat *c, gc_err *err)
                    c->share_dir[0] ? c->share_dir : "", c->share_dir[0] ? "/" : "", CHAT_DEFAULT_MODEL);
 }
 
-/* Creates the configured backend; Vulkan falls back to the CPU unless it
- * was asked for by a flag or the environment. */
+/* Vulkan may fall back to the CPU backend: when chosen by default ("auto"),
+ * not when asked for by name through a flag or the environment. */
+static bool may_fall_back(const chat *c)
+{
+    return c->cfg.backend == CFG_BACKEND_AUTO ||
+           (c->cfg.backend == CFG_BACKEND_VULKAN && cfg_origin(&c->cfg, "backend") < CFG_SRC_ENV);
+}
+
+/* Creates the configured backend (see may_fall_back). */
 static int open_backend(chat *c, cfg_warn_fn warn, void *wu, gc_err *err)
 {
     const char *name = cfg_backend_name(c->cfg.backend);
     const char *dev = strcmp(c->cfg.device, "auto") ? c->cfg.device : NULL;
+    backends_set_threads(c->cfg.threads);
     if (!backends_create(name, dev, c->g, &c->be, err)) return 0;
-    if (c->cfg.backend == CFG_BACKEND_CPU || cfg_origin(&c->cfg, "backend") >= CFG_SRC_ENV) return -1;
+    if (!may_fall_back(c)) return -1;
     char msg[1200];
     snprintf(msg, sizeof msg, "%s; using the CPU backend", err->msg);
     if (warn) warn(wu, msg);
@@ -159,8 +167,7 @@ int chat_open(chat *c, const cfg_config *cfg, be_progress_fn progress, void *pu,
     if (gemma_model_load(&c->m, c->g, c->be, progress, pu, err)) {
         /* Out of device memory while uploading: the CPU backend needs none,
          * where Vulkan was not asked for explicitly. */
-        if (!c->be->lost && strcmp(c->be->name, "cpu") && c->cfg.backend != CFG_BACKEND_CPU &&
-            cfg_origin(&c->cfg, "backend") < CFG_SRC_ENV) {
+        if (!c->be->lost && !strcmp(c->be->name, "vulkan") && may_fall_back(c)) {
             c->be->destroy(c->be);
             c->be = NULL;
             char msg[1200];

@@ -25,7 +25,7 @@ static const cli_flag flags[] = {
     { "-m", "--model", F_KEY, "model", "FILE", "the GGUF model (default: config, else models/gemma-3-270m-q4_k_m.gguf)" },
     { "-c", "--config", F_CONFIG, NULL, "FILE", "a config.yaml over the shipped and user ones" },
     { NULL, "--persona", F_KEY, "persona", "NAME", "persona preset (prompts/NAME.yaml); none: no persona" },
-    { NULL, "--backend", F_KEY, "backend", "vulkan|cpu", "compute backend" },
+    { NULL, "--backend", F_KEY, "backend", "auto|vulkan|cpu|ref", "compute backend (auto: Vulkan on a GPU, else cpu)" },
     { NULL, "--device", F_KEY, "device", "DEV", "Vulkan device: auto, an index, or part of its name" },
     { NULL, "--ctx", F_KEY, "context", "N", "context size in tokens (0 = the model's maximum)" },
     { "-n", "--max-tokens", F_KEY, "max_tokens", "N", "longest reply in tokens (-1 = no limit)" },

@@ -77,8 +77,8 @@ int cmd_devices(int argc, char **argv)
     } else {
         const vk_caps *c = &vi->caps[pick];
         printf("would use: %d (%s)%s\n", pick, c->name,
-               c->type == VK_PHYSICAL_DEVICE_TYPE_CPU ? ": a CPU Vulkan device, slow; `--backend cpu` is the "
-                                                         "plain-C alternative" : "");
+               c->type == VK_PHYSICAL_DEVICE_TYPE_CPU ? ": a CPU Vulkan device, slow; the default "
+                                                         "backend is the native CPU one" : "");
     }
     vk_instance_destroy(vi);
     return rc;

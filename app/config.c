@@ -45,7 +45,7 @@ static const key_def keys[] = {
     { .name = "device", .type = T_STR, F(device) },
     { .name = "context", .type = T_INT, F(context), INT_RANGE(16, 1048576), ALT(0, "the model's trained maximum") },
     { .name = "max_tokens", .type = T_INT, F(max_tokens), INT_RANGE(1, 1048576), ALT(-1, "no limit") },
-    { .name = "threads", .type = T_INT, F(threads), INT_RANGE(0, 1024) },
+    { .name = "threads", .type = T_INT, F(threads), INT_RANGE(0, 256) },
     { .name = "persona", .type = T_NAME, F(persona) },
     { .name = "sampling.temperature", .type = T_FLOAT, SF(temperature), FLOAT_RANGE(0, 10) },
     { .name = "sampling.top_k", .type = T_INT, SF(top_k), INT_RANGE(0, 1000000) },
@@ -89,7 +89,12 @@ cfg_source cfg_origin(const cfg_config *c, const char *key)
     return i < 0 ? CFG_SRC_DEFAULT : (cfg_source)c->origin[i];
 }
 
-const char *cfg_backend_name(cfg_backend b) { return b == CFG_BACKEND_CPU ? "cpu" : "vulkan"; }
+const char *cfg_backend_name(cfg_backend b)
+{
+    static const char *const names[] = { [CFG_BACKEND_AUTO] = "auto", [CFG_BACKEND_VULKAN] = "vulkan",
+                                         [CFG_BACKEND_CPU] = "cpu", [CFG_BACKEND_REF] = "ref" };
+    return names[b];
+}
 
 const char *cfg_source_name(cfg_source s)
 {
@@ -166,7 +171,7 @@ static void describe_expected(const key_def *k, char *buf, size_t n)
         break;
     case T_FLOAT: snprintf(buf, n, "a number in %c%g, %g]", k->fmin_open ? '(' : '[', k->fmin, k->fmax); break;
     case T_BOOL: snprintf(buf, n, "true or false"); break;
-    case T_BACKEND: snprintf(buf, n, "vulkan or cpu"); break;
+    case T_BACKEND: snprintf(buf, n, "auto, vulkan, cpu or ref"); break;
     case T_TRISTATE: snprintf(buf, n, "auto, true or false"); break;
     case T_COLOR:
         snprintf(buf, n, "a color such as 'bold cyan' or 'white on blue' (colors: default black red green "
@@ -223,10 +228,12 @@ static int parse_value(const key_def *k, char *base, const char *s, size_t len, 
         *(bool *)f = bv;
         return 0;
     case T_BACKEND:
-        if (!strcasecmp(s, "vulkan")) *(cfg_backend *)f = CFG_BACKEND_VULKAN;
-        else if (!strcasecmp(s, "cpu")) *(cfg_backend *)f = CFG_BACKEND_CPU;
-        else goto bad;
-        return 0;
+        for (int b = 0; b < CFG_BACKEND_COUNT; b++)
+            if (!strcasecmp(s, cfg_backend_name((cfg_backend)b))) {
+                *(cfg_backend *)f = (cfg_backend)b;
+                return 0;
+            }
+        goto bad;
     case T_TRISTATE:
         if (!strcasecmp(s, "auto")) *(cfg_tristate *)f = CFG_AUTO;
         else if (plain && !ydoc_parse_bool(s, &bv)) *(cfg_tristate *)f = bv ? CFG_ON : CFG_OFF;
@@ -306,7 +313,7 @@ int cfg_format_value(const cfg_config *c, int i, char *buf, size_t n)
 void cfg_defaults(cfg_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->backend = CFG_BACKEND_VULKAN;
+    c->backend = CFG_BACKEND_AUTO;
     strcpy(c->device, "auto");
     c->context = 4096;
     c->max_tokens = 512;

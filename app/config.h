@@ -38,7 +38,9 @@
 #define CFG_MAX_KEYS 48
 #define CFG_MAX_CONFIG_BYTES (1u << 20)
 
-typedef enum cfg_backend { CFG_BACKEND_VULKAN, CFG_BACKEND_CPU } cfg_backend;
+/* auto: Vulkan on a GPU, else the native CPU backend; ref: the plain-C reference. */
+typedef enum cfg_backend { CFG_BACKEND_AUTO, CFG_BACKEND_VULKAN, CFG_BACKEND_CPU, CFG_BACKEND_REF,
+                           CFG_BACKEND_COUNT } cfg_backend;
 typedef enum cfg_tristate { CFG_AUTO = -1, CFG_OFF = 0, CFG_ON = 1 } cfg_tristate;
 
 /* Sampling settings; also the shape of a persona's overrides. */
@@ -84,11 +86,11 @@ typedef enum cfg_source {
 
 typedef struct cfg_config {
     char model[PATHS_MAX];      /* GGUF path; "" = none given */
-    cfg_backend backend;        /* vulkan | cpu */
+    cfg_backend backend;        /* auto | vulkan | cpu | ref */
     char device[128];           /* "auto", an index ("0"), or part of a device name */
     int context;                /* tokens; 0 = the model's trained maximum; else [16, 1048576] */
     int max_tokens;             /* reply limit; -1 = until end of turn or full context; else [1, 1048576] */
-    int threads;                /* CPU backend threads; 0 = all cores; [0, 1024] */
+    int threads;                /* native CPU backend threads; 0 = one per CPU; [0, 256] */
     char persona[201];          /* persona name (prompts/NAME.yaml) */
     cfg_sampling sampling;
     char transcripts_dir[PATHS_MAX]; /* "" = $XDG_DATA_HOME/gemma-chat/transcripts */

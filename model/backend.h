@@ -129,7 +129,7 @@ struct backend {
     uint64_t (*memory_used)(backend *be);
 };
 
-/* The CPU reference backend (model/cpu_backend.c). */
-int cpu_backend_create(backend **out, gc_err *err);
+/* The plain-C reference backend (model/ref_backend.c), `--backend ref`. */
+int ref_backend_create(backend **out, gc_err *err);
 
 #endif

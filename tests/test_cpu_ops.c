@@ -463,7 +463,7 @@ int main(void)
 {
     test_seed_from_env();
     gc_err err = {0};
-    if (cpu_backend_create(&be, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    if (ref_backend_create(&be, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
     TEST_RUN(test_embed);
     TEST_RUN(test_rmsnorm);
     TEST_RUN(test_matmul);

@@ -762,8 +762,8 @@ int main(void)
     snprintf(path, sizeof path, "%s/g3-default.gguf", models);
     gc_err err = {0};
     if (gguf_open(&g, path, &err) || tok_from_gguf(&vocab, g, &err) || tmpl_init(&tmpl, vocab, &err) ||
-        cpu_backend_create(&be, &err) || gemma_model_load(&model, g, be, NULL, NULL, &err) ||
-        cpu_backend_create(&be2, &err) || gemma_model_load(&model2, g, be2, NULL, NULL, &err)) {
+        ref_backend_create(&be, &err) || gemma_model_load(&model, g, be, NULL, NULL, &err) ||
+        ref_backend_create(&be2, &err) || gemma_model_load(&model2, g, be2, NULL, NULL, &err)) {
         fprintf(stderr, "setup: %s\n", err.msg);
         return 1;
     }

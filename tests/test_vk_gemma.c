@@ -48,7 +48,7 @@ static int rig_open(rig *r, const char *path, bool vulkan, int n_ctx, int n_batc
             o.hooks.gpu_variants = gpu_variants;
             rc = vk_backend_create(&o, &r->be, &err);
         } else {
-            rc = cpu_backend_create(&r->be, &err);
+            rc = ref_backend_create(&r->be, &err);
         }
     }
     rc = rc || gemma_model_load(&r->m, r->g, r->be, NULL, NULL, &err) ||

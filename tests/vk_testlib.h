@@ -44,7 +44,7 @@ static inline backend *vt_cpu(void)
 {
     backend *be = NULL;
     gc_err err = {0};
-    CHECK(cpu_backend_create(&be, &err) == 0, "cpu_backend_create: %s", err.msg);
+    CHECK(ref_backend_create(&be, &err) == 0, "ref_backend_create: %s", err.msg);
     return be;
 }
 

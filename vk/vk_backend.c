@@ -1203,10 +1203,15 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
         goto fail;
     }
     const vk_caps *pc = &b->vi->caps[index];
+    if (pc->type == VK_PHYSICAL_DEVICE_TYPE_CPU && b->opts.device < 0 && b->opts.gpu_only) {
+        gc_errf(err, "no GPU found (only the CPU Vulkan device '%s')", pc->name);
+        rc = VK_BACKEND_NO_DEVICE;
+        goto fail;
+    }
     if (pc->type == VK_PHYSICAL_DEVICE_TYPE_CPU && b->opts.device < 0) {
         char msg[512];
         snprintf(msg, sizeof msg, "gemma-chat: no GPU found; using the CPU Vulkan device '%s' (slow; "
-                 "`--backend cpu` is the plain-C alternative)", pc->name);
+                 "`--backend cpu` is the native CPU backend)", pc->name);
         if (b->opts.notice) b->opts.notice(b->opts.notice_user, msg);
         else fprintf(stderr, "%s\n", msg);
     }

@@ -36,6 +36,8 @@ typedef struct vk_test_hooks {
 
 typedef struct vk_backend_opts {
     int device;                   /* index from `gemma-chat devices`; -1 = best */
+    bool gpu_only;                /* with device -1: a CPU-type device (lavapipe) counts as none
+                                   * (VK_BACKEND_NO_DEVICE): the native CPU backend is faster */
     bool validation;              /* Khronos validation layer (also GEMMA_CHAT_VALIDATION=1) */
     const char *cache_path;       /* pipeline cache file; NULL = default, "" = none */
     int kv_bits;                  /* KV cache: 16 or 32; 0 = GEMMA_CHAT_KV_BITS if set, else

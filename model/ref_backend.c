@@ -1,4 +1,4 @@
-/* cpu_backend.c: the CPU reference backend (model/backend.h).
+/* ref_backend.c: the plain-C reference backend (model/backend.h).
  *
  * Plain scalar C, single-threaded, executing every op immediately. This is the
  * yardstick the Vulkan backend and the golden tests are measured against, so
@@ -81,7 +81,7 @@ static void fail(cpu_backend *cb, const char *fmt, ...)
 static bool op_ok(cpu_backend *cb, const char *op)
 {
     if (cb->failed) return false;
-    if (!cb->in_step) { fail(cb, "cpu backend: %s called outside begin_step/end_step", op); return false; }
+    if (!cb->in_step) { fail(cb, "ref backend: %s called outside begin_step/end_step", op); return false; }
     return true;
 }
 
@@ -89,14 +89,14 @@ static bool op_ok(cpu_backend *cb, const char *op)
  * floats, or NULL (and the step fails) naming the op and tensor. */
 static float *f32_of(cpu_backend *cb, const be_tensor *t, uint64_t need, const char *op, const char *what)
 {
-    if (!t) { fail(cb, "cpu backend: %s: %s is NULL", op, what); return NULL; }
+    if (!t) { fail(cb, "ref backend: %s: %s is NULL", op, what); return NULL; }
     if (!t->f) {
-        fail(cb, "cpu backend: %s: %s '%s' is a %s weight matrix, not an f32 vector",
+        fail(cb, "ref backend: %s: %s '%s' is a %s weight matrix, not an f32 vector",
              op, what, t->name, quant_type_name(t->type));
         return NULL;
     }
     if (need > t->n) {
-        fail(cb, "cpu backend: %s: %s '%s' holds %llu floats, the op needs %llu",
+        fail(cb, "ref backend: %s: %s '%s' holds %llu floats, the op needs %llu",
              op, what, t->name, (unsigned long long)t->n, (unsigned long long)need);
         return NULL;
     }
@@ -107,11 +107,11 @@ static float *f32_of(cpu_backend *cb, const be_tensor *t, uint64_t need, const c
 static bool matrix_ok(cpu_backend *cb, const be_tensor *w, uint64_t n_in, uint64_t n_out, const char *op)
 {
     if (!w || !w->data) {
-        fail(cb, "cpu backend: %s: weight '%s' is not a matrix", op, w ? w->name : "(null)");
+        fail(cb, "ref backend: %s: weight '%s' is not a matrix", op, w ? w->name : "(null)");
         return false;
     }
     if (w->n_in != n_in || w->n_rows < n_out) {
-        fail(cb, "cpu backend: %s: weight '%s' is [%llu][%llu], the op needs [%llu][%llu]",
+        fail(cb, "ref backend: %s: weight '%s' is [%llu][%llu], the op needs [%llu][%llu]",
              op, w->name, (unsigned long long)w->n_rows, (unsigned long long)w->n_in,
              (unsigned long long)n_out, (unsigned long long)n_in);
         return false;
@@ -122,7 +122,7 @@ static bool matrix_ok(cpu_backend *cb, const be_tensor *w, uint64_t n_in, uint64
 static bool dims_ok(cpu_backend *cb, const char *op, long long a, long long b, long long c)
 {
     if (a <= 0 || b <= 0 || c <= 0) {
-        fail(cb, "cpu backend: %s: bad sizes %lld, %lld, %lld", op, a, b, c);
+        fail(cb, "ref backend: %s: bad sizes %lld, %lld, %lld", op, a, b, c);
         return false;
     }
     return true;
@@ -136,7 +136,7 @@ static bool scratch(cpu_backend *cb, uint64_t n)
     if (a) cb->row_a = a;
     float *b = realloc(cb->row_b, n * sizeof *b);
     if (b) cb->row_b = b;
-    if (!a || !b) { fail(cb, "cpu backend: out of memory for a row of %llu floats", (unsigned long long)n); return false; }
+    if (!a || !b) { fail(cb, "ref backend: out of memory for a row of %llu floats", (unsigned long long)n); return false; }
     cb->scratch_n = n;
     return true;
 }
@@ -334,7 +334,7 @@ static void serve_pending(cpu_backend *cb)
 static int cpu_begin_step(backend *be, gc_err *err)
 {
     cpu_backend *cb = cb_of(be);
-    if (cb->in_step) return gc_errf(err, "cpu backend: begin_step inside a step");
+    if (cb->in_step) return gc_errf(err, "ref backend: begin_step inside a step");
     /* failed is not cleared here: an op issued outside a step fails the next one. */
     cb->in_step = true;
     return 0;
@@ -343,7 +343,7 @@ static int cpu_begin_step(backend *be, gc_err *err)
 static int cpu_end_step(backend *be, gc_err *err)
 {
     cpu_backend *cb = cb_of(be);
-    if (!cb->in_step) return gc_errf(err, "cpu backend: end_step without begin_step");
+    if (!cb->in_step) return gc_errf(err, "ref backend: end_step without begin_step");
     cb->in_step = false;
     if (cb->failed) {
         if (err) *err = cb->step_err;
@@ -366,7 +366,7 @@ static void cpu_embed(backend *be, be_tensor *dst, const be_tensor *table, const
     if (!d || !matrix_ok(cb, table, n_embd, 1, "embed") || !scratch(cb, n_embd)) return;
     for (int i = 0; i < n; i++) {
         if (tokens[i] < 0 || (uint64_t)tokens[i] >= table->n_rows) {
-            fail(cb, "cpu backend: embed: token id %d at %d is outside the vocabulary (%llu tokens)",
+            fail(cb, "ref backend: embed: token id %d at %d is outside the vocabulary (%llu tokens)",
                  tokens[i], i, (unsigned long long)table->n_rows);
             return;
         }
@@ -414,7 +414,7 @@ static void cpu_add_rmsnorm_norm(backend *be, be_tensor *x, const be_tensor *o, 
                                  be_tensor *h, const be_tensor *w2, int rows, int cols, float eps)
 {
     cpu_add_rmsnorm(be, x, o, w, rows, cols, eps);
-    if (h == x || h == o) { fail(cb_of(be), "cpu backend: add_rmsnorm_norm: h is x or o"); return; }
+    if (h == x || h == o) { fail(cb_of(be), "ref backend: add_rmsnorm_norm: h is x or o"); return; }
     cpu_rmsnorm(be, h, x, w2, rows, cols, eps);
 }
 
@@ -428,7 +428,7 @@ static void cpu_matmul(backend *be, be_tensor *dst, const be_tensor *w, const be
     float *d = f32_of(cb, dst, (uint64_t)rows * n_out, "matmul", "dst");      // [rows][n_out]
     const float *s = f32_of(cb, src, (uint64_t)rows * n_in, "matmul", "src"); // [rows][n_in]
     if (!d || !s || !matrix_ok(cb, w, n_in, n_out, "matmul") || !scratch(cb, n_in)) return;
-    if (dst == src) { fail(cb, "cpu backend: matmul: dst and src are the same tensor '%s'", dst->name); return; }
+    if (dst == src) { fail(cb, "ref backend: matmul: dst and src are the same tensor '%s'", dst->name); return; }
     for (int o = 0; o < n_out; o++) {
         dequant_row(w, o, cb->row_a);
         for (int r = 0; r < rows; r++)
@@ -445,7 +445,7 @@ static void cpu_matmul_geglu(backend *be, be_tensor *dst, const be_tensor *wgate
     const float *s = f32_of(cb, src, (uint64_t)rows * n_in, "matmul_geglu", "src"); // [rows][n_in]
     if (!d || !s || !matrix_ok(cb, wgate, n_in, n_ff, "matmul_geglu") ||
         !matrix_ok(cb, wup, n_in, n_ff, "matmul_geglu") || !scratch(cb, n_in)) return;
-    if (dst == src) { fail(cb, "cpu backend: matmul_geglu: dst and src are the same tensor '%s'", dst->name); return; }
+    if (dst == src) { fail(cb, "ref backend: matmul_geglu: dst and src are the same tensor '%s'", dst->name); return; }
     for (int o = 0; o < n_ff; o++) {
         dequant_row(wgate, o, cb->row_a);
         dequant_row(wup, o, cb->row_b);
@@ -465,7 +465,7 @@ static void cpu_rope(backend *be, be_tensor *x, int rows, int n_heads, int head_
     cpu_backend *cb = cb_of(be);
     if (!op_ok(cb, "rope") || !dims_ok(cb, "rope", rows, n_heads, head_dim)) return;
     if (head_dim % 2 || pos0 < 0 || !(freq_base > 0)) {
-        fail(cb, "cpu backend: rope: bad head_dim %d, pos0 %d or base %g", head_dim, pos0, freq_base);
+        fail(cb, "ref backend: rope: bad head_dim %d, pos0 %d or base %g", head_dim, pos0, freq_base);
         return;
     }
     float *xf = f32_of(cb, x, (uint64_t)rows * n_heads * head_dim, "rope", "x"); // [rows][n_heads][head_dim]
@@ -488,9 +488,9 @@ static void cpu_rope(backend *be, be_tensor *x, int rows, int n_heads, int head_
 
 static bool cache_pos_ok(cpu_backend *cb, const char *op, int layer, int rows, int pos0)
 {
-    if (!cb->k_cache) { fail(cb, "cpu backend: %s: no KV cache (kv_cache not called)", op); return false; }
+    if (!cb->k_cache) { fail(cb, "ref backend: %s: no KV cache (kv_cache not called)", op); return false; }
     if (layer < 0 || layer >= cb->n_layer || rows < 0 || pos0 < 0 || pos0 + rows > cb->n_ctx) {
-        fail(cb, "cpu backend: %s: layer %d, positions %d..%d outside the cache (%d layers, %d positions)",
+        fail(cb, "ref backend: %s: layer %d, positions %d..%d outside the cache (%d layers, %d positions)",
              op, layer, pos0, pos0 + rows - 1, cb->n_layer, cb->n_ctx);
         return false;
     }
@@ -522,8 +522,8 @@ static void cpu_qk_rope_store(backend *be, int layer, be_tensor *q, be_tensor *k
 {
     cpu_backend *cb = cb_of(be);
     if (!op_ok(cb, "qk_rope_store") || !dims_ok(cb, "qk_rope_store", rows, n_head, 1)) return;
-    if (!cb->k_cache) { fail(cb, "cpu backend: qk_rope_store: no KV cache (kv_cache not called)"); return; }
-    if (!qn != !kn) { fail(cb, "cpu backend: qk_rope_store: give both head norms or neither"); return; }
+    if (!cb->k_cache) { fail(cb, "ref backend: qk_rope_store: no KV cache (kv_cache not called)"); return; }
+    if (!qn != !kn) { fail(cb, "ref backend: qk_rope_store: give both head norms or neither"); return; }
     int D = cb->head_dim, HKV = cb->n_kv_head;
     if (qn) {
         cpu_rmsnorm(be, q, q, qn, rows * n_head, D, eps);
@@ -544,7 +544,7 @@ static void cpu_attention(backend *be, be_tensor *out, const be_tensor *q, int l
         !cache_pos_ok(cb, "attention", layer, rows, pos0)) return;
     if (p->n_head <= 0 || p->n_kv_head != cb->n_kv_head || p->head_dim != cb->head_dim ||
         p->n_head % p->n_kv_head || p->window < 0 || p->softcap < 0) {
-        fail(cb, "cpu backend: attention: %d heads, %d kv heads, head_dim %d, window %d, cap %g do not fit "
+        fail(cb, "ref backend: attention: %d heads, %d kv heads, head_dim %d, window %d, cap %g do not fit "
              "the cache (%d kv heads, head_dim %d)", p->n_head, p->n_kv_head, p->head_dim, p->window,
              p->softcap, cb->n_kv_head, cb->head_dim);
         return;
@@ -554,7 +554,7 @@ static void cpu_attention(backend *be, be_tensor *out, const be_tensor *q, int l
     float *o = f32_of(cb, out, n, "attention", "out");       // [rows][n_head][head_dim]
     const float *qf = f32_of(cb, q, n, "attention", "q");    // [rows][n_head][head_dim]
     if (!o || !qf) return;
-    if (out == q) { fail(cb, "cpu backend: attention: out and q are the same tensor '%s'", out->name); return; }
+    if (out == q) { fail(cb, "ref backend: attention: out and q are the same tensor '%s'", out->name); return; }
     const float *K = cb->k_cache + cache_index(cb, layer, 0); // [n_ctx][n_kv_head][head_dim]
     const float *V = cb->v_cache + cache_index(cb, layer, 0);
     size_t kv_row = (size_t)p->n_kv_head * hd;
@@ -592,12 +592,12 @@ static void cpu_copy(backend *be, be_tensor *dst, uint64_t dst_off, const be_ten
 {
     cpu_backend *cb = cb_of(be);
     if (!op_ok(cb, "copy")) return;
-    if (dst_off > UINT64_MAX - n || src_off > UINT64_MAX - n) { fail(cb, "cpu backend: copy: offsets overflow"); return; }
+    if (dst_off > UINT64_MAX - n || src_off > UINT64_MAX - n) { fail(cb, "ref backend: copy: offsets overflow"); return; }
     float *d = f32_of(cb, dst, dst_off + n, "copy", "dst");
     const float *s = f32_of(cb, src, src_off + n, "copy", "src");
     if (!d || !s) return;
     if (dst == src && dst_off < src_off + n && src_off < dst_off + n) {
-        fail(cb, "cpu backend: copy: overlapping ranges in '%s'", dst->name);
+        fail(cb, "ref backend: copy: overlapping ranges in '%s'", dst->name);
         return;
     }
     memcpy(d + dst_off, s + src_off, n * sizeof(float));
@@ -607,7 +607,7 @@ static void cpu_softcap(backend *be, be_tensor *x, uint64_t n, float cap)
 {
     cpu_backend *cb = cb_of(be);
     if (!op_ok(cb, "softcap")) return;
-    if (!(cap > 0)) { fail(cb, "cpu backend: softcap: cap %g is not positive", cap); return; }
+    if (!(cap > 0)) { fail(cb, "ref backend: softcap: cap %g is not positive", cap); return; }
     float *xf = f32_of(cb, x, n, "softcap", "x");
     if (!xf) return;
     for (uint64_t i = 0; i < n; i++) xf[i] = (float)(cap * tanh((double)xf[i] / cap));
@@ -617,12 +617,12 @@ static void push_pending(cpu_backend *cb, const char *op, const be_tensor *src, 
                          float *host, int32_t *argmax, float cap)
 {
     if (!op_ok(cb, op)) return;
-    if (n == 0 || n > INT32_MAX || offset > UINT64_MAX - n) { fail(cb, "cpu backend: %s: bad range", op); return; }
+    if (n == 0 || n > INT32_MAX || offset > UINT64_MAX - n) { fail(cb, "ref backend: %s: bad range", op); return; }
     if (!f32_of(cb, src, offset + n, op, "src")) return;
     if (cb->n_pend == cb->cap_pend) {
         int cap = cb->cap_pend ? 2 * cb->cap_pend : 8;
         struct pending *p = realloc(cb->pend, cap * sizeof *p);
-        if (!p) { fail(cb, "cpu backend: %s: out of memory", op); return; }
+        if (!p) { fail(cb, "ref backend: %s: out of memory", op); return; }
         cb->pend = p;
         cb->cap_pend = cap;
     }
@@ -642,17 +642,17 @@ static void cpu_argmax(backend *be, const be_tensor *src, uint64_t offset, uint6
 static void cpu_argmax_softcap(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, float cap,
                                int32_t *host)
 {
-    if (!(cap > 0)) { fail(cb_of(be), "cpu backend: argmax_softcap: cap %g is not positive", cap); return; }
+    if (!(cap > 0)) { fail(cb_of(be), "ref backend: argmax_softcap: cap %g is not positive", cap); return; }
     push_pending(cb_of(be), "argmax_softcap", src, offset, n, NULL, host, cap);
 }
 
-int cpu_backend_create(backend **out, gc_err *err)
+int ref_backend_create(backend **out, gc_err *err)
 {
     *out = NULL;
     cpu_backend *cb = calloc(1, sizeof *cb);
-    if (!cb) return gc_errf(err, "cpu backend: out of memory");
+    if (!cb) return gc_errf(err, "ref backend: out of memory");
     backend *b = &cb->base;
-    b->name = "cpu";
+    b->name = "ref";
     snprintf(b->device_name, sizeof b->device_name, "CPU (reference, scalar f32)");
     b->weight = cpu_weight;
     b->activation = cpu_activation;

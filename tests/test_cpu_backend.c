@@ -1,0 +1,291 @@
+/* test_cpu_backend: every op of the native CPU backend against the reference
+ * backend, op by op, on fresh random inputs (TEST_SEED replays a run), at
+ * every instruction-set level this CPU has and with 1 and 4 threads.
+ *
+ * Error bounds (relative L2 over the whole output, NaN fails):
+ *   matmul / geglu on activations the 8-bit formats hold exactly   2e-5
+ *       (every value d * q with a power-of-two d and a +-127 in every
+ *       block: the conversion loses nothing, so only the f32 order of
+ *       accumulation differs from the double reference)
+ *   matmul / geglu of quantized weights on random activations      1e-2
+ *       (8-bit activations, as llama.cpp's CPU backend)
+ *   norms, rope, attention, softcap                                2e-5
+ *   embed, copy, kv_store                                          exact
+ *   argmax, argmax_softcap (ties included)                         exact index
+ */
+#include <math.h>
+
+#include "cpu/cpu_backend.h"
+#include "cpu/isa.h"
+#include "tests/vk_testlib.h"
+
+static backend *ref, *nat;
+static const char *label = "";
+
+typedef struct pair { be_tensor *r, *n; } pair;
+
+static pair act2(uint64_t n, const float *init) { return (pair){ vt_act(ref, n, init), vt_act(nat, n, init) }; }
+
+static pair weight2(const char *name, uint32_t type, uint64_t n_in, uint64_t n_out, int n_dims, const void *data)
+{
+    return (pair){ vt_weight(ref, name, type, n_in, n_out, n_dims, data),
+                   vt_weight(nat, name, type, n_in, n_out, n_dims, data) };
+}
+
+static void begin2(void)
+{
+    gc_err e = {0};
+    CHECK(ref->begin_step(ref, &e) == 0, "%s", e.msg);
+    CHECK(nat->begin_step(nat, &e) == 0, "%s", e.msg);
+}
+
+static void end2(const char *what)
+{
+    gc_err e = {0};
+    CHECK(ref->end_step(ref, &e) == 0, "%s %s: ref: %s", label, what, e.msg);
+    CHECK(nat->end_step(nat, &e) == 0, "%s %s: cpu: %s", label, what, e.msg);
+}
+
+static double compare(pair t, uint64_t n)
+{
+    float *a = malloc(n * 4), *b = malloc(n * 4);
+    vt_fetch(ref, t.r, n, a);
+    vt_fetch(nat, t.n, n, b);
+    double e = test_rel_l2(b, a, n);
+    free(a);
+    free(b);
+    return e;
+}
+
+static const uint32_t all_types[] = { GT_F32, GT_F16, GT_BF16, GT_Q8_0, GT_Q4_0, GT_Q4_1, GT_Q5_0, GT_Q5_1,
+                                      GT_Q4_K, GT_Q5_K, GT_Q6_K };
+#define N_TYPES (sizeof all_types / sizeof all_types[0])
+
+/* Activations the 8-bit formats hold exactly: d * q, d = 1/128, |q| <= 127,
+ * with q = +-127 somewhere in every block of 32 (so every block's and every
+ * 256-block's max|x| is 127 d). */
+static void exact_fill(float *x, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        int q = (int)(test_rand_u64() % 255) - 127;
+        if (i % 32 == 7) q = test_rand_u64() & 1 ? 127 : -127;
+        x[i] = (float)q / 128.0f;
+    }
+}
+
+static void check_matmul(uint32_t type, uint64_t n_in, uint64_t n_out, int rows, bool exact)
+{
+    void *wd = vt_rand_weight(type, n_in, n_out);
+    pair w = weight2("w", type, n_in, n_out, 2, wd);
+    float *x = malloc(rows * n_in * 4);
+    if (exact || n_in % 32) exact_fill(x, rows * n_in);
+    else vt_rand(x, rows * n_in, 1);
+    pair src = act2(rows * n_in, x), dst = act2(rows * n_out, NULL);
+    begin2();
+    ref->matmul(ref, dst.r, w.r, src.r, rows, (int)n_in, (int)n_out);
+    nat->matmul(nat, dst.n, w.n, src.n, rows, (int)n_in, (int)n_out);
+    end2("matmul");
+    double e = compare(dst, rows * n_out);
+    bool fl = type == GT_F32 || type == GT_F16 || type == GT_BF16;
+    double tol = exact || fl ? 2e-5 : 1e-2;
+    CHECK(e <= tol, "%s matmul %s n_in %llu n_out %llu rows %d%s: rel err %.3g", label, quant_type_name(type),
+          (unsigned long long)n_in, (unsigned long long)n_out, rows, exact ? " (exact x)" : "", e);
+    free(x);
+    free(wd);
+}
+
+/* Every type; 1 row (decode), 3, 19 and 70 (prefill tiles, partial ones);
+ * output rows not a multiple of a chunk; F32 rows of 40 values. */
+static void test_matmul(void)
+{
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        uint32_t t = all_types[ti];
+        uint64_t blk = quant_type_info(t)->block_elems;
+        uint64_t n_in = blk == 1 ? 40 : blk == 32 ? 160 : 512;
+        const int rows[] = { 1, 3, 19, 70 };
+        for (int ri = 0; ri < 4; ri++) {
+            check_matmul(t, n_in, 37 + 16 * ri, rows[ri], true);
+            check_matmul(t, n_in, 200, rows[ri], false);
+        }
+    }
+    /* a tall matrix: many chunks */
+    check_matmul(GT_Q8_0, 64, 5000, 1, true);
+    check_matmul(GT_Q4_K, 256, 3000, 2, true);
+}
+
+static void test_geglu(void)
+{
+    const uint32_t types[][2] = { { GT_Q4_K, GT_Q4_K }, { GT_Q8_0, GT_Q4_K }, { GT_F32, GT_Q6_K }, { GT_Q5_0, GT_Q5_0 } };
+    for (int ti = 0; ti < 4; ti++)
+        for (int rows = 1; rows <= 9; rows += 8) {
+            uint64_t n_in = 256, n_ff = 83;
+            void *gd = vt_rand_weight(types[ti][0], n_in, n_ff), *ud = vt_rand_weight(types[ti][1], n_in, n_ff);
+            pair g = weight2("gate", types[ti][0], n_in, n_ff, 2, gd), u = weight2("up", types[ti][1], n_in, n_ff, 2, ud);
+            float *x = malloc(rows * n_in * 4);
+            exact_fill(x, rows * n_in);
+            pair src = act2(rows * n_in, x), dst = act2(rows * n_ff, NULL);
+            begin2();
+            ref->matmul_geglu(ref, dst.r, g.r, u.r, src.r, rows, (int)n_in, (int)n_ff);
+            nat->matmul_geglu(nat, dst.n, g.n, u.n, src.n, rows, (int)n_in, (int)n_ff);
+            end2("geglu");
+            double e = compare(dst, rows * n_ff);
+            CHECK(e <= 2e-5, "%s geglu %s/%s rows %d: rel err %.3g", label, quant_type_name(types[ti][0]),
+                  quant_type_name(types[ti][1]), rows, e);
+            free(x);
+            free(gd);
+            free(ud);
+        }
+}
+
+static void test_embed_norms(void)
+{
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        uint32_t t = all_types[ti];
+        uint64_t D = quant_type_info(t)->block_elems == 256 ? 256 : 64, V = 9;
+        void *td = vt_rand_weight(t, D, V);
+        pair tab = weight2("tok", t, D, V, 2, td), dst = act2(3 * D, NULL);
+        int32_t toks[3] = { 8, 0, 3 };
+        begin2();
+        ref->embed(ref, dst.r, tab.r, toks, 3, (int)D, 4.5f);
+        nat->embed(nat, dst.n, tab.n, toks, 3, (int)D, 4.5f);
+        end2("embed");
+        CHECK(compare(dst, 3 * D) == 0, "%s embed %s differs", label, quant_type_name(t));
+        free(td);
+    }
+    enum { R = 5, C = 96 };
+    float x[R * C], o[R * C], w[C], w2[C];
+    vt_rand(x, R * C, 3);
+    vt_rand(o, R * C, 2);
+    vt_rand(w, C, 1);
+    vt_rand(w2, C, 1);
+    pair px = act2(R * C, x), po = act2(R * C, o), ph = act2(R * C, NULL);
+    pair pw = weight2("w", GT_F32, C, 1, 1, w), pw2 = weight2("w2", GT_F32, C, 1, 1, w2);
+    begin2();
+    ref->rmsnorm(ref, ph.r, px.r, pw.r, R, C, 1e-6f);
+    nat->rmsnorm(nat, ph.n, px.n, pw.n, R, C, 1e-6f);
+    end2("rmsnorm");
+    CHECK(compare(ph, R * C) <= 2e-5, "%s rmsnorm", label);
+    begin2();
+    ref->add_rmsnorm_norm(ref, px.r, po.r, pw.r, ph.r, pw2.r, R, C, 1e-6f);
+    nat->add_rmsnorm_norm(nat, px.n, po.n, pw.n, ph.n, pw2.n, R, C, 1e-6f);
+    end2("add_rmsnorm_norm");
+    CHECK(compare(px, R * C) <= 2e-5 && compare(ph, R * C) <= 2e-5, "%s add_rmsnorm_norm", label);
+    begin2();
+    ref->add_rmsnorm(ref, px.r, po.r, pw.r, R, C, 1e-6f);
+    nat->add_rmsnorm(nat, px.n, po.n, pw.n, R, C, 1e-6f);
+    end2("add_rmsnorm");
+    CHECK(compare(px, R * C) <= 2e-5, "%s add_rmsnorm", label);
+}
+
+/* qk_rope_store (with and without head norms) fills both caches; attention
+ * over them with GQA, soft-cap, a window the rows exceed, several rows. */
+static void test_attention(void)
+{
+    enum { H = 4, HKV = 2, D = 32, CTX = 40 };
+    gc_err err = {0};
+    CHECK(ref->kv_cache(ref, 2, CTX, HKV, D, &err) == 0, "%s", err.msg);
+    CHECK(nat->kv_cache(nat, 2, CTX, HKV, D, &err) == 0, "%s", err.msg);
+    float qn[D], kn[D];
+    vt_rand(qn, D, 1);
+    vt_rand(kn, D, 1);
+    pair pqn = weight2("qn", GT_F32, D, 1, 1, qn), pkn = weight2("kn", GT_F32, D, 1, 1, kn);
+    const int chunks[][2] = { { 0, 13 }, { 13, 1 }, { 14, 20 }, { 34, 1 } };   /* pos0, rows */
+    for (int layer = 0; layer < 2; layer++)
+        for (int ci = 0; ci < 4; ci++) {
+            int pos0 = chunks[ci][0], rows = chunks[ci][1];
+            float *q = malloc(rows * H * D * 4), *k = malloc(rows * HKV * D * 4), *v = malloc(rows * HKV * D * 4);
+            vt_rand(q, rows * H * D, 1);
+            vt_rand(k, rows * HKV * D, 1);
+            vt_rand(v, rows * HKV * D, 1);
+            pair pq = act2(rows * H * D, q), pk = act2(rows * HKV * D, k), pv = act2(rows * HKV * D, v);
+            pair out = act2(rows * H * D, NULL);
+            const be_tensor *nr = layer ? pqn.r : NULL, *nk = layer ? pkn.r : NULL;
+            const be_tensor *nn = layer ? pqn.n : NULL, *nkk = layer ? pkn.n : NULL;
+            be_attn_params p = { .n_head = H, .n_kv_head = HKV, .head_dim = D, .scale = 0.17f,
+                                 .softcap = layer ? 0 : 5.0f, .window = layer ? 0 : 9 };
+            begin2();
+            ref->qk_rope_store(ref, layer, pq.r, pk.r, pv.r, nr, nk, rows, H, pos0, 10000.0f, 1.0f, 1e-6f);
+            nat->qk_rope_store(nat, layer, pq.n, pk.n, pv.n, nn, nkk, rows, H, pos0, 10000.0f, 1.0f, 1e-6f);
+            ref->attention(ref, out.r, pq.r, layer, rows, pos0, &p);
+            nat->attention(nat, out.n, pq.n, layer, rows, pos0, &p);
+            end2("attention");
+            CHECK(compare(pq, rows * H * D) <= 2e-5, "%s qk_rope_store q (layer %d pos %d)", label, layer, pos0);
+            double e = compare(out, rows * H * D);
+            CHECK(e <= 2e-5, "%s attention layer %d pos0 %d rows %d: rel err %.3g", label, layer, pos0, rows, e);
+            free(q);
+            free(k);
+            free(v);
+        }
+}
+
+static void test_small_ops(void)
+{
+    enum { N = 3000 };
+    float *x = malloc(N * 4);
+    vt_rand(x, N, 40);
+    x[2500] = x[1700] = 1000;   /* equal maxima: the lower index wins */
+    x[100] = 400;               /* capped at 30 it equals the maxima in f32: it wins there */
+    x[5] = NAN;
+    pair px = act2(N, x), py = act2(N, NULL);
+    int32_t am_r = -1, am_n = -2, cm_r = -1, cm_n = -2;
+    begin2();
+    ref->argmax(ref, px.r, 0, N, &am_r);
+    nat->argmax(nat, px.n, 0, N, &am_n);
+    ref->argmax_softcap(ref, px.r, 0, N, 30.0f, &cm_r);
+    nat->argmax_softcap(nat, px.n, 0, N, 30.0f, &cm_n);
+    end2("argmax");
+    CHECK(am_r == am_n && am_n == 1700, "%s argmax: ref %d, cpu %d", label, am_r, am_n);
+    CHECK(cm_r == cm_n, "%s argmax_softcap: ref %d, cpu %d", label, cm_r, cm_n);
+    x[5] = 0;
+    pair pz = act2(N, x);
+    begin2();
+    ref->copy(ref, py.r, 10, pz.r, 20, 2000);
+    nat->copy(nat, py.n, 10, pz.n, 20, 2000);
+    ref->softcap(ref, py.r, N, 30.0f);
+    nat->softcap(nat, py.n, N, 30.0f);
+    end2("copy + softcap");
+    CHECK(compare(py, N) <= 1e-7, "%s copy + softcap", label);
+
+    /* A bad argument fails the step with a message naming the op. */
+    gc_err e = {0};
+    nat->begin_step(nat, &e);
+    nat->matmul(nat, py.n, px.n, pz.n, 1, 10, 10);
+    CHECK(nat->end_step(nat, &e) != 0, "%s matmul with an activation as weight accepted", label);
+    CHECK_CONTAINS(e.msg, "matmul");
+    free(x);
+}
+
+int main(void)
+{
+    test_seed_from_env();
+    cpu_isa best = cpu_isa_detect();
+    for (int l = 0; l < CPU_ISA_COUNT; l++) {
+        if (l > (int)best) {
+            printf("SKIP: cpu backend ops at %s (this CPU has no %s)\n", cpu_isa_name((cpu_isa)l),
+                   cpu_isa_name((cpu_isa)l));
+            continue;
+        }
+        for (int threads = 1; threads <= 4; threads += 3) {
+            char lb[64];
+            snprintf(lb, sizeof lb, "[%s, %d thread%s]", cpu_isa_name((cpu_isa)l), threads, threads > 1 ? "s" : "");
+            label = lb;
+            cpu_backend_opts o;
+            cpu_backend_opts_init(&o);
+            o.isa = l;
+            o.threads = threads;
+            gc_err err = {0};
+            ref = vt_cpu();
+            CHECK(cpu_backend_create(&o, &nat, &err) == 0, "%s: %s", lb, err.msg);
+            if (!ref || !nat) return test_summary();
+            CHECK(cpu_backend_isa(nat) == (cpu_isa)l && cpu_backend_threads(nat) == threads, "%s: created as asked", lb);
+            TEST_RUN(test_matmul);
+            TEST_RUN(test_geglu);
+            TEST_RUN(test_embed_norms);
+            TEST_RUN(test_attention);
+            TEST_RUN(test_small_ops);
+            ref->destroy(ref);
+            nat->destroy(nat);
+        }
+    }
+    return test_summary();
+}
