@@ -79,6 +79,10 @@ PRESETS = {
 BENCH_PRESETS = {
     "g2-bench300m": dict(arch="gemma2", n_layer=12, n_embd=1152, n_head=8, n_head_kv=4, head_dim=128,
                          ffn=4608, n_vocab=64000, ctx=8192, qk_gain=0.3, embd_std=1.0),
+    # Gemma 2 2B's shape (26 layers, n_embd 2304, 8 heads of 256, 4 KV heads,
+    # ffn 9216, vocabulary 256000), in F16 (5 GB) to be quantized for benchmarks.
+    "g2-bench2b": dict(arch="gemma2", n_layer=26, n_embd=2304, n_head=8, n_head_kv=4, head_dim=256,
+                       ffn=9216, n_vocab=256000, ctx=8192, qk_gain=0.3, embd_std=1.0, window=4096, f16=True),
 }
 
 
@@ -86,7 +90,7 @@ def make_config(**kw):
     c = dict(arch="gemma2", n_layer=4, n_embd=256, n_head=4, n_head_kv=2, head_dim=None, ffn=512,
              window=None, attn_cap=50.0, final_cap=30.0, rope_base=None, rope_linear=None,
              output_weight=False, ctx=4096, eps=1e-6, seed=1, embd_std=0.4, out_norm=(10.0, 20.0),
-             qk_gain=0.5, ffn_gain=1.5, n_vocab=None, name=None)
+             qk_gain=0.5, ffn_gain=1.5, n_vocab=None, name=None, f16=False)
     for k, v in kw.items():
         if k not in c:
             raise SystemExit(f"gen_model.py: unknown setting {k}")
@@ -234,8 +238,13 @@ def build_tensors(c, n_vocab):
     nq, nkv = c["n_head"] * hd, c["n_head_kv"] * hd
     t = []
 
+    # Each tensor as (name, shape, make): made only when written, so a
+    # benchmark model of several GB never sits in memory whole.
+    def std(name, shape, sd):
+        t.append((name, shape, lambda: tensor_std(s, name, shape, sd)))
+
     def norm(name, n, lo=0.5, hi=1.5):  # 1 + w with w in [lo-1, hi-1)
-        t.append((name, tensor_range(s, name, (n,), lo, hi)))
+        t.append((name, (n,), lambda: tensor_range(s, name, (n,), lo, hi)))
 
     # scores q.k/sqrt(hd) have variance E*std_qk^2 (gemma2: no q/k norms)
     std_qk = float(np.sqrt(6.0 / E)) * c["qk_gain"]
@@ -243,30 +252,30 @@ def build_tensors(c, n_vocab):
     # (RMS ~1 each), so that the tied output matrix does not simply predict
     # the current token again; the output norm (~15) restores the logit scale.
     es = c["embd_std"] / np.sqrt(E)
-    t.append(("token_embd.weight", tensor_std(s, "token_embd.weight", (n_vocab, E), es)))
+    std("token_embd.weight", (n_vocab, E), es)
     for il in range(c["n_layer"]):
         p = f"blk.{il}."
         norm(p + "attn_norm.weight", E)
-        t.append((p + "attn_q.weight", tensor_std(s, p + "attn_q.weight", (nq, E), std_qk)))
-        t.append((p + "attn_k.weight", tensor_std(s, p + "attn_k.weight", (nkv, E), std_qk)))
-        t.append((p + "attn_v.weight", tensor_std(s, p + "attn_v.weight", (nkv, E), 1.0 / np.sqrt(E))))
+        std(p + "attn_q.weight", (nq, E), std_qk)
+        std(p + "attn_k.weight", (nkv, E), std_qk)
+        std(p + "attn_v.weight", (nkv, E), 1.0 / np.sqrt(E))
         if c["arch"] == "gemma3":
             # q and k are rmsnormed per head, so these set the score scale:
             # about |q_norm| * |k_norm| ~ 4 * qk_gain^2.
             g = c["qk_gain"]
             norm(p + "attn_q_norm.weight", hd, 1.5 * g, 2.5 * g)
             norm(p + "attn_k_norm.weight", hd, 1.5 * g, 2.5 * g)
-        t.append((p + "attn_output.weight", tensor_std(s, p + "attn_output.weight", (E, nq), 1.0 / np.sqrt(nq))))
+        std(p + "attn_output.weight", (E, nq), 1.0 / np.sqrt(nq))
         norm(p + "post_attention_norm.weight", E)
         norm(p + "ffn_norm.weight", E)
-        t.append((p + "ffn_gate.weight", tensor_std(s, p + "ffn_gate.weight", (F, E), c["ffn_gain"] / np.sqrt(E))))
-        t.append((p + "ffn_up.weight", tensor_std(s, p + "ffn_up.weight", (F, E), c["ffn_gain"] / np.sqrt(E))))
-        t.append((p + "ffn_down.weight", tensor_std(s, p + "ffn_down.weight", (E, F), 1.0 / np.sqrt(F))))
+        std(p + "ffn_gate.weight", (F, E), c["ffn_gain"] / np.sqrt(E))
+        std(p + "ffn_up.weight", (F, E), c["ffn_gain"] / np.sqrt(E))
+        std(p + "ffn_down.weight", (E, F), 1.0 / np.sqrt(F))
         norm(p + "post_ffw_norm.weight", E)
     lo, hi = c["out_norm"]
-    t.append(("output_norm.weight", tensor_range(s, "output_norm.weight", (E,), lo, hi)))
+    norm("output_norm.weight", E, lo, hi)
     if c["output_weight"]:
-        t.append(("output.weight", tensor_std(s, "output.weight", (n_vocab, E), es)))
+        std("output.weight", (n_vocab, E), es)
     return t
 
 
@@ -351,26 +360,28 @@ def metadata(c, pieces, name):
     return kv
 
 
-def write_gguf(path, kv, tensors):
+def write_gguf(path, kv, tensors, f16=False):
+    """tensors: (name, shape, make) with make() giving the float32 array.
+    f16: matrices stored as F16 (type 1), vectors stay F32."""
     head = struct.pack("<IIQQ", 0x46554747, 3, len(tensors), len(kv))
     head += b"".join(_kv(*x) for x in kv)
-    infos, blobs, off = [], [], 0
-    for name, arr in tensors:
-        arr = np.ascontiguousarray(arr, dtype="<f4")
-        ne = list(reversed(arr.shape))  # GGUF lists the contiguous dimension first
+    infos, off = [], 0
+    for name, shape, _ in tensors:
+        ne = list(reversed(shape))  # GGUF lists the contiguous dimension first
+        half = f16 and len(shape) > 1
         infos.append(_str(name) + struct.pack("<I", len(ne)) + struct.pack(f"<{len(ne)}Q", *ne)
-                     + struct.pack("<IQ", 0, off))
-        data = arr.tobytes()
-        pad = (-len(data)) % ALIGN
-        blobs.append(data + b"\0" * pad)
-        off += len(data) + pad
+                     + struct.pack("<IQ", 1 if half else 0, off))
+        size = int(np.prod(shape)) * (2 if half else 4)
+        off += size + (-size) % ALIGN
     head += b"".join(infos)
     head += b"\0" * ((-len(head)) % ALIGN)
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
         f.write(head)
-        for b in blobs:
-            f.write(b)
+        for name, shape, make in tensors:
+            half = f16 and len(shape) > 1
+            data = np.ascontiguousarray(make(), dtype="<f2" if half else "<f4").tobytes()
+            f.write(data + b"\0" * ((-len(data)) % ALIGN))
     os.replace(tmp, path)
 
 
@@ -385,7 +396,7 @@ def pad_vocab(pieces, n_vocab):
 def generate(c, out, pieces):
     pieces = pad_vocab(pieces, c["n_vocab"])
     name = c["name"] or os.path.splitext(os.path.basename(out))[0]
-    write_gguf(out, metadata(c, pieces, name), build_tensors(c, len(pieces)))
+    write_gguf(out, metadata(c, pieces, name), build_tensors(c, len(pieces)), f16=c["f16"])
 
 
 def main():
