@@ -1,4 +1,4 @@
-/* cmd_bench.c: `gemma-chat bench -m MODEL [--backend B] [--device D] [--pp N] [--tg N] [--reps R] [--logits]`
+/* cmd_bench.c: `gemma-chat bench -m MODEL [--backend B] [--device D] [--threads T] [--pp N] [--tg N] [--reps R] [--logits]`
  *
  * Speed of the forward pass, measured the way llama.cpp's oracle bench does
  * (../shared/oracle/oracle.c): a warm-up (one prefill of N tokens and two
@@ -10,11 +10,14 @@
  * printed are the medians over --reps runs. One line on stdout:
  *
  *   backend=vulkan pp=128 tg=32 reps=3 prefill_tok_s=X decode_tok_s=Y
- *       device_mem_mib=M rss_mib=R peak_rss_mib=P load_s=L
+ *       device_mem_mib=M rss_mib=R peak_rss_mib=P load_s=L weights_mib_per_token=W
  *
  * device_mem_mib: device memory the backend allocated (weights, KV cache,
  * activations; 0 for the CPU backend); rss_mib: resident host memory after
- * the runs; peak_rss_mib: the process's peak resident host memory. Per-run
+ * the runs; peak_rss_mib: the process's peak resident host memory;
+ * weights_mib_per_token: the weight bytes one decode step reads (every matrix,
+ * the output head included; of the token embedding only its row unless it is
+ * the tied head), for a roofline against the memory bandwidth. Per-run
  * figures go to stderr.
  */
 #include <errno.h>
@@ -31,10 +34,11 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: gemma-chat bench -m MODEL [--backend %s] [--device D] [--pp N] [--tg N] [--reps R] [--logits]\n"
+    fprintf(f, "usage: gemma-chat bench -m MODEL [--backend %s] [--device D] [--threads T] [--pp N] [--tg N] [--reps R] [--logits]\n"
                "  Prefill N tokens (--pp, default 128), then decode --tg tokens (default 32) one by one,\n"
                "  after a warm-up; prints the median tokens/s of --reps runs (default 3) and memory use.\n"
-               "  --logits: each decode step copies all logits to the host (default: greedy argmax only).\n",
+               "  --logits: each decode step copies all logits to the host (default: greedy argmax only).\n"
+               "  --threads: threads of the CPU backend (default: one per CPU).\n",
             backends_names());
 }
 
@@ -121,15 +125,30 @@ static int run_once(gemma_session *s, const int32_t *prompt, int pp, int tg, uns
     return 0;
 }
 
+/* Weight bytes one decode step reads: every matrix; the token embedding only
+ * when it is also the output head (no output.weight). */
+static uint64_t decode_weight_bytes(const gguf_file *g)
+{
+    const gguf_tensor *embd = gguf_find_tensor(g, "token_embd.weight");
+    bool tied = !gguf_find_tensor(g, "output.weight");
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const gguf_tensor *t = &g->tensors[i];
+        if (t->n_dims >= 2 && (t != embd || tied)) sum += t->n_bytes;
+    }
+    return sum;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     const char *model = NULL, *bname = NULL, *device = NULL;
-    int pp = 128, tg = 32, reps = 3;
+    int pp = 128, tg = 32, reps = 3, threads = 0;
     bool want_logits = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_val = !strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "--backend") ||
-                       !strcmp(a, "--device") || !strcmp(a, "--pp") || !strcmp(a, "--tg") || !strcmp(a, "--reps");
+                       !strcmp(a, "--device") || !strcmp(a, "--pp") || !strcmp(a, "--tg") || !strcmp(a, "--reps") ||
+                       !strcmp(a, "--threads");
         if (has_val && i + 1 >= argc) { fprintf(stderr, "gemma-chat bench: %s needs a value\n", a); return 2; }
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = argv[++i];
         else if (!strcmp(a, "--backend")) bname = argv[++i];
@@ -137,6 +156,7 @@ int cmd_bench(int argc, char **argv)
         else if (!strcmp(a, "--pp")) { if (parse_count(a, argv[++i], 1, 4096, &pp)) return 2; }
         else if (!strcmp(a, "--tg")) { if (parse_count(a, argv[++i], 0, 4096, &tg)) return 2; }
         else if (!strcmp(a, "--reps")) { if (parse_count(a, argv[++i], 1, 100, &reps)) return 2; }
+        else if (!strcmp(a, "--threads")) { if (parse_count(a, argv[++i], 1, 256, &threads)) return 2; }
         else if (!strcmp(a, "--logits")) want_logits = true;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else {
@@ -159,6 +179,7 @@ int cmd_bench(int argc, char **argv)
     double *tpp = NULL, *ttg = NULL;
     unsigned want = want_logits ? GEMMA_WANT_LOGITS : GEMMA_WANT_ARGMAX;
 
+    backends_set_threads(threads);
     double t0 = now_s();
     if (backends_load(&bm, model, bname, device, NULL, NULL, &err)) goto done;
     double load_s = now_s() - t0;
@@ -189,9 +210,9 @@ int cmd_bench(int argc, char **argv)
     }
     uint64_t dev_mem = bm.be->memory_used ? bm.be->memory_used(bm.be) : 0;
     printf("backend=%s pp=%d tg=%d reps=%d prefill_tok_s=%.2f decode_tok_s=%.2f device_mem_mib=%.1f "
-           "rss_mib=%.1f peak_rss_mib=%.1f load_s=%.2f\n",
+           "rss_mib=%.1f peak_rss_mib=%.1f load_s=%.2f weights_mib_per_token=%.1f\n",
            bm.be->name, pp, tg, reps, median(tpp, reps), median(ttg, reps), (double)dev_mem / 1048576.0, rss_mib(),
-           peak_rss_mib(), load_s);
+           peak_rss_mib(), load_s, (double)decode_weight_bytes(bm.file) / 1048576.0);
     rc = 0;
 done:
     if (rc) fprintf(stderr, "gemma-chat bench: %s\n", err.msg);
