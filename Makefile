@@ -41,7 +41,7 @@ BIN ?= gemma-chat
 # Sanitizer builds link tests/san_keep_libs.c (why: see that file).
 SAN_OBJ := $(if $(SAN),$(B)/tests/san_keep_libs.o)
 
-.PHONY: all debug shaders test test-sanitize models real-model install clean tools check matvec-bench
+.PHONY: all debug shaders test test-sanitize models real-model install clean tools check matvec-bench cpu-kernel-bench
 all: $(BIN)
 
 $(BIN): $(B)/app/main.o $(B)/libgc.a $(SAN_OBJ)
@@ -82,6 +82,11 @@ $(B)/tests/%: tests/%.c $(B)/libgc.a $(SAN_OBJ)
 # Matrix-vector microbenchmark (tools/matvec_bench.c; not part of the tests)
 matvec-bench: $(B)/matvec_bench
 $(B)/matvec_bench: tools/matvec_bench.c $(B)/libgc.a
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libgc.a $(LDLIBS_ALL)
+
+# CPU kernel microbenchmark (tools/cpu_kernel_bench.c; not part of the tests)
+cpu-kernel-bench: $(B)/cpu_kernel_bench
+$(B)/cpu_kernel_bench: tools/cpu_kernel_bench.c $(B)/libgc.a
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libgc.a $(LDLIBS_ALL)
 
 models:

@@ -1,7 +1,96 @@
-/* k_avx2_float.c: avx2 kernels for the float weight types (see cpu/kernels.h). Stub: no kernels yet. */
+/* k_avx2_float.c: AVX2 + FMA kernels for the float weight types (F32, F16
+ * through F16C's vcvtph2ps, BF16 by a 16-bit shift) against f32 activations
+ * (see cpu/kernels.h). The CPU_ACT_F32 "quantizer" is a copy: the portable
+ * level's serves every level.
+ *
+ * A tile of TR weight rows x up to TC activation rows: 8 weights of each row
+ * are converted once and multiplied into TC accumulators, eight lanes each,
+ * summed once per output. n_in need not be a multiple of 8: the last values
+ * are done in scalar code (n_in is any length for these types).
+ */
 #include "cpu/kernels.h"
+#include "cpu/k_tiles.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "model/quant.h"
+
+
+/* 8 weights from p as f32, and one (the scalar tail). */
+typedef __m256 (*ld8_fn)(const uint8_t *p);
+typedef float (*ld1_fn)(const uint8_t *p);
+
+K_INLINE __m256 ld8_f32(const uint8_t *p) { return _mm256_loadu_ps((const float *)p); }
+K_INLINE __m256 ld8_f16(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+K_INLINE __m256 ld8_bf16(const uint8_t *p)
+{
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+K_INLINE float ld1_f32(const uint8_t *p) { float f; memcpy(&f, p, 4); return f; }
+K_INLINE float ld1_f16(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return _cvtsh_ss(h); }
+K_INLINE float ld1_bf16(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return quant_bf16_to_f32(h); }
+
+enum { TR = 4, TC = 3 };
+
+K_INLINE float hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+K_INLINE void tile(ld8_fn ld8, ld1_fn ld1, size_t esize, int nr, int nx, int n_in, const uint8_t *w,
+                 size_t w_stride, const uint8_t *xa, size_t xa_stride, float *out, size_t out_stride)
+{
+    __m256 acc[TR][TC];
+    K_UNROLL for (int r = 0; r < nr; r++)
+        K_UNROLL for (int c = 0; c < nx; c++) acc[r][c] = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 8 <= n_in; k += 8) {
+        __m256 wv[TR];
+        K_UNROLL for (int r = 0; r < nr; r++) wv[r] = ld8(w + r * w_stride + (size_t)k * esize);
+        K_UNROLL for (int c = 0; c < nx; c++) {
+            __m256 xv = _mm256_loadu_ps((const float *)(xa + c * xa_stride) + k);
+            K_UNROLL for (int r = 0; r < nr; r++) acc[r][c] = _mm256_fmadd_ps(wv[r], xv, acc[r][c]);
+        }
+    }
+    K_UNROLL for (int c = 0; c < nx; c++)
+        K_UNROLL for (int r = 0; r < nr; r++) {
+            float s = hsum(acc[r][c]);
+            const float *x = (const float *)(xa + c * xa_stride);
+            for (int t = k; t < n_in; t++) s += ld1(w + r * w_stride + (size_t)t * esize) * x[t];
+            out[c * out_stride + r] = s;
+        }
+}
+
+K_INLINE void gemm_float(ld8_fn ld8, ld1_fn ld1, size_t esize, K_GEMM_PARAMS)
+{
+#define TILE(r, c, nr, nx) tile(ld8, ld1, esize, nr, nx, n_in, w + (r) * w_stride, w_stride, \
+                                xa + (c) * xa_stride, xa_stride, out + (c) * out_stride + (r), out_stride)
+    K_FOR_TILES(n_rows, n_x, TR, TC, TILE);
+#undef TILE
+}
+
+#define GEMM_FLOAT(name, ld8, ld1, esize) \
+    static void name(K_GEMM_PARAMS) \
+    { gemm_float(ld8, ld1, esize, n_in, n_rows, n_x, w, w_stride, xa, xa_stride, out, out_stride); }
+
+GEMM_FLOAT(gemm_f32, ld8_f32, ld1_f32, 4)
+GEMM_FLOAT(gemm_f16, ld8_f16, ld1_f16, 2)
+GEMM_FLOAT(gemm_bf16, ld8_bf16, ld1_bf16, 2)
+
+static const cpu_matmul_kernel kernels[] = {
+    { GT_F32, CPU_ACT_F32, gemm_f32 },
+    { GT_F16, CPU_ACT_F32, gemm_f16 },
+    { GT_BF16, CPU_ACT_F32, gemm_bf16 },
+};
 
 const cpu_kernel_family cpu_fam_avx2_float = {
     .name = "avx2 float",
     .isa = CPU_ISA_AVX2,
+    .kernels = kernels,
+    .n_kernels = sizeof kernels / sizeof kernels[0],
 };

@@ -1,7 +1,87 @@
-/* k_portable_float.c: portable kernels for the float weight types (see cpu/kernels.h). Stub: no kernels yet. */
+/* k_portable_float.c: plain-C kernels for the float weight types (F32 F16
+ * BF16) against f32 activations, and the CPU_ACT_F32 "quantizer" (a copy);
+ * see cpu/kernels.h. For CPUs without AVX2.
+ *
+ * A tile of TR weight rows x TC activation rows: each weight value is
+ * converted to f32 once per tile and used TC times.
+ */
 #include "cpu/kernels.h"
+#include "cpu/k_tiles.h"
+
+#include <string.h>
+
+#include "model/quant.h"
+
+static void quantize_f32(const float *x, void *dst, int n)
+{
+    memcpy(dst, x, (size_t)n * sizeof(float));
+}
+
+static inline float ld_f32(const uint8_t *p)
+{
+    float f;
+    memcpy(&f, p, 4);
+    return f;
+}
+static inline float ld_f16(const uint8_t *p) { return quant_f16_to_f32((uint16_t)(p[0] | (p[1] << 8))); }
+static inline float ld_bf16(const uint8_t *p) { return quant_bf16_to_f32((uint16_t)(p[0] | (p[1] << 8))); }
+
+typedef float (*ld_fn)(const uint8_t *p);
+
+enum { TR = 4, TC = 4, CHUNK = 64 };
+
+/* Weights are converted CHUNK values at a time into a small f32 buffer per
+ * row, so the conversion (slow for F16 in plain C) happens once per tile. */
+K_INLINE void tile(ld_fn ld, size_t esize, int nr, int nx, int n_in, const uint8_t *w,
+                        size_t w_stride, const uint8_t *xa, size_t xa_stride, float *out,
+                        size_t out_stride)
+{
+    float acc[TR][TC] = { { 0 } };
+    float wf[TR][CHUNK];
+    for (int k0 = 0; k0 < n_in; k0 += CHUNK) {
+        int nk = n_in - k0 < CHUNK ? n_in - k0 : CHUNK;
+        for (int r = 0; r < nr; r++)
+            for (int k = 0; k < nk; k++) wf[r][k] = ld(w + r * w_stride + (size_t)(k0 + k) * esize);
+        for (int c = 0; c < nx; c++) {
+            float xf[CHUNK];
+            memcpy(xf, xa + c * xa_stride + (size_t)k0 * sizeof(float), (size_t)nk * sizeof(float));
+            for (int r = 0; r < nr; r++) {
+                float s = 0;
+                for (int k = 0; k < nk; k++) s += wf[r][k] * xf[k];
+                acc[r][c] += s;
+            }
+        }
+    }
+    for (int c = 0; c < nx; c++)
+        for (int r = 0; r < nr; r++) out[c * out_stride + r] = acc[r][c];
+}
+
+K_INLINE void gemm_float(ld_fn ld, size_t esize, K_GEMM_PARAMS)
+{
+#define TILE(r, c, nr, nx) tile(ld, esize, nr, nx, n_in, w + (r) * w_stride, w_stride, \
+                                xa + (c) * xa_stride, xa_stride, out + (c) * out_stride + (r), out_stride)
+    K_FOR_TILES(n_rows, n_x, TR, TC, TILE);
+#undef TILE
+}
+
+#define GEMM_FLOAT(name, ld, esize) \
+    static void name(K_GEMM_PARAMS) \
+    { gemm_float(ld, esize, n_in, n_rows, n_x, w, w_stride, xa, xa_stride, out, out_stride); }
+
+GEMM_FLOAT(gemm_f32, ld_f32, 4)
+GEMM_FLOAT(gemm_f16, ld_f16, 2)
+GEMM_FLOAT(gemm_bf16, ld_bf16, 2)
+
+static const cpu_matmul_kernel kernels[] = {
+    { GT_F32, CPU_ACT_F32, gemm_f32 },
+    { GT_F16, CPU_ACT_F32, gemm_f16 },
+    { GT_BF16, CPU_ACT_F32, gemm_bf16 },
+};
 
 const cpu_kernel_family cpu_fam_portable_float = {
     .name = "portable float",
     .isa = CPU_ISA_PORTABLE,
+    .kernels = kernels,
+    .n_kernels = sizeof kernels / sizeof kernels[0],
+    .quantize = { [CPU_ACT_F32] = quantize_f32 },
 };

@@ -1,0 +1,42 @@
+/* k_tiles.h: what the kernel files (cpu/k_*.c) share about walking an output
+ * in register tiles. Macros only: each kernel file is compiled for its own
+ * instruction-set level, so nothing here may become code of its own.
+ */
+#ifndef GC_CPU_K_TILES_H
+#define GC_CPU_K_TILES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Tiles and per-type helpers are inlined into each type's kernel, so that the
+ * type's decoder (passed as a function pointer) and the tile shape become
+ * constants there. */
+#define K_INLINE static inline __attribute__((always_inline))
+/* The loops over a tile's rows have constant trip counts once a tile is
+ * inlined; unrolled, its accumulators live in registers. */
+#define K_UNROLL _Pragma("GCC unroll 8")
+
+/* The parameter list of a cpu_gemm_fn (cpu/kernels.h). */
+#define K_GEMM_PARAMS int n_in, int n_rows, int n_x, const uint8_t *w, size_t w_stride, \
+                      const uint8_t *xa, size_t xa_stride, float *out, size_t out_stride
+
+/* Calls TILE(r, c, nr, nx) over an n_rows x n_x output: full tiles of TR
+ * weight rows x TC activation rows, the activation rows left over one at a
+ * time, then the weight rows left over one at a time. nr and nx are constants
+ * at every call, so an inlined tile unrolls over them and keeps its
+ * accumulators in registers. */
+#define K_FOR_TILES(n_rows, n_x, TR, TC, TILE) do { \
+    int r_ = 0; \
+    for (; r_ + (TR) <= (n_rows); r_ += (TR)) { \
+        int c_ = 0; \
+        for (; c_ + (TC) <= (n_x); c_ += (TC)) TILE(r_, c_, TR, TC); \
+        for (; c_ < (n_x); c_++) TILE(r_, c_, TR, 1); \
+    } \
+    for (; r_ < (n_rows); r_++) { \
+        int c_ = 0; \
+        for (; c_ + (TC) <= (n_x); c_ += (TC)) TILE(r_, c_, 1, TC); \
+        for (; c_ < (n_x); c_++) TILE(r_, c_, 1, 1); \
+    } \
+} while (0)
+
+#endif

@@ -1,0 +1,376 @@
+/* test_cpu_kernels.c: every matrix kernel and activation quantizer of the
+ * native CPU backend (cpu/kernels.h), at every instruction-set level this CPU
+ * runs, against the scalar reference dequantizers (model/quant.c).
+ *
+ * Generic on purpose: it walks the families (the extern cpu_fam_* symbols,
+ * reached directly so each level is tested even where a higher one would be
+ * chosen) and every kernel each lists, so a new kernel is covered without an
+ * edit here. What it needs per weight type is only how to make valid random
+ * blocks (make_row); a type it cannot make fails loudly.
+ *
+ * A kernel's result is compared with a double-precision product of the
+ * dequantized weights and the dequantized activations the kernel itself was
+ * given (d * q for the 8-bit formats), so the only error allowed is the
+ * kernel's own float rounding: relative L2 <= 1e-5. Shapes are chosen not to be
+ * multiples of any tile, strides are padded with junk the kernel must not read,
+ * and the output's padding holds guard values it must not write.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/isa.h"
+#include "cpu/kernels.h"
+#include "model/quant.h"
+#include "tests/test.h"
+
+static const cpu_kernel_family *const all_fams[] = {
+    &cpu_fam_portable_q32, &cpu_fam_portable_kq, &cpu_fam_portable_float,
+    &cpu_fam_avx2_q32,     &cpu_fam_avx2_kq,     &cpu_fam_avx2_float,
+    &cpu_fam_avx512_q32,   &cpu_fam_avx512_kq,   &cpu_fam_avx512_float,
+};
+enum { N_FAMS = sizeof all_fams / sizeof all_fams[0] };
+
+static cpu_isa cpu_level;
+
+static const char *act_name(cpu_act a)
+{
+    return a == CPU_ACT_F32 ? "f32" : a == CPU_ACT_Q8_32 ? "q8_32" : a == CPU_ACT_Q8_K ? "q8_k" : "?";
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) { fprintf(stderr, "out of memory\n"); exit(1); }
+    return p;
+}
+
+static void rand_bytes(uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) p[i] = (uint8_t)(test_rand_u64() >> 32);
+}
+
+static void put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+
+/* Byte offsets of the f16 scales in a block of each quantized type; the other
+ * bytes of these blocks are valid whatever they hold. -1 ends a list. */
+static const int *f16_fields(uint32_t type)
+{
+    static const int at0[] = { 0, -1 }, at02[] = { 0, 2, -1 }, q6k[] = { 208, -1 };
+    switch (type) {
+    case GT_Q8_0: case GT_Q4_0: case GT_Q5_0: return at0;
+    case GT_Q4_1: case GT_Q5_1: case GT_Q4_K: case GT_Q5_K: return at02;
+    case GT_Q6_K: return q6k;
+    default: return NULL;
+    }
+}
+
+/* One row of n_in random values of `type` at p. Returns 0, -1 for a type the
+ * test cannot make. Scales are finite and modest (|d| <= 0.05), floats in [-1, 1). */
+static int make_row(uint32_t type, uint8_t *p, int n_in)
+{
+    switch (type) {
+    case GT_F32:
+        for (int i = 0; i < n_in; i++) { float f = test_rand_f(); memcpy(p + 4 * i, &f, 4); }
+        return 0;
+    case GT_F16:
+        for (int i = 0; i < n_in; i++) put_u16(p + 2 * i, quant_f32_to_f16(test_rand_f()));
+        return 0;
+    case GT_BF16:
+        for (int i = 0; i < n_in; i++) {
+            float f = test_rand_f();
+            uint32_t u;
+            memcpy(&u, &f, 4);
+            put_u16(p + 2 * i, (uint16_t)(u >> 16));
+        }
+        return 0;
+    }
+    const int *f16 = f16_fields(type);
+    const quant_info *qi = quant_type_info(type);
+    if (!f16 || !qi) return -1;
+    for (int b = 0; b < n_in / (int)qi->block_elems; b++) {
+        uint8_t *blk = p + (size_t)b * qi->block_bytes;
+        rand_bytes(blk, qi->block_bytes);
+        for (int i = 0; f16[i] >= 0; i++) put_u16(blk + f16[i], quant_f32_to_f16(0.05f * test_rand_f()));
+    }
+    return 0;
+}
+
+/* Row j of the activations: uniform, with big outliers in some rows, one
+ * all-zero row and, where there are several blocks, one all-zero block. */
+static void make_x(float *x, int n, int j, int n_x)
+{
+    for (int i = 0; i < n; i++) x[i] = test_rand_f();
+    if (j % 3 == 1)
+        for (int t = 0; t < 3; t++) x[test_rand_u64() % (uint64_t)n] *= 300.0f;
+    if (n_x > 1 && j == n_x / 2) memset(x, 0, (size_t)n * sizeof *x);
+    if (n >= 64 && j == 0) memset(x + 32, 0, 32 * sizeof *x);
+}
+
+/* The values an activation row in format act stands for (what the kernel was
+ * really given). */
+static void dequant_act(cpu_act act, const uint8_t *src, int n, double *y)
+{
+    if (act == CPU_ACT_F32) {
+        for (int i = 0; i < n; i++) { float f; memcpy(&f, src + 4 * i, 4); y[i] = f; }
+    } else if (act == CPU_ACT_Q8_32) {
+        for (int b = 0; b < n / 32; b++) {
+            cpu_q8_32 blk;
+            memcpy(&blk, src + b * sizeof blk, sizeof blk);
+            for (int i = 0; i < 32; i++) y[32 * b + i] = (double)blk.d * blk.q[i];
+        }
+    } else {
+        for (int b = 0; b < n / 256; b++) {
+            cpu_q8_k blk;
+            memcpy(&blk, src + b * sizeof blk, sizeof blk);
+            for (int i = 0; i < 256; i++) y[256 * b + i] = (double)blk.d * blk.q[i];
+        }
+    }
+}
+
+#define GUARD (-7777.25f)
+
+static void check_gemm(const cpu_kernel_family *fam, const cpu_matmul_kernel *k, int n_in,
+                       int n_rows, int n_x)
+{
+    const quant_info *qi = quant_type_info(k->type);
+    size_t row_bytes = (size_t)(n_in / qi->block_elems) * qi->block_bytes;
+    size_t w_stride = row_bytes + 5;                   /* odd: rows unaligned */
+    size_t act_bytes = cpu_act_row_bytes(k->act, n_in);
+    size_t xa_stride = act_bytes + 12;
+    size_t out_stride = (size_t)n_rows + 3;
+    cpu_quantize_fn quantize = cpu_quantizer_for(k->act, fam->isa);
+
+    /* Exactly sized buffers, so ASan sees a read past the last row. */
+    uint8_t *w = xmalloc((size_t)(n_rows - 1) * w_stride + row_bytes);
+    uint8_t *xa = xmalloc((size_t)(n_x - 1) * xa_stride + act_bytes);
+    size_t out_n = (size_t)(n_x - 1) * out_stride + (size_t)n_rows + 2;
+    float *out = xmalloc(out_n * sizeof *out);
+    float *x = xmalloc((size_t)n_in * sizeof *x);
+    float *wf = xmalloc((size_t)n_rows * n_in * sizeof *wf);
+    double *xd = xmalloc((size_t)n_x * n_in * sizeof *xd);
+    float *got = xmalloc((size_t)n_rows * n_x * sizeof *got);
+    float *want = xmalloc((size_t)n_rows * n_x * sizeof *want);
+
+    /* Padding bytes are random: a kernel that reads them gets a wrong (or NaN) result. */
+    rand_bytes(w, (size_t)(n_rows - 1) * w_stride + row_bytes);
+    rand_bytes(xa, (size_t)(n_x - 1) * xa_stride + act_bytes);
+    int made = 0;
+    for (int r = 0; r < n_rows; r++) {
+        made |= make_row(k->type, w + r * w_stride, n_in);
+        if (made) break;
+        quant_dequant_row(k->type, w + r * w_stride, wf + (size_t)r * n_in, (uint64_t)n_in);
+    }
+    CHECK(!made, "%s: the test cannot make %s weights", fam->name, quant_type_name(k->type));
+    CHECK(quantize, "%s: no %s quantizer at level %s", fam->name, act_name(k->act), cpu_isa_name(fam->isa));
+    if (made || !quantize) goto done;
+    for (int j = 0; j < n_x; j++) {
+        make_x(x, n_in, j, n_x);
+        quantize(x, xa + j * xa_stride, n_in);
+        dequant_act(k->act, xa + j * xa_stride, n_in, xd + (size_t)j * n_in);
+    }
+    for (size_t i = 0; i < out_n; i++) out[i] = GUARD;
+
+    k->gemm(n_in, n_rows, n_x, w, w_stride, xa, xa_stride, out, out_stride);
+
+    int guards_ok = 1;
+    for (int j = 0; j < n_x; j++) {
+        for (int r = 0; r < n_rows; r++) {
+            double s = 0;
+            for (int i = 0; i < n_in; i++) s += (double)wf[(size_t)r * n_in + i] * xd[(size_t)j * n_in + i];
+            want[(size_t)j * n_rows + r] = (float)s;
+            got[(size_t)j * n_rows + r] = out[j * out_stride + r];
+        }
+        size_t pad_end = j == n_x - 1 ? out_n : (size_t)(j + 1) * out_stride;
+        for (size_t i = j * out_stride + (size_t)n_rows; i < pad_end; i++) guards_ok &= out[i] == GUARD;
+    }
+    double err = test_rel_l2(got, want, (size_t)n_rows * n_x);
+    CHECK(err <= 1e-5, "%s %s n_in=%d n_rows=%d n_x=%d: rel L2 error %.3g", fam->name,
+          quant_type_name(k->type), n_in, n_rows, n_x, err);
+    CHECK(guards_ok, "%s %s n_in=%d n_rows=%d n_x=%d: wrote outside the output rows", fam->name,
+          quant_type_name(k->type), n_in, n_rows, n_x);
+done:
+    free(w); free(xa); free(out); free(x); free(wf); free(xd); free(got); free(want);
+}
+
+static void test_gemm(void)
+{
+    static const int rows[] = { 1, 3, 17, 67 }, xs[] = { 1, 2, 5, 13 };
+    int skipped[CPU_ISA_COUNT] = { 0 };
+    for (int f = 0; f < N_FAMS; f++) {
+        const cpu_kernel_family *fam = all_fams[f];
+        if (fam->isa > cpu_level) {
+            if (!skipped[fam->isa]++)
+                printf("SKIP: %s kernels (this CPU has no %s)\n", cpu_isa_name(fam->isa), cpu_isa_name(fam->isa));
+            continue;
+        }
+        for (int k = 0; k < fam->n_kernels; k++) {
+            const cpu_matmul_kernel *kn = &fam->kernels[k];
+            const quant_info *qi = quant_type_info(kn->type);
+            CHECK(qi && qi->supported, "%s lists a kernel for unsupported type %u", fam->name, kn->type);
+            if (!qi || !qi->supported) continue;
+            int be = (int)qi->block_elems;
+            /* One block, several blocks, and for the float types lengths that
+             * are no multiple of any vector width. */
+            int n_ins[3] = { be == 1 ? 32 : be, be == 1 ? 229 : be <= 32 ? 32 * 7 : be * 3, be == 1 ? 7 : 0 };
+            for (int a = 0; a < 3 && n_ins[a]; a++)
+                for (size_t r = 0; r < sizeof rows / sizeof *rows; r++)
+                    for (size_t j = 0; j < sizeof xs / sizeof *xs; j++)
+                        check_gemm(fam, kn, n_ins[a], rows[r], xs[j]);
+        }
+    }
+}
+
+/* ---- quantizers: every level's against the portable one ---- */
+
+/* Each level's 8-bit blocks against the portable level's (ref), and against
+ * x itself: round to nearest puts every value within half a step of x; over a
+ * row without outliers that is also a small relative error. */
+static void check_q8_32(const char *name, const float *x, const uint8_t *got, const uint8_t *ref, int n,
+                        int outliers)
+{
+    double num = 0, den = 0;
+    int bad_d = 0, bad_q = 0, bad_s = 0, bad_zero = 0, far = 0;
+    for (int b = 0; b < n / 32; b++) {
+        cpu_q8_32 g, r;
+        memcpy(&g, got + b * sizeof g, sizeof g);
+        memcpy(&r, ref + b * sizeof r, sizeof r);
+        bad_d += !(fabsf(g.d - r.d) <= 1e-6f * fabsf(r.d));
+        int sum = 0, zero = 1;
+        for (int i = 0; i < 32; i++) {
+            bad_q += abs(g.q[i] - r.q[i]) > 1;
+            sum += g.q[i];
+            zero &= x[32 * b + i] == 0;
+            double e = (double)g.d * g.q[i] - x[32 * b + i];
+            far += fabs(e) > 0.50001 * g.d;
+            num += e * e;
+            den += (double)x[32 * b + i] * x[32 * b + i];
+        }
+        bad_s += !(fabs(g.s - (double)g.d * sum) <= 1e-6 * fabs((double)g.d * sum) + 1e-30);
+        if (zero) bad_zero += g.d != 0 || g.s != 0;
+    }
+    CHECK(!bad_d && !bad_q && !bad_s && !bad_zero, "%s q8_32: %d blocks' d, %d q, %d s differ; %d zero blocks not zero",
+          name, bad_d, bad_q, bad_s, bad_zero);
+    CHECK(!far, "%s q8_32: %d values further than half a step from x", name, far);
+    double rel = den > 0 ? sqrt(num / den) : sqrt(num);
+    CHECK(outliers || rel <= 1e-2, "%s q8_32: quantization error %.3g", name, rel);
+}
+
+static void check_q8_k(const char *name, const float *x, const uint8_t *got, const uint8_t *ref, int n,
+                       int outliers)
+{
+    double num = 0, den = 0;
+    int bad_d = 0, bad_q = 0, bad_sum = 0, far = 0;
+    for (int b = 0; b < n / 256; b++) {
+        cpu_q8_k g, r;
+        memcpy(&g, got + b * sizeof g, sizeof g);
+        memcpy(&r, ref + b * sizeof r, sizeof r);
+        bad_d += !(fabsf(g.d - r.d) <= 1e-6f * fabsf(r.d));
+        for (int j = 0; j < 16; j++) {
+            int sum = 0;
+            for (int i = 16 * j; i < 16 * j + 16; i++) {
+                bad_q += abs(g.q[i] - r.q[i]) > 1;
+                sum += g.q[i];
+                double e = (double)g.d * g.q[i] - x[256 * b + i];
+                far += fabs(e) > 0.50001 * g.d;
+                num += e * e;
+                den += (double)x[256 * b + i] * x[256 * b + i];
+            }
+            bad_sum += g.bsum[j] != sum;
+        }
+    }
+    CHECK(!bad_d && !bad_q && !bad_sum, "%s q8_k: %d blocks' d, %d q, %d bsum differ", name, bad_d, bad_q, bad_sum);
+    CHECK(!far, "%s q8_k: %d values further than half a step from x", name, far);
+    double rel = den > 0 ? sqrt(num / den) : sqrt(num);
+    CHECK(outliers || rel <= 1e-2, "%s q8_k: quantization error %.3g", name, rel);
+}
+
+static void test_quantizers(void)
+{
+    enum { N = 256 * 4 };
+    float *x = xmalloc(N * sizeof *x);
+    for (int rep = 0; rep < 4; rep++) {
+        make_x(x, N, rep, 4);       /* rep 1: outliers; rep 2: all zero; rep 0: a zero block */
+        if (rep == 3)               /* ties: halves of a block's step */
+            for (int i = 0; i < 32; i++) x[i] = i == 0 ? 127.0f : (float)(i % 7) - 3.5f;
+        for (int a = 0; a < CPU_ACT_COUNT; a++) {
+            cpu_act act = (cpu_act)a;
+            /* A format no family quantizes yet is not checked here; test_chooser
+             * requires one for every format a kernel reads. */
+            cpu_quantize_fn ref_fn = cpu_quantizer_for(act, CPU_ISA_PORTABLE);
+            if (!ref_fn) continue;
+            size_t bytes = cpu_act_row_bytes(act, N);
+            uint8_t *ref = xmalloc(bytes), *got = xmalloc(bytes + 4);
+            ref_fn(x, ref, N);
+            for (int f = 0; f < N_FAMS; f++) {
+                const cpu_kernel_family *fam = all_fams[f];
+                if (fam->isa > cpu_level || !fam->quantize[act]) continue;
+                /* Exactly sized and only 4-byte aligned, as a row inside a strided buffer may be. */
+                uint8_t *dst = got + 4;
+                memset(got, 0x55, bytes + 4);
+                fam->quantize[act](x, dst, N);
+                CHECK(got[0] == 0x55 && got[3] == 0x55, "%s %s: wrote before its row", fam->name, act_name(act));
+                if (act == CPU_ACT_F32) CHECK(!memcmp(dst, x, bytes), "%s: f32 copy differs", fam->name);
+                else if (act == CPU_ACT_Q8_32) check_q8_32(fam->name, x, dst, ref, N, rep == 1 || rep == 3);
+                else check_q8_k(fam->name, x, dst, ref, N, rep == 1 || rep == 3);
+            }
+            free(ref);
+            free(got);
+        }
+    }
+    free(x);
+}
+
+/* ---- the chooser ---- */
+
+static void test_chooser(void)
+{
+    for (int f = 0; f < N_FAMS; f++)
+        for (int k = 0; k < all_fams[f]->n_kernels; k++) {
+            uint32_t type = all_fams[f]->kernels[k].type;
+            for (int want = 0; want < CPU_ISA_COUNT; want++) {
+                /* Expected: the kernel of the highest level <= want that has the type. */
+                const cpu_matmul_kernel *exp = NULL;
+                int exp_level = -1;
+                for (int g = 0; g < N_FAMS; g++) {
+                    const cpu_kernel_family *fam = all_fams[g];
+                    if ((int)fam->isa > want || (int)fam->isa <= exp_level) continue;
+                    for (int j = 0; j < fam->n_kernels; j++)
+                        if (fam->kernels[j].type == type) { exp = &fam->kernels[j]; exp_level = fam->isa; }
+                }
+                cpu_quantize_fn q = NULL;
+                cpu_isa level = CPU_ISA_COUNT;
+                const cpu_matmul_kernel *got = cpu_kernel_for(type, (cpu_isa)want, &q, &level);
+                CHECK(got == exp && (!exp || (int)level == exp_level), "cpu_kernel_for(%s, %s): level %s, want %s",
+                      quant_type_name(type), cpu_isa_name((cpu_isa)want), cpu_isa_name(level),
+                      cpu_isa_name((cpu_isa)exp_level));
+                if (exp) CHECK(q && q == cpu_quantizer_for(exp->act, (cpu_isa)exp_level),
+                               "cpu_kernel_for(%s, %s): quantizer", quant_type_name(type), cpu_isa_name((cpu_isa)want));
+            }
+        }
+    for (int want = 0; want < CPU_ISA_COUNT; want++) {
+        CHECK(!cpu_kernel_for(GT_Q2_K, (cpu_isa)want, NULL, NULL), "a kernel for Q2_K");
+        CHECK(!cpu_kernel_for(GT_COUNT + 5, (cpu_isa)want, NULL, NULL), "a kernel for an unknown type");
+        for (int f = 0; f < N_FAMS; f++)
+            for (int k = 0; k < all_fams[f]->n_kernels; k++)
+                CHECK(cpu_quantizer_for(all_fams[f]->kernels[k].act, (cpu_isa)want), "no %s quantizer at %s",
+                      act_name(all_fams[f]->kernels[k].act), cpu_isa_name((cpu_isa)want));
+    }
+    /* The real Gemma 3 270M's types have a portable kernel. */
+    static const uint32_t needed[] = { GT_F32, GT_Q8_0, GT_Q5_0 };
+    for (size_t i = 0; i < sizeof needed / sizeof *needed; i++)
+        CHECK(cpu_kernel_for(needed[i], CPU_ISA_PORTABLE, NULL, NULL), "no portable %s kernel", quant_type_name(needed[i]));
+}
+
+int main(void)
+{
+    test_seed_from_env();
+    cpu_level = cpu_isa_detect();
+    fprintf(stderr, "cpu level: %s\n", cpu_isa_name(cpu_level));
+    TEST_RUN(test_chooser);
+    TEST_RUN(test_quantizers);
+    TEST_RUN(test_gemm);
+    return test_summary();
+}
