@@ -100,4 +100,53 @@ static inline void kq_gemm(const kq_tiles *t, int n_in, int n_rows, int n_x, con
             t->one[(n_x - j < KQ_MAX_C ? n_x - j : KQ_MAX_C) - 1](&jb, i, j);
 }
 
+/* One tile set: tile(jb, r0, c0, R, C) is an always-inline function with
+ * R x C accumulators, instantiated here for the shapes kq_gemm asks for;
+ * `name` becomes the family's cpu_gemm_fn. */
+#define KQ_TILESET(name, tile, RD, RP) \
+    static void name##_d(const kq_job *j, int r, int c) { tile(j, r, c, RD, 1); } \
+    static void name##_p1(const kq_job *j, int r, int c) { tile(j, r, c, RP, 1); } \
+    static void name##_p2(const kq_job *j, int r, int c) { tile(j, r, c, RP, 2); } \
+    static void name##_p3(const kq_job *j, int r, int c) { tile(j, r, c, RP, 3); } \
+    static void name##_p4(const kq_job *j, int r, int c) { tile(j, r, c, RP, 4); } \
+    static void name##_o1(const kq_job *j, int r, int c) { tile(j, r, c, 1, 1); } \
+    static void name##_o2(const kq_job *j, int r, int c) { tile(j, r, c, 1, 2); } \
+    static void name##_o3(const kq_job *j, int r, int c) { tile(j, r, c, 1, 3); } \
+    static void name##_o4(const kq_job *j, int r, int c) { tile(j, r, c, 1, 4); } \
+    static const kq_tiles name##_tiles = { \
+        RD, name##_d, RP, { name##_p1, name##_p2, name##_p3, name##_p4 }, \
+        { name##_o1, name##_o2, name##_o3, name##_o4 } }; \
+    static void name(KQ_GEMM_ARGS) { kq_gemm(&name##_tiles, n_in, n_rows, n_x, w, ws, xa, xs, out, os); }
+
+#if defined(__AVX2__) && defined(__F16C__)
+#include <immintrin.h>
+
+/* kq_unpack_scales in registers: [sc0..7, m0..7] as bytes. Reads 16 bytes
+ * at s, 4 past the 12 scale bytes, which every Q4_K/Q5_K block has there. */
+static inline __m128i kq_scales_sm(const uint8_t *s)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);       /* words a b c . */
+    __m128i acbc = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0));
+    __m128i aabb = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0));
+    __m128i lo = _mm_and_si128(_mm_srlv_epi32(acbc, _mm_setr_epi32(0, 0, 0, 4)),
+                               _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    __m128i hi = _mm_and_si128(_mm_srli_epi32(aabb, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+    return _mm_or_si128(lo, hi);
+}
+
+/* Two fp16 at p as [p[0], p[1], 0, 0]. */
+static inline __m128 kq_f16x2(const uint8_t *p) { return _mm_cvtph_ps(_mm_cvtsi32_si128((int)kq_rd_u32(p))); }
+
+/* One fp16 at p as [p[0], 0, 0, 0] (reads 2 bytes: Q6_K's d ends its block). */
+static inline __m128 kq_f16x1(const uint8_t *p) { return _mm_cvtph_ps(_mm_cvtsi32_si128(p[0] | (p[1] << 8))); }
+
+static inline float kq_hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#endif
+
 #endif
