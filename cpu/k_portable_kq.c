@@ -1,7 +1,156 @@
-/* k_portable_kq.c: portable kernels for the kq weight types (see cpu/kernels.h). Stub: no kernels yet. */
+/* k_portable_kq.c: plain-C kernels for the K-quant weights Q4_K, Q5_K, Q6_K
+ * against CPU_ACT_Q8_K activations (see cpu/kernels.h), and the Q8_K
+ * quantizer every level's results are defined by.
+ *
+ * For CPUs without AVX2. Each weight block is decoded once per tile of up to
+ * KQ_MAX_C activation rows into one common form (256 small integers, a
+ * scale and a min per 16 values, d and dmin), so one integer dot product
+ * serves all three types: per 16 values an exact int32 sum, scaled by the
+ * sub-block's integer scale, and only the block total goes to float.
+ */
 #include "cpu/kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "cpu/kq_common.h"
+#include "model/quant.h"
+
+/* Q8_K: d = max|x| / 127 and q = x / d rounded to nearest (even on ties:
+ * lrintf in the default rounding mode, the same as the SIMD quantizers'
+ * cvtps, so every level produces the same bytes). */
+static void q8k_quantize(const float *x, void *dst, int n)
+{
+    uint8_t *o = dst;
+    for (int b = 0; b < n / 256; b++, x += 256, o += KQ_XB) {
+        cpu_q8_k blk;
+        float amax = 0;
+        for (int i = 0; i < 256; i++) amax = fmaxf(amax, fabsf(x[i]));
+        memset(&blk, 0, sizeof blk);
+        if (amax > 0) {
+            blk.d = amax / 127.0f;
+            for (int i = 0; i < 256; i++) {
+                long q = lrintf(x[i] / blk.d);
+                blk.q[i] = (int8_t)(q > 127 ? 127 : q < -128 ? -128 : q);
+            }
+            for (int j = 0; j < 16; j++) {
+                int s = 0;
+                for (int i = 0; i < 16; i++) s += blk.q[16 * j + i];
+                blk.bsum[j] = (int16_t)s;
+            }
+        }
+        memcpy(o, &blk, sizeof blk);
+    }
+}
+
+/* A weight block in common form: value i = d * sc[i/16] * q[i] - dmin * m[i/16] * 1. */
+typedef struct kq_dec {
+    int8_t q[256];
+    int16_t sc[16], m[16];
+    float d, dmin;
+} kq_dec;
+
+typedef void (*kq_dec_fn)(const uint8_t *blk, kq_dec *o);
+
+static float rd_f16(const uint8_t *p) { return quant_f16_to_f32((uint16_t)(p[0] | (p[1] << 8))); }
+
+/* Q4_K and Q5_K: sub-block i (32 values) is nibble i%2 of qs[32*(i/2)..];
+ * Q5_K adds 16 where bit i of qh[l] is set. */
+static void dec_q45k(const uint8_t *b, const uint8_t *qh, const uint8_t *qs, kq_dec *o)
+{
+    uint8_t sm[16];
+    kq_unpack_scales(b + 4, sm);
+    o->d = rd_f16(b);
+    o->dmin = rd_f16(b + 2);
+    for (int i = 0; i < 8; i++) {
+        o->sc[2 * i] = o->sc[2 * i + 1] = sm[i];
+        o->m[2 * i] = o->m[2 * i + 1] = sm[8 + i];
+        const uint8_t *q = qs + 32 * (i / 2);
+        for (int l = 0; l < 32; l++) {
+            int v = (q[l] >> (4 * (i & 1))) & 15;
+            if (qh) v |= ((qh[l] >> i) & 1) << 4;
+            o->q[32 * i + l] = (int8_t)v;
+        }
+    }
+}
+
+static void dec_q4k(const uint8_t *b, kq_dec *o) { dec_q45k(b, NULL, b + 16, o); }
+static void dec_q5k(const uint8_t *b, kq_dec *o) { dec_q45k(b, b + 16, b + 48, o); }
+
+/* Q6_K: two halves of 128; in each, four runs of 32 take the low/high nibble
+ * of ql[0..31] / ql[32..63] and 2 bits of qh[0..31]; minus 32. The 16 scales
+ * are signed and in value order, no mins. */
+static void dec_q6k(const uint8_t *b, kq_dec *o)
+{
+    o->d = rd_f16(b + 208);
+    o->dmin = 0;
+    for (int j = 0; j < 16; j++) {
+        o->sc[j] = (int8_t)b[192 + j];
+        o->m[j] = 0;
+    }
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
+        int8_t *q = o->q + 128 * h;
+        for (int l = 0; l < 32; l++) {
+            q[l]      = (int8_t)(((ql[l] & 15)      | ((qh[l] & 3) << 4)) - 32);
+            q[l + 32] = (int8_t)(((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4)) - 32);
+            q[l + 64] = (int8_t)(((ql[l] >> 4)      | (((qh[l] >> 4) & 3) << 4)) - 32);
+            q[l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        }
+    }
+}
+
+/* Weight row i against activation rows c0 .. c0+nc-1 (nc <= KQ_MAX_C). The
+ * integer sums are exact: |sc * sum16(q * x)| < 2^31 with 6-bit scales and
+ * 5-bit values, or 8-bit signed scales and 6-bit values. */
+static void tile(const kq_job *jb, int i, int c0, int nc, kq_dec_fn dec, size_t bbytes)
+{
+    float acc[KQ_MAX_C] = { 0 };
+    const uint8_t *wr = jb->w + (size_t)i * jb->ws;
+    for (int b = 0; b < jb->nb; b++) {
+        kq_dec k;
+        dec(wr + (size_t)b * bbytes, &k);
+        for (int c = 0; c < nc; c++) {
+            const uint8_t *xb = jb->xa + (size_t)(c0 + c) * jb->xs + (size_t)b * KQ_XB;
+            const int8_t *xq = (const int8_t *)(xb + KQ_XQ);
+            int16_t bsum[16];
+            memcpy(bsum, xb + KQ_XBSUM, sizeof bsum);
+            int32_t sumi = 0, summ = 0;
+            for (int g = 0; g < 16; g++) {
+                int32_t s = 0;
+                for (int l = 0; l < 16; l++) s += k.q[16 * g + l] * xq[16 * g + l];
+                sumi += k.sc[g] * s;
+                summ += k.m[g] * bsum[g];
+            }
+            acc[c] += kq_rd_f32(xb) * (k.d * (float)sumi - k.dmin * (float)summ);
+        }
+    }
+    for (int c = 0; c < nc; c++) jb->out[(size_t)(c0 + c) * jb->os + i] = acc[c];
+}
+
+static void gemm(kq_dec_fn dec, size_t bbytes, int n_in, int n_rows, int n_x, const uint8_t *w,
+                 size_t w_stride, const uint8_t *xa, size_t xa_stride, float *out, size_t out_stride)
+{
+    kq_job jb = { n_in / 256, w, w_stride, xa, xa_stride, out, out_stride };
+    for (int i = 0; i < n_rows; i++)
+        for (int j = 0; j < n_x; j += KQ_MAX_C)
+            tile(&jb, i, j, n_x - j < KQ_MAX_C ? n_x - j : KQ_MAX_C, dec, bbytes);
+}
+
+static void gemm_q4k(KQ_GEMM_ARGS) { gemm(dec_q4k, KQ_Q4K_BYTES, n_in, n_rows, n_x, w, ws, xa, xs, out, os); }
+static void gemm_q5k(KQ_GEMM_ARGS) { gemm(dec_q5k, KQ_Q5K_BYTES, n_in, n_rows, n_x, w, ws, xa, xs, out, os); }
+static void gemm_q6k(KQ_GEMM_ARGS) { gemm(dec_q6k, KQ_Q6K_BYTES, n_in, n_rows, n_x, w, ws, xa, xs, out, os); }
+
+static const cpu_matmul_kernel kernels[] = {
+    { GT_Q4_K, CPU_ACT_Q8_K, gemm_q4k },
+    { GT_Q5_K, CPU_ACT_Q8_K, gemm_q5k },
+    { GT_Q6_K, CPU_ACT_Q8_K, gemm_q6k },
+};
 
 const cpu_kernel_family cpu_fam_portable_kq = {
     .name = "portable kq",
     .isa = CPU_ISA_PORTABLE,
+    .kernels = kernels,
+    .n_kernels = sizeof kernels / sizeof kernels[0],
+    .quantize = { [CPU_ACT_Q8_K] = q8k_quantize },
 };
