@@ -41,13 +41,15 @@ struct be_tensor {
     uint64_t version;          /* bumped by every op that writes f (for the conversion cache) */
 };
 
-/* Activations converted for one product, kept while the source is unchanged. */
+/* Activations converted for one product, kept while the source is unchanged.
+ * With two terms, row r of the source becomes rows 2r (x in 8 bits) and
+ * 2r + 1 (what the first misses, in 8 bits of its own): together ~16 bits. */
 typedef struct conv_slot {
     const be_tensor *src;
     uint64_t version;
-    int rows, n_in;
+    int rows, n_in, terms;
     cpu_quantize_fn quantize;
-    uint8_t *buf;              /* [rows][row_bytes] */
+    uint8_t *buf;              /* [rows * terms][row_bytes] */
     size_t cap, row_bytes;
 } conv_slot;
 
@@ -64,8 +66,10 @@ typedef struct native {
 
     conv_slot conv[2];         /* the last two conversions (geglu's weights may differ in type) */
     int conv_next;
-    float *up;                 /* [up_cap] geglu's up products */
-    size_t up_cap;
+    float *resid;              /* [resid_cap] one row's residual for a two-term conversion */
+    size_t resid_cap;
+    float *partial;            /* [partial_cap] products per term (and GeGLU's up products) */
+    size_t partial_cap;
     float *scores;             /* [threads][n_ctx] attention probabilities */
 
     struct pending {
@@ -294,7 +298,8 @@ static void nb_destroy(backend *be)
     }
     free_cache(nb);
     for (int i = 0; i < 2; i++) free(nb->conv[i].buf);
-    free(nb->up);
+    free(nb->resid);
+    free(nb->partial);
     free(nb->pend);
     cpu_pool_destroy(nb->pool);
     free(nb);
@@ -470,22 +475,33 @@ static void nb_add_rmsnorm_norm(backend *be, be_tensor *x, const be_tensor *o, c
     norm_rows(nb, "add_rmsnorm_norm", h, x, w2, rows, cols, eps, false);
 }
 
-/* src's rows converted by `quantize`, from the cache when src is unchanged. */
-static const uint8_t *converted(native *nb, const be_tensor *src, int rows, int n_in, cpu_quantize_fn quantize,
-                                size_t row_bytes)
+/* src's rows converted by `quantize` in `terms` terms (see conv_slot), from
+ * the cache when src is unchanged. */
+static const uint8_t *converted(native *nb, const be_tensor *src, int rows, int n_in, int terms, cpu_act act,
+                                cpu_quantize_fn quantize, size_t row_bytes)
 {
     for (int i = 0; i < 2; i++) {
         conv_slot *c = &nb->conv[i];
         if (c->src == src && c->version == src->version && c->rows >= rows && c->n_in == n_in &&
-            c->quantize == quantize)
+            c->terms == terms && c->quantize == quantize)
             return c->buf;
     }
     conv_slot *c = &nb->conv[nb->conv_next];
     nb->conv_next ^= 1;
     c->src = NULL;
-    if (!grow(nb, (void **)&c->buf, &c->cap, (size_t)rows * row_bytes, 1, "converted activations")) return NULL;
-    for (int r = 0; r < rows; r++) quantize(src->f + (size_t)r * n_in, c->buf + (size_t)r * row_bytes, n_in);
-    *c = (conv_slot){ src, src->version, rows, n_in, quantize, c->buf, c->cap, row_bytes };
+    if (!grow(nb, (void **)&c->buf, &c->cap, (size_t)rows * terms * row_bytes, 1, "converted activations") ||
+        (terms > 1 && !grow(nb, (void **)&nb->resid, &nb->resid_cap, (size_t)n_in, sizeof(float), "residuals")))
+        return NULL;
+    for (int r = 0; r < rows; r++) {
+        const float *x = src->f + (size_t)r * n_in;
+        uint8_t *q = c->buf + (size_t)r * terms * row_bytes;
+        quantize(x, q, n_in);
+        if (terms > 1) {
+            cpu_act_residual(act, x, q, nb->resid, n_in);
+            quantize(nb->resid, q + row_bytes, n_in);
+        }
+    }
+    *c = (conv_slot){ src, src->version, rows, n_in, terms, quantize, c->buf, c->cap, row_bytes };
     return c->buf;
 }
 
@@ -498,11 +514,21 @@ static float gelu_tanh(float x)
 /* One product over rows [chunk * chunk_rows, ...) of w (and w2 for GeGLU). */
 typedef struct mm_job {
     const be_tensor *w, *w2;   /* w2: GeGLU's up weight, or NULL */
-    const uint8_t *xa, *xa2;   /* converted activations for w and w2 */
+    const uint8_t *xa, *xa2;   /* converted activations for w and w2: [n_x * terms] rows each */
     size_t xa_stride, xa2_stride;
-    float *out, *out2;         /* [n_x][n_out] each */
+    int terms, terms2;         /* rows per activation row in xa, xa2 (1, or 2: two-term) */
+    float *out;                /* [n_x][n_out] */
+    float *part, *part2;       /* [n_x * terms][n_out]: per-term products (GeGLU: both weights'),
+                                  or NULL: w's products go straight to out */
     int n_in, n_x, n_out, chunk_rows;
 } mm_job;
+
+/* The sum over the terms of activation row x's products at output rows r0.. */
+static inline float term_sum(const float *part, int terms, int x, int n_out, int r)
+{
+    const float *p = part + (size_t)x * terms * n_out + r;
+    return terms == 1 ? p[0] : p[0] + p[n_out];
+}
 
 static void mm_chunk(void *ctx, int chunk, int thread)
 {
@@ -510,17 +536,26 @@ static void mm_chunk(void *ctx, int chunk, int thread)
     const mm_job *j = ctx;
     int r0 = chunk * j->chunk_rows;
     int nr = j->n_out - r0 < j->chunk_rows ? j->n_out - r0 : j->chunk_rows;
-    j->w->kern->gemm(j->n_in, nr, j->n_x, j->w->data + (size_t)r0 * j->w->row_bytes, j->w->row_bytes, j->xa,
-                     j->xa_stride, j->out + r0, (size_t)j->n_out);
-    if (!j->w2) return;
-    j->w2->kern->gemm(j->n_in, nr, j->n_x, j->w2->data + (size_t)r0 * j->w2->row_bytes, j->w2->row_bytes, j->xa2,
-                      j->xa2_stride, j->out2 + r0, (size_t)j->n_out);
+    float *o = j->part ? j->part : j->out;
+    j->w->kern->gemm(j->n_in, nr, j->n_x * j->terms, j->w->data + (size_t)r0 * j->w->row_bytes, j->w->row_bytes,
+                     j->xa, j->xa_stride, o + r0, (size_t)j->n_out);
+    if (j->w2)
+        j->w2->kern->gemm(j->n_in, nr, j->n_x * j->terms2, j->w2->data + (size_t)r0 * j->w2->row_bytes,
+                          j->w2->row_bytes, j->xa2, j->xa2_stride, j->part2 + r0, (size_t)j->n_out);
+    if (!j->part) return;
     for (int x = 0; x < j->n_x; x++) {
-        float *g = j->out + (size_t)x * j->n_out + r0;
-        const float *u = j->out2 + (size_t)x * j->n_out + r0;
-        for (int r = 0; r < nr; r++) g[r] = gelu_tanh(g[r]) * u[r];
+        float *d = j->out + (size_t)x * j->n_out;
+        for (int r = r0; r < r0 + nr; r++) {
+            float g = term_sum(j->part, j->terms, x, j->n_out, r);
+            d[r] = j->w2 ? gelu_tanh(g) * term_sum(j->part2, j->terms2, x, j->n_out, r) : g;
+        }
     }
 }
+
+/* Terms of the activation conversion for weight w: two for 8-bit formats
+ * (8-bit activations alone put 2-3e-2 of error on the logits of small
+ * models: see docs/cpu.md), one for f32. */
+static int terms_for(const be_tensor *w) { return w->kern->act == CPU_ACT_F32 ? 1 : 2; }
 
 /* Rows per chunk: enough chunks for every thread to stay busy to the end
  * (about 8 per thread), in multiples of 16 rows (whole kernel tiles). */
@@ -542,14 +577,18 @@ static void run_matmul(native *nb, const char *op, be_tensor *dst, const be_tens
     float *d = f32_out(nb, dst, (uint64_t)rows * n_out, op, "dst"); // [rows][n_out]
     if (!d) return;
     mm_job j = { .w = w, .w2 = w2, .out = d, .n_in = n_in, .n_x = rows, .n_out = n_out,
-                 .chunk_rows = chunk_rows_for(nb, n_out) };
+                 .chunk_rows = chunk_rows_for(nb, n_out), .terms = terms_for(w), .terms2 = w2 ? terms_for(w2) : 0 };
     j.xa_stride = cpu_act_row_bytes(w->kern->act, n_in);
-    if (!(j.xa = converted(nb, src, rows, n_in, w->quantize, j.xa_stride))) return;
+    if (!(j.xa = converted(nb, src, rows, n_in, j.terms, w->kern->act, w->quantize, j.xa_stride))) return;
     if (w2) {
         j.xa2_stride = cpu_act_row_bytes(w2->kern->act, n_in);
-        if (!(j.xa2 = converted(nb, src, rows, n_in, w2->quantize, j.xa2_stride))) return;
-        if (!grow(nb, (void **)&nb->up, &nb->up_cap, (size_t)rows * n_out, sizeof(float), "GeGLU products")) return;
-        j.out2 = nb->up;
+        if (!(j.xa2 = converted(nb, src, rows, n_in, j.terms2, w2->kern->act, w2->quantize, j.xa2_stride))) return;
+    }
+    if (w2 || j.terms > 1) {
+        size_t n1 = (size_t)rows * j.terms * n_out, n2 = (size_t)rows * j.terms2 * n_out;
+        if (!grow(nb, (void **)&nb->partial, &nb->partial_cap, n1 + n2, sizeof(float), "partial products")) return;
+        j.part = nb->partial;
+        j.part2 = nb->partial + n1;
     }
     cpu_pool_run(nb->pool, (n_out + j.chunk_rows - 1) / j.chunk_rows, mm_chunk, &j);
 }

@@ -20,6 +20,19 @@ size_t cpu_act_row_bytes(cpu_act act, int n)
     }
 }
 
+void cpu_act_residual(cpu_act act, const float *x, const void *q, float *r, int n)
+{
+    if (act == CPU_ACT_Q8_32) {
+        const cpu_q8_32 *b = q;
+        for (int i = 0; i < n; i++) r[i] = x[i] - b[i / 32].d * b[i / 32].q[i % 32];
+    } else if (act == CPU_ACT_Q8_K) {
+        const cpu_q8_k *b = q;
+        for (int i = 0; i < n; i++) r[i] = x[i] - b[i / 256].d * b[i / 256].q[i % 256];
+    } else {
+        for (int i = 0; i < n; i++) r[i] = 0;
+    }
+}
+
 const char *cpu_isa_name(cpu_isa isa)
 {
     static const char *const names[CPU_ISA_COUNT] = { "portable", "avx2", "avx512" };

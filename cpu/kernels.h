@@ -53,6 +53,11 @@ typedef struct cpu_q8_k {
 /* Bytes of one activation row of n values (n a multiple of the format's block). */
 size_t cpu_act_row_bytes(cpu_act act, int n);
 
+/* r[i] = x[i] - (the value the converted row q holds for it), for n values
+ * of an 8-bit format: what a second 8-bit row must carry so that the two
+ * together hold x to about 16 bits (cpu/cpu_backend.c, two-term products). */
+void cpu_act_residual(cpu_act act, const float *x, const void *q, float *r, int n);
+
 /* Converts one row of n floats to format act. For CPU_ACT_F32 it copies. */
 typedef void (*cpu_quantize_fn)(const float *x, void *dst, int n);
 

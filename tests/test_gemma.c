@@ -15,9 +15,9 @@
  *  - NAME.ref.golden: tools/ref_forward.py, the forward pass in float64 with
  *    weights dequantized by gguf-py. The engine must match it to 1e-4 and on
  *    every top-1: this is the check that resolves arithmetic mistakes. The
- *    native backend meets it on F32 models; on quantized ones it rounds
- *    activations to 8 bits as llama.cpp's CPU backend does, so there it
- *    meets the llama.cpp bounds instead.
+ *    native backend meets it on F32 models; on quantized ones its two-term
+ *    8-bit activations (~16 bits, cpu/cpu_backend.c) measured 6e-5..1e-4,
+ *    so there the bound is 5e-4 (one-term 8-bit activations: 2e-2..2.6e-2).
  * The reference runs every row through the same ops, so prefill, chunked
  * prefill and decode agree bit for bit; the native kernels block rows
  * differently for one row and for many, so there they agree to 1e-5.
@@ -123,8 +123,7 @@ static void golden_model(const char *name, double llama_rel, double llama_top1)
         snprintf(what, sizeof what, "%s vs llama.cpp", name);
         compare(what, lg, &gl, llama_rel, llama_top1);
         snprintf(what, sizeof what, "%s vs float64", name);
-        if (be_exact || !strstr(name, "-Q")) compare(what, lg, &gr, 1e-4, 1.0);
-        else compare(what, lg, &gr, llama_rel, llama_top1);
+        compare(what, lg, &gr, be_exact || !strstr(name, "-Q") ? 1e-4 : 5e-4, 1.0);
         free(lg);
     }
     rig_close(&r);
