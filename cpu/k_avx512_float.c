@@ -41,8 +41,9 @@ K_INLINE void step(ld_fn ld, size_t esize, int nr, int nx, int k, __mmask16 mask
     }
 }
 
-K_INLINE void tile(ld_fn ld, size_t esize, int nr, int nx, int n_in, const uint8_t *w, size_t w_stride,
-                   const uint8_t *xa, size_t xa_stride, float *out, size_t out_stride)
+K_INLINE void tile(ld_fn ld, size_t esize, int nr, int nx, int n_in, const uint8_t *w,
+                   size_t w_stride, const uint8_t *xa, size_t xa_stride, float *out,
+                   size_t out_stride)
 {
     __m512 acc[TR][TC];
     K_UNROLL for (int r = 0; r < nr; r++)
@@ -55,21 +56,9 @@ K_INLINE void tile(ld_fn ld, size_t esize, int nr, int nx, int n_in, const uint8
         K_UNROLL for (int r = 0; r < nr; r++) out[c * out_stride + r] = _mm512_reduce_add_ps(acc[r][c]);
 }
 
-K_INLINE void gemm_float(ld_fn ld, size_t esize, K_GEMM_PARAMS)
-{
-#define TILE(r, c, nr, nx) tile(ld, esize, nr, nx, n_in, w + (r) * w_stride, w_stride, \
-                                xa + (c) * xa_stride, xa_stride, out + (c) * out_stride + (r), out_stride)
-    K_FOR_TILES(n_rows, n_x, TR, TC, TILE);
-#undef TILE
-}
-
-#define GEMM_FLOAT(name, ld, esize) \
-    static void name(K_GEMM_PARAMS) \
-    { gemm_float(ld, esize, n_in, n_rows, n_x, w, w_stride, xa, xa_stride, out, out_stride); }
-
-GEMM_FLOAT(gemm_f32, ld_f32, 4)
-GEMM_FLOAT(gemm_f16, ld_f16, 2)
-GEMM_FLOAT(gemm_bf16, ld_bf16, 2)
+K_DEFINE_GEMM(gemm_f32, TR, TC, tile, ld_f32, 4)
+K_DEFINE_GEMM(gemm_f16, TR, TC, tile, ld_f16, 2)
+K_DEFINE_GEMM(gemm_bf16, TR, TC, tile, ld_bf16, 2)
 
 static const cpu_matmul_kernel kernels[] = {
     { GT_F32, CPU_ACT_F32, gemm_f32 },

@@ -18,6 +18,7 @@
  * and 32 vector registers: tiles of 4 weight rows x 4 activation rows.
  */
 #include "cpu/kernels.h"
+#include "cpu/k_avx2_util.h"
 #include "cpu/k_tiles.h"
 
 #include <immintrin.h>
@@ -33,15 +34,6 @@ K_INLINE __m256 bcast_f16(const uint8_t *p)
     uint16_t h;
     memcpy(&h, p, 2);
     return _mm256_cvtph_ps(_mm_set1_epi16((short)h));
-}
-
-/* 16 bytes of nibbles -> value j (low nibble of byte j) in byte j, value
- * j + 16 (high nibble) in byte j + 16. */
-K_INLINE __m256i nibbles(const uint8_t *qs)
-{
-    __m128i x = _mm_loadu_si128((const __m128i *)qs);
-    __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(x), _mm_srli_epi16(x, 4), 1);
-    return _mm256_and_si256(v, _mm256_set1_epi8(15));
 }
 
 /* nibbles + 16 where bit j of the 32-bit qh is set. */
@@ -65,47 +57,41 @@ K_INLINE void dec_q4_0(const uint8_t *b, __m256i *q, __m256 *d, __m256 *m)
 {
     *d = bcast_f16(b);
     *m = _mm256_setzero_ps();
-    *q = nibbles(b + 2);
+    *q = k_nibbles32(b + 2);
 }
 
 K_INLINE void dec_q4_1(const uint8_t *b, __m256i *q, __m256 *d, __m256 *m)
 {
     *d = bcast_f16(b);
     *m = bcast_f16(b + 2);
-    *q = nibbles(b + 4);
+    *q = k_nibbles32(b + 4);
 }
 
 K_INLINE void dec_q5_0(const uint8_t *b, __m256i *q, __m256 *d, __m256 *m)
 {
     *d = bcast_f16(b);
     *m = _mm256_setzero_ps();
-    *q = fifth_bits(nibbles(b + 6), b + 2);
+    *q = fifth_bits(k_nibbles32(b + 6), b + 2);
 }
 
 K_INLINE void dec_q5_1(const uint8_t *b, __m256i *q, __m256 *d, __m256 *m)
 {
     *d = bcast_f16(b);
     *m = bcast_f16(b + 2);
-    *q = fifth_bits(nibbles(b + 8), b + 4);
+    *q = fifth_bits(k_nibbles32(b + 8), b + 4);
 }
 
 /* ---- the tiled product ---- */
 
 enum { TR = 4, TC = 4 };    /* the full tile: weight rows x activation rows */
 
-K_INLINE float hsum(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-/* nr x nx (compile-time constants after inlining) outputs over nb blocks.
+/* nr x nx (compile-time constants after inlining) outputs over n_in / 32 blocks.
  * off: the offset the unsigned weight bytes carry (0: the type has a min). */
-K_INLINE void tile(dec_fn dec, int off, size_t bbytes, int nr, int nx, int nb, const uint8_t *w,
-                   size_t w_stride, const uint8_t *xa, size_t xa_stride, float *out, size_t out_stride)
+K_INLINE void tile(dec_fn dec, int off, size_t bbytes, int nr, int nx, int n_in, const uint8_t *w,
+                   size_t w_stride, const uint8_t *xa, size_t xa_stride, float *out,
+                   size_t out_stride)
 {
+    int nb = n_in / 32;
     __m256 acc[TR][TC];
     K_UNROLL for (int r = 0; r < nr; r++)
         K_UNROLL for (int c = 0; c < nx; c++) acc[r][c] = _mm256_setzero_ps();
@@ -133,27 +119,14 @@ K_INLINE void tile(dec_fn dec, int off, size_t bbytes, int nr, int nx, int nb, c
         }
     }
     K_UNROLL for (int c = 0; c < nx; c++)
-        K_UNROLL for (int r = 0; r < nr; r++) out[c * out_stride + r] = hsum(acc[r][c]);
+        K_UNROLL for (int r = 0; r < nr; r++) out[c * out_stride + r] = k_hsum8(acc[r][c]);
 }
 
-K_INLINE void gemm_q32(dec_fn dec, int off, size_t bbytes, K_GEMM_PARAMS)
-{
-    int nb = n_in / 32;
-#define TILE(r, c, nr, nx) tile(dec, off, bbytes, nr, nx, nb, w + (r) * w_stride, w_stride, \
-                                xa + (c) * xa_stride, xa_stride, out + (c) * out_stride + (r), out_stride)
-    K_FOR_TILES(n_rows, n_x, TR, TC, TILE);
-#undef TILE
-}
-
-#define GEMM_Q32(name, dec, off, bbytes) \
-    static void name(K_GEMM_PARAMS) \
-    { gemm_q32(dec, off, bbytes, n_in, n_rows, n_x, w, w_stride, xa, xa_stride, out, out_stride); }
-
-GEMM_Q32(gemm_q8_0, dec_q8_0, 128, 34)
-GEMM_Q32(gemm_q4_0, dec_q4_0, 8, 18)
-GEMM_Q32(gemm_q4_1, dec_q4_1, 0, 20)
-GEMM_Q32(gemm_q5_0, dec_q5_0, 16, 22)
-GEMM_Q32(gemm_q5_1, dec_q5_1, 0, 24)
+K_DEFINE_GEMM(gemm_q8_0, TR, TC, tile, dec_q8_0, 128, 34)
+K_DEFINE_GEMM(gemm_q4_0, TR, TC, tile, dec_q4_0, 8, 18)
+K_DEFINE_GEMM(gemm_q4_1, TR, TC, tile, dec_q4_1, 0, 20)
+K_DEFINE_GEMM(gemm_q5_0, TR, TC, tile, dec_q5_0, 16, 22)
+K_DEFINE_GEMM(gemm_q5_1, TR, TC, tile, dec_q5_1, 0, 24)
 
 static const cpu_matmul_kernel kernels[] = {
     { GT_Q8_0, CPU_ACT_Q8_32, gemm_q8_0 },
