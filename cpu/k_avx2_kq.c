@@ -163,45 +163,7 @@ TILE_FN q6k_block(const uint8_t *blk, const uint8_t *const *xb, const __m256 *xd
         acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_mul_ps(dv, xd[c]), acc[c]);
 }
 
-/* R weight rows x C activation rows of type `type` (a constant after
- * inlining, as are R and C): per block column, each row's block is decoded
- * once and used against the C activation blocks. */
-TILE_FN tile(const kq_job *jb, int r0, int c0, const int R, const int C, const uint32_t type)
-{
-    const size_t bb = type == GT_Q4_K ? KQ_Q4K_BYTES : type == GT_Q5_K ? KQ_Q5K_BYTES : KQ_Q6K_BYTES;
-    __m256 acc[4][KQ_MAX_C];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
-    for (int b = 0; b < jb->nb; b++) {
-        const uint8_t *xb[KQ_MAX_C];
-        __m256 xd[KQ_MAX_C];
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) {
-            xb[c] = jb->xa + (size_t)(c0 + c) * jb->xs + (size_t)b * KQ_XB;
-            xd[c] = _mm256_set1_ps(kq_rd_f32(xb[c]));
-        }
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) {
-            const uint8_t *blk = jb->w + (size_t)(r0 + r) * jb->ws + (size_t)b * bb;
-            if (type == GT_Q6_K) q6k_block(blk, xb, xd, acc[r], C);
-            else q45k_block(blk, xb, xd, acc[r], C, type == GT_Q5_K);
-        }
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) jb->out[(size_t)(c0 + c) * jb->os + r0 + r] = kq_hsum256(acc[r][c]);
-}
-
-TILE_FN q4k_tile(const kq_job *jb, int r0, int c0, const int R, const int C) { tile(jb, r0, c0, R, C, GT_Q4_K); }
-TILE_FN q5k_tile(const kq_job *jb, int r0, int c0, const int R, const int C) { tile(jb, r0, c0, R, C, GT_Q5_K); }
-TILE_FN q6k_tile(const kq_job *jb, int r0, int c0, const int R, const int C) { tile(jb, r0, c0, R, C, GT_Q6_K); }
-
-KQ_TILESET(gemm_q4k, q4k_tile, 4, 1)
-KQ_TILESET(gemm_q5k, q5k_tile, 4, 1)
-KQ_TILESET(gemm_q6k, q6k_tile, 4, 1)
+KQ_DEFINE_GEMMS(__m256, _mm256_setzero_ps, _mm256_set1_ps, kq_hsum256, 4, 1)
 
 static const cpu_matmul_kernel kernels[] = {
     { GT_Q4_K, CPU_ACT_Q8_K, gemm_q4k },
