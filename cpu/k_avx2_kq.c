@@ -137,9 +137,12 @@ TILE_FN q6k_block(const uint8_t *blk, const uint8_t *const *xb, const __m256 *xd
     for (int c = 0; c < C; c++)   /* the -32 offset: -32 * sum sc[j] * bsum[j] */
         isum[c] = _mm256_sub_epi32(_mm256_setzero_si256(),
                                    _mm256_slli_epi32(_mm256_madd_epi16(ld256(xb[c] + KQ_XBSUM), s16), 5));
+    /* sc[0..7] and sc[8..15] in both 128-bit halves (hoisted: the permute
+     * takes an immediate, which a loop index is not at -O1). */
+    const __m256i s_half[2] = { _mm256_permute2x128_si256(s16, s16, 0x00), _mm256_permute2x128_si256(s16, s16, 0x11) };
 #pragma GCC unroll 2
     for (int h = 0; h < 2; h++) {
-        const __m256i s = _mm256_permute2x128_si256(s16, s16, h ? 0x11 : 0x00);  /* sc[8h..8h+7] per half */
+        const __m256i s = s_half[h];
         const __m256i l0 = ld256(blk + 64 * h), l1 = ld256(blk + 64 * h + 32), qh = ld256(blk + 128 + 32 * h);
         const __m256i g[4] = {
             _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)),
