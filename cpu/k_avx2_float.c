@@ -9,6 +9,7 @@
  * are done in scalar code (n_in is any length for these types).
  */
 #include "cpu/kernels.h"
+#include "cpu/k_avx2_util.h"
 #include "cpu/k_tiles.h"
 
 #include <immintrin.h>
@@ -29,21 +30,14 @@ K_INLINE __m256 ld8_bf16(const uint8_t *p)
     return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
 }
 K_INLINE float ld1_f32(const uint8_t *p) { float f; memcpy(&f, p, 4); return f; }
-K_INLINE float ld1_f16(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return _cvtsh_ss(h); }
+K_INLINE float ld1_f16(const uint8_t *p) { return k_ld_f16(p); }
 K_INLINE float ld1_bf16(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return quant_bf16_to_f32(h); }
 
 enum { TR = 4, TC = 3 };
 
-K_INLINE float hsum(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-K_INLINE void tile(ld8_fn ld8, ld1_fn ld1, size_t esize, int nr, int nx, int n_in, const uint8_t *w,
-                 size_t w_stride, const uint8_t *xa, size_t xa_stride, float *out, size_t out_stride)
+K_INLINE void tile(ld8_fn ld8, ld1_fn ld1, size_t esize, int nr, int nx, int n_in,
+                   const uint8_t *w, size_t w_stride, const uint8_t *xa, size_t xa_stride,
+                   float *out, size_t out_stride)
 {
     __m256 acc[TR][TC];
     K_UNROLL for (int r = 0; r < nr; r++)
@@ -59,28 +53,16 @@ K_INLINE void tile(ld8_fn ld8, ld1_fn ld1, size_t esize, int nr, int nx, int n_i
     }
     K_UNROLL for (int c = 0; c < nx; c++)
         K_UNROLL for (int r = 0; r < nr; r++) {
-            float s = hsum(acc[r][c]);
+            float s = k_hsum8(acc[r][c]);
             const float *x = (const float *)(xa + c * xa_stride);
             for (int t = k; t < n_in; t++) s += ld1(w + r * w_stride + (size_t)t * esize) * x[t];
             out[c * out_stride + r] = s;
         }
 }
 
-K_INLINE void gemm_float(ld8_fn ld8, ld1_fn ld1, size_t esize, K_GEMM_PARAMS)
-{
-#define TILE(r, c, nr, nx) tile(ld8, ld1, esize, nr, nx, n_in, w + (r) * w_stride, w_stride, \
-                                xa + (c) * xa_stride, xa_stride, out + (c) * out_stride + (r), out_stride)
-    K_FOR_TILES(n_rows, n_x, TR, TC, TILE);
-#undef TILE
-}
-
-#define GEMM_FLOAT(name, ld8, ld1, esize) \
-    static void name(K_GEMM_PARAMS) \
-    { gemm_float(ld8, ld1, esize, n_in, n_rows, n_x, w, w_stride, xa, xa_stride, out, out_stride); }
-
-GEMM_FLOAT(gemm_f32, ld8_f32, ld1_f32, 4)
-GEMM_FLOAT(gemm_f16, ld8_f16, ld1_f16, 2)
-GEMM_FLOAT(gemm_bf16, ld8_bf16, ld1_bf16, 2)
+K_DEFINE_GEMM(gemm_f32, TR, TC, tile, ld8_f32, ld1_f32, 4)
+K_DEFINE_GEMM(gemm_f16, TR, TC, tile, ld8_f16, ld1_f16, 2)
+K_DEFINE_GEMM(gemm_bf16, TR, TC, tile, ld8_bf16, ld1_bf16, 2)
 
 static const cpu_matmul_kernel kernels[] = {
     { GT_F32, CPU_ACT_F32, gemm_f32 },

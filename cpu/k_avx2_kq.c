@@ -137,9 +137,12 @@ TILE_FN q6k_block(const uint8_t *blk, const uint8_t *const *xb, const __m256 *xd
     for (int c = 0; c < C; c++)   /* the -32 offset: -32 * sum sc[j] * bsum[j] */
         isum[c] = _mm256_sub_epi32(_mm256_setzero_si256(),
                                    _mm256_slli_epi32(_mm256_madd_epi16(ld256(xb[c] + KQ_XBSUM), s16), 5));
+    /* sc[0..7] and sc[8..15] in both 128-bit halves (hoisted: the permute
+     * takes an immediate, which a loop index is not at -O1). */
+    const __m256i s_half[2] = { _mm256_permute2x128_si256(s16, s16, 0x00), _mm256_permute2x128_si256(s16, s16, 0x11) };
 #pragma GCC unroll 2
     for (int h = 0; h < 2; h++) {
-        const __m256i s = _mm256_permute2x128_si256(s16, s16, h ? 0x11 : 0x00);  /* sc[8h..8h+7] per half */
+        const __m256i s = s_half[h];
         const __m256i l0 = ld256(blk + 64 * h), l1 = ld256(blk + 64 * h + 32), qh = ld256(blk + 128 + 32 * h);
         const __m256i g[4] = {
             _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)),
@@ -163,45 +166,7 @@ TILE_FN q6k_block(const uint8_t *blk, const uint8_t *const *xb, const __m256 *xd
         acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_mul_ps(dv, xd[c]), acc[c]);
 }
 
-/* R weight rows x C activation rows of type `type` (a constant after
- * inlining, as are R and C): per block column, each row's block is decoded
- * once and used against the C activation blocks. */
-TILE_FN tile(const kq_job *jb, int r0, int c0, const int R, const int C, const uint32_t type)
-{
-    const size_t bb = type == GT_Q4_K ? KQ_Q4K_BYTES : type == GT_Q5_K ? KQ_Q5K_BYTES : KQ_Q6K_BYTES;
-    __m256 acc[4][KQ_MAX_C];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
-    for (int b = 0; b < jb->nb; b++) {
-        const uint8_t *xb[KQ_MAX_C];
-        __m256 xd[KQ_MAX_C];
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) {
-            xb[c] = jb->xa + (size_t)(c0 + c) * jb->xs + (size_t)b * KQ_XB;
-            xd[c] = _mm256_set1_ps(kq_rd_f32(xb[c]));
-        }
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) {
-            const uint8_t *blk = jb->w + (size_t)(r0 + r) * jb->ws + (size_t)b * bb;
-            if (type == GT_Q6_K) q6k_block(blk, xb, xd, acc[r], C);
-            else q45k_block(blk, xb, xd, acc[r], C, type == GT_Q5_K);
-        }
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) jb->out[(size_t)(c0 + c) * jb->os + r0 + r] = kq_hsum256(acc[r][c]);
-}
-
-TILE_FN q4k_tile(const kq_job *jb, int r0, int c0, const int R, const int C) { tile(jb, r0, c0, R, C, GT_Q4_K); }
-TILE_FN q5k_tile(const kq_job *jb, int r0, int c0, const int R, const int C) { tile(jb, r0, c0, R, C, GT_Q5_K); }
-TILE_FN q6k_tile(const kq_job *jb, int r0, int c0, const int R, const int C) { tile(jb, r0, c0, R, C, GT_Q6_K); }
-
-KQ_TILESET(gemm_q4k, q4k_tile, 4, 1)
-KQ_TILESET(gemm_q5k, q5k_tile, 4, 1)
-KQ_TILESET(gemm_q6k, q6k_tile, 4, 1)
+KQ_DEFINE_GEMMS(__m256, _mm256_setzero_ps, _mm256_set1_ps, kq_hsum256, 4, 1)
 
 static const cpu_matmul_kernel kernels[] = {
     { GT_Q4_K, CPU_ACT_Q8_K, gemm_q4k },

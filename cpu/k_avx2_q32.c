@@ -17,6 +17,7 @@
  * rows at once, which is what keeps the memory system busy.
  */
 #include "cpu/kernels.h"
+#include "cpu/k_avx2_util.h"
 #include "cpu/k_tiles.h"
 
 #include <immintrin.h>
@@ -65,22 +66,6 @@ static void quantize_q8_32(const float *x, void *dst, int n)
 
 /* ---- weight block decoders: 32 bytes, scale, min ---- */
 
-K_INLINE float ld_f16(const uint8_t *p)
-{
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
-
-/* 16 bytes of nibbles -> value j (low nibble of byte j) in byte j, value
- * j + 16 (high nibble) in byte j + 16. */
-K_INLINE __m256i nibbles(const uint8_t *qs)
-{
-    __m128i x = _mm_loadu_si128((const __m128i *)qs);
-    __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(x), _mm_srli_epi16(x, 4), 1);
-    return _mm256_and_si256(v, _mm256_set1_epi8(15));
-}
-
 /* The 32 bits of qh -> 0xff in byte j where bit j is set, else 0. */
 K_INLINE __m256i bits_to_bytes(const uint8_t *qh)
 {
@@ -96,62 +81,56 @@ typedef void (*dec_fn)(const uint8_t *b, __m256i *q, float *d, float *m);
 
 K_INLINE void dec_q8_0(const uint8_t *b, __m256i *q, float *d, float *m)
 {
-    *d = ld_f16(b);
+    *d = k_ld_f16(b);
     *m = 0;
     *q = _mm256_loadu_si256((const __m256i *)(b + 2));
 }
 
 K_INLINE void dec_q4_0(const uint8_t *b, __m256i *q, float *d, float *m)
 {
-    *d = ld_f16(b);
+    *d = k_ld_f16(b);
     *m = 0;
-    *q = _mm256_sub_epi8(nibbles(b + 2), _mm256_set1_epi8(8));
+    *q = _mm256_sub_epi8(k_nibbles32(b + 2), _mm256_set1_epi8(8));
 }
 
 K_INLINE void dec_q4_1(const uint8_t *b, __m256i *q, float *d, float *m)
 {
-    *d = ld_f16(b);
-    *m = ld_f16(b + 2);
-    *q = nibbles(b + 4);
+    *d = k_ld_f16(b);
+    *m = k_ld_f16(b + 2);
+    *q = k_nibbles32(b + 4);
 }
 
 /* nibble | (0xf0 where the fifth bit is clear) is nibble + 16 * bit - 16 as
  * a signed byte. */
 K_INLINE void dec_q5_0(const uint8_t *b, __m256i *q, float *d, float *m)
 {
-    *d = ld_f16(b);
+    *d = k_ld_f16(b);
     *m = 0;
     __m256i hi = _mm256_andnot_si256(bits_to_bytes(b + 2), _mm256_set1_epi8((char)0xf0));
-    *q = _mm256_or_si256(nibbles(b + 6), hi);
+    *q = _mm256_or_si256(k_nibbles32(b + 6), hi);
 }
 
 K_INLINE void dec_q5_1(const uint8_t *b, __m256i *q, float *d, float *m)
 {
-    *d = ld_f16(b);
-    *m = ld_f16(b + 2);
+    *d = k_ld_f16(b);
+    *m = k_ld_f16(b + 2);
     __m256i hi = _mm256_and_si256(bits_to_bytes(b + 4), _mm256_set1_epi8(0x10));
-    *q = _mm256_or_si256(nibbles(b + 8), hi);
+    *q = _mm256_or_si256(k_nibbles32(b + 8), hi);
 }
 
 /* ---- the tiled product ---- */
 
 enum { TR = 4, TC = 2 };    /* the full tile: weight rows x activation rows */
 
-K_INLINE float hsum(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /* How a type's weight bytes multiply (see the top of the file). */
 enum kind { SIGNED_ABS_X, SIGNED_ABS_W, UNSIGNED_MIN };
 
-/* nr x nx (compile-time constants after inlining) outputs over nb blocks. */
-K_INLINE void tile(dec_fn dec, enum kind kind, size_t bbytes, int nr, int nx, int nb, const uint8_t *w,
-                 size_t w_stride, const uint8_t *xa, size_t xa_stride, float *out, size_t out_stride)
+/* nr x nx (compile-time constants after inlining) outputs over n_in / 32 blocks. */
+K_INLINE void tile(dec_fn dec, enum kind kind, size_t bbytes, int nr, int nx, int n_in,
+                   const uint8_t *w, size_t w_stride, const uint8_t *xa, size_t xa_stride,
+                   float *out, size_t out_stride)
 {
+    int nb = n_in / 32;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[TR][TC];
     K_UNROLL for (int r = 0; r < nr; r++)
@@ -185,29 +164,16 @@ K_INLINE void tile(dec_fn dec, enum kind kind, size_t bbytes, int nr, int nx, in
         }
     }
     K_UNROLL for (int c = 0; c < nx; c++)
-        K_UNROLL for (int r = 0; r < nr; r++) out[c * out_stride + r] = hsum(acc[r][c]);
+        K_UNROLL for (int r = 0; r < nr; r++) out[c * out_stride + r] = k_hsum8(acc[r][c]);
 }
 
 /* Full tiles, then the activation rows left over, then the weight rows left
  * over one at a time; every call of tile() has constant nr and nx. */
-K_INLINE void gemm_q32(dec_fn dec, enum kind kind, size_t bbytes, K_GEMM_PARAMS)
-{
-    int nb = n_in / 32;
-#define TILE(r, c, nr, nx) tile(dec, kind, bbytes, nr, nx, nb, w + (r) * w_stride, w_stride, \
-                                xa + (c) * xa_stride, xa_stride, out + (c) * out_stride + (r), out_stride)
-    K_FOR_TILES(n_rows, n_x, TR, TC, TILE);
-#undef TILE
-}
-
-#define GEMM_Q32(name, dec, kind, bbytes) \
-    static void name(K_GEMM_PARAMS) \
-    { gemm_q32(dec, kind, bbytes, n_in, n_rows, n_x, w, w_stride, xa, xa_stride, out, out_stride); }
-
-GEMM_Q32(gemm_q8_0, dec_q8_0, SIGNED_ABS_W, 34)
-GEMM_Q32(gemm_q4_0, dec_q4_0, SIGNED_ABS_X, 18)
-GEMM_Q32(gemm_q4_1, dec_q4_1, UNSIGNED_MIN, 20)
-GEMM_Q32(gemm_q5_0, dec_q5_0, SIGNED_ABS_X, 22)
-GEMM_Q32(gemm_q5_1, dec_q5_1, UNSIGNED_MIN, 24)
+K_DEFINE_GEMM(gemm_q8_0, TR, TC, tile, dec_q8_0, SIGNED_ABS_W, 34)
+K_DEFINE_GEMM(gemm_q4_0, TR, TC, tile, dec_q4_0, SIGNED_ABS_X, 18)
+K_DEFINE_GEMM(gemm_q4_1, TR, TC, tile, dec_q4_1, UNSIGNED_MIN, 20)
+K_DEFINE_GEMM(gemm_q5_0, TR, TC, tile, dec_q5_0, SIGNED_ABS_X, 22)
+K_DEFINE_GEMM(gemm_q5_1, TR, TC, tile, dec_q5_1, UNSIGNED_MIN, 24)
 
 static const cpu_matmul_kernel kernels[] = {
     { GT_Q8_0, CPU_ACT_Q8_32, gemm_q8_0 },

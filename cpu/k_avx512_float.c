@@ -1,7 +1,74 @@
-/* k_avx512_float.c: avx512 kernels for the float weight types (see cpu/kernels.h). Stub: no kernels yet. */
+/* k_avx512_float.c: AVX-512 kernels for the float weight types (F32, F16
+ * through vcvtph2ps, BF16 by a 16-bit shift) against f32 activations (see
+ * cpu/kernels.h; the CPU_ACT_F32 copy is the portable level's).
+ *
+ * 16 weights per register and 32 registers: tiles of TR weight rows x TC
+ * activation rows. The last n_in % 16 values go through the same code with
+ * masked loads (masked-off lanes read nothing and load 0), so any n_in works.
+ */
 #include "cpu/kernels.h"
+#include "cpu/k_tiles.h"
+
+#include <immintrin.h>
+
+#include "model/quant.h"
+
+/* 16 weights (those of mask) from p as f32. */
+typedef __m512 (*ld_fn)(const uint8_t *p, __mmask16 mask);
+
+K_INLINE __m512 ld_f32(const uint8_t *p, __mmask16 mask) { return _mm512_maskz_loadu_ps(mask, p); }
+K_INLINE __m512 ld_f16(const uint8_t *p, __mmask16 mask)
+{
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
+}
+K_INLINE __m512 ld_bf16(const uint8_t *p, __mmask16 mask)
+{
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+
+enum { TR = 4, TC = 6 };
+
+/* One k step of 16 (or, with mask, fewer) values for the whole tile. */
+K_INLINE void step(ld_fn ld, size_t esize, int nr, int nx, int k, __mmask16 mask, const uint8_t *w,
+                   size_t w_stride, const uint8_t *xa, size_t xa_stride, __m512 acc[TR][TC])
+{
+    __m512 wv[TR];
+    K_UNROLL for (int r = 0; r < nr; r++) wv[r] = ld(w + r * w_stride + (size_t)k * esize, mask);
+    K_UNROLL for (int c = 0; c < nx; c++) {
+        __m512 xv = _mm512_maskz_loadu_ps(mask, xa + c * xa_stride + (size_t)k * sizeof(float));
+        K_UNROLL for (int r = 0; r < nr; r++) acc[r][c] = _mm512_fmadd_ps(wv[r], xv, acc[r][c]);
+    }
+}
+
+K_INLINE void tile(ld_fn ld, size_t esize, int nr, int nx, int n_in, const uint8_t *w,
+                   size_t w_stride, const uint8_t *xa, size_t xa_stride, float *out,
+                   size_t out_stride)
+{
+    __m512 acc[TR][TC];
+    K_UNROLL for (int r = 0; r < nr; r++)
+        K_UNROLL for (int c = 0; c < nx; c++) acc[r][c] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= n_in; k += 16) step(ld, esize, nr, nx, k, 0xffff, w, w_stride, xa, xa_stride, acc);
+    if (k < n_in)
+        step(ld, esize, nr, nx, k, (__mmask16)((1u << (n_in - k)) - 1), w, w_stride, xa, xa_stride, acc);
+    K_UNROLL for (int c = 0; c < nx; c++)
+        K_UNROLL for (int r = 0; r < nr; r++) out[c * out_stride + r] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+K_DEFINE_GEMM(gemm_f32, TR, TC, tile, ld_f32, 4)
+K_DEFINE_GEMM(gemm_f16, TR, TC, tile, ld_f16, 2)
+K_DEFINE_GEMM(gemm_bf16, TR, TC, tile, ld_bf16, 2)
+
+static const cpu_matmul_kernel kernels[] = {
+    { GT_F32, CPU_ACT_F32, gemm_f32 },
+    { GT_F16, CPU_ACT_F32, gemm_f16 },
+    { GT_BF16, CPU_ACT_F32, gemm_bf16 },
+};
 
 const cpu_kernel_family cpu_fam_avx512_float = {
     .name = "avx512 float",
     .isa = CPU_ISA_AVX512,
+    .kernels = kernels,
+    .n_kernels = sizeof kernels / sizeof kernels[0],
 };

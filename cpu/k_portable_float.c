@@ -33,8 +33,8 @@ enum { TR = 4, TC = 4, CHUNK = 64 };
 /* Weights are converted CHUNK values at a time into a small f32 buffer per
  * row, so the conversion (slow for F16 in plain C) happens once per tile. */
 K_INLINE void tile(ld_fn ld, size_t esize, int nr, int nx, int n_in, const uint8_t *w,
-                        size_t w_stride, const uint8_t *xa, size_t xa_stride, float *out,
-                        size_t out_stride)
+                   size_t w_stride, const uint8_t *xa, size_t xa_stride, float *out,
+                   size_t out_stride)
 {
     float acc[TR][TC] = { { 0 } };
     float wf[TR][CHUNK];
@@ -56,21 +56,9 @@ K_INLINE void tile(ld_fn ld, size_t esize, int nr, int nx, int n_in, const uint8
         for (int r = 0; r < nr; r++) out[c * out_stride + r] = acc[r][c];
 }
 
-K_INLINE void gemm_float(ld_fn ld, size_t esize, K_GEMM_PARAMS)
-{
-#define TILE(r, c, nr, nx) tile(ld, esize, nr, nx, n_in, w + (r) * w_stride, w_stride, \
-                                xa + (c) * xa_stride, xa_stride, out + (c) * out_stride + (r), out_stride)
-    K_FOR_TILES(n_rows, n_x, TR, TC, TILE);
-#undef TILE
-}
-
-#define GEMM_FLOAT(name, ld, esize) \
-    static void name(K_GEMM_PARAMS) \
-    { gemm_float(ld, esize, n_in, n_rows, n_x, w, w_stride, xa, xa_stride, out, out_stride); }
-
-GEMM_FLOAT(gemm_f32, ld_f32, 4)
-GEMM_FLOAT(gemm_f16, ld_f16, 2)
-GEMM_FLOAT(gemm_bf16, ld_bf16, 2)
+K_DEFINE_GEMM(gemm_f32, TR, TC, tile, ld_f32, 4)
+K_DEFINE_GEMM(gemm_f16, TR, TC, tile, ld_f16, 2)
+K_DEFINE_GEMM(gemm_bf16, TR, TC, tile, ld_bf16, 2)
 
 static const cpu_matmul_kernel kernels[] = {
     { GT_F32, CPU_ACT_F32, gemm_f32 },

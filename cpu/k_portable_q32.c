@@ -106,10 +106,11 @@ typedef void (*dec_fn)(const uint8_t *block, dec_block *out);
 enum { TR = 4, TC = 4 };    /* weight rows x activation rows per tile */
 
 /* One tile of nr <= TR weight rows x nx <= TC activation rows over all blocks. */
-K_INLINE void tile(dec_fn dec, size_t bbytes, int nr, int nx, int nb, const uint8_t *w,
-                        size_t w_stride, const uint8_t *xa, size_t xa_stride, float *out,
-                        size_t out_stride)
+K_INLINE void tile(dec_fn dec, size_t bbytes, int nr, int nx, int n_in, const uint8_t *w,
+                   size_t w_stride, const uint8_t *xa, size_t xa_stride, float *out,
+                   size_t out_stride)
 {
+    int nb = n_in / 32;
     float acc[TR][TC] = { { 0 } };
     for (int b = 0; b < nb; b++) {
         dec_block wb[TR];
@@ -128,24 +129,11 @@ K_INLINE void tile(dec_fn dec, size_t bbytes, int nr, int nx, int nb, const uint
         for (int r = 0; r < nr; r++) out[c * out_stride + r] = acc[r][c];
 }
 
-K_INLINE void gemm_q32(dec_fn dec, size_t bbytes, K_GEMM_PARAMS)
-{
-    int nb = n_in / 32;
-#define TILE(r, c, nr, nx) tile(dec, bbytes, nr, nx, nb, w + (r) * w_stride, w_stride, \
-                                xa + (c) * xa_stride, xa_stride, out + (c) * out_stride + (r), out_stride)
-    K_FOR_TILES(n_rows, n_x, TR, TC, TILE);
-#undef TILE
-}
-
-#define GEMM_Q32(name, dec, bbytes) \
-    static void name(K_GEMM_PARAMS) \
-    { gemm_q32(dec, bbytes, n_in, n_rows, n_x, w, w_stride, xa, xa_stride, out, out_stride); }
-
-GEMM_Q32(gemm_q8_0, dec_q8_0, 34)
-GEMM_Q32(gemm_q4_0, dec_q4_0, 18)
-GEMM_Q32(gemm_q4_1, dec_q4_1, 20)
-GEMM_Q32(gemm_q5_0, dec_q5_0, 22)
-GEMM_Q32(gemm_q5_1, dec_q5_1, 24)
+K_DEFINE_GEMM(gemm_q8_0, TR, TC, tile, dec_q8_0, 34)
+K_DEFINE_GEMM(gemm_q4_0, TR, TC, tile, dec_q4_0, 18)
+K_DEFINE_GEMM(gemm_q4_1, TR, TC, tile, dec_q4_1, 20)
+K_DEFINE_GEMM(gemm_q5_0, TR, TC, tile, dec_q5_0, 22)
+K_DEFINE_GEMM(gemm_q5_1, TR, TC, tile, dec_q5_1, 24)
 
 static const cpu_matmul_kernel kernels[] = {
     { GT_Q8_0, CPU_ACT_Q8_32, gemm_q8_0 },

@@ -20,23 +20,40 @@
 #define K_GEMM_PARAMS int n_in, int n_rows, int n_x, const uint8_t *w, size_t w_stride, \
                       const uint8_t *xa, size_t xa_stride, float *out, size_t out_stride
 
-/* Calls TILE(r, c, nr, nx) over an n_rows x n_x output: full tiles of TR
- * weight rows x TC activation rows, the activation rows left over one at a
- * time, then the weight rows left over one at a time. nr and nx are constants
- * at every call, so an inlined tile unrolls over them and keeps its
- * accumulators in registers. */
-#define K_FOR_TILES(n_rows, n_x, TR, TC, TILE) do { \
-    int r_ = 0; \
-    for (; r_ + (TR) <= (n_rows); r_ += (TR)) { \
-        int c_ = 0; \
-        for (; c_ + (TC) <= (n_x); c_ += (TC)) TILE(r_, c_, TR, TC); \
-        for (; c_ < (n_x); c_++) TILE(r_, c_, TR, 1); \
-    } \
-    for (; r_ < (n_rows); r_++) { \
-        int c_ = 0; \
-        for (; c_ + (TC) <= (n_x); c_ += (TC)) TILE(r_, c_, 1, TC); \
-        for (; c_ < (n_x); c_++) TILE(r_, c_, 1, 1); \
+/* Defines the cpu_gemm_fn `name`: it walks the n_rows x n_x output in full
+ * tiles of TR weight rows x TC activation rows, the activation rows left
+ * over as one narrower tile, then the weight rows left over one at a time,
+ * calling tile(ARGS..., nr, nx, n_in, w, w_stride, xa, xa_stride, out,
+ * out_stride) with w, xa and out at the tile's first row. nr and nx are
+ * constants at every call (TC <= 8), so an inlined tile unrolls over them and
+ * keeps its accumulators in registers; ARGS (the type's decoder, block size,
+ * ...) become constants in it too. */
+#define K_DEFINE_GEMM(name, TR, TC, tile, ...) \
+    static void name(K_GEMM_PARAMS) \
+    { \
+        int r_ = 0; \
+        for (; r_ + (TR) <= n_rows; r_ += (TR)) K_FOR_COLS_(TR, TC, tile, __VA_ARGS__); \
+        for (; r_ < n_rows; r_++) K_FOR_COLS_(1, TC, tile, __VA_ARGS__); \
+    }
+
+#define K_TILE_(NR, NX, tile, ...) tile(__VA_ARGS__, NR, NX, n_in, w + r_ * w_stride, w_stride, \
+                                        xa + c_ * xa_stride, xa_stride, out + c_ * out_stride + r_, out_stride)
+
+/* The activation rows for weight rows r_ .. r_ + NR - 1. */
+#define K_FOR_COLS_(NR, TC, tile, ...) do { \
+    int c_ = 0; \
+    for (; c_ + (TC) <= n_x; c_ += (TC)) K_TILE_(NR, TC, tile, __VA_ARGS__); \
+    switch (n_x - c_) { \
+    case 0: break; \
+    case 1: K_TILE_(NR, 1, tile, __VA_ARGS__); break; \
+    case 2: K_TILE_(NR, K_MIN_(2, TC), tile, __VA_ARGS__); break; \
+    case 3: K_TILE_(NR, K_MIN_(3, TC), tile, __VA_ARGS__); break; \
+    case 4: K_TILE_(NR, K_MIN_(4, TC), tile, __VA_ARGS__); break; \
+    case 5: K_TILE_(NR, K_MIN_(5, TC), tile, __VA_ARGS__); break; \
+    case 6: K_TILE_(NR, K_MIN_(6, TC), tile, __VA_ARGS__); break; \
+    default: K_TILE_(NR, K_MIN_(7, TC), tile, __VA_ARGS__); break; \
     } \
 } while (0)
+#define K_MIN_(a, b) ((a) < (b) ? (a) : (b))
 
 #endif

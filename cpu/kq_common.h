@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cpu/kernels.h"
+#include "model/quant.h"
 
 /* Weight blocks of 256 values. */
 #define KQ_Q4K_BYTES 144   /* {f16 d, dmin; u8 scales[12]; u8 qs[128]} */
@@ -117,6 +118,48 @@ static inline void kq_gemm(const kq_tiles *t, int n_in, int n_rows, int n_x, con
         RD, name##_d, RP, { name##_p1, name##_p2, name##_p3, name##_p4 }, \
         { name##_o1, name##_o2, name##_o3, name##_o4 } }; \
     static void name(KQ_GEMM_ARGS) { kq_gemm(&name##_tiles, n_in, n_rows, n_x, w, ws, xa, xs, out, os); }
+
+/* The tile skeleton of the SIMD levels, written once for their vector types:
+ * R weight rows x C activation rows of type `type` (R, C and type are
+ * constants after inlining); per block column each row's block is decoded
+ * once, by the including file's q45k_block / q6k_block, and used against
+ * the C activation blocks; per-lane f32 accumulators, one reduction per
+ * output. Defines the cpu_gemm_fns gemm_q4k, gemm_q5k, gemm_q6k with tiles
+ * of RD x 1 (decode) and RP x 1..4 (prefill). */
+#define KQ_DEFINE_GEMMS(VEC, ZERO, SET1, REDUCE, RD, RP) \
+static inline __attribute__((always_inline)) void \
+tile(const kq_job *jb, int r0, int c0, const int R, const int C, const uint32_t type) \
+{ \
+    const size_t bb = type == GT_Q4_K ? KQ_Q4K_BYTES : type == GT_Q5_K ? KQ_Q5K_BYTES : KQ_Q6K_BYTES; \
+    VEC acc[4][KQ_MAX_C]; \
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) \
+        _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) acc[r][c] = ZERO(); \
+    for (int b = 0; b < jb->nb; b++) { \
+        const uint8_t *xb[KQ_MAX_C]; \
+        VEC xd[KQ_MAX_C]; \
+        _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) { \
+            xb[c] = jb->xa + (size_t)(c0 + c) * jb->xs + (size_t)b * KQ_XB; \
+            xd[c] = SET1(kq_rd_f32(xb[c])); \
+        } \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) { \
+            const uint8_t *blk = jb->w + (size_t)(r0 + r) * jb->ws + (size_t)b * bb; \
+            if (type == GT_Q6_K) q6k_block(blk, xb, xd, acc[r], C); \
+            else q45k_block(blk, xb, xd, acc[r], C, type == GT_Q5_K); \
+        } \
+    } \
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) \
+        _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) \
+            jb->out[(size_t)(c0 + c) * jb->os + r0 + r] = REDUCE(acc[r][c]); \
+} \
+static inline __attribute__((always_inline)) void \
+q4k_tile(const kq_job *jb, int r0, int c0, const int R, const int C) { tile(jb, r0, c0, R, C, GT_Q4_K); } \
+static inline __attribute__((always_inline)) void \
+q5k_tile(const kq_job *jb, int r0, int c0, const int R, const int C) { tile(jb, r0, c0, R, C, GT_Q5_K); } \
+static inline __attribute__((always_inline)) void \
+q6k_tile(const kq_job *jb, int r0, int c0, const int R, const int C) { tile(jb, r0, c0, R, C, GT_Q6_K); } \
+KQ_TILESET(gemm_q4k, q4k_tile, RD, RP) \
+KQ_TILESET(gemm_q5k, q5k_tile, RD, RP) \
+KQ_TILESET(gemm_q6k, q6k_tile, RD, RP)
 
 #if defined(__AVX2__) && defined(__F16C__)
 #include <immintrin.h>
