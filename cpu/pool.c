@@ -162,5 +162,10 @@ void cpu_pool_run(cpu_pool *p, int n_chunks, cpu_pool_fn fn, void *ctx)
         pthread_mutex_unlock(&p->mu);
     }
     run_chunks(p, 0);
-    while (atomic_load_explicit(&p->workers_done, memory_order_acquire) < n_workers) relax();
+    /* The last chunks may sit on a worker the OS has descheduled (a loaded
+     * machine): after a short spin, yield the core so it can finish them. */
+    for (int i = 0; atomic_load_explicit(&p->workers_done, memory_order_acquire) < n_workers; i++) {
+        if (i < SPIN_ROUNDS / 8) relax();
+        else sched_yield();
+    }
 }
