@@ -59,6 +59,8 @@ $(B)/%.o: %.c | $(B)/shaders_embedded.h
 # instruction-set level; cpu/kernels.c runs one only where the CPU has that level.
 $(B)/cpu/k_avx2_%.o:   ISA_FLAGS = -mavx2 -mfma -mf16c
 $(B)/cpu/k_avx512_%.o: ISA_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
+$(B)/cpu/k_amx_%.o:    ISA_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni \
+                                   -mamx-tile -mamx-int8
 
 # --- shaders: GLSL -> SPIR-V (as C initializers) -> one embedded table ---
 $(B)/shaders/%.spv.inc: shaders/%.comp $(wildcard shaders/*.glsl)

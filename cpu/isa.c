@@ -7,12 +7,31 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static unsigned long long xgetbv0(void)
 {
     unsigned int lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     return ((unsigned long long)hi << 32) | lo;
+}
+
+/* Linux hands out the (8 KiB) tile state only to a process that asks for it
+ * (arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA); without it the first tile
+ * instruction faults. Asked once; later calls return the first answer. */
+static bool amx_permission(void)
+{
+#if defined(__linux__) && defined(__x86_64__)
+    static int granted = -1;
+    if (granted < 0) {
+        enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+        granted = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+    }
+    return granted;
+#else
+    return false;
+#endif
 }
 
 cpu_isa cpu_isa_detect(void)
@@ -30,8 +49,11 @@ cpu_isa cpu_isa_detect(void)
     bool avx512f = b & (1u << 16), avx512dq = b & (1u << 17), avx512bw = b & (1u << 30),
          avx512vl = b & (1u << 31), vnni = c & (1u << 11);
     if (!(ymm_os && avx2 && fma && f16c)) return CPU_ISA_PORTABLE;
-    if (zmm_os && avx512f && avx512dq && avx512bw && avx512vl && vnni) return CPU_ISA_AVX512;
-    return CPU_ISA_AVX2;
+    if (!(zmm_os && avx512f && avx512dq && avx512bw && avx512vl && vnni)) return CPU_ISA_AVX2;
+    bool amx_tile = d & (1u << 24), amx_int8 = d & (1u << 25);
+    bool tile_os = (xcr0 & 0x60000) == 0x60000;   /* XTILECFG and XTILEDATA */
+    if (amx_tile && amx_int8 && tile_os && amx_permission()) return CPU_ISA_AMX;
+    return CPU_ISA_AVX512;
 }
 #else
 cpu_isa cpu_isa_detect(void) { return CPU_ISA_PORTABLE; }
@@ -52,6 +74,6 @@ int cpu_isa_choose(cpu_isa *out, const char **why)
             *out = (cpu_isa)l;
             return 0;
         }
-    *why = "GEMMA_CHAT_CPU_ISA: unknown level (known: portable, avx2, avx512)";
+    *why = "GEMMA_CHAT_CPU_ISA: unknown level (known: portable, avx2, avx512, amx)";
     return -1;
 }

@@ -8,6 +8,7 @@ static const cpu_kernel_family *const families[CPU_ISA_COUNT][3] = {
     [CPU_ISA_PORTABLE] = { &cpu_fam_portable_q32, &cpu_fam_portable_kq, &cpu_fam_portable_float },
     [CPU_ISA_AVX2]     = { &cpu_fam_avx2_q32, &cpu_fam_avx2_kq, &cpu_fam_avx2_float },
     [CPU_ISA_AVX512]   = { &cpu_fam_avx512_q32, &cpu_fam_avx512_kq, &cpu_fam_avx512_float },
+    [CPU_ISA_AMX]      = { &cpu_fam_amx_q32, &cpu_fam_amx_kq, NULL },
 };
 
 size_t cpu_act_row_bytes(cpu_act act, int n)
@@ -35,7 +36,7 @@ void cpu_act_residual(cpu_act act, const float *x, const void *q, float *r, int 
 
 const char *cpu_isa_name(cpu_isa isa)
 {
-    static const char *const names[CPU_ISA_COUNT] = { "portable", "avx2", "avx512" };
+    static const char *const names[CPU_ISA_COUNT] = { "portable", "avx2", "avx512", "amx" };
     return isa >= 0 && isa < CPU_ISA_COUNT ? names[isa] : "?";
 }
 
@@ -43,7 +44,7 @@ cpu_quantize_fn cpu_quantizer_for(cpu_act act, cpu_isa isa)
 {
     for (int l = isa; l >= 0; l--)
         for (size_t f = 0; f < sizeof families[0] / sizeof families[0][0]; f++)
-            if (families[l][f]->quantize[act]) return families[l][f]->quantize[act];
+            if (families[l][f] && families[l][f]->quantize[act]) return families[l][f]->quantize[act];
     return NULL;
 }
 
@@ -52,6 +53,7 @@ const cpu_matmul_kernel *cpu_kernel_for(uint32_t type, cpu_isa isa, cpu_quantize
     for (int l = isa; l >= 0; l--)
         for (size_t f = 0; f < sizeof families[0] / sizeof families[0][0]; f++) {
             const cpu_kernel_family *fam = families[l][f];
+            if (!fam) continue;
             for (int k = 0; k < fam->n_kernels; k++)
                 if (fam->kernels[k].type == type) {
                     if (quantize) *quantize = cpu_quantizer_for(fam->kernels[k].act, (cpu_isa)l);

@@ -22,6 +22,8 @@ typedef enum cpu_isa {
     CPU_ISA_PORTABLE,   /* plain C, any CPU */
     CPU_ISA_AVX2,       /* AVX2 + FMA + F16C */
     CPU_ISA_AVX512,     /* AVX-512 F/BW/VL/DQ + VNNI (vpdpbusd), on top of AVX2 */
+    CPU_ISA_AMX,        /* AMX-TILE + AMX-INT8 tile products, on top of AVX-512 (the OS must grant
+                           the tile state: cpu/isa.c asks for it) */
     CPU_ISA_COUNT
 } cpu_isa;
 
@@ -91,6 +93,7 @@ typedef struct cpu_kernel_family {
 extern const cpu_kernel_family cpu_fam_portable_q32, cpu_fam_portable_kq, cpu_fam_portable_float;
 extern const cpu_kernel_family cpu_fam_avx2_q32, cpu_fam_avx2_kq, cpu_fam_avx2_float;
 extern const cpu_kernel_family cpu_fam_avx512_q32, cpu_fam_avx512_kq, cpu_fam_avx512_float;
+extern const cpu_kernel_family cpu_fam_amx_q32, cpu_fam_amx_kq;
 
 /* The best kernel for weight type `type` at level isa or below (NULL: no
  * kernel for the type). The quantizer returned is of the same level as or
@@ -103,6 +106,6 @@ const cpu_matmul_kernel *cpu_kernel_for(uint32_t type, cpu_isa isa, cpu_quantize
  * portable families have every format). */
 cpu_quantize_fn cpu_quantizer_for(cpu_act act, cpu_isa isa);
 
-const char *cpu_isa_name(cpu_isa isa);   /* "portable", "avx2", "avx512" */
+const char *cpu_isa_name(cpu_isa isa);   /* "portable", "avx2", "avx512", "amx" */
 
 #endif
