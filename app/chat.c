@@ -287,17 +287,123 @@ int chat_save(chat *c, const char *name, char *path_out, size_t n, gc_err *err)
     }
     if (tr_save(sess_transcript(c->s), path, err)) return -1;
     snprintf(c->conv_path, sizeof c->conv_path, "%s", path);
+    c->saved_gen = sess_transcript(c->s)->gen;
     if (path_out) snprintf(path_out, n, "%s", path);
     return 0;
+}
+
+/* Whether path's file name is one tr_default_name makes
+ * (YYYY-MM-DD_HH-MM-SS[-N].yaml): a file autosave may continue. Any other
+ * name was chosen by the user, and autosave leaves it as it is. */
+static bool default_named(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    static const char pat[] = "dddd-dd-dd_dd-dd-dd";
+    for (size_t i = 0; i < sizeof pat - 1; i++)
+        if (pat[i] == 'd' ? (b[i] < '0' || b[i] > '9') : b[i] != pat[i]) return false;
+    const char *p = b + sizeof pat - 1;
+    if (*p == '-') {
+        p++;
+        if (*p < '0' || *p > '9') return false;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    return !strcmp(p, ".yaml");
+}
+
+/* The file autosave writes: the conversation's own file when autosave may
+ * write it, else a default-named file of its own in the transcripts
+ * directory (kept in auto_path for the next autosave). */
+static int autosave_target(chat *c, char *path, size_t n, gc_err *err)
+{
+    if (c->conv_path[0] && default_named(c->conv_path)) return paths_join(path, n, err, "%s", c->conv_path);
+    if (!c->auto_path[0]) {
+        char dir[PATHS_MAX], def[256];
+        if (chat_transcripts_dir(c, dir, sizeof dir, err) || tr_default_name(dir, time(NULL), def, sizeof def, err) ||
+            tr_path(dir, def, ".yaml", c->auto_path, sizeof c->auto_path, err)) {
+            c->auto_path[0] = 0;
+            return -1;
+        }
+    }
+    return paths_join(path, n, err, "%s", c->auto_path);
+}
+
+/* After the transcripts directory failed: the same file name (or a fresh
+ * default one, never over an existing file) in the first fallback place that
+ * takes it. */
+static int save_fallback(chat *c, const char *primary, gc_err *err)
+{
+    const char *base = strrchr(primary, '/');
+    base = base ? base + 1 : primary;
+    for (int i = 0; i < 3; i++) {
+        char dir[PATHS_MAX], path[PATHS_MAX];
+        gc_err e;
+        if (i < 2) {
+            if (paths_ensure_user_dir(i == 0 ? PATHS_STATE : PATHS_CACHE, "transcripts", dir, sizeof dir, &e))
+                continue;
+        } else {
+            const char *t = getenv("TMPDIR");
+            if (paths_join(dir, sizeof dir, &e, "%s/gemma-chat-%ld", t && t[0] == '/' ? t : "/tmp", (long)getuid()) ||
+                paths_mkdir_p(dir, 0700, &e))
+                continue;
+        }
+        if (paths_join(path, sizeof path, &e, "%s/%s", dir, base)) continue;
+        if (access(path, F_OK) == 0) {
+            char def[256];
+            if (tr_default_name(dir, time(NULL), def, sizeof def, &e) ||
+                paths_join(path, sizeof path, &e, "%s/%s", dir, def))
+                continue;
+        }
+        if (tr_save(sess_transcript(c->s), path, &e) >= 0) {
+            snprintf(c->saved_to, sizeof c->saved_to, "%s", path);
+            return 0;
+        }
+    }
+    return gc_errf(err, "%s; no fallback place (the state and cache directories, $TMPDIR) took the conversation "
+                   "either", c->save_error);
 }
 
 int chat_autosave(chat *c, bool *saved, gc_err *err)
 {
     if (saved) *saved = false;
+    c->saved_fallback = false;
+    c->save_error[0] = 0;
     if (!c->s || !c->cfg.autosave || sess_transcript(c->s)->n_msgs == 0) return 0;
-    if (chat_save(c, NULL, NULL, 0, err)) return -1;
+    tr_transcript *tr = sess_transcript(c->s);
+    if (tr->gen == c->saved_gen) return 0;     /* nothing new since it was loaded or saved */
+    char path[PATHS_MAX];
+    gc_err e;
+    if (!autosave_target(c, path, sizeof path, &e) && tr_save(tr, path, &e) >= 0) {
+        if (!c->conv_path[0]) snprintf(c->conv_path, sizeof c->conv_path, "%s", path);
+        snprintf(c->saved_to, sizeof c->saved_to, "%s", path);
+    } else {
+        snprintf(c->save_error, sizeof c->save_error, "%s", e.msg);
+        if (save_fallback(c, path, err)) return -1;
+        c->saved_fallback = true;
+    }
+    c->saved_gen = tr->gen;
     if (saved) *saved = true;
     return 0;
+}
+
+void chat_print_transcript(chat *c, FILE *f)
+{
+    char *y = NULL;
+    size_t yn = 0;
+    gc_err ignore;
+    if (!c->s || tr_to_yaml(sess_transcript(c->s), &y, &yn, &ignore)) return;
+    fprintf(f, "gemma-chat: the conversation follows (a transcript: save it as NAME.yaml)\n");
+    fwrite(y, 1, yn, f);
+    free(y);
+}
+
+void chat_saved_message(const chat *c, char *buf, size_t n)
+{
+    if (c->saved_fallback)
+        snprintf(buf, n, "Could not save the conversation in the transcripts directory (%s): saved it to %s instead",
+                 c->save_error, c->saved_to);
+    else
+        snprintf(buf, n, "Saved the conversation to %s", c->saved_to);
 }
 
 int chat_load_file(chat *c, const char *path, gc_err *err)
@@ -321,6 +427,7 @@ int chat_load_file(chat *c, const char *path, gc_err *err)
     describe_model(c, &ignore);
     tr_set_sampling(sess_transcript(c->s), sess_sampling(c->s));
     snprintf(c->conv_path, sizeof c->conv_path, "%s", path);
+    c->auto_path[0] = 0;
     if (c->fe.reset) c->fe.reset(c->fe.user);
     return 0;
 }
@@ -347,21 +454,30 @@ int chat_export(chat *c, const char *name, char *path_out, size_t n, gc_err *err
 }
 
 /* Before a new conversation replaces the current one: autosave it, and
- * forget its file so the new one gets its own. */
-static void leave_conversation(chat *c)
+ * forget its file so the new one gets its own. Fails, and the current
+ * conversation stays, when it could not be saved anywhere. */
+static int leave_conversation(chat *c, gc_err *err)
 {
-    gc_err err;
     bool saved;
-    if (chat_autosave(c, &saved, &err)) {
-        char msg[1200];
-        snprintf(msg, sizeof msg, "autosave failed: %s", err.msg);
-        fe_error(c, msg);
-    } else if (saved) {
+    if (chat_autosave(c, &saved, err))
+        return gc_err_prefix(err, "autosave failed, so the conversation stays (free some space, then try again)");
+    if (saved) {
+        char msg[PATHS_MAX * 2 + 1400];
+        chat_saved_message(c, msg, sizeof msg);
+        if (c->saved_fallback) fe_error(c, msg);
+        else {
+            snprintf(msg, sizeof msg, "The previous conversation was saved to %s", c->saved_to);
+            fe_notice(c, msg);
+        }
+    } else if (c->conv_path[0] && sess_transcript(c->s)->n_msgs) {
+        /* Nothing new since it was saved or loaded: its file has it all. */
         char msg[PATHS_MAX + 64];
         snprintf(msg, sizeof msg, "The previous conversation was saved to %s", c->conv_path);
         fe_notice(c, msg);
     }
     c->conv_path[0] = 0;
+    c->auto_path[0] = 0;
+    return 0;
 }
 
 int chat_set_persona(chat *c, const char *name, gc_err *err)
@@ -373,11 +489,11 @@ int chat_set_persona(chat *c, const char *name, gc_err *err)
     /* Keep the session's seed unless the persona sets one. */
     sp.seed = p && (p->sampling_set & CFG_S_SEED) ? chat_resolve_seed(sp.seed) : sess_sampling(c->s)->seed;
     cfg_sampling old = *sess_sampling(c->s);
-    if (sess_set_sampling(c->s, &sp, err)) {
+    /* The current conversation is saved as it is, before anything changes. */
+    if (leave_conversation(c, err) || sess_set_sampling(c->s, &sp, err)) {
         persona_free(p);
         return -1;
     }
-    leave_conversation(c);
     int old_max = sess_max_tokens(c->s);
     sess_set_max_tokens(c->s, persona_max_tokens(p, &c->cfg));
     int rc = apply_persona(c, p, err);
@@ -397,7 +513,7 @@ int chat_set_persona(chat *c, const char *name, gc_err *err)
 
 int chat_clear(chat *c, gc_err *err)
 {
-    leave_conversation(c);
+    if (leave_conversation(c, err)) return -1;
     if (sess_clear(c->s, err)) return -1;
     if (c->fe.reset) c->fe.reset(c->fe.user);
     return 0;

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "app/config.h"
 #include "app/paths.h"
@@ -64,6 +65,11 @@ typedef struct chat {
     gemma_model *m;
     sess *s;
     char conv_path[PATHS_MAX];      /* the current conversation's file; "" = a default name on first save */
+    char auto_path[PATHS_MAX];      /* autosave's own file when conv_path is one the user named; "" = none yet */
+    char saved_to[PATHS_MAX];       /* where the last autosave went (conv_path, auto_path or a fallback) */
+    bool saved_fallback;            /* ... and it was a fallback place: the transcripts directory failed */
+    char save_error[1200];          /* ... then why the transcripts directory failed */
+    unsigned long long saved_gen;   /* the transcript's gen when last loaded or saved (nothing new since) */
     chat_fe fe;
     volatile sig_atomic_t cancel;   /* stops a reply between tokens (SIGINT) */
     bool quit;                      /* /quit was given */
@@ -112,9 +118,25 @@ int chat_set_persona(chat *c, const char *name, gc_err *err);
 /* A new conversation with the same persona. */
 int chat_clear(chat *c, gc_err *err);
 
-/* Autosave: writes the conversation to its file when autosave is on and it
- * has messages. *saved (may be NULL) tells whether anything was written. */
+/* Autosave: writes the conversation when autosave is on, it has messages
+ * and something changed since it was loaded or saved. It never writes over
+ * a file the user named (/save NAME, or a loaded file without a default
+ * name): then it writes a file of its own, with a default name, beside it.
+ * When the transcripts directory cannot take it (a full disk, an I/O
+ * error), it writes to a fallback place instead: the state directory's
+ * transcripts/, the cache directory's, then $TMPDIR/gemma-chat-UID (or /tmp's).
+ * *saved (may be NULL) tells whether anything was written; c->saved_to says
+ * where, c->saved_fallback whether that was a fallback (c->save_error: why).
+ * Fails only when nothing could be written anywhere: the conversation then
+ * exists only in memory, and the front end must not drop it silently. */
 int chat_autosave(chat *c, bool *saved, gc_err *err);
+
+/* The last resort when autosave fails everywhere: the transcript, as YAML
+ * after a line saying what it is, to f (stderr). */
+void chat_print_transcript(chat *c, FILE *f);
+
+/* A line telling where the last autosave went (for the front end). */
+void chat_saved_message(const chat *c, char *buf, size_t n);
 
 /* The transcripts directory (created). */
 int chat_transcripts_dir(const chat *c, char *buf, size_t n, gc_err *err);

@@ -28,6 +28,7 @@ typedef struct tui {
     bool opened;
     int signo;                  /* a signal ended the session */
     bool quit;                  /* Ctrl-D / Ctrl-C twice during a reply */
+    bool forced_quit;           /* asked to quit again after an autosave that failed: quit anyway */
     char persona[201];          /* what the status bar shows */
     double reply_t0;            /* when the reply began (live tok/s) */
     int reply_tokens;
@@ -364,27 +365,45 @@ int tui_main(const cfg_config *cfg, const cli_opts *o)
     set_commands(t);
     status(t, 0, 0);
     int rc = open_chat(t, cfg, o, &err);
-    while (rc == 0 && !t->quit && !t->signo) {
-        ui_event ev;
-        switch (ui_poll(t->u, -1, &ev)) {
-        case UI_EV_QUIT: t->quit = true; break;
-        case UI_EV_SIGNAL: t->signo = ev.signo; break;
-        case UI_EV_LINE: handle_line(t, ev.text); break;
-        default: break;
-        }
-    }
     bool saved = false;
     gc_err save_err = { 0 };
-    int save_rc = t->opened ? chat_autosave(&t->c, &saved, &save_err) : 0;
+    int save_rc = 0;
+    for (;;) {
+        while (rc == 0 && !t->quit && !t->signo) {
+            ui_event ev;
+            switch (ui_poll(t->u, -1, &ev)) {
+            case UI_EV_QUIT: t->quit = true; break;
+            case UI_EV_SIGNAL: t->signo = ev.signo; break;
+            case UI_EV_LINE: handle_line(t, ev.text); break;
+            default: break;
+            }
+        }
+        bool now = false;
+        save_rc = t->opened ? chat_autosave(&t->c, &now, &save_err) : 0;
+        saved |= now;
+        /* Nowhere to save it: the conversation stays on the screen rather
+         * than vanish (a signal still ends it; the transcript then goes to stderr). */
+        if (!save_rc || t->signo || !t->quit) break;
+        ui_addf(t->u, UI_ERROR, "autosave failed: %s. The conversation stays open: free some space and quit again "
+                "(quitting twice leaves anyway, and prints the transcript when the screen closes).",
+                save_err.msg);
+        t->quit = false;
+        if (t->forced_quit) break;
+        t->forced_quit = true;
+    }
     ui_destroy(t->u);
     /* The screen is gone: what is left to say goes to the shell. */
     for (int i = 0; rc && i < t->n_warnings; i++) fprintf(stderr, "gemma-chat: warning: %s\n", t->warnings[i]);
     if (rc) fprintf(stderr, "gemma-chat: %s\n", err.msg);
     if (save_rc) {
         fprintf(stderr, "gemma-chat: autosave failed: %s\n", save_err.msg);
+        chat_print_transcript(&t->c, stderr);
         if (!rc) rc = 1;
     } else if (saved) {
-        fprintf(stderr, "Saved the conversation to %s\n", t->c.conv_path);
+        char msg[PATHS_MAX * 2 + 1400];
+        chat_saved_message(&t->c, msg, sizeof msg);
+        fprintf(stderr, "%s%s\n", t->c.saved_fallback ? "gemma-chat: " : "", msg);
+        if (t->c.saved_fallback && !rc) rc = 1;
     }
     if (t->c.be && t->c.be->lost) {
         fprintf(stderr, "gemma-chat: the GPU device was lost; restart gemma-chat\n");

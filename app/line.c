@@ -364,10 +364,16 @@ int line_chat(const cfg_config *cfg, const cli_opts *o)
     bool saved = false;
     rc = 0;
     if (chat_autosave(&c, &saved, &err)) {
+        /* Nowhere to write it, and no screen to keep it on: the last place
+         * left is stderr, so that the conversation is not lost. */
         fprintf(stderr, "gemma-chat: autosave failed: %s\n", err.msg);
+        chat_print_transcript(&c, stderr);
         rc = 1;
     } else if (saved) {
-        fprintf(stderr, "Saved the conversation to %s\n", c.conv_path);
+        char msg[PATHS_MAX * 2 + 1400];
+        chat_saved_message(&c, msg, sizeof msg);
+        fprintf(stderr, "%s%s\n", c.saved_fallback ? "gemma-chat: " : "", msg);
+        if (c.saved_fallback) rc = 1;   /* safe now, but not where it belongs */
     }
     if (c.be && c.be->lost) {
         fprintf(stderr, "gemma-chat: the GPU device was lost; restart gemma-chat\n");

@@ -48,9 +48,12 @@ static int cmd_load(chat *c, const char *arg)
     }
     /* The current conversation is kept before it is replaced. */
     bool saved = false;
-    if (chat_autosave(c, &saved, &err)) return fail(c, &err);
+    if (chat_autosave(c, &saved, &err)) {
+        gc_err_prefix(&err, "autosave failed, so the conversation stays (free some space, then try again)");
+        return fail(c, &err);
+    }
     char prev[PATHS_MAX];
-    snprintf(prev, sizeof prev, "%s", c->conv_path);
+    snprintf(prev, sizeof prev, "%s", saved ? c->saved_to : "");
     if (chat_load_name(c, arg, &err)) return fail(c, &err);
     char msg[PATHS_MAX * 2 + 128];
     int k = snprintf(msg, sizeof msg, "Loaded %s (%zu messages)", c->conv_path, sess_transcript(c->s)->n_msgs);
