@@ -2,6 +2,7 @@
 #include "app/chat.h"
 
 #include <dirent.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +241,10 @@ int chat_send(chat *c, const char *text, gc_err *err)
 {
     sess_stats st;
     c->cancel = 0;
+    /* The replies from now on come from this model (a loaded transcript may
+     * name another): the transcript says so. */
+    gc_err ignore;
+    describe_model(c, &ignore);
     if (sess_add_user(c->s, text, &st, err)) {
         device_lost(c, text);
         return -1;
@@ -259,6 +264,8 @@ int chat_regen(chat *c, gc_err *err)
     sess_stats st;
     c->cancel = 0;
     if (!sess_n_exchanges(c->s)) return gc_errf(err, "there is no reply to regenerate");
+    gc_err ignore;
+    describe_model(c, &ignore);
     if (c->fe.reply_begin) c->fe.reply_begin(c->fe.user);
     int rc = sess_regen(c->s, &st, err);
     if (rc) device_lost(c, NULL);
@@ -422,13 +429,44 @@ int chat_load_file(chat *c, const char *path, gc_err *err)
         return gc_err_prefix(err, "%s", path);
     }
     persona_free(p);
-    /* New replies come from this model: the transcript says so. */
-    gc_err ignore;
-    describe_model(c, &ignore);
-    tr_set_sampling(sess_transcript(c->s), sess_sampling(c->s));
+    /* The conversation goes on with its own sampling settings and seed,
+     * except those given as flags or environment variables (as with a
+     * persona's). The seed restarts the sampler. */
+    tr = sess_transcript(c->s);
+    if (tr->has_sampling) {
+        cfg_sampling sp = tr->sampling;
+        const cfg_sampling *now = sess_sampling(c->s);
+        static const struct { const char *key; size_t off, size; } keys[] = {
+            { "sampling.temperature", offsetof(cfg_sampling, temperature), sizeof(float) },
+            { "sampling.top_k", offsetof(cfg_sampling, top_k), sizeof(int) },
+            { "sampling.top_p", offsetof(cfg_sampling, top_p), sizeof(float) },
+            { "sampling.min_p", offsetof(cfg_sampling, min_p), sizeof(float) },
+            { "sampling.repeat_penalty", offsetof(cfg_sampling, repeat_penalty), sizeof(float) },
+            { "sampling.repeat_last_n", offsetof(cfg_sampling, repeat_last_n), sizeof(int) },
+            { "sampling.seed", offsetof(cfg_sampling, seed), sizeof(long long) },
+        };
+        for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+            if (cfg_origin(&c->cfg, keys[i].key) >= CFG_SRC_ENV)
+                memcpy((char *)&sp + keys[i].off, (const char *)now + keys[i].off, keys[i].size);
+        gc_err e;
+        if (sess_set_sampling(c->s, &sp, &e)) fe_error(c, e.msg);
+    } else {
+        tr_set_sampling(tr, sess_sampling(c->s));
+    }
+    /* Only viewing it changes nothing: the model fields are updated by the
+     * next reply (chat_send), and a different model gets a notice now. */
+    const char *file = strrchr(c->model_path, '/');
+    file = file ? file + 1 : c->model_path;
+    char msg[PATHS_MAX + 1200] = "";
+    if ((tr->model_file[0] && strcmp(tr->model_file, file)) || (tr->model_name[0] && strcmp(tr->model_name, c->model_name)))
+        snprintf(msg, sizeof msg, "This conversation was made with %s (%s); new replies come from %s (%s).",
+                 tr->model_name[0] ? tr->model_name : "?", tr->model_file[0] ? tr->model_file : "?", c->model_name,
+                 file);
     snprintf(c->conv_path, sizeof c->conv_path, "%s", path);
     c->auto_path[0] = 0;
+    c->saved_gen = tr->gen;
     if (c->fe.reset) c->fe.reset(c->fe.user);
+    if (msg[0]) fe_notice(c, msg);
     return 0;
 }
 
