@@ -633,6 +633,31 @@ static int decode(sess *s, sess_stats *st, char **text, size_t *text_n, gc_err *
     return rc;
 }
 
+/* After a reply: the stream renders the reply's text again, which can take
+ * more tokens than were generated (invalid UTF-8 becomes U+FFFD, and the stop
+ * string and <end_of_turn> follow), so it may pass the context. Then the
+ * oldest exchanges leave it now, as the next message would make them, so
+ * that the stream, and the context meter that shows it, stays within the
+ * context. The last exchange itself leaves when it alone does not fit. */
+static void fit_stream(sess *s, sess_stats *st)
+{
+    int n_ctx = gemma_n_ctx(s->g);
+    size_t old_first = s->first;
+    gc_err ignore;
+    while ((int)s->toks.n > n_ctx && s->first < s->n_ex) {
+        s->first++;
+        if (render(s, s->first, s->n_ex, &s->toks, true, &ignore)) break;
+    }
+    if (s->first == old_first) return;
+    s->have_logits = false;
+    st->dropped = (int)(s->first - old_first);
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "Context full: the %d oldest exchange%s left the context (the persona stays; the transcript "
+             "keeps every message).", st->dropped, st->dropped == 1 ? "" : "s");
+    notice(s, msg);
+}
+
 int sess_generate(sess *s, sess_stats *st, gc_err *err)
 {
     sess_stats local = s->last;
@@ -678,6 +703,7 @@ int sess_generate(sess *s, sess_stats *st, gc_err *err)
         tmpl_add_gen_prompt(&s->t, &s->toks, NULL);
         return -1;
     }
+    fit_stream(s, st);
     s->last = *st;
     return 0;
 }
@@ -717,6 +743,15 @@ int sess_regen(sess *s, sess_stats *st, gc_err *err)
     if (!e->reply) return gc_errf(err, "the last message has no reply to regenerate");
     char *old = e->reply;
     e->reply = NULL;
+    if (s->n_ex - 1 < s->first) {
+        /* The exchange left the context (its reply alone did not fit): its
+         * user turn comes back for the new reply. */
+        s->first = s->n_ex - 1;
+        if (render(s, s->first, s->n_ex, &s->toks, true, err)) {
+            restore_reply(s, e, old, false);
+            return -1;
+        }
+    }
     s->toks.n = e->off_model;
     s->have_logits = false;
     if (tmpl_add_gen_prompt(&s->t, &s->toks, err)) {
