@@ -107,6 +107,18 @@ static int load_persona(chat *c, const char *name, persona **out, gc_err *err)
     return persona_load(&c->pdirs, name, out, NULL, NULL, err);
 }
 
+/* When the session kept fewer of p's example exchanges than p has (they did
+ * not fit the context), a line saying so into msg; else msg[0] = 0. */
+static void shots_dropped(chat *c, const persona *p, char *msg, size_t n)
+{
+    size_t kept = sess_n_persona_exchanges(c->s);
+    msg[0] = 0;
+    if (p && kept < p->n_exchanges)
+        snprintf(msg, n, "persona %s: %s of its %zu example exchanges fit the context of %d tokens, so %s left out "
+                 "(a larger --ctx keeps them)", p->name, kept ? "only some" : "none", p->n_exchanges,
+                 sess_n_ctx(c->s), kept ? "the others are" : "they are");
+}
+
 /* p's instruction, example exchanges and stop strings (p NULL: none) into
  * the session: a new conversation. */
 static int apply_persona(chat *c, const persona *p, gc_err *err)
@@ -190,7 +202,15 @@ int chat_open(chat *c, const cfg_config *cfg, be_progress_fn progress, void *pu,
     persona_sampling(p, &c->cfg, &sp.sampling);
     sp.sampling.seed = chat_resolve_seed(sp.sampling.seed);
     if (sess_create(&c->s, c->m, c->v, &sp, err)) goto done;
-    if (apply_persona(c, p, err) || describe_model(c, err)) goto done;
+    if (apply_persona(c, p, err)) {
+        /* The context is too small for the persona's instruction: a bad value. */
+        rc = CHAT_EUSAGE;
+        goto done;
+    }
+    char msg[600];
+    shots_dropped(c, p, msg, sizeof msg);
+    if (msg[0] && warn) warn(wu, msg);
+    if (describe_model(c, err)) goto done;
     chat_set_fe(c, NULL);
     rc = 0;
 done:
@@ -544,6 +564,9 @@ int chat_set_persona(chat *c, const char *name, gc_err *err)
         gc_err ignore;
         describe_model(c, &ignore);
         if (c->fe.reset) c->fe.reset(c->fe.user);
+        char msg[600];
+        shots_dropped(c, p, msg, sizeof msg);
+        if (msg[0]) fe_notice(c, msg);
     }
     persona_free(p);
     return rc;

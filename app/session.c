@@ -322,6 +322,50 @@ static int new_conversation(sess *s, gc_err *err)
     return 0;
 }
 
+/* The message a persona must leave room for: a short first question, and a
+ * reply (sess_reply_reserve). */
+#define FIT_PROBE "Hello there, how are you today?"
+
+static int user_turn(sess *s, bool first_turn, const char *text, tok_ids *out, gc_err *err);
+
+/* Tokens of a fresh stream with the current persona instruction and its
+ * first n example exchanges, then FIT_PROBE and the generation prompt. */
+static int persona_cost(sess *s, size_t n, size_t *out, gc_err *err)
+{
+    size_t keep = s->n_shots;
+    s->n_shots = n;
+    tok_ids tmp = {0};
+    int rc = begin_stream(s, &tmp, err) || user_turn(s, true, FIT_PROBE, &tmp, err) ? -1 : 0;
+    s->n_shots = keep;
+    *out = tmp.n;
+    tok_ids_free(&tmp);
+    return rc;
+}
+
+/* Makes the persona fit the context: its example exchanges are optional, so
+ * the last ones go (freed) until the rest leaves room for a short message
+ * and a reply; when the instruction alone does not, an error naming the
+ * persona and the sizes. */
+static int fit_persona(sess *s, gc_err *err)
+{
+    int n_ctx = gemma_n_ctx(s->g), room = n_ctx - sess_reply_reserve(s);
+    size_t cost = 0;
+    for (;;) {
+        if (persona_cost(s, s->n_shots, &cost, err)) return -1;
+        if ((int)cost <= room || !s->n_shots) break;
+        s->n_shots--;
+        free(s->shots[s->n_shots].user);
+        free(s->shots[s->n_shots].model);
+        if (!s->n_shots) { free(s->shots); s->shots = NULL; }
+    }
+    if ((int)cost > room)
+        return gc_errf(err, "persona '%s' does not fit the context: its instruction and a short message take %zu "
+                       "tokens, and a context of %d tokens leaves %d once %d are kept for a reply (raise --ctx, or "
+                       "use another persona or --persona none)", s->persona_name, cost, n_ctx, room < 0 ? 0 : room,
+                       n_ctx - room);
+    return 0;
+}
+
 int sess_set_persona_ex(sess *s, const char *name, const char *instruction, const persona_exchange *ex,
                         size_t n_ex, gc_err *err)
 {
@@ -336,14 +380,14 @@ int sess_set_persona_ex(sess *s, const char *name, const char *instruction, cons
     s->persona = i;
     s->shots = x;
     s->n_shots = n_ex;
-    if (new_conversation(s, err)) {
+    if (fit_persona(s, err) || new_conversation(s, err)) {
+        free_shots(s->shots, s->n_shots);
         s->persona_name = on;
         s->persona = oi;
         s->shots = ox;
         s->n_shots = onx;
         free(n);
         free(i);
-        free_shots(x, n_ex);
         return -1;
     }
     free(on);
@@ -856,6 +900,7 @@ int sess_load_ex(sess *s, tr_transcript *tr, const persona_exchange *shots, size
     s->persona_name = pn;
     s->persona = pi;
     s->tr = tr;
+    if (fit_persona(s, err)) goto restore;
 
     /* The newest exchanges that fit with room for a reply. */
     int n_ctx = gemma_n_ctx(s->g), reserve = sess_reply_reserve(s);
