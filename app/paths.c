@@ -20,8 +20,12 @@ int paths_join(char *buf, size_t n, gc_err *err, const char *fmt, ...)
     int k = vsnprintf(buf, n, fmt, ap);
     va_end(ap);
     if (k < 0 || (size_t)k >= n) {
+        /* The message shows the path's start (what vsnprintf kept), not fmt. */
+        char head[80] = "";
+        if (n && k >= 0) snprintf(head, sizeof head, "%.60s", buf);
         if (n) buf[0] = 0;
-        return gc_errf(err, "path too long (over %zu bytes) for '%s'", n - 1, fmt);
+        if (k < 0) return gc_errf(err, "cannot format a path (over %zu bytes)", n ? n - 1 : 0);
+        return gc_errf(err, "path too long (%d bytes, at most %zu): '%s...'", k, n ? n - 1 : 0, head);
     }
     return 0;
 }
