@@ -67,7 +67,7 @@ err=$("$BIN" -m "$T/missing.gguf" --backend cpu -p hi 2>&1 >/dev/null); rc=$?
 [ $rc -eq 1 ] || bad "missing model file: exit $rc, want 1"
 has "$err" "$T/missing.gguf" || bad "missing model file: message '$err'"
 long=$(i=0; while [ $i -lt 60 ]; do printf 'many words here '; i=$((i+1)); done)
-err=$("$BIN" $G --ctx 64 -p "$long" 2>&1 >/dev/null); rc=$?
+err=$("$BIN" $G --ctx 64 --persona none -p "$long" 2>&1 >/dev/null); rc=$?
 [ $rc -eq 1 ] || bad "message longer than the context: exit $rc, want 1"
 has "$err" "message too long" || bad "too long: message '$err'"
 
