@@ -157,13 +157,15 @@ int chat_open(chat *c, const cfg_config *cfg, be_progress_fn progress, void *pu,
     persona *p = NULL;
     int rc = CHAT_ERUNTIME;
     cfg_source ps = cfg_origin(&c->cfg, "persona");
-    if (c->cfg.persona[0] && load_persona(c, c->cfg.persona, &p, err)) {
+    int prc = 0;
+    if (c->cfg.persona[0] && (prc = load_persona(c, c->cfg.persona, &p, err))) {
         if (ps <= CFG_SRC_SHARE) {
             /* The built-in default: go on without a persona rather than fail. */
             if (warn) warn(wu, err->msg);
         } else {
             gc_err_prefix(err, "%s %s", ps == CFG_SRC_FLAG ? "--persona" : "persona", c->cfg.persona);
-            return ps == CFG_SRC_FLAG ? CHAT_EUSAGE : CHAT_ERUNTIME;
+            /* An unknown name is a bad value; a persona file that fails to parse is not. */
+            return ps == CFG_SRC_FLAG && prc == -2 ? CHAT_EUSAGE : CHAT_ERUNTIME;
         }
     }
     if (gguf_open(&c->g, c->model_path, err) || tok_from_gguf(&c->v, c->g, err) ||

@@ -147,10 +147,16 @@ int cli_main(int argc, char **argv)
 
     cfg_config cfg;
     gc_err err = { 0 };
-    if (o.config_file && !paths_is_file(o.config_file)) {
-        rc = usage_error("-c %s: no such file%s", o.config_file, "");
-        goto done;
-    }
+    /* Exit status: a bad flag or value is 2 (usage_error); a file that
+     * cannot be read or parsed is 1. Input files are checked before they
+     * are opened: a FIFO would block, a directory or device is no file. */
+    const char *inputs[][2] = { { "-c", o.config_file }, { "--load", o.load } };
+    for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++)
+        if (inputs[i][1] && paths_check_input(inputs[i][1], inputs[i][0], &err)) {
+            fprintf(stderr, "gemma-chat: %s\n", err.msg);
+            rc = 1;
+            goto done;
+        }
     if (cfg_load(&cfg, NULL, NULL, o.config_file, cli_warn, NULL, &err)) {
         fprintf(stderr, "gemma-chat: %s\n", err.msg);
         rc = 1;
@@ -166,8 +172,9 @@ int cli_main(int argc, char **argv)
             rc = usage_error("%s%s", err.msg, "");
             goto done;
         }
-    if (o.load && !paths_is_file(o.load)) {
-        rc = usage_error("--load %s: no such file%s", o.load, "");
+    if (cfg.model[0] && paths_check_input(cfg.model, cfg_origin(&cfg, "model") == CFG_SRC_FLAG ? "-m" : "model", &err)) {
+        fprintf(stderr, "gemma-chat: %s\n", err.msg);
+        rc = 1;
         goto done;
     }
 

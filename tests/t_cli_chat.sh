@@ -54,8 +54,7 @@ usage "needs a value" -m "$M" --temp
 usage "--bogus" -m "$M" --bogus
 usage "stray" -m "$M" stray
 usage "--persona nosuch" -m "$M" --persona nosuch -p x
-usage "--load $T/none.yaml" -m "$M" --load "$T/none.yaml" -p x
-usage "-c $T/none.yaml" -c "$T/none.yaml" -m "$M" -p x
+# (a missing --load or -c file is a file that cannot be read: exit 1, tests/t_exit_codes.sh)
 usage "-p: the text is empty" -m "$M" -p ""
 # No model anywhere: a share directory without models/ (prompts only).
 mkdir -p "$T/share/prompts"
