@@ -550,8 +550,6 @@ int sess_add_user(sess *s, const char *text, sess_stats *st, gc_err *err)
     if (tmpl_add_gen_prompt(&s->t, &s->toks, err)) goto undo;
     if (prefill(s, &st->prompt_tokens, &st->prefill_s, err)) goto undo;
     st->prefill_tok_s = st->prefill_s > 0 ? st->prompt_tokens / st->prefill_s : 0;
-    s->tr->msgs[tr_n].tokens = (long long)(s->toks.n - e->off_user);
-    s->tr->msgs[tr_n].tok_s = st->prefill_tok_s;
     st->dropped = (int)(from - old_first);
     if (st->dropped) {
         char msg[256];

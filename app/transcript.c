@@ -427,6 +427,7 @@ int tr_to_yaml(const tr_transcript *t, char **out, size_t *len, gc_err *err)
             tr_format_time(m->time, tb);
             sb_printf(&b, "    time: %s\n", tb);
         }
+        if (m->role != TR_MODEL) continue;     /* tokens and tok_s describe replies */
         if (m->tokens >= 0) sb_printf(&b, "    tokens: %lld\n", m->tokens);
         if (m->tok_s >= 0) {
             fmt_double(m->tok_s, num, sizeof num);
@@ -673,6 +674,7 @@ int tr_to_markdown(const tr_transcript *t, char **out, size_t *len, gc_err *err)
         sb_puts(&b, m->role == TR_USER ? "\n## User\n\n" : m->role == TR_MODEL ? "\n## Model\n\n" : "\n## Notice\n\n");
         md_put(&b, m->text);
         if (!m->text[0] || m->text[strlen(m->text) - 1] != '\n') sb_puts(&b, "\n");
+        if (m->role != TR_MODEL) continue;     /* token counts describe replies */
         if (m->tokens >= 0 && m->tok_s >= 0) sb_printf(&b, "\n*%lld tokens, %.1f tok/s*\n", m->tokens, m->tok_s);
         else if (m->tokens >= 0) sb_printf(&b, "\n*%lld tokens*\n", m->tokens);
     }

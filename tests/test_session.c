@@ -388,6 +388,12 @@ static void test_meter_limit(void)
         CHECK(sess_n_used(s) <= n_ctx, "turn %d: %d of %d tokens", i, sess_n_used(s), n_ctx);
     }
     CHECK(over == 0, "%d turns past the context", over);
+    /* Issue 23 item 12: token counts are on replies only. */
+    tr_transcript *tr = sess_transcript(s);
+    for (size_t i = 0; i < tr->n_msgs; i++)
+        if (tr->msgs[i].role == TR_USER)
+            CHECK(tr->msgs[i].tokens < 0 && tr->msgs[i].tok_s < 0, "user message %zu has tokens %lld", i,
+                  tr->msgs[i].tokens);
     /* /regen of a reply whose exchange left the context works. */
     CHECK(sess_regen(s, NULL, &err) == 0, "regen: %s", err.msg);
     CHECK(sess_n_used(s) <= n_ctx, "after regen: %d", sess_n_used(s));
