@@ -292,6 +292,9 @@ int chat_regen(chat *c, gc_err *err)
     int rc = sess_regen(c->s, &st, err);
     if (rc) device_lost(c, NULL);
     if (c->fe.reply_end) c->fe.reply_end(c->fe.user, rc ? NULL : &st);
+    /* The new reply replaces the old one (or, after a failure, the old one is
+     * back): the screen shows the conversation as it now is, one reply. */
+    if (c->fe.reset) c->fe.reset(c->fe.user);
     return rc;
 }
 
