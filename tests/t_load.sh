@@ -78,4 +78,12 @@ grep -q '^  temperature: 0.2$' "$saved" && grep -q '^  top_k: 9$' "$saved" && gr
     || bad "saved sampling: $(sed -n '/^sampling:/,/^messages:/p' "$saved")"
 grep -q '^  name: g3-default$' "$saved" && ok "a new reply records the model that made it" \
     || bad "model after a new reply: $(sed -n '/^model:/,/^persona:/p' "$saved")"
+# --- /load with no name lists the saved conversations (issue 23, item 15) ---
+printf '/load\n/quit\n' | timeout 60 "$BIN" $G >"$T/d.out" 2>"$T/d.err"; rc=$?
+[ $rc -eq 0 ] || bad "/load alone: exit $rc ($(cat "$T/d.err"))"
+line=$(grep '^  f ' "$T/d.err")
+has "$line" "2025-11-2" && has "$line" "2 messages" && has "$line" "hi" \
+    && ok "/load alone lists f: date, message count, first words" || bad "/load alone: $(cat "$T/d.err")"
+has "$(cat "$T/d.err")" "Saved conversations in $TR" || bad "/load alone: no heading: $(cat "$T/d.err")"
+grep -q "error" "$T/d.err" && bad "/load alone is an error: $(cat "$T/d.err")"
 exit $fail
