@@ -518,29 +518,61 @@ int chat_export(chat *c, const char *name, char *path_out, size_t n, gc_err *err
 
 /* Before a new conversation replaces the current one: autosave it, and
  * forget its file so the new one gets its own. Fails, and the current
- * conversation stays, when it could not be saved anywhere. */
-static int leave_conversation(chat *c, gc_err *err)
+ * conversation stays, when it could not be saved anywhere. Where it went is
+ * put in msg (*is_error: a fallback place), for the caller to show once the
+ * new conversation is on screen (a reset would wipe it). */
+static int leave_conversation(chat *c, char *msg, size_t n, bool *is_error, gc_err *err)
 {
     bool saved;
+    msg[0] = 0;
+    *is_error = false;
     if (chat_autosave(c, &saved, err))
         return gc_err_prefix(err, "autosave failed, so the conversation stays (free some space, then try again)");
-    if (saved) {
-        char msg[PATHS_MAX * 2 + 1400];
-        chat_saved_message(c, msg, sizeof msg);
-        if (c->saved_fallback) fe_error(c, msg);
-        else {
-            snprintf(msg, sizeof msg, "The previous conversation was saved to %s", c->saved_to);
-            fe_notice(c, msg);
-        }
+    if (saved && c->saved_fallback) {
+        chat_saved_message(c, msg, n);
+        *is_error = true;
+    } else if (saved) {
+        snprintf(msg, n, "The previous conversation was saved to %s", c->saved_to);
     } else if (c->conv_path[0] && sess_transcript(c->s)->n_msgs) {
         /* Nothing new since it was saved or loaded: its file has it all. */
-        char msg[PATHS_MAX + 64];
-        snprintf(msg, sizeof msg, "The previous conversation was saved to %s", c->conv_path);
-        fe_notice(c, msg);
+        snprintf(msg, n, "The previous conversation was saved to %s", c->conv_path);
     }
     c->conv_path[0] = 0;
     c->auto_path[0] = 0;
     return 0;
+}
+
+static void show_left(chat *c, const char *msg, bool is_error)
+{
+    if (!msg[0]) return;
+    if (is_error) fe_error(c, msg);
+    else fe_notice(c, msg);
+}
+
+/* What persona p changed in the settings the session had (old, old_max):
+ * "" when nothing; else a line naming each value it set, new and old. */
+static void persona_overrides(chat *c, const persona *p, const cfg_sampling *old, int old_max, char *msg, size_t n)
+{
+    msg[0] = 0;
+    if (!p) return;
+    const cfg_sampling *s = sess_sampling(c->s);
+    char list[512] = "";
+    size_t k = 0;
+#define OVR(bit, name, fmt, field) \
+    if ((p->sampling_set & (bit)) && s->field != old->field && k < sizeof list) \
+        k += (size_t)snprintf(list + k, sizeof list - k, "%s" name " " fmt " (was " fmt ")", k ? ", " : "", \
+                              s->field, old->field)
+    if (p->has_max_tokens && sess_max_tokens(c->s) != old_max)
+        k += (size_t)snprintf(list + k, sizeof list - k, "max_tokens %d (was %d)", sess_max_tokens(c->s), old_max);
+    OVR(CFG_S_TEMPERATURE, "temperature", "%g", temperature);
+    OVR(CFG_S_TOP_K, "top_k", "%d", top_k);
+    OVR(CFG_S_TOP_P, "top_p", "%g", top_p);
+    OVR(CFG_S_MIN_P, "min_p", "%g", min_p);
+    OVR(CFG_S_REPEAT_PENALTY, "repeat_penalty", "%g", repeat_penalty);
+    OVR(CFG_S_REPEAT_LAST_N, "repeat_last_n", "%d", repeat_last_n);
+    OVR(CFG_S_SEED, "seed", "%lld", seed);
+#undef OVR
+    if (k) snprintf(msg, n, "persona %s sets %s (/set changes them)", p->name, list);
 }
 
 int chat_set_persona(chat *c, const char *name, gc_err *err)
@@ -553,7 +585,9 @@ int chat_set_persona(chat *c, const char *name, gc_err *err)
     sp.seed = p && (p->sampling_set & CFG_S_SEED) ? chat_resolve_seed(sp.seed) : sess_sampling(c->s)->seed;
     cfg_sampling old = *sess_sampling(c->s);
     /* The current conversation is saved as it is, before anything changes. */
-    if (leave_conversation(c, err) || sess_set_sampling(c->s, &sp, err)) {
+    char left[PATHS_MAX * 2 + 1400];
+    bool left_err;
+    if (leave_conversation(c, left, sizeof left, &left_err, err) || sess_set_sampling(c->s, &sp, err)) {
         persona_free(p);
         return -1;
     }
@@ -564,12 +598,16 @@ int chat_set_persona(chat *c, const char *name, gc_err *err)
         gc_err ignore;
         sess_set_sampling(c->s, &old, &ignore);
         sess_set_max_tokens(c->s, old_max);
+        show_left(c, left, left_err);
     } else {
         snprintf(c->cfg.persona, sizeof c->cfg.persona, "%s", p ? p->name : CHAT_NO_PERSONA);
         gc_err ignore;
         describe_model(c, &ignore);
         if (c->fe.reset) c->fe.reset(c->fe.user);
-        char msg[600];
+        show_left(c, left, left_err);
+        char msg[800];
+        persona_overrides(c, p, &old, old_max, msg, sizeof msg);
+        if (msg[0]) fe_notice(c, msg);
         shots_dropped(c, p, msg, sizeof msg);
         if (msg[0]) fe_notice(c, msg);
     }
@@ -579,10 +617,13 @@ int chat_set_persona(chat *c, const char *name, gc_err *err)
 
 int chat_clear(chat *c, gc_err *err)
 {
-    if (leave_conversation(c, err)) return -1;
-    if (sess_clear(c->s, err)) return -1;
-    if (c->fe.reset) c->fe.reset(c->fe.user);
-    return 0;
+    char left[PATHS_MAX * 2 + 1400];
+    bool left_err;
+    if (leave_conversation(c, left, sizeof left, &left_err, err)) return -1;
+    int rc = sess_clear(c->s, err);
+    if (!rc && c->fe.reset) c->fe.reset(c->fe.user);
+    show_left(c, left, left_err);
+    return rc;
 }
 
 int chat_input(chat *c, const char *line)

@@ -318,6 +318,7 @@ static int open_chat(tui *t, const cfg_config *cfg, const cli_opts *o, gc_err *e
                    .reply_piece = fe_reply_piece, .reply_end = fe_reply_end, .reset = fe_reset,
                    .help = fe_help, .progress = fe_progress };
     chat_set_fe(&t->c, &fe);
+    for (int i = 0; i < o->n_warnings; i++) ui_addf(t->u, UI_NOTICE, "warning: %s", o->warnings[i]);
     for (int i = 0; i < t->n_warnings; i++) ui_add(t->u, UI_NOTICE, t->warnings[i]);
     const char *pn = sess_persona_name(t->c.s);
     ui_addf(t->u, UI_NOTICE, "%s on %s%s%s%s, persona %s, context %d tokens. /help lists the commands.",
@@ -359,6 +360,7 @@ int tui_main(const cfg_config *cfg, const cli_opts *o)
     t->u = ui_create(&uc, &err);
     if (!t->u) {
         fprintf(stderr, "gemma-chat: cannot start the chat screen: %s; using line mode\n", err.msg);
+        for (int i = 0; i < o->n_warnings; i++) fprintf(stderr, "gemma-chat: warning: %s\n", o->warnings[i]);
         free(t);
         return line_chat(cfg, o);
     }
@@ -393,6 +395,7 @@ int tui_main(const cfg_config *cfg, const cli_opts *o)
     }
     ui_destroy(t->u);
     /* The screen is gone: what is left to say goes to the shell. */
+    for (int i = 0; rc && i < o->n_warnings; i++) fprintf(stderr, "gemma-chat: warning: %s\n", o->warnings[i]);
     for (int i = 0; rc && i < t->n_warnings; i++) fprintf(stderr, "gemma-chat: warning: %s\n", t->warnings[i]);
     if (rc) fprintf(stderr, "gemma-chat: %s\n", err.msg);
     if (save_rc) {
