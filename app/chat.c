@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "app/backends.h"
-#include "app/slash.h"
 #include "app/transcript.h"
 
 static void fe_notice(chat *c, const char *text)
@@ -418,7 +417,9 @@ int chat_autosave(chat *c, bool *saved, gc_err *err)
     return 0;
 }
 
-void chat_print_transcript(chat *c, FILE *f)
+/* The last resort when autosave fails everywhere: the transcript, as YAML
+ * after a line saying what it is, to f (stderr). */
+static void print_transcript(chat *c, FILE *f)
 {
     char *y = NULL;
     size_t yn = 0;
@@ -436,6 +437,28 @@ void chat_saved_message(const chat *c, char *buf, size_t n)
                  c->save_error, c->saved_to);
     else
         snprintf(buf, n, "Saved the conversation to %s", c->saved_to);
+}
+
+int chat_report_exit(chat *c, int save_rc, const gc_err *save_err, bool saved, FILE *f)
+{
+    int bad = 0;
+    if (save_rc) {
+        /* Nowhere to write it, and no screen to keep it on: the last place
+         * left is f, so that the conversation is not lost. */
+        fprintf(f, "gemma-chat: autosave failed: %s\n", save_err->msg);
+        print_transcript(c, f);
+        bad = 1;
+    } else if (saved) {
+        char msg[PATHS_MAX * 2 + 1400];
+        chat_saved_message(c, msg, sizeof msg);
+        fprintf(f, "%s%s\n", c->saved_fallback ? "gemma-chat: " : "", msg);
+        bad = c->saved_fallback;    /* safe now, but not where it belongs */
+    }
+    if (c->be && c->be->lost) {
+        fprintf(f, "gemma-chat: the GPU device was lost; restart gemma-chat\n");
+        bad = 1;
+    }
+    return bad;
 }
 
 int chat_load_file(chat *c, const char *path, gc_err *err)
@@ -624,25 +647,6 @@ int chat_clear(chat *c, gc_err *err)
     if (!rc && c->fe.reset) c->fe.reset(c->fe.user);
     show_left(c, left, left_err);
     return rc;
-}
-
-int chat_input(chat *c, const char *line)
-{
-    const char *p = line;
-    while (*p == ' ' || *p == '\t') p++;
-    if (*p == '/' && p[1] != '/') {
-        slash_run(c, p);
-        return c->quit;
-    }
-    /* "//text" sends "/text": a message may start with a slash. */
-    if (*p == '/') line = p + 1;
-    bool blank = true;
-    for (const char *q = line; *q; q++)
-        if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r') blank = false;
-    if (blank) return 0;
-    gc_err err = {0};
-    if (chat_send(c, line, &err)) fe_error(c, err.msg);
-    return c->quit;
 }
 
 /* --- names for completion --- */

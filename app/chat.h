@@ -1,15 +1,15 @@
 /* chat.h: the chat application behind every front end (TUI, --no-tui line
  * mode, -p): the loaded model, the session, the persona, the current
- * conversation's file and autosave, and the input handling that the slash
- * commands (app/slash.h) and plain messages share.
+ * conversation's file and autosave: what the slash commands (app/slash.h,
+ * the layer above this one) and plain messages act on.
  *
- * A front end fills a chat_fe with what it shows and calls chat_input() with
+ * A front end fills a chat_fe with what it shows and calls slash_input() with
  * each line the user typed. The current conversation has a file in the
  * transcripts directory (conv_path): a fresh default name for a new
  * conversation, the file it came from after /load or --load, or the name
- * given to /save. Autosave (config transcripts.autosave) writes it on exit,
- * on SIGTERM/SIGHUP, and before /clear or /persona start a new conversation,
- * whenever it has messages.
+ * given to /save. Autosave (config transcripts.autosave, see chat_autosave)
+ * writes on exit, on SIGTERM/SIGHUP, and before /clear, /persona or /load
+ * start another conversation, whenever it changed.
  */
 #ifndef GC_CHAT_H
 #define GC_CHAT_H
@@ -95,11 +95,6 @@ int chat_warmup(chat *c, be_progress_fn progress, void *pu, gc_err *err);
 
 void chat_set_fe(chat *c, const chat_fe *fe);
 
-/* One line of input: a slash command (app/slash.h) or a message to answer.
- * Problems are reported through the front end; returns 1 when the user asked
- * to quit, else 0. */
-int chat_input(chat *c, const char *line);
-
 /* Sends a message and streams the reply through the front end. */
 int chat_send(chat *c, const char *text, gc_err *err);
 int chat_regen(chat *c, gc_err *err);
@@ -131,12 +126,15 @@ int chat_clear(chat *c, gc_err *err);
  * exists only in memory, and the front end must not drop it silently. */
 int chat_autosave(chat *c, bool *saved, gc_err *err);
 
-/* The last resort when autosave fails everywhere: the transcript, as YAML
- * after a line saying what it is, to f (stderr). */
-void chat_print_transcript(chat *c, FILE *f);
-
 /* A line telling where the last autosave went (for the front end). */
 void chat_saved_message(const chat *c, char *buf, size_t n);
+
+/* What a front end says on f as it ends, after its last chat_autosave
+ * (save_rc, save_err, saved): where the conversation went (the transcript
+ * itself when nowhere took it) and whether the device was lost. Returns 1
+ * when that makes the exit status 1 (not saved where it belongs, device
+ * lost), else 0. */
+int chat_report_exit(chat *c, int save_rc, const gc_err *save_err, bool saved, FILE *f);
 
 /* The transcripts directory (created). */
 int chat_transcripts_dir(const chat *c, char *buf, size_t n, gc_err *err);

@@ -344,7 +344,7 @@ static void handle_line(tui *t, const char *line)
     if (!cmd) ui_add(t->u, UI_USER, p[0] == '/' ? p + 1 : line);
     ui_set_busy(t->u, cmd ? "working" : "prefill");
     ui_render(t->u);
-    if (chat_input(&t->c, line)) t->quit = true;
+    if (slash_input(&t->c, line)) t->quit = true;
     ui_set_busy(t->u, NULL);
     if (cmd) completions(t);
     status_last(t);
@@ -398,20 +398,7 @@ int tui_main(const cfg_config *cfg, const cli_opts *o)
     for (int i = 0; rc && i < o->n_warnings; i++) fprintf(stderr, "gemma-chat: warning: %s\n", o->warnings[i]);
     for (int i = 0; rc && i < t->n_warnings; i++) fprintf(stderr, "gemma-chat: warning: %s\n", t->warnings[i]);
     if (rc) fprintf(stderr, "gemma-chat: %s\n", err.msg);
-    if (save_rc) {
-        fprintf(stderr, "gemma-chat: autosave failed: %s\n", save_err.msg);
-        chat_print_transcript(&t->c, stderr);
-        if (!rc) rc = 1;
-    } else if (saved) {
-        char msg[PATHS_MAX * 2 + 1400];
-        chat_saved_message(&t->c, msg, sizeof msg);
-        fprintf(stderr, "%s%s\n", t->c.saved_fallback ? "gemma-chat: " : "", msg);
-        if (t->c.saved_fallback && !rc) rc = 1;
-    }
-    if (t->c.be && t->c.be->lost) {
-        fprintf(stderr, "gemma-chat: the GPU device was lost; restart gemma-chat\n");
-        if (!rc) rc = 1;
-    }
+    if (chat_report_exit(&t->c, save_rc, &save_err, saved, stderr) && !rc) rc = 1;
     if (t->signo) rc = 128 + t->signo;
     chat_close(&t->c);
     for (int i = 0; i < t->n_warnings; i++) free(t->warnings[i]);

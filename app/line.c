@@ -205,7 +205,7 @@ static void handle_line(char *line)
     if (*line && g_rl_installed) add_history(line);
     /* SIGINT now stops the prefill or the reply, not the chat. */
     g_busy = 1;
-    int quit = chat_input(g_chat, line);
+    int quit = slash_input(g_chat, line);
     g_busy = 0;
     g_sigint = 0;
     if (quit) {
@@ -362,22 +362,8 @@ int line_chat(const cfg_config *cfg, const cli_opts *o)
     gc_err err = { 0 };
     bool saved = false;
     rc = 0;
-    if (chat_autosave(&c, &saved, &err)) {
-        /* Nowhere to write it, and no screen to keep it on: the last place
-         * left is stderr, so that the conversation is not lost. */
-        fprintf(stderr, "gemma-chat: autosave failed: %s\n", err.msg);
-        chat_print_transcript(&c, stderr);
-        rc = 1;
-    } else if (saved) {
-        char msg[PATHS_MAX * 2 + 1400];
-        chat_saved_message(&c, msg, sizeof msg);
-        fprintf(stderr, "%s%s\n", c.saved_fallback ? "gemma-chat: " : "", msg);
-        if (c.saved_fallback) rc = 1;   /* safe now, but not where it belongs */
-    }
-    if (c.be && c.be->lost) {
-        fprintf(stderr, "gemma-chat: the GPU device was lost; restart gemma-chat\n");
-        rc = 1;
-    }
+    int save_rc = chat_autosave(&c, &saved, &err);
+    if (chat_report_exit(&c, save_rc, &err, saved, stderr)) rc = 1;
     if (g_signal) rc = 128 + g_signal;
     chat_close(&c);
     g_chat = NULL;

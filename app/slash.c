@@ -330,3 +330,22 @@ int slash_run(chat *c, const char *line)
     gc_errf(&err, "unknown command '%.*s' (/help lists them)", (int)(n > 64 ? 64 : n), line);
     return fail(c, &err);
 }
+
+int slash_input(chat *c, const char *line)
+{
+    const char *p = line;
+    while (*p == ' ' || *p == '\t') p++;
+    if (*p == '/' && p[1] != '/') {
+        slash_run(c, p);
+        return c->quit;
+    }
+    /* "//text" sends "/text": a message may start with a slash. */
+    if (*p == '/') line = p + 1;
+    bool blank = true;
+    for (const char *q = line; *q; q++)
+        if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r') blank = false;
+    if (blank) return 0;
+    gc_err err = {0};
+    if (chat_send(c, line, &err)) fail(c, &err);
+    return c->quit;
+}
