@@ -513,6 +513,9 @@ static int read_message(const ydoc *d, const ydoc_node *mn, tr_transcript *t, gc
     if ((v = ydoc_map_get(mn, "tok_s")) && ydoc_get_double(d, v, "tok_s", 0, 1e9, &m.tok_s, err)) return -1;
     if (need(d, mn, "text", "a message", &v, err) || get_text(d, v, "text", TR_MAX_TEXT_BYTES, &m.text, err))
         return -1;
+    /* tokens and tok_s describe replies: on another message (older files put
+     * the prompt's there) they are read, and dropped. */
+    if (m.role != TR_MODEL) { m.tokens = -1; m.tok_s = -1; }
     if (push_msg(t, m, err)) { free(m.text); return -1; }
     return 0;
 }
