@@ -348,6 +348,7 @@ static int persona_cost(sess *s, size_t n, size_t *out, gc_err *err)
  * persona and the sizes. */
 static int fit_persona(sess *s, gc_err *err)
 {
+    if (!s->persona[0] && !s->n_shots) return 0;   /* no persona: nothing to fit (a message may still be too long) */
     int n_ctx = gemma_n_ctx(s->g), room = n_ctx - sess_reply_reserve(s);
     size_t cost = 0;
     for (;;) {
