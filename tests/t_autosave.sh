@@ -85,14 +85,16 @@ if ! mount -t tmpfs -o size=64k tmpfs "$XDG_DATA_HOME" 2>"$T/mount.err"; then
     exit 77
 fi
 mounted=$XDG_DATA_HOME
-# The feeder waits for the 6th reply, fills the disk, then says /quit.
+# The feeder waits for the 6th reply (show_stats prints one "[prompt ...]"
+# line per reply, whatever the replies hold), fills the disk, then says /quit.
+printf 'show_stats: true\n' >"$T/stats.yaml"
 {
     printf 'one\ntwo\nthree\n/save keep\nfour\nfive\nsix\n'
     i=0
-    while [ "$(wc -l <"$T/full.out" 2>/dev/null || echo 0)" -lt 6 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+    while [ "$(grep -c '^\[prompt ' "$T/full.err" 2>/dev/null)" != 6 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
     dd if=/dev/zero of="$XDG_DATA_HOME/filler" bs=1k count=128 2>/dev/null
     printf '/quit\n'
-} | timeout 60 "$BIN" $G >"$T/full.out" 2>"$T/full.err"; rc=$?
+} | timeout 60 "$BIN" $G -c "$T/stats.yaml" >"$T/full.out" 2>"$T/full.err"; rc=$?
 [ $rc -eq 1 ] || bad "full disk: exit $rc, want 1 once the conversation is safe ($(cat "$T/full.err"))"
 fbf=$(ls "$FB" 2>/dev/null | head -n 1)
 [ -n "$fbf" ] && [ "$(n_user "$FB/$fbf")" = 6 ] && ok "full disk: all 6 messages saved to $FB/$fbf" \
