@@ -9,20 +9,11 @@
 #    message, /load ck loads the 2-message checkpoint.
 # The tmpfs part needs root (mount); without it it is skipped (exit 77),
 # except under CI=true, where it must run.
-set -u
-B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}
-M=$MODELS/g3-default.gguf
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
-ok() { echo "ok: $*"; }
-has() { case "$1" in *"$2"*) return 0;; esac; return 1; }
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/gc-autosave-XXXXXX")
+. "$(dirname "$0")/chat_lib.sh"
+chat_init autosave
 mounted=
 cleanup() { [ -n "$mounted" ] && umount "$mounted" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
-unset GEMMA_CHAT_MODEL GEMMA_CHAT_BACKEND GEMMA_CHAT_DEVICE GEMMA_CHAT_CONTEXT GEMMA_CHAT_PERSONA GEMMA_CHAT_SEED \
-      GEMMA_CHAT_FAULT
 G="-m $M --backend cpu --temp 0 -n 6 --persona none --no-tui"
 # user messages in a transcript file
 n_user() { grep -c '^  - role: user' "$1" 2>/dev/null || echo 0; }

@@ -3,16 +3,8 @@
 # is 2; a file that cannot be read or parsed is 1. Input files that are not
 # regular files (a FIFO, a directory) are refused before they are opened, so
 # that nothing blocks: every run here has a short timeout.
-set -u
-B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}
-M=$MODELS/g3-default.gguf
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
-has() { case "$1" in *"$2"*) return 0;; esac; return 1; }
-T=$(mktemp -d "${TMPDIR:-/tmp}/gc-exit-XXXXXX")
-trap 'rm -rf "$T"' EXIT
-export XDG_CONFIG_HOME=$T/config XDG_DATA_HOME=$T/data XDG_STATE_HOME=$T/state XDG_CACHE_HOME=$T/cache
-unset GEMMA_CHAT_MODEL GEMMA_CHAT_BACKEND GEMMA_CHAT_CONTEXT GEMMA_CHAT_PERSONA GEMMA_CHAT_SEED
+. "$(dirname "$0")/chat_lib.sh"
+chat_init exit
 mkfifo "$T/fifo"
 mkdir -p "$T/dir" "$XDG_CONFIG_HOME/gemma-chat/prompts"
 printf 'sampling: [1\n' >"$T/broken.yaml"

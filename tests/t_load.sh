@@ -6,20 +6,8 @@
 #  - only viewing a transcript leaves its file byte-identical (no new model
 #    name, seed or `updated`) and writes no other file; a transcript made
 #    with another model gets a notice naming both.
-set -u
-B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}
-M=$MODELS/g3-default.gguf
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
-ok() { echo "ok: $*"; }
-has() { case "$1" in *"$2"*) return 0;; esac; return 1; }
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/gc-load-XXXXXX")
-trap 'rm -rf "$T"' EXIT
-export XDG_CONFIG_HOME=$T/config XDG_DATA_HOME=$T/data XDG_STATE_HOME=$T/state XDG_CACHE_HOME=$T/cache
-unset GEMMA_CHAT_MODEL GEMMA_CHAT_BACKEND GEMMA_CHAT_DEVICE GEMMA_CHAT_CONTEXT GEMMA_CHAT_PERSONA GEMMA_CHAT_SEED \
-      GEMMA_CHAT_FAULT
-TR=$XDG_DATA_HOME/gemma-chat/transcripts
+. "$(dirname "$0")/chat_lib.sh"
+chat_init load
 G="-m $M --backend cpu -n 6 --persona none --no-tui"
 mkdir -p "$TR"
 cat >"$T/f.yaml" <<'EOF'

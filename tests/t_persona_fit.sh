@@ -4,17 +4,8 @@
 # the examples that do not fit are left out with a warning naming the persona,
 # and messages are answered; when the instruction alone cannot fit, gemma-chat
 # refuses at start (exit 2), naming the persona and the sizes.
-set -u
-B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}
-M=$MODELS/g3-default.gguf
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
-ok() { echo "ok: $*"; }
-has() { case "$1" in *"$2"*) return 0;; esac; return 1; }
-T=$(mktemp -d "${TMPDIR:-/tmp}/gc-pfit-XXXXXX")
-trap 'rm -rf "$T"' EXIT
-export XDG_CONFIG_HOME=$T/config XDG_DATA_HOME=$T/data XDG_STATE_HOME=$T/state XDG_CACHE_HOME=$T/cache
-unset GEMMA_CHAT_MODEL GEMMA_CHAT_BACKEND GEMMA_CHAT_CONTEXT GEMMA_CHAT_PERSONA GEMMA_CHAT_SEED
+. "$(dirname "$0")/chat_lib.sh"
+chat_init pfit
 
 # examples too big: left out, the message is answered
 timeout 60 "$BIN" -m "$M" --backend cpu --persona assistant --ctx 256 -n 8 -p "Hello there how are you" \
