@@ -2,6 +2,7 @@
 #include "app/chat.h"
 
 #include <dirent.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,6 @@
 #include <unistd.h>
 
 #include "app/backends.h"
-#include "app/slash.h"
 #include "app/transcript.h"
 
 static void fe_notice(chat *c, const char *text)
@@ -114,6 +114,18 @@ static int load_persona(chat *c, const char *name, persona **out, gc_err *err)
     return persona_load(&c->pdirs, name, out, NULL, NULL, err);
 }
 
+/* When the session kept fewer of p's example exchanges than p has (they did
+ * not fit the context), a line saying so into msg; else msg[0] = 0. */
+static void shots_dropped(chat *c, const persona *p, char *msg, size_t n)
+{
+    size_t kept = sess_n_persona_exchanges(c->s);
+    msg[0] = 0;
+    if (p && kept < p->n_exchanges)
+        snprintf(msg, n, "persona %s: %s of its %zu example exchanges fit the context of %d tokens, so %s left out "
+                 "(a larger --ctx keeps them)", p->name, kept ? "only some" : "none", p->n_exchanges,
+                 sess_n_ctx(c->s), kept ? "the others are" : "they are");
+}
+
 /* p's instruction, example exchanges and stop strings (p NULL: none) into
  * the session: a new conversation. */
 static int apply_persona(chat *c, const persona *p, gc_err *err)
@@ -152,13 +164,15 @@ int chat_open(chat *c, const cfg_config *cfg, be_progress_fn progress, void *pu,
     persona *p = NULL;
     int rc = CHAT_ERUNTIME;
     cfg_source ps = cfg_origin(&c->cfg, "persona");
-    if (c->cfg.persona[0] && load_persona(c, c->cfg.persona, &p, err)) {
+    int prc = 0;
+    if (c->cfg.persona[0] && (prc = load_persona(c, c->cfg.persona, &p, err))) {
         if (ps <= CFG_SRC_SHARE) {
             /* The built-in default: go on without a persona rather than fail. */
             if (warn) warn(wu, err->msg);
         } else {
             gc_err_prefix(err, "%s %s", ps == CFG_SRC_FLAG ? "--persona" : "persona", c->cfg.persona);
-            return ps == CFG_SRC_FLAG ? CHAT_EUSAGE : CHAT_ERUNTIME;
+            /* An unknown name is a bad value; a persona file that fails to parse is not. */
+            return ps == CFG_SRC_FLAG && prc == -2 ? CHAT_EUSAGE : CHAT_ERUNTIME;
         }
     }
     if (gguf_open(&c->g, c->model_path, err) || tok_from_gguf(&c->v, c->g, err) ||
@@ -196,7 +210,15 @@ int chat_open(chat *c, const cfg_config *cfg, be_progress_fn progress, void *pu,
     persona_sampling(p, &c->cfg, &sp.sampling);
     sp.sampling.seed = chat_resolve_seed(sp.sampling.seed);
     if (sess_create(&c->s, c->m, c->v, &sp, err)) goto done;
-    if (apply_persona(c, p, err) || describe_model(c, err)) goto done;
+    if (apply_persona(c, p, err)) {
+        /* The context is too small for the persona's instruction: a bad value. */
+        rc = CHAT_EUSAGE;
+        goto done;
+    }
+    char msg[600];
+    shots_dropped(c, p, msg, sizeof msg);
+    if (msg[0] && warn) warn(wu, msg);
+    if (describe_model(c, err)) goto done;
     chat_set_fe(c, NULL);
     rc = 0;
 done:
@@ -247,6 +269,10 @@ int chat_send(chat *c, const char *text, gc_err *err)
 {
     sess_stats st;
     c->cancel = 0;
+    /* The replies from now on come from this model (a loaded transcript may
+     * name another): the transcript says so. */
+    gc_err ignore;
+    describe_model(c, &ignore);
     if (sess_add_user(c->s, text, &st, err)) {
         device_lost(c, text);
         return -1;
@@ -266,10 +292,15 @@ int chat_regen(chat *c, gc_err *err)
     sess_stats st;
     c->cancel = 0;
     if (!sess_n_exchanges(c->s)) return gc_errf(err, "there is no reply to regenerate");
+    gc_err ignore;
+    describe_model(c, &ignore);
     if (c->fe.reply_begin) c->fe.reply_begin(c->fe.user);
     int rc = sess_regen(c->s, &st, err);
     if (rc) device_lost(c, NULL);
     if (c->fe.reply_end) c->fe.reply_end(c->fe.user, rc ? NULL : &st);
+    /* The new reply replaces the old one (or, after a failure, the old one is
+     * back): the screen shows the conversation as it now is, one reply. */
+    if (c->fe.reset) c->fe.reset(c->fe.user);
     return rc;
 }
 
@@ -294,17 +325,147 @@ int chat_save(chat *c, const char *name, char *path_out, size_t n, gc_err *err)
     }
     if (tr_save(sess_transcript(c->s), path, err)) return -1;
     snprintf(c->conv_path, sizeof c->conv_path, "%s", path);
+    c->saved_gen = sess_transcript(c->s)->gen;
     if (path_out) snprintf(path_out, n, "%s", path);
     return 0;
+}
+
+/* Whether path's file name is one tr_default_name makes
+ * (YYYY-MM-DD_HH-MM-SS[-N].yaml): a file autosave may continue. Any other
+ * name was chosen by the user, and autosave leaves it as it is. */
+static bool default_named(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    static const char pat[] = "dddd-dd-dd_dd-dd-dd";
+    for (size_t i = 0; i < sizeof pat - 1; i++)
+        if (pat[i] == 'd' ? (b[i] < '0' || b[i] > '9') : b[i] != pat[i]) return false;
+    const char *p = b + sizeof pat - 1;
+    if (*p == '-') {
+        p++;
+        if (*p < '0' || *p > '9') return false;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    return !strcmp(p, ".yaml");
+}
+
+/* The file autosave writes: the conversation's own file when autosave may
+ * write it, else a default-named file of its own in the transcripts
+ * directory (kept in auto_path for the next autosave). */
+static int autosave_target(chat *c, char *path, size_t n, gc_err *err)
+{
+    if (c->conv_path[0] && default_named(c->conv_path)) return paths_join(path, n, err, "%s", c->conv_path);
+    if (!c->auto_path[0]) {
+        char dir[PATHS_MAX], def[256];
+        if (chat_transcripts_dir(c, dir, sizeof dir, err) || tr_default_name(dir, time(NULL), def, sizeof def, err) ||
+            tr_path(dir, def, ".yaml", c->auto_path, sizeof c->auto_path, err)) {
+            c->auto_path[0] = 0;
+            return -1;
+        }
+    }
+    return paths_join(path, n, err, "%s", c->auto_path);
+}
+
+/* After the transcripts directory failed: the same file name (or a fresh
+ * default one, never over an existing file) in the first fallback place that
+ * takes it. */
+static int save_fallback(chat *c, const char *primary, gc_err *err)
+{
+    const char *base = strrchr(primary, '/');
+    base = base ? base + 1 : primary;
+    for (int i = 0; i < 3; i++) {
+        char dir[PATHS_MAX], path[PATHS_MAX];
+        gc_err e;
+        if (i < 2) {
+            if (paths_ensure_user_dir(i == 0 ? PATHS_STATE : PATHS_CACHE, "transcripts", dir, sizeof dir, &e))
+                continue;
+        } else {
+            const char *t = getenv("TMPDIR");
+            if (paths_join(dir, sizeof dir, &e, "%s/gemma-chat-%ld", t && t[0] == '/' ? t : "/tmp", (long)getuid()) ||
+                paths_mkdir_p(dir, 0700, &e))
+                continue;
+        }
+        if (paths_join(path, sizeof path, &e, "%s/%s", dir, base)) continue;
+        if (access(path, F_OK) == 0) {
+            char def[256];
+            if (tr_default_name(dir, time(NULL), def, sizeof def, &e) ||
+                paths_join(path, sizeof path, &e, "%s/%s", dir, def))
+                continue;
+        }
+        if (tr_save(sess_transcript(c->s), path, &e) >= 0) {
+            snprintf(c->saved_to, sizeof c->saved_to, "%s", path);
+            return 0;
+        }
+    }
+    return gc_errf(err, "%s; no fallback place (the state and cache directories, $TMPDIR) took the conversation "
+                   "either", c->save_error);
 }
 
 int chat_autosave(chat *c, bool *saved, gc_err *err)
 {
     if (saved) *saved = false;
+    c->saved_fallback = false;
+    c->save_error[0] = 0;
     if (!c->s || !c->cfg.autosave || sess_transcript(c->s)->n_msgs == 0) return 0;
-    if (chat_save(c, NULL, NULL, 0, err)) return -1;
+    tr_transcript *tr = sess_transcript(c->s);
+    if (tr->gen == c->saved_gen) return 0;     /* nothing new since it was loaded or saved */
+    char path[PATHS_MAX];
+    gc_err e;
+    if (!autosave_target(c, path, sizeof path, &e) && tr_save(tr, path, &e) >= 0) {
+        if (!c->conv_path[0]) snprintf(c->conv_path, sizeof c->conv_path, "%s", path);
+        snprintf(c->saved_to, sizeof c->saved_to, "%s", path);
+    } else {
+        snprintf(c->save_error, sizeof c->save_error, "%s", e.msg);
+        if (save_fallback(c, path, err)) return -1;
+        c->saved_fallback = true;
+    }
+    c->saved_gen = tr->gen;
     if (saved) *saved = true;
     return 0;
+}
+
+/* The last resort when autosave fails everywhere: the transcript, as YAML
+ * after a line saying what it is, to f (stderr). */
+static void print_transcript(chat *c, FILE *f)
+{
+    char *y = NULL;
+    size_t yn = 0;
+    gc_err ignore;
+    if (!c->s || tr_to_yaml(sess_transcript(c->s), &y, &yn, &ignore)) return;
+    fprintf(f, "gemma-chat: the conversation follows (a transcript: save it as NAME.yaml)\n");
+    fwrite(y, 1, yn, f);
+    free(y);
+}
+
+void chat_saved_message(const chat *c, char *buf, size_t n)
+{
+    if (c->saved_fallback)
+        snprintf(buf, n, "Could not save the conversation in the transcripts directory (%s): saved it to %s instead",
+                 c->save_error, c->saved_to);
+    else
+        snprintf(buf, n, "Saved the conversation to %s", c->saved_to);
+}
+
+int chat_report_exit(chat *c, int save_rc, const gc_err *save_err, bool saved, FILE *f)
+{
+    int bad = 0;
+    if (save_rc) {
+        /* Nowhere to write it, and no screen to keep it on: the last place
+         * left is f, so that the conversation is not lost. */
+        fprintf(f, "gemma-chat: autosave failed: %s\n", save_err->msg);
+        print_transcript(c, f);
+        bad = 1;
+    } else if (saved) {
+        char msg[PATHS_MAX * 2 + 1400];
+        chat_saved_message(c, msg, sizeof msg);
+        fprintf(f, "%s%s\n", c->saved_fallback ? "gemma-chat: " : "", msg);
+        bad = c->saved_fallback;    /* safe now, but not where it belongs */
+    }
+    if (c->be && c->be->lost) {
+        fprintf(f, "gemma-chat: the GPU device was lost; restart gemma-chat\n");
+        bad = 1;
+    }
+    return bad;
 }
 
 int chat_load_file(chat *c, const char *path, gc_err *err)
@@ -323,12 +484,44 @@ int chat_load_file(chat *c, const char *path, gc_err *err)
         return gc_err_prefix(err, "%s", path);
     }
     persona_free(p);
-    /* New replies come from this model: the transcript says so. */
-    gc_err ignore;
-    describe_model(c, &ignore);
-    tr_set_sampling(sess_transcript(c->s), sess_sampling(c->s));
+    /* The conversation goes on with its own sampling settings and seed,
+     * except those given as flags or environment variables (as with a
+     * persona's). The seed restarts the sampler. */
+    tr = sess_transcript(c->s);
+    if (tr->has_sampling) {
+        cfg_sampling sp = tr->sampling;
+        const cfg_sampling *now = sess_sampling(c->s);
+        static const struct { const char *key; size_t off, size; } keys[] = {
+            { "sampling.temperature", offsetof(cfg_sampling, temperature), sizeof(float) },
+            { "sampling.top_k", offsetof(cfg_sampling, top_k), sizeof(int) },
+            { "sampling.top_p", offsetof(cfg_sampling, top_p), sizeof(float) },
+            { "sampling.min_p", offsetof(cfg_sampling, min_p), sizeof(float) },
+            { "sampling.repeat_penalty", offsetof(cfg_sampling, repeat_penalty), sizeof(float) },
+            { "sampling.repeat_last_n", offsetof(cfg_sampling, repeat_last_n), sizeof(int) },
+            { "sampling.seed", offsetof(cfg_sampling, seed), sizeof(long long) },
+        };
+        for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+            if (cfg_origin(&c->cfg, keys[i].key) >= CFG_SRC_ENV)
+                memcpy((char *)&sp + keys[i].off, (const char *)now + keys[i].off, keys[i].size);
+        gc_err e;
+        if (sess_set_sampling(c->s, &sp, &e)) fe_error(c, e.msg);
+    } else {
+        tr_set_sampling(tr, sess_sampling(c->s));
+    }
+    /* Only viewing it changes nothing: the model fields are updated by the
+     * next reply (chat_send), and a different model gets a notice now. */
+    const char *file = strrchr(c->model_path, '/');
+    file = file ? file + 1 : c->model_path;
+    char msg[PATHS_MAX + 1200] = "";
+    if ((tr->model_file[0] && strcmp(tr->model_file, file)) || (tr->model_name[0] && strcmp(tr->model_name, c->model_name)))
+        snprintf(msg, sizeof msg, "This conversation was made with %s (%s); new replies come from %s (%s).",
+                 tr->model_name[0] ? tr->model_name : "?", tr->model_file[0] ? tr->model_file : "?", c->model_name,
+                 file);
     snprintf(c->conv_path, sizeof c->conv_path, "%s", path);
+    c->auto_path[0] = 0;
+    c->saved_gen = tr->gen;
     if (c->fe.reset) c->fe.reset(c->fe.user);
+    if (msg[0]) fe_notice(c, msg);
     return 0;
 }
 
@@ -354,21 +547,62 @@ int chat_export(chat *c, const char *name, char *path_out, size_t n, gc_err *err
 }
 
 /* Before a new conversation replaces the current one: autosave it, and
- * forget its file so the new one gets its own. */
-static void leave_conversation(chat *c)
+ * forget its file so the new one gets its own. Fails, and the current
+ * conversation stays, when it could not be saved anywhere. Where it went is
+ * put in msg (*is_error: a fallback place), for the caller to show once the
+ * new conversation is on screen (a reset would wipe it). */
+static int leave_conversation(chat *c, char *msg, size_t n, bool *is_error, gc_err *err)
 {
-    gc_err err;
     bool saved;
-    if (chat_autosave(c, &saved, &err)) {
-        char msg[1200];
-        snprintf(msg, sizeof msg, "autosave failed: %s", err.msg);
-        fe_error(c, msg);
+    msg[0] = 0;
+    *is_error = false;
+    if (chat_autosave(c, &saved, err))
+        return gc_err_prefix(err, "autosave failed, so the conversation stays (free some space, then try again)");
+    if (saved && c->saved_fallback) {
+        chat_saved_message(c, msg, n);
+        *is_error = true;
     } else if (saved) {
-        char msg[PATHS_MAX + 64];
-        snprintf(msg, sizeof msg, "The previous conversation was saved to %s", c->conv_path);
-        fe_notice(c, msg);
+        snprintf(msg, n, "The previous conversation was saved to %s", c->saved_to);
+    } else if (c->conv_path[0] && sess_transcript(c->s)->n_msgs) {
+        /* Nothing new since it was saved or loaded: its file has it all. */
+        snprintf(msg, n, "The previous conversation was saved to %s", c->conv_path);
     }
     c->conv_path[0] = 0;
+    c->auto_path[0] = 0;
+    return 0;
+}
+
+static void show_left(chat *c, const char *msg, bool is_error)
+{
+    if (!msg[0]) return;
+    if (is_error) fe_error(c, msg);
+    else fe_notice(c, msg);
+}
+
+/* What persona p changed in the settings the session had (old, old_max):
+ * "" when nothing; else a line naming each value it set, new and old. */
+static void persona_overrides(chat *c, const persona *p, const cfg_sampling *old, int old_max, char *msg, size_t n)
+{
+    msg[0] = 0;
+    if (!p) return;
+    const cfg_sampling *s = sess_sampling(c->s);
+    char list[512] = "";
+    size_t k = 0;
+#define OVR(bit, name, fmt, field) \
+    if ((p->sampling_set & (bit)) && s->field != old->field && k < sizeof list) \
+        k += (size_t)snprintf(list + k, sizeof list - k, "%s" name " " fmt " (was " fmt ")", k ? ", " : "", \
+                              s->field, old->field)
+    if (p->has_max_tokens && sess_max_tokens(c->s) != old_max)
+        k += (size_t)snprintf(list + k, sizeof list - k, "max_tokens %d (was %d)", sess_max_tokens(c->s), old_max);
+    OVR(CFG_S_TEMPERATURE, "temperature", "%g", temperature);
+    OVR(CFG_S_TOP_K, "top_k", "%d", top_k);
+    OVR(CFG_S_TOP_P, "top_p", "%g", top_p);
+    OVR(CFG_S_MIN_P, "min_p", "%g", min_p);
+    OVR(CFG_S_REPEAT_PENALTY, "repeat_penalty", "%g", repeat_penalty);
+    OVR(CFG_S_REPEAT_LAST_N, "repeat_last_n", "%d", repeat_last_n);
+    OVR(CFG_S_SEED, "seed", "%lld", seed);
+#undef OVR
+    if (k) snprintf(msg, n, "persona %s sets %s (/set changes them)", p->name, list);
 }
 
 int chat_set_persona(chat *c, const char *name, gc_err *err)
@@ -380,11 +614,13 @@ int chat_set_persona(chat *c, const char *name, gc_err *err)
     /* Keep the session's seed unless the persona sets one. */
     sp.seed = p && (p->sampling_set & CFG_S_SEED) ? chat_resolve_seed(sp.seed) : sess_sampling(c->s)->seed;
     cfg_sampling old = *sess_sampling(c->s);
-    if (sess_set_sampling(c->s, &sp, err)) {
+    /* The current conversation is saved as it is, before anything changes. */
+    char left[PATHS_MAX * 2 + 1400];
+    bool left_err;
+    if (leave_conversation(c, left, sizeof left, &left_err, err) || sess_set_sampling(c->s, &sp, err)) {
         persona_free(p);
         return -1;
     }
-    leave_conversation(c);
     int old_max = sess_max_tokens(c->s);
     sess_set_max_tokens(c->s, persona_max_tokens(p, &c->cfg));
     int rc = apply_persona(c, p, err);
@@ -392,11 +628,18 @@ int chat_set_persona(chat *c, const char *name, gc_err *err)
         gc_err ignore;
         sess_set_sampling(c->s, &old, &ignore);
         sess_set_max_tokens(c->s, old_max);
+        show_left(c, left, left_err);
     } else {
         snprintf(c->cfg.persona, sizeof c->cfg.persona, "%s", p ? p->name : CHAT_NO_PERSONA);
         gc_err ignore;
         describe_model(c, &ignore);
         if (c->fe.reset) c->fe.reset(c->fe.user);
+        show_left(c, left, left_err);
+        char msg[800];
+        persona_overrides(c, p, &old, old_max, msg, sizeof msg);
+        if (msg[0]) fe_notice(c, msg);
+        shots_dropped(c, p, msg, sizeof msg);
+        if (msg[0]) fe_notice(c, msg);
     }
     persona_free(p);
     return rc;
@@ -404,29 +647,13 @@ int chat_set_persona(chat *c, const char *name, gc_err *err)
 
 int chat_clear(chat *c, gc_err *err)
 {
-    leave_conversation(c);
-    if (sess_clear(c->s, err)) return -1;
-    if (c->fe.reset) c->fe.reset(c->fe.user);
-    return 0;
-}
-
-int chat_input(chat *c, const char *line)
-{
-    const char *p = line;
-    while (*p == ' ' || *p == '\t') p++;
-    if (*p == '/' && p[1] != '/') {
-        slash_run(c, p);
-        return c->quit;
-    }
-    /* "//text" sends "/text": a message may start with a slash. */
-    if (*p == '/') line = p + 1;
-    bool blank = true;
-    for (const char *q = line; *q; q++)
-        if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r') blank = false;
-    if (blank) return 0;
-    gc_err err = {0};
-    if (chat_send(c, line, &err)) fe_error(c, err.msg);
-    return c->quit;
+    char left[PATHS_MAX * 2 + 1400];
+    bool left_err;
+    if (leave_conversation(c, left, sizeof left, &left_err, err)) return -1;
+    int rc = sess_clear(c->s, err);
+    if (!rc && c->fe.reset) c->fe.reset(c->fe.user);
+    show_left(c, left, left_err);
+    return rc;
 }
 
 /* --- names for completion --- */

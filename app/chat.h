@@ -1,15 +1,15 @@
 /* chat.h: the chat application behind every front end (TUI, --no-tui line
  * mode, -p): the loaded model, the session, the persona, the current
- * conversation's file and autosave, and the input handling that the slash
- * commands (app/slash.h) and plain messages share.
+ * conversation's file and autosave: what the slash commands (app/slash.h,
+ * the layer above this one) and plain messages act on.
  *
- * A front end fills a chat_fe with what it shows and calls chat_input() with
+ * A front end fills a chat_fe with what it shows and calls slash_input() with
  * each line the user typed. The current conversation has a file in the
  * transcripts directory (conv_path): a fresh default name for a new
  * conversation, the file it came from after /load or --load, or the name
- * given to /save. Autosave (config transcripts.autosave) writes it on exit,
- * on SIGTERM/SIGHUP, and before /clear or /persona start a new conversation,
- * whenever it has messages.
+ * given to /save. Autosave (config transcripts.autosave, see chat_autosave)
+ * writes on exit, on SIGTERM/SIGHUP, and before /clear, /persona or /load
+ * start another conversation, whenever it changed.
  */
 #ifndef GC_CHAT_H
 #define GC_CHAT_H
@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "app/config.h"
 #include "app/paths.h"
@@ -64,6 +65,11 @@ typedef struct chat {
     gemma_model *m;
     sess *s;
     char conv_path[PATHS_MAX];      /* the current conversation's file; "" = a default name on first save */
+    char auto_path[PATHS_MAX];      /* autosave's own file when conv_path is one the user named; "" = none yet */
+    char saved_to[PATHS_MAX];       /* where the last autosave went (conv_path, auto_path or a fallback) */
+    bool saved_fallback;            /* ... and it was a fallback place: the transcripts directory failed */
+    char save_error[1200];          /* ... then why the transcripts directory failed */
+    unsigned long long saved_gen;   /* the transcript's gen when last loaded or saved (nothing new since) */
     chat_fe fe;
     volatile sig_atomic_t cancel;   /* stops a reply between tokens (SIGINT) */
     bool quit;                      /* /quit was given */
@@ -89,11 +95,6 @@ int chat_warmup(chat *c, be_progress_fn progress, void *pu, gc_err *err);
 
 void chat_set_fe(chat *c, const chat_fe *fe);
 
-/* One line of input: a slash command (app/slash.h) or a message to answer.
- * Problems are reported through the front end; returns 1 when the user asked
- * to quit, else 0. */
-int chat_input(chat *c, const char *line);
-
 /* Sends a message and streams the reply through the front end. */
 int chat_send(chat *c, const char *text, gc_err *err);
 int chat_regen(chat *c, gc_err *err);
@@ -112,9 +113,28 @@ int chat_set_persona(chat *c, const char *name, gc_err *err);
 /* A new conversation with the same persona. */
 int chat_clear(chat *c, gc_err *err);
 
-/* Autosave: writes the conversation to its file when autosave is on and it
- * has messages. *saved (may be NULL) tells whether anything was written. */
+/* Autosave: writes the conversation when autosave is on, it has messages
+ * and something changed since it was loaded or saved. It never writes over
+ * a file the user named (/save NAME, or a loaded file without a default
+ * name): then it writes a file of its own, with a default name, beside it.
+ * When the transcripts directory cannot take it (a full disk, an I/O
+ * error), it writes to a fallback place instead: the state directory's
+ * transcripts/, the cache directory's, then $TMPDIR/gemma-chat-UID (or /tmp's).
+ * *saved (may be NULL) tells whether anything was written; c->saved_to says
+ * where, c->saved_fallback whether that was a fallback (c->save_error: why).
+ * Fails only when nothing could be written anywhere: the conversation then
+ * exists only in memory, and the front end must not drop it silently. */
 int chat_autosave(chat *c, bool *saved, gc_err *err);
+
+/* A line telling where the last autosave went (for the front end). */
+void chat_saved_message(const chat *c, char *buf, size_t n);
+
+/* What a front end says on f as it ends, after its last chat_autosave
+ * (save_rc, save_err, saved): where the conversation went (the transcript
+ * itself when nowhere took it) and whether the device was lost. Returns 1
+ * when that makes the exit status 1 (not saved where it belongs, device
+ * lost), else 0. */
+int chat_report_exit(chat *c, int save_rc, const gc_err *save_err, bool saved, FILE *f);
 
 /* The transcripts directory (created). */
 int chat_transcripts_dir(const chat *c, char *buf, size_t n, gc_err *err);

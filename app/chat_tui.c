@@ -28,6 +28,7 @@ typedef struct tui {
     bool opened;
     int signo;                  /* a signal ended the session */
     bool quit;                  /* Ctrl-D / Ctrl-C twice during a reply */
+    bool forced_quit;           /* asked to quit again after an autosave that failed: quit anyway */
     char persona[201];          /* what the status bar shows */
     double reply_t0;            /* when the reply began (live tok/s) */
     int reply_tokens;
@@ -317,6 +318,7 @@ static int open_chat(tui *t, const cfg_config *cfg, const cli_opts *o, gc_err *e
                    .reply_piece = fe_reply_piece, .reply_end = fe_reply_end, .reset = fe_reset,
                    .help = fe_help, .progress = fe_progress };
     chat_set_fe(&t->c, &fe);
+    for (int i = 0; i < o->n_warnings; i++) ui_addf(t->u, UI_NOTICE, "warning: %s", o->warnings[i]);
     for (int i = 0; i < t->n_warnings; i++) ui_add(t->u, UI_NOTICE, t->warnings[i]);
     const char *pn = sess_persona_name(t->c.s);
     ui_addf(t->u, UI_NOTICE, "%s on %s%s%s%s, persona %s, context %d tokens. /help lists the commands.",
@@ -342,7 +344,7 @@ static void handle_line(tui *t, const char *line)
     if (!cmd) ui_add(t->u, UI_USER, p[0] == '/' ? p + 1 : line);
     ui_set_busy(t->u, cmd ? "working" : "prefill");
     ui_render(t->u);
-    if (chat_input(&t->c, line)) t->quit = true;
+    if (slash_input(&t->c, line)) t->quit = true;
     ui_set_busy(t->u, NULL);
     if (cmd) completions(t);
     status_last(t);
@@ -358,38 +360,45 @@ int tui_main(const cfg_config *cfg, const cli_opts *o)
     t->u = ui_create(&uc, &err);
     if (!t->u) {
         fprintf(stderr, "gemma-chat: cannot start the chat screen: %s; using line mode\n", err.msg);
+        for (int i = 0; i < o->n_warnings; i++) fprintf(stderr, "gemma-chat: warning: %s\n", o->warnings[i]);
         free(t);
         return line_chat(cfg, o);
     }
     set_commands(t);
     status(t, 0, 0);
     int rc = open_chat(t, cfg, o, &err);
-    while (rc == 0 && !t->quit && !t->signo) {
-        ui_event ev;
-        switch (ui_poll(t->u, -1, &ev)) {
-        case UI_EV_QUIT: t->quit = true; break;
-        case UI_EV_SIGNAL: t->signo = ev.signo; break;
-        case UI_EV_LINE: handle_line(t, ev.text); break;
-        default: break;
-        }
-    }
     bool saved = false;
     gc_err save_err = { 0 };
-    int save_rc = t->opened ? chat_autosave(&t->c, &saved, &save_err) : 0;
+    int save_rc = 0;
+    for (;;) {
+        while (rc == 0 && !t->quit && !t->signo) {
+            ui_event ev;
+            switch (ui_poll(t->u, -1, &ev)) {
+            case UI_EV_QUIT: t->quit = true; break;
+            case UI_EV_SIGNAL: t->signo = ev.signo; break;
+            case UI_EV_LINE: handle_line(t, ev.text); break;
+            default: break;
+            }
+        }
+        bool now = false;
+        save_rc = t->opened ? chat_autosave(&t->c, &now, &save_err) : 0;
+        saved |= now;
+        /* Nowhere to save it: the conversation stays on the screen rather
+         * than vanish (a signal still ends it; the transcript then goes to stderr). */
+        if (!save_rc || t->signo || !t->quit) break;
+        ui_addf(t->u, UI_ERROR, "autosave failed: %s. The conversation stays open: free some space and quit again "
+                "(quitting twice leaves anyway, and prints the transcript when the screen closes).",
+                save_err.msg);
+        t->quit = false;
+        if (t->forced_quit) break;
+        t->forced_quit = true;
+    }
     ui_destroy(t->u);
     /* The screen is gone: what is left to say goes to the shell. */
+    for (int i = 0; rc && i < o->n_warnings; i++) fprintf(stderr, "gemma-chat: warning: %s\n", o->warnings[i]);
     for (int i = 0; rc && i < t->n_warnings; i++) fprintf(stderr, "gemma-chat: warning: %s\n", t->warnings[i]);
     if (rc) fprintf(stderr, "gemma-chat: %s\n", err.msg);
-    if (save_rc) {
-        fprintf(stderr, "gemma-chat: autosave failed: %s\n", save_err.msg);
-        if (!rc) rc = 1;
-    } else if (saved) {
-        fprintf(stderr, "Saved the conversation to %s\n", t->c.conv_path);
-    }
-    if (t->c.be && t->c.be->lost) {
-        fprintf(stderr, "gemma-chat: the GPU device was lost; restart gemma-chat\n");
-        if (!rc) rc = 1;
-    }
+    if (chat_report_exit(&t->c, save_rc, &save_err, saved, stderr) && !rc) rc = 1;
     if (t->signo) rc = 128 + t->signo;
     chat_close(&t->c);
     for (int i = 0; i < t->n_warnings; i++) free(t->warnings[i]);

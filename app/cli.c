@@ -99,6 +99,30 @@ static int read_all(FILE *f, char **out)
     return 0;
 }
 
+/* Config warnings are kept until the front end is known: the TUI shows them
+ * in the conversation pane (on stderr they would be under the screen). */
+static void collect_warn(void *ctx, const char *msg)
+{
+    cli_opts *o = ctx;
+    char **w = realloc(o->warnings, (size_t)(o->n_warnings + 1) * sizeof *w);
+    if (!w) { cli_warn(NULL, msg); return; }
+    o->warnings = w;
+    if ((w[o->n_warnings] = strdup(msg))) o->n_warnings++;
+    else cli_warn(NULL, msg);
+}
+
+/* Prints (when show) and forgets the kept warnings. */
+static void flush_warnings(cli_opts *o, bool show)
+{
+    for (int i = 0; i < o->n_warnings; i++) {
+        if (show) cli_warn(NULL, o->warnings[i]);
+        free(o->warnings[i]);
+    }
+    free(o->warnings);
+    o->warnings = NULL;
+    o->n_warnings = 0;
+}
+
 typedef struct flag_set {
     const char *key, *value, *what;
 } flag_set;
@@ -108,6 +132,7 @@ int cli_main(int argc, char **argv)
     cli_opts o = { 0 };
     flag_set *sets = calloc(argc > 0 ? argc : 1, sizeof *sets);
     int n_sets = 0, rc = 2;
+    bool tui_ran = false;
     char *text = NULL;
     if (!sets) { fprintf(stderr, "gemma-chat: out of memory\n"); return 1; }
     for (int i = 1; i < argc; i++) {
@@ -147,11 +172,18 @@ int cli_main(int argc, char **argv)
 
     cfg_config cfg;
     gc_err err = { 0 };
-    if (o.config_file && !paths_is_file(o.config_file)) {
-        rc = usage_error("-c %s: no such file%s", o.config_file, "");
-        goto done;
-    }
-    if (cfg_load(&cfg, NULL, NULL, o.config_file, cli_warn, NULL, &err)) {
+    /* Exit status: a bad flag or value is 2 (usage_error); a file that
+     * cannot be read or parsed is 1. Input files are checked before they
+     * are opened: a FIFO would block, a directory or device is no file. */
+    const char *inputs[][2] = { { "-c", o.config_file }, { "--load", o.load } };
+    for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++)
+        if (inputs[i][1] && paths_check_input(inputs[i][1], inputs[i][0], &err)) {
+            fprintf(stderr, "gemma-chat: %s\n", err.msg);
+            rc = 1;
+            goto done;
+        }
+    if (cfg_load(&cfg, NULL, NULL, o.config_file, collect_warn, &o, &err)) {
+        flush_warnings(&o, true);
         fprintf(stderr, "gemma-chat: %s\n", err.msg);
         rc = 1;
         goto done;
@@ -166,11 +198,14 @@ int cli_main(int argc, char **argv)
             rc = usage_error("%s%s", err.msg, "");
             goto done;
         }
-    if (o.load && !paths_is_file(o.load)) {
-        rc = usage_error("--load %s: no such file%s", o.load, "");
+    if (cfg.model[0] && paths_check_input(cfg.model, cfg_origin(&cfg, "model") == CFG_SRC_FLAG ? "-m" : "model", &err)) {
+        fprintf(stderr, "gemma-chat: %s\n", err.msg);
+        rc = 1;
         goto done;
     }
 
+    bool tui = !o.prompt && !o.no_tui && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+    if (!tui) flush_warnings(&o, true);
     if (o.prompt) {
         if (!o.prompt[0]) { rc = usage_error("-p: the text is empty%s%s", "", ""); goto done; }
         rc = line_oneshot(&cfg, &o, o.prompt);
@@ -185,9 +220,12 @@ int cli_main(int argc, char **argv)
     } else if (!isatty(STDOUT_FILENO)) {
         rc = line_chat(&cfg, &o);  /* output to a file or pipe: no screen to draw on */
     } else {
+        tui_ran = true;
         rc = tui_main(&cfg, &o);
     }
 done:
+    /* Left over: an error came before any front end (the TUI shows its own). */
+    flush_warnings(&o, !tui_ran);
     free(text);
     free(sets);
     return rc;

@@ -24,6 +24,8 @@ typedef struct cli_opts {
     const char *load;           /* --load FILE */
     const char *prompt;         /* -p TEXT */
     bool no_tui;
+    char **warnings;            /* [n_warnings] config warnings (unknown keys ...), for the TUI to show */
+    int n_warnings;
 } cli_opts;
 
 /* Parses the options, loads the configuration and runs the chosen front end;

@@ -62,22 +62,39 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* Resident set size now, MiB (from /proc/self/statm; 0 where unavailable). */
-static double rss_mib(void)
+/* A "Vm...:  N kB" line of /proc/self/status, MiB (0 where unavailable). */
+static double status_mib(const char *key)
 {
-    FILE *f = fopen("/proc/self/statm", "r");
+    FILE *f = fopen("/proc/self/status", "r");
     if (!f) return 0;
-    unsigned long size = 0, res = 0;
-    int n = fscanf(f, "%lu %lu", &size, &res);
+    char line[256];
+    double v = 0;
+    size_t kn = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, key, kn) && line[kn] == ':') {
+            v = strtod(line + kn + 1, NULL) / 1024.0;   /* kB */
+            break;
+        }
     fclose(f);
-    return n == 2 ? (double)res * (double)sysconf(_SC_PAGESIZE) / 1048576.0 : 0;
+    return v;
 }
 
-static double peak_rss_mib(void)
+/* Resident set size now, MiB. */
+static double rss_mib(void)
+{
+    return status_mib("VmRSS");
+}
+
+/* The peak resident set size, MiB. The kernel raises its high-water mark
+ * (VmHWM, ru_maxrss) only now and then, from per-thread counters it syncs
+ * lazily, so it can lag the current size read a moment before; the peak is
+ * at least what was resident then, which rss_now says. */
+static double peak_rss_mib(double rss_now)
 {
     struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru)) return 0;
-    return (double)ru.ru_maxrss / 1024.0;   /* kilobytes on Linux */
+    double peak = status_mib("VmHWM");
+    if (!getrusage(RUSAGE_SELF, &ru) && ru.ru_maxrss / 1024.0 > peak) peak = ru.ru_maxrss / 1024.0;   /* kB */
+    return peak > rss_now ? peak : rss_now;
 }
 
 /* A positive int option value, else a usage error. */
@@ -209,10 +226,11 @@ int cmd_bench(int argc, char **argv)
                 tpp[r], tg, b, ttg[r]);
     }
     uint64_t dev_mem = bm.be->memory_used ? bm.be->memory_used(bm.be) : 0;
+    double rss = rss_mib();
     printf("backend=%s pp=%d tg=%d reps=%d prefill_tok_s=%.2f decode_tok_s=%.2f device_mem_mib=%.1f "
            "rss_mib=%.1f peak_rss_mib=%.1f load_s=%.2f weights_mib_per_token=%.1f\n",
-           bm.be->name, pp, tg, reps, median(tpp, reps), median(ttg, reps), (double)dev_mem / 1048576.0, rss_mib(),
-           peak_rss_mib(), load_s, (double)decode_weight_bytes(bm.file) / 1048576.0);
+           bm.be->name, pp, tg, reps, median(tpp, reps), median(ttg, reps), (double)dev_mem / 1048576.0, rss,
+           peak_rss_mib(rss), load_s, (double)decode_weight_bytes(bm.file) / 1048576.0);
     rc = 0;
 done:
     if (rc) fprintf(stderr, "gemma-chat bench: %s\n", err.msg);

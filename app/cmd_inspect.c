@@ -113,7 +113,8 @@ static void print_hparams(const hp_model *hp)
     print_cap("attn_softcap", hp->attn_softcap);
     print_cap("final_softcap", hp->final_softcap);
     printf("sliding_window: %u\n", hp->window);
-    printf("swa_period: %u\n", hp->swa_period);
+    if (hp->swa_per_layer) printf("swa_period: per-layer pattern\n");
+    else printf("swa_period: %u\n", hp->swa_period);
     print_layers("sliding_layers", hp, true);
     print_layers("global_layers", hp, false);
     printf("rope_base: %g\n", (double)hp->rope_base);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "app/commands.h"
+#include "app/paths.h"
 #include "model/gguf.h"
 #include "model/tokenizer.h"
 
@@ -105,6 +106,10 @@ int cmd_tokenize(int argc, char **argv)
     size_t len = 0;
     int rc = 1;
     if (file) {
+        if (paths_check_input(file, "--file", &err)) {
+            fprintf(stderr, "gemma-chat tokenize: %s\n", err.msg);
+            return 1;
+        }
         FILE *f = fopen(file, "rb");
         if (!f) { fprintf(stderr, "gemma-chat tokenize: %s: %s\n", file, strerror(errno)); return 1; }
         int r = slurp(f, file, &text, &len, &err);

@@ -135,7 +135,7 @@ static void set_fe(chat *c, line_fe *f)
     chat_set_fe(c, &fe);
 }
 
-static int open_chat(chat *c, const cfg_config *cfg, const cli_opts *o)
+static int open_chat(chat *c, line_fe *f, const cfg_config *cfg, const cli_opts *o)
 {
     gc_err err = { 0 };
     install_signals(c);
@@ -152,6 +152,7 @@ static int open_chat(chat *c, const cfg_config *cfg, const cli_opts *o)
             return CHAT_ERUNTIME;
         }
     }
+    set_fe(c, f);       /* before --load: its notices (another model) go to the front end */
     if (o->load && chat_load_file(c, o->load, &err)) {
         fprintf(stderr, "gemma-chat: --load %s\n", err.msg);
         return 1;
@@ -163,9 +164,8 @@ int line_oneshot(const cfg_config *cfg, const cli_opts *o, const char *text)
 {
     chat c;
     line_fe f = { 0 };
-    int rc = open_chat(&c, cfg, o);
+    int rc = open_chat(&c, &f, cfg, o);
     if (rc) goto done;
-    set_fe(&c, &f);
     gc_err err = { 0 };
     if (g_signal) { rc = 128 + g_signal; goto done; }
     g_busy = 1;
@@ -205,7 +205,7 @@ static void handle_line(char *line)
     if (*line && g_rl_installed) add_history(line);
     /* SIGINT now stops the prefill or the reply, not the chat. */
     g_busy = 1;
-    int quit = chat_input(g_chat, line);
+    int quit = slash_input(g_chat, line);
     g_busy = 0;
     g_sigint = 0;
     if (quit) {
@@ -307,13 +307,12 @@ int line_chat(const cfg_config *cfg, const cli_opts *o)
      * handlers for TERM/HUP/INT give way to ours (open_chat installs them). */
     bool tty = isatty(STDIN_FILENO);
     if (tty && !tty_begin(STDIN_FILENO)) tty_set_sequence("\033[?2004l", 8);
-    int rc = open_chat(&c, cfg, o);
+    int rc = open_chat(&c, &f, cfg, o);
     if (rc) {
         chat_close(&c);
         tty_end();
         return rc;
     }
-    set_fe(&c, &f);
     g_chat = &c;
     const char *pn = sess_persona_name(c.s);
     /* The model's name comes from the file: its escape sequences are shown, not obeyed. */
@@ -363,16 +362,8 @@ int line_chat(const cfg_config *cfg, const cli_opts *o)
     gc_err err = { 0 };
     bool saved = false;
     rc = 0;
-    if (chat_autosave(&c, &saved, &err)) {
-        fprintf(stderr, "gemma-chat: autosave failed: %s\n", err.msg);
-        rc = 1;
-    } else if (saved) {
-        fprintf(stderr, "Saved the conversation to %s\n", c.conv_path);
-    }
-    if (c.be && c.be->lost) {
-        fprintf(stderr, "gemma-chat: the GPU device was lost; restart gemma-chat\n");
-        rc = 1;
-    }
+    int save_rc = chat_autosave(&c, &saved, &err);
+    if (chat_report_exit(&c, save_rc, &err, saved, stderr)) rc = 1;
     if (g_signal) rc = 128 + g_signal;
     chat_close(&c);
     g_chat = NULL;

@@ -20,8 +20,12 @@ int paths_join(char *buf, size_t n, gc_err *err, const char *fmt, ...)
     int k = vsnprintf(buf, n, fmt, ap);
     va_end(ap);
     if (k < 0 || (size_t)k >= n) {
+        /* The message shows the path's start (what vsnprintf kept), not fmt. */
+        char head[80] = "";
+        if (n && k >= 0) snprintf(head, sizeof head, "%.60s", buf);
         if (n) buf[0] = 0;
-        return gc_errf(err, "path too long (over %zu bytes) for '%s'", n - 1, fmt);
+        if (k < 0) return gc_errf(err, "cannot format a path (over %zu bytes)", n ? n - 1 : 0);
+        return gc_errf(err, "path too long (%d bytes, at most %zu): '%s...'", k, n ? n - 1 : 0, head);
     }
     return 0;
 }
@@ -91,6 +95,20 @@ bool paths_is_dir(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int paths_check_input(const char *path, const char *what, gc_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return gc_errf(err, "%s%s%s: %s", what, what[0] ? " " : "", path,
+                       errno == ENOENT ? "no such file" : strerror(errno));
+    if (S_ISREG(st.st_mode)) return 0;
+    const char *kind = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
+                     : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : S_ISSOCK(st.st_mode) ? "a socket"
+                     : "not a regular file";
+    return gc_errf(err, "%s%s%s: %s%s", what, what[0] ? " " : "", path, S_ISDIR(st.st_mode) ? "is " : "is not a regular file: ",
+                   kind);
 }
 
 bool paths_is_file(const char *path)

@@ -234,7 +234,7 @@ int persona_load(const persona_dirs *dirs, const char *name, persona **out, cfg_
                  gc_err *err)
 {
     *out = NULL;
-    if (persona_check_name(name, err)) return -1;
+    if (persona_check_name(name, err)) return -2;
     char path[PATHS_MAX];
     for (int i = 0; i < dirs->n; i++) {
         if (paths_join(path, sizeof path, err, "%s/%s.yaml", dirs->dir[i], name)) return -1;
@@ -243,7 +243,8 @@ int persona_load(const persona_dirs *dirs, const char *name, persona **out, cfg_
     char where[2 * PATHS_MAX + 8] = "";
     for (int i = 0; i < dirs->n; i++)
         snprintf(where + strlen(where), sizeof where - strlen(where), "%s%s", i ? ", " : "", dirs->dir[i]);
-    return gc_errf(err, "no persona named '%s' (looked for %s.yaml in %s)", name, name, where);
+    gc_errf(err, "no persona named '%s' (looked for %s.yaml in %s)", name, name, where);
+    return -2;
 }
 
 static int entry_cmp(const void *a, const void *b)

@@ -92,7 +92,9 @@ int persona_default_dirs(persona_dirs *dirs, const char *share_dir, gc_err *err)
 /* Checks a persona name (see paths_check_name). */
 int persona_check_name(const char *name, gc_err *err);
 
-/* Loads NAME from the first directory holding NAME.yaml. */
+/* Loads NAME from the first directory holding NAME.yaml. Returns 0; -2 when
+ * NAME is no valid name or no directory holds it (a bad value); -1 when the
+ * file cannot be read or parsed. */
 int persona_load(const persona_dirs *dirs, const char *name, persona **out, cfg_warn_fn warn, void *ctx,
                  gc_err *err);
 

@@ -1,6 +1,8 @@
 /* readall.c: see readall.h. */
 #include "app/readall.h"
 
+#include "app/paths.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,7 @@ int readall(FILE *f, const char *name, char **out, size_t *len, gc_err *err)
 
 int readall_path(const char *path, char **out, size_t *len, gc_err *err)
 {
+    if (paths_check_input(path, "", err)) return -1;
     FILE *f = fopen(path, "rb");
     if (!f) return gc_errf(err, "%s: %s", path, strerror(errno));
     int rc = readall(f, path, out, len, err);

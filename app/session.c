@@ -322,6 +322,51 @@ static int new_conversation(sess *s, gc_err *err)
     return 0;
 }
 
+/* The message a persona must leave room for: a short first question, and a
+ * reply (sess_reply_reserve). */
+#define FIT_PROBE "Hello there, how are you today?"
+
+static int user_turn(sess *s, bool first_turn, const char *text, tok_ids *out, gc_err *err);
+
+/* Tokens of a fresh stream with the current persona instruction and its
+ * first n example exchanges, then FIT_PROBE and the generation prompt. */
+static int persona_cost(sess *s, size_t n, size_t *out, gc_err *err)
+{
+    size_t keep = s->n_shots;
+    s->n_shots = n;
+    tok_ids tmp = {0};
+    int rc = begin_stream(s, &tmp, err) || user_turn(s, true, FIT_PROBE, &tmp, err) ? -1 : 0;
+    s->n_shots = keep;
+    *out = tmp.n;
+    tok_ids_free(&tmp);
+    return rc;
+}
+
+/* Makes the persona fit the context: its example exchanges are optional, so
+ * the last ones go (freed) until the rest leaves room for a short message
+ * and a reply; when the instruction alone does not, an error naming the
+ * persona and the sizes. */
+static int fit_persona(sess *s, gc_err *err)
+{
+    if (!s->persona[0] && !s->n_shots) return 0;   /* no persona: nothing to fit (a message may still be too long) */
+    int n_ctx = gemma_n_ctx(s->g), room = n_ctx - sess_reply_reserve(s);
+    size_t cost = 0;
+    for (;;) {
+        if (persona_cost(s, s->n_shots, &cost, err)) return -1;
+        if ((int)cost <= room || !s->n_shots) break;
+        s->n_shots--;
+        free(s->shots[s->n_shots].user);
+        free(s->shots[s->n_shots].model);
+        if (!s->n_shots) { free(s->shots); s->shots = NULL; }
+    }
+    if ((int)cost > room)
+        return gc_errf(err, "persona '%s' does not fit the context: its instruction and a short message take %zu "
+                       "tokens, and a context of %d tokens leaves %d once %d are kept for a reply (raise --ctx, or "
+                       "use another persona or --persona none)", s->persona_name, cost, n_ctx, room < 0 ? 0 : room,
+                       n_ctx - room);
+    return 0;
+}
+
 int sess_set_persona_ex(sess *s, const char *name, const char *instruction, const persona_exchange *ex,
                         size_t n_ex, gc_err *err)
 {
@@ -336,14 +381,14 @@ int sess_set_persona_ex(sess *s, const char *name, const char *instruction, cons
     s->persona = i;
     s->shots = x;
     s->n_shots = n_ex;
-    if (new_conversation(s, err)) {
+    if (fit_persona(s, err) || new_conversation(s, err)) {
+        free_shots(s->shots, s->n_shots);
         s->persona_name = on;
         s->persona = oi;
         s->shots = ox;
         s->n_shots = onx;
         free(n);
         free(i);
-        free_shots(x, n_ex);
         return -1;
     }
     free(on);
@@ -506,8 +551,6 @@ int sess_add_user(sess *s, const char *text, sess_stats *st, gc_err *err)
     if (tmpl_add_gen_prompt(&s->t, &s->toks, err)) goto undo;
     if (prefill(s, &st->prompt_tokens, &st->prefill_s, err)) goto undo;
     st->prefill_tok_s = st->prefill_s > 0 ? st->prompt_tokens / st->prefill_s : 0;
-    s->tr->msgs[tr_n].tokens = (long long)(s->toks.n - e->off_user);
-    s->tr->msgs[tr_n].tok_s = st->prefill_tok_s;
     st->dropped = (int)(from - old_first);
     if (st->dropped) {
         char msg[256];
@@ -633,6 +676,31 @@ static int decode(sess *s, sess_stats *st, char **text, size_t *text_n, gc_err *
     return rc;
 }
 
+/* After a reply: the stream renders the reply's text again, which can take
+ * more tokens than were generated (invalid UTF-8 becomes U+FFFD, and the stop
+ * string and <end_of_turn> follow), so it may pass the context. Then the
+ * oldest exchanges leave it now, as the next message would make them, so
+ * that the stream, and the context meter that shows it, stays within the
+ * context. The last exchange itself leaves when it alone does not fit. */
+static void fit_stream(sess *s, sess_stats *st)
+{
+    int n_ctx = gemma_n_ctx(s->g);
+    size_t old_first = s->first;
+    gc_err ignore;
+    while ((int)s->toks.n > n_ctx && s->first < s->n_ex) {
+        s->first++;
+        if (render(s, s->first, s->n_ex, &s->toks, true, &ignore)) break;
+    }
+    if (s->first == old_first) return;
+    s->have_logits = false;
+    st->dropped = (int)(s->first - old_first);
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "Context full: the %d oldest exchange%s left the context (the persona stays; the transcript "
+             "keeps every message).", st->dropped, st->dropped == 1 ? "" : "s");
+    notice(s, msg);
+}
+
 int sess_generate(sess *s, sess_stats *st, gc_err *err)
 {
     sess_stats local = s->last;
@@ -678,6 +746,7 @@ int sess_generate(sess *s, sess_stats *st, gc_err *err)
         tmpl_add_gen_prompt(&s->t, &s->toks, NULL);
         return -1;
     }
+    fit_stream(s, st);
     s->last = *st;
     return 0;
 }
@@ -717,6 +786,15 @@ int sess_regen(sess *s, sess_stats *st, gc_err *err)
     if (!e->reply) return gc_errf(err, "the last message has no reply to regenerate");
     char *old = e->reply;
     e->reply = NULL;
+    if (s->n_ex - 1 < s->first) {
+        /* The exchange left the context (its reply alone did not fit): its
+         * user turn comes back for the new reply. */
+        s->first = s->n_ex - 1;
+        if (render(s, s->first, s->n_ex, &s->toks, true, err)) {
+            restore_reply(s, e, old, false);
+            return -1;
+        }
+    }
     s->toks.n = e->off_model;
     s->have_logits = false;
     if (tmpl_add_gen_prompt(&s->t, &s->toks, err)) {
@@ -821,6 +899,7 @@ int sess_load_ex(sess *s, tr_transcript *tr, const persona_exchange *shots, size
     s->persona_name = pn;
     s->persona = pi;
     s->tr = tr;
+    if (fit_persona(s, err)) goto restore;
 
     /* The newest exchanges that fit with room for a reply. */
     int n_ctx = gemma_n_ctx(s->g), reserve = sess_reply_reserve(s);

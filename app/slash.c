@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "app/transcript.h"
 
 static void say(chat *c, const char *text)
 {
@@ -39,18 +42,69 @@ static int cmd_save(chat *c, const char *arg)
     return 0;
 }
 
+/* /load alone: the saved conversations, one a line: name, when it was last
+ * saved, its first words and how many messages it has. */
+static int list_transcripts(chat *c)
+{
+    gc_err err = {0};
+    char dir[PATHS_MAX];
+    if (chat_transcripts_dir(c, dir, sizeof dir, &err)) return fail(c, &err);
+    char **names = NULL;
+    int n = 0;
+    if (chat_transcript_names(c, &names, &n)) {
+        gc_errf(&err, "cannot list %s", dir);
+        return fail(c, &err);
+    }
+    size_t cap = 256 + (size_t)n * 400;
+    char *t = malloc(cap);
+    if (!t) { chat_free_names(names, n); return -1; }
+    int k = n ? snprintf(t, cap, "Saved conversations in %s (/load NAME continues one):", dir)
+              : snprintf(t, cap, "No saved conversations in %s yet (/save NAME saves this one).", dir);
+    for (int i = 0; i < n && k > 0 && (size_t)k < cap; i++) {
+        char path[PATHS_MAX];
+        tr_transcript *tr = NULL;
+        if (tr_path(dir, names[i], ".yaml", path, sizeof path, &err) || tr_load(path, &tr, &err)) {
+            k += snprintf(t + k, cap - k, "\n  %-24.60s (cannot be read)", names[i]);
+            continue;
+        }
+        char when[32] = "?", words[64] = "";
+        time_t u = (time_t)tr->updated;
+        struct tm tm;
+        if (localtime_r(&u, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
+        for (size_t m = 0; m < tr->n_msgs; m++) {
+            if (tr->msgs[m].role != TR_USER) continue;
+            /* The first line's start, cut at a character boundary. */
+            const char *s = tr->msgs[m].text;
+            size_t len = strcspn(s, "\n\r\t"), max = 40;
+            if (len > max) {
+                len = max;
+                while (len && ((unsigned char)s[len] & 0xC0) == 0x80) len--;
+            }
+            snprintf(words, sizeof words, "%.*s%s", (int)len, s, s[len] ? "..." : "");
+            break;
+        }
+        k += snprintf(t + k, cap - k, "\n  %-24.60s %s  %4zu message%s  %s", names[i], when, tr->n_msgs,
+                      tr->n_msgs == 1 ? " " : "s", words);
+        tr_free(tr);
+    }
+    say(c, t);
+    free(t);
+    chat_free_names(names, n);
+    return 0;
+}
+
 static int cmd_load(chat *c, const char *arg)
 {
     gc_err err = {0};
-    if (!arg[0]) {
-        gc_errf(&err, "/load NAME: which conversation? (Tab lists the saved ones)");
-        return fail(c, &err);
-    }
+    if (!arg[0]) return list_transcripts(c);
     /* The current conversation is kept before it is replaced. */
     bool saved = false;
-    if (chat_autosave(c, &saved, &err)) return fail(c, &err);
+    if (chat_autosave(c, &saved, &err)) {
+        gc_err_prefix(&err, "autosave failed, so the conversation stays (free some space, then try again)");
+        return fail(c, &err);
+    }
     char prev[PATHS_MAX];
-    snprintf(prev, sizeof prev, "%s", c->conv_path);
+    snprintf(prev, sizeof prev, "%s", saved ? c->saved_to : "");
     if (chat_load_name(c, arg, &err)) return fail(c, &err);
     char msg[PATHS_MAX * 2 + 128];
     int k = snprintf(msg, sizeof msg, "Loaded %s (%zu messages)", c->conv_path, sess_transcript(c->s)->n_msgs);
@@ -218,7 +272,7 @@ static int cmd_quit(chat *c, const char *arg)
 const slash_cmd slash_cmds[] = {
     { "/help", NULL, "show the commands and keys", SLASH_ARG_NONE, cmd_help },
     { "/save", "[NAME]", "save the conversation (to its file, or NAME)", SLASH_ARG_TRANSCRIPT, cmd_save },
-    { "/load", "NAME", "load a saved conversation", SLASH_ARG_TRANSCRIPT, cmd_load },
+    { "/load", "[NAME]", "load a saved conversation; list them", SLASH_ARG_TRANSCRIPT, cmd_load },
     { "/export", "NAME.md", "write the conversation as Markdown", SLASH_ARG_OTHER, cmd_export },
     { "/persona", "[NAME]", "switch persona (a new conversation); list them", SLASH_ARG_PERSONA, cmd_persona },
     { "/clear", NULL, "start a new conversation", SLASH_ARG_NONE, cmd_clear },
@@ -275,4 +329,23 @@ int slash_run(chat *c, const char *line)
     gc_err err;
     gc_errf(&err, "unknown command '%.*s' (/help lists them)", (int)(n > 64 ? 64 : n), line);
     return fail(c, &err);
+}
+
+int slash_input(chat *c, const char *line)
+{
+    const char *p = line;
+    while (*p == ' ' || *p == '\t') p++;
+    if (*p == '/' && p[1] != '/') {
+        slash_run(c, p);
+        return c->quit;
+    }
+    /* "//text" sends "/text": a message may start with a slash. */
+    if (*p == '/') line = p + 1;
+    bool blank = true;
+    for (const char *q = line; *q; q++)
+        if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r') blank = false;
+    if (blank) return 0;
+    gc_err err = {0};
+    if (chat_send(c, line, &err)) fail(c, &err);
+    return c->quit;
 }

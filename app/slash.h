@@ -3,7 +3,7 @@
  *   /help                 the commands
  *   /save [NAME]          save the conversation (NAME in the transcripts directory;
  *                         without NAME: its current file)
- *   /load NAME            load a saved conversation
+ *   /load [NAME]          load a saved conversation; without NAME: list them
  *   /export NAME[.md]     write the conversation as Markdown
  *   /persona [NAME]       switch persona (a new conversation); without NAME: list them
  *   /clear                a new conversation, same persona
@@ -14,7 +14,9 @@
  *   /stats                the last reply's figures and the context in use
  *   /quit                 leave (autosaving)
  *
- * Results and errors go to the chat's front end (chat_fe).
+ * Results and errors go to the chat's front end (chat_fe). This module sits
+ * above app/chat.h, which knows nothing of it: a front end hands each line
+ * to slash_input.
  */
 #ifndef GC_SLASH_H
 #define GC_SLASH_H
@@ -44,6 +46,11 @@ int slash_count(void);
 
 /* The /set keys, NULL-terminated. */
 extern const char *const slash_set_keys[];
+
+/* One line of input: a slash command, or a message to answer (chat_send;
+ * "//text" sends "/text"). Problems are reported through the front end;
+ * returns 1 when the user asked to quit, else 0. */
+int slash_input(chat *c, const char *line);
 
 /* Runs one command line ("/name args"). An unknown command or a failed one
  * is reported through the front end's error; returns 0 ok, -1 failed. */

@@ -136,6 +136,13 @@ int tr_parse_time(const char *s, long long *out)
 
 /* --- building --- */
 
+/* A new generation number, never reused in this process. */
+static void touch(tr_transcript *t)
+{
+    static unsigned long long counter;
+    t->gen = ++counter;
+}
+
 static int set_str(char **dst, const char *s, gc_err *err)
 {
     char *c = strdup(s ? s : "");
@@ -152,6 +159,7 @@ int tr_create(tr_transcript **out, gc_err *err)
     if (!t) return gc_errf(err, "out of memory");
     t->created = t->updated = (long long)time(NULL);
     t->model_size = -1;
+    touch(t);
     if (set_str(&t->model_name, "", err) || set_str(&t->model_arch, "", err) || set_str(&t->model_file, "", err) ||
         set_str(&t->persona_name, "", err) || set_str(&t->persona_instruction, "", err)) {
         tr_free(t);
@@ -177,6 +185,10 @@ void tr_free(tr_transcript *t)
 int tr_set_model(tr_transcript *t, const char *name, const char *arch, const char *file, long long size,
                  gc_err *err)
 {
+    if (!strcmp(t->model_name, name ? name : "") && !strcmp(t->model_arch, arch ? arch : "") &&
+        !strcmp(t->model_file, file ? file : "") && t->model_size == size)
+        return 0;
+    touch(t);
     if (set_str(&t->model_name, name, err) || set_str(&t->model_arch, arch, err) ||
         set_str(&t->model_file, file, err))
         return -1;
@@ -186,11 +198,21 @@ int tr_set_model(tr_transcript *t, const char *name, const char *arch, const cha
 
 int tr_set_persona(tr_transcript *t, const char *name, const char *instruction, gc_err *err)
 {
+    touch(t);
     return set_str(&t->persona_name, name, err) || set_str(&t->persona_instruction, instruction, err) ? -1 : 0;
+}
+
+static bool same_sampling(const cfg_sampling *a, const cfg_sampling *b)
+{
+    return a->temperature == b->temperature && a->top_k == b->top_k && a->top_p == b->top_p &&
+           a->min_p == b->min_p && a->repeat_penalty == b->repeat_penalty && a->repeat_last_n == b->repeat_last_n &&
+           a->seed == b->seed;
 }
 
 void tr_set_sampling(tr_transcript *t, const cfg_sampling *s)
 {
+    if (t->has_sampling && same_sampling(&t->sampling, s)) return;
+    touch(t);
     t->sampling = *s;
     t->has_sampling = true;
 }
@@ -240,11 +262,13 @@ int tr_add(tr_transcript *t, tr_role role, const char *text, long long tokens, d
                      .time = (long long)time(NULL) };
     if (!(m.text = utf8_repair(text, len))) return gc_errf(err, "out of memory");
     if (push_msg(t, m, err)) { free(m.text); return -1; }
+    touch(t);
     return 0;
 }
 
 void tr_truncate(tr_transcript *t, size_t n)
 {
+    if (n < t->n_msgs) touch(t);
     while (t->n_msgs > n) free(t->msgs[--t->n_msgs].text);
 }
 
@@ -403,6 +427,7 @@ int tr_to_yaml(const tr_transcript *t, char **out, size_t *len, gc_err *err)
             tr_format_time(m->time, tb);
             sb_printf(&b, "    time: %s\n", tb);
         }
+        if (m->role != TR_MODEL) continue;     /* tokens and tok_s describe replies */
         if (m->tokens >= 0) sb_printf(&b, "    tokens: %lld\n", m->tokens);
         if (m->tok_s >= 0) {
             fmt_double(m->tok_s, num, sizeof num);
@@ -488,6 +513,9 @@ static int read_message(const ydoc *d, const ydoc_node *mn, tr_transcript *t, gc
     if ((v = ydoc_map_get(mn, "tok_s")) && ydoc_get_double(d, v, "tok_s", 0, 1e9, &m.tok_s, err)) return -1;
     if (need(d, mn, "text", "a message", &v, err) || get_text(d, v, "text", TR_MAX_TEXT_BYTES, &m.text, err))
         return -1;
+    /* tokens and tok_s describe replies: on another message (older files put
+     * the prompt's there) they are read, and dropped. */
+    if (m.role != TR_MODEL) { m.tokens = -1; m.tok_s = -1; }
     if (push_msg(t, m, err)) { free(m.text); return -1; }
     return 0;
 }
@@ -649,6 +677,7 @@ int tr_to_markdown(const tr_transcript *t, char **out, size_t *len, gc_err *err)
         sb_puts(&b, m->role == TR_USER ? "\n## User\n\n" : m->role == TR_MODEL ? "\n## Model\n\n" : "\n## Notice\n\n");
         md_put(&b, m->text);
         if (!m->text[0] || m->text[strlen(m->text) - 1] != '\n') sb_puts(&b, "\n");
+        if (m->role != TR_MODEL) continue;     /* token counts describe replies */
         if (m->tokens >= 0 && m->tok_s >= 0) sb_printf(&b, "\n*%lld tokens, %.1f tok/s*\n", m->tokens, m->tok_s);
         else if (m->tokens >= 0) sb_printf(&b, "\n*%lld tokens*\n", m->tokens);
     }

@@ -98,6 +98,8 @@ typedef struct tr_transcript {
     cfg_sampling sampling;
     tr_message *msgs;           /* [n_msgs] */
     size_t n_msgs, cap_msgs;
+    unsigned long long gen;     /* changes whenever the content changes (unique across transcripts):
+                                 * a saved gen equal to the current one means "nothing new to save" */
 } tr_transcript;
 
 /* A new empty transcript; created = updated = now. */

@@ -536,7 +536,11 @@ int gguf_open_memory(gguf_file **out, const void *data, uint64_t size, const cha
 int gguf_open(gguf_file **out, const char *path, gc_err *err)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Not a regular file is refused before it is opened: opening a FIFO
+     * blocks until a writer comes (O_NONBLOCK guards the race). */
+    struct stat pre;
+    if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode)) return gc_errf(err, "%s: not a regular file", path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return gc_errf(err, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st)) {

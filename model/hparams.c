@@ -167,9 +167,19 @@ static int read_sliding(const loader *L, hp_model *hp)
     if (u32_key(L, "attention.sliding_window", false, g2 ? 1 : 0, UINT32_MAX, &hp->window)) return -1;
     hp->swa_period = g2 ? 2 : 6;
     const gguf_kv *pk = gguf_find_kv(L->g, key_of(L, "attention.sliding_window_pattern", k, sizeof k));
-    if (pk && pk->type == GGUF_ARRAY)
-        return gc_errf(L->err, "%s: key '%s' is a per-layer array: only a period (u32) is supported",
-                       L->g->path, k);
+    if (pk && pk->type == GGUF_ARRAY) {
+        /* The per-layer form gguf-py's add_sliding_window_pattern writes (and
+         * llama.cpp reads): one bool per layer, true = sliding (GEMMA.md). */
+        if (pk->arr_type != GGUF_BOOL)
+            return gc_errf(L->err, "%s: key '%s' is an array of %s: a per-layer pattern is an array of bool",
+                           L->g->path, k, gguf_kv_type_name(pk->arr_type));
+        if (pk->arr_count != hp->n_layer || pk->arr_bytes != pk->arr_count)
+            return gc_errf(L->err, "%s: key '%s' has %llu entries: a per-layer pattern needs one per layer (%u)",
+                           L->g->path, k, (unsigned long long)pk->arr_count, hp->n_layer);
+        hp->swa_per_layer = true;
+        for (uint32_t il = 0; il < hp->n_layer; il++) hp->is_sliding[il] = hp->window > 0 && pk->arr_data[il] != 0;
+        return 0;
+    }
     if (u32_key(L, "attention.sliding_window_pattern", false, 0, UINT32_MAX, &hp->swa_period)) return -1;
     for (uint32_t il = 0; il < hp->n_layer; il++) {
         uint32_t p = hp->swa_period;

@@ -51,6 +51,9 @@ typedef struct hp_model {
                                   gemma3: absent or 0 = no sliding layers at all */
     uint32_t swa_period;       /* {arch}.attention.sliding_window_pattern (gemma2 2, gemma3 6):
                                   layer il slides iff il % period < period - 1 (period 0: all) */
+    bool swa_per_layer;        /* sliding_window_pattern is a per-layer array of bool (true = sliding,
+                                  one per layer, as gguf-py writes it): is_sliding comes from it and
+                                  swa_period is unused */
     float rope_base;           /* {arch}.rope.freq_base (default 10000): global layers */
     float rope_scale;          /* 1 / {arch}.rope.scaling.factor (default 1): positions are
                                   multiplied by it on global layers (linear scaling) */
@@ -64,7 +67,7 @@ typedef struct hp_model {
     bool has_qk_norm;          /* blk.N.attn_q_norm / attn_k_norm {head_dim} present (gemma3):
                                   RMS-norm each q and k head before RoPE */
     bool has_output;           /* gemma3 file carries its own output.weight (else tied to token_embd) */
-    bool is_sliding[HP_MAX_LAYERS];  /* per layer, from window and swa_period */
+    bool is_sliding[HP_MAX_LAYERS];  /* per layer, from window and swa_period (or the per-layer array) */
 } hp_model;
 
 /* Reads and validates the hyperparameters of a gemma2/gemma3 file. Fails with

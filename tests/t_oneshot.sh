@@ -55,7 +55,7 @@ err=$($BIN -m "$tmp/none.gguf" -p hi 2>&1 >/dev/null); rc=$?
 check '[ $rc -eq 1 ] && echo "$err" | grep -q "none.gguf"' "missing model: rc $rc, '$err'"
 err=$($BIN -m "$MODELS/g2-default.gguf" -p hi --temp abc 2>&1 >/dev/null); rc=$?
 check '[ $rc -eq 2 ] && echo "$err" | grep -q -- "--temp"' "bad --temp: rc $rc, '$err'"
-err=$($BIN -m "$MODELS/g2-default.gguf" -p "$P $P $P $P" --ctx 16 2>&1 >/dev/null); rc=$?
+err=$($BIN -m "$MODELS/g2-default.gguf" -p "$P $P $P $P" --ctx 16 --persona none 2>&1 >/dev/null); rc=$?
 check '[ $rc -eq 1 ] && echo "$err" | grep -q "context"' "prompt longer than --ctx: rc $rc, '$err'"
 # An unknown backend name is a usage error (exit 2, DESIGN.md), named in the message.
 err=$($BIN -m "$MODELS/g2-default.gguf" -p hi --backend nope 2>&1 >/dev/null); rc=$?

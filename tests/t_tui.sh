@@ -59,6 +59,7 @@ messages:
   - role: model
     text: "Escapes: \e[31mRED\e[0m \e]0;pwned\a\e[?1049l\e[?25l\e[2J done."
 EOF
+cp "$TR/esc.yaml" "$T/esc.orig"
 
 # ---------------------------------------------------------------- session a
 start a -m "$M" --backend cpu --temp 0 -n 16 --ctx 1024
@@ -136,8 +137,9 @@ wait_same a "$T/p80" 3 && ok "back to 80x24: the same screen" || bad "resize lef
 # /quit: exit 0, autosave, terminal restored
 tm send-keys -t a '/quit' Enter
 restored a 0
-grep -q "Saved the conversation to $TR/esc.yaml" "$T/a.err" && ok "/quit autosaved the current conversation" \
-    || bad "no autosave on /quit: $(cat "$T/a.err")"
+# esc.yaml was only viewed: /quit leaves it as it was (no rewrite, no new file)
+cmp -s "$TR/esc.yaml" "$T/esc.orig" && ! grep -q "autosave failed\|Saved the conversation" "$T/a.err" \
+    && ok "/quit after only viewing esc.yaml leaves it unchanged" || bad "/quit rewrote a viewed conversation: $(cat "$T/a.err")"
 
 # ---------------------------------------------------------------- session b
 # SIGTERM: autosave, exit 143, terminal restored

@@ -204,6 +204,32 @@ static void test_gemma3_overrides(void)
     unload(l);
 }
 
+/* Issue 23 item 17: the per-layer bool array gguf-py's
+ * add_sliding_window_pattern writes, here an irregular one, is the exact
+ * pattern (true = sliding). */
+static const uint8_t PATTERN[7] = { 1, 0, 0, 1, 1, 1, 0 };
+
+static void g3_pattern_array(gbuild *b, const char *a)
+{
+    char k[128];
+    key(k, sizeof k, a, "attention.sliding_window"); gbuild_kv_u32(b, k, 512);
+    key(k, sizeof k, a, "attention.sliding_window_pattern"); gbuild_kv_arr(b, k, GGUF_BOOL, PATTERN, 7, 1);
+}
+
+static void test_gemma3_pattern_array(void)
+{
+    tiny t = tiny_default("gemma3");
+    t.n_layer = 7;
+    loaded *l = load(&t, g3_pattern_array);
+    CHECK(l->load_rc == 0 && l->check_rc == 0, "%s", l->err.msg);
+    hp_model *h = &l->hp;
+    int bad = 0;
+    for (uint32_t il = 0; il < 7; il++) bad += h->is_sliding[il] != (PATTERN[il] != 0);
+    CHECK(bad == 0 && h->swa_per_layer, "the per-layer pattern is used as it is");
+    CHECK(hp_rope_base_of(h, 1) == h->rope_base && hp_rope_base_of(h, 0) == h->rope_base_swa, "rope per layer");
+    unload(l);
+}
+
 static void test_gemma2_defaults(void)
 {
     tiny t = tiny_default("gemma2");
@@ -302,6 +328,7 @@ static void extra_one(gbuild *b, const char *a)
     else if (g_extra_kind == 1) gbuild_kv_str(b, k, g_extra_str);
     else if (g_extra_kind == 2) gbuild_kv_f32(b, k, -1.0f);
     else if (g_extra_kind == 4) { float f; memcpy(&f, &g_extra_u32, 4); gbuild_kv_f32(b, k, f); }
+    else if (g_extra_kind == 5) { uint8_t v[8] = { 1, 1, 1, 1, 1, 1, 1, 1 }; gbuild_kv_arr(b, k, GGUF_BOOL, v, g_extra_u32, 1); }
     else { uint32_t v[2] = { 1, 0 }; gbuild_kv_arr(b, k, GGUF_U32, v, 2, 4); }
 }
 
@@ -344,7 +371,9 @@ static void test_load_errors(void)
     expect_load_error(t, "attention.layer_norm_rms_epsilon", 2, 0, NULL,
                       "'gemma3.attention.layer_norm_rms_epsilon' = -1 must be finite and > 0", NULL);
     expect_load_error(t, "rope.freq_base", 2, 0, NULL, "'gemma3.rope.freq_base' = -1", NULL);
-    expect_load_error(t, "attention.sliding_window_pattern", 3, 0, NULL, "per-layer array", NULL);
+    /* a per-layer array: of bool, one per layer (the default tiny model has 2) */
+    expect_load_error(t, "attention.sliding_window_pattern", 3, 0, NULL, "is an array of u32", "array of bool");
+    expect_load_error(t, "attention.sliding_window_pattern", 5, 3, NULL, "has 3 entries", "one per layer (2)");
     /* A subnormal scaling factor made rope_scale = 1/factor infinite, and the
      * file passed (found by fuzz_gguf; input in fuzz/regressions/gguf/). */
     expect_load_error(t, "rope.scaling.factor", 4, 0x00004000, NULL, "'gemma3.rope.scaling.factor' = 2.2", "too small");
@@ -449,6 +478,7 @@ int main(void)
 {
     TEST_RUN(test_gemma3_defaults);
     TEST_RUN(test_gemma3_overrides);
+    TEST_RUN(test_gemma3_pattern_array);
     TEST_RUN(test_gemma2_defaults);
     TEST_RUN(test_gemma2_overrides);
     TEST_RUN(test_27b_rule);

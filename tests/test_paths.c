@@ -43,6 +43,21 @@ static void test_user_dirs(void)
     CHECK_STR(buf, "~user/m");
 }
 
+/* Issue 23 item 7: an over-long path is named by its start, not by the
+ * format string ("for '%s/%s'"). */
+static void test_join_too_long(void)
+{
+    char buf[64], dir[200];
+    memset(dir, 'd', sizeof dir - 1);
+    dir[sizeof dir - 1] = 0;
+    gc_err err = {0};
+    CHECK(paths_join(buf, sizeof buf, &err, "%s/%s", dir, "x.yaml") == -1, "too long is an error");
+    CHECK(!strstr(err.msg, "%s"), "no raw format in: %s", err.msg);
+    CHECK_CONTAINS(err.msg, "path too long (206 bytes, at most 63)");
+    CHECK_CONTAINS(err.msg, "'dddddddddd");
+    CHECK(buf[0] == 0, "buf emptied");
+}
+
 static void test_mkdir(void)
 {
     char dir[4200], file[4300], below[4400];
@@ -142,6 +157,7 @@ int main(void)
 {
     if (tfs_mkdtemp(tmproot, sizeof tmproot, "paths")) { perror("mkdtemp"); return 1; }
     TEST_RUN(test_user_dirs);
+    TEST_RUN(test_join_too_long);
     TEST_RUN(test_mkdir);
     TEST_RUN(test_share_dir);
     TEST_RUN(test_names);

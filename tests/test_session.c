@@ -310,7 +310,7 @@ static void test_overflow(void)
         CHECK(rc == 0, "turn %d: %s", i, err.msg);
         if (rc) break;
         dropped += st.dropped;
-        CHECK(sess_n_used(s) <= n_ctx + 2, "turn %d: stream %d within the context", i, sess_n_used(s));
+        CHECK(sess_n_used(s) <= n_ctx, "turn %d: stream %d within the context", i, sess_n_used(s));
         CHECK(sess_n_cached(s) <= n_ctx, "turn %d: cache %d within the context", i, sess_n_cached(s));
     }
     CHECK(dropped > 0 && k.notices > 0, "old exchanges were dropped (%d) with a notice (%d)", dropped, k.notices);
@@ -359,6 +359,45 @@ static void test_overflow(void)
     free(ref);
     free(inc);
     free(copy);
+}
+
+/* Issue 23 item 5: with no persona, no reply limit and a 128-token
+ * context, replies fill the context; their stream (what the meter shows)
+ * never passes it, and the conversation goes on. */
+static void test_meter_limit(void)
+{
+    sink k = {0};
+    gc_err err = {0};
+    const int n_ctx = 128;
+    sess_params p = { .n_ctx = n_ctx, .max_tokens = -1, .sampling = greedy() };
+    p.sampling.temperature = 1;     /* varied replies, some of them long */
+    sess *s = NULL;
+    CHECK(sess_create(&s, model, vocab, &p, &err) == 0, "%s", err.msg);
+    if (!s) return;
+    sess_io io = { .on_token = on_token, .on_notice = on_notice, .user = &k };
+    sess_set_io(s, &io);
+    int over = 0;
+    for (int i = 0; i < 15; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "Tell me about ships number %d", i + 1);
+        k.n = 0;
+        int rc = sess_send(s, text, NULL, &err);
+        CHECK(rc == 0, "turn %d: %s", i, err.msg);
+        if (rc) break;
+        if (sess_n_used(s) > n_ctx) over++;
+        CHECK(sess_n_used(s) <= n_ctx, "turn %d: %d of %d tokens", i, sess_n_used(s), n_ctx);
+    }
+    CHECK(over == 0, "%d turns past the context", over);
+    /* Issue 23 item 12: token counts are on replies only. */
+    tr_transcript *tr = sess_transcript(s);
+    for (size_t i = 0; i < tr->n_msgs; i++)
+        if (tr->msgs[i].role == TR_USER)
+            CHECK(tr->msgs[i].tokens < 0 && tr->msgs[i].tok_s < 0, "user message %zu has tokens %lld", i,
+                  tr->msgs[i].tokens);
+    /* /regen of a reply whose exchange left the context works. */
+    CHECK(sess_regen(s, NULL, &err) == 0, "regen: %s", err.msg);
+    CHECK(sess_n_used(s) <= n_ctx, "after regen: %d", sess_n_used(s));
+    sess_destroy(s);
 }
 
 static int stop_progress(void *user, int done, int total)
@@ -770,6 +809,7 @@ int main(void)
     TEST_RUN(test_two_turns);
     TEST_RUN(test_regen_undo);
     TEST_RUN(test_overflow);
+    TEST_RUN(test_meter_limit);
     TEST_RUN(test_save_load);
     TEST_RUN(test_stop_prefill);
     TEST_RUN(test_exchanges);

@@ -492,10 +492,39 @@ static void test_full_disk(void)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "full-disk child status %d", st);
 }
 
+/* Issue 23 item 12: tokens and tok_s belong to replies; a user message
+ * carrying them (an older file) is written and exported without them. */
+static void test_tokens_on_replies_only(void)
+{
+    tr_transcript *t = NULL;
+    gc_err err = {0};
+    CHECK(tr_create(&t, &err) == 0, "%s", err.msg);
+    if (!t) return;
+    CHECK(tr_add(t, TR_USER, "Question", 13, 501.25, &err) == 0, "%s", err.msg);
+    CHECK(tr_add(t, TR_MODEL, "Answer", 12, 31.5, &err) == 0, "%s", err.msg);
+    char *y = NULL, *md = NULL;
+    size_t n;
+    CHECK(tr_to_yaml(t, &y, &n, &err) == 0, "%s", err.msg);
+    CHECK(tr_to_markdown(t, &md, &n, &err) == 0, "%s", err.msg);
+    if (y) {
+        const char *u = strstr(y, "Question"), *m = strstr(y, "role: model");
+        CHECK(u && m && !memmem(u, (size_t)(m - u), "tokens", 6), "tokens on the user message: %s", y);
+        CHECK_CONTAINS(y, "    tokens: 12\n    tok_s: 31.5\n");
+    }
+    if (md) {
+        CHECK(!strstr(md, "13 tokens"), "user message tokens exported: %s", md);
+        CHECK_CONTAINS(md, "*12 tokens, 31.5 tok/s*");
+    }
+    free(y);
+    free(md);
+    tr_free(t);
+}
+
 int main(void)
 {
     if (tfs_mkdtemp(tmproot, sizeof tmproot, "transcript")) { perror("mkdtemp"); return 1; }
     TEST_RUN(test_env_fault);
+    TEST_RUN(test_tokens_on_replies_only);
     TEST_RUN(test_roundtrip_tricky);
     TEST_RUN(test_roundtrip_random);
     TEST_RUN(test_invalid_utf8_repaired);
