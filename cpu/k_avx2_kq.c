@@ -70,7 +70,9 @@ static void q8k_quantize(const float *x, void *dst, int n)
 
 static inline __m256i ld256(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)(const void *)p); }
 
-/* int16 element e of v (within each 128-bit half) in all 8 slots of that half. */
+/* int16 element lo of v's low 128-bit half in all 8 int16 slots of that half,
+ * element hi of the high half likewise in the high half (vpshufb stays within
+ * halves). */
 static inline __m256i splat16(__m256i v, int lo, int hi)
 {
     return _mm256_shuffle_epi8(v, _mm256_set_m128i(_mm_set1_epi16((short)(0x0101 * 2 * hi + 0x0100)),
