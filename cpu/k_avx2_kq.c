@@ -20,6 +20,11 @@
 #include "cpu/kq_common.h"
 #include "model/quant.h"
 
+static inline __m256i clamp_i8(__m256i v)
+{
+    return _mm256_max_epi32(_mm256_min_epi32(v, _mm256_set1_epi32(127)), _mm256_set1_epi32(-128));
+}
+
 /* Q8_K, bit-identical to the portable quantizer: the same max, the same
  * division, cvtps rounds to nearest even as lrintf does. */
 static void q8k_quantize(const float *x, void *dst, int n)
@@ -30,7 +35,9 @@ static void q8k_quantize(const float *x, void *dst, int n)
     for (int b = 0; b < n / 256; b++, x += 256, o += KQ_XB) {
         cpu_q8_k blk;
         __m256 m = _mm256_setzero_ps();
-        for (int i = 0; i < 256; i += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+        /* max_ps returns its second operand where either is NaN: with m second,
+         * a NaN in x is passed over, as fmaxf does in the portable quantizer. */
+        for (int i = 0; i < 256; i += 8) m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)), m);
         __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
         m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
         m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
@@ -56,6 +63,9 @@ static void q8k_quantize(const float *x, void *dst, int n)
                 __m256i q = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
                 _mm256_storeu_si256((__m256i *)(void *)(blk.q + 64 * u + 32 * h),
                                     _mm256_permutevar8x32_epi32(q, order));
+                /* bsum from the saturated values, as stored (only a NaN or an
+                 * infinity in x gets there: cvtps gives INT_MIN for those). */
+                i0 = clamp_i8(i0), i1 = clamp_i8(i1), i2 = clamp_i8(i2), i3 = clamp_i8(i3);
                 pair[h] = _mm256_hadd_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
             }
             /* hadd of the pairs: low half the groups' first 8, high half their last 8. */
@@ -70,7 +80,9 @@ static void q8k_quantize(const float *x, void *dst, int n)
 
 static inline __m256i ld256(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)(const void *)p); }
 
-/* int16 element e of v (within each 128-bit half) in all 8 slots of that half. */
+/* int16 element lo of v's low 128-bit half in all 8 int16 slots of that half,
+ * element hi of the high half likewise in the high half (vpshufb stays within
+ * halves). */
 static inline __m256i splat16(__m256i v, int lo, int hi)
 {
     return _mm256_shuffle_epi8(v, _mm256_set_m128i(_mm_set1_epi16((short)(0x0101 * 2 * hi + 0x0100)),
@@ -166,7 +178,7 @@ TILE_FN q6k_block(const uint8_t *blk, const uint8_t *const *xb, const __m256 *xd
         acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_mul_ps(dv, xd[c]), acc[c]);
 }
 
-KQ_DEFINE_GEMMS(__m256, _mm256_setzero_ps, _mm256_set1_ps, kq_hsum256, 4, 1)
+KQ_DEFINE_GEMMS(__m256, _mm256_setzero_ps, _mm256_set1_ps, kq_hsum256, 4, 2)
 
 static const cpu_matmul_kernel kernels[] = {
     { GT_Q4_K, CPU_ACT_Q8_K, gemm_q4k },

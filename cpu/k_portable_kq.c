@@ -3,10 +3,9 @@
  * quantizer every level's results are defined by.
  *
  * For CPUs without AVX2. Each weight block is decoded once per tile of up to
- * KQ_MAX_C activation rows into one common form (256 small integers, a
- * scale and a min per 16 values, d and dmin), so one integer dot product
- * serves all three types: per 16 values an exact int32 sum, scaled by the
- * sub-block's integer scale, and only the block total goes to float.
+ * KQ_MAX_C activation rows into one common form (256 scaled integer weights,
+ * a min per 16 values, d and dmin), so one exact integer dot product serves
+ * all three types and only the block total goes to float.
  */
 #include "cpu/kernels.h"
 
@@ -43,10 +42,13 @@ static void q8k_quantize(const float *x, void *dst, int n)
     }
 }
 
-/* A weight block in common form: value i = d * sc[i/16] * q[i] - dmin * m[i/16] * 1. */
+/* A weight block in common form: value i = d * w[i] - dmin * m[i / 16], with
+ * the sub-block scale already multiplied into w (|w| <= 63 * 31 for Q5_K,
+ * 128 * 32 for Q6_K), so the dot product is one plain loop of 256 that
+ * compilers vectorize, and exact in int32 (|sum| < 256 * 4096 * 128 < 2^31). */
 typedef struct kq_dec {
-    int8_t q[256];
-    int16_t sc[16], m[16];
+    int16_t w[256];
+    int16_t m[16];
     float d, dmin;
 } kq_dec;
 
@@ -54,55 +56,61 @@ typedef void (*kq_dec_fn)(const uint8_t *blk, kq_dec *o);
 
 static float rd_f16(const uint8_t *p) { return quant_f16_to_f32((uint16_t)(p[0] | (p[1] << 8))); }
 
-/* Q4_K and Q5_K: sub-block i (32 values) is nibble i%2 of qs[32*(i/2)..];
- * Q5_K adds 16 where bit i of qh[l] is set. */
-static void dec_q45k(const uint8_t *b, const uint8_t *qh, const uint8_t *qs, kq_dec *o)
+/* Q4_K and Q5_K: chunk k (32 bytes of qs) holds sub-block 2k in its low
+ * nibbles and 2k+1 in its high nibbles; Q5_K adds 16 where bit 2k / 2k+1 of
+ * qh[l] is set. */
+static inline void dec_q45k(const uint8_t *restrict b, const int q5, kq_dec *restrict o)
 {
+    const uint8_t *qh = b + 16, *qs = b + (q5 ? 48 : 16);
     uint8_t sm[16];
     kq_unpack_scales(b + 4, sm);
     o->d = rd_f16(b);
     o->dmin = rd_f16(b + 2);
-    for (int i = 0; i < 8; i++) {
-        o->sc[2 * i] = o->sc[2 * i + 1] = sm[i];
-        o->m[2 * i] = o->m[2 * i + 1] = sm[8 + i];
-        const uint8_t *q = qs + 32 * (i / 2);
+    for (int i = 0; i < 8; i++) o->m[2 * i] = o->m[2 * i + 1] = sm[8 + i];
+    for (int k = 0; k < 4; k++) {
+        const uint8_t *q = qs + 32 * k;
+        int16_t *lo = o->w + 64 * k, *hi = lo + 32;
+        const int16_t slo = sm[2 * k], shi = sm[2 * k + 1];
         for (int l = 0; l < 32; l++) {
-            int v = (q[l] >> (4 * (i & 1))) & 15;
-            if (qh) v |= ((qh[l] >> i) & 1) << 4;
-            o->q[32 * i + l] = (int8_t)v;
+            int vl = q[l] & 15, vh = q[l] >> 4;
+            if (q5) {      /* a constant after inlining: the loop stays branch-free */
+                vl |= ((qh[l] >> (2 * k)) & 1) << 4;
+                vh |= ((qh[l] >> (2 * k + 1)) & 1) << 4;
+            }
+            lo[l] = (int16_t)(slo * vl);
+            hi[l] = (int16_t)(shi * vh);
         }
     }
 }
 
-static void dec_q4k(const uint8_t *b, kq_dec *o) { dec_q45k(b, NULL, b + 16, o); }
-static void dec_q5k(const uint8_t *b, kq_dec *o) { dec_q45k(b, b + 16, b + 48, o); }
+static void dec_q4k(const uint8_t *b, kq_dec *o) { dec_q45k(b, 0, o); }
+static void dec_q5k(const uint8_t *b, kq_dec *o) { dec_q45k(b, 1, o); }
 
 /* Q6_K: two halves of 128; in each, four runs of 32 take the low/high nibble
  * of ql[0..31] / ql[32..63] and 2 bits of qh[0..31]; minus 32. The 16 scales
  * are signed and in value order, no mins. */
-static void dec_q6k(const uint8_t *b, kq_dec *o)
+static void dec_q6k(const uint8_t *restrict b, kq_dec *restrict o)
 {
+    const int8_t *sc = (const int8_t *)(b + 192);
     o->d = rd_f16(b + 208);
     o->dmin = 0;
-    for (int j = 0; j < 16; j++) {
-        o->sc[j] = (int8_t)b[192 + j];
-        o->m[j] = 0;
-    }
+    memset(o->m, 0, sizeof o->m);
     for (int h = 0; h < 2; h++) {
         const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
-        int8_t *q = o->q + 128 * h;
-        for (int l = 0; l < 32; l++) {
-            q[l]      = (int8_t)(((ql[l] & 15)      | ((qh[l] & 3) << 4)) - 32);
-            q[l + 32] = (int8_t)(((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4)) - 32);
-            q[l + 64] = (int8_t)(((ql[l] >> 4)      | (((qh[l] >> 4) & 3) << 4)) - 32);
-            q[l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        int16_t *w = o->w + 128 * h;
+        for (int is = 0; is < 2; is++) {     /* 16 values each: one scale per run */
+            const int s0 = sc[8 * h + is], s2 = sc[8 * h + is + 2], s4 = sc[8 * h + is + 4], s6 = sc[8 * h + is + 6];
+            for (int l = 16 * is; l < 16 * is + 16; l++) {
+                w[l]      = (int16_t)(s0 * (((ql[l] & 15)      | ((qh[l] & 3) << 4)) - 32));
+                w[l + 32] = (int16_t)(s2 * (((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4)) - 32));
+                w[l + 64] = (int16_t)(s4 * (((ql[l] >> 4)      | (((qh[l] >> 4) & 3) << 4)) - 32));
+                w[l + 96] = (int16_t)(s6 * (((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32));
+            }
         }
     }
 }
 
-/* Weight row i against activation rows c0 .. c0+nc-1 (nc <= KQ_MAX_C). The
- * integer sums are exact: |sc * sum16(q * x)| < 2^31 with 6-bit scales and
- * 5-bit values, or 8-bit signed scales and 6-bit values. */
+/* Weight row i against activation rows c0 .. c0+nc-1 (nc <= KQ_MAX_C). */
 static void tile(const kq_job *jb, int i, int c0, int nc, kq_dec_fn dec, size_t bbytes)
 {
     float acc[KQ_MAX_C] = { 0 };
@@ -116,12 +124,8 @@ static void tile(const kq_job *jb, int i, int c0, int nc, kq_dec_fn dec, size_t 
             int16_t bsum[16];
             memcpy(bsum, xb + KQ_XBSUM, sizeof bsum);
             int32_t sumi = 0, summ = 0;
-            for (int g = 0; g < 16; g++) {
-                int32_t s = 0;
-                for (int l = 0; l < 16; l++) s += k.q[16 * g + l] * xq[16 * g + l];
-                sumi += k.sc[g] * s;
-                summ += k.m[g] * bsum[g];
-            }
+            for (int l = 0; l < 256; l++) sumi += k.w[l] * xq[l];
+            for (int g = 0; g < 16; g++) summ += k.m[g] * bsum[g];
             acc[c] += kq_rd_f32(xb) * (k.d * (float)sumi - k.dmin * (float)summ);
         }
     }

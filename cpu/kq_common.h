@@ -1,6 +1,7 @@
 /* kq_common.h: what the K-quant kernel families (cpu/k_*_kq.c) share: the
- * block layouts' offsets, the Q4_K/Q5_K scale unpacking, and the one driver
- * that walks a product in register tiles.
+ * block layouts' offsets, the Q4_K/Q5_K scale unpacking (scalar and SIMD),
+ * and, for the SIMD levels, the driver and tile skeleton that walk a product
+ * in register tiles.
  *
  * Block layouts: ../shared/GEMMA.md section 2 (model/quant.c has the scalar
  * reference). Everything here reads bytes through memcpy or unaligned loads:
