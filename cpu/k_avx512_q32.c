@@ -83,7 +83,7 @@ K_INLINE void dec_q5_1(const uint8_t *b, __m256i *q, __m256 *d, __m256 *m)
 
 /* ---- the tiled product ---- */
 
-enum { TR = 4, TC = 4 };    /* the full tile: weight rows x activation rows */
+enum { TR1 = 8, TR = 4, TC = 4, TRM = K_MAX(TR, TR1) };  /* tiles: K_DEFINE_GEMM */
 
 /* nr x nx (compile-time constants after inlining) outputs over n_in / 32 blocks.
  * off: the offset the unsigned weight bytes carry (0: the type has a min). */
@@ -92,12 +92,12 @@ K_INLINE void tile(dec_fn dec, int off, size_t bbytes, int nr, int nx, int n_in,
                    size_t out_stride)
 {
     int nb = n_in / 32;
-    __m256 acc[TR][TC];
+    __m256 acc[TRM][TC];
     K_UNROLL for (int r = 0; r < nr; r++)
         K_UNROLL for (int c = 0; c < nx; c++) acc[r][c] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
-        __m256i wq[TR];
-        __m256 dw[TR], mw[TR];
+        __m256i wq[TRM];
+        __m256 dw[TRM], mw[TRM];
         K_UNROLL for (int r = 0; r < nr; r++) dec(w + r * w_stride + b * bbytes, &wq[r], &dw[r], &mw[r]);
         K_UNROLL for (int c = 0; c < nx; c++) {
             const uint8_t *xb = xa + c * xa_stride + b * sizeof(cpu_q8_32);
@@ -122,11 +122,11 @@ K_INLINE void tile(dec_fn dec, int off, size_t bbytes, int nr, int nx, int n_in,
         K_UNROLL for (int r = 0; r < nr; r++) out[c * out_stride + r] = k_hsum8(acc[r][c]);
 }
 
-K_DEFINE_GEMM(gemm_q8_0, TR, TC, tile, dec_q8_0, 128, 34)
-K_DEFINE_GEMM(gemm_q4_0, TR, TC, tile, dec_q4_0, 8, 18)
-K_DEFINE_GEMM(gemm_q4_1, TR, TC, tile, dec_q4_1, 0, 20)
-K_DEFINE_GEMM(gemm_q5_0, TR, TC, tile, dec_q5_0, 16, 22)
-K_DEFINE_GEMM(gemm_q5_1, TR, TC, tile, dec_q5_1, 0, 24)
+K_DEFINE_GEMM(gemm_q8_0, TR1, TR, TC, tile, dec_q8_0, 128, 34)
+K_DEFINE_GEMM(gemm_q4_0, TR1, TR, TC, tile, dec_q4_0, 8, 18)
+K_DEFINE_GEMM(gemm_q4_1, TR1, TR, TC, tile, dec_q4_1, 0, 20)
+K_DEFINE_GEMM(gemm_q5_0, TR1, TR, TC, tile, dec_q5_0, 16, 22)
+K_DEFINE_GEMM(gemm_q5_1, TR1, TR, TC, tile, dec_q5_1, 0, 24)
 
 static const cpu_matmul_kernel kernels[] = {
     { GT_Q8_0, CPU_ACT_Q8_32, gemm_q8_0 },
