@@ -47,15 +47,16 @@ K_INLINE void tile(ld8_fn ld8, ld1_fn ld1, size_t esize, int nr, int nx, int n_i
         __m256 wv[TRM];
         K_UNROLL for (int r = 0; r < nr; r++) wv[r] = ld8(w + r * w_stride + (size_t)k * esize);
         K_UNROLL for (int c = 0; c < nx; c++) {
-            __m256 xv = _mm256_loadu_ps((const float *)(xa + c * xa_stride) + k);
+            __m256 xv = _mm256_loadu_ps((const float *)(xa + c * xa_stride + (size_t)k * sizeof(float)));
             K_UNROLL for (int r = 0; r < nr; r++) acc[r][c] = _mm256_fmadd_ps(wv[r], xv, acc[r][c]);
         }
     }
     K_UNROLL for (int c = 0; c < nx; c++)
         K_UNROLL for (int r = 0; r < nr; r++) {
             float s = k_hsum8(acc[r][c]);
-            const float *x = (const float *)(xa + c * xa_stride);
-            for (int t = k; t < n_in; t++) s += ld1(w + r * w_stride + (size_t)t * esize) * x[t];
+            const uint8_t *x = xa + c * xa_stride;      /* rows need no alignment */
+            for (int t = k; t < n_in; t++)
+                s += ld1(w + r * w_stride + (size_t)t * esize) * ld1_f32(x + (size_t)t * sizeof(float));
             out[c * out_stride + r] = s;
         }
 }

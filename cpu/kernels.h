@@ -53,12 +53,14 @@ typedef struct cpu_q8_k {
 /* Bytes of one activation row of n values (n a multiple of the format's block). */
 size_t cpu_act_row_bytes(cpu_act act, int n);
 
-/* Converts one row of n floats to format act. For CPU_ACT_F32 it copies. */
+/* Converts one row of n floats to format act. For CPU_ACT_F32 it copies.
+ * dst needs float (4-byte) alignment, no more. */
 typedef void (*cpu_quantize_fn)(const float *x, void *dst, int n);
 
 /* out[j * out_stride + i] = sum_k W[i][k] * X[j][k] for i < n_rows, j < n_x.
  *   w:  row 0 of W; row i at w + i * w_stride (bytes). Rows need no alignment.
- *   xa: activation row 0 in the kernel's format; row j at xa + j * xa_stride (bytes).
+ *   xa: activation row 0 in the kernel's format; row j at xa + j * xa_stride (bytes),
+ *       each row aligned for float (4 bytes) and no more.
  *   n_in: values per row, a multiple of the weight type's block.
  * Any n_rows >= 1 and n_x >= 1; a kernel blocks rows and activation rows in
  * registers internally (each weight block is decoded once per tile of
