@@ -27,7 +27,7 @@ K_INLINE __m512 ld_bf16(const uint8_t *p, __mmask16 mask)
     return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
 }
 
-enum { TR1 = 4, TR = 4, TC = 6, TRM = K_MAX(TR, TR1) };
+enum { TR1 = 4, TR = 6, TC = 4, TRM = K_MAX(TR, TR1) };
 
 /* One k step of 16 (or, with mask, fewer) values for the whole tile. */
 K_INLINE void step(ld_fn ld, size_t esize, int nr, int nx, int k, __mmask16 mask, const uint8_t *w,
