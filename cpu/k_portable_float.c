@@ -40,15 +40,21 @@ K_INLINE void tile(ld_fn ld, size_t esize, int nr, int nx, int n_in, const uint8
     float wf[TRM][CHUNK];
     for (int k0 = 0; k0 < n_in; k0 += CHUNK) {
         int nk = n_in - k0 < CHUNK ? n_in - k0 : CHUNK;
-        for (int r = 0; r < nr; r++)
+        int n8 = (nk + 7) & ~7;     /* zero-padded to whole groups of 8 lanes */
+        for (int r = 0; r < nr; r++) {
             for (int k = 0; k < nk; k++) wf[r][k] = ld(w + r * w_stride + (size_t)(k0 + k) * esize);
+            for (int k = nk; k < n8; k++) wf[r][k] = 0;
+        }
         for (int c = 0; c < nx; c++) {
-            float xf[CHUNK];
+            float xf[CHUNK] = { 0 };
             memcpy(xf, xa + c * xa_stride + (size_t)k0 * sizeof(float), (size_t)nk * sizeof(float));
             for (int r = 0; r < nr; r++) {
-                float s = 0;
-                for (int k = 0; k < nk; k++) s += wf[r][k] * xf[k];
-                acc[r][c] += s;
+                /* Eight independent sums: a float reduction the compiler may
+                 * not reorder, written so that it can run in vector lanes. */
+                float s[8] = { 0 };
+                for (int k = 0; k < n8; k += 8)
+                    for (int l = 0; l < 8; l++) s[l] += wf[r][k + l] * xf[k + l];
+                acc[r][c] += ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
             }
         }
     }
