@@ -33,36 +33,37 @@ K_INLINE float ld1_f32(const uint8_t *p) { float f; memcpy(&f, p, 4); return f; 
 K_INLINE float ld1_f16(const uint8_t *p) { return k_ld_f16(p); }
 K_INLINE float ld1_bf16(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return quant_bf16_to_f32(h); }
 
-enum { TR = 4, TC = 3 };
+enum { TR1 = 4, TR = 4, TC = 3, TRM = K_MAX(TR, TR1) };
 
 K_INLINE void tile(ld8_fn ld8, ld1_fn ld1, size_t esize, int nr, int nx, int n_in,
                    const uint8_t *w, size_t w_stride, const uint8_t *xa, size_t xa_stride,
                    float *out, size_t out_stride)
 {
-    __m256 acc[TR][TC];
+    __m256 acc[TRM][TC];
     K_UNROLL for (int r = 0; r < nr; r++)
         K_UNROLL for (int c = 0; c < nx; c++) acc[r][c] = _mm256_setzero_ps();
     int k = 0;
     for (; k + 8 <= n_in; k += 8) {
-        __m256 wv[TR];
+        __m256 wv[TRM];
         K_UNROLL for (int r = 0; r < nr; r++) wv[r] = ld8(w + r * w_stride + (size_t)k * esize);
         K_UNROLL for (int c = 0; c < nx; c++) {
-            __m256 xv = _mm256_loadu_ps((const float *)(xa + c * xa_stride) + k);
+            __m256 xv = _mm256_loadu_ps((const float *)(xa + c * xa_stride + (size_t)k * sizeof(float)));
             K_UNROLL for (int r = 0; r < nr; r++) acc[r][c] = _mm256_fmadd_ps(wv[r], xv, acc[r][c]);
         }
     }
     K_UNROLL for (int c = 0; c < nx; c++)
         K_UNROLL for (int r = 0; r < nr; r++) {
             float s = k_hsum8(acc[r][c]);
-            const float *x = (const float *)(xa + c * xa_stride);
-            for (int t = k; t < n_in; t++) s += ld1(w + r * w_stride + (size_t)t * esize) * x[t];
+            const uint8_t *x = xa + c * xa_stride;      /* rows need no alignment */
+            for (int t = k; t < n_in; t++)
+                s += ld1(w + r * w_stride + (size_t)t * esize) * ld1_f32(x + (size_t)t * sizeof(float));
             out[c * out_stride + r] = s;
         }
 }
 
-K_DEFINE_GEMM(gemm_f32, TR, TC, tile, ld8_f32, ld1_f32, 4)
-K_DEFINE_GEMM(gemm_f16, TR, TC, tile, ld8_f16, ld1_f16, 2)
-K_DEFINE_GEMM(gemm_bf16, TR, TC, tile, ld8_bf16, ld1_bf16, 2)
+K_DEFINE_GEMM(gemm_f32, TR1, TR, TC, tile, ld8_f32, ld1_f32, 4)
+K_DEFINE_GEMM(gemm_f16, TR1, TR, TC, tile, ld8_f16, ld1_f16, 2)
+K_DEFINE_GEMM(gemm_bf16, TR1, TR, TC, tile, ld8_bf16, ld1_bf16, 2)
 
 static const cpu_matmul_kernel kernels[] = {
     { GT_F32, CPU_ACT_F32, gemm_f32 },

@@ -120,7 +120,7 @@ K_INLINE void dec_q5_1(const uint8_t *b, __m256i *q, float *d, float *m)
 
 /* ---- the tiled product ---- */
 
-enum { TR = 4, TC = 2 };    /* the full tile: weight rows x activation rows */
+enum { TR1 = 4, TR = 2, TC = 4, TRM = K_MAX(TR, TR1) };  /* tiles: K_DEFINE_GEMM */
 
 /* How a type's weight bytes multiply (see the top of the file). */
 enum kind { SIGNED_ABS_X, SIGNED_ABS_W, UNSIGNED_MIN };
@@ -132,12 +132,12 @@ K_INLINE void tile(dec_fn dec, enum kind kind, size_t bbytes, int nr, int nx, in
 {
     int nb = n_in / 32;
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc[TR][TC];
+    __m256 acc[TRM][TC];
     K_UNROLL for (int r = 0; r < nr; r++)
         K_UNROLL for (int c = 0; c < nx; c++) acc[r][c] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
-        __m256i wq[TR];
-        __m256 dw[TR], mw[TR];
+        __m256i wq[TRM];
+        __m256 dw[TRM], mw[TRM];
         K_UNROLL for (int r = 0; r < nr; r++) {
             float d, m;
             dec(w + r * w_stride + b * bbytes, &wq[r], &d, &m);
@@ -169,11 +169,11 @@ K_INLINE void tile(dec_fn dec, enum kind kind, size_t bbytes, int nr, int nx, in
 
 /* Full tiles, then the activation rows left over, then the weight rows left
  * over one at a time; every call of tile() has constant nr and nx. */
-K_DEFINE_GEMM(gemm_q8_0, TR, TC, tile, dec_q8_0, SIGNED_ABS_W, 34)
-K_DEFINE_GEMM(gemm_q4_0, TR, TC, tile, dec_q4_0, SIGNED_ABS_X, 18)
-K_DEFINE_GEMM(gemm_q4_1, TR, TC, tile, dec_q4_1, UNSIGNED_MIN, 20)
-K_DEFINE_GEMM(gemm_q5_0, TR, TC, tile, dec_q5_0, SIGNED_ABS_X, 22)
-K_DEFINE_GEMM(gemm_q5_1, TR, TC, tile, dec_q5_1, UNSIGNED_MIN, 24)
+K_DEFINE_GEMM(gemm_q8_0, TR1, TR, TC, tile, dec_q8_0, SIGNED_ABS_W, 34)
+K_DEFINE_GEMM(gemm_q4_0, TR1, TR, TC, tile, dec_q4_0, SIGNED_ABS_X, 18)
+K_DEFINE_GEMM(gemm_q4_1, TR1, TR, TC, tile, dec_q4_1, UNSIGNED_MIN, 20)
+K_DEFINE_GEMM(gemm_q5_0, TR1, TR, TC, tile, dec_q5_0, SIGNED_ABS_X, 22)
+K_DEFINE_GEMM(gemm_q5_1, TR1, TR, TC, tile, dec_q5_1, UNSIGNED_MIN, 24)
 
 static const cpu_matmul_kernel kernels[] = {
     { GT_Q8_0, CPU_ACT_Q8_32, gemm_q8_0 },

@@ -27,13 +27,13 @@ K_INLINE __m512 ld_bf16(const uint8_t *p, __mmask16 mask)
     return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
 }
 
-enum { TR = 4, TC = 6 };
+enum { TR1 = 4, TR = 6, TC = 4, TRM = K_MAX(TR, TR1) };
 
 /* One k step of 16 (or, with mask, fewer) values for the whole tile. */
 K_INLINE void step(ld_fn ld, size_t esize, int nr, int nx, int k, __mmask16 mask, const uint8_t *w,
-                   size_t w_stride, const uint8_t *xa, size_t xa_stride, __m512 acc[TR][TC])
+                   size_t w_stride, const uint8_t *xa, size_t xa_stride, __m512 acc[TRM][TC])
 {
-    __m512 wv[TR];
+    __m512 wv[TRM];
     K_UNROLL for (int r = 0; r < nr; r++) wv[r] = ld(w + r * w_stride + (size_t)k * esize, mask);
     K_UNROLL for (int c = 0; c < nx; c++) {
         __m512 xv = _mm512_maskz_loadu_ps(mask, xa + c * xa_stride + (size_t)k * sizeof(float));
@@ -45,7 +45,7 @@ K_INLINE void tile(ld_fn ld, size_t esize, int nr, int nx, int n_in, const uint8
                    size_t w_stride, const uint8_t *xa, size_t xa_stride, float *out,
                    size_t out_stride)
 {
-    __m512 acc[TR][TC];
+    __m512 acc[TRM][TC];
     K_UNROLL for (int r = 0; r < nr; r++)
         K_UNROLL for (int c = 0; c < nx; c++) acc[r][c] = _mm512_setzero_ps();
     int k = 0;
@@ -56,9 +56,9 @@ K_INLINE void tile(ld_fn ld, size_t esize, int nr, int nx, int n_in, const uint8
         K_UNROLL for (int r = 0; r < nr; r++) out[c * out_stride + r] = _mm512_reduce_add_ps(acc[r][c]);
 }
 
-K_DEFINE_GEMM(gemm_f32, TR, TC, tile, ld_f32, 4)
-K_DEFINE_GEMM(gemm_f16, TR, TC, tile, ld_f16, 2)
-K_DEFINE_GEMM(gemm_bf16, TR, TC, tile, ld_bf16, 2)
+K_DEFINE_GEMM(gemm_f32, TR1, TR, TC, tile, ld_f32, 4)
+K_DEFINE_GEMM(gemm_f16, TR1, TR, TC, tile, ld_f16, 2)
+K_DEFINE_GEMM(gemm_bf16, TR1, TR, TC, tile, ld_bf16, 2)
 
 static const cpu_matmul_kernel kernels[] = {
     { GT_F32, CPU_ACT_F32, gemm_f32 },

@@ -11,11 +11,15 @@
  * -offset * sum(x) lanes, computed once per activation block and shared by the
  * tile's weight rows. Q4_1 / Q5_1 add their min as m_w * s_x instead.
  *
- * One block is one 256-bit register (blocks are 34/22/18 bytes apart, so a
- * 512-bit register would have to be assembled from two loads per row); the
- * level's gain is vpdpbusd (one instruction for vpmaddubsw + vpmaddwd, no
- * sign trick), the mask registers (the fifth bits of Q5 in two instructions),
- * and 32 vector registers: tiles of 4 weight rows x 4 activation rows.
+ * Decode (one activation row) keeps one block per 256-bit register and
+ * streams 8 weight rows. Prefill puts two activation rows' blocks in the two
+ * halves of a 512-bit register against the weight block broadcast to both,
+ * so every vpdpbusd, convert and FMA does two outputs' work (blocks are
+ * 34/22/18 bytes apart, so two blocks of one row would need two loads and a
+ * shuffle anyway; the broadcast is free). Tiles: 4 weight rows x 8
+ * activation rows in the 32 registers. The level's other gains are vpdpbusd
+ * itself (one instruction for vpmaddubsw + vpmaddwd, no sign trick) and the
+ * mask registers (the fifth bits of Q5 in two instructions).
  */
 #include "cpu/kernels.h"
 #include "cpu/k_avx2_util.h"
@@ -28,12 +32,11 @@
 
 /* ---- weight block decoders: 32 unsigned bytes, scale, min ---- */
 
-/* 8 lanes of the f16 at p. */
-K_INLINE __m256 bcast_f16(const uint8_t *p)
+K_INLINE uint16_t rd_u16(const uint8_t *p)
 {
     uint16_t h;
     memcpy(&h, p, 2);
-    return _mm256_cvtph_ps(_mm_set1_epi16((short)h));
+    return h;
 }
 
 /* nibbles + 16 where bit j of the 32-bit qh is set. */
@@ -44,89 +47,152 @@ K_INLINE __m256i fifth_bits(__m256i q, const uint8_t *qh)
     return _mm256_mask_add_epi8(q, (__mmask32)u, q, _mm256_set1_epi8(16));
 }
 
-typedef void (*dec_fn)(const uint8_t *b, __m256i *q, __m256 *d, __m256 *m);
+/* A block's 32 unsigned bytes, and its f16 scale and min as bits (the tile
+ * broadcasts them to the width it works in). */
+typedef void (*dec_fn)(const uint8_t *b, __m256i *q, uint16_t *d, uint16_t *m);
 
-K_INLINE void dec_q8_0(const uint8_t *b, __m256i *q, __m256 *d, __m256 *m)
+K_INLINE void dec_q8_0(const uint8_t *b, __m256i *q, uint16_t *d, uint16_t *m)
 {
-    *d = bcast_f16(b);
-    *m = _mm256_setzero_ps();
+    *d = rd_u16(b);
+    *m = 0;
     *q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b + 2)), _mm256_set1_epi8((char)0x80));
 }
 
-K_INLINE void dec_q4_0(const uint8_t *b, __m256i *q, __m256 *d, __m256 *m)
+K_INLINE void dec_q4_0(const uint8_t *b, __m256i *q, uint16_t *d, uint16_t *m)
 {
-    *d = bcast_f16(b);
-    *m = _mm256_setzero_ps();
+    *d = rd_u16(b);
+    *m = 0;
     *q = k_nibbles32(b + 2);
 }
 
-K_INLINE void dec_q4_1(const uint8_t *b, __m256i *q, __m256 *d, __m256 *m)
+K_INLINE void dec_q4_1(const uint8_t *b, __m256i *q, uint16_t *d, uint16_t *m)
 {
-    *d = bcast_f16(b);
-    *m = bcast_f16(b + 2);
+    *d = rd_u16(b);
+    *m = rd_u16(b + 2);
     *q = k_nibbles32(b + 4);
 }
 
-K_INLINE void dec_q5_0(const uint8_t *b, __m256i *q, __m256 *d, __m256 *m)
+K_INLINE void dec_q5_0(const uint8_t *b, __m256i *q, uint16_t *d, uint16_t *m)
 {
-    *d = bcast_f16(b);
-    *m = _mm256_setzero_ps();
+    *d = rd_u16(b);
+    *m = 0;
     *q = fifth_bits(k_nibbles32(b + 6), b + 2);
 }
 
-K_INLINE void dec_q5_1(const uint8_t *b, __m256i *q, __m256 *d, __m256 *m)
+K_INLINE void dec_q5_1(const uint8_t *b, __m256i *q, uint16_t *d, uint16_t *m)
 {
-    *d = bcast_f16(b);
-    *m = bcast_f16(b + 2);
+    *d = rd_u16(b);
+    *m = rd_u16(b + 2);
     *q = fifth_bits(k_nibbles32(b + 8), b + 4);
 }
 
 /* ---- the tiled product ---- */
 
-enum { TR = 4, TC = 4 };    /* the full tile: weight rows x activation rows */
+enum { TR1 = 8, TR = 4, TC = 8, TRM = K_MAX(TR, TR1) };  /* tiles: K_DEFINE_GEMM */
 
-/* nr x nx (compile-time constants after inlining) outputs over n_in / 32 blocks.
+/* Decode: nr x 1 outputs over n_in / 32 blocks, one block per 256-bit register.
  * off: the offset the unsigned weight bytes carry (0: the type has a min). */
+K_INLINE void tile_rows(dec_fn dec, int off, size_t bbytes, int nr, int n_in, const uint8_t *w,
+                        size_t w_stride, const uint8_t *xa, float *out)
+{
+    int nb = n_in / 32;
+    __m256 acc[TRM];
+    K_UNROLL for (int r = 0; r < nr; r++) acc[r] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *xb = xa + b * sizeof(cpu_q8_32);
+        float ds[2];
+        memcpy(ds, xb, sizeof ds);                  /* d, s */
+        __m256i xq = _mm256_loadu_si256((const __m256i *)(xb + offsetof(cpu_q8_32, q)));
+        __m256 dx = _mm256_set1_ps(ds[0]);
+        __m256i pre = _mm256_setzero_si256();
+        __m256 sx = _mm256_setzero_ps();
+        if (off)
+            pre = _mm256_sub_epi32(pre, _mm256_dpbusd_epi32(pre, _mm256_set1_epi8((char)off), xq));
+        else            /* the min term lands in each of the 8 lanes: s / 8 (exact) per lane */
+            sx = _mm256_set1_ps(ds[1] * 0.125f);
+        K_UNROLL for (int r = 0; r < nr; r++) {
+            __m256i q;
+            uint16_t d, m;
+            dec(w + r * w_stride + b * bbytes, &q, &d, &m);
+            __m256 p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(pre, q, xq));
+            __m256 dw = _mm256_cvtph_ps(_mm_set1_epi16((short)d));
+            acc[r] = _mm256_fmadd_ps(p, _mm256_mul_ps(dw, dx), acc[r]);
+            if (!off) acc[r] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_set1_epi16((short)m)), sx, acc[r]);
+        }
+    }
+    K_UNROLL for (int r = 0; r < nr; r++) out[r] = k_hsum8(acc[r]);
+}
+
+/* Prefill: nr x nx outputs, two activation rows per 512-bit register (the
+ * weight block broadcast to both halves), so each vpdpbusd / convert / FMA
+ * does two outputs' work. An odd last activation row pairs with zeros. */
+K_INLINE void tile_pairs(dec_fn dec, int off, size_t bbytes, int nr, int nx, int n_in,
+                         const uint8_t *w, size_t w_stride, const uint8_t *xa, size_t xa_stride,
+                         float *out, size_t out_stride)
+{
+    enum { NP = (TC + 1) / 2 };
+    int nb = n_in / 32, np = (nx + 1) / 2;
+    __m512 acc[TRM][NP];
+    K_UNROLL for (int r = 0; r < nr; r++)
+        K_UNROLL for (int p = 0; p < np; p++) acc[r][p] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m512i wq[TRM];
+        __m512 dw[TRM], mw[TRM];
+        K_UNROLL for (int r = 0; r < nr; r++) {
+            __m256i q;
+            uint16_t d, m;
+            dec(w + r * w_stride + b * bbytes, &q, &d, &m);
+            wq[r] = _mm512_broadcast_i64x4(q);
+            dw[r] = _mm512_cvtph_ps(_mm256_set1_epi16((short)d));
+            mw[r] = off ? _mm512_setzero_ps() : _mm512_cvtph_ps(_mm256_set1_epi16((short)m));
+        }
+        K_UNROLL for (int p = 0; p < np; p++) {
+            const uint8_t *x0 = xa + 2 * p * xa_stride + b * sizeof(cpu_q8_32);
+            float d0[2], d1[2] = { 0, 0 };              /* d, s of each row */
+            memcpy(d0, x0, sizeof d0);
+            __m512i xq = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(x0 + offsetof(cpu_q8_32, q))));
+            if (2 * p + 1 < nx) {
+                const uint8_t *x1 = x0 + xa_stride;
+                memcpy(d1, x1, sizeof d1);
+                xq = _mm512_inserti64x4(xq, _mm256_loadu_si256((const __m256i *)(x1 + offsetof(cpu_q8_32, q))), 1);
+            } else {
+                xq = _mm512_inserti64x4(xq, _mm256_setzero_si256(), 1);
+            }
+            __m512 dx = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(d0[0])), _mm256_set1_ps(d1[0]), 1);
+            __m512i pre = _mm512_setzero_si512();
+            __m512 sx = _mm512_setzero_ps();
+            if (off)
+                pre = _mm512_sub_epi32(pre, _mm512_dpbusd_epi32(pre, _mm512_set1_epi8((char)off), xq));
+            else
+                sx = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(d0[1] * 0.125f)),
+                                        _mm256_set1_ps(d1[1] * 0.125f), 1);
+            K_UNROLL for (int r = 0; r < nr; r++) {
+                __m512 v = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(pre, wq[r], xq));
+                acc[r][p] = _mm512_fmadd_ps(v, _mm512_mul_ps(dw[r], dx), acc[r][p]);
+                if (!off) acc[r][p] = _mm512_fmadd_ps(mw[r], sx, acc[r][p]);
+            }
+        }
+    }
+    K_UNROLL for (int p = 0; p < np; p++)
+        K_UNROLL for (int r = 0; r < nr; r++) {
+            out[2 * p * out_stride + r] = k_hsum8(_mm512_castps512_ps256(acc[r][p]));
+            if (2 * p + 1 < nx) out[(2 * p + 1) * out_stride + r] = k_hsum8(_mm512_extractf32x8_ps(acc[r][p], 1));
+        }
+}
+
 K_INLINE void tile(dec_fn dec, int off, size_t bbytes, int nr, int nx, int n_in, const uint8_t *w,
                    size_t w_stride, const uint8_t *xa, size_t xa_stride, float *out,
                    size_t out_stride)
 {
-    int nb = n_in / 32;
-    __m256 acc[TR][TC];
-    K_UNROLL for (int r = 0; r < nr; r++)
-        K_UNROLL for (int c = 0; c < nx; c++) acc[r][c] = _mm256_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        __m256i wq[TR];
-        __m256 dw[TR], mw[TR];
-        K_UNROLL for (int r = 0; r < nr; r++) dec(w + r * w_stride + b * bbytes, &wq[r], &dw[r], &mw[r]);
-        K_UNROLL for (int c = 0; c < nx; c++) {
-            const uint8_t *xb = xa + c * xa_stride + b * sizeof(cpu_q8_32);
-            float ds[2];
-            memcpy(ds, xb, sizeof ds);                  /* d, s */
-            __m256i xq = _mm256_loadu_si256((const __m256i *)(xb + offsetof(cpu_q8_32, q)));
-            __m256 dx = _mm256_set1_ps(ds[0]);
-            __m256i pre = _mm256_setzero_si256();
-            __m256 sx = _mm256_setzero_ps();
-            if (off)
-                pre = _mm256_sub_epi32(pre, _mm256_dpbusd_epi32(pre, _mm256_set1_epi8((char)off), xq));
-            else        /* the min term lands in each of the 8 lanes: s / 8 (exact) per lane */
-                sx = _mm256_set1_ps(ds[1] * 0.125f);
-            K_UNROLL for (int r = 0; r < nr; r++) {
-                __m256 p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(pre, wq[r], xq));
-                acc[r][c] = _mm256_fmadd_ps(p, _mm256_mul_ps(dw[r], dx), acc[r][c]);
-                if (!off) acc[r][c] = _mm256_fmadd_ps(mw[r], sx, acc[r][c]);
-            }
-        }
-    }
-    K_UNROLL for (int c = 0; c < nx; c++)
-        K_UNROLL for (int r = 0; r < nr; r++) out[c * out_stride + r] = k_hsum8(acc[r][c]);
+    if (nx == 1) tile_rows(dec, off, bbytes, nr, n_in, w, w_stride, xa, out);
+    else tile_pairs(dec, off, bbytes, nr, nx, n_in, w, w_stride, xa, xa_stride, out, out_stride);
 }
 
-K_DEFINE_GEMM(gemm_q8_0, TR, TC, tile, dec_q8_0, 128, 34)
-K_DEFINE_GEMM(gemm_q4_0, TR, TC, tile, dec_q4_0, 8, 18)
-K_DEFINE_GEMM(gemm_q4_1, TR, TC, tile, dec_q4_1, 0, 20)
-K_DEFINE_GEMM(gemm_q5_0, TR, TC, tile, dec_q5_0, 16, 22)
-K_DEFINE_GEMM(gemm_q5_1, TR, TC, tile, dec_q5_1, 0, 24)
+K_DEFINE_GEMM(gemm_q8_0, TR1, TR, TC, tile, dec_q8_0, 128, 34)
+K_DEFINE_GEMM(gemm_q4_0, TR1, TR, TC, tile, dec_q4_0, 8, 18)
+K_DEFINE_GEMM(gemm_q4_1, TR1, TR, TC, tile, dec_q4_1, 0, 20)
+K_DEFINE_GEMM(gemm_q5_0, TR1, TR, TC, tile, dec_q5_0, 16, 22)
+K_DEFINE_GEMM(gemm_q5_1, TR1, TR, TC, tile, dec_q5_1, 0, 24)
 
 static const cpu_matmul_kernel kernels[] = {
     { GT_Q8_0, CPU_ACT_Q8_32, gemm_q8_0 },

@@ -28,7 +28,7 @@ static inline float ld_bf16(const uint8_t *p) { return quant_bf16_to_f32((uint16
 
 typedef float (*ld_fn)(const uint8_t *p);
 
-enum { TR = 4, TC = 4, CHUNK = 64 };
+enum { TR1 = 4, TR = 4, TC = 4, TRM = K_MAX(TR, TR1), CHUNK = 64 };
 
 /* Weights are converted CHUNK values at a time into a small f32 buffer per
  * row, so the conversion (slow for F16 in plain C) happens once per tile. */
@@ -36,19 +36,25 @@ K_INLINE void tile(ld_fn ld, size_t esize, int nr, int nx, int n_in, const uint8
                    size_t w_stride, const uint8_t *xa, size_t xa_stride, float *out,
                    size_t out_stride)
 {
-    float acc[TR][TC] = { { 0 } };
-    float wf[TR][CHUNK];
+    float acc[TRM][TC] = { { 0 } };
+    float wf[TRM][CHUNK];
     for (int k0 = 0; k0 < n_in; k0 += CHUNK) {
         int nk = n_in - k0 < CHUNK ? n_in - k0 : CHUNK;
-        for (int r = 0; r < nr; r++)
+        int n8 = (nk + 7) & ~7;     /* zero-padded to whole groups of 8 lanes */
+        for (int r = 0; r < nr; r++) {
             for (int k = 0; k < nk; k++) wf[r][k] = ld(w + r * w_stride + (size_t)(k0 + k) * esize);
+            for (int k = nk; k < n8; k++) wf[r][k] = 0;
+        }
         for (int c = 0; c < nx; c++) {
-            float xf[CHUNK];
+            float xf[CHUNK] = { 0 };
             memcpy(xf, xa + c * xa_stride + (size_t)k0 * sizeof(float), (size_t)nk * sizeof(float));
             for (int r = 0; r < nr; r++) {
-                float s = 0;
-                for (int k = 0; k < nk; k++) s += wf[r][k] * xf[k];
-                acc[r][c] += s;
+                /* Eight independent sums: a float reduction the compiler may
+                 * not reorder, written so that it can run in vector lanes. */
+                float s[8] = { 0 };
+                for (int k = 0; k < n8; k += 8)
+                    for (int l = 0; l < 8; l++) s[l] += wf[r][k + l] * xf[k + l];
+                acc[r][c] += ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
             }
         }
     }
@@ -56,9 +62,9 @@ K_INLINE void tile(ld_fn ld, size_t esize, int nr, int nx, int n_in, const uint8
         for (int r = 0; r < nr; r++) out[c * out_stride + r] = acc[r][c];
 }
 
-K_DEFINE_GEMM(gemm_f32, TR, TC, tile, ld_f32, 4)
-K_DEFINE_GEMM(gemm_f16, TR, TC, tile, ld_f16, 2)
-K_DEFINE_GEMM(gemm_bf16, TR, TC, tile, ld_bf16, 2)
+K_DEFINE_GEMM(gemm_f32, TR1, TR, TC, tile, ld_f32, 4)
+K_DEFINE_GEMM(gemm_f16, TR1, TR, TC, tile, ld_f16, 2)
+K_DEFINE_GEMM(gemm_bf16, TR1, TR, TC, tile, ld_bf16, 2)
 
 static const cpu_matmul_kernel kernels[] = {
     { GT_F32, CPU_ACT_F32, gemm_f32 },

@@ -61,14 +61,31 @@ static inline void dec_q8_0(const uint8_t *b, dec_block *o)    /* {d; i8 qs[32]}
     memcpy(o->q, b + 2, 32);
 }
 
+/* fifth[n][i] = 16 if bit i of n is set: four values' fifth bits at once. */
+static const uint8_t fifth[16][4] = {
+    { 0, 0, 0, 0 },     { 16, 0, 0, 0 },     { 0, 16, 0, 0 },     { 16, 16, 0, 0 },
+    { 0, 0, 16, 0 },    { 16, 0, 16, 0 },    { 0, 16, 16, 0 },    { 16, 16, 16, 0 },
+    { 0, 0, 0, 16 },    { 16, 0, 0, 16 },    { 0, 16, 0, 16 },    { 16, 16, 0, 16 },
+    { 0, 0, 16, 16 },   { 16, 0, 16, 16 },   { 0, 16, 16, 16 },   { 16, 16, 16, 16 },
+};
+
 /* The 4-bit types: low nibble of qs[j] is value j, high nibble value j + 16;
- * qh (5-bit types) holds the fifth bit of value j at bit j. */
+ * qh (5-bit types) holds the fifth bit of value j at bit j. Written as
+ * fixed-length byte loops (and a table for the bits) so that the compiler
+ * can vectorize them with the baseline instruction set. */
 static inline void nibbles(const uint8_t *qs, uint32_t qh, int off, int8_t *q)
 {
+    uint8_t v[32];
     for (int j = 0; j < 16; j++) {
-        q[j] = (int8_t)(((qs[j] & 15) | (((qh >> j) & 1) << 4)) - off);
-        q[j + 16] = (int8_t)(((qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - off);
+        v[j] = qs[j] & 15;
+        v[j + 16] = qs[j] >> 4;
     }
+    if (qh) {
+        uint8_t h[32];
+        for (int k = 0; k < 8; k++) memcpy(h + 4 * k, fifth[(qh >> 4 * k) & 15], 4);
+        for (int j = 0; j < 32; j++) v[j] |= h[j];
+    }
+    for (int j = 0; j < 32; j++) q[j] = (int8_t)(v[j] - off);
 }
 
 static inline void dec_q4_0(const uint8_t *b, dec_block *o)    /* {d; qs[16]} */
@@ -103,7 +120,7 @@ typedef void (*dec_fn)(const uint8_t *block, dec_block *out);
 
 /* ---- the tiled product ---- */
 
-enum { TR = 4, TC = 4 };    /* weight rows x activation rows per tile */
+enum { TR1 = 4, TR = 4, TC = 4, TRM = K_MAX(TR, TR1) };  /* tiles: K_DEFINE_GEMM */
 
 /* One tile of nr <= TR weight rows x nx <= TC activation rows over all blocks. */
 K_INLINE void tile(dec_fn dec, size_t bbytes, int nr, int nx, int n_in, const uint8_t *w,
@@ -111,9 +128,9 @@ K_INLINE void tile(dec_fn dec, size_t bbytes, int nr, int nx, int n_in, const ui
                    size_t out_stride)
 {
     int nb = n_in / 32;
-    float acc[TR][TC] = { { 0 } };
+    float acc[TRM][TC] = { { 0 } };
     for (int b = 0; b < nb; b++) {
-        dec_block wb[TR];
+        dec_block wb[TRM];
         for (int r = 0; r < nr; r++) dec(w + r * w_stride + b * bbytes, &wb[r]);
         for (int c = 0; c < nx; c++) {
             cpu_q8_32 xb;
@@ -129,11 +146,11 @@ K_INLINE void tile(dec_fn dec, size_t bbytes, int nr, int nx, int n_in, const ui
         for (int r = 0; r < nr; r++) out[c * out_stride + r] = acc[r][c];
 }
 
-K_DEFINE_GEMM(gemm_q8_0, TR, TC, tile, dec_q8_0, 34)
-K_DEFINE_GEMM(gemm_q4_0, TR, TC, tile, dec_q4_0, 18)
-K_DEFINE_GEMM(gemm_q4_1, TR, TC, tile, dec_q4_1, 20)
-K_DEFINE_GEMM(gemm_q5_0, TR, TC, tile, dec_q5_0, 22)
-K_DEFINE_GEMM(gemm_q5_1, TR, TC, tile, dec_q5_1, 24)
+K_DEFINE_GEMM(gemm_q8_0, TR1, TR, TC, tile, dec_q8_0, 34)
+K_DEFINE_GEMM(gemm_q4_0, TR1, TR, TC, tile, dec_q4_0, 18)
+K_DEFINE_GEMM(gemm_q4_1, TR1, TR, TC, tile, dec_q4_1, 20)
+K_DEFINE_GEMM(gemm_q5_0, TR1, TR, TC, tile, dec_q5_0, 22)
+K_DEFINE_GEMM(gemm_q5_1, TR1, TR, TC, tile, dec_q5_1, 24)
 
 static const cpu_matmul_kernel kernels[] = {
     { GT_Q8_0, CPU_ACT_Q8_32, gemm_q8_0 },

@@ -24,17 +24,25 @@
  * tiles of TR weight rows x TC activation rows, the activation rows left
  * over as one narrower tile, then the weight rows left over one at a time,
  * calling tile(ARGS..., nr, nx, n_in, w, w_stride, xa, xa_stride, out,
- * out_stride) with w, xa and out at the tile's first row. nr and nx are
- * constants at every call (TC <= 8), so an inlined tile unrolls over them and
- * keeps its accumulators in registers; ARGS (the type's decoder, block size,
- * ...) become constants in it too. */
-#define K_DEFINE_GEMM(name, TR, TC, tile, ...) \
+ * out_stride) with w, xa and out at the tile's first row. With one
+ * activation row (decode) the tiles are TR1 weight rows instead: there the
+ * registers the activation rows would take can stream more weight rows.
+ * nr and nx are constants at every call (TC <= 8), so an inlined tile
+ * unrolls over them and keeps its accumulators in registers; ARGS (the
+ * type's decoder, block size, ...) become constants in it too. A tile's
+ * arrays are K_MAX(TR, TR1) x TC. */
+#define K_DEFINE_GEMM(name, TR1, TR, TC, tile, ...) \
     static void name(K_GEMM_PARAMS) \
     { \
         int r_ = 0; \
+        if (n_x == 1) { \
+            const int c_ = 0; \
+            for (; r_ + (TR1) <= n_rows; r_ += (TR1)) K_TILE_(TR1, 1, tile, __VA_ARGS__); \
+        } \
         for (; r_ + (TR) <= n_rows; r_ += (TR)) K_FOR_COLS_(TR, TC, tile, __VA_ARGS__); \
         for (; r_ < n_rows; r_++) K_FOR_COLS_(1, TC, tile, __VA_ARGS__); \
     }
+#define K_MAX(a, b) ((a) > (b) ? (a) : (b))
 
 #define K_TILE_(NR, NX, tile, ...) tile(__VA_ARGS__, NR, NX, n_in, w + r_ * w_stride, w_stride, \
                                         xa + c_ * xa_stride, xa_stride, out + c_ * out_stride + r_, out_stride)

@@ -60,12 +60,14 @@ size_t cpu_act_row_bytes(cpu_act act, int n);
  * together hold x to about 16 bits (cpu/cpu_backend.c, two-term products). */
 void cpu_act_residual(cpu_act act, const float *x, const void *q, float *r, int n);
 
-/* Converts one row of n floats to format act. For CPU_ACT_F32 it copies. */
+/* Converts one row of n floats to format act. For CPU_ACT_F32 it copies.
+ * dst needs float (4-byte) alignment, no more. */
 typedef void (*cpu_quantize_fn)(const float *x, void *dst, int n);
 
 /* out[j * out_stride + i] = sum_k W[i][k] * X[j][k] for i < n_rows, j < n_x.
  *   w:  row 0 of W; row i at w + i * w_stride (bytes). Rows need no alignment.
- *   xa: activation row 0 in the kernel's format; row j at xa + j * xa_stride (bytes).
+ *   xa: activation row 0 in the kernel's format; row j at xa + j * xa_stride (bytes),
+ *       each row aligned for float (4 bytes) and no more.
  *   n_in: values per row, a multiple of the weight type's block.
  * Any n_rows >= 1 and n_x >= 1; a kernel blocks rows and activation rows in
  * registers internally (each weight block is decoded once per tile of
