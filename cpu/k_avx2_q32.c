@@ -140,6 +140,7 @@ K_INLINE void tile(dec_fn dec, enum kind kind, size_t bbytes, int nr, int nx, in
         __m256 dw[TRM], mw[TRM];
         K_UNROLL for (int r = 0; r < nr; r++) {
             float d, m;
+            k_prefetch_next(w + r * w_stride + b * bbytes, (size_t)nr, w_stride, bbytes);
             dec(w + r * w_stride + b * bbytes, &wq[r], &d, &m);
             dw[r] = _mm256_set1_ps(d);
             mw[r] = _mm256_set1_ps(m);

@@ -113,6 +113,7 @@ K_INLINE void tile_rows(dec_fn dec, int off, size_t bbytes, int nr, int n_in, co
         K_UNROLL for (int r = 0; r < nr; r++) {
             __m256i q;
             uint16_t d, m;
+            k_prefetch_next(w + r * w_stride + b * bbytes, (size_t)nr, w_stride, bbytes);
             dec(w + r * w_stride + b * bbytes, &q, &d, &m);
             __m256 p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(pre, q, xq));
             __m256 dw = _mm256_cvtph_ps(_mm_set1_epi16((short)d));
@@ -141,6 +142,7 @@ K_INLINE void tile_pairs(dec_fn dec, int off, size_t bbytes, int nr, int nx, int
         K_UNROLL for (int r = 0; r < nr; r++) {
             __m256i q;
             uint16_t d, m;
+            k_prefetch_next(w + r * w_stride + b * bbytes, (size_t)nr, w_stride, bbytes);
             dec(w + r * w_stride + b * bbytes, &q, &d, &m);
             wq[r] = _mm512_broadcast_i64x4(q);
             dw[r] = _mm512_cvtph_ps(_mm256_set1_epi16((short)d));

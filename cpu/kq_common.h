@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cpu/k_tiles.h"
 #include "cpu/kernels.h"
 #include "model/quant.h"
 
@@ -102,18 +103,6 @@ static inline void kq_gemm(const kq_tiles *t, int n_in, int n_rows, int n_x, con
             t->one[(n_x - j < KQ_MAX_C ? n_x - j : KQ_MAX_C) - 1](&jb, i, j);
 }
 
-/* Asks for the block R rows further down while this one is decoded: the
- * next tile's rows arrive as this tile finishes. Decode streams every
- * weight once from memory, and the hardware prefetchers alone leave much of
- * the bandwidth unused with several rows in flight (docs/cpu.md). The
- * address may lie past the matrix: a prefetch never faults, and the
- * arithmetic is done on integers. */
-static inline __attribute__((always_inline)) void kq_prefetch_next(const uint8_t *p, size_t bytes)
-{
-    uintptr_t a = (uintptr_t)p;
-    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch((const void *)(a + o), 0, 3);
-}
-
 /* One tile set: tile(jb, r0, c0, R, C) is an always-inline function with
  * R x C accumulators, instantiated here for the shapes kq_gemm asks for;
  * `name` becomes the family's cpu_gemm_fn. */
@@ -156,7 +145,7 @@ tile(const kq_job *jb, int r0, int c0, const int R, const int C, const uint32_t 
         } \
         _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) { \
             const uint8_t *blk = jb->w + (size_t)(r0 + r) * jb->ws + (size_t)b * bb; \
-            kq_prefetch_next(blk + (size_t)R * jb->ws, bb); \
+            k_prefetch_next(blk, (size_t)R, jb->ws, bb); \
             if (type == GT_Q6_K) q6k_block(blk, xb, xd, acc[r], C); \
             else q45k_block(blk, xb, xd, acc[r], C, type == GT_Q5_K); \
         } \
