@@ -41,6 +41,7 @@ typedef struct native {
     cpu_pool *pool;
     cpu_isa isa;
     cpu_quantize_fn quantize[CPU_ACT_COUNT];  /* the best converter of each format at isa */
+    cpu_vec_ops vec;           /* the f32 vector helpers at isa (attention) */
 
     conv_slot conv[2];         /* the last two conversions (geglu's weights may differ in type) */
     int conv_next;
@@ -346,16 +347,6 @@ static void nb_matmul_geglu(backend *be, be_tensor *dst, const be_tensor *wgate,
     run_matmul(nb, "matmul_geglu", dst, wgate, wup, src, rows, n_in, n_ff);
 }
 
-static float dot_f32(const float *a, const float *b, int n)
-{
-    float s[8] = { 0 };
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++) s[l] += a[i + l] * b[i + l];
-    for (; i < n; i++) s[0] += a[i] * b[i];
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-}
-
 typedef struct attn_job {
     native *nb;
     float *out;                /* [rows][n_head][head_dim] */
@@ -378,7 +369,7 @@ static void attn_chunk(void *ctx, int chunk, int thread)
     float *sc = j->nb->scores + (size_t)thread * j->nb->hb.n_ctx; // [n_ctx]
     float mx = -INFINITY;
     for (int t = t0; t <= qpos; t++) {
-        float s = p->scale * dot_f32(qv, j->K + t * kv_row + (size_t)g * hd, hd);
+        float s = p->scale * j->nb->vec.dot(qv, j->K + t * kv_row + (size_t)g * hd, hd);
         if (p->softcap > 0) s = p->softcap * tanhf(s / p->softcap);
         sc[t] = s;
         if (s > mx) mx = s;
@@ -390,11 +381,7 @@ static void attn_chunk(void *ctx, int chunk, int thread)
     }
     float *ov = j->out + ((size_t)r * p->n_head + h) * hd;
     memset(ov, 0, (size_t)hd * sizeof *ov);
-    for (int t = t0; t <= qpos; t++) {
-        const float *vv = j->V + t * kv_row + (size_t)g * hd;
-        float w = sc[t];
-        for (int i = 0; i < hd; i++) ov[i] += w * vv[i];
-    }
+    for (int t = t0; t <= qpos; t++) j->nb->vec.axpy(sc[t], j->V + t * kv_row + (size_t)g * hd, ov, hd);
     float inv = 1.0f / sum;
     for (int i = 0; i < hd; i++) ov[i] *= inv;
 }
@@ -493,6 +480,7 @@ int cpu_backend_create(const cpu_backend_opts *o, backend **out, gc_err *err)
     hb_init(&nb->hb, &native_ops, "cpu backend", argmax_capped);
     nb->isa = isa;
     for (int a = 0; a < CPU_ACT_COUNT; a++) nb->quantize[a] = cpu_quantizer_for((cpu_act)a, isa);
+    nb->vec = cpu_vec_for(isa);
     if (cpu_pool_create(&nb->pool, threads, err)) {
         free(nb);
         return gc_err_prefix(err, "cpu backend");

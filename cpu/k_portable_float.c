@@ -72,9 +72,27 @@ static const cpu_matmul_kernel kernels[] = {
     { GT_BF16, CPU_ACT_F32, gemm_bf16 },
 };
 
+/* Eight partial sums: independent chains the compiler can keep in vector lanes. */
+static float dot(const float *a, const float *b, int n)
+{
+    float s[8] = { 0 };
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) s[l] += a[i + l] * b[i + l];
+    for (; i < n; i++) s[0] += a[i] * b[i];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+static void axpy(float a, const float *x, float *y, int n)
+{
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
 const cpu_kernel_family cpu_fam_portable_float = {
     .name = "portable float",
     .isa = CPU_ISA_PORTABLE,
+    .dot = dot,
+    .axpy = axpy,
     .kernels = kernels,
     .n_kernels = sizeof kernels / sizeof kernels[0],
     .quantize = { [CPU_ACT_F32] = quantize_f32 },

@@ -48,6 +48,18 @@ cpu_quantize_fn cpu_quantizer_for(cpu_act act, cpu_isa isa)
     return NULL;
 }
 
+cpu_vec_ops cpu_vec_for(cpu_isa isa)
+{
+    cpu_vec_ops v = { NULL, NULL };
+    for (int l = isa; l >= 0; l--)
+        for (size_t f = 0; f < sizeof families[0] / sizeof families[0][0]; f++) {
+            const cpu_kernel_family *fam = families[l][f];
+            if (fam && !v.dot) v.dot = fam->dot;
+            if (fam && !v.axpy) v.axpy = fam->axpy;
+        }
+    return v;
+}
+
 const cpu_matmul_kernel *cpu_kernel_for(uint32_t type, cpu_isa isa, cpu_quantize_fn *quantize, cpu_isa *level)
 {
     for (int l = isa; l >= 0; l--)

@@ -89,7 +89,19 @@ typedef struct cpu_kernel_family {
     const cpu_matmul_kernel *kernels;     /* [n_kernels] */
     int n_kernels;
     cpu_quantize_fn quantize[CPU_ACT_COUNT];
+    /* f32 vector helpers of the level (attention over the KV cache), NULL
+     * where the family has none: */
+    float (*dot)(const float *a, const float *b, int n);           /* sum a[i] * b[i] */
+    void (*axpy)(float a, const float *x, float *y, int n);        /* y[i] += a * x[i] */
 } cpu_kernel_family;
+
+/* The best f32 vector helpers at level isa or below (never NULL: the
+ * portable float family has both). */
+typedef struct cpu_vec_ops {
+    float (*dot)(const float *a, const float *b, int n);
+    void (*axpy)(float a, const float *x, float *y, int n);
+} cpu_vec_ops;
+cpu_vec_ops cpu_vec_for(cpu_isa isa);
 
 /* The families (defined in cpu/k_*.c, listed in cpu/kernels.c). */
 extern const cpu_kernel_family cpu_fam_portable_q32, cpu_fam_portable_kq, cpu_fam_portable_float;

@@ -381,6 +381,36 @@ static void test_chooser(void)
         CHECK(cpu_kernel_for(needed[i], CPU_ISA_PORTABLE, NULL, NULL), "no portable %s kernel", quant_type_name(needed[i]));
 }
 
+/* Every family's f32 vector helpers (attention) against double, on lengths
+ * that leave every tail, with guards after y that axpy must not touch. */
+static void test_vec(void)
+{
+    enum { N = 300 };
+    float a[N], b[N], y[N + 4], want[N];
+    for (int i = 0; i < N; i++) { a[i] = test_rand_f(); b[i] = test_rand_f(); }
+    const int lens[] = { 1, 7, 8, 15, 16, 17, 31, 33, 64, 256, 299 };
+    for (int f = 0; f < N_FAMS; f++) {
+        const cpu_kernel_family *fam = all_fams[f];
+        if (fam->isa > cpu_level || !fam->dot) continue;
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+            int n = lens[li];
+            double d = 0, mag = 0;
+            for (int i = 0; i < n; i++) { d += (double)a[i] * b[i]; mag += fabs((double)a[i] * b[i]); }
+            float got = fam->dot(a, b, n);
+            CHECK(!isnan(got) && fabs(got - d) <= 1e-6 * mag + 1e-30, "%s dot n %d: %.9g, want %.9g", fam->name, n, got, d);
+            for (int i = 0; i < N + 4; i++) y[i] = i >= n ? 12345.0f : b[i];
+            for (int i = 0; i < n; i++) want[i] = (float)((double)b[i] + 0.37 * a[i]);
+            fam->axpy(0.37f, a, y, n);
+            CHECK(test_rel_l2(y, want, (size_t)n) <= 1e-6, "%s axpy n %d", fam->name, n);
+            int guard = 1;
+            for (int i = n; i < N + 4; i++) guard &= y[i] == 12345.0f;
+            CHECK(guard, "%s axpy n %d wrote past the end", fam->name, n);
+        }
+    }
+    cpu_vec_ops v = cpu_vec_for(cpu_level);
+    CHECK(v.dot && v.axpy, "no vector helpers at %s", cpu_isa_name(cpu_level));
+}
+
 int main(void)
 {
     test_seed_from_env();
@@ -395,5 +425,6 @@ int main(void)
     TEST_RUN(test_chooser);
     TEST_RUN(test_quantizers);
     TEST_RUN(test_gemm);
+    TEST_RUN(test_vec);
     return test_summary();
 }
