@@ -1179,6 +1179,32 @@ static void parse_fault_env(vk_test_hooks *h)
     else if (sscanf(s, "mem:%d", &n) == 1 && n > 0) h->device_memory = (uint64_t)n << 20;
 }
 
+static const backend vk_ops = {
+    .name = "vulkan",
+    .weight = vb_weight,
+    .activation = vb_activation,
+    .kv_cache = vb_kv_cache,
+    .destroy = vb_destroy,
+    .begin_step = vb_begin_step,
+    .end_step = vb_end_step,
+    .embed = vb_embed,
+    .rmsnorm = vb_rmsnorm,
+    .add_rmsnorm = vb_add_rmsnorm,
+    .add_rmsnorm_norm = vb_add_rmsnorm_norm,
+    .matmul = vb_matmul,
+    .matmul_geglu = vb_matmul_geglu,
+    .rope = vb_rope,
+    .kv_store = vb_kv_store,
+    .attention = vb_attention,
+    .qk_rope_store = vb_qk_rope_store,
+    .copy = vb_copy,
+    .softcap = vb_softcap,
+    .read = vb_read,
+    .argmax = vb_argmax,
+    .argmax_softcap = vb_argmax_softcap,
+    .memory_used = vb_memory_used,
+};
+
 int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
 {
     *out = NULL;
@@ -1190,7 +1216,7 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
     const char *tr = getenv("GEMMA_CHAT_VK_TRACE");
     b->trace = tr && !strcmp(tr, "1");
     backend *be = &b->base;
-    be->name = "vulkan";
+    *be = vk_ops;
 
     int index;
     int rc = -1;
@@ -1283,28 +1309,6 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
         }
     }
 
-    be->weight = vb_weight;
-    be->activation = vb_activation;
-    be->kv_cache = vb_kv_cache;
-    be->destroy = vb_destroy;
-    be->begin_step = vb_begin_step;
-    be->end_step = vb_end_step;
-    be->embed = vb_embed;
-    be->rmsnorm = vb_rmsnorm;
-    be->add_rmsnorm = vb_add_rmsnorm;
-    be->add_rmsnorm_norm = vb_add_rmsnorm_norm;
-    be->matmul = vb_matmul;
-    be->matmul_geglu = vb_matmul_geglu;
-    be->rope = vb_rope;
-    be->kv_store = vb_kv_store;
-    be->attention = vb_attention;
-    be->qk_rope_store = vb_qk_rope_store;
-    be->copy = vb_copy;
-    be->softcap = vb_softcap;
-    be->read = vb_read;
-    be->argmax = vb_argmax;
-    be->argmax_softcap = vb_argmax_softcap;
-    be->memory_used = vb_memory_used;
     *out = be;
     return 0;
 fail:
