@@ -106,10 +106,8 @@ AMX_INLINE void repack(uint32_t type, size_t bbytes, const uint8_t *w, size_t ws
                 s->ndmin[b][n] = 0;
             }
         }
-        if (type == GT_Q6_K)
-            for (int k = 0; k < 16; k++) amx_vnni(&s->t[0][16 * k], 256, 4, s->b[b] + 256 * k);
-        else
-            for (int j = 0; j < 8; j++) amx_vnni(&s->t[0][32 * j], 256, 8, s->b[b] + 512 * j);
+        /* Q6_K: the B tiles of sub-blocks 2j and 2j + 1 (K = 16) are those of K = 32. */
+        for (int j = 0; j < 8; j++) amx_vnni(&s->t[0][32 * j], 256, s->b[b] + 512 * j);
     }
 }
 

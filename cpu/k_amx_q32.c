@@ -112,7 +112,7 @@ AMX_INLINE void repack(dec_fn dec, size_t bbytes, const uint8_t *w, size_t ws, i
                 s->m[b][n] = 0;
             }
         }
-        amx_vnni(&s->t[0][0], 32, 8, s->b[b]);
+        amx_vnni(&s->t[0][0], 32, s->b[b]);
     }
 }
 

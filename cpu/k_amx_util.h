@@ -47,15 +47,34 @@ AMX_INLINE void amx_config(int kbytes)
     _tile_loadconfig(&c);
 }
 
-/* B for nk k-groups (K = 4 nk) from 16 decoded weight rows at t (row n at
- * t + n * rs bytes, rs a multiple of 4): out[64 k + 4 n + i] = t[n rs + 4 k + i]. */
-AMX_INLINE void amx_vnni(const int8_t *t, int rs, int nk, int8_t *out)
+/* B for 8 k-groups (K = 32) from 16 decoded weight rows at t (row n at
+ * t + n * rs bytes): out[64 k + 4 n + i] = t[n rs + 4 k + i], a 16 x 8 dword
+ * transpose in registers. The same bytes are the B tiles of two products of
+ * K = 16 (k-groups 0..3, then 4..7: 256 bytes each). */
+AMX_INLINE void amx_vnni(const int8_t *t, size_t rs, int8_t *out)
 {
-    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32(rs / 4));
-    for (int k = 0; k < nk; k++)
-        _mm512_store_si512((void *)(out + 64 * k),
-                           _mm512_i32gather_epi32(_mm512_add_epi32(idx, _mm512_set1_epi32(k)), (const void *)t, 4));
+    __m512i z[8], u[8], v[8];
+    /* z[j]: row j in the low half, row j + 8 in the high half; then an 8 x 8
+     * transpose in each half at once. */
+    _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++)
+        z[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(t + j * rs))),
+                                  _mm256_loadu_si256((const __m256i *)(const void *)(t + (j + 8) * rs)), 1);
+    _Pragma("GCC unroll 8") for (int j = 0; j < 8; j += 2) {
+        u[j] = _mm512_unpacklo_epi32(z[j], z[j + 1]);      /* per 128 bits: columns 0 1 (4 5) of rows j, j+1 */
+        u[j + 1] = _mm512_unpackhi_epi32(z[j], z[j + 1]);  /* columns 2 3 (6 7) */
+    }
+    _Pragma("GCC unroll 8") for (int j = 0; j < 8; j += 4)
+        _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) {
+            v[j + 2 * h] = _mm512_unpacklo_epi64(u[j + h], u[j + h + 2]);      /* column 2h (2h+4) of rows j..j+3 */
+            v[j + 2 * h + 1] = _mm512_unpackhi_epi64(u[j + h], u[j + h + 2]);  /* column 2h+1 (2h+5) */
+        }
+    /* v[c] (c < 4), v[c + 4]: column c of rows 0-3 / 4-7 in 128-bit lane 0, of
+     * rows 8-11 / 12-15 in lane 2; column c + 4 in lanes 1 and 3. */
+    const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
+        _mm512_store_si512((void *)(out + 64 * c), _mm512_permutex2var_epi64(v[c], lo, v[c + 4]));
+        _mm512_store_si512((void *)(out + 64 * (c + 4)), _mm512_permutex2var_epi64(v[c], hi, v[c + 4]));
+    }
 }
 
 /* The avx512 family's kernel for `type` (the decode path). */
