@@ -40,9 +40,10 @@ typedef struct q32_scratch {
 
 static _Thread_local q32_scratch scratch;
 
-/* ---- weight block decoders: 32 signed bytes, scale, min ---- */
+/* ---- weight block decoders: 32 signed bytes (the f16 scale and min, at
+ * bytes 0 and 2 of every type's block, are read for 16 rows at once) ---- */
 
-typedef void (*dec_fn)(const uint8_t *b, int8_t *q, float *d, float *m);
+typedef void (*dec_fn)(const uint8_t *b, int8_t *q);
 
 AMX_INLINE __m256i nibbles(const uint8_t *qs)
 {
@@ -61,38 +62,28 @@ AMX_INLINE __m256i fifth(__m256i q, const uint8_t *qh)
 
 AMX_INLINE void st32(int8_t *q, __m256i v) { _mm256_store_si256((__m256i *)(void *)q, v); }
 
-AMX_INLINE void dec_q8_0(const uint8_t *b, int8_t *q, float *d, float *m)
+AMX_INLINE void dec_q8_0(const uint8_t *b, int8_t *q)
 {
-    *d = amx_rd_f16(b);
-    *m = 0;
     st32(q, _mm256_loadu_si256((const __m256i *)(const void *)(b + 2)));
 }
 
-AMX_INLINE void dec_q4_0(const uint8_t *b, int8_t *q, float *d, float *m)
+AMX_INLINE void dec_q4_0(const uint8_t *b, int8_t *q)
 {
-    *d = amx_rd_f16(b);
-    *m = 0;
     st32(q, _mm256_sub_epi8(nibbles(b + 2), _mm256_set1_epi8(8)));
 }
 
-AMX_INLINE void dec_q4_1(const uint8_t *b, int8_t *q, float *d, float *m)
+AMX_INLINE void dec_q4_1(const uint8_t *b, int8_t *q)
 {
-    *d = amx_rd_f16(b);
-    *m = amx_rd_f16(b + 2);
     st32(q, nibbles(b + 4));
 }
 
-AMX_INLINE void dec_q5_0(const uint8_t *b, int8_t *q, float *d, float *m)
+AMX_INLINE void dec_q5_0(const uint8_t *b, int8_t *q)
 {
-    *d = amx_rd_f16(b);
-    *m = 0;
     st32(q, _mm256_sub_epi8(fifth(nibbles(b + 6), b + 2), _mm256_set1_epi8(16)));
 }
 
-AMX_INLINE void dec_q5_1(const uint8_t *b, int8_t *q, float *d, float *m)
+AMX_INLINE void dec_q5_1(const uint8_t *b, int8_t *q)
 {
-    *d = amx_rd_f16(b);
-    *m = amx_rd_f16(b + 2);
     st32(q, fifth(nibbles(b + 8), b + 4));
 }
 
@@ -102,17 +93,20 @@ AMX_INLINE void dec_q5_1(const uint8_t *b, int8_t *q, float *d, float *m)
 AMX_INLINE void repack(dec_fn dec, size_t bbytes, const uint8_t *w, size_t ws, int nr, int k0, int kb,
                        q32_scratch *s)
 {
+    const __mmask16 lm = amx_lanes(nr);
+    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int)ws));
     for (int b = 0; b < kb; b++) {
+        const uint8_t *wb = w + (size_t)(k0 + b) * bbytes;
         for (int n = 0; n < 16; n++) {
-            if (n < nr) {
-                dec(w + n * ws + (size_t)(k0 + b) * bbytes, s->t[n], &s->d[b][n], &s->m[b][n]);
-            } else {
-                memset(s->t[n], 0, 32);
-                s->d[b][n] = 0;
-                s->m[b][n] = 0;
-            }
+            if (n < nr) dec(wb + n * ws, s->t[n]);
+            else memset(s->t[n], 0, 32);
         }
         amx_vnni(&s->t[0][0], 32, s->b[b]);
+        /* d (low half) and m (high half) of the 16 rows' blocks; 0 past the rows */
+        const __m512i dm = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), lm, rows, (const void *)wb, 1);
+        _mm512_store_ps(s->d[b], _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dm)));
+        _mm512_store_ps(s->m[b], _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dm, 16))));
     }
 }
 
