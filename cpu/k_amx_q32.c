@@ -125,7 +125,7 @@ AMX_INLINE void scale(__m512 *acc, const int32_t *cb, const q32_scratch *s, int 
 {
     const __m512 dw = _mm512_load_ps(s->d[b]);
     const __m512 mw = _mm512_load_ps(s->m[b]);
-    K_UNROLL for (int i = 0; i < 16; i++) {
+    AMX_UNROLL16 for (int i = 0; i < 16; i++) {
         const uint8_t *xb = xr + i * xa_stride + (size_t)b * XB;
         __m512 p = _mm512_cvtepi32_ps(_mm512_load_si512((const void *)(cb + 16 * i)));
         acc[i] = _mm512_fmadd_ps(p, _mm512_mul_ps(dw, _mm512_set1_ps(amx_rd_f32(xb))), acc[i]);
@@ -153,7 +153,7 @@ AMX_INLINE void gemm_amx(dec_fn dec, size_t bbytes, int has_min, uint32_t type, 
                 const uint8_t *xr = xa + (size_t)x0 * xa_stride + (size_t)k0 * XB;
                 float *o = out + (size_t)x0 * out_stride + r0;
                 __m512 acc[16];
-                K_UNROLL for (int i = 0; i < 16; i++)
+                AMX_UNROLL16 for (int i = 0; i < 16; i++)
                     acc[i] = k0 ? _mm512_maskz_loadu_ps(lm, o + i * out_stride) : _mm512_setzero_ps();
                 int b = 0;
                 for (; b + 2 <= kb; b += 2) {
@@ -166,7 +166,7 @@ AMX_INLINE void gemm_amx(dec_fn dec, size_t bbytes, int has_min, uint32_t type, 
                     PRODUCT(0, 2, 4, b, s->c[0]);
                     scale(acc, s->c[0], s, b, xr, xa_stride, has_min);
                 }
-                K_UNROLL for (int i = 0; i < 16; i++)
+                AMX_UNROLL16 for (int i = 0; i < 16; i++)
                     if (x0 + i >= xc) _mm512_mask_storeu_ps(o + i * out_stride, lm, acc[i]);
             }
         }

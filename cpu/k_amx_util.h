@@ -22,6 +22,9 @@
 #include "cpu/kernels.h"
 
 #define AMX_INLINE static inline __attribute__((always_inline))
+/* Loops over a tile's 16 activation rows, fully unrolled: their accumulators
+ * must stay in registers. */
+#define AMX_UNROLL16 _Pragma("GCC unroll 16")
 
 /* Activation rows from which the AMX path pays (below: the avx512 kernel). */
 #define AMX_MIN_X 16
