@@ -30,6 +30,7 @@ static const cpu_kernel_family *const all_fams[] = {
     &cpu_fam_portable_q32, &cpu_fam_portable_kq, &cpu_fam_portable_float,
     &cpu_fam_avx2_q32,     &cpu_fam_avx2_kq,     &cpu_fam_avx2_float,
     &cpu_fam_avx512_q32,   &cpu_fam_avx512_kq,   &cpu_fam_avx512_float,
+    &cpu_fam_amx_q32,      &cpu_fam_amx_kq,
 };
 enum { N_FAMS = sizeof all_fams / sizeof all_fams[0] };
 
@@ -210,7 +211,8 @@ done:
 
 static void test_gemm(void)
 {
-    static const int rows[] = { 1, 3, 17, 67 }, xs[] = { 1, 2, 3, 4, 5, 6, 7, 13 };
+    /* n_x from 16 up: the prefill paths (AMX tiles of 16 activation rows). */
+    static const int rows[] = { 1, 3, 17, 67 }, xs[] = { 1, 2, 3, 4, 5, 6, 7, 13, 16, 21, 35 };
     int skipped[CPU_ISA_COUNT] = { 0 };
     for (int f = 0; f < N_FAMS; f++) {
         const cpu_kernel_family *fam = all_fams[f];
@@ -230,8 +232,10 @@ static void test_gemm(void)
             if (!qi || !qi->supported) continue;
             int be = (int)qi->block_elems;
             /* One block, several blocks, and for the float types lengths that
-             * are no multiple of any vector width. */
-            int n_ins[3] = { be == 1 ? 32 : be, be == 1 ? 229 : be <= 32 ? 32 * 7 : be * 3, be == 1 ? 7 : 0 };
+             * are no multiple of any vector width, for the quantized types rows
+             * longer than a kernel's chunk of repacked blocks. */
+            int n_ins[3] = { be == 1 ? 32 : be, be == 1 ? 229 : be <= 32 ? 32 * 7 : be * 3,
+                             be == 1 ? 7 : be <= 32 ? 32 * 67 : be * 9 };
             for (int a = 0; a < 3 && n_ins[a]; a++)
                 for (size_t r = 0; r < sizeof rows / sizeof *rows; r++)
                     for (size_t j = 0; j < sizeof xs / sizeof *xs; j++)
