@@ -103,7 +103,9 @@ int chat_regen(chat *c, gc_err *err);
  * current conversation's file), which becomes its file. path_out (may be
  * NULL) gets the path written. */
 int chat_save(chat *c, const char *name, char *path_out, size_t n, gc_err *err);
-/* Loads a transcript file (a path) or NAME from the transcripts directory. */
+/* Loads a transcript file (a path) or NAME from the transcripts directory
+ * and shows it (fe.reset); the model has not read it yet: the front end
+ * calls sess_catch_up while idle, or the next message's prefill does it. */
 int chat_load_file(chat *c, const char *path, gc_err *err);
 int chat_load_name(chat *c, const char *name, gc_err *err);
 /* Writes the conversation as Markdown to NAME(.md) in the transcripts directory. */

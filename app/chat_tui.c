@@ -34,6 +34,7 @@ typedef struct tui {
     int reply_tokens;
     char **warnings;            /* collected before the screen could show them */
     int n_warnings;
+    bool restore_failed;        /* evaluating a loaded conversation failed: leave it to the next message */
 } tui;
 
 static double now_s(void)
@@ -161,7 +162,37 @@ static void fe_reset(void *u)
         tr_role r = tr->msgs[i].role;
         ui_add(t->u, r == TR_USER ? UI_USER : r == TR_MODEL ? UI_MODEL : UI_NOTICE, tr->msgs[i].text);
     }
+    t->restore_failed = false;
     status_last(t);
+}
+
+/* A loaded conversation is on the screen before the model has read it: the
+ * idle loop evaluates it a chunk at a time between keystrokes, under a bar.
+ * A message sent meanwhile prefills the rest itself. */
+static bool restoring(tui *t)
+{
+    return t->opened && !t->restore_failed && sess_n_missing(t->c.s) > 0;
+}
+
+static void restore_step(tui *t)
+{
+    gc_err err = { 0 };
+    int left = sess_catch_up(t->c.s, 64, &err);
+    if (left < 0) {
+        t->restore_failed = true;
+        ui_progress(t->u, NULL, -1);
+        ui_addf(t->u, UI_ERROR, "restoring the context: %s (the next message tries again)", err.msg);
+        return;
+    }
+    int total = sess_n_used(t->c.s), done = total - left;
+    if (left) {
+        char label[96];
+        snprintf(label, sizeof label, "Restoring the context %d/%d tokens", done, total);
+        ui_progress(t->u, label, total ? (double)done / total : 0);
+    } else {
+        ui_progress(t->u, NULL, -1);
+        status_last(t);
+    }
 }
 
 static void fe_help(void *u)
@@ -338,6 +369,7 @@ static int open_chat(tui *t, const cfg_config *cfg, const cli_opts *o, gc_err *e
 
 static void handle_line(tui *t, const char *line)
 {
+    ui_progress(t->u, NULL, -1);   /* a restore in progress: the message's prefill takes it over */
     const char *p = line + strspn(line, " \t");
     bool cmd = p[0] == '/' && p[1] != '/';
     if (!cmd && !p[strspn(p, " \t\r\n")]) return;
@@ -373,7 +405,9 @@ int tui_main(const cfg_config *cfg, const cli_opts *o)
     for (;;) {
         while (rc == 0 && !t->quit && !t->signo) {
             ui_event ev;
-            switch (ui_poll(t->u, -1, &ev)) {
+            bool busy = restoring(t);
+            switch (ui_poll(t->u, busy ? 0 : -1, &ev)) {
+            case UI_EV_NONE: if (busy) restore_step(t); break;
             case UI_EV_QUIT: t->quit = true; break;
             case UI_EV_SIGNAL: t->signo = ev.signo; break;
             case UI_EV_LINE: handle_line(t, ev.text); break;

@@ -65,6 +65,7 @@ typedef struct line_fe {
     bool tty_out;               /* stdout is a terminal: neutralize control characters */
     bool show_stats;
     bool wrote;                 /* the reply printed something */
+    bool history;               /* a loaded conversation is printed (the line-mode chat, not -p) */
 } line_fe;
 
 /* Notices and errors may quote a transcript, a persona or a model file:
@@ -125,13 +126,50 @@ static void fe_reply_end(void *u, const sess_stats *st)
                 st->prefill_tok_s, st->gen_tokens, st->decode_tok_s);
 }
 
+/* A loaded conversation (--load, /load): its messages on stderr, as the
+ * chat showed them (the user's after the prompt's "> "), before the model
+ * reads it. stdout keeps carrying only the replies made in this run. Its
+ * notices are left out: they spoke of a context that is gone, and the load
+ * gives its own. */
+static void fe_reset(void *u)
+{
+    line_fe *f = u;
+    if (!f->history) return;
+    tr_transcript *tr = sess_transcript(f->c->s);
+    for (size_t i = 0; i < tr->n_msgs; i++)
+        if (tr->msgs[i].role != TR_NOTICE) put_safe(tr->msgs[i].role == TR_USER ? "> " : "", tr->msgs[i].text);
+}
+
+/* Evaluates a loaded conversation now, before the next prompt: with a
+ * counter on a terminal. SIGINT (the cancel flag) leaves the rest to the
+ * next message's prefill; so does an error, after saying so. */
+static void restore(chat *c)
+{
+    bool tty = isatty(STDERR_FILENO);
+    int left = sess_n_missing(c->s);
+    g_busy = 1;
+    while (left > 0 && !c->cancel) {
+        gc_err err = { 0 };
+        if ((left = sess_catch_up(c->s, 64, &err)) < 0) {
+            fprintf(stderr, "%serror: restoring the context: %s (the next message tries again)\n", tty ? "\r\033[K" : "",
+                    err.msg);
+            break;
+        }
+        if (tty) fprintf(stderr, "\rrestoring the context %d/%d tokens", sess_n_used(c->s) - left, sess_n_used(c->s));
+    }
+    if (tty && left >= 0) fputs("\r\033[K", stderr);
+    g_busy = 0;
+    g_sigint = 0;
+    c->cancel = 0;
+}
+
 static void set_fe(chat *c, line_fe *f)
 {
     f->c = c;
     f->tty_out = isatty(STDOUT_FILENO);
     f->show_stats = c->cfg.show_stats;
     chat_fe fe = { .user = f, .notice = fe_notice, .error = fe_error, .reply_begin = fe_reply_begin,
-                   .reply_piece = fe_reply_piece, .reply_end = fe_reply_end };
+                   .reply_piece = fe_reply_piece, .reply_end = fe_reply_end, .reset = fe_reset };
     chat_set_fe(c, &fe);
 }
 
@@ -157,6 +195,7 @@ static int open_chat(chat *c, line_fe *f, const cfg_config *cfg, const cli_opts 
         fprintf(stderr, "gemma-chat: --load %s\n", err.msg);
         return 1;
     }
+    if (f->history) restore(c);     /* -p: its prefill does it */
     return 0;
 }
 
@@ -208,6 +247,7 @@ static void handle_line(char *line)
     int quit = slash_input(g_chat, line);
     g_busy = 0;
     g_sigint = 0;
+    if (!quit) restore(g_chat);     /* after /load */
     if (quit) {
         g_eof = true;
         rl_stop();
@@ -301,7 +341,7 @@ static void read_lines(char **buf, size_t *len, size_t *cap)
 int line_chat(const cfg_config *cfg, const cli_opts *o)
 {
     chat c;
-    line_fe f = { 0 };
+    line_fe f = { .history = true };
     /* A crash at the prompt must not leave readline's raw mode and bracketed
      * paste behind: render/tty.c restores the terminal on crash signals. Its
      * handlers for TERM/HUP/INT give way to ours (open_chat installs them). */
