@@ -88,10 +88,17 @@ void chat_close(chat *c);           /* accepts a zeroed or half-opened chat */
 /* Whether the backend's kernels are not compiled on this machine yet (its
  * first run on this device, or a new gemma-chat build): the first reply would
  * wait for the compiler (tens of seconds on a CPU device). A front end says
- * so and calls chat_warmup, which compiles them now (progress: steps done of
- * 2, may be NULL). */
+ * so and calls chat_warmup, which compiles them now: the prefill kernels
+ * (step 0), then the decode ones (step 1). The work runs on a thread of its
+ * own; meanwhile tick (may be NULL) is called on the caller's thread about
+ * ten times a second with the step and the seconds so far, and once more
+ * at the end (step == steps): a driver that compiles inside one call gives
+ * no finer progress, so a front end shows the time going by. tick must not
+ * touch the chat. */
+enum { CHAT_WARMUP_STEPS = 2 };
+typedef void (*chat_tick_fn)(void *user, int step, int steps, double secs);
 bool chat_kernels_cold(const chat *c);
-int chat_warmup(chat *c, be_progress_fn progress, void *pu, gc_err *err);
+int chat_warmup(chat *c, chat_tick_fn tick, void *u, gc_err *err);
 
 void chat_set_fe(chat *c, const chat_fe *fe);
 

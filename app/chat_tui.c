@@ -224,10 +224,28 @@ static void load_progress(void *u, uint64_t done, uint64_t total)
     ui_progress(t->u, label, total ? (double)done / (double)total : 0);
 }
 
-static void warmup_progress(void *u, uint64_t done, uint64_t total)
+/* While the kernels compile (chat_warmup's tick, on the UI thread): which
+ * ones and for how long, with the spinner; keys still work (a line typed
+ * meanwhile waits in the input, Ctrl-D and signals are kept for after). */
+static void warmup_tick(void *u, int step, int steps, double secs)
 {
-    tui *t = u;   /* short: the bar leaves the label about 50 columns */
-    ui_progress(t->u, "Compiling the compute kernels (first run only)", total ? (double)done / (double)total : 0);
+    tui *t = u;
+    if (step >= steps) {
+        ui_set_busy(t->u, NULL);
+        ui_set_notice(t->u, NULL, 0);
+        return;
+    }
+    char msg[128];   /* short: the notice line is cut at the screen's width (the device is in the status bar) */
+    snprintf(msg, sizeof msg, "Compiling the compute kernels (first run only): the %s kernels, %.0f s",
+             step == 0 ? "prefill" : "decode", secs);
+    ui_set_busy(t->u, "compiling");
+    ui_set_notice(t->u, msg, 0);
+    ui_event ev;
+    while (ui_poll(t->u, 0, &ev) != UI_EV_NONE) {
+        if (ev.type == UI_EV_QUIT) t->quit = true;
+        else if (ev.type == UI_EV_SIGNAL) t->signo = ev.signo;
+        else if (ev.type == UI_EV_LINE) ui_set_input(t->u, ev.text);
+    }
 }
 
 static void collect_warning(void *u, const char *msg)
@@ -339,8 +357,8 @@ static int open_chat(tui *t, const cfg_config *cfg, const cli_opts *o, gc_err *e
     double warm_s = -1;
     if (chat_kernels_cold(&t->c)) {
         double t0 = now_s();
-        rc = chat_warmup(&t->c, warmup_progress, t, err);
-        ui_progress(t->u, NULL, -1);
+        rc = chat_warmup(&t->c, warmup_tick, t, err);
+        warmup_tick(t, CHAT_WARMUP_STEPS, CHAT_WARMUP_STEPS, 0);
         if (rc) return CHAT_ERUNTIME;
         warm_s = now_s() - t0;
     }

@@ -173,6 +173,25 @@ static void set_fe(chat *c, line_fe *f)
     chat_set_fe(c, &fe);
 }
 
+/* While the kernels compile: on a terminal a line under the one that says
+ * so names the step and counts the seconds, rewritten in place; at the
+ * end, the time it took. */
+static bool warm_tty;
+static int warm_shown;          /* the last second shown */
+
+static void warmup_tick(void *u, int step, int steps, double secs)
+{
+    (void)u;
+    if (step >= steps) {
+        if (warm_tty) fputs("\r\033[K", stderr);
+        fprintf(stderr, "gemma-chat: compiled the compute kernels in %.0f s (cached for next time)\n", secs);
+        return;
+    }
+    if (!warm_tty || (int)secs == warm_shown) return;
+    warm_shown = (int)secs;
+    fprintf(stderr, "\r\033[K  the %s kernels, %d s", step == 0 ? "prefill" : "decode", warm_shown);
+}
+
 static int open_chat(chat *c, line_fe *f, const cfg_config *cfg, const cli_opts *o)
 {
     gc_err err = { 0 };
@@ -183,10 +202,12 @@ static int open_chat(chat *c, line_fe *f, const cfg_config *cfg, const cli_opts 
         return rc;
     }
     if (chat_kernels_cold(c)) {
+        warm_tty = isatty(STDERR_FILENO);   /* the line is short: a wrapped one could not be rewritten */
+        warm_shown = -1;
         fprintf(stderr, "gemma-chat: compiling the compute kernels for %s (first run of this version; up to a minute)\n",
                 c->device_name);
-        if (chat_warmup(c, NULL, NULL, &err)) {
-            fprintf(stderr, "gemma-chat: %s\n", err.msg);
+        if (chat_warmup(c, warmup_tick, c, &err)) {
+            fprintf(stderr, "%sgemma-chat: %s\n", warm_tty ? "\r\033[K" : "", err.msg);
             return CHAT_ERUNTIME;
         }
     }
