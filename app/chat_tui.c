@@ -34,7 +34,7 @@ typedef struct tui {
     int reply_tokens;
     char **warnings;            /* collected before the screen could show them */
     int n_warnings;
-    bool restore_failed;        /* evaluating a loaded conversation failed: leave it to the next message */
+    bool restore;               /* a conversation was put on the screen (load, persona): read it when idle */
 } tui;
 
 static double now_s(void)
@@ -162,33 +162,42 @@ static void fe_reset(void *u)
         tr_role r = tr->msgs[i].role;
         ui_add(t->u, r == TR_USER ? UI_USER : r == TR_MODEL ? UI_MODEL : UI_NOTICE, tr->msgs[i].text);
     }
-    t->restore_failed = false;
+    t->restore = true;
     status_last(t);
 }
 
 /* A loaded conversation is on the screen before the model has read it: the
  * idle loop evaluates it a chunk at a time between keystrokes, under a bar.
- * A message sent meanwhile prefills the rest itself. */
+ * A message sent meanwhile prefills the rest itself. (Only after a reset:
+ * the few tokens a reply leaves unevaluated go with the next turn, whose
+ * figures they belong to.) */
 static bool restoring(tui *t)
 {
-    return t->opened && !t->restore_failed && sess_n_missing(t->c.s) > 0;
+    if (t->restore && !(t->opened && sess_n_missing(t->c.s) > 0)) t->restore = false;
+    return t->restore;
+}
+
+static void restore_progress(tui *t, int left)
+{
+    int total = sess_n_used(t->c.s), done = total - left;
+    char label[96];
+    snprintf(label, sizeof label, "Restoring the context %d/%d tokens", done, total);
+    ui_progress(t->u, label, total ? (double)done / total : 0);
 }
 
 static void restore_step(tui *t)
 {
     gc_err err = { 0 };
+    restore_progress(t, sess_n_missing(t->c.s));     /* the bar from the start, not after a first chunk */
     int left = sess_catch_up(t->c.s, 64, &err);
     if (left < 0) {
-        t->restore_failed = true;
+        t->restore = false;
         ui_progress(t->u, NULL, -1);
         ui_addf(t->u, UI_ERROR, "restoring the context: %s (the next message tries again)", err.msg);
         return;
     }
-    int total = sess_n_used(t->c.s), done = total - left;
     if (left) {
-        char label[96];
-        snprintf(label, sizeof label, "Restoring the context %d/%d tokens", done, total);
-        ui_progress(t->u, label, total ? (double)done / total : 0);
+        restore_progress(t, left);
     } else {
         ui_progress(t->u, NULL, -1);
         status_last(t);
@@ -387,10 +396,11 @@ static int open_chat(tui *t, const cfg_config *cfg, const cli_opts *o, gc_err *e
 
 static void handle_line(tui *t, const char *line)
 {
-    ui_progress(t->u, NULL, -1);   /* a restore in progress: the message's prefill takes it over */
     const char *p = line + strspn(line, " \t");
     bool cmd = p[0] == '/' && p[1] != '/';
     if (!cmd && !p[strspn(p, " \t\r\n")]) return;
+    ui_progress(t->u, NULL, -1);   /* a restore in progress: a message's prefill takes it over */
+    if (!cmd) t->restore = false;
     if (!cmd) ui_add(t->u, UI_USER, p[0] == '/' ? p + 1 : line);
     ui_set_busy(t->u, cmd ? "working" : "prefill");
     ui_render(t->u);

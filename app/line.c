@@ -66,6 +66,7 @@ typedef struct line_fe {
     bool show_stats;
     bool wrote;                 /* the reply printed something */
     bool history;               /* a loaded conversation is printed (the line-mode chat, not -p) */
+    bool loaded;                /* ... and is yet to be read (restore) */
 } line_fe;
 
 /* Notices and errors may quote a transcript, a persona or a model file:
@@ -135,6 +136,7 @@ static void fe_reset(void *u)
 {
     line_fe *f = u;
     if (!f->history) return;
+    f->loaded = true;
     tr_transcript *tr = sess_transcript(f->c->s);
     for (size_t i = 0; i < tr->n_msgs; i++)
         if (tr->msgs[i].role != TR_NOTICE) put_safe(tr->msgs[i].role == TR_USER ? "> " : "", tr->msgs[i].text);
@@ -143,8 +145,10 @@ static void fe_reset(void *u)
 /* Evaluates a loaded conversation now, before the next prompt: with a
  * counter on a terminal. SIGINT (the cancel flag) leaves the rest to the
  * next message's prefill; so does an error, after saying so. */
-static void restore(chat *c)
+static void restore(chat *c, line_fe *f)
 {
+    if (!f->loaded) return;     /* only after a reset: what a reply leaves goes with the next turn */
+    f->loaded = false;
     bool tty = isatty(STDERR_FILENO);
     int left = sess_n_missing(c->s);
     g_busy = 1;
@@ -216,7 +220,7 @@ static int open_chat(chat *c, line_fe *f, const cfg_config *cfg, const cli_opts 
         fprintf(stderr, "gemma-chat: --load %s\n", err.msg);
         return 1;
     }
-    if (f->history) restore(c);     /* -p: its prefill does it */
+    restore(c, f);      /* -p: its prefill does it (no history, no restore) */
     return 0;
 }
 
@@ -268,7 +272,7 @@ static void handle_line(char *line)
     int quit = slash_input(g_chat, line);
     g_busy = 0;
     g_sigint = 0;
-    if (!quit) restore(g_chat);     /* after /load */
+    if (!quit) restore(g_chat, g_chat->fe.user);     /* after /load */
     if (quit) {
         g_eof = true;
         rl_stop();
