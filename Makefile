@@ -116,11 +116,22 @@ check:
 	$(MAKE) test-sanitize
 	$(MAKE) fuzz-smoke
 
-install: $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/gemma-chat/prompts
+# The man page and the bash completion come from the binary's own tables
+# (the flags behind --help, the commands, the slash commands): app/manpage.h.
+man: $(B)/gemma-chat.1 $(B)/gemma-chat.bash
+$(B)/gemma-chat.1: $(BIN)
+	./$(BIN) --man >$@.tmp && mv $@.tmp $@
+$(B)/gemma-chat.bash: $(BIN)
+	./$(BIN) --bash-completion >$@.tmp && mv $@.tmp $@
+
+install: $(BIN) man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/gemma-chat/prompts \
+	           $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/gemma-chat
 	install -m 644 config.yaml $(DESTDIR)$(PREFIX)/share/gemma-chat/config.yaml
 	install -m 644 prompts/*.yaml $(DESTDIR)$(PREFIX)/share/gemma-chat/prompts/
+	install -m 644 $(B)/gemma-chat.1 $(DESTDIR)$(PREFIX)/share/man/man1/gemma-chat.1
+	install -m 644 $(B)/gemma-chat.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/gemma-chat
 
 clean:
 	rm -rf build build-debug gemma-chat gemma-chat-debug

@@ -2,6 +2,8 @@
 #include "app/chat.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,9 +230,62 @@ done:
 
 bool chat_kernels_cold(const chat *c) { return c->be && c->be->kernels_cold; }
 
-int chat_warmup(chat *c, be_progress_fn progress, void *pu, gc_err *err)
+/* The warm-up runs on a thread of its own: a driver compiles inside one
+ * call (lavapipe at the first dispatch, for tens of seconds) and reports
+ * nothing meanwhile, so the caller's thread stays free to show the time
+ * going by. The caller touches neither the session nor the backend until
+ * the thread is joined. */
+typedef struct warm_job {
+    gemma_session *s;
+    atomic_int step;            /* steps of gemma_warmup done */
+    atomic_bool done;
+    int rc;
+    gc_err err;
+} warm_job;
+
+static void warm_progress(void *u, uint64_t done, uint64_t total)
 {
-    if (gemma_warmup(sess_engine(c->s), progress, pu, err)) return -1;
+    (void)total;
+    atomic_store(&((warm_job *)u)->step, (int)done);
+}
+
+static void *warm_main(void *u)
+{
+    warm_job *j = u;
+    j->rc = gemma_warmup(j->s, warm_progress, j, &j->err);
+    atomic_store(&j->done, true);
+    return NULL;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int chat_warmup(chat *c, chat_tick_fn tick, void *u, gc_err *err)
+{
+    warm_job j = { .s = sess_engine(c->s) };
+    atomic_init(&j.step, 0);
+    atomic_init(&j.done, false);
+    double t0 = mono_s();
+    pthread_t th;
+    if (pthread_create(&th, NULL, warm_main, &j)) {
+        if (tick) tick(u, 0, CHAT_WARMUP_STEPS, 0);
+        warm_main(&j);          /* no thread: the same work, without the ticks */
+    } else {
+        while (!atomic_load(&j.done)) {
+            if (tick) tick(u, atomic_load(&j.step), CHAT_WARMUP_STEPS, mono_s() - t0);
+            nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
+        }
+        pthread_join(th, NULL);
+    }
+    if (j.rc) {
+        *err = j.err;
+        return -1;
+    }
+    if (tick) tick(u, CHAT_WARMUP_STEPS, CHAT_WARMUP_STEPS, mono_s() - t0);
     c->be->kernels_cold = false;
     return 0;
 }

@@ -88,10 +88,17 @@ void chat_close(chat *c);           /* accepts a zeroed or half-opened chat */
 /* Whether the backend's kernels are not compiled on this machine yet (its
  * first run on this device, or a new gemma-chat build): the first reply would
  * wait for the compiler (tens of seconds on a CPU device). A front end says
- * so and calls chat_warmup, which compiles them now (progress: steps done of
- * 2, may be NULL). */
+ * so and calls chat_warmup, which compiles them now: the prefill kernels
+ * (step 0), then the decode ones (step 1). The work runs on a thread of its
+ * own; meanwhile tick (may be NULL) is called on the caller's thread about
+ * ten times a second with the step and the seconds so far, and once more
+ * at the end (step == steps): a driver that compiles inside one call gives
+ * no finer progress, so a front end shows the time going by. tick must not
+ * touch the chat. */
+enum { CHAT_WARMUP_STEPS = 2 };
+typedef void (*chat_tick_fn)(void *user, int step, int steps, double secs);
 bool chat_kernels_cold(const chat *c);
-int chat_warmup(chat *c, be_progress_fn progress, void *pu, gc_err *err);
+int chat_warmup(chat *c, chat_tick_fn tick, void *u, gc_err *err);
 
 void chat_set_fe(chat *c, const chat_fe *fe);
 
@@ -103,7 +110,9 @@ int chat_regen(chat *c, gc_err *err);
  * current conversation's file), which becomes its file. path_out (may be
  * NULL) gets the path written. */
 int chat_save(chat *c, const char *name, char *path_out, size_t n, gc_err *err);
-/* Loads a transcript file (a path) or NAME from the transcripts directory. */
+/* Loads a transcript file (a path) or NAME from the transcripts directory
+ * and shows it (fe.reset); the model has not read it yet: the front end
+ * calls sess_catch_up while idle, or the next message's prefill does it. */
 int chat_load_file(chat *c, const char *path, gc_err *err);
 int chat_load_name(chat *c, const char *name, gc_err *err);
 /* Writes the conversation as Markdown to NAME(.md) in the transcripts directory. */

@@ -34,6 +34,7 @@ typedef struct tui {
     int reply_tokens;
     char **warnings;            /* collected before the screen could show them */
     int n_warnings;
+    bool restore;               /* a conversation was put on the screen (load, persona): read it when idle */
 } tui;
 
 static double now_s(void)
@@ -161,7 +162,46 @@ static void fe_reset(void *u)
         tr_role r = tr->msgs[i].role;
         ui_add(t->u, r == TR_USER ? UI_USER : r == TR_MODEL ? UI_MODEL : UI_NOTICE, tr->msgs[i].text);
     }
+    t->restore = true;
     status_last(t);
+}
+
+/* A loaded conversation is on the screen before the model has read it: the
+ * idle loop evaluates it a chunk at a time between keystrokes, under a bar.
+ * A message sent meanwhile prefills the rest itself. (Only after a reset:
+ * the few tokens a reply leaves unevaluated go with the next turn, whose
+ * figures they belong to.) */
+static bool restoring(tui *t)
+{
+    if (t->restore && !(t->opened && sess_n_missing(t->c.s) > 0)) t->restore = false;
+    return t->restore;
+}
+
+static void restore_progress(tui *t, int left)
+{
+    int total = sess_n_used(t->c.s), done = total - left;
+    char label[96];
+    snprintf(label, sizeof label, "Restoring the context %d/%d tokens", done, total);
+    ui_progress(t->u, label, total ? (double)done / total : 0);
+}
+
+static void restore_step(tui *t)
+{
+    gc_err err = { 0 };
+    restore_progress(t, sess_n_missing(t->c.s));     /* the bar from the start, not after a first chunk */
+    int left = sess_catch_up(t->c.s, 64, &err);
+    if (left < 0) {
+        t->restore = false;
+        ui_progress(t->u, NULL, -1);
+        ui_addf(t->u, UI_ERROR, "restoring the context: %s (the next message tries again)", err.msg);
+        return;
+    }
+    if (left) {
+        restore_progress(t, left);
+    } else {
+        ui_progress(t->u, NULL, -1);
+        status_last(t);
+    }
 }
 
 static void fe_help(void *u)
@@ -193,10 +233,28 @@ static void load_progress(void *u, uint64_t done, uint64_t total)
     ui_progress(t->u, label, total ? (double)done / (double)total : 0);
 }
 
-static void warmup_progress(void *u, uint64_t done, uint64_t total)
+/* While the kernels compile (chat_warmup's tick, on the UI thread): which
+ * ones and for how long, with the spinner; keys still work (a line typed
+ * meanwhile waits in the input, Ctrl-D and signals are kept for after). */
+static void warmup_tick(void *u, int step, int steps, double secs)
 {
-    tui *t = u;   /* short: the bar leaves the label about 50 columns */
-    ui_progress(t->u, "Compiling the compute kernels (first run only)", total ? (double)done / (double)total : 0);
+    tui *t = u;
+    if (step >= steps) {
+        ui_set_busy(t->u, NULL);
+        ui_set_notice(t->u, NULL, 0);
+        return;
+    }
+    char msg[128];   /* short: the notice line is cut at the screen's width (the device is in the status bar) */
+    snprintf(msg, sizeof msg, "Compiling the compute kernels (first run only): the %s kernels, %.0f s",
+             step == 0 ? "prefill" : "decode", secs);
+    ui_set_busy(t->u, "compiling");
+    ui_set_notice(t->u, msg, 0);
+    ui_event ev;
+    while (ui_poll(t->u, 0, &ev) != UI_EV_NONE) {
+        if (ev.type == UI_EV_QUIT) t->quit = true;
+        else if (ev.type == UI_EV_SIGNAL) t->signo = ev.signo;
+        else if (ev.type == UI_EV_LINE) ui_set_input(t->u, ev.text);
+    }
 }
 
 static void collect_warning(void *u, const char *msg)
@@ -308,8 +366,8 @@ static int open_chat(tui *t, const cfg_config *cfg, const cli_opts *o, gc_err *e
     double warm_s = -1;
     if (chat_kernels_cold(&t->c)) {
         double t0 = now_s();
-        rc = chat_warmup(&t->c, warmup_progress, t, err);
-        ui_progress(t->u, NULL, -1);
+        rc = chat_warmup(&t->c, warmup_tick, t, err);
+        warmup_tick(t, CHAT_WARMUP_STEPS, CHAT_WARMUP_STEPS, 0);
         if (rc) return CHAT_ERUNTIME;
         warm_s = now_s() - t0;
     }
@@ -341,6 +399,8 @@ static void handle_line(tui *t, const char *line)
     const char *p = line + strspn(line, " \t");
     bool cmd = p[0] == '/' && p[1] != '/';
     if (!cmd && !p[strspn(p, " \t\r\n")]) return;
+    ui_progress(t->u, NULL, -1);   /* a restore in progress: a message's prefill takes it over */
+    if (!cmd) t->restore = false;
     if (!cmd) ui_add(t->u, UI_USER, p[0] == '/' ? p + 1 : line);
     ui_set_busy(t->u, cmd ? "working" : "prefill");
     ui_render(t->u);
@@ -373,7 +433,9 @@ int tui_main(const cfg_config *cfg, const cli_opts *o)
     for (;;) {
         while (rc == 0 && !t->quit && !t->signo) {
             ui_event ev;
-            switch (ui_poll(t->u, -1, &ev)) {
+            bool busy = restoring(t);
+            switch (ui_poll(t->u, busy ? 0 : -1, &ev)) {
+            case UI_EV_NONE: if (busy) restore_step(t); break;
             case UI_EV_QUIT: t->quit = true; break;
             case UI_EV_SIGNAL: t->signo = ev.signo; break;
             case UI_EV_LINE: handle_line(t, ev.text); break;

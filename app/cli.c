@@ -10,18 +10,9 @@
 #include "app/line.h"
 #include "app/paths.h"
 
-/* What a flag does: set a config key, or one of the special cases. */
-enum { F_KEY, F_CONFIG, F_LOAD, F_PROMPT, F_NO_TUI };
+#include "app/manpage.h"
 
-typedef struct cli_flag {
-    const char *s, *l;          /* short and long spelling (either may be NULL) */
-    int kind;
-    const char *key;            /* config key for F_KEY */
-    const char *arg;            /* value name in the usage; NULL: takes none */
-    const char *help;
-} cli_flag;
-
-static const cli_flag flags[] = {
+const cli_flag cli_flags[] = {
     { "-m", "--model", F_KEY, "model", "FILE", "the GGUF model (default: config, else models/gemma-3-270m-q4_k_m.gguf)" },
     { "-c", "--config", F_CONFIG, NULL, "FILE", "a config.yaml over the shipped and user ones" },
     { NULL, "--persona", F_KEY, "persona", "NAME", "persona preset (prompts/NAME.yaml); none: no persona" },
@@ -49,7 +40,7 @@ void cli_usage(FILE *f)
         "       gemma-chat [options] --no-tui      line-mode chat\n"
         "       gemma-chat COMMAND [args]\n"
         "\noptions:\n");
-    for (const cli_flag *fl = flags; fl->l; fl++) {
+    for (const cli_flag *fl = cli_flags; fl->l; fl++) {
         char head[64];
         snprintf(head, sizeof head, "%s%s%s%s%s", fl->s ? fl->s : "   ", fl->s ? ", " : " ", fl->l,
                  fl->arg ? " " : "", fl->arg ? fl->arg : "");
@@ -139,10 +130,13 @@ int cli_main(int argc, char **argv)
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { cli_usage(stdout); rc = 0; goto done; }
         if (!strcmp(a, "--version")) { printf("gemma-chat %s\n", GC_VERSION); rc = 0; goto done; }
+        /* Hidden: what `make man` and `make install` write (app/manpage.h). */
+        if (!strcmp(a, "--man")) { rc = man_page(stdout) ? 1 : 0; goto done; }
+        if (!strcmp(a, "--bash-completion")) { rc = man_bash_completion(stdout) ? 1 : 0; goto done; }
         /* --name=value is accepted for long options. */
         const char *eq = !strncmp(a, "--", 2) ? strchr(a, '=') : NULL;
         size_t an = eq ? (size_t)(eq - a) : strlen(a);
-        const cli_flag *fl = flags;
+        const cli_flag *fl = cli_flags;
         for (; fl->l; fl++)
             if ((fl->s && strlen(fl->s) == an && !strncmp(a, fl->s, an)) ||
                 (strlen(fl->l) == an && !strncmp(a, fl->l, an)))

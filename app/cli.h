@@ -28,6 +28,20 @@ typedef struct cli_opts {
     int n_warnings;
 } cli_opts;
 
+/* The chat's flags, one table: --help, the man page and the bash
+ * completion are generated from it (cli_usage, app/manpage.h). */
+enum { F_KEY, F_CONFIG, F_LOAD, F_PROMPT, F_NO_TUI };   /* what a flag does */
+
+typedef struct cli_flag {
+    const char *s, *l;          /* short and long spelling (l never NULL but in the terminator) */
+    int kind;
+    const char *key;            /* config key for F_KEY */
+    const char *arg;            /* value name in the usage ("a|b|c": the values); NULL: takes none */
+    const char *help;
+} cli_flag;
+
+extern const cli_flag cli_flags[];      /* terminated by l == NULL */
+
 /* Parses the options, loads the configuration and runs the chosen front end;
  * returns the exit code. */
 int cli_main(int argc, char **argv);

@@ -1,12 +1,15 @@
-/* cmd_tokenize.c: `gemma-chat tokenize -m MODEL [--file F]`
+/* cmd_tokenize.c: `gemma-chat tokenize -m MODEL [--pieces] [--file F | TEXT]`
  *
- * Prints the token ids of the text (the file, or stdin) on one line, space
- * separated: no BOS, no control-token parsing, exactly what the chat engine
- * would feed the model for that text. Tests compare it with llama.cpp.
+ * Prints the token ids of the text (TEXT, the file, or stdin) on one line,
+ * space separated: no BOS, no control-token parsing, exactly what the chat
+ * engine would feed the model for that text. Tests compare it with llama.cpp.
+ * --pieces prints one token a line instead: its id, a tab, and its entry in
+ * the vocabulary (SentencePiece's "▁" for a space), control bytes escaped.
  * Hidden flag --bench N (tools/bench_tokenizer.sh): tokenize the text N times
  * and print the speed instead of the ids.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +22,30 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: gemma-chat tokenize -m MODEL [--file FILE]\n"
-               "  prints the token ids of FILE (stdin when absent) on one line; no BOS,\n"
-               "  no special-token parsing\n");
+    fprintf(f, "usage: gemma-chat tokenize -m MODEL [--pieces] [--file FILE | TEXT]\n"
+               "  prints the token ids of TEXT or FILE (stdin when neither) on one line; no BOS,\n"
+               "  no special-token parsing\n"
+               "  --pieces   one token a line: id, tab, its piece of the vocabulary\n");
+}
+
+/* One token a line: id, tab, the vocabulary entry, with backslash, control
+ * bytes and DEL escaped so that each token stays on its line. */
+static void print_pieces(const tok_vocab *v, const tok_ids *ids)
+{
+    for (size_t i = 0; i < ids->n; i++) {
+        size_t n = 0;
+        const char *t = tok_text(v, ids->ids[i], &n);
+        printf("%d\t", (int)ids->ids[i]);
+        for (size_t k = 0; t && k < n; k++) {
+            unsigned char c = (unsigned char)t[k];
+            if (c == '\\') fputs("\\\\", stdout);
+            else if (c == '\n') fputs("\\n", stdout);
+            else if (c == '\t') fputs("\\t", stdout);
+            else if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
+            else putchar(c);
+        }
+        putchar('\n');
+    }
 }
 
 /* Reads a whole stream (binary-safe). */
@@ -79,13 +103,17 @@ static int run_bench(const tok_vocab *v, const char *text, size_t len, int n, gc
 
 int cmd_tokenize(int argc, char **argv)
 {
-    const char *model = NULL, *file = NULL;
+    const char *model = NULL, *file = NULL, *arg = NULL;
     int bench = 0;
+    bool pieces = false, opts = true;
     for (int i = 1; i < argc; i++) {
-        if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) && i + 1 < argc) model = argv[++i];
-        else if (!strcmp(argv[i], "--file") && i + 1 < argc) file = argv[++i];
-        else if (!strcmp(argv[i], "--bench") && i + 1 < argc && atoi(argv[i + 1]) > 0) bench = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
+        if (opts && (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) && i + 1 < argc) model = argv[++i];
+        else if (opts && !strcmp(argv[i], "--file") && i + 1 < argc) file = argv[++i];
+        else if (opts && !strcmp(argv[i], "--bench") && i + 1 < argc && atoi(argv[i + 1]) > 0) bench = atoi(argv[++i]);
+        else if (opts && !strcmp(argv[i], "--pieces")) pieces = true;
+        else if (opts && (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))) { usage(stdout); return 0; }
+        else if (opts && !strcmp(argv[i], "--")) opts = false;   /* a text that starts with '-' */
+        else if (!arg && (!opts || argv[i][0] != '-' || !argv[i][1])) arg = argv[i];
         else {
             fprintf(stderr, "gemma-chat tokenize: unexpected argument '%s'\n", argv[i]);
             usage(stderr);
@@ -97,6 +125,11 @@ int cmd_tokenize(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (arg && file) {
+        fprintf(stderr, "gemma-chat tokenize: give the text or --file, not both\n");
+        usage(stderr);
+        return 2;
+    }
 
     gc_err err = {0};
     gguf_file *g = NULL;
@@ -105,7 +138,10 @@ int cmd_tokenize(int argc, char **argv)
     char *text = NULL;
     size_t len = 0;
     int rc = 1;
-    if (file) {
+    if (arg) {
+        len = strlen(arg);
+        if (!(text = strdup(arg))) { gc_errf(&err, "out of memory"); goto fail; }
+    } else if (file) {
         if (paths_check_input(file, "--file", &err)) {
             fprintf(stderr, "gemma-chat tokenize: %s\n", err.msg);
             return 1;
@@ -125,8 +161,12 @@ int cmd_tokenize(int argc, char **argv)
         goto done;
     }
     if (tok_encode(v, text, len, &ids, &err)) goto fail;
-    for (size_t i = 0; i < ids.n; i++) printf(i ? " %d" : "%d", (int)ids.ids[i]);
-    printf("\n");
+    if (pieces) {
+        print_pieces(v, &ids);
+    } else {
+        for (size_t i = 0; i < ids.n; i++) printf(i ? " %d" : "%d", (int)ids.ids[i]);
+        printf("\n");
+    }
     rc = fflush(stdout) ? 1 : 0;
     if (rc) fprintf(stderr, "gemma-chat tokenize: write error: %s\n", strerror(errno));
     goto done;

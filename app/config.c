@@ -549,16 +549,18 @@ int cfg_set(cfg_config *c, const char *key, const char *value, cfg_source src, c
     return 0;
 }
 
+const cfg_env cfg_env_vars[] = {
+    { "GEMMA_CHAT_MODEL", "model" },       { "GEMMA_CHAT_BACKEND", "backend" },
+    { "GEMMA_CHAT_DEVICE", "device" },     { "GEMMA_CHAT_CONTEXT", "context" },
+    { "GEMMA_CHAT_PERSONA", "persona" },   { "GEMMA_CHAT_SEED", "sampling.seed" },
+    { NULL, NULL },
+};
+
 int cfg_apply_env(cfg_config *c, gc_err *err)
 {
-    static const struct { const char *var, *key; } env[] = {
-        { "GEMMA_CHAT_MODEL", "model" },       { "GEMMA_CHAT_BACKEND", "backend" },
-        { "GEMMA_CHAT_DEVICE", "device" },     { "GEMMA_CHAT_CONTEXT", "context" },
-        { "GEMMA_CHAT_PERSONA", "persona" },   { "GEMMA_CHAT_SEED", "sampling.seed" },
-    };
-    for (size_t i = 0; i < sizeof env / sizeof env[0]; i++) {
-        const char *v = getenv(env[i].var);
-        if (v && v[0] && cfg_set(c, env[i].key, v, CFG_SRC_ENV, env[i].var, err)) return -1;
+    for (const cfg_env *e = cfg_env_vars; e->var; e++) {
+        const char *v = getenv(e->var);
+        if (v && v[0] && cfg_set(c, e->key, v, CFG_SRC_ENV, e->var, err)) return -1;
     }
     const char *nc = getenv("NO_COLOR");
     if (nc && nc[0]) {

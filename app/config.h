@@ -123,6 +123,11 @@ int cfg_load(cfg_config *c, const char *share_dir, const char *user_file, const 
 
 /* Environment overrides (layer 5); an invalid value is an error naming the variable. */
 int cfg_apply_env(cfg_config *c, gc_err *err);
+/* Those variables and the keys they set, NULL-terminated (the man page lists them). */
+typedef struct cfg_env {
+    const char *var, *key;
+} cfg_env;
+extern const cfg_env cfg_env_vars[];
 
 /* Sets one key by dotted name ("sampling.temperature", "model") from text,
  * with the same types and ranges as the file; `what` names the source in

@@ -65,6 +65,8 @@ typedef struct line_fe {
     bool tty_out;               /* stdout is a terminal: neutralize control characters */
     bool show_stats;
     bool wrote;                 /* the reply printed something */
+    bool history;               /* a loaded conversation is printed (the line-mode chat, not -p) */
+    bool loaded;                /* ... and is yet to be read (restore) */
 } line_fe;
 
 /* Notices and errors may quote a transcript, a persona or a model file:
@@ -125,14 +127,73 @@ static void fe_reply_end(void *u, const sess_stats *st)
                 st->prefill_tok_s, st->gen_tokens, st->decode_tok_s);
 }
 
+/* A loaded conversation (--load, /load): its messages on stderr, as the
+ * chat showed them (the user's after the prompt's "> "), before the model
+ * reads it. stdout keeps carrying only the replies made in this run. Its
+ * notices are left out: they spoke of a context that is gone, and the load
+ * gives its own. */
+static void fe_reset(void *u)
+{
+    line_fe *f = u;
+    if (!f->history) return;
+    f->loaded = true;
+    tr_transcript *tr = sess_transcript(f->c->s);
+    for (size_t i = 0; i < tr->n_msgs; i++)
+        if (tr->msgs[i].role != TR_NOTICE) put_safe(tr->msgs[i].role == TR_USER ? "> " : "", tr->msgs[i].text);
+}
+
+/* Evaluates a loaded conversation now, before the next prompt: with a
+ * counter on a terminal. SIGINT (the cancel flag) leaves the rest to the
+ * next message's prefill; so does an error, after saying so. */
+static void restore(chat *c, line_fe *f)
+{
+    if (!f->loaded) return;     /* only after a reset: what a reply leaves goes with the next turn */
+    f->loaded = false;
+    bool tty = isatty(STDERR_FILENO);
+    int left = sess_n_missing(c->s);
+    g_busy = 1;
+    while (left > 0 && !c->cancel) {
+        gc_err err = { 0 };
+        if ((left = sess_catch_up(c->s, 64, &err)) < 0) {
+            fprintf(stderr, "%serror: restoring the context: %s (the next message tries again)\n", tty ? "\r\033[K" : "",
+                    err.msg);
+            break;
+        }
+        if (tty) fprintf(stderr, "\rrestoring the context %d/%d tokens", sess_n_used(c->s) - left, sess_n_used(c->s));
+    }
+    if (tty && left >= 0) fputs("\r\033[K", stderr);
+    g_busy = 0;
+    g_sigint = 0;
+    c->cancel = 0;
+}
+
 static void set_fe(chat *c, line_fe *f)
 {
     f->c = c;
     f->tty_out = isatty(STDOUT_FILENO);
     f->show_stats = c->cfg.show_stats;
     chat_fe fe = { .user = f, .notice = fe_notice, .error = fe_error, .reply_begin = fe_reply_begin,
-                   .reply_piece = fe_reply_piece, .reply_end = fe_reply_end };
+                   .reply_piece = fe_reply_piece, .reply_end = fe_reply_end, .reset = fe_reset };
     chat_set_fe(c, &fe);
+}
+
+/* While the kernels compile: on a terminal a line under the one that says
+ * so names the step and counts the seconds, rewritten in place; at the
+ * end, the time it took. */
+static bool warm_tty;
+static int warm_shown;          /* the last second shown */
+
+static void warmup_tick(void *u, int step, int steps, double secs)
+{
+    (void)u;
+    if (step >= steps) {
+        if (warm_tty) fputs("\r\033[K", stderr);
+        fprintf(stderr, "gemma-chat: compiled the compute kernels in %.0f s (cached for next time)\n", secs);
+        return;
+    }
+    if (!warm_tty || (int)secs == warm_shown) return;
+    warm_shown = (int)secs;
+    fprintf(stderr, "\r\033[K  the %s kernels, %d s", step == 0 ? "prefill" : "decode", warm_shown);
 }
 
 static int open_chat(chat *c, line_fe *f, const cfg_config *cfg, const cli_opts *o)
@@ -145,10 +206,12 @@ static int open_chat(chat *c, line_fe *f, const cfg_config *cfg, const cli_opts 
         return rc;
     }
     if (chat_kernels_cold(c)) {
+        warm_tty = isatty(STDERR_FILENO);   /* the line is short: a wrapped one could not be rewritten */
+        warm_shown = -1;
         fprintf(stderr, "gemma-chat: compiling the compute kernels for %s (first run of this version; up to a minute)\n",
                 c->device_name);
-        if (chat_warmup(c, NULL, NULL, &err)) {
-            fprintf(stderr, "gemma-chat: %s\n", err.msg);
+        if (chat_warmup(c, warmup_tick, c, &err)) {
+            fprintf(stderr, "%sgemma-chat: %s\n", warm_tty ? "\r\033[K" : "", err.msg);
             return CHAT_ERUNTIME;
         }
     }
@@ -157,6 +220,7 @@ static int open_chat(chat *c, line_fe *f, const cfg_config *cfg, const cli_opts 
         fprintf(stderr, "gemma-chat: --load %s\n", err.msg);
         return 1;
     }
+    restore(c, f);      /* -p: its prefill does it (no history, no restore) */
     return 0;
 }
 
@@ -208,6 +272,7 @@ static void handle_line(char *line)
     int quit = slash_input(g_chat, line);
     g_busy = 0;
     g_sigint = 0;
+    if (!quit) restore(g_chat, g_chat->fe.user);     /* after /load */
     if (quit) {
         g_eof = true;
         rl_stop();
@@ -301,7 +366,7 @@ static void read_lines(char **buf, size_t *len, size_t *cap)
 int line_chat(const cfg_config *cfg, const cli_opts *o)
 {
     chat c;
-    line_fe f = { 0 };
+    line_fe f = { .history = true };
     /* A crash at the prompt must not leave readline's raw mode and bracketed
      * paste behind: render/tty.c restores the terminal on crash signals. Its
      * handlers for TERM/HUP/INT give way to ours (open_chat installs them). */

@@ -288,6 +288,44 @@ static int prefill(sess *s, int *n_eval, double *secs, gc_err *err)
     return 0;
 }
 
+/* How many tokens of the stream, from the first one that differs, the
+ * cache lacks. */
+static size_t missing(const sess *s)
+{
+    size_t keep = 0;
+    while (keep < s->toks.n && keep < s->kv.n && s->kv.ids[keep] == s->toks.ids[keep]) keep++;
+    return s->toks.n - keep;
+}
+
+int sess_n_missing(const sess *s) { return (int)missing(s); }
+
+int sess_catch_up(sess *s, int max, gc_err *err)
+{
+    size_t n = s->toks.n, keep = n - missing(s);
+    if (keep == n) return 0;
+    if ((int)n > gemma_n_ctx(s->g))
+        return gc_errf(err, "%zu tokens do not fit the context of %d", n, gemma_n_ctx(s->g));
+    if (keep < s->kv.n) {
+        if (gemma_rewind(s->g, (int)keep, err)) return -1;
+        s->kv.n = keep;
+    }
+    s->have_logits = false;
+    size_t k = n - keep;
+    if (max > 0 && (size_t)max < k) k = (size_t)max;
+    double t0 = now_s();
+    for (size_t done = 0; done < k;) {
+        size_t c = k - done < PREFILL_CHUNK ? k - done : PREFILL_CHUNK;
+        if (gemma_eval(s->g, s->toks.ids + s->kv.n, (int)c, 0, err)) return -1;
+        if (ids_append(&s->kv, s->toks.ids + s->kv.n, c, err)) return -1;
+        done += c;
+    }
+    /* Its figures count as the last turn's prefill (the status bar's speed). */
+    s->last.prompt_tokens += (int)k;
+    s->last.prefill_s += now_s() - t0;
+    s->last.prefill_tok_s = s->last.prefill_s > 0 ? s->last.prompt_tokens / s->last.prefill_s : 0;
+    return (int)(n - s->kv.n);
+}
+
 /* The room a new turn leaves free for its reply when deciding what to drop. */
 int sess_reply_reserve(const sess *s)
 {
@@ -910,14 +948,10 @@ int sess_load_ex(sess *s, tr_transcript *tr, const persona_exchange *shots, size
     }
     s->first = from;
     if (render(s, from, n_ex, &s->toks, true, err)) goto restore;
-    int n_eval = 0;
-    double secs = 0;
-    if (s->toks.n && prefill(s, &n_eval, &secs, err)) goto restore;
-    s->have_logits = false;     /* the logits are those of a closed reply: nothing to sample */
+    /* No prefill here: a long conversation takes seconds to evaluate, and
+     * the front end shows it first (sess_catch_up, or the next turn). */
+    s->have_logits = false;
     memset(&s->last, 0, sizeof s->last);
-    s->last.prompt_tokens = n_eval;
-    s->last.prefill_s = secs;
-    s->last.prefill_tok_s = secs > 0 ? n_eval / secs : 0;
     if (from) {
         char msg[256];
         snprintf(msg, sizeof msg, "The %zu oldest exchange%s of this transcript did not fit the context of %d "

@@ -159,13 +159,25 @@ int sess_undo(sess *s, gc_err *err);
  * session on success; on failure the caller still owns tr and the session is
  * as before): persona from the transcript, exchanges from its user/model
  * messages (a last unanswered message gets an empty reply), the ones that
- * fit prefilled into the cache. Model messages must follow user messages. */
+ * fit put in the stream. Model messages must follow user messages. Nothing
+ * is evaluated: the cache is filled by sess_catch_up, or else by the next
+ * turn's prefill, so that a front end can show the conversation at once. */
 int sess_load(sess *s, tr_transcript *tr, gc_err *err);
 /* The same, with the persona's example exchanges and stop strings (the
  * transcript holds only its name and instruction; the caller loads the
  * persona again). On failure the stop strings are unchanged too. */
 int sess_load_ex(sess *s, tr_transcript *tr, const persona_exchange *ex, size_t n_ex, char *const *stops,
                  size_t n_stops, gc_err *err);
+
+/* Evaluates up to max tokens (<= 0: all) of what the cache lacks of the
+ * stream (after sess_load: the whole conversation), in prefill chunks, and
+ * returns how many it still lacks (0: all cached), or -1 with err set (what
+ * was evaluated stays cached). Progress is sess_n_cached of sess_n_used.
+ * A front end calls it between keystrokes after a load; its time counts as
+ * the prefill of sess_last_stats. */
+int sess_catch_up(sess *s, int max, gc_err *err);
+/* Tokens of the stream the cache lacks (from the first that differs). */
+int sess_n_missing(const sess *s);
 
 /* --- state --- */
 tr_transcript *sess_transcript(sess *s);

@@ -104,6 +104,7 @@ tm send-keys -t a '/load t1' Enter
 wait_for a 'Loaded .*t1\.yaml \(6 messages\)' 5 && wait_for a '^ ❯ Hello there' 1 && wait_for a '^ ❯ Again please' 1 \
     && ok "/load t1 brings the conversation back" || bad "/load t1"
 screen_has a 'ctx 0/1024' && bad "/load did not fill the context" || ok "/load prefilled the context"
+wait_gone a 'Restoring the context' 30 || bad "/load t1: the model did not finish reading the conversation"
 
 # /persona pirate
 tm send-keys -t a '/persona pirate' Enter
@@ -113,6 +114,7 @@ wait_for a 'Persona: pirate' 3 && wait_for a '^ g2-46l │ pirate │' 2 && ok "
 # a model reply with escape sequences is shown, not obeyed
 tm send-keys -t a '/load esc' Enter
 wait_for a 'Loaded .*esc\.yaml' 5 || bad "/load esc"
+wait_gone a 'Restoring the context' 30 || bad "/load esc: the model did not finish reading the conversation"
 cap a | grep -q '␛\[31mRED␛\[0m ␛\]0;pwned␇␛\[?1049l␛\[?25l␛\[2J done\.' && ok "escape sequences shown as text" \
     || { bad "escape sequences not shown as ␛ text"; show "esc" a; }
 flags=$(fmt a '#{alternate_on} #{cursor_flag} #{pane_title}')

@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential pkg-config libncurses-dev libreadline-dev libyaml-dev
       libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
       sentencepiece python3-sentencepiece python3-numpy python3-venv tmux
-      clang libclang-rt-14-dev valgrind"
+      clang libclang-rt-14-dev valgrind groff-base"
 export DEBIAN_FRONTEND=noninteractive
 # shellcheck disable=SC2086
 apt-get install -y --no-install-recommends $PKGS >/dev/null 2>&1 || {
