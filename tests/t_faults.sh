@@ -57,8 +57,10 @@ printf 'hello\n' | run al1 alloc:3 $G --backend vulkan
 has "$(err al1)" "VK_ERROR_OUT_OF_DEVICE_MEMORY" && has "$(err al1)" "allocating" && ok "alloc fault at load: message" \
     || bad "alloc fault at load message: $(err al1)"
 
-# --- the same with Vulkan only the default: the CPU backend takes over ---
-printf 'hello\n' | run up5 upload:5 $G
+# --- the same with Vulkan chosen by a config file, not asked for by a flag or
+# the environment (as the default is on a GPU): the CPU backend takes over ---
+echo "backend: vulkan" > "$T/vk-config.yaml"
+printf 'hello\n' | run up5 upload:5 $G -c "$T/vk-config.yaml"
 [ "$(rc up5)" = 0 ] || bad "upload fault, default backend: exit $(rc up5) ($(err up5))"
 has "$(err up5)" "VK_ERROR_OUT_OF_DEVICE_MEMORY (injected); using the CPU backend" && has "$(err up5)" "on cpu" \
     && ok "upload fault falls back to the CPU backend" || bad "no CPU fallback: $(err up5)"

@@ -64,7 +64,7 @@ static void test_defaults(void)
 {
     cfg_config c;
     cfg_defaults(&c);
-    CHECK(c.backend == CFG_BACKEND_VULKAN, "backend");
+    CHECK(c.backend == CFG_BACKEND_AUTO, "backend");
     CHECK_STR(c.persona, "assistant");
     CHECK_STR(c.device, "auto");
     CHECK(c.context == 4096 && c.max_tokens == 512, "context %d max_tokens %d", c.context, c.max_tokens);
@@ -160,7 +160,7 @@ static void test_env_and_flag_errors(void)
     setenv("GEMMA_CHAT_CONTEXT", "", 1);          /* empty = unset */
     setenv("GEMMA_CHAT_BACKEND", "metal", 1);
     CHECK(cfg_apply_env(&c, &err) != 0, "bad backend accepted");
-    CHECK_CONTAINS(err.msg, "GEMMA_CHAT_BACKEND: 'backend' must be vulkan or cpu, got 'metal'");
+    CHECK_CONTAINS(err.msg, "GEMMA_CHAT_BACKEND: 'backend' must be auto, vulkan, cpu or ref, got 'metal'");
     clean_env();
 
     cfg_config before = c;
