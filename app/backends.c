@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cpu/cpu_backend.h"
+#include "cpu/pool.h"
 #include "vk/vk_backend.h"
 
 /* model: the file about to be loaded, when known (the Vulkan backend checks
@@ -25,7 +26,9 @@ static int create_cpu(const char *device, const gguf_file *model, backend **out,
     (void)model;
     cpu_backend_opts o;
     cpu_backend_opts_init(&o);
-    o.threads = cpu_threads;
+    /* Never more threads than CPUs: a spinning thread without a core of its
+     * own stalls every step it takes part in. */
+    o.threads = cpu_threads < cpu_pool_cpus() ? cpu_threads : cpu_pool_cpus();
     return cpu_backend_create(&o, out, err);
 }
 

@@ -18,7 +18,8 @@
  * device. An unknown name fails with the list of known ones. */
 int backends_create(const char *name, const char *device, const gguf_file *model, backend **out, gc_err *err);
 
-/* Threads of the native CPU backends created from now on (0 = one per CPU). */
+/* Threads of the native CPU backends created from now on (0 = one per CPU;
+ * more than the CPUs counts as one per CPU). */
 void backends_set_threads(int n);
 
 /* "vulkan|cpu|ref" style list of the known names, for usage text. */
