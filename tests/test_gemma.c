@@ -330,7 +330,7 @@ int main(void)
         int threads = l + 1;   /* backends clamps it to the CPUs there are */
         setenv("GEMMA_CHAT_CPU_ISA", cpu_isa_name((cpu_isa)l), 1);
         backends_set_threads(threads);
-        fprintf(stderr, "== backend cpu, %s, %d threads\n", cpu_isa_name((cpu_isa)l), threads);
+        fprintf(stderr, "== backend cpu, %s, %d threads asked (one per CPU at most)\n", cpu_isa_name((cpu_isa)l), threads);
         run_all();
     }
     return test_summary();
