@@ -2,7 +2,22 @@
 # Runs the whole suite: every compiled unit test ($B/tests/test_*) and every
 # script test (tests/t_*.sh). Each gets $B, $BIN (the gemma-chat binary),
 # $PYTHON and $MODELS (the generated test models). Prints one line per test
-# and exits nonzero if any failed. TESTS=pattern runs a subset.
+# (PASS, FAIL or SKIP, with its time), then exactly one line
+# "N passed, N failed, N skipped" and the total time ("total: N s"); exits
+# nonzero if any failed. TESTS=pattern runs the tests whose file name holds it.
+#
+# Skips: a test that cannot run here is never shown as passed.
+#  - exit status 77: the whole test was skipped. It prints why, as one line
+#    "SKIP: WHAT (REASON)"; run.sh shows it and counts one skip.
+#  - exit status 0 with "SKIP: WHAT (REASON)" lines: the test ran, but the parts
+#    named were left out. It counts as passed, each line as one skip, and the
+#    lines are shown under its PASS line.
+#  - under CI=true a skip of something CI always has (the real model, tmux, a
+#    Vulkan device: tools/install-deps.sh and `make test` install them) is a
+#    failure; each test decides that itself, through tests/skip_lib.sh
+#    (script tests) or test_skip_ci() / test_skip_all_ci() of tests/test.h.
+#    A missing CPU instruction set is a skip everywhere.
+#
 set -u
 B=${B:-build}
 BIN=${BIN:-./gemma-chat}
@@ -20,7 +35,7 @@ mkdir -p "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$XDG_STATE_HOME" "$XDG_CACHE_HOME"
 # so timings in logs are comparable.
 export LP_NUM_THREADS=${LP_NUM_THREADS:-2}
 mkdir -p "$B/test-logs"
-pass=0; fail=0; failed=""
+pass=0; fail=0; skip=0; failed=""
 start_all=$(date +%s)
 for t in $B/tests/test_* tests/t_*.sh; do
     [ -e "$t" ] || continue
@@ -35,13 +50,23 @@ for t in $B/tests/test_* tests/t_*.sh; do
     esac
     rc=$?
     e=$(( $(date +%s) - s ))
+    parts=$(grep -c '^SKIP: ' "$log")
     if [ $rc -eq 0 ]; then
-        pass=$((pass + 1)); printf 'PASS %-40s %4ss\n' "$name" "$e"
+        pass=$((pass + 1)); skip=$((skip + parts))
+        printf 'PASS %-40s %4ss%s\n' "$name" "$e" "$([ "$parts" -gt 0 ] && echo " ($parts skipped)")"
+        grep '^SKIP: ' "$log" | sed 's/^/    | /'
+    elif [ $rc -eq 77 ]; then
+        skip=$((skip + 1))
+        printf 'SKIP %-40s %4ss\n' "$name" "$e"
+        if [ "$parts" -gt 0 ]; then grep '^SKIP: ' "$log" | sed 's/^/    | /'
+        else echo "    | (the test gave no SKIP: line saying why)"; fi
     else
         fail=$((fail + 1)); failed="$failed $name"
         printf 'FAIL %-40s %4ss (rc %d)\n' "$name" "$e" "$rc"
         tail -n 30 "$log" | sed 's/^/    | /'
     fi
 done
-echo "== $pass passed, $fail failed in $(( $(date +%s) - start_all ))s${failed:+:$failed}"
+[ -n "$failed" ] && echo "failed:$failed"
+echo "$pass passed, $fail failed, $skip skipped"
+echo "total: $(( $(date +%s) - start_all )) s"
 [ $fail -eq 0 ]

@@ -13,14 +13,14 @@
 #    at most) is llama.cpp's reply text byte for byte (`oracle chat`), on Vulkan,
 #    the default backend, and for one chat on the CPU backend too.
 # Under the sanitizers (a debug build: ASan is 3-5x slower) only the logits of one
-# chat on the CPU backend. Without the model: skipped, except under CI=true, where
+# chat on the CPU backend. Without the model: skipped (exit 77), except under CI=true, where
 # it fails (CI has it: `make test` runs `make real-model`).
 set -u
 fail=0
 check() { if ! eval "$1"; then echo "FAIL: $2"; fail=1; fi; }
 D=tests/data/real
 . "$(dirname "$0")/real_model_lib.sh"
-have_real_model "the real-model comparison" || exit 0
+need_real_model "the real-model comparison with llama.cpp"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # Plain chats: no persona (the config's default is "assistant"), no user config, no

@@ -5,7 +5,10 @@
 # REAL_MODEL is set (required under CI=true): <= 2e-2, top-1 >= 99%, its 178 MB embedding split across
 # buffers on lavapipe), and a model larger than the device's memory is refused
 # before upload with both sizes named.
+# Without a Vulkan device: skipped, except under CI=true, where it fails.
 set -u
+. "$(dirname "$0")/skip_lib.sh"
+need_vulkan "logits on the Vulkan backend"
 fail=0
 check() { if ! eval "$1"; then echo "FAIL: $2"; fail=1; fi; }
 T=${TMPDIR:-/tmp}/gc-vk-logits.$$
