@@ -92,8 +92,12 @@ REAL_MODEL_FILE := models/gemma-3-270m-q4_k_m.gguf
 real-model:
 	PYTHON=$(PYTHON) sh tools/real_model.sh
 
+# The caches of compiled kernels (Mesa's shader cache, the pipeline files), shared
+# by every test and by both builds: tests/run.sh says why that is safe.
+TEST_CACHE ?= $(CURDIR)/build-cache
 test: $(BIN) $(TEST_BIN) $(FIXTURE_BIN) models real-model
-	B=$(B) BIN=./$(BIN) PYTHON=$(PYTHON) REAL_MODEL=$(CURDIR)/$(REAL_MODEL_FILE) sh tests/run.sh
+	B=$(B) BIN=./$(BIN) PYTHON=$(PYTHON) REAL_MODEL=$(CURDIR)/$(REAL_MODEL_FILE) GC_TEST_CACHE=$(TEST_CACHE) \
+	    sh tests/run.sh
 
 debug:
 	$(MAKE) B=build-debug OPT="-O1 -g -fno-omit-frame-pointer" \
@@ -116,7 +120,7 @@ install: $(BIN)
 	install -m 644 prompts/*.yaml $(DESTDIR)$(PREFIX)/share/gemma-chat/prompts/
 
 clean:
-	rm -rf build build-debug gemma-chat gemma-chat-debug
+	rm -rf build build-debug build-cache gemma-chat gemma-chat-debug
 
 include fuzz/fuzz.mk
 

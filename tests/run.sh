@@ -18,18 +18,30 @@
 #    (script tests) or test_skip_ci() / test_skip_all_ci() of tests/test.h.
 #    A missing CPU instruction set is a skip everywhere.
 #
+# Caches: tests never read or write the user's own files. Config, transcripts
+# and history live under the build directory ($B/test-home). The caches of
+# compiled kernels (Mesa's shader cache, gemma-chat's pipeline files, the
+# validation layer's cache) live in $GC_TEST_CACHE (the Makefile's
+# TEST_CACHE, build-cache/ by default), shared by every test and by both builds
+# (`make test`, `make test-sanitize`): their keys name the driver and the
+# SPIR-V, which both builds embed the same, so a kernel compiled once is never
+# compiled again, and sanitizers have nothing to find inside Mesa's compiler.
 set -u
 B=${B:-build}
 BIN=${BIN:-./gemma-chat}
 PYTHON=${PYTHON:-/usr/bin/python3}
 MODELS=${MODELS:-$B/models}
 export B BIN PYTHON MODELS
-# Tests never read or write the user's own files: config, transcripts, history
-# and caches (ours, and Mesa's shader cache) live under the build directory.
 T_HOME=$(cd "$B" && pwd)/test-home
+GC_TEST_CACHE=${GC_TEST_CACHE:-$T_HOME/cache}
+mkdir -p "$GC_TEST_CACHE"
+GC_TEST_CACHE=$(cd "$GC_TEST_CACHE" && pwd)
 export XDG_CONFIG_HOME=$T_HOME/config XDG_DATA_HOME=$T_HOME/data XDG_STATE_HOME=$T_HOME/state \
-       XDG_CACHE_HOME=$T_HOME/cache
-mkdir -p "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$XDG_STATE_HOME" "$XDG_CACHE_HOME"
+       XDG_CACHE_HOME=$GC_TEST_CACHE GC_TEST_CACHE
+# Mesa's cache stays the suite's even in tests that point XDG_CACHE_HOME
+# elsewhere (to see a fresh gemma-chat pipeline cache, for instance).
+export MESA_SHADER_CACHE_DIR=$GC_TEST_CACHE/mesa_shader_cache
+mkdir -p "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$XDG_STATE_HOME" "$MESA_SHADER_CACHE_DIR"
 # Vulkan validation: tests that create a Vulkan device enable the Khronos layer
 # themselves and fail on any message (see vk/). Keep llvmpipe's thread count fixed
 # so timings in logs are comparable.

@@ -26,8 +26,10 @@ trap 'rm -rf "$tmp"' EXIT
 # Plain chats: no persona (the config's default is "assistant"), no user config, no
 # autosave in the user's data directory.
 export GEMMA_CHAT_PERSONA=none XDG_CONFIG_HOME=$tmp/config XDG_DATA_HOME=$tmp/data
-# The pipeline cache (and Mesa's shader cache) go to the build dir, not ~/.cache.
-export XDG_CACHE_HOME="$PWD/$B/test-cache"
+# The pipeline cache (and Mesa's shader cache) go to the suite's cache
+# directory (tests/run.sh), else to the build dir, never to ~/.cache.
+export XDG_CACHE_HOME=${GC_TEST_CACHE:-$PWD/$B/test-cache}
+export MESA_SHADER_CACHE_DIR=${MESA_SHADER_CACHE_DIR:-$XDG_CACHE_HOME/mesa_shader_cache}
 MAX_REL=3e-2
 MIN_TOP1=0.98
 GREEDY="--persona none --temp 0 --top-k 0 --top-p 1 --min-p 0 --repeat-penalty 1 -n 32"

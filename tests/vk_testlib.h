@@ -18,7 +18,8 @@
 
 /* Options for a test backend: validation on (unless GC_VK_TEST_NO_VALIDATION=1,
  * for GPU machines without the layer installed: tools/vk_gpu_check.sh), and a
- * pipeline cache in the build dir. */
+ * pipeline cache in the suite's cache directory ($GC_TEST_CACHE, shared by
+ * both builds: tests/run.sh), else in the build dir. */
 static inline vk_backend_opts vt_opts(void)
 {
     static char path[512];
@@ -26,8 +27,9 @@ static inline vk_backend_opts vt_opts(void)
     vk_backend_opts_init(&o);
     const char *nv = getenv("GC_VK_TEST_NO_VALIDATION");
     o.validation = !(nv && !strcmp(nv, "1"));
-    const char *b = getenv("B");
-    snprintf(path, sizeof path, "%s/test-vk-pipelines.bin", b ? b : "build");
+    const char *c = getenv("GC_TEST_CACHE"), *b = getenv("B");
+    if (c && *c) snprintf(path, sizeof path, "%s/test-vk-pipelines.bin", c);
+    else snprintf(path, sizeof path, "%s/test-vk-pipelines.bin", b ? b : "build");
     o.cache_path = path;
     return o;
 }
