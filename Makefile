@@ -108,10 +108,10 @@ test-sanitize:
 	        SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" BIN=gemma-chat-debug test
 
 # Everything CI runs: the suite, the suite under ASan + UBSan, a short fuzz of each harness.
+# Each pass prints its tests' times and its total; the last line is the whole.
 check:
-	$(MAKE) test
-	$(MAKE) test-sanitize
-	$(MAKE) fuzz-smoke
+	@s=$$(date +%s); $(MAKE) test && $(MAKE) test-sanitize && $(MAKE) fuzz-smoke; rc=$$?; \
+	echo "make check: $$(( $$(date +%s) - s )) s (exit $$rc)"; exit $$rc
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/gemma-chat/prompts

@@ -18,8 +18,9 @@
 #    (script tests) or test_skip_ci() / test_skip_all_ci() of tests/test.h.
 #    A missing CPU instruction set is a skip everywhere.
 #
-# Caches: tests never read or write the user's own files. Config, transcripts
-# and history live under the build directory ($B/test-home). The caches of
+# Homes and caches: tests never read or write the user's own files. Config,
+# transcripts and history live under the build directory, one home per test
+# ($B/test-home/NAME: XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_STATE_HOME). The caches of
 # compiled kernels (Mesa's shader cache, gemma-chat's pipeline files, the
 # validation layer's cache) live in $GC_TEST_CACHE (the Makefile's
 # TEST_CACHE, build-cache/ by default), shared by every test and by both builds
@@ -36,38 +37,82 @@ T_HOME=$(cd "$B" && pwd)/test-home
 GC_TEST_CACHE=${GC_TEST_CACHE:-$T_HOME/cache}
 mkdir -p "$GC_TEST_CACHE"
 GC_TEST_CACHE=$(cd "$GC_TEST_CACHE" && pwd)
-export XDG_CONFIG_HOME=$T_HOME/config XDG_DATA_HOME=$T_HOME/data XDG_STATE_HOME=$T_HOME/state \
-       XDG_CACHE_HOME=$GC_TEST_CACHE GC_TEST_CACHE
+export XDG_CACHE_HOME=$GC_TEST_CACHE GC_TEST_CACHE
 # Mesa's cache stays the suite's even in tests that point XDG_CACHE_HOME
 # elsewhere (to see a fresh gemma-chat pipeline cache, for instance).
 export MESA_SHADER_CACHE_DIR=$GC_TEST_CACHE/mesa_shader_cache
-mkdir -p "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$XDG_STATE_HOME" "$MESA_SHADER_CACHE_DIR"
+mkdir -p "$MESA_SHADER_CACHE_DIR"
 # Vulkan validation: tests that create a Vulkan device enable the Khronos layer
 # themselves and fail on any message (see vk/). Keep llvmpipe's thread count fixed
 # so timings in logs are comparable.
 export LP_NUM_THREADS=${LP_NUM_THREADS:-2}
-mkdir -p "$B/test-logs"
-pass=0; fail=0; skip=0; failed=""
-start_all=$(date +%s)
+# Two lanes (TEST_JOBS, default 2: CI has 2 cores). The Vulkan tests spend much
+# of their time in lavapipe's one-threaded kernel compiles and the script tests
+# mostly wait on the program they drive, so a second lane fills the other
+# core. Each lane takes the next unclaimed test of one list (mkdir is the
+# lock); the longest tests come first so that the lanes end together. Every
+# test has its own config, data and state homes, so none sees another's
+# files. Results are printed in the list's order as they come in.
+JOBS=${TEST_JOBS:-2}
+LOGS=$B/test-logs
+rm -rf "$LOGS"; mkdir -p "$LOGS/claim"
+# Longest first (their times: docs/bench-results.md, "CI time").
+first="test_vk_gemma test_vk_ops t_real_model.sh test_vk_backend t_vk_logits.sh t_demo.sh test_session"
+list=
+for n in $first; do
+    for t in $B/tests/$n tests/$n; do [ -e "$t" ] && list="$list $t"; done
+done
 for t in $B/tests/test_* tests/t_*.sh; do
     [ -e "$t" ] || continue
+    case " $list " in *" $t "*) continue;; esac
+    list="$list $t"
+done
+sel=
+for t in $list; do
     name=$(basename "$t")
     case "$name" in *.d|*.o) continue;; esac
     if [ -n "${TESTS:-}" ]; then case "$name" in *$TESTS*) ;; *) continue;; esac; fi
-    log=$B/test-logs/$name.log
+    sel="$sel $t"
+done
+
+# run_one TEST: runs it, writes $LOGS/NAME.res: "rc seconds" (after the log).
+run_one() {
+    name=$(basename "$1")
+    h=$T_HOME/$name
+    rm -rf "$h"; mkdir -p "$h/config" "$h/data" "$h/state"
     s=$(date +%s)
-    case "$t" in
-        *.sh) sh "$t" >"$log" 2>&1 ;;
-        *) "$t" >"$log" 2>&1 ;;
-    esac
+    case "$1" in
+        *.sh) XDG_CONFIG_HOME=$h/config XDG_DATA_HOME=$h/data XDG_STATE_HOME=$h/state sh "$1" ;;
+        *) XDG_CONFIG_HOME=$h/config XDG_DATA_HOME=$h/data XDG_STATE_HOME=$h/state "$1" ;;
+    esac >"$LOGS/$name.log" 2>&1 </dev/null
     rc=$?
-    e=$(( $(date +%s) - s ))
+    echo "$rc $(( $(date +%s) - s ))" >"$LOGS/$name.res.tmp"
+    mv "$LOGS/$name.res.tmp" "$LOGS/$name.res"
+}
+lane() {
+    for t in $sel; do
+        mkdir "$LOGS/claim/$(basename "$t")" 2>/dev/null && run_one "$t"
+    done
+}
+
+pass=0; fail=0; skip=0; failed=""
+echo "== tests of $BIN (B=$B), $JOBS at a time"
+start_all=$(date +%s)
+pids=
+i=0
+while [ $i -lt "$JOBS" ]; do lane & pids="$pids $!"; i=$((i + 1)); done
+trap 'kill $pids 2>/dev/null; exit 130' INT TERM
+for t in $sel; do
+    name=$(basename "$t")
+    log=$LOGS/$name.log
+    while [ ! -e "$LOGS/$name.res" ]; do sleep 1; done
+    read -r rc e <"$LOGS/$name.res"
     parts=$(grep -c '^SKIP: ' "$log")
-    if [ $rc -eq 0 ]; then
+    if [ "$rc" -eq 0 ]; then
         pass=$((pass + 1)); skip=$((skip + parts))
         printf 'PASS %-40s %4ss%s\n' "$name" "$e" "$([ "$parts" -gt 0 ] && echo " ($parts skipped)")"
         grep '^SKIP: ' "$log" | sed 's/^/    | /'
-    elif [ $rc -eq 77 ]; then
+    elif [ "$rc" -eq 77 ]; then
         skip=$((skip + 1))
         printf 'SKIP %-40s %4ss\n' "$name" "$e"
         if [ "$parts" -gt 0 ]; then grep '^SKIP: ' "$log" | sed 's/^/    | /'
@@ -78,6 +123,7 @@ for t in $B/tests/test_* tests/t_*.sh; do
         tail -n 30 "$log" | sed 's/^/    | /'
     fi
 done
+wait
 [ -n "$failed" ] && echo "failed:$failed"
 echo "$pass passed, $fail failed, $skip skipped"
 echo "total: $(( $(date +%s) - start_all )) s"
