@@ -75,18 +75,29 @@ for t in $list; do
     sel="$sel $t"
 done
 
-# run_one TEST: runs it, writes $LOGS/NAME.res: "rc seconds" (after the log).
+# CPU seconds (user + system) of this shell's finished children so far: the
+# second line of `times`, which must run in this shell (`times >FILE`; in a
+# command substitution it would count a subshell's children: none).
+child_cpu() {
+    sed -n 2p "$1" | awk '{ split($1, u, "m"); split($2, s, "m"); printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }'
+}
+# run_one TEST: runs it, writes $LOGS/NAME.res: "rc seconds cpu-seconds"
+# (after the log). The CPU time counts what the test waited for (not a tmux
+# server it started): on a loaded machine it says more than the wall time.
 run_one() {
     name=$(basename "$1")
     h=$T_HOME/$name
     rm -rf "$h"; mkdir -p "$h/config" "$h/data" "$h/state"
+    times >"$LOGS/$name.times"; c=$(child_cpu "$LOGS/$name.times")
     s=$(date +%s)
     case "$1" in
         *.sh) XDG_CONFIG_HOME=$h/config XDG_DATA_HOME=$h/data XDG_STATE_HOME=$h/state sh "$1" ;;
         *) XDG_CONFIG_HOME=$h/config XDG_DATA_HOME=$h/data XDG_STATE_HOME=$h/state "$1" ;;
     esac >"$LOGS/$name.log" 2>&1 </dev/null
     rc=$?
-    echo "$rc $(( $(date +%s) - s ))" >"$LOGS/$name.res.tmp"
+    e=$(( $(date +%s) - s ))
+    times >"$LOGS/$name.times"
+    echo "$rc $e $(( $(child_cpu "$LOGS/$name.times") - c ))" >"$LOGS/$name.res.tmp"
     mv "$LOGS/$name.res.tmp" "$LOGS/$name.res"
 }
 lane() {
@@ -106,20 +117,20 @@ for t in $sel; do
     name=$(basename "$t")
     log=$LOGS/$name.log
     while [ ! -e "$LOGS/$name.res" ]; do sleep 1; done
-    read -r rc e <"$LOGS/$name.res"
+    read -r rc e cpu <"$LOGS/$name.res"
     parts=$(grep -c '^SKIP: ' "$log")
     if [ "$rc" -eq 0 ]; then
         pass=$((pass + 1)); skip=$((skip + parts))
-        printf 'PASS %-40s %4ss%s\n' "$name" "$e" "$([ "$parts" -gt 0 ] && echo " ($parts skipped)")"
+        printf 'PASS %-40s %4ss  cpu %4ss%s\n' "$name" "$e" "$cpu" "$([ "$parts" -gt 0 ] && echo "  ($parts skipped)")"
         grep '^SKIP: ' "$log" | sed 's/^/    | /'
     elif [ "$rc" -eq 77 ]; then
         skip=$((skip + 1))
-        printf 'SKIP %-40s %4ss\n' "$name" "$e"
+        printf 'SKIP %-40s %4ss  cpu %4ss\n' "$name" "$e" "$cpu"
         if [ "$parts" -gt 0 ]; then grep '^SKIP: ' "$log" | sed 's/^/    | /'
         else echo "    | (the test gave no SKIP: line saying why)"; fi
     else
         fail=$((fail + 1)); failed="$failed $name"
-        printf 'FAIL %-40s %4ss (rc %d)\n' "$name" "$e" "$rc"
+        printf 'FAIL %-40s %4ss  cpu %4ss  (rc %d)\n' "$name" "$e" "$cpu" "$rc"
         tail -n 30 "$log" | sed 's/^/    | /'
     fi
 done
