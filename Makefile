@@ -99,8 +99,12 @@ REAL_MODEL_FILE := models/gemma-3-270m-q4_k_m.gguf
 real-model:
 	PYTHON=$(PYTHON) sh tools/real_model.sh
 
+# The caches of compiled kernels (Mesa's shader cache, the pipeline files), shared
+# by every test and by both builds: tests/run.sh says why that is safe.
+TEST_CACHE ?= $(CURDIR)/build-cache
 test: $(BIN) $(TEST_BIN) $(FIXTURE_BIN) models real-model
-	B=$(B) BIN=./$(BIN) PYTHON=$(PYTHON) REAL_MODEL=$(CURDIR)/$(REAL_MODEL_FILE) sh tests/run.sh
+	B=$(B) BIN=./$(BIN) PYTHON=$(PYTHON) REAL_MODEL=$(CURDIR)/$(REAL_MODEL_FILE) GC_TEST_CACHE=$(TEST_CACHE) \
+	    sh tests/run.sh
 
 debug:
 	$(MAKE) B=build-debug OPT="-O1 -g -fno-omit-frame-pointer" \
@@ -111,10 +115,10 @@ test-sanitize:
 	        SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" BIN=gemma-chat-debug test
 
 # Everything CI runs: the suite, the suite under ASan + UBSan, a short fuzz of each harness.
+# Each pass prints its tests' times and its total; the last line is the whole.
 check:
-	$(MAKE) test
-	$(MAKE) test-sanitize
-	$(MAKE) fuzz-smoke
+	@s=$$(date +%s); $(MAKE) test && $(MAKE) test-sanitize && $(MAKE) fuzz-smoke; rc=$$?; \
+	echo "make check: $$(( $$(date +%s) - s )) s (exit $$rc)"; exit $$rc
 
 # The man page and the bash completion come from the binary's own tables
 # (the flags behind --help, the commands, the slash commands): app/manpage.h.
@@ -134,7 +138,7 @@ install: $(BIN) man
 	install -m 644 $(B)/gemma-chat.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/gemma-chat
 
 clean:
-	rm -rf build build-debug gemma-chat gemma-chat-debug
+	rm -rf build build-debug build-cache gemma-chat gemma-chat-debug
 
 include fuzz/fuzz.mk
 

@@ -1,7 +1,8 @@
 # fuzz/fuzz.mk: libFuzzer harnesses (fuzz/README.md), included by the Makefile.
 #   make fuzz-build        build every harness into build-fuzz/ (Debian's clang)
 #   make fuzz              run each for FUZZ_SECONDS (default 600), one after another
-#   make fuzz-smoke        run each for FUZZ_SMOKE_SECONDS (default 15) over the committed corpus
+#   make fuzz-smoke        run each for FUZZ_SMOKE_SECONDS (default 15) over the committed corpus,
+#                          FUZZ_JOBS (default 2) harnesses at a time
 #   make fuzz-merge        fold new inputs from `make fuzz` into fuzz/corpus/ (deduplicated)
 #   make fuzz-seeds        regenerate the hand-made GGUF seeds (fuzz/seed_gguf.c)
 # FUZZ=gguf,config runs a subset.
@@ -10,6 +11,7 @@ FUZZ_CC    ?= clang
 FUZZ_B     ?= build-fuzz
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 15
+FUZZ_JOBS  ?= 2
 FUZZ_ALL   := gguf tokenizer stream transcript config persona
 FUZZ       ?= $(FUZZ_ALL)
 comma      := ,
@@ -42,8 +44,11 @@ $(FUZZ_B)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
 fuzz: fuzz-build models
 	@st=0; for h in $(FUZZ_LIST); do FUZZ_B=$(FUZZ_B) sh fuzz/run.sh run $$h $(FUZZ_SECONDS) || st=1; done; exit $$st
 
+# Each harness is one process (libFuzzer without -jobs): FUZZ_JOBS of them side
+# by side keep every harness's own FUZZ_SMOKE_SECONDS, in a fraction of the time.
+# xargs exits nonzero when any of them did.
 fuzz-smoke: fuzz-build models
-	@st=0; for h in $(FUZZ_LIST); do FUZZ_B=$(FUZZ_B) sh fuzz/run.sh smoke $$h $(FUZZ_SMOKE_SECONDS) || st=1; done; exit $$st
+	@printf '%s\n' $(FUZZ_LIST) | FUZZ_B=$(FUZZ_B) xargs -P $(FUZZ_JOBS) -I{} sh fuzz/run.sh smoke {} $(FUZZ_SMOKE_SECONDS)
 
 fuzz-merge: fuzz-build models
 	@for h in $(FUZZ_LIST); do FUZZ_B=$(FUZZ_B) sh fuzz/run.sh merge $$h || exit 1; done

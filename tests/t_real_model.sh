@@ -13,21 +13,23 @@
 #    at most) is llama.cpp's reply text byte for byte (`oracle chat`), on Vulkan,
 #    the default backend, and for one chat on the CPU backend too.
 # Under the sanitizers (a debug build: ASan is 3-5x slower) only the logits of one
-# chat on the CPU backend. Without the model: skipped, except under CI=true, where
+# chat on the CPU backend. Without the model: skipped (exit 77), except under CI=true, where
 # it fails (CI has it: `make test` runs `make real-model`).
 set -u
 fail=0
 check() { if ! eval "$1"; then echo "FAIL: $2"; fail=1; fi; }
 D=tests/data/real
 . "$(dirname "$0")/real_model_lib.sh"
-have_real_model "the real-model comparison" || exit 0
+need_real_model "the real-model comparison with llama.cpp"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # Plain chats: no persona (the config's default is "assistant"), no user config, no
 # autosave in the user's data directory.
 export GEMMA_CHAT_PERSONA=none XDG_CONFIG_HOME=$tmp/config XDG_DATA_HOME=$tmp/data
-# The pipeline cache (and Mesa's shader cache) go to the build dir, not ~/.cache.
-export XDG_CACHE_HOME="$PWD/$B/test-cache"
+# The pipeline cache (and Mesa's shader cache) go to the suite's cache
+# directory (tests/run.sh), else to the build dir, never to ~/.cache.
+export XDG_CACHE_HOME=${GC_TEST_CACHE:-$PWD/$B/test-cache}
+export MESA_SHADER_CACHE_DIR=${MESA_SHADER_CACHE_DIR:-$XDG_CACHE_HOME/mesa_shader_cache}
 MAX_REL=3e-2
 MIN_TOP1=0.98
 GREEDY="--persona none --temp 0 --top-k 0 --top-p 1 --min-p 0 --repeat-penalty 1 -n 32"

@@ -6,14 +6,19 @@
 # REAL_MODEL is set (required under CI=true): <= 2e-2, top-1 >= 99%, its 178 MB embedding split across
 # buffers on lavapipe), and a model larger than the device's memory is refused
 # before upload with both sizes named.
+# Without a Vulkan device: skipped, except under CI=true, where it fails.
 set -u
+. "$(dirname "$0")/skip_lib.sh"
+need_vulkan "logits on the Vulkan backend"
 fail=0
 check() { if ! eval "$1"; then echo "FAIL: $2"; fail=1; fi; }
 T=${TMPDIR:-/tmp}/gc-vk-logits.$$
 mkdir -p "$T"
 trap 'rm -rf "$T"' EXIT
-# The pipeline cache (and Mesa's shader cache) go to the build dir, not ~/.cache.
-export XDG_CACHE_HOME="$PWD/$B/test-cache"
+# The pipeline cache (and Mesa's shader cache) go to the suite's cache
+# directory (tests/run.sh), else to the build dir, never to ~/.cache.
+export XDG_CACHE_HOME=${GC_TEST_CACHE:-$PWD/$B/test-cache}
+export MESA_SHADER_CACHE_DIR=${MESA_SHADER_CACHE_DIR:-$XDG_CACHE_HOME/mesa_shader_cache}
 M=$MODELS/g3-default.gguf
 echo "The quick brown fox jumps over the lazy dog, again and again." > "$T/in.txt"
 GEMMA_CHAT_VALIDATION=1 $BIN logits -m "$M" --backend vulkan --file "$T/in.txt" --out "$T/vk.bin" 2> "$T/vk.err"

@@ -3,12 +3,21 @@
  * A test file defines main() that calls TEST_RUN(fn) for each test function and
  * ends with `return test_summary();`. Checks never abort, so one run reports
  * every failure; a NaN never passes a numeric check.
+ *
+ * Skips (the convention of tests/run.sh): what cannot run here is never a
+ * pass. test_skip(what, reason) prints "SKIP: what (reason)" for one part left
+ * out; the test goes on and run.sh counts the line. A test that cannot run at
+ * all returns test_skip_all(what, reason) from main(): exit status TEST_SKIP
+ * (77). The _ci forms are for what CI always can run (the real model, a Vulkan
+ * device): under CI=true they count as a failure instead. A missing CPU
+ * instruction set is a plain skip everywhere.
  */
 #ifndef GC_TEST_H
 #define GC_TEST_H
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int test_failures;
@@ -55,9 +64,50 @@ static inline double test_rel_l2(const float *a, const float *b, size_t n)
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
+#define TEST_SKIP 77
+static int test_skips;
+
+static inline int test_under_ci(void)
+{
+    const char *ci = getenv("CI");
+    return ci && !strcmp(ci, "true");
+}
+
+/* One part of this test cannot run here: say what and why (stdout, one line). */
+static inline void test_skip(const char *what, const char *reason)
+{
+    test_skips++;
+    printf("SKIP: %s (%s)\n", what, reason);
+    fflush(stdout);
+}
+
+/* The same for a part CI can always run: a failure under CI=true. */
+static inline void test_skip_ci(const char *what, const char *reason)
+{
+    if (!test_under_ci()) { test_skip(what, reason); return; }
+    test_checks++;
+    test_failures++;
+    fprintf(stderr, "FAIL %s: %s cannot run (%s), and CI=true must run it\n", test_current, what, reason);
+}
+
+/* The whole test cannot run: main() returns this (TEST_SKIP; 1 where the _ci
+ * form would fail). */
+static inline int test_skip_all(const char *what, const char *reason)
+{
+    test_skip(what, reason);
+    return TEST_SKIP;
+}
+static inline int test_skip_all_ci(const char *what, const char *reason)
+{
+    if (!test_under_ci()) return test_skip_all(what, reason);
+    fprintf(stderr, "FAIL: %s cannot run (%s), and CI=true must run it\n", what, reason);
+    return 1;
+}
+
 static inline int test_summary(void)
 {
     if (test_failures) fprintf(stderr, "%d of %d checks failed\n", test_failures, test_checks);
+    else if (test_skips) fprintf(stderr, "ok: %d checks, %d parts skipped\n", test_checks, test_skips);
     else fprintf(stderr, "ok: %d checks\n", test_checks);
     return test_failures ? 1 : 0;
 }

@@ -485,8 +485,8 @@ static void test_full_disk(void)
     int st = 0;
     waitpid(pid, &st, 0);
     if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
-        printf("SKIP test_full_disk: cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN); "
-               "the injected ENOSPC tests still ran\n");
+        test_skip("test_full_disk (a real full tmpfs)", "cannot mount a tmpfs here: needs root or CAP_SYS_ADMIN; "
+                  "the injected ENOSPC tests still ran");
         return;
     }
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "full-disk child status %d", st);

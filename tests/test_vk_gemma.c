@@ -200,6 +200,7 @@ static void test_gpu_variants(void)
 
 int main(void)
 {
+    VT_NEED_DEVICE();
     TEST_RUN(test_f32_models);
     TEST_RUN(test_quantized_models);
     TEST_RUN(test_gpu_variants);

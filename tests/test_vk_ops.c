@@ -574,6 +574,7 @@ static void test_gpu_variants(void)
 
 int main(void)
 {
+    VT_NEED_DEVICE();
     test_seed_from_env();
     vk_backend_opts o = vt_opts();
     cpu = vt_cpu();
