@@ -243,14 +243,9 @@ static const uint8_t *converted(native *nb, const be_tensor *src, int rows, int 
     return c->buf;
 }
 
-static float gelu_tanh(float x)
-{
-    const float c = 0.79788456080286535588f; /* sqrt(2/pi) */
-    return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
-}
-
 /* One product over rows [chunk * chunk_rows, ...) of w (and w2 for GeGLU). */
 typedef struct mm_job {
+    const native *nb;
     const be_tensor *w, *w2;   /* w2: GeGLU's up weight, or NULL */
     const uint8_t *xa, *xa2;   /* converted activations for w and w2: [n_x * terms] rows each */
     size_t xa_stride, xa2_stride;
@@ -282,11 +277,12 @@ static void mm_chunk(void *ctx, int chunk, int thread)
                           j->w2->row_bytes, j->xa2, j->xa2_stride, j->part2 + r0, (size_t)j->n_out);
     if (!j->part) return;
     for (int x = 0; x < j->n_x; x++) {
-        float *d = j->out + (size_t)x * j->n_out;
-        for (int r = r0; r < r0 + nr; r++) {
-            float g = term_sum(j->part, j->terms, x, j->n_out, r);
-            d[r] = j->w2 ? gelu_tanh(g) * term_sum(j->part2, j->terms2, x, j->n_out, r) : g;
-        }
+        float *d = j->out + (size_t)x * j->n_out + r0;
+        float *u = j->w2 ? j->part2 + (size_t)x * j->terms2 * j->n_out + r0 : NULL;   /* this chunk's own */
+        for (int r = 0; r < nr; r++) d[r] = term_sum(j->part, j->terms, x, j->n_out, r0 + r);
+        if (!u) continue;
+        for (int r = 0; r < nr; r++) u[r] = term_sum(j->part2, j->terms2, x, j->n_out, r0 + r);
+        j->nb->vec.geglu(d, u, nr);
     }
 }
 
@@ -314,7 +310,7 @@ static void run_matmul(native *nb, const char *op, be_tensor *dst, const be_tens
     if (dst == src) { hb_fail(&nb->hb, "%s: dst and src are the same tensor '%s'", op, dst->name); return; }
     float *d = hb_f32_out(&nb->hb, dst, (uint64_t)rows * n_out, op, "dst"); // [rows][n_out]
     if (!d) return;
-    mm_job j = { .w = w, .w2 = w2, .out = d, .n_in = n_in, .n_x = rows, .n_out = n_out,
+    mm_job j = { .nb = nb, .w = w, .w2 = w2, .out = d, .n_in = n_in, .n_x = rows, .n_out = n_out,
                  .chunk_rows = chunk_rows_for(nb, n_out), .terms = terms_for(w), .terms2 = w2 ? terms_for(w2) : 0 };
     cpu_act act = kern_of(w)->act;
     j.xa_stride = cpu_act_row_bytes(act, n_in);

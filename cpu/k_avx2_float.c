@@ -13,6 +13,7 @@
 #include "cpu/k_tiles.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "model/quant.h"
@@ -98,11 +99,51 @@ static void axpy(float a, const float *x, float *y, int n)
     for (; i < n; i++) y[i] += a * x[i];
 }
 
+/* e^t for t in [-87, 88] (clamped there): t = k ln2 + f with |f| <= ln2/2,
+ * e^f by its Taylor polynomial to f^6 (relative error ~2e-7), times 2^k
+ * built in the exponent bits. */
+static inline __m256 exp_ps(__m256 t)
+{
+    t = _mm256_min_ps(_mm256_max_ps(t, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    __m256 k = _mm256_round_ps(_mm256_mul_ps(t, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 f = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693145751953125f), t);
+    f = _mm256_fnmadd_ps(k, _mm256_set1_ps(1.428606765330187e-06f), f);
+    __m256 p = _mm256_set1_ps(1.0f / 720);
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* GeGLU as in the AVX-512 family: gelu_tanh(x) = x / (1 + e^(-2v)). */
+static void geglu(float *g, const float *u, int n)
+{
+    const __m256 c2 = _mm256_set1_ps(-2.0f * 0.79788456080286535588f), c3 = _mm256_set1_ps(0.044715f);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(g + i);
+        __m256 v = _mm256_mul_ps(c2, _mm256_fmadd_ps(_mm256_mul_ps(c3, x), _mm256_mul_ps(x, x), x));
+        __m256 y = _mm256_div_ps(x, _mm256_add_ps(one, exp_ps(v)));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(y, _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) {
+        float x = g[i];
+        g[i] = x / (1.0f + expf(-2.0f * 0.79788456080286535588f * (x + 0.044715f * x * x * x))) * u[i];
+    }
+}
+
 const cpu_kernel_family cpu_fam_avx2_float = {
     .name = "avx2 float",
     .isa = CPU_ISA_AVX2,
     .dot = dot,
     .axpy = axpy,
+    .geglu = geglu,
     .kernels = kernels,
     .n_kernels = sizeof kernels / sizeof kernels[0],
 };

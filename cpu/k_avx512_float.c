@@ -91,11 +91,46 @@ static void axpy(float a, const float *x, float *y, int n)
     }
 }
 
+/* e^t for t in [-87, 88] (clamped there): t = k ln2 + f with |f| <= ln2/2,
+ * e^f by its Taylor polynomial to f^6 (relative error ~2e-7), times 2^k. */
+static inline __m512 exp_ps(__m512 t)
+{
+    t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145751953125f), t);   /* ln2, high part (exact in k) */
+    f = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.428606765330187e-06f), f);      /* ln2, low part */
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, k);
+}
+
+/* GeGLU: gelu_tanh(x) = 0.5 x (1 + tanh(v)) = x / (1 + e^(-2v)), v = sqrt(2/pi) (x + 0.044715 x^3);
+ * the second form needs one exponential and no tanh. */
+static void geglu(float *g, const float *u, int n)
+{
+    const __m512 c2 = _mm512_set1_ps(-2.0f * 0.79788456080286535588f), c3 = _mm512_set1_ps(0.044715f);
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 x = _mm512_maskz_loadu_ps(m, g + i);
+        __m512 v = _mm512_mul_ps(c2, _mm512_fmadd_ps(_mm512_mul_ps(c3, x), _mm512_mul_ps(x, x), x));
+        __m512 y = _mm512_div_ps(x, _mm512_add_ps(one, exp_ps(v)));
+        _mm512_mask_storeu_ps(g + i, m, _mm512_mul_ps(y, _mm512_maskz_loadu_ps(m, u + i)));
+    }
+}
+
 const cpu_kernel_family cpu_fam_avx512_float = {
     .name = "avx512 float",
     .isa = CPU_ISA_AVX512,
     .dot = dot,
     .axpy = axpy,
+    .geglu = geglu,
     .kernels = kernels,
     .n_kernels = sizeof kernels / sizeof kernels[0],
 };

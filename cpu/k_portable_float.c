@@ -8,6 +8,7 @@
 #include "cpu/kernels.h"
 #include "cpu/k_tiles.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "model/quant.h"
@@ -88,11 +89,22 @@ static void axpy(float a, const float *x, float *y, int n)
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+/* GeGLU with the tanh form of GELU (GEMMA.md): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+static void geglu(float *g, const float *u, int n)
+{
+    const float c = 0.79788456080286535588f;
+    for (int i = 0; i < n; i++) {
+        float x = g[i];
+        g[i] = 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x))) * u[i];
+    }
+}
+
 const cpu_kernel_family cpu_fam_portable_float = {
     .name = "portable float",
     .isa = CPU_ISA_PORTABLE,
     .dot = dot,
     .axpy = axpy,
+    .geglu = geglu,
     .kernels = kernels,
     .n_kernels = sizeof kernels / sizeof kernels[0],
     .quantize = { [CPU_ACT_F32] = quantize_f32 },

@@ -50,12 +50,13 @@ cpu_quantize_fn cpu_quantizer_for(cpu_act act, cpu_isa isa)
 
 cpu_vec_ops cpu_vec_for(cpu_isa isa)
 {
-    cpu_vec_ops v = { NULL, NULL };
+    cpu_vec_ops v = { NULL, NULL, NULL };
     for (int l = isa; l >= 0; l--)
         for (size_t f = 0; f < sizeof families[0] / sizeof families[0][0]; f++) {
             const cpu_kernel_family *fam = families[l][f];
             if (fam && !v.dot) v.dot = fam->dot;
             if (fam && !v.axpy) v.axpy = fam->axpy;
+            if (fam && !v.geglu) v.geglu = fam->geglu;
         }
     return v;
 }

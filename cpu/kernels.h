@@ -93,6 +93,7 @@ typedef struct cpu_kernel_family {
      * where the family has none: */
     float (*dot)(const float *a, const float *b, int n);           /* sum a[i] * b[i] */
     void (*axpy)(float a, const float *x, float *y, int n);        /* y[i] += a * x[i] */
+    void (*geglu)(float *g, const float *u, int n);                /* g[i] = gelu_tanh(g[i]) * u[i] */
 } cpu_kernel_family;
 
 /* The best f32 vector helpers at level isa or below (never NULL: the
@@ -100,6 +101,7 @@ typedef struct cpu_kernel_family {
 typedef struct cpu_vec_ops {
     float (*dot)(const float *a, const float *b, int n);
     void (*axpy)(float a, const float *x, float *y, int n);
+    void (*geglu)(float *g, const float *u, int n);
 } cpu_vec_ops;
 cpu_vec_ops cpu_vec_for(cpu_isa isa);
 

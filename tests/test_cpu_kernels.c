@@ -385,8 +385,9 @@ static void test_chooser(void)
         CHECK(cpu_kernel_for(needed[i], CPU_ISA_PORTABLE, NULL, NULL), "no portable %s kernel", quant_type_name(needed[i]));
 }
 
-/* Every family's f32 vector helpers (attention) against double, on lengths
- * that leave every tail, with guards after y that axpy must not touch. */
+/* Every family's f32 vector helpers (attention, GeGLU) against double, on
+ * lengths that leave every tail, with guards after y that axpy and geglu
+ * must not touch. GeGLU's inputs reach +-12, where 1 + tanh cancels. */
 static void test_vec(void)
 {
     enum { N = 300 };
@@ -409,10 +410,22 @@ static void test_vec(void)
             int guard = 1;
             for (int i = n; i < N + 4; i++) guard &= y[i] == 12345.0f;
             CHECK(guard, "%s axpy n %d wrote past the end", fam->name, n);
+            if (!fam->geglu) continue;
+            for (int i = 0; i < N + 4; i++) y[i] = i >= n ? 12345.0f : 12.0f * a[i];
+            for (int i = 0; i < n; i++) {
+                double x = y[i], t = tanh(0.79788456080286535588 * (x + 0.044715 * x * x * x));
+                want[i] = (float)(0.5 * x * (1.0 + t) * b[i]);
+            }
+            fam->geglu(y, b, n);
+            double e = test_rel_l2(y, want, (size_t)n);
+            CHECK(e <= 2e-6, "%s geglu n %d: rel err %.3g", fam->name, n, e);
+            guard = 1;
+            for (int i = n; i < N + 4; i++) guard &= y[i] == 12345.0f;
+            CHECK(guard, "%s geglu n %d wrote past the end", fam->name, n);
         }
     }
     cpu_vec_ops v = cpu_vec_for(cpu_level);
-    CHECK(v.dot && v.axpy, "no vector helpers at %s", cpu_isa_name(cpu_level));
+    CHECK(v.dot && v.axpy && v.geglu, "no vector helpers at %s", cpu_isa_name(cpu_level));
 }
 
 int main(void)
