@@ -37,8 +37,8 @@ static void fc_ranges(const cfg_config *c)
     FUZZ_CHECK(c->context == 0 || (c->context >= 16 && c->context <= 1048576), "context %d", c->context);
     FUZZ_CHECK(c->max_tokens == -1 || (c->max_tokens >= 1 && c->max_tokens <= 1048576), "max_tokens %d",
                c->max_tokens);
-    FUZZ_CHECK(c->threads >= 0 && c->threads <= 1024, "threads %d", c->threads);
-    FUZZ_CHECK(c->backend == CFG_BACKEND_VULKAN || c->backend == CFG_BACKEND_CPU, "backend %d", (int)c->backend);
+    FUZZ_CHECK(c->threads >= 0 && c->threads <= 256, "threads %d", c->threads);
+    FUZZ_CHECK((unsigned)c->backend < CFG_BACKEND_COUNT, "backend %d", (int)c->backend);
     FUZZ_CHECK(memchr(c->model, 0, sizeof c->model) && memchr(c->device, 0, sizeof c->device) &&
                memchr(c->persona, 0, sizeof c->persona) && memchr(c->transcripts_dir, 0, sizeof c->transcripts_dir),
                "a string field is not terminated");
