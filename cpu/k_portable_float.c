@@ -89,13 +89,15 @@ static void axpy(float a, const float *x, float *y, int n)
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-/* GeGLU with the tanh form of GELU (GEMMA.md): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+/* GeGLU with the tanh form of GELU (GEMMA.md), 0.5 x (1 + tanh(v)) with
+ * v = sqrt(2/pi) (x + 0.044715 x^3), computed as x / (1 + e^(-2v)): the
+ * same value, without 1 + tanh cancelling to nothing for negative x. */
 static void geglu(float *g, const float *u, int n)
 {
-    const float c = 0.79788456080286535588f;
+    const float c2 = -2.0f * 0.79788456080286535588f;
     for (int i = 0; i < n; i++) {
         float x = g[i];
-        g[i] = 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x))) * u[i];
+        g[i] = x / (1.0f + expf(c2 * (x + 0.044715f * x * x * x))) * u[i];
     }
 }
 

@@ -417,8 +417,15 @@ static void test_vec(void)
                 want[i] = (float)(0.5 * x * (1.0 + t) * b[i]);
             }
             fam->geglu(y, b, n);
-            double e = test_rel_l2(y, want, (size_t)n);
-            CHECK(e <= 2e-6, "%s geglu n %d: rel err %.3g", fam->name, n, e);
+            /* Per value, relative, with a floor at 1e-7 of |x u|: for very negative x the
+             * exponent -2v is large and its f32 rounding alone moves e^(-2v) by ~1e-5
+             * relative, on values 1e-9 or less of x u (as libm's tanhf form does). */
+            int close = 1;
+            for (int i = 0; i < n; i++) {
+                double xu = fabs(12.0 * a[i] * b[i]);
+                close &= !isnan(y[i]) && fabs(y[i] - want[i]) <= 2e-6 * fabs(want[i]) + 1e-7 * xu;
+            }
+            CHECK(close, "%s geglu n %d: a value off by more than 2e-6 relative", fam->name, n);
             guard = 1;
             for (int i = n; i < N + 4; i++) guard &= y[i] == 12345.0f;
             CHECK(guard, "%s geglu n %d wrote past the end", fam->name, n);
