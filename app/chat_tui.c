@@ -19,6 +19,7 @@
 
 #include "app/chat.h"
 #include "app/line.h"
+#include "app/paths.h"
 #include "app/slash.h"
 #include "render/ui.h"
 
@@ -280,7 +281,13 @@ static theme_color theme_of(cfg_color c)
 static void ui_cfg(const cfg_config *cfg, ui_config *uc)
 {
     memset(uc, 0, sizeof *uc);
-    uc->history_path = cfg->history == 0 ? "" : NULL;
+    /* The input history lives in the per-user state directory (app/paths.c). */
+    static char hist[4096];
+    gc_err e;
+    hist[0] = 0;
+    if (cfg->history != 0 && paths_user_dir(PATHS_STATE, hist, sizeof hist - 8, &e) == 0)
+        strcat(hist, "/history");
+    uc->history_path = hist;
     uc->history_max = cfg->history;
     uc->color_mode = cfg->colors == CFG_ON ? 1 : cfg->colors == CFG_OFF ? -1 : 0;
     uc->catch_signals = 1;

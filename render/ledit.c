@@ -138,16 +138,6 @@ static void history_append(const char *line)
     fclose(f);
 }
 
-int ledit_default_history(char *out, size_t cap)
-{
-    const char *x = getenv("XDG_STATE_HOME"), *h = getenv("HOME");
-    int n;
-    if (x && *x == '/') n = snprintf(out, cap, "%s/gemma-chat/history", x);
-    else if (h && *h) n = snprintf(out, cap, "%s/.local/state/gemma-chat/history", h);
-    else return -1;
-    return n < 0 || (size_t)n >= cap ? -1 : 0;
-}
-
 /* ---- the line ---- */
 
 static void on_line(char *line)

@@ -58,9 +58,4 @@ int ledit_take_redraw(void);
  * the caller frees), or NULL. */
 char *ledit_take_listing(void);
 
-/* The default history file: $XDG_STATE_HOME/gemma-chat/history, or
- * ~/.local/state/gemma-chat/history. Returns 0, or -1 when neither
- * XDG_STATE_HOME nor HOME is set (or the path does not fit). */
-int ledit_default_history(char *out, size_t cap);
-
 #endif

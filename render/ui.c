@@ -756,9 +756,7 @@ ui *ui_create(const ui_config *cfg, gc_err *err)
     u->prog = -1;
     u->cv = convo_create();
     if (!u->cv) { gc_errf(err, "out of memory"); free(u); return NULL; }
-    int mode = cfg ? cfg->color_mode : 0;
-    const char *nc = getenv("NO_COLOR");
-    int no_color = mode < 0 || (mode == 0 && nc && *nc);
+    int no_color = cfg && cfg->color_mode < 0;   /* the app has weighed NO_COLOR */
     if (tty_begin(STDIN_FILENO)) {
         gc_errf(err, "cannot read the terminal's modes");
         convo_destroy(u->cv);
@@ -800,11 +798,8 @@ ui *ui_create(const ui_config *cfg, gc_err *err)
     }
     write_all(PASTE_ON);
 
-    char hist[4096];
-    const char *hp = cfg ? cfg->history_path : NULL;
-    if (!hp) hp = ledit_default_history(hist, sizeof hist) == 0 ? hist : "";
     gc_err warn = {0};
-    ledit_begin(hp, cfg ? cfg->history_max : 0, words_for, u, &warn);
+    ledit_begin(cfg ? cfg->history_path : NULL, cfg ? cfg->history_max : 0, words_for, u, &warn);
     if (warn.msg[0]) convo_add(u->cv, CONVO_ERROR, warn.msg, strlen(warn.msg));
     u->placeholder = dup_or_null(cfg ? cfg->placeholder : NULL);
     u->redraw = REDRAW_FULL;

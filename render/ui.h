@@ -49,11 +49,11 @@ typedef struct ui ui;
 typedef enum ui_role { UI_USER, UI_MODEL, UI_NOTICE, UI_ERROR } ui_role;
 
 typedef struct ui_config {
-    const char *history_path;       /* NULL: $XDG_STATE_HOME/gemma-chat/history; "": none */
+    const char *history_path;       /* the input history file (app/ picks it); NULL or "": none */
     int history_max;                /* entries kept in the history file; <= 0: 1000 */
-    int color_mode;                 /* 0 auto: colours if the terminal has them and $NO_COLOR is
-                                       unset; 1 on (if the terminal has them; $NO_COLOR already
-                                       weighed by the app); -1 off. Off keeps bold, dim, reverse. */
+    int color_mode;                 /* 0 auto and 1 on: colours if the terminal has them; -1 off
+                                       (the app turns NO_COLOR into -1 unless told otherwise).
+                                       Off keeps bold, dim, reverse. */
     theme_color colors[THEME_SLOTS];/* per slot (theme.h; theme_parse reads "bold cyan" specs) */
     unsigned colors_set;            /* bit 1 << slot: colors[slot] replaces the built-in one */
     int no_mouse;                   /* 1: leave the mouse to the terminal (its text selection) */

@@ -136,21 +136,6 @@ static void test_history_file(void)
     CHECK_STR(history_file(), "line one\\nline \\\\two\n/quit\n");
 }
 
-static void test_default_path(void)
-{
-    char out[256];
-    setenv("XDG_STATE_HOME", "/x/state", 1);
-    CHECK(ledit_default_history(out, sizeof out) == 0, "with XDG_STATE_HOME");
-    CHECK_STR(out, "/x/state/gemma-chat/history");
-    setenv("XDG_STATE_HOME", "relative", 1);    // not absolute: ignored, as the spec says
-    setenv("HOME", "/home/u", 1);
-    CHECK(ledit_default_history(out, sizeof out) == 0, "with HOME");
-    CHECK_STR(out, "/home/u/.local/state/gemma-chat/history");
-    unsetenv("XDG_STATE_HOME");
-    unsetenv("HOME");
-    CHECK(ledit_default_history(out, sizeof out) == -1, "neither set");
-}
-
 int main(void)
 {
     setlocale(LC_CTYPE, "C.UTF-8");
@@ -160,7 +145,6 @@ int main(void)
     snprintf(path, sizeof path, "%s/state/gemma-chat/history", dir);
     TEST_RUN(test_editing);
     TEST_RUN(test_history_file);
-    TEST_RUN(test_default_path);
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
