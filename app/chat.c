@@ -385,31 +385,12 @@ int chat_save(chat *c, const char *name, char *path_out, size_t n, gc_err *err)
     return 0;
 }
 
-/* Whether path's file name is one tr_default_name makes
- * (YYYY-MM-DD_HH-MM-SS[-N].yaml): a file autosave may continue. Any other
- * name was chosen by the user, and autosave leaves it as it is. */
-static bool default_named(const char *path)
-{
-    const char *b = strrchr(path, '/');
-    b = b ? b + 1 : path;
-    static const char pat[] = "dddd-dd-dd_dd-dd-dd";
-    for (size_t i = 0; i < sizeof pat - 1; i++)
-        if (pat[i] == 'd' ? (b[i] < '0' || b[i] > '9') : b[i] != pat[i]) return false;
-    const char *p = b + sizeof pat - 1;
-    if (*p == '-') {
-        p++;
-        if (*p < '0' || *p > '9') return false;
-        while (*p >= '0' && *p <= '9') p++;
-    }
-    return !strcmp(p, ".yaml");
-}
-
 /* The file autosave writes: the conversation's own file when autosave may
  * write it, else a default-named file of its own in the transcripts
  * directory (kept in auto_path for the next autosave). */
 static int autosave_target(chat *c, char *path, size_t n, gc_err *err)
 {
-    if (c->conv_path[0] && default_named(c->conv_path)) return paths_join(path, n, err, "%s", c->conv_path);
+    if (c->conv_path[0] && tr_is_default_name(c->conv_path)) return paths_join(path, n, err, "%s", c->conv_path);
     if (!c->auto_path[0]) {
         char dir[PATHS_MAX], def[256];
         if (chat_transcripts_dir(c, dir, sizeof dir, err) || tr_default_name(dir, time(NULL), def, sizeof def, err) ||

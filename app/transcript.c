@@ -709,12 +709,32 @@ int tr_path(const char *dir, const char *name, const char *ext, char *buf, size_
     return paths_join(buf, n, err, "%s/%s%s", dir, name, has ? "" : ext);
 }
 
+/* The stem tr_default_name formats: STEM_FMT for strftime, STEM_SHAPE with
+ * d for each digit it yields. */
+#define STEM_FMT "%Y-%m-%d_%H-%M-%S"
+static const char STEM_SHAPE[] = "dddd-dd-dd_dd-dd-dd";
+
+bool tr_is_default_name(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    for (size_t i = 0; i < sizeof STEM_SHAPE - 1; i++)
+        if (STEM_SHAPE[i] == 'd' ? (b[i] < '0' || b[i] > '9') : b[i] != STEM_SHAPE[i]) return false;
+    const char *p = b + sizeof STEM_SHAPE - 1;
+    if (*p == '-') {
+        p++;
+        if (*p < '0' || *p > '9') return false;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    return !strcmp(p, ".yaml");
+}
+
 int tr_default_name(const char *dir, time_t t, char *buf, size_t n, gc_err *err)
 {
     struct tm tm;
     if (!localtime_r(&t, &tm)) return gc_errf(err, "cannot format the time");
     char stem[64];
-    strftime(stem, sizeof stem, "%Y-%m-%d_%H-%M-%S", &tm);
+    strftime(stem, sizeof stem, STEM_FMT, &tm);
     for (int i = 1; i < 1000; i++) {
         char path[PATHS_MAX];
         if (i == 1) {

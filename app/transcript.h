@@ -141,6 +141,9 @@ int tr_path(const char *dir, const char *name, const char *ext, char *buf, size_
 /* A fresh default name "YYYY-MM-DD_HH-MM-SS.yaml" (local time t), with
  * "-2", "-3" ... added when dir already holds it. */
 int tr_default_name(const char *dir, time_t t, char *buf, size_t n, gc_err *err);
+/* Whether path's file name is one tr_default_name makes (STEM.yaml or
+ * STEM-N.yaml): a file autosave may continue; any other name was the user's. */
+bool tr_is_default_name(const char *path);
 
 /* A display-safe copy of s[len] (malloc'ed): C0 controls other than \n and
  * \t become their visible Control Pictures (ESC -> U+241B, CR -> U+240D),
