@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app/utf8.h"
+#include "base/utf8.h"
 #include "base/fault.h"
 
 int paths_join(char *buf, size_t n, gc_err *err, const char *fmt, ...)

@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "app/utf8.h"
+#include "base/utf8.h"
 
 int ydoc_errf(const ydoc *d, const ydoc_node *n, gc_err *err, const char *fmt, ...)
 {
