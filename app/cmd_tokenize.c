@@ -17,6 +17,7 @@
 
 #include "app/commands.h"
 #include "app/paths.h"
+#include "base/clock.h"
 #include "model/gguf.h"
 #include "model/tokenizer.h"
 
@@ -74,13 +75,6 @@ static int slurp(FILE *f, const char *name, char **out, size_t *len, gc_err *err
     return 0;
 }
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
-
 /* Best of n runs, so a busy machine shows the tokenizer's speed, not the noise. */
 static int run_bench(const tok_vocab *v, const char *text, size_t len, int n, gc_err *err)
 {
@@ -88,9 +82,9 @@ static int run_bench(const tok_vocab *v, const char *text, size_t len, int n, gc
     size_t n_tok = 0;
     for (int r = 0; r < n; r++) {
         tok_ids ids = {0};
-        double t0 = now();
+        double t0 = gc_now_s();
         int rc = tok_encode(v, text, len, &ids, err);
-        double t = now() - t0;
+        double t = gc_now_s() - t0;
         n_tok = ids.n;
         tok_ids_free(&ids);
         if (rc) return 1;

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/utf8.h"
 #include "render/convo.h"
 #include "render/ledit.h"
@@ -99,12 +100,7 @@ struct ui {
     char *placeholder;
 };
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
+static long now_ms(void) { return (long)(gc_now_s() * 1000.0); }
 
 static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
 
