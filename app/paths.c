@@ -98,20 +98,6 @@ bool paths_is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-int paths_check_input(const char *path, const char *what, gc_err *err)
-{
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return gc_errf(err, "%s%s%s: %s", what, what[0] ? " " : "", path,
-                       errno == ENOENT ? "no such file" : strerror(errno));
-    if (S_ISREG(st.st_mode)) return 0;
-    const char *kind = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
-                     : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : S_ISSOCK(st.st_mode) ? "a socket"
-                     : "not a regular file";
-    return gc_errf(err, "%s%s%s: %s%s", what, what[0] ? " " : "", path, S_ISDIR(st.st_mode) ? "is " : "is not a regular file: ",
-                   kind);
-}
-
 bool paths_is_file(const char *path)
 {
     struct stat st;

@@ -79,12 +79,6 @@ int paths_expand(const char *path, const char *base_dir, char *buf, size_t n, gc
 bool paths_is_dir(const char *path);
 bool paths_is_file(const char *path);
 
-/* An input file (model, config, transcript, persona, text) checked before it
- * is opened: 0 when it is a regular file; else an error "WHAT PATH: no such
- * file" / "... is a directory" / "... is not a regular file (a FIFO ...)", so
- * that nothing blocks opening a FIFO or reads a device. */
-int paths_check_input(const char *path, const char *what, gc_err *err);
-
 /* A name that must stay inside its directory (persona, transcript): 1..200
  * bytes of valid UTF-8, no '/', '\\', "..", control characters, and no
  * leading '.' or '-'. `what` names the kind in the message ("persona name"). */
