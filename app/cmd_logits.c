@@ -13,6 +13,7 @@
 
 #include "app/backends.h"
 #include "app/commands.h"
+#include "base/buf.h"
 #include "model/gemma.h"
 #include "model/gguf.h"
 #include "model/tokenizer.h"
@@ -28,11 +29,11 @@ static void usage(FILE *f)
 /* Whitespace-separated decimal ids; each must fit the vocabulary. */
 static int parse_ids(const char *path, const char *text, int n_vocab, int32_t **out, int *n_out, gc_err *err)
 {
-    size_t cap = 64;
+    size_t cap = 0;
     int n = 0;
-    int32_t *ids = malloc(cap * sizeof *ids);
+    int32_t *ids = NULL;
     const char *p = text;
-    while (ids) {
+    for (;;) {
         while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
         if (!*p) break;
         char *end;
@@ -46,16 +47,13 @@ static int parse_ids(const char *path, const char *text, int n_vocab, int32_t **
             free(ids);
             return gc_errf(err, "%s: token %d: id %ld is outside the vocabulary (0..%d)", path, n + 1, v, n_vocab - 1);
         }
-        if ((size_t)n == cap) {
-            int32_t *ni = realloc(ids, 2 * cap * sizeof *ids);
-            if (!ni) break;
-            ids = ni;
-            cap *= 2;
+        if (GC_GROW(ids, cap, (size_t)n + 1)) {
+            free(ids);
+            return gc_errf(err, "%s: out of memory", path);
         }
         ids[n++] = (int32_t)v;
         p = end;
     }
-    if (!ids) return gc_errf(err, "%s: out of memory", path);
     if (n == 0) { free(ids); return gc_errf(err, "%s: no token ids", path); }
     *out = ids;
     *n_out = n;

@@ -23,6 +23,7 @@
 #include "app/chat.h"
 #include "app/slash.h"
 #include "app/transcript.h"
+#include "base/buf.h"
 #include "render/tty.h"
 
 static volatile sig_atomic_t g_signal;      /* SIGTERM / SIGHUP received */
@@ -333,12 +334,9 @@ static char **complete(const char *text, int start, int end)
 /* Lines from a pipe or file: each line is one input. */
 static void read_lines(char **buf, size_t *len, size_t *cap)
 {
-    if (*len + 4096 > *cap) {
-        size_t c = *cap ? *cap * 2 : 8192;
-        char *b = realloc(*buf, c);
-        if (!b) { g_eof = true; return; }
-        *buf = b;
-        *cap = c;
+    if (gc_grow(buf, cap, *len + 4096, 1)) {
+        g_eof = true;
+        return;
     }
     ssize_t k = read(STDIN_FILENO, *buf + *len, *cap - *len - 1);
     if (k < 0 && errno == EINTR) return;

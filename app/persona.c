@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app/ydoc.h"
+#include "base/buf.h"
 
 static const ydoc_limits persona_limits = {
     .max_bytes = PERSONA_MAX_FILE_BYTES, .max_depth = 8, .max_nodes = 4096, .max_map_keys = 64,
@@ -273,12 +274,7 @@ int persona_list(const persona_dirs *dirs, persona_entry **out, size_t *n_out, g
                 list[j].overrides = 1;
                 continue;
             }
-            if (n == cap) {
-                cap = cap ? cap * 2 : 16;
-                persona_entry *nl = realloc(list, cap * sizeof *nl);
-                if (!nl) { closedir(dir); free(list); return gc_errf(err, "out of memory"); }
-                list = nl;
-            }
+            if (GC_GROW(list, cap, n + 1)) { closedir(dir); free(list); return gc_errf(err, "out of memory"); }
             persona_entry *en = &list[n];
             memset(en, 0, sizeof *en);
             snprintf(en->name, sizeof en->name, "%s", name);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/hash.h"
 
 static const char SNAP_MAGIC[8] = { 'G', 'C', 'S', 'N', 'A', 'P', '\r', '\n' };
@@ -75,13 +76,7 @@ static int list_dir(const char *dir, snap_entry **out, size_t *n_out)
         if (!is_snap_name(de->d_name)) continue;
         struct stat st;
         if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode)) continue;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            snap_entry *nv = realloc(v, nc * sizeof *nv);
-            if (!nv) break;
-            v = nv;
-            cap = nc;
-        }
+        if (GC_GROW(v, cap, n + 1)) break;
         memcpy(v[n].name, de->d_name, strlen(de->d_name) + 1);   /* is_snap_name: 38 bytes */
         v[n].size = (uint64_t)st.st_size;
         v[n].mtime = st.st_mtim;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "base/buf.h"
 #include "base/file.h"
 #include "base/utf8.h"
 
@@ -87,11 +88,7 @@ typedef struct builder {
 
 static int add_kid(ydoc_node *parent, ydoc_node *kid)
 {
-    if (parent->n % 16 == 0) {
-        ydoc_node **k = realloc(parent->kids, (parent->n + 16) * sizeof *k);
-        if (!k) return -1;
-        parent->kids = k;
-    }
+    if (GC_GROW(parent->kids, parent->cap_kids, parent->n + 1)) return -1;
     parent->kids[parent->n++] = kid;
     return 0;
 }

@@ -32,7 +32,7 @@ typedef struct ydoc_node {
     char *str;                  /* scalar: text, NUL-terminated */
     size_t len;                 /* scalar: bytes in str (escapes may put a NUL inside) */
     struct ydoc_node **kids;    /* SEQ: items [n]; MAP: key, value, key, value ... [n] */
-    size_t n;
+    size_t n, cap_kids;
 } ydoc_node;
 
 typedef struct ydoc {

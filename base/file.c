@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/buf.h"
+
 static const char *sep(const char *what) { return what[0] ? " " : ""; }
 
 static int not_regular(const char *path, const char *what, mode_t m, gc_err *err)
@@ -43,22 +45,6 @@ int file_open_input(const char *path, const char *what, struct stat *st, gc_err 
     return fd;
 }
 
-/* Grows *buf to hold at least need bytes; cap doubles. */
-static int grow(char **buf, size_t *cap, size_t need)
-{
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 4096;
-    while (c < need) {
-        if (c > ((size_t)-1) / 2) return -1;
-        c *= 2;
-    }
-    char *nb = realloc(*buf, c);
-    if (!nb) return -1;
-    *buf = nb;
-    *cap = c;
-    return 0;
-}
-
 /* The one read loop: next(src, dst, n) reads up to n bytes (0 at the end,
  * -1 on an error with errno set). */
 typedef long (*read_fn)(void *src, char *dst, size_t n);
@@ -68,7 +54,7 @@ static int read_all(read_fn next, void *src, const char *name, size_t max, char 
     char *buf = NULL;
     size_t n = 0, cap = 0, limit = max ? max + 1 : (size_t)-1 - 1;
     while (n < limit) {
-        if (grow(&buf, &cap, n + (n < 65536 ? 4096 : n / 2) + 1)) {
+        if (gc_grow(&buf, &cap, n + 4096, 1)) {
             free(buf);
             return gc_errf(err, "%s: out of memory", name);
         }

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/file.h"
 #include "model/quant.h"
 
@@ -272,19 +273,6 @@ static int tensor_offset_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Grows *arr (of elem-sized items) so that index n fits. */
-static int grow(void **arr, uint64_t *cap, uint64_t n, size_t elem)
-{
-    if (n < *cap) return 0;
-    uint64_t nc = *cap ? *cap * 2 : 16;
-    if (nc > SIZE_MAX / elem) return -1;
-    void *na = realloc(*arr, (size_t)nc * elem);
-    if (!na) return -1;
-    *arr = na;
-    *cap = nc;
-    return 0;
-}
-
 /* ---- the parse ---- */
 
 static int parse_header(parser *p, gguf_file *g)
@@ -327,10 +315,11 @@ static int parse_header(parser *p, gguf_file *g)
 
 static int parse_kvs(parser *p, gguf_file *g)
 {
-    uint64_t n = g->n_kv, cap = 0;
+    uint64_t n = g->n_kv;
+    size_t cap = 0;
     g->n_kv = 0;
     for (uint64_t i = 0; i < n; i++) {
-        if (grow((void **)&g->kv, &cap, i, sizeof *g->kv)) return gc_errf(p->err, "%s: out of memory", p->name);
+        if (GC_GROW(g->kv, cap, i + 1)) return gc_errf(p->err, "%s: out of memory", p->name);
         gguf_kv *kv = &g->kv[i];
         memset(kv, 0, sizeof *kv);
         kv->file_offset = p->pos;
@@ -467,10 +456,11 @@ static int check_tensor_data(parser *p, gguf_file *g)
 
 static int parse_tensors(parser *p, gguf_file *g)
 {
-    uint64_t n = g->n_tensors, cap = 0;
+    uint64_t n = g->n_tensors;
+    size_t cap = 0;
     g->n_tensors = 0;
     for (uint64_t i = 0; i < n; i++) {
-        if (grow((void **)&g->tensors, &cap, i, sizeof *g->tensors))
+        if (GC_GROW(g->tensors, cap, i + 1))
             return gc_errf(p->err, "%s: out of memory", p->name);
         if (parse_tensor_info(p, &g->tensors[i], i)) return -1;
         g->n_tensors = i + 1;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/utf8.h"
 #include "model/gguf.h"
 
@@ -321,22 +322,9 @@ const char *tok_piece(const tok_vocab *v, int32_t id, size_t *len)
 
 /* ------------------------------------------------------------ id arrays */
 
-/* Room for element n of a doubling array p of *cap elements: returns the
- * (possibly moved) array, or NULL when out of memory (p is then untouched). */
-static void *grow(void *p, size_t *cap, size_t n, size_t elem, size_t first)
-{
-    if (n < *cap) return p;
-    size_t c = *cap ? *cap * 2 : first;
-    void *q = c > ((size_t)-1) / elem ? NULL : realloc(p, c * elem);
-    if (q) *cap = c;
-    return q;
-}
-
 int tok_ids_push(tok_ids *a, int32_t id, gc_err *err)
 {
-    int32_t *p = grow(a->ids, &a->cap, a->n, sizeof *p, 64);
-    if (!p) return gc_errf(err, "out of memory for %zu token ids", a->n + 1);
-    a->ids = p;
+    if (GC_GROW(a->ids, a->cap, a->n + 1)) return gc_errf(err, "out of memory for %zu token ids", a->n + 1);
     a->ids[a->n++] = id;
     return 0;
 }
@@ -362,9 +350,7 @@ typedef struct frags {
 
 static int frag_push(frags *a, size_t start, size_t len, int32_t id)
 {
-    frag *p = grow(a->f, &a->cap, a->n, sizeof *p, 16);
-    if (!p) return -1;
-    a->f = p;
+    if (GC_GROW(a->f, a->cap, a->n + 1)) return -1;
     a->f[a->n++] = (frag){ start, len, id };
     return 0;
 }
@@ -397,9 +383,7 @@ static int before(const bigram *a, const bigram *b)
 
 static int heap_push(enc *e, bigram b)
 {
-    bigram *p = grow(e->heap, &e->heap_cap, e->heap_n, sizeof *p, 256);
-    if (!p) return -1;
-    e->heap = p;
+    if (GC_GROW(e->heap, e->heap_cap, e->heap_n + 1)) return -1;
     size_t i = e->heap_n++;
     while (i > 0) {
         size_t parent = (i - 1) / 2;
@@ -462,12 +446,7 @@ static int encode_fragment(enc *e, const char *s, size_t len, bool space_prefix,
 {
     /* ' ' -> U+2581 (and a leading one when the vocab asks for a dummy prefix) */
     size_t need = 3 * len + 3;
-    if (need > e->esc_cap) {
-        char *p = realloc(e->esc, need);
-        if (!p) return gc_errf(err, "out of memory encoding %zu bytes", len);
-        e->esc = p;
-        e->esc_cap = need;
-    }
+    if (GC_GROW(e->esc, e->esc_cap, need)) return gc_errf(err, "out of memory encoding %zu bytes", len);
     size_t m = 0;
     if (space_prefix) {
         e->esc[m++] = (char)0xE2; e->esc[m++] = (char)0x96; e->esc[m++] = (char)0x81;
@@ -479,12 +458,7 @@ static int encode_fragment(enc *e, const char *s, size_t len, bool space_prefix,
             e->esc[m++] = s[i];
         }
     }
-    if (m > e->sy_cap) {
-        sym *p = realloc(e->sy, m * sizeof *p);
-        if (!p) return gc_errf(err, "out of memory encoding %zu bytes", len);
-        e->sy = p;
-        e->sy_cap = m;
-    }
+    if (GC_GROW(e->sy, e->sy_cap, m)) return gc_errf(err, "out of memory encoding %zu bytes", len);
     int32_t ns = 0;
     for (size_t o = 0; o < m;) {
         size_t cl = utf8_len((unsigned char)e->esc[o]);

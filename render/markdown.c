@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
+
 typedef struct runs {
     wrap_run *v;    // [n]
-    int n, cap;
+    size_t n, cap;
     int oom;
 } runs;
 
@@ -18,12 +20,9 @@ static void push(runs *r, const char *s, size_t n, int style)
         wrap_run *last = &r->v[r->n - 1];
         if (last->style == style && last->s + last->n == s) { last->n += n; return; }
     }
-    if (r->n == r->cap) {
-        int c = r->cap ? r->cap * 2 : 16;
-        wrap_run *v = realloc(r->v, (size_t)c * sizeof *v);
-        if (!v) { r->oom = 1; return; }
-        r->v = v;
-        r->cap = c;
+    if (GC_GROW(r->v, r->cap, r->n + 1)) {
+        r->oom = 1;
+        return;
     }
     r->v[r->n++] = (wrap_run){ s, n, style };
 }

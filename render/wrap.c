@@ -5,6 +5,7 @@
 #include <string.h>
 #include <wchar.h>
 
+#include "base/buf.h"
 #include "base/utf8.h"
 
 /* ---- widths ---- */
@@ -122,18 +123,6 @@ int wrap_fit(const char *s, size_t n, int max_cols, char *out, size_t cap)
 
 /* ---- wrap_text builder ---- */
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 16;
-    while (c < need) c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q) return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
 void wrap_text_reset(wrap_text *t)
 {
     t->len = t->nspans = t->nrows = 0;
@@ -152,7 +141,7 @@ void wrap_text_free(wrap_text *t)
 
 void wrap_row_begin(wrap_text *t, int fill)
 {
-    if (grow((void **)&t->rows, &t->row_cap, t->nrows + 1, sizeof *t->rows)) { t->oom = 1; return; }
+    if (GC_GROW(t->rows, t->row_cap, t->nrows + 1)) { t->oom = 1; return; }
     wrap_row *r = &t->rows[t->nrows++];
     r->span0 = (uint32_t)t->nspans;
     r->nspans = 0;
@@ -163,7 +152,7 @@ void wrap_row_begin(wrap_text *t, int fill)
 void wrap_emit(wrap_text *t, const char *s, size_t n, int cols, int style)
 {
     if (n == 0 || t->nrows == 0) return;
-    if (grow((void **)&t->buf, &t->cap, t->len + n, 1)) { t->oom = 1; return; }
+    if (GC_GROW(t->buf, t->cap, t->len + n)) { t->oom = 1; return; }
     wrap_row *r = &t->rows[t->nrows - 1];
     wrap_span *last = r->nspans ? &t->spans[t->nspans - 1] : NULL;
     memcpy(t->buf + t->len, s, n);
@@ -171,7 +160,7 @@ void wrap_emit(wrap_text *t, const char *s, size_t n, int cols, int style)
         last->len += (uint32_t)n;
         last->cols = (uint16_t)(last->cols + cols);
     } else {
-        if (grow((void **)&t->spans, &t->span_cap, t->nspans + 1, sizeof *t->spans)) { t->oom = 1; return; }
+        if (GC_GROW(t->spans, t->span_cap, t->nspans + 1)) { t->oom = 1; return; }
         t->spans[t->nspans++] = (wrap_span){ (uint32_t)t->len, (uint32_t)n, (uint16_t)cols, (uint16_t)style };
         r->nspans++;
     }
@@ -297,7 +286,7 @@ static long make_clusters(const wrap_para *p, wrap_text *t)
                 cl[n - 1].len += (uint32_t)k;
                 cl[n - 1].glue = cp == 0x200D;
             } else {
-                if (grow(&t->scratch, &t->scratch_cap, n + 1, sizeof(cluster))) return -1;
+                if (gc_grow(&t->scratch, &t->scratch_cap, n + 1, sizeof(cluster))) return -1;
                 cl = t->scratch;
                 cl[n].run = (uint32_t)r;
                 cl[n].off = (uint32_t)i;

@@ -1,5 +1,6 @@
 /* vk_mem.c: block sub-allocator, buffers, staged uploads (see vk_mem.h). */
 #include "vk/vk_mem.h"
+#include "base/buf.h"
 #include "base/fault.h"
 
 #include <stdlib.h>
@@ -17,9 +18,11 @@ typedef struct mem_block {
 struct vk_mem {
     vk_device *d;
     mem_block *blocks;
-    uint32_t n_blocks, cap_blocks;
+    uint32_t n_blocks;
+    size_t cap_blocks;
     VkBuffer *bufs;                /* every buffer made, destroyed with the allocator */
-    uint32_t n_bufs, cap_bufs;
+    uint32_t n_bufs;
+    size_t cap_bufs;
     uint64_t used[VK_MEM_KIND_COUNT];
 };
 
@@ -96,13 +99,7 @@ static int place(vk_mem *m, enum vk_mem_kind kind, uint32_t type, const VkMemory
         return gc_errf(err, "vulkan: buffer '%s' needs %llu bytes, more than the device's largest "
                        "allocation (%llu bytes)", name, (unsigned long long)rq->size,
                        (unsigned long long)m->d->caps.max_alloc);
-    if (m->n_blocks == m->cap_blocks) {
-        uint32_t cap = m->cap_blocks ? 2 * m->cap_blocks : 16;
-        mem_block *nb = realloc(m->blocks, cap * sizeof *nb);
-        if (!nb) return gc_errf(err, "vulkan: out of memory");
-        m->blocks = nb;
-        m->cap_blocks = cap;
-    }
+    if (GC_GROW(m->blocks, m->cap_blocks, m->n_blocks + 1)) return gc_errf(err, "vulkan: out of memory");
     VkMemoryAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = want, .memoryTypeIndex = type };
     VkDeviceMemory mem = VK_NULL_HANDLE;
     VkResult r = vkAllocateMemory(m->d->dev, &ai, NULL, &mem);
@@ -136,13 +133,7 @@ int vk_buf_create(vk_mem *m, enum vk_mem_kind kind, uint64_t size, const char *n
     memset(out, 0, sizeof *out);
     out->name = name;
     if (size == 0) size = 16;
-    if (m->n_bufs == m->cap_bufs) {
-        uint32_t cap = m->cap_bufs ? 2 * m->cap_bufs : 64;
-        VkBuffer *nb = realloc(m->bufs, cap * sizeof *nb);
-        if (!nb) return gc_errf(err, "vulkan: out of memory");
-        m->bufs = nb;
-        m->cap_bufs = cap;
-    }
+    if (GC_GROW(m->bufs, m->cap_bufs, m->n_bufs + 1)) return gc_errf(err, "vulkan: out of memory");
     VkBufferCreateInfo bci = {
         .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
         .size = size,
@@ -191,7 +182,8 @@ struct vk_upload {
     vk_buf staging;
     uint64_t staged;            /* bytes of staging in use */
     pending_copy *copies;
-    uint32_t n_copies, cap_copies;
+    uint32_t n_copies;
+    size_t cap_copies;
     VkCommandPool pool;
     VkCommandBuffer cb;
     VkFence fence;
@@ -280,13 +272,7 @@ int vk_upload_flush(vk_upload *u, gc_err *err)
 
 static int add_copy(vk_upload *u, pending_copy c, gc_err *err)
 {
-    if (u->n_copies == u->cap_copies) {
-        uint32_t cap = u->cap_copies ? 2 * u->cap_copies : 64;
-        pending_copy *nc = realloc(u->copies, cap * sizeof *nc);
-        if (!nc) return gc_errf(err, "vulkan: out of memory");
-        u->copies = nc;
-        u->cap_copies = cap;
-    }
+    if (GC_GROW(u->copies, u->cap_copies, u->n_copies + 1)) return gc_errf(err, "vulkan: out of memory");
     u->copies[u->n_copies++] = c;
     return 0;
 }

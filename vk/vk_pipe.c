@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/file.h"
 #include "shaders_embedded.h"
 
@@ -68,7 +69,8 @@ struct vk_pipes {
     VkDescriptorSetLayout kdsl[VK_K_COUNT];           /* kernels with texel bindings */
     VkPipelineLayout layouts[VK_K_COUNT];
     vk_pipeline **pipes;
-    uint32_t n_pipes, cap_pipes;
+    uint32_t n_pipes;
+    size_t cap_pipes;
     uint32_t built;
     bool cache_warm;            /* a cache file of this device and build was loaded */
     uint64_t build;             /* vk_pipe_build_hash(), hashed once at create */
@@ -341,12 +343,10 @@ int vk_pipes_get(vk_pipes *p, const vk_variant *v, const vk_pipeline **out, gc_e
         free(pl);
         return gc_errf(err, "vulkan: building pipeline '%s' failed: %s", sname, vk_result_name(r));
     }
-    if (p->n_pipes == p->cap_pipes) {
-        uint32_t cap = p->cap_pipes ? 2 * p->cap_pipes : 32;
-        vk_pipeline **np = realloc(p->pipes, cap * sizeof *np);
-        if (!np) { vkDestroyPipeline(dev, pl->pipe, NULL); free(pl); return gc_errf(err, "vulkan: out of memory"); }
-        p->pipes = np;
-        p->cap_pipes = cap;
+    if (GC_GROW(p->pipes, p->cap_pipes, p->n_pipes + 1)) {
+        vkDestroyPipeline(dev, pl->pipe, NULL);
+        free(pl);
+        return gc_errf(err, "vulkan: out of memory");
     }
     pl->variant = *v;
     pl->layout = p->layouts[v->kernel];
