@@ -445,6 +445,9 @@ static const backend native_ops = {
     .argmax = hb_argmax,
     .argmax_softcap = hb_argmax_softcap,
     .memory_used = hb_memory_used,
+    .weight_bytes = hb_weight_bytes,
+    .kv_value_bytes = hb_kv_value_bytes,
+    .memory_budget = hb_memory_budget,
 };
 
 void cpu_backend_opts_init(cpu_backend_opts *o)

@@ -140,6 +140,16 @@ struct backend {
 
     /* Optional: bytes of device memory in use (0 if not tracked). */
     uint64_t (*memory_used)(backend *be);
+
+    /* --- sizes, for the fit check before loading (app/fit.h) --- */
+    /* Bytes the weights of model take: their device copies, or the file mapping the host
+     * backends read them from. */
+    uint64_t (*weight_bytes)(backend *be, const gguf_file *model);
+    /* Bytes per K or V value of the cache kv_cache will make after model's weights (4: f32, 2: f16). */
+    int (*kv_value_bytes)(backend *be, const gguf_file *model);
+    /* Bytes the backend can use in all: the device-local heap, or the host RAM available
+     * (/proc/meminfo MemAvailable). */
+    uint64_t (*memory_budget)(backend *be);
 };
 
 /* The plain-C reference backend (model/ref_backend.c), `--backend ref`. */

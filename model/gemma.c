@@ -110,9 +110,9 @@ const char *gemma_arch(const gemma_model *m) { return m->hp.arch_name; }
 /* ------------------------------------------------------------ session */
 
 /* The options with their defaults filled in and checked. */
-static int session_opts(const gemma_model *m, const gemma_session_opts *in, gemma_session_opts *o, gc_err *err)
+static int session_opts(const hp_model *hp, const gemma_session_opts *in, gemma_session_opts *o, gc_err *err)
 {
-    int ctx_train = (int)m->hp.n_ctx_train;
+    int ctx_train = (int)hp->n_ctx_train;
     *o = *in;
     if (o->n_ctx == 0) o->n_ctx = ctx_train < 4096 ? ctx_train : 4096;
     if (o->n_ctx < 1 || o->n_ctx > ctx_train)
@@ -125,23 +125,43 @@ static int session_opts(const gemma_model *m, const gemma_session_opts *in, gemm
 }
 
 /* R (gemma.h), for checked options. */
-static int ring_slots(const gemma_model *m, const gemma_session_opts *o)
+static int ring_slots(const hp_model *hp, const gemma_session_opts *o)
 {
-    int64_t r = (int64_t)m->hp.window + o->n_batch - 1 + o->rewind_keep;
+    int64_t r = (int64_t)hp->window + o->n_batch - 1 + o->rewind_keep;
     return o->full_kv || r >= o->n_ctx ? o->n_ctx : (int)r;
 }
 
-uint64_t gemma_kv_values_per_slot(const gemma_model *m) { return 2ull * m->hp.n_head_kv * m->hp.head_dim; }
-
-uint64_t gemma_kv_slots(const gemma_model *m, const gemma_session_opts *in)
+/* Rows the output head takes per step: all-position logits go through it in
+ * groups small enough that [rows][n_vocab] stays near 64 MiB even for a 262k
+ * vocabulary. */
+static int out_rows(const hp_model *hp, int n_batch)
 {
+    uint64_t rows = (64u << 20) / 4 / hp->n_vocab;
+    return rows < 1 ? 1 : rows > (uint64_t)n_batch ? n_batch : (int)rows;
+}
+
+/* The activations of a session, in floats (gemma_session_open makes them). */
+static uint64_t activation_floats(const hp_model *hp, int n_batch)
+{
+    uint64_t B = (uint64_t)n_batch, E = hp->n_embd, R = (uint64_t)out_rows(hp, n_batch);
+    uint64_t Q = (uint64_t)hp->n_head * hp->head_dim, KV = (uint64_t)hp->n_head_kv * hp->head_dim;
+    return B * (3 * E + 2 * Q + 2 * KV + hp->n_ff) + R * (E + hp->n_vocab);
+}
+
+int gemma_mem_estimate(const gguf_file *g, const gemma_session_opts *in, gemma_mem *out, gc_err *err)
+{
+    memset(out, 0, sizeof *out);
+    hp_model hp;
     gemma_session_opts o;
-    gc_err ignore;
-    if (session_opts(m, in, &o, &ignore)) return 0;
-    int ring = ring_slots(m, &o);
-    uint64_t n = 0;
-    for (uint32_t il = 0; il < m->hp.n_layer; il++) n += (uint64_t)(m->hp.is_sliding[il] ? ring : o.n_ctx);
-    return n;
+    if (hp_load(&hp, g, err) || session_opts(&hp, in, &o, err)) return -1;
+    int ring = ring_slots(&hp, &o);
+    for (uint32_t il = 0; il < hp.n_layer; il++) out->kv_slots += (uint64_t)(hp.is_sliding[il] ? ring : o.n_ctx);
+    out->kv_values_per_slot = 2ull * hp.n_head_kv * hp.head_dim;
+    out->scratch_bytes = (activation_floats(&hp, o.n_batch) + hp.n_vocab) * sizeof(float);
+    out->n_ctx = o.n_ctx;
+    out->n_ctx_train = (int)hp.n_ctx_train;
+    out->ring = ring;
+    return 0;
 }
 
 int gemma_session_create(gemma_session **out, gemma_model *m, int n_ctx, int n_batch, gc_err *err)
@@ -156,8 +176,8 @@ int gemma_session_open(gemma_session **out, gemma_model *m, const gemma_session_
     const hp_model *hp = &m->hp;
     if (m->has_session) return gc_errf(err, "the model already has a session (one KV cache per backend)");
     gemma_session_opts o;
-    if (session_opts(m, in, &o, err)) return -1;
-    int n_ctx = o.n_ctx, n_batch = o.n_batch, ring = ring_slots(m, &o);
+    if (session_opts(hp, in, &o, err)) return -1;
+    int n_ctx = o.n_ctx, n_batch = o.n_batch, ring = ring_slots(hp, &o);
     int *slots = malloc(hp->n_layer * sizeof *slots);
     if (!slots) return gc_errf(err, "out of memory");
     for (uint32_t il = 0; il < hp->n_layer; il++) slots[il] = hp->is_sliding[il] ? ring : n_ctx;
@@ -167,11 +187,9 @@ int gemma_session_open(gemma_session **out, gemma_model *m, const gemma_session_
     s->n_ctx = n_ctx;
     s->n_batch = n_batch;
     s->ring = ring;
-    /* All-position logits go through the head in groups small enough that
-     * [rows][n_vocab] stays near 64 MiB even for a 262k vocabulary. */
-    uint64_t rows = (64u << 20) / 4 / hp->n_vocab;
-    s->n_out_rows = rows < 1 ? 1 : rows > (uint64_t)n_batch ? n_batch : (int)rows;
+    s->n_out_rows = out_rows(hp, n_batch);
     backend *be = m->be;
+    /* activation_floats counts what these take */
     uint64_t B = (uint64_t)n_batch, E = hp->n_embd;
     uint64_t Q = (uint64_t)hp->n_head * hp->head_dim, KV = (uint64_t)hp->n_head_kv * hp->head_dim;
     if (be->activation(be, B * E, "x", &s->x, err) ||

@@ -66,11 +66,19 @@ void gemma_session_free(gemma_session *s);  /* accepts NULL */
 int gemma_n_ctx(const gemma_session *s);
 int gemma_n_past(const gemma_session *s);  /* tokens in the cache */
 int gemma_ring_slots(const gemma_session *s);  /* R of the sliding layers (n_ctx without a ring) */
-/* KV cache slots of all layers together, for n_ctx and n_batch as
- * gemma_session_open takes them (0 = its defaults); bytes = slots *
- * n_kv_head * head_dim * 2 (K and V) * the backend's bytes per value. */
-uint64_t gemma_kv_slots(const gemma_model *m, const gemma_session_opts *o);
-uint64_t gemma_kv_values_per_slot(const gemma_model *m);   /* K and V: 2 * n_kv_head * head_dim */
+
+/* What a session with options o on the model in g would hold, before loading
+ * it (the fit check, bench's kv_mib). KV bytes = kv_slots * kv_values_per_slot
+ * * the backend's kv_value_bytes. */
+typedef struct gemma_mem {
+    uint64_t kv_slots;            /* cache slots of all layers together */
+    uint64_t kv_values_per_slot;  /* K and V: 2 * n_kv_head * head_dim */
+    uint64_t scratch_bytes;       /* the session's activations and host logits */
+    int n_ctx;                    /* o->n_ctx with its default filled in */
+    int n_ctx_train;
+    int ring;                     /* R of the sliding layers */
+} gemma_mem;
+int gemma_mem_estimate(const gguf_file *g, const gemma_session_opts *o, gemma_mem *out, gc_err *err);
 
 enum {
     GEMMA_WANT_LOGITS = 1,   /* read the last token's logits to the host: gemma_logits */

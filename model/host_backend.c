@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "model/quant.h"
 
@@ -256,6 +257,33 @@ void hb_release(host_backend *hb)
 }
 
 uint64_t hb_memory_used(backend *be) { return hb_of(be)->bytes; }
+
+uint64_t hb_weight_bytes(backend *be, const gguf_file *model)
+{
+    (void)be;
+    return model->size;   /* the mapping: matrices are read from it, norms copied are small */
+}
+
+int hb_kv_value_bytes(backend *be, const gguf_file *model)
+{
+    (void)be;
+    (void)model;
+    return (int)sizeof(float);
+}
+
+uint64_t hb_memory_budget(backend *be)
+{
+    (void)be;
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    if (f) fclose(f);
+    if (kb) return (uint64_t)kb << 10;
+    long pages = sysconf(_SC_AVPHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    return pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+}
 
 /* ---------------------------------------------------------------- steps */
 

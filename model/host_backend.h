@@ -84,6 +84,9 @@ int hb_weight(backend *be, const gguf_tensor *gt, be_tensor **out, gc_err *err);
 int hb_activation(backend *be, uint64_t n, const char *name, be_tensor **out, gc_err *err);
 int hb_kv_cache(backend *be, int n_layer, int n_ctx, const int *slots, int n_kv_head, int head_dim, gc_err *err);
 uint64_t hb_memory_used(backend *be);
+uint64_t hb_weight_bytes(backend *be, const gguf_file *model);
+int hb_kv_value_bytes(backend *be, const gguf_file *model);
+uint64_t hb_memory_budget(backend *be);
 int hb_begin_step(backend *be, gc_err *err);
 int hb_end_step(backend *be, gc_err *err);
 void hb_embed(backend *be, be_tensor *dst, const be_tensor *table, const int32_t *tokens, int n, int n_embd,

@@ -277,6 +277,9 @@ static const backend ref_ops = {
     .argmax = hb_argmax,
     .argmax_softcap = hb_argmax_softcap,
     .memory_used = hb_memory_used,
+    .weight_bytes = hb_weight_bytes,
+    .kv_value_bytes = hb_kv_value_bytes,
+    .memory_budget = hb_memory_budget,
 };
 
 int ref_backend_create(backend **out, gc_err *err)

@@ -1136,6 +1136,29 @@ static void vb_argmax_softcap(backend *be, const be_tensor *src, uint64_t offset
     record_argmax(b, src, offset, n, cap, host, "argmax_softcap");
 }
 
+static uint64_t vb_weight_bytes(backend *be, const gguf_file *model)
+{
+    uint64_t need = 0;
+    gc_err ignore;
+    if (vk_model_weight_bytes(model, &vb_of(be)->kc, &need, &ignore)) return 0;
+    return need;
+}
+
+/* vb_weight clears all_f32 for any matrix that is not F32; kv_cache decides by it. */
+static int vb_kv_value_bytes(backend *be, const gguf_file *model)
+{
+    bool all_f32 = true;
+    for (uint64_t i = 0; i < model->n_tensors; i++)
+        if (model->tensors[i].n_dims >= 2 && model->tensors[i].type != GT_F32) all_f32 = false;
+    return vk_choose_kv_f16(vb_of(be)->opts.kv_bits, all_f32) ? 2 : 4;
+}
+
+static uint64_t vb_memory_budget(backend *be)
+{
+    vk_backend *b = vb_of(be);
+    return b->opts.hooks.device_memory ? b->opts.hooks.device_memory : vk_device_budget(&b->dev->caps);
+}
+
 static uint64_t vb_memory_used(backend *be)
 {
     return vk_mem_used(vb_of(be)->mem, VK_MEM_DEVICE);
@@ -1244,6 +1267,9 @@ static const backend vk_ops = {
     .argmax = vb_argmax,
     .argmax_softcap = vb_argmax_softcap,
     .memory_used = vb_memory_used,
+    .weight_bytes = vb_weight_bytes,
+    .kv_value_bytes = vb_kv_value_bytes,
+    .memory_budget = vb_memory_budget,
 };
 
 int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
