@@ -216,7 +216,8 @@ int cmd_bench(int argc, char **argv)
         gc_errf(&err, "--pp %d + --tg %d exceed --ctx %d", pp, tg, n_ctx);
         goto done;
     }
-    gemma_session_opts so = { .n_ctx = n_ctx, .n_batch = pp, .full_kv = getenv("GEMMA_CHAT_FULL_KV") != NULL };
+    const char *full = getenv("GEMMA_CHAT_FULL_KV");
+    gemma_session_opts so = { .n_ctx = n_ctx, .n_batch = pp, .full_kv = full && *full && strcmp(full, "0") };
     gemma_mem mem;
     if (gemma_mem_estimate(bm.file, &so, &mem, &err)) goto done;
     prompt = malloc((size_t)pp * sizeof *prompt);

@@ -3,7 +3,8 @@
 # CPU backend, with GEMMA_CHAT_MEM_LIMIT_MIB as the host's memory: a model
 # too big for the limit fails as a load error does (exit 1) naming each size;
 # a context whose KV cache alone is too big gets a --ctx suggestion that then
-# works; without --ctx the largest context that fits is taken.
+# works; without --ctx the largest context that fits is taken. And bench's
+# kv_mib with the ring and with the full cache.
 set -u
 . "$(dirname "$0")/real_model_lib.sh"
 need_real_model "the fit check on Gemma 3 270M"
@@ -45,4 +46,16 @@ if [ $rc -eq 0 ]; then echo "ok: no --ctx under 450 MiB runs"; else echo "FAIL: 
 run 320
 if [ $rc -eq 1 ] && has "(ctx 4096)"; then echo "ok: under 320 MiB the default context stops at 4096 and fails"
 else echo "FAIL: 320 MiB without --ctx: exit $rc: $(cat "$tmp/err")"; fail=1; fi
+
+# bench's kv_mib at --ctx 32768 (pp 4): 3 global layers of 32768 slots and 15
+# sliding ones of 512 + 3 + 1024 (model/gemma.h), 2 KiB a slot (K and V, f32):
+# 237.1 MiB; every layer the whole context (GEMMA_CHAT_FULL_KV=1): 1152.0.
+for full in 0 1; do
+    want=237.1; [ $full = 1 ] && want=1152.0
+    line=$(GEMMA_CHAT_FULL_KV=$full timeout 120 "$BIN" bench -m "$M" --backend cpu --ctx 32768 --pp 4 --tg 1 --reps 1 2>"$tmp/err")
+    case "$line" in
+        *" ctx=32768 kv_mib=$want"*) echo "ok: bench --ctx 32768 (full $full): kv_mib=$want" ;;
+        *) echo "FAIL: bench --ctx 32768 (full $full): want kv_mib=$want: $line $(cat "$tmp/err")"; fail=1 ;;
+    esac
+done
 exit $fail
