@@ -27,7 +27,7 @@ CFLAGS_ALL = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE $(PKG_CFLAGS) \
              -DGC_VERSION='"$(VERSION)"' -I. -I$(B) $(OPT) $(SAN) -MMD -MP $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lreadline -lm -lpthread $(LDLIBS)
 
-LIB_SRC   := $(filter-out app/main.c,$(wildcard model/*.c cpu/*.c vk/*.c render/*.c app/*.c))
+LIB_SRC   := $(filter-out app/main.c,$(wildcard base/*.c model/*.c cpu/*.c vk/*.c render/*.c app/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(B)/%.o) $(B)/shaders_embedded.o
 SHADERS   := $(wildcard shaders/*.comp)
 SHADER_INC := $(SHADERS:shaders/%.comp=$(B)/shaders/%.spv.inc)

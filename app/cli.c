@@ -8,9 +8,13 @@
 #include "app/chat_tui.h"
 #include "app/commands.h"
 #include "app/line.h"
-#include "app/paths.h"
+#include "base/file.h"
 
 #include "app/manpage.h"
+
+/* A message read from stdin: far more than any context holds, small enough
+ * that a mistaken pipe (a disk image) is refused instead of swallowed. */
+#define STDIN_MAX_BYTES (64 << 20)
 
 const cli_flag cli_flags[] = {
     { "-m", "--model", F_KEY, "model", "FILE", "the GGUF model (default: config, else models/gemma-3-270m-q4_k_m.gguf)" },
@@ -65,29 +69,6 @@ static int usage_error(const char *fmt, const char *a, const char *b)
     fprintf(stderr, fmt, a, b);
     fprintf(stderr, "\n(gemma-chat --help lists the options)\n");
     return 2;
-}
-
-/* All of stdin, NUL-terminated, into *out. */
-static int read_all(FILE *f, char **out)
-{
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) return -1;
-    for (;;) {
-        size_t k = fread(buf + n, 1, cap - n - 1, f);
-        n += k;
-        if (k == 0) break;
-        if (n + 1 == cap) {
-            char *nb = cap < (64u << 20) ? realloc(buf, cap * 2) : NULL;
-            if (!nb) { free(buf); return -1; }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    if (ferror(f)) { free(buf); return -1; }
-    buf[n] = 0;
-    *out = buf;
-    return 0;
 }
 
 /* Config warnings are kept until the front end is known: the TUI shows them
@@ -171,7 +152,7 @@ int cli_main(int argc, char **argv)
      * are opened: a FIFO would block, a directory or device is no file. */
     const char *inputs[][2] = { { "-c", o.config_file }, { "--load", o.load } };
     for (size_t i = 0; i < sizeof inputs / sizeof *inputs; i++)
-        if (inputs[i][1] && paths_check_input(inputs[i][1], inputs[i][0], &err)) {
+        if (inputs[i][1] && file_check_input(inputs[i][1], inputs[i][0], &err)) {
             fprintf(stderr, "gemma-chat: %s\n", err.msg);
             rc = 1;
             goto done;
@@ -192,7 +173,7 @@ int cli_main(int argc, char **argv)
             rc = usage_error("%s%s", err.msg, "");
             goto done;
         }
-    if (cfg.model[0] && paths_check_input(cfg.model, cfg_origin(&cfg, "model") == CFG_SRC_FLAG ? "-m" : "model", &err)) {
+    if (cfg.model[0] && file_check_input(cfg.model, cfg_origin(&cfg, "model") == CFG_SRC_FLAG ? "-m" : "model", &err)) {
         fprintf(stderr, "gemma-chat: %s\n", err.msg);
         rc = 1;
         goto done;
@@ -207,7 +188,13 @@ int cli_main(int argc, char **argv)
         rc = line_chat(&cfg, &o);
     } else if (!isatty(STDIN_FILENO)) {
         /* Text on stdin: one reply. */
-        if (read_all(stdin, &text)) { fprintf(stderr, "gemma-chat: cannot read stdin\n"); rc = 1; goto done; }
+        size_t n;
+        if (file_read_stream(stdin, "stdin", STDIN_MAX_BYTES, &text, &n, &err) ||
+            (n > STDIN_MAX_BYTES && gc_errf(&err, "stdin: more than %d MiB of text", STDIN_MAX_BYTES >> 20))) {
+            fprintf(stderr, "gemma-chat: %s\n", err.msg);
+            rc = 1;
+            goto done;
+        }
         size_t k = strspn(text, " \t\r\n");
         if (!text[k]) { rc = usage_error("no text on stdin (give a message, -p TEXT, or --no-tui)%s%s", "", ""); goto done; }
         rc = line_oneshot(&cfg, &o, text);

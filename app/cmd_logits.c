@@ -13,10 +13,10 @@
 
 #include "app/backends.h"
 #include "app/commands.h"
-#include "app/readall.h"
 #include "model/gemma.h"
 #include "model/gguf.h"
 #include "model/tokenizer.h"
+#include "base/file.h"
 
 static void usage(FILE *f)
 {
@@ -156,7 +156,7 @@ int cmd_logits(int argc, char **argv)
     float *logits = NULL;
     int n = 0;
 
-    if (readall_path(file, &text, NULL, &err) || backends_load(&bm, model, bname, device, NULL, NULL, &err))
+    if (file_read_path(file, "--file", 0, &text, NULL, &err) || backends_load(&bm, model, bname, device, NULL, NULL, &err))
         goto done;
     gemma_model *m = bm.model;
     int n_vocab = gemma_n_vocab(m);

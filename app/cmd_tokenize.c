@@ -17,6 +17,8 @@
 
 #include "app/commands.h"
 #include "app/paths.h"
+#include "base/clock.h"
+#include "base/file.h"
 #include "model/gguf.h"
 #include "model/tokenizer.h"
 
@@ -48,39 +50,6 @@ static void print_pieces(const tok_vocab *v, const tok_ids *ids)
     }
 }
 
-/* Reads a whole stream (binary-safe). */
-static int slurp(FILE *f, const char *name, char **out, size_t *len, gc_err *err)
-{
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) return gc_errf(err, "%s: out of memory", name);
-    for (;;) {
-        if (n == cap) {
-            char *p = cap > ((size_t)-1) / 2 ? NULL : realloc(buf, cap * 2);
-            if (!p) { free(buf); return gc_errf(err, "%s: out of memory", name); }
-            buf = p;
-            cap *= 2;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-    }
-    if (ferror(f)) {
-        free(buf);
-        return gc_errf(err, "%s: read error: %s", name, strerror(errno));
-    }
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + t.tv_nsec * 1e-9;
-}
-
 /* Best of n runs, so a busy machine shows the tokenizer's speed, not the noise. */
 static int run_bench(const tok_vocab *v, const char *text, size_t len, int n, gc_err *err)
 {
@@ -88,9 +57,9 @@ static int run_bench(const tok_vocab *v, const char *text, size_t len, int n, gc
     size_t n_tok = 0;
     for (int r = 0; r < n; r++) {
         tok_ids ids = {0};
-        double t0 = now();
+        double t0 = gc_now_s();
         int rc = tok_encode(v, text, len, &ids, err);
-        double t = now() - t0;
+        double t = gc_now_s() - t0;
         n_tok = ids.n;
         tok_ids_free(&ids);
         if (rc) return 1;
@@ -142,16 +111,8 @@ int cmd_tokenize(int argc, char **argv)
         len = strlen(arg);
         if (!(text = strdup(arg))) { gc_errf(&err, "out of memory"); goto fail; }
     } else if (file) {
-        if (paths_check_input(file, "--file", &err)) {
-            fprintf(stderr, "gemma-chat tokenize: %s\n", err.msg);
-            return 1;
-        }
-        FILE *f = fopen(file, "rb");
-        if (!f) { fprintf(stderr, "gemma-chat tokenize: %s: %s\n", file, strerror(errno)); return 1; }
-        int r = slurp(f, file, &text, &len, &err);
-        fclose(f);
-        if (r) goto fail;
-    } else if (slurp(stdin, "stdin", &text, &len, &err)) {
+        if (file_read_path(file, "--file", 0, &text, &len, &err)) goto fail;
+    } else if (file_read_stream(stdin, "stdin", 0, &text, &len, &err)) {
         goto fail;
     }
     if (gguf_open(&g, model, &err) || tok_from_gguf(&v, g, &err)) goto fail;

@@ -10,7 +10,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "app/utf8.h"
+#include "base/utf8.h"
 #include "app/ydoc.h"
 
 static const ydoc_limits config_limits = {

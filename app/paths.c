@@ -11,7 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app/utf8.h"
+#include "base/utf8.h"
+#include "base/fault.h"
 
 int paths_join(char *buf, size_t n, gc_err *err, const char *fmt, ...)
 {
@@ -95,20 +96,6 @@ bool paths_is_dir(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-int paths_check_input(const char *path, const char *what, gc_err *err)
-{
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return gc_errf(err, "%s%s%s: %s", what, what[0] ? " " : "", path,
-                       errno == ENOENT ? "no such file" : strerror(errno));
-    if (S_ISREG(st.st_mode)) return 0;
-    const char *kind = S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
-                     : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : S_ISSOCK(st.st_mode) ? "a socket"
-                     : "not a regular file";
-    return gc_errf(err, "%s%s%s: %s%s", what, what[0] ? " " : "", path, S_ISDIR(st.st_mode) ? "is " : "is not a regular file: ",
-                   kind);
 }
 
 bool paths_is_file(const char *path)
@@ -202,51 +189,13 @@ int paths_check_name(const char *name, const char *what, gc_err *err)
     return 0;
 }
 
-/* --- atomic write with fault injection --- */
-
-static paths_fault_op fault_op;
-static int fault_left;
-static int fault_env_read;
-
-void paths_fault_set(paths_fault_op op, int nth)
-{
-    fault_env_read = 1; /* an explicit setting wins over the environment */
-    fault_op = nth > 0 ? op : PATHS_FAULT_NONE;
-    fault_left = nth;
-}
-
-static void fault_from_env(void)
-{
-    if (fault_env_read) return;
-    fault_env_read = 1;
-    const char *v = getenv("GEMMA_CHAT_FAULT");
-    if (!v || !v[0]) return;
-    static const char *names[] = { [PATHS_FAULT_WRITE] = "write", [PATHS_FAULT_FSYNC] = "fsync",
-                                   [PATHS_FAULT_RENAME] = "rename", [PATHS_FAULT_DIRSYNC] = "dirsync" };
-    for (int op = PATHS_FAULT_WRITE; op <= PATHS_FAULT_DIRSYNC; op++) {
-        size_t k = strlen(names[op]);
-        if (!strncmp(v, names[op], k) && v[k] == ':') {
-            int nth = atoi(v + k + 1);
-            if (nth > 0) { fault_op = (paths_fault_op)op; fault_left = nth; }
-        }
-    }
-}
-
-/* True when this call of `op` is the one chosen to fail. */
-static bool fault_hit(paths_fault_op op)
-{
-    fault_from_env();
-    if (fault_op != op || fault_left <= 0) return false;
-    if (--fault_left > 0) return false;
-    fault_op = PATHS_FAULT_NONE;
-    return true;
-}
+/* --- atomic write (faults injected through base/fault.h) --- */
 
 static int write_all(int fd, const char *p, size_t len)
 {
     while (len) {
         size_t chunk = len < PATHS_WRITE_CHUNK ? len : PATHS_WRITE_CHUNK;
-        if (fault_hit(PATHS_FAULT_WRITE)) {
+        if (gc_fault_hit(GC_FAULT_WRITE)) {
             /* A short write followed by a failure, as on a full disk. */
             if (chunk > 1 && write(fd, p, chunk / 2) < 0) return -1;
             errno = ENOSPC;
@@ -286,10 +235,10 @@ int paths_write_atomic(const char *path, const void *data, size_t len, mode_t mo
     const char *step = NULL;
     if (fchmod(fd, mode) != 0) step = "chmod";
     else if (write_all(fd, data, len) != 0) step = "write";
-    else if (fault_hit(PATHS_FAULT_FSYNC) ? (errno = EIO, 1) : fsync(fd) != 0) step = "fsync";
+    else if (gc_fault_hit(GC_FAULT_FSYNC) ? (errno = EIO, 1) : fsync(fd) != 0) step = "fsync";
     int saved = errno;
     if (close(fd) != 0 && !step) { step = "close"; saved = errno; }
-    if (!step && (fault_hit(PATHS_FAULT_RENAME) ? (errno = EIO, 1) : rename(tmp, path) != 0)) {
+    if (!step && (gc_fault_hit(GC_FAULT_RENAME) ? (errno = EIO, 1) : rename(tmp, path) != 0)) {
         step = "rename";
         saved = errno;
     }
@@ -300,7 +249,7 @@ int paths_write_atomic(const char *path, const void *data, size_t len, mode_t mo
     }
     /* The rename is only durable once the directory entry is on disk. */
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int bad = dfd < 0 || (fault_hit(PATHS_FAULT_DIRSYNC) ? (errno = EIO, 1) : fsync(dfd) != 0);
+    int bad = dfd < 0 || (gc_fault_hit(GC_FAULT_DIRSYNC) ? (errno = EIO, 1) : fsync(dfd) != 0);
     saved = errno;
     if (dfd >= 0) close(dfd);
     if (bad) {

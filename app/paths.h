@@ -27,13 +27,10 @@
  * directory is fsynced. If anything fails before the rename the temporary file
  * is removed and the old target is untouched.
  *
- * Fault injection for tests: paths_fault_set(op, n) makes the n-th following
- * call of `op` inside paths_write_atomic fail (1 = the next one); the
- * environment variable GEMMA_CHAT_FAULT="op:n" (op = write|fsync|rename|dirsync)
- * does the same for a whole process, for script tests. An injected write
- * failure first writes half its chunk (a short write) and then fails with
- * ENOSPC; an injected fsync or rename failure reports EIO. Data goes out in
- * chunks of PATHS_WRITE_CHUNK bytes, so "the n-th write" is well defined.
+ * Fault injection for tests: the points write, fsync, rename and dirsync of
+ * base/fault.h (GEMMA_CHAT_FAULT=fsync:1, or gc_fault_set in a unit test).
+ * Data goes out in chunks of PATHS_WRITE_CHUNK bytes, so "the n-th write" is
+ * well defined.
  */
 #ifndef GC_PATHS_H
 #define GC_PATHS_H
@@ -82,12 +79,6 @@ int paths_expand(const char *path, const char *base_dir, char *buf, size_t n, gc
 bool paths_is_dir(const char *path);
 bool paths_is_file(const char *path);
 
-/* An input file (model, config, transcript, persona, text) checked before it
- * is opened: 0 when it is a regular file; else an error "WHAT PATH: no such
- * file" / "... is a directory" / "... is not a regular file (a FIFO ...)", so
- * that nothing blocks opening a FIFO or reads a device. */
-int paths_check_input(const char *path, const char *what, gc_err *err);
-
 /* A name that must stay inside its directory (persona, transcript): 1..200
  * bytes of valid UTF-8, no '/', '\\', "..", control characters, and no
  * leading '.' or '-'. `what` names the kind in the message ("persona name"). */
@@ -99,16 +90,5 @@ int paths_check_name(const char *name, const char *what, gc_err *err);
  * unchanged; 1 when the new file is in place but its directory could not be
  * synced (it may not survive a crash). */
 int paths_write_atomic(const char *path, const void *data, size_t len, mode_t mode, gc_err *err);
-
-typedef enum paths_fault_op {
-    PATHS_FAULT_NONE,
-    PATHS_FAULT_WRITE,
-    PATHS_FAULT_FSYNC,
-    PATHS_FAULT_RENAME,
-    PATHS_FAULT_DIRSYNC,
-} paths_fault_op;
-
-/* Test hook: the nth next `op` fails (nth >= 1); PATHS_FAULT_NONE clears it. */
-void paths_fault_set(paths_fault_op op, int nth);
 
 #endif

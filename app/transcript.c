@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "app/paths.h"
-#include "app/utf8.h"
+#include "base/utf8.h"
 #include "app/ydoc.h"
 
 static const ydoc_limits tr_limits = {

@@ -54,8 +54,7 @@
  * leading '.', and appends ".yaml" (or ".md" for export) when missing.
  * Saving is atomic (paths_write_atomic): on any failure the previous file
  * is byte-identical and no temporary file is left. Tests inject failures
- * with paths_fault_set() or GEMMA_CHAT_FAULT=write:N|fsync:N|rename:N (see
- * paths.h).
+ * through base/fault.h (GEMMA_CHAT_FAULT=write:N, fsync:N, rename:N).
  *
  * Markdown export: a title, a metadata list, then "## User" / "## Model" /
  * "## Notice" headings with the text as-is, except that control characters

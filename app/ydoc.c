@@ -13,7 +13,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "app/utf8.h"
+#include "base/file.h"
+#include "base/utf8.h"
 
 int ydoc_errf(const ydoc *d, const ydoc_node *n, gc_err *err, const char *fmt, ...)
 {
@@ -256,32 +257,16 @@ int ydoc_load_buf(const char *name, const char *buf, size_t len, const ydoc_limi
 int ydoc_load_file(const char *path, const ydoc_limits *lim, ydoc **out, gc_err *err)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return gc_errf(err, "cannot open '%s': %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return gc_errf(err, "'%s' is not a regular file", path);
-    }
+    int fd = file_open_input(path, "", &st, err);
+    if (fd < 0) return -1;
     /* Read at most one byte past the limit: enough to know it is too big
      * and to name the line where the limit falls. */
-    size_t cap = lim->max_bytes + 1;
-    char *buf = malloc(cap);
-    if (!buf) { close(fd); return gc_errf(err, "%s: out of memory", path); }
-    size_t len = 0;
-    while (len < cap) {
-        ssize_t k = read(fd, buf + len, cap - len);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) {
-            int e = errno;
-            free(buf);
-            close(fd);
-            return gc_errf(err, "cannot read '%s': %s", path, strerror(e));
-        }
-        if (k == 0) break;
-        len += (size_t)k;
-    }
+    char *buf;
+    size_t len;
+    int r = file_read_fd(fd, path, lim->max_bytes, &buf, &len, err);
     close(fd);
+    if (r) return -1;
     int rc;
     if (len > lim->max_bytes && (size_t)st.st_size > len) {
         int line = 1;

@@ -19,8 +19,8 @@ FUZZ_LIST   = $(subst $(comma), ,$(FUZZ))
 
 # Only the modules the harnesses reach, compiled with coverage feedback and
 # ASan + UBSan; any UB aborts so that libFuzzer records it as a crash.
-FUZZ_LIB_SRC := model/err.c model/gguf.c model/hparams.c model/quant.c model/tokenizer.c \
-                app/config.c app/paths.c app/persona.c app/transcript.c app/utf8.c app/ydoc.c
+FUZZ_LIB_SRC := $(wildcard base/*.c) model/err.c model/gguf.c model/hparams.c model/quant.c model/tokenizer.c \
+                app/config.c app/paths.c app/persona.c app/transcript.c app/ydoc.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_B)/%.o)
 FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE $(PKG_CFLAGS) -I. -O1 -g \

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/utf8.h"
+#include "base/utf8.h"
 #include "model/err.h"
 #include "model/gguf.h"
 #include "model/tokenizer.h"
@@ -33,7 +33,7 @@
         }                                                                            \
     } while (0)
 
-/* True when s[0..n) is strict UTF-8 (app/utf8.c's rules). */
+/* True when s[0..n) is strict UTF-8 (base/utf8.c's rules). */
 static inline int fuzz_valid_utf8(const char *s, size_t n)
 {
     return utf8_invalid_at(s, n) == n;

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/file.h"
 #include "model/quant.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "GGUF is read in place: little-endian hosts only");
@@ -536,22 +537,9 @@ int gguf_open_memory(gguf_file **out, const void *data, uint64_t size, const cha
 int gguf_open(gguf_file **out, const char *path, gc_err *err)
 {
     *out = NULL;
-    /* Not a regular file is refused before it is opened: opening a FIFO
-     * blocks until a writer comes (O_NONBLOCK guards the race). */
-    struct stat pre;
-    if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode)) return gc_errf(err, "%s: not a regular file", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return gc_errf(err, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st)) {
-        int e = errno;
-        close(fd);
-        return gc_errf(err, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return gc_errf(err, "%s: not a regular file", path);
-    }
+    int fd = file_open_input(path, "", &st, err);
+    if (fd < 0) return -1;
     gguf_file *g = new_file(path);
     if (!g) { close(fd); return gc_errf(err, "%s: out of memory", path); }
     g->size = (uint64_t)st.st_size;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "model/gguf.h"
 
 /* A byte trie over the user-defined token texts: tells in one pass over the
@@ -657,13 +658,7 @@ const char *tok_stream_push(tok_stream *s, int32_t id, size_t *len)
     n += pl;
     /* Hold the tail if it is the start of a multi-byte character still
      * missing continuation bytes; anything else goes out now. */
-    size_t cut = n;
-    for (size_t back = 1; back <= 3 && back <= n; back++) {
-        unsigned char c = (unsigned char)s->buf[n - back];
-        if ((c & 0xC0) == 0x80) continue;          /* continuation: keep looking */
-        if (c >= 0xC2 && c <= 0xF4 && utf8_len(c) > back) cut = n - back;   /* a lead byte that can be valid */
-        break;
-    }
+    size_t cut = n - utf8_partial_tail(s->buf, n);
     s->n_held = (int)(n - cut);
     memcpy(s->held, s->buf + cut, (size_t)s->n_held);
     *len = cut;

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "base/utf8.h"
 #include "render/wrap.h"
 
 static int is_bidi_control(uint32_t cp)
@@ -15,7 +16,7 @@ static int is_bidi_control(uint32_t cp)
 static int put(char *out, size_t cap, size_t *k, uint32_t cp)
 {
     char tmp[4];
-    size_t m = wrap_utf8_encode(cp, tmp);
+    size_t m = utf8_encode(cp, tmp);
     if (*k + m + 1 > cap) return -1;
     for (size_t i = 0; i < m; i++) out[(*k)++] = tmp[i];
     return 0;
@@ -25,12 +26,12 @@ size_t sanitize_buf(const char *s, size_t n, int flags, char *out, size_t cap)
 {
     if (cap == 0) return 0;
     int multi = flags & SANITIZE_MULTILINE;
-    if (flags & SANITIZE_PARTIAL) n -= wrap_utf8_partial_tail(s, n);
+    if (flags & SANITIZE_PARTIAL) n -= utf8_partial_tail(s, n);
     size_t k = 0, i = 0;
     int line_start = 1;     // nothing yet on this line for a combining mark to attach to
     while (i < n) {
         uint32_t cp;
-        size_t len = wrap_utf8_decode(s + i, n - i, &cp);
+        size_t len = utf8_decode_lossy(s + i, n - i, &cp);
         uint32_t o = cp;
         int newline = 0;
         if (cp == '\n' || cp == 0x2028 || cp == 0x2029) {

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+#include "base/utf8.h"
 #include "render/convo.h"
 #include "render/ledit.h"
 #include "render/markdown.h"
@@ -98,12 +100,7 @@ struct ui {
     char *placeholder;
 };
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
+static long now_ms(void) { return (long)(gc_now_s() * 1000.0); }
 
 static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
 
@@ -178,11 +175,11 @@ static int put(ui *u, int y, int x, int limit, const char *s, size_t n, theme_co
     size_t i = 0;
     while (i < n && x < limit) {
         uint32_t cp;
-        wrap_utf8_decode(s + i, n - i, &cp);
+        utf8_decode_lossy(s + i, n - i, &cp);
         int pic = is_picture(cp), cols = 0;
         size_t j = i;
         while (j < n) {
-            size_t k = wrap_utf8_decode(s + j, n - j, &cp);
+            size_t k = utf8_decode_lossy(s + j, n - j, &cp);
             int w = wrap_cp_width(cp);
             if (w > 0 && is_picture(cp) != pic) break;
             if (x + cols + w > limit) { n = j; break; }
@@ -450,7 +447,7 @@ static int layout_input(ui *u, const char *s, size_t n, size_t point, int width,
     *cr = -1;
     while (i < n) {
         uint32_t cp;
-        size_t k = wrap_utf8_decode(s + i, n - i, &cp);
+        size_t k = utf8_decode_lossy(s + i, n - i, &cp);
         int w = cp == '\n' ? 0 : wrap_cp_width(cp);
         if (cp != '\n' && w > 0 && col + w > width && col > 0) { push_in_row(u, &nr, start, i); start = i; col = 0; }
         if (i == point) { *cr = nr; *cc = col; }
@@ -949,7 +946,7 @@ static void feed(const char *s) { ledit_feed(s, strlen(s)); }
 static void feed_char(wint_t ch)
 {
     char b[4];
-    size_t n = wrap_utf8_encode((uint32_t)ch, b);
+    size_t n = utf8_encode((uint32_t)ch, b);
     ledit_feed(b, n);
 }
 
@@ -1082,7 +1079,7 @@ static unsigned char_key(ui *u, wint_t ch, ui_event *ev)
         if (r == KEY_CODE_YES) return code_key(u, c2, ev);    // Alt + a special key: as the key
         if (c2 == '\r' || c2 == '\n') { ledit_insert("\n", 1); return REDRAW_FRAME; }
         char b[8] = "\033";
-        size_t n = 1 + wrap_utf8_encode((uint32_t)c2, b + 1);
+        size_t n = 1 + utf8_encode((uint32_t)c2, b + 1);
         ledit_feed(b, n);
         return REDRAW_NONE;
     }

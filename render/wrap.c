@@ -1,74 +1,11 @@
-/* wrap.c: UTF-8, display widths and the greedy word wrapper (see wrap.h). */
+/* wrap.c: display widths and the greedy word wrapper (see wrap.h). */
 #include "render/wrap.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
 
-/* ---- UTF-8 ---- */
-
-size_t wrap_utf8_decode(const char *s, size_t n, uint32_t *cp)
-{
-    if (n == 0) return 0;
-    const unsigned char *u = (const unsigned char *)s;
-    unsigned char c = u[0];
-    if (c < 0x80) { *cp = c; return 1; }
-    size_t len;
-    uint32_t v, min;
-    if (c >= 0xC2 && c <= 0xDF) { len = 2; v = c & 0x1F; min = 0x80; }
-    else if (c >= 0xE0 && c <= 0xEF) { len = 3; v = c & 0x0F; min = 0x800; }
-    else if (c >= 0xF0 && c <= 0xF4) { len = 4; v = c & 0x07; min = 0x10000; }
-    else { *cp = 0xFFFD; return 1; }
-    if (n < len) { *cp = 0xFFFD; return 1; }
-    for (size_t i = 1; i < len; i++) {
-        if ((u[i] & 0xC0) != 0x80) { *cp = 0xFFFD; return 1; }
-        v = (v << 6) | (u[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) { *cp = 0xFFFD; return 1; }
-    *cp = v;
-    return len;
-}
-
-/* Second-byte range allowed after a lead byte, so that a tail like "\xED\xA0"
- * (a surrogate) is not mistaken for a character still arriving. */
-static int second_ok(unsigned char lead, unsigned char b)
-{
-    if ((b & 0xC0) != 0x80) return 0;
-    if (lead == 0xE0) return b >= 0xA0;
-    if (lead == 0xED) return b <= 0x9F;
-    if (lead == 0xF0) return b >= 0x90;
-    if (lead == 0xF4) return b <= 0x8F;
-    return 1;
-}
-
-size_t wrap_utf8_partial_tail(const char *s, size_t n)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t back = 1; back <= 3 && back <= n; back++) {
-        unsigned char c = u[n - back];
-        if ((c & 0xC0) == 0x80) continue;       // continuation: keep looking for the lead
-        size_t need = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-        if (need == 0 || back >= need) return 0;  // ASCII, bad lead, or complete
-        if (back >= 2 && !second_ok(c, u[n - back + 1])) return 0;
-        return back;
-    }
-    return 0;
-}
-
-size_t wrap_utf8_encode(uint32_t cp, char *out)
-{
-    unsigned char *o = (unsigned char *)out;
-    if (cp < 0x80) { o[0] = (unsigned char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (unsigned char)(0xC0 | cp >> 6); o[1] = (unsigned char)(0x80 | (cp & 0x3F)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (unsigned char)(0xE0 | cp >> 12); o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (unsigned char)(0xF0 | cp >> 18); o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (unsigned char)(0x80 | (cp & 0x3F));
-    return 4;
-}
+#include "base/utf8.h"
 
 /* ---- widths ---- */
 
@@ -140,7 +77,7 @@ int wrap_str_width(const char *s, size_t n)
     size_t i = 0;
     while (i < n) {
         uint32_t cp;
-        i += wrap_utf8_decode(s + i, n - i, &cp);
+        i += utf8_decode_lossy(s + i, n - i, &cp);
         w += wrap_cp_width(cp);
     }
     return w;
@@ -157,7 +94,7 @@ int wrap_fit(const char *s, size_t n, int max_cols, char *out, size_t cap)
     int cols = 0;
     while (i < n) {
         uint32_t cp;
-        size_t k = wrap_utf8_decode(s + i, n - i, &cp);
+        size_t k = utf8_decode_lossy(s + i, n - i, &cp);
         int w = wrap_cp_width(cp);
         if (cols + w > limit) break;
         cols += w;
@@ -353,7 +290,7 @@ static long make_clusters(const wrap_para *p, wrap_text *t)
         size_t len = p->runs[r].n, i = 0;
         while (i < len) {
             uint32_t cp;
-            size_t k = wrap_utf8_decode(s + i, len - i, &cp);
+            size_t k = utf8_decode_lossy(s + i, len - i, &cp);
             int wcols = cp == '\t' ? 0 : wrap_cp_width(cp);
             cluster *cl = t->scratch;
             if (wcols == 0 && cp != '\t' && n > 0 && cl[n - 1].run == (uint32_t)r) {

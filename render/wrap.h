@@ -1,4 +1,4 @@
-/* wrap.h: UTF-8 decoding, terminal display widths and word wrapping.
+/* wrap.h: terminal display widths and word wrapping.
  *
  * Everything the screen shows is laid out here first, into a wrap_text: rows
  * of styled spans whose column widths are known exactly, so that the drawing
@@ -13,20 +13,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-
-/* Decodes one code point from s[0..n). Returns the bytes consumed (1..4), or
- * 0 when n == 0. Malformed input (bad lead byte, bad continuation, overlong
- * form, surrogate, > U+10FFFF, or a sequence cut short) decodes as U+FFFD and
- * consumes exactly one byte, so decoding always progresses and resynchronises. */
-size_t wrap_utf8_decode(const char *s, size_t n, uint32_t *cp);
-
-/* Length of the unfinished UTF-8 sequence at the very end of s[0..n) (0..3):
- * bytes that are a valid start of a character whose remaining bytes have not
- * arrived yet (streamed text can stop mid-character). */
-size_t wrap_utf8_partial_tail(const char *s, size_t n);
-
-/* Encodes cp (<= U+10FFFF) into out (room for 4 bytes); returns the length. */
-size_t wrap_utf8_encode(uint32_t cp, char *out);
 
 /* Re-detects whether wcwidth() can be trusted (call after setlocale). */
 void wrap_init(void);

@@ -174,9 +174,9 @@ void main()
         vec4 x03 = xv[0] + xv[1] + xv[2] + xv[3], x47 = xv[4] + xv[5] + xv[6] + xv[7];
         vec2 xs = vec2(dot(x03, vec4(1.0)), dot(x47, vec4(1.0)));   // for block offsets
         // Unrolled, so acc[r] has constant indices: llvmpipe keeps a dynamically
-        // indexed array in memory and gathers/scatters every access (18-30% of
-        // the time, measured). Rows past the end (last workgroup) read the last
-        // row again and are not written: no divergent exit from this loop.
+        // indexed array in memory and gathers/scatters every access. Rows past
+        // the end (last workgroup) read the last row again and are not
+        // written: no divergent exit from this loop.
         if (GEGLU == 0u && TYPE == T_Q8_0_R8 && USE_TEXEL != 0 && 8u % NG == 0u) {
             // One texel of 8 rows' scales per 8 rows (VK_T_Q8_0_R8): this
             // group's rows r * NG + grp of a tile are all in it. row0 and
@@ -197,7 +197,7 @@ void main()
                 uint row = min(row0 + r * NG + grp, last);
                 acc[r] += dqdot0(unit_at(row, b, wgid, u, r, t, units), j, xv, xs);
             }
-        } else {   // two rows of sums: unrolled, they no longer fit the registers (measured slower)
+        } else {   // two rows of sums: unrolled, they would no longer fit the registers
             [[dont_unroll]] for (uint r = 0u; r < NR / NG; r++) {
                 uint row = min(row0 + r * NG + grp, last);
                 dq_at at = unit_at(row, b, wgid, u, r, t, units);

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Vulkan faults injected through GEMMA_CHAT_VK_FAULT (vk/vk_fault.h), on a
+# Vulkan faults injected through GEMMA_CHAT_FAULT (base/fault.h), on a
 # generated model in --no-tui mode:
 #  - out of device memory while uploading or allocating the weights: a clear
 #    message and exit 1 when Vulkan was asked for; a fallback to the CPU
@@ -27,7 +27,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/gc-faults-XXXXXX")
 trap 'rm -rf "$T"' EXIT
 export XDG_CONFIG_HOME=$T/config XDG_DATA_HOME=$T/data XDG_STATE_HOME=$T/state
 unset GEMMA_CHAT_MODEL GEMMA_CHAT_BACKEND GEMMA_CHAT_DEVICE GEMMA_CHAT_CONTEXT GEMMA_CHAT_PERSONA GEMMA_CHAT_SEED \
-      GEMMA_CHAT_VK_FAULT
+      GEMMA_CHAT_FAULT
 TR=$XDG_DATA_HOME/gemma-chat/transcripts
 G="-m $M --temp 0 -n 8 --no-tui --persona none"
 
@@ -35,7 +35,7 @@ G="-m $M --temp 0 -n 8 --no-tui --persona none"
 run() {
     _n=$1; _f=$2; shift 2
     rm -rf "$TR"
-    GEMMA_CHAT_VK_FAULT=$_f timeout 60 "$BIN" "$@" >"$T/$_n.out" 2>"$T/$_n.err"
+    GEMMA_CHAT_FAULT=$_f timeout 60 "$BIN" "$@" >"$T/$_n.out" 2>"$T/$_n.err"
     echo $? >"$T/$_n.rc"
 }
 rc() { cat "$T/$1.rc"; }
@@ -132,7 +132,7 @@ if command -v tmux >/dev/null 2>&1; then
     B_ABS=$BIN; case $BIN in /*) ;; *) B_ABS=$(pwd)/$BIN ;; esac
     M_ABS=$M; case $M in /*) ;; *) M_ABS=$(pwd)/$M ;; esac
     tm new-session -d -x 80 -y 24 -s f -e "XDG_DATA_HOME=$XDG_DATA_HOME" -e "XDG_CONFIG_HOME=$XDG_CONFIG_HOME" \
-        -e "XDG_STATE_HOME=$XDG_STATE_HOME" -e GEMMA_CHAT_VK_FAULT=lost:3 \
+        -e "XDG_STATE_HOME=$XDG_STATE_HOME" -e GEMMA_CHAT_FAULT=lost:3 \
         "stty -g >'$T/s0'; '$B_ABS' -m '$M_ABS' --backend vulkan -n 8 --persona none 2>'$T/tui.err'; echo \$? >'$T/tui.rc'; stty -g >'$T/s1'; exec sleep 600"
     n=0; while [ $n -lt 200 ] && ! tm capture-pane -p -t f | grep -q 'g3-default on vulkan'; do sleep 0.05; n=$((n + 1)); done
     tm send-keys -t f 'hello there' Enter

@@ -14,7 +14,7 @@ ok() { echo "ok: $*"; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/gc-safety-XXXXXX")
 trap 'rm -rf "$T"' EXIT
 export XDG_CONFIG_HOME=$T/config XDG_DATA_HOME=$T/data XDG_STATE_HOME=$T/state
-unset GEMMA_CHAT_MODEL GEMMA_CHAT_BACKEND GEMMA_CHAT_VK_FAULT GEMMA_CHAT_CONTEXT GEMMA_CHAT_PERSONA
+unset GEMMA_CHAT_MODEL GEMMA_CHAT_BACKEND GEMMA_CHAT_FAULT GEMMA_CHAT_CONTEXT GEMMA_CHAT_PERSONA
 TR=$XDG_DATA_HOME/gemma-chat/transcripts
 G="--backend cpu --temp 0 -n 4 --no-tui"
 esc=$(printf '\033')

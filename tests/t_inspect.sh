@@ -137,7 +137,7 @@ printf 'not a model at all' >"$tmp/junk.gguf"
 $BIN inspect "$tmp/junk.gguf" >/dev/null 2>"$tmp/err"; rc=$?
 check '[ $rc -eq 1 ] && grep -q "junk.gguf: byte 0: header magic" "$tmp/err"' "junk: exit 1 naming the magic"
 $BIN inspect "$tmp/missing.gguf" >/dev/null 2>"$tmp/err"; rc=$?
-check '[ $rc -eq 1 ] && grep -q "missing.gguf: cannot open" "$tmp/err"' "missing file: exit 1"
+check '[ $rc -eq 1 ] && grep -q "missing.gguf: no such file" "$tmp/err"' "missing file: exit 1"
 for f in tests/data/gguf/bad_*.gguf; do
     $BIN inspect "$f" >/dev/null 2>"$tmp/err"; rc=$?
     check '[ $rc -eq 1 ] && grep -q "$(basename "$f"): byte " "$tmp/err"' "$(basename "$f"): exit 1 with a located error (rc $rc)"

@@ -24,7 +24,7 @@ M=$MODELS/g2-46l.gguf
 
 . "$(dirname "$0")/tmux_lib.sh"
 tmux_init signals
-unset GEMMA_CHAT_MODEL GEMMA_CHAT_BACKEND GEMMA_CHAT_VK_FAULT GEMMA_CHAT_CONTEXT
+unset GEMMA_CHAT_MODEL GEMMA_CHAT_BACKEND GEMMA_CHAT_FAULT GEMMA_CHAT_CONTEXT
 export XDG_CONFIG_HOME=$T/config XDG_DATA_HOME=$T/data XDG_STATE_HOME=$T/state
 # A SIGSEGV sent with kill must die as SIGSEGV in the sanitizer build too
 # (ASan would report it and exit 1).

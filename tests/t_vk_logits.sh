@@ -66,7 +66,7 @@ if have_real_model "the real-model comparison"; then
     check '[ $? -eq 0 ]' "real model on cpu"
     compare "$T/real-cpu.bin" "$T/real-vk.bin" 2e-2 0.99 || fail=1
 fi
-GEMMA_CHAT_VK_FAULT=mem:1 $BIN logits -m "$M" --backend vulkan --file "$T/in.txt" --out "$T/x.bin" 2> "$T/mem.err"
+GEMMA_CHAT_FAULT=mem:1 $BIN logits -m "$M" --backend vulkan --file "$T/in.txt" --out "$T/x.bin" 2> "$T/mem.err"
 rc=$?
 cat "$T/mem.err"
 check '[ $rc -eq 1 ]' "a model larger than the device exits 1 (got $rc)"

@@ -8,6 +8,7 @@
 
 #include "app/paths.h"
 #include "app/transcript.h"
+#include "base/fault.h"
 #include "tests/test.h"
 #include "tests/testfs.h"
 
@@ -323,19 +324,19 @@ static void test_markdown(void)
 
 /* --- atomic saves --- */
 
-/* Saves `t` over an existing file in dir, with `inject` armed; checks the
- * save fails naming the path, the old file is byte-identical, and nothing
- * else is left in dir. */
-static void expect_failed_save(const char *dir, tr_transcript *t, paths_fault_op op, int nth, const char *what)
+/* Saves `t` over an existing file in dir, with `fault` (base/fault.h's
+ * syntax; NULL: the environment's) armed; checks the save fails naming the
+ * path, the old file is byte-identical, and nothing else is left in dir. */
+static void expect_failed_save(const char *dir, tr_transcript *t, const char *fault, const char *what)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/chat.yaml", dir);
     const char old[] = "format: gemma-chat-transcript\n# the previous save\n";
     CHECK(tfs_write(path, old, sizeof old - 1) == 0, "%s: write old file", what);
-    if (op != PATHS_FAULT_NONE) paths_fault_set(op, nth);
+    if (fault) gc_fault_set(fault);
     gc_err err = {0};
     int rc = tr_save(t, path, &err);
-    if (op != PATHS_FAULT_NONE) paths_fault_set(PATHS_FAULT_NONE, 0);
+    if (fault) gc_fault_set(NULL);
     CHECK(rc != 0, "%s: save succeeded", what);
     CHECK_CONTAINS(err.msg, path);
     CHECK_CONTAINS(err.msg, "unchanged");
@@ -365,20 +366,20 @@ static void test_injected_failures(void)
     snprintf(dir, sizeof dir, "%s/atomic", tmproot);
     mkdir(dir, 0700);
     tr_transcript *t = big_transcript();
-    expect_failed_save(dir, t, PATHS_FAULT_WRITE, 1, "first write");
-    expect_failed_save(dir, t, PATHS_FAULT_WRITE, 3, "third write");
-    expect_failed_save(dir, t, PATHS_FAULT_FSYNC, 1, "fsync");
-    expect_failed_save(dir, t, PATHS_FAULT_RENAME, 1, "rename");
+    expect_failed_save(dir, t, "write:1", "first write");
+    expect_failed_save(dir, t, "write:3", "third write");
+    expect_failed_save(dir, t, "fsync:1", "fsync");
+    expect_failed_save(dir, t, "rename:1", "rename");
 
     /* A directory sync failure happens after the rename: the new file is
      * complete, and the error says it may not be durable. */
     char path[4300];
     snprintf(path, sizeof path, "%s/chat.yaml", dir);
     gc_err err = {0};
-    paths_fault_set(PATHS_FAULT_DIRSYNC, 1);
+    gc_fault_set("dirsync:1");
     t->updated -= 5;   /* the last save was seconds ago: the file and t get the new time */
     CHECK(tr_save(t, path, &err) == 1, "dirsync failure not reported as 'saved, not synced'");
-    paths_fault_set(PATHS_FAULT_NONE, 0);
+    gc_fault_set(NULL);
     CHECK_CONTAINS(err.msg, "sync its directory");
     tr_transcript *u = NULL;
     CHECK(tr_load(path, &u, &err) == 0, "%s", err.msg);
@@ -391,8 +392,9 @@ static void test_injected_failures(void)
     tr_free(t);
 }
 
-/* GEMMA_CHAT_FAULT is read once per process, at the first atomic write: run
- * it in a child before this process has made any. */
+/* GEMMA_CHAT_FAULT, as script tests set it: read at the first question after
+ * gc_fault_set(NULL) (the last call of the tests before), in a child so
+ * that this process's environment stays clean. */
 static void test_env_fault(void)
 {
     char dir[4200];
@@ -403,7 +405,7 @@ static void test_env_fault(void)
     if (pid == 0) {
         setenv("GEMMA_CHAT_FAULT", "fsync:1", 1);
         tr_transcript *t = sample();
-        expect_failed_save(dir, t, PATHS_FAULT_NONE, 0, "GEMMA_CHAT_FAULT=fsync:1");
+        expect_failed_save(dir, t, "none:0", "GEMMA_CHAT_FAULT=fsync:1");
         tr_free(t);
         _exit(test_failures ? 1 : 0);
     }

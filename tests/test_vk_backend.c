@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fault.h"
 #include "tests/vk_testlib.h"
 #include "vk/vk_pipe.h"
 
@@ -186,9 +187,9 @@ static void test_faults(void)
 {
     /* out of memory while uploading: a clear error naming the tensor, clean teardown */
     vk_backend_opts o = vt_opts();
-    o.hooks.fail_alloc_after = 3;
     backend *v = vt_backend(&o);
     if (!v) return;
+    gc_fault_set("alloc:3");            /* the third buffer from now */
     float wd[64 * 64];
     vt_rand(wd, 64 * 64, 1);
     gc_err e = {0};
@@ -201,6 +202,7 @@ static void test_faults(void)
         be_tensor *t;
         if (v->weight(v, &g, &t, &e)) failed_at = i;
     }
+    gc_fault_set("");
     CHECK(failed_at >= 0, "injected out-of-memory never happened");
     CHECK_CONTAINS(e.msg, "VK_ERROR_OUT_OF_DEVICE_MEMORY");
     CHECK_CONTAINS(e.msg, "ffn_up");
@@ -208,9 +210,9 @@ static void test_faults(void)
 
     /* device loss at step 2: that step and every later one fail, no hang */
     o = vt_opts();
-    o.hooks.lose_device_at_step = 2;
     v = vt_backend(&o);
     if (!v) return;
+    gc_fault_set("lost:2");
     be_tensor *x = vt_act(v, 16, NULL);   /* step 1 (nothing recorded, it still counts) */
     (void)x;
     CHECK(v->begin_step(v, &e) == 0, "%s", e.msg);
@@ -223,13 +225,15 @@ static void test_faults(void)
     v->destroy(v);
 
     /* the same through the environment (what app-level tests use) */
-    setenv("GEMMA_CHAT_VK_FAULT", "lost:1", 1);
+    setenv("GEMMA_CHAT_FAULT", "lost:1", 1);
+    gc_fault_set(NULL);
     o = vt_opts();
     v = vt_backend(&o);
-    unsetenv("GEMMA_CHAT_VK_FAULT");
-    if (!v) return;
+    if (!v) { unsetenv("GEMMA_CHAT_FAULT"); return; }
     CHECK(v->begin_step(v, &e) == 0, "%s", e.msg);
-    CHECK(v->end_step(v, &e) != 0, "GEMMA_CHAT_VK_FAULT=lost:1 had no effect");
+    CHECK(v->end_step(v, &e) != 0, "GEMMA_CHAT_FAULT=lost:1 had no effect");
+    unsetenv("GEMMA_CHAT_FAULT");
+    gc_fault_set(NULL);
     v->destroy(v);
     vt_no_validation_messages();
 }
@@ -248,14 +252,15 @@ static void test_fit(void)
     CHECK(bytes == 1024ull * 2048 * 4 + 1024 * 4, "weight bytes %llu", (unsigned long long)bytes);
     vk_backend_opts o = vt_opts();
     o.model = &g;
-    o.hooks.device_memory = 4ull << 20;
+    gc_fault_set("mem:4");
     backend *v = NULL;
     CHECK(vk_backend_create(&o, &v, &e) != 0 && !v, "an 8 MiB model fit in 4 MiB");
     CHECK_CONTAINS(e.msg, "big.gguf");
     CHECK_CONTAINS(e.msg, "8 MiB");
     CHECK_CONTAINS(e.msg, "4 MiB");
-    o.hooks.device_memory = 64ull << 20;
+    gc_fault_set("mem:64");
     v = vt_backend(&o);
+    gc_fault_set("");
     if (v) v->destroy(v);
     vt_no_validation_messages();
 }

@@ -1,8 +1,9 @@
-/* test_wrap.c: UTF-8 decoding, display widths and word wrapping (render/wrap). */
+/* test_wrap.c: UTF-8 decoding (base/utf8), display widths and word wrapping (render/wrap). */
 #include <locale.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "render/wrap.h"
 #include "tests/test.h"
 
@@ -43,33 +44,33 @@ static int row_cols(const char *s, int width, size_t row)
 static void test_decode(void)
 {
     uint32_t cp;
-    CHECK(wrap_utf8_decode("A", 1, &cp) == 1 && cp == 'A', "ascii");
-    CHECK(wrap_utf8_decode("\xC3\xA9", 2, &cp) == 2 && cp == 0xE9, "2-byte");
-    CHECK(wrap_utf8_decode("\xE6\x97\xA5", 3, &cp) == 3 && cp == 0x65E5, "3-byte");
-    CHECK(wrap_utf8_decode("\xF0\x9F\x98\x80", 4, &cp) == 4 && cp == 0x1F600, "4-byte");
-    CHECK(wrap_utf8_decode("\x80", 1, &cp) == 1 && cp == 0xFFFD, "lone continuation");
-    CHECK(wrap_utf8_decode("\xC0\x80", 2, &cp) == 1 && cp == 0xFFFD, "overlong NUL");
-    CHECK(wrap_utf8_decode("\xE0\x80\xAF", 3, &cp) == 1 && cp == 0xFFFD, "overlong slash");
-    CHECK(wrap_utf8_decode("\xED\xA0\x80", 3, &cp) == 1 && cp == 0xFFFD, "surrogate");
-    CHECK(wrap_utf8_decode("\xF4\x90\x80\x80", 4, &cp) == 1 && cp == 0xFFFD, "above U+10FFFF");
-    CHECK(wrap_utf8_decode("\xE6\x97", 2, &cp) == 1 && cp == 0xFFFD, "truncated");
-    CHECK(wrap_utf8_decode("\xE6\x41\xA5", 3, &cp) == 1 && cp == 0xFFFD, "bad continuation");
-    CHECK(wrap_utf8_decode("", 0, &cp) == 0, "empty");
+    CHECK(utf8_decode_lossy("A", 1, &cp) == 1 && cp == 'A', "ascii");
+    CHECK(utf8_decode_lossy("\xC3\xA9", 2, &cp) == 2 && cp == 0xE9, "2-byte");
+    CHECK(utf8_decode_lossy("\xE6\x97\xA5", 3, &cp) == 3 && cp == 0x65E5, "3-byte");
+    CHECK(utf8_decode_lossy("\xF0\x9F\x98\x80", 4, &cp) == 4 && cp == 0x1F600, "4-byte");
+    CHECK(utf8_decode_lossy("\x80", 1, &cp) == 1 && cp == 0xFFFD, "lone continuation");
+    CHECK(utf8_decode_lossy("\xC0\x80", 2, &cp) == 1 && cp == 0xFFFD, "overlong NUL");
+    CHECK(utf8_decode_lossy("\xE0\x80\xAF", 3, &cp) == 1 && cp == 0xFFFD, "overlong slash");
+    CHECK(utf8_decode_lossy("\xED\xA0\x80", 3, &cp) == 1 && cp == 0xFFFD, "surrogate");
+    CHECK(utf8_decode_lossy("\xF4\x90\x80\x80", 4, &cp) == 1 && cp == 0xFFFD, "above U+10FFFF");
+    CHECK(utf8_decode_lossy("\xE6\x97", 2, &cp) == 1 && cp == 0xFFFD, "truncated");
+    CHECK(utf8_decode_lossy("\xE6\x41\xA5", 3, &cp) == 1 && cp == 0xFFFD, "bad continuation");
+    CHECK(utf8_decode_lossy("", 0, &cp) == 0, "empty");
     char buf[4];
-    CHECK(wrap_utf8_encode(0x1F600, buf) == 4 && !memcmp(buf, "\xF0\x9F\x98\x80", 4), "encode 4");
-    CHECK(wrap_utf8_encode(0x241B, buf) == 3 && !memcmp(buf, "\xE2\x90\x9B", 3), "encode 3");
+    CHECK(utf8_encode(0x1F600, buf) == 4 && !memcmp(buf, "\xF0\x9F\x98\x80", 4), "encode 4");
+    CHECK(utf8_encode(0x241B, buf) == 3 && !memcmp(buf, "\xE2\x90\x9B", 3), "encode 3");
 }
 
 static void test_partial_tail(void)
 {
-    CHECK(wrap_utf8_partial_tail("abc\xE6\x97", 5) == 2, "2 of 3");
-    CHECK(wrap_utf8_partial_tail("abc\xE6", 4) == 1, "1 of 3");
-    CHECK(wrap_utf8_partial_tail("abc\xE6\x97\xA5", 6) == 0, "complete");
-    CHECK(wrap_utf8_partial_tail("\xF0\x9F\x98", 3) == 3, "3 of 4");
-    CHECK(wrap_utf8_partial_tail("\xED\xA0", 2) == 0, "surrogate start is not a partial");
-    CHECK(wrap_utf8_partial_tail("a\x80", 2) == 0, "stray continuation");
-    CHECK(wrap_utf8_partial_tail("abc", 3) == 0, "ascii");
-    CHECK(wrap_utf8_partial_tail("", 0) == 0, "empty");
+    CHECK(utf8_partial_tail("abc\xE6\x97", 5) == 2, "2 of 3");
+    CHECK(utf8_partial_tail("abc\xE6", 4) == 1, "1 of 3");
+    CHECK(utf8_partial_tail("abc\xE6\x97\xA5", 6) == 0, "complete");
+    CHECK(utf8_partial_tail("\xF0\x9F\x98", 3) == 3, "3 of 4");
+    CHECK(utf8_partial_tail("\xED\xA0", 2) == 0, "surrogate start is not a partial");
+    CHECK(utf8_partial_tail("a\x80", 2) == 0, "stray continuation");
+    CHECK(utf8_partial_tail("abc", 3) == 0, "ascii");
+    CHECK(utf8_partial_tail("", 0) == 0, "empty");
 }
 
 static void test_widths(void)

@@ -46,7 +46,7 @@ ORACLE_ENV=${ORACLE_ENV:-$HOME/.cache/llama-oracle/env.sh}
 . "$ORACLE_ENV"
 mkdir -p "$BENCH_DIR"
 MEMBW=$BENCH_DIR/membw
-cc -O2 -std=c11 -D_GNU_SOURCE -o "$MEMBW" tools/membw.c -lpthread
+cc -O2 -std=c11 -D_GNU_SOURCE -I. -o "$MEMBW" tools/membw.c -lpthread
 
 gen() {   # $1 = preset, $2 = ftype number, $3 = output
     src="$BENCH_DIR/$1-src.gguf"

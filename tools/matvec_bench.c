@@ -14,14 +14,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "tests/vk_testlib.h"
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 int main(int argc, char **argv)
 {
@@ -51,14 +45,14 @@ int main(int argc, char **argv)
     gc_err e = {0};
     double best = 1e30;
     for (int it = 0; it < 5; it++) {
-        double t0 = now_s();
+        double t0 = gc_now_s();
         if (vk->begin_step(vk, &e)) break;
         for (int i = 0; i < calls; i++) {
             if (geglu) vk->matmul_geglu(vk, dst, w[i % copies], up, src, rows, (int)n_in, (int)n_out);
             else vk->matmul(vk, dst, w[i % copies], src, rows, (int)n_in, (int)n_out);
         }
         if (vk->end_step(vk, &e)) { fprintf(stderr, "%s\n", e.msg); return 1; }
-        double dt = (now_s() - t0) / calls;
+        double dt = (gc_now_s() - t0) / calls;
         if (dt < best) best = dt;
     }
     printf("%s%s %llux%llu rows %d copies %d: %.3f ms/call %.2f Gweights/s\n", quant_type_name(type), geglu ? " geglu" : "",

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+
 typedef struct slice { const uint64_t *p; size_t n; uint64_t sum; } slice;
 
 static void *reader(void *arg)
@@ -27,13 +29,6 @@ static void *reader(void *arg)
     }
     s->sum = a + b + c + d + e + f + g + h;
     return NULL;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 int main(int argc, char **argv)
@@ -54,13 +49,13 @@ int main(int argc, char **argv)
     double best = 0;
     uint64_t check = 0;
     for (int pass = 0; pass < 7; pass++) {
-        double t0 = now();
+        double t0 = gc_now_s();
         for (int t = 0; t < threads; t++) {
             sl[t] = (slice){ buf + n / threads * t, n / threads, 0 };
             pthread_create(&th[t], NULL, reader, &sl[t]);
         }
         for (int t = 0; t < threads; t++) { pthread_join(th[t], NULL); check += sl[t].sum; }
-        double gbs = (double)(n / threads * threads) * 8 / (now() - t0) / 1e9;
+        double gbs = (double)(n / threads * threads) * 8 / (gc_now_s() - t0) / 1e9;
         if (gbs > best) best = gbs;
     }
     printf("membw_gb_s=%.2f threads=%d mib=%zu (checksum %llu)\n", best, threads, mib, (unsigned long long)(check & 0xff));

@@ -46,7 +46,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="gc-soak-")
     env = dict(os.environ, XDG_CONFIG_HOME=f"{tmp}/config", XDG_DATA_HOME=f"{tmp}/data",
                XDG_STATE_HOME=f"{tmp}/state")
-    for k in ("GEMMA_CHAT_MODEL", "GEMMA_CHAT_BACKEND", "GEMMA_CHAT_VK_FAULT", "GEMMA_CHAT_CONTEXT",
+    for k in ("GEMMA_CHAT_MODEL", "GEMMA_CHAT_BACKEND", "GEMMA_CHAT_FAULT", "GEMMA_CHAT_CONTEXT",
               "GEMMA_CHAT_PERSONA"):
         env.pop(k, None)
     out = open(f"{tmp}/out.txt", "wb")

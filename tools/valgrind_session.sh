@@ -14,7 +14,7 @@ command -v valgrind >/dev/null 2>&1 || { echo "valgrind is not installed (tools/
 T=$(mktemp -d "${TMPDIR:-/tmp}/gc-valgrind-XXXXXX")
 trap 'rm -rf "$T"' EXIT
 export XDG_CONFIG_HOME=$T/config XDG_DATA_HOME=$T/data XDG_STATE_HOME=$T/state XDG_CACHE_HOME=$T/cache
-unset GEMMA_CHAT_MODEL GEMMA_CHAT_BACKEND GEMMA_CHAT_VK_FAULT
+unset GEMMA_CHAT_MODEL GEMMA_CHAT_BACKEND GEMMA_CHAT_FAULT
 cat >"$T/in.txt" <<'IN'
 Hello there, how are you today?
 /save vg

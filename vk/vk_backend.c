@@ -16,7 +16,7 @@
 
 #include "model/quant.h"
 #include "vk/vk_device.h"
-#include "vk/vk_fault.h"
+#include "base/fault.h"
 #include "vk/vk_kernels.h"
 #include "vk/vk_mem.h"
 #include "vk/vk_pipe.h"
@@ -708,10 +708,7 @@ static int vb_end_step(backend *be, gc_err *err)
         if (r == VK_SUCCESS) r = vkResetFences(b->dev->dev, 1, &b->fence);
     }
     b->st.steps++;
-    if (r == VK_SUCCESS && b->opts.hooks.lose_device_at_step > 0 &&
-        b->st.steps == (uint64_t)b->opts.hooks.lose_device_at_step)
-        r = VK_ERROR_DEVICE_LOST;   /* test hook */
-    if (r == VK_SUCCESS && vk_fault_hit(VK_FAULT_LOST)) r = VK_ERROR_DEVICE_LOST;   /* test hook (vk_fault.h) */
+    if (r == VK_SUCCESS && gc_fault_hit(GC_FAULT_LOST)) r = VK_ERROR_DEVICE_LOST;
     if (r != VK_SUCCESS) {
         if (r == VK_ERROR_DEVICE_LOST) b->lost = b->base.lost = true;
         return gc_errf(err, "vulkan: running step %llu on %s failed: %s%s", (unsigned long long)b->st.steps,
@@ -1209,7 +1206,6 @@ void vk_backend_opts_init(vk_backend_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->device = -1;
-    o->hooks.fail_alloc_after = -1;
 }
 
 int vk_model_weight_bytes(const gguf_file *g, const vk_kcaps *kc, uint64_t *bytes, gc_err *err)
@@ -1231,16 +1227,6 @@ int vk_model_weight_bytes(const gguf_file *g, const vk_kcaps *kc, uint64_t *byte
     }
     *bytes = sum;
     return 0;
-}
-
-static void parse_fault_env(vk_test_hooks *h)
-{
-    const char *s = getenv("GEMMA_CHAT_VK_FAULT");
-    if (!s) return;
-    int n;
-    if (sscanf(s, "oom:%d", &n) == 1 && n >= 0) h->fail_alloc_after = n;
-    else if (sscanf(s, "lost:%d", &n) == 1 && n > 0) h->lose_device_at_step = n;
-    else if (sscanf(s, "mem:%d", &n) == 1 && n > 0) h->device_memory = (uint64_t)n << 20;
 }
 
 static const backend vk_ops = {
@@ -1279,7 +1265,6 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
     if (!b) return gc_errf(err, "vulkan: out of memory");
     if (o) b->opts = *o;
     else vk_backend_opts_init(&b->opts);
-    parse_fault_env(&b->opts.hooks);
     const char *tr = getenv("GEMMA_CHAT_VK_TRACE");
     b->trace = tr && !strcmp(tr, "1");
     backend *be = &b->base;
@@ -1309,7 +1294,7 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
         else fprintf(stderr, "%s\n", msg);
     }
     /* The whole model must fit before anything is uploaded. */
-    uint64_t heap = b->opts.hooks.device_memory ? b->opts.hooks.device_memory : vk_device_budget(pc);
+    uint64_t heap = gc_fault_limit(GC_FAULT_MEM) ? gc_fault_limit(GC_FAULT_MEM) << 20 : vk_device_budget(pc);
     if (b->opts.model) {
         uint64_t need;
         vk_kcaps kc = vk_caps_kernel(pc);
@@ -1340,7 +1325,7 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
         goto fail;
     }
 
-    if (vk_mem_create(b->dev, b->opts.hooks.fail_alloc_after, &b->mem, err)) goto fail;
+    if (vk_mem_create(b->dev, &b->mem, err)) goto fail;
     if (vk_pipes_create(b->dev, b->opts.cache_path, &b->pipes, err)) goto fail;
     be->kernels_cold = !vk_pipes_cache_warm(b->pipes);
     uint64_t staging = STAGING_BYTES < b->dev->caps.max_storage_range ? STAGING_BYTES : b->dev->caps.max_storage_range;

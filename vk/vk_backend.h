@@ -19,19 +19,15 @@
 #include "model/gguf.h"
 #include "vk/vk_kernels.h"
 
-/* Fault and limit injection for tests (issue 10 uses the faults). The
- * environment variable GEMMA_CHAT_VK_FAULT sets the faults for a whole
- * process: "oom:N" (creating buffer N+1 fails), "lost:N" (step N reports
- * device loss) or "mem:N" (the device has N MiB), e.g. for tests of the app. */
+/* Test hooks that make the backend take the paths another device would.
+ * Faults (a failed allocation or upload, a lost device) and the device's
+ * memory size come from base/fault.h (points alloc, upload, lost, mem). */
 typedef struct vk_test_hooks {
     uint64_t max_storage_range;   /* > 0: lower maxStorageBufferRange to this (forces splitting) */
-    uint64_t device_memory;       /* > 0: pretend the device-local heap has this many bytes */
     bool force_staging;           /* upload through staging even on unified memory */
     bool force_no_subgroup;       /* shared-memory reductions even where subgroups work */
     bool gpu_variants;            /* choose kernels as for a GPU even on a CPU device (tests the
                                    * shared-memory tiles and multi-subgroup reductions on lavapipe) */
-    int fail_alloc_after;         /* >= 0: that many buffers are made, then OOM; -1 off */
-    int lose_device_at_step;      /* > 0: that end_step (1-based) fails with VK_ERROR_DEVICE_LOST */
 } vk_test_hooks;
 
 typedef struct vk_backend_opts {

@@ -242,10 +242,11 @@ void vk_repack_rows(const vk_wlayout *l, const void *src_, uint64_t n_in, uint64
 /* ---- variant choice ----
  * Policy, all in one place:
  *  - CPU-type devices (lavapipe): workgroups of one subgroup (8) for kernels
- *    that reduce, 64 rows per matrix-vector workgroup (x reused from
- *    registers; 16 measured 1.2-1.6x faster than 8 on the 300M bench model,
- *    64 faster than 16 on it and on Gemma 3 270M), matrix products reading operands straight from memory
- *    (shared memory is plain memory there and only adds copies).
+ *    that reduce, many rows per matrix-vector workgroup (x is reused from
+ *    registers across them), matrix products reading operands straight from
+ *    memory (shared memory is plain memory there and only adds copies).
+ *    The measurements behind each shape: docs/bench-results.md, "Why the
+ *    Vulkan kernels have their shapes".
  *  - GPUs: one or two subgroups per workgroup, subgroup reductions where the
  *    device has them (shared-memory trees otherwise), shared-memory tiles for
  *    the matrix product.
@@ -376,33 +377,21 @@ vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uin
     vk_variant v = {0};
     if (geglu || rows <= vk_matvec_max_rows(c)) {
         uint32_t wg, nr;
-        /* CPU devices: 16-32 rows per row group (below), 32-64 per workgroup.
-         * Measured on lavapipe, 64 rows against 16 (before the row loop was
-         * unrolled): Gemma 3 270M (n_in 640) head matvec ~30% less time, the
-         * layers' 0-45% less; 300M bench model decode 5.2-5.3 -> 6.0-6.4 tok/s.
-         * With the unrolled loop, rows per lane 8 / 16 / 32 / 64 on the Gemma 3
-         * head: 56 / 46 / 36 / 50 ms (best of 4; noisy): 32 kept, which also
-         * bounds the unrolled code (pipeline builds). */
+        /* CPU devices: 16-32 rows per row group (below), 32-64 per workgroup:
+         * enough rows to reuse x from registers, few enough that the unrolled
+         * row loop keeps pipeline builds short. */
         if (c->cpu) { wg = sg_or(c, 8); nr = 32; }
         else        { wg = sg_or(c, 32); if (wg < 32) wg = 32; nr = 2; }
         wg = clamp_wg(c, wg);
         bool sg = c->subgroup_arith && c->subgroup_size > 0;
         v.kernel = VK_K_MATVEC;
         v.spec[0] = wg; v.spec[1] = type; v.spec[2] = nr; v.spec[3] = sg; v.spec[4] = geglu;
-        /* Row groups need the workgroup to be one subgroup (one subgroupAdd per
-         * group). Measured on lavapipe (n_in 640, 4 lanes per row against 8;
-         * best of 5 alternating runs): 262144 x 640 Q8_0 (Gemma 3 head) -11%,
-         * 2048 x 640 Q5_0 -14%; n_in 1152 (36 units: 9 rounds of 4 lanes against
-         * 5 rounds of 8) unchanged. */
+        /* Row groups (fewer lanes per row, so short rows keep every lane
+         * busy) need the workgroup to be one subgroup: one subgroupAdd per
+         * group. */
         if (c->cpu && sg && wg == c->subgroup_size) {
             /* 16 rows per row group (the shader unrolls its loop over them),
-             * 32 to 64 per workgroup: one row group keeps 32 rows. Measured
-             * after x and the Q8_0 scales moved to texel fetches (stop 16;
-             * matvec_bench, 4-6 alternating rounds, min): with 2 row groups
-             * 32 rows against 64: Gemma 3 head 262144 x 640 Q8_0 28.9 -> 25.7
-             * ms, 300M head 64000 x 1152 11.6 -> 9.0, 4608 x 1152 Q8_0 0.81
-             * -> 0.70, 1024 x 640 Q5_0 -4%, GeGLU 2048 x 640 same; with one
-             * row group (n_in 1024, 2048) 16 rows against 32 were 3-5% slower. */
+             * 32 to 64 per workgroup: one row group keeps 32 rows. */
             matvec_cpu_shape(wg, n_in, &v.spec[5], &nr);
             v.spec[2] = nr;
         }
@@ -413,21 +402,11 @@ vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uin
      * TM x TN outputs, TN = BM*BN / (wg*TM) (see matmat.comp). Halving wg
      * halves BN to keep that. */
     uint32_t wg, bm, bn, shared, tm;
-    /* CPU devices: 16 x 8 outputs per invocation. Measured on lavapipe (300M
-     * bench model, 64-token prefill, texel variant): TM 8 / TN 8 21 tok/s,
-     * TM 16 / TN 8 34, TM 16 / TN 16 36-39, TM 32 / TN 8 (this) 41, TM 4 13.
-     * TN 16 also doubles the shader's unrolled code: pipeline builds took
-     * 70 s instead of 56 s for test_vk_ops' cold cache.
-     * Re-checked after matmat.glsl lost its dynamically indexed arrays (stop
-     * 14; 1152x4608 Q8_0/Q5_0 by 128 rows, CPU time, 2 rounds): 256x8 (TR 8),
-     * 128x32 (TN 16) and 64x16 (TM 16) within the +-15% noise of this one,
-     * TM 64 1.5-2x slower; one row per invocation shared through
-     * subgroupBroadcast (TR 1) 2x slower.
-     * Since the tile loop is unrolled, its code grows with TM x TN: 128x16 /
-     * TM 32 (256 sums) made a cold `make test` ~8 min longer and the first
-     * prompt on a fresh machine wait ~98 s for pipeline builds (Gemma 3 270M).
-     * 64x16 / TM 16 (128 sums, this): 34 s, prefill ~20% slower than 128x16
-     * in 3 alternating pairs (still >= 6x llama.cpp's Vulkan backend). */
+    /* CPU devices: a 64 x 16 tile, 16 x 8 outputs per invocation. The tile
+     * loop is unrolled, so its code grows with TM x TN and so do pipeline
+     * builds (the wait before a fresh machine's first reply): this is the
+     * largest tile whose builds stay short; larger ones prefill a little
+     * faster. */
     if (c->cpu) { wg = 8;   bm = 64;  bn = 16; shared = 0; tm = 16; }
     else        { wg = 128; bm = 64; bn = 32; shared = 1; tm = 4; }
     if (shared && (bm + bn) * 33 * 4 > c->max_shared) shared = 0;

@@ -86,8 +86,7 @@ typedef struct vk_kcaps {
  * with U = the row's units rounded up to a multiple of LPR; rows are padded
  * to whole tiles and padding is zero. Shaders: dq_tex_index in dequant.glsl.
  * Kernels learn it from their TYPE spec constant: type | VK_T_TILED
- * (vk_wlayout_ktype). Measured on lavapipe (2-core Zen 3 VM): Gemma 3's
- * 262144 x 640 Q8_0 head 65-76 -> 32-36 ms. */
+ * (vk_wlayout_ktype). */
 #define VK_T_TILED 128u
 #define VK_TILE_LANES 8u
 

@@ -1,6 +1,6 @@
 /* vk_mem.c: block sub-allocator, buffers, staged uploads (see vk_mem.h). */
 #include "vk/vk_mem.h"
-#include "vk/vk_fault.h"
+#include "base/fault.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,16 +21,13 @@ struct vk_mem {
     VkBuffer *bufs;                /* every buffer made, destroyed with the allocator */
     uint32_t n_bufs, cap_bufs;
     uint64_t used[VK_MEM_KIND_COUNT];
-    int fail_after;                /* test hook, see vk_mem_create */
-    uint32_t n_bufs_made;
 };
 
-int vk_mem_create(vk_device *d, int fail_after, vk_mem **out, gc_err *err)
+int vk_mem_create(vk_device *d, vk_mem **out, gc_err *err)
 {
     vk_mem *m = calloc(1, sizeof *m);
     if (!m) return gc_errf(err, "vulkan: out of memory");
     m->d = d;
-    m->fail_after = fail_after;
     *out = m;
     return 0;
 }
@@ -169,12 +166,11 @@ int vk_buf_create(vk_mem *m, enum vk_mem_kind kind, uint64_t size, const char *n
     if (type < 0) return gc_errf(err, "vulkan: no suitable memory type for buffer '%s'", name);
     mem_block *blk = NULL;
     uint64_t off = 0;
-    if ((m->fail_after >= 0 && m->n_bufs_made >= (uint32_t)m->fail_after) || vk_fault_hit(VK_FAULT_ALLOC))   /* test hooks */
+    if (gc_fault_hit(GC_FAULT_ALLOC))
         return gc_errf(err, "vulkan: allocating %llu bytes of %s memory for '%s' failed: %s (injected)",
                        (unsigned long long)size, kind == VK_MEM_DEVICE ? "device" : "host-visible", name,
                        vk_result_name(VK_ERROR_OUT_OF_DEVICE_MEMORY));
     if (place(m, kind, (uint32_t)type, &rq, name, &blk, &off, err)) return -1;
-    m->n_bufs_made++;
     r = vkBindBufferMemory(m->d->dev, buf, blk->mem, off);
     if (r != VK_SUCCESS) return gc_errf(err, "vulkan: binding memory of '%s' failed: %s", name, vk_result_name(r));
     out->buf = buf;
@@ -320,7 +316,7 @@ int vk_upload_map(vk_upload *u, vk_buf *dst, uint64_t off, uint64_t size, void *
     if (off + size > dst->size)
         return gc_errf(err, "vulkan: upload of %llu bytes at %llu overflows '%s' (%llu bytes)",
                        (unsigned long long)size, (unsigned long long)off, dst->name, (unsigned long long)dst->size);
-    if (vk_fault_hit(VK_FAULT_UPLOAD))   /* test hook (vk_fault.h) */
+    if (gc_fault_hit(GC_FAULT_UPLOAD))
         return gc_errf(err, "vulkan: uploading '%s' failed: %s (injected)", dst->name, vk_result_name(VK_ERROR_OUT_OF_DEVICE_MEMORY));
     if (u->direct) {
         if (!dst->map) return gc_errf(err, "vulkan: buffer '%s' is not host-visible", dst->name);

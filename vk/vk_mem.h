@@ -39,9 +39,8 @@ typedef struct vk_buf {
 
 typedef struct vk_mem vk_mem;
 
-/* fail_after >= 0: after that many buffers, creating the next one fails with
- * VK_ERROR_OUT_OF_DEVICE_MEMORY (test hook); -1: never. */
-int vk_mem_create(vk_device *d, int fail_after, vk_mem **out, gc_err *err);
+/* Buffer creation fails where base/fault.h's point `alloc` says (tests). */
+int vk_mem_create(vk_device *d, vk_mem **out, gc_err *err);
 void vk_mem_destroy(vk_mem *m);
 
 /* A buffer of `size` bytes usable as a storage buffer and copy source and

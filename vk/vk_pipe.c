@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/file.h"
 #include "shaders_embedded.h"
 
 /* Every kernel, once. Bindings are storage buffers 0..n_bind-1, except those
@@ -113,6 +114,7 @@ int vk_pipe_cache_check(const vk_caps *c, const void *data, size_t size)
 #define CACHE_MAGIC 0x43504347u   /* "GCPC" */
 #define CACHE_VERSION 1u
 #define CACHE_HEADER 16u          /* u32 magic, u32 version, u64 build hash */
+#define CACHE_MAX_BYTES (1u << 30)
 
 uint64_t vk_pipe_build_hash(void)
 {
@@ -137,19 +139,16 @@ int vk_pipe_file_check(const vk_caps *c, uint64_t build, const void *data, size_
     return vk_pipe_cache_check(c, (const uint8_t *)data + CACHE_HEADER, size - CACHE_HEADER);
 }
 
+/* The cache file, or NULL when it is missing, unreadable or implausibly big
+ * (a cache is only ever a shortcut). */
 static void *read_file(const char *path, size_t *size)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    void *buf = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        if (n > 0 && n < (1l << 30) && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n))) {
-            if (fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
-            else *size = (size_t)n;
-        }
-    }
-    fclose(f);
+    char *buf;
+    size_t n;
+    gc_err ignored;
+    if (file_read_path(path, "", CACHE_MAX_BYTES, &buf, &n, &ignored)) return NULL;
+    if (n == 0 || n > CACHE_MAX_BYTES) { free(buf); return NULL; }
+    *size = n;
     return buf;
 }
 

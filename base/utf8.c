@@ -1,4 +1,5 @@
-#include "app/utf8.h"
+/* utf8.c: the UTF-8 codec (see utf8.h). */
+#include "base/utf8.h"
 
 int utf8_decode(const char *s, size_t n, uint32_t *cp)
 {
@@ -22,7 +23,7 @@ int utf8_decode(const char *s, size_t n, uint32_t *cp)
     return len;
 }
 
-int utf8_encode(uint32_t cp, char out[4])
+size_t utf8_encode(uint32_t cp, char out[4])
 {
     if (cp < 0x80) { out[0] = (char)cp; return 1; }
     if (cp < 0x800) {
@@ -53,4 +54,39 @@ size_t utf8_invalid_at(const char *s, size_t n)
         i += (size_t)k;
     }
     return n;
+}
+
+size_t utf8_decode_lossy(const char *s, size_t n, uint32_t *cp)
+{
+    if (n == 0) return 0;
+    int k = utf8_decode(s, n, cp);
+    if (k) return (size_t)k;
+    *cp = 0xFFFD;
+    return 1;
+}
+
+/* Second-byte range allowed after a lead byte, so that a tail like "\xED\xA0"
+ * (a surrogate) is not mistaken for a character still arriving. */
+static int second_ok(unsigned char lead, unsigned char b)
+{
+    if ((b & 0xC0) != 0x80) return 0;
+    if (lead == 0xE0) return b >= 0xA0;
+    if (lead == 0xED) return b <= 0x9F;
+    if (lead == 0xF0) return b >= 0x90;
+    if (lead == 0xF4) return b <= 0x8F;
+    return 1;
+}
+
+size_t utf8_partial_tail(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        unsigned char c = u[n - back];
+        if ((c & 0xC0) == 0x80) continue;       /* continuation: keep looking for the lead */
+        size_t need = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        if (need == 0 || back >= need) return 0;  /* ASCII, bad lead, or complete */
+        if (back >= 2 && !second_ok(c, u[n - back + 1])) return 0;
+        return back;
+    }
+    return 0;
 }
