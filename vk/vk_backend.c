@@ -1150,10 +1150,15 @@ static int vb_kv_value_bytes(backend *be, const gguf_file *model)
     return vk_choose_kv_f16(vb_of(be)->opts.kv_bits, all_f32) ? 2 : 4;
 }
 
+/* The device's memory, or the fault hook's pretend size (MiB). */
+static uint64_t device_budget(const vk_caps *c)
+{
+    return gc_fault_limit(GC_FAULT_MEM) ? gc_fault_limit(GC_FAULT_MEM) << 20 : vk_device_budget(c);
+}
+
 static uint64_t vb_memory_budget(backend *be)
 {
-    vk_backend *b = vb_of(be);
-    return b->opts.hooks.device_memory ? b->opts.hooks.device_memory : vk_device_budget(&b->dev->caps);
+    return device_budget(&vb_of(be)->dev->caps);
 }
 
 static uint64_t vb_memory_used(backend *be)
@@ -1294,7 +1299,7 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
         else fprintf(stderr, "%s\n", msg);
     }
     /* The whole model must fit before anything is uploaded. */
-    uint64_t heap = gc_fault_limit(GC_FAULT_MEM) ? gc_fault_limit(GC_FAULT_MEM) << 20 : vk_device_budget(pc);
+    uint64_t heap = device_budget(pc);
     if (b->opts.model) {
         uint64_t need;
         vk_kcaps kc = vk_caps_kernel(pc);
