@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "app/backends.h"
+#include "app/fit.h"
 #include "app/transcript.h"
 
 static void fe_notice(chat *c, const char *text)
@@ -180,6 +181,8 @@ int chat_open(chat *c, const cfg_config *cfg, be_progress_fn progress, void *pu,
     if (gguf_open(&c->g, c->model_path, err) || tok_from_gguf(&c->v, c->g, err) ||
         open_backend(c, warn, wu, err))
         goto done;
+    int fit_ctx = c->cfg.context;   /* 0: the largest that fits (app/fit.h) */
+    if (fit_check(c->be, c->g, 0, &fit_ctx, err)) goto done;
     if (gemma_model_load(&c->m, c->g, c->be, progress, pu, err)) {
         /* Out of device memory while uploading: the CPU backend needs none,
          * where Vulkan was not asked for explicitly. */
@@ -206,7 +209,7 @@ int chat_open(chat *c, const cfg_config *cfg, be_progress_fn progress, void *pu,
             snprintf(msg, sizeof msg, "context %d is more than the model's %d; using %d", n_ctx, train, train);
             warn(wu, msg);
         }
-        n_ctx = train;
+        n_ctx = fit_ctx;
     }
     sess_params sp = { .n_ctx = n_ctx, .max_tokens = persona_max_tokens(p, &c->cfg) };
     persona_sampling(p, &c->cfg, &sp.sampling);

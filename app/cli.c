@@ -22,7 +22,7 @@ const cli_flag cli_flags[] = {
     { NULL, "--persona", F_KEY, "persona", "NAME", "persona preset (prompts/NAME.yaml); none: no persona" },
     { NULL, "--backend", F_KEY, "backend", "auto|vulkan|cpu|ref", "compute backend (auto: Vulkan on a GPU, else cpu)" },
     { NULL, "--device", F_KEY, "device", "DEV", "Vulkan device: auto, an index, or part of its name" },
-    { NULL, "--ctx", F_KEY, "context", "N", "context size in tokens (0 = the model's maximum)" },
+    { NULL, "--ctx", F_KEY, "context", "N", "context size in tokens (0 = the model's maximum where memory allows)" },
     { "-n", "--max-tokens", F_KEY, "max_tokens", "N", "longest reply in tokens (-1 = no limit)" },
     { NULL, "--temp", F_KEY, "sampling.temperature", "T", "temperature (0 = greedy)" },
     { NULL, "--top-k", F_KEY, "sampling.top_k", "K", "keep the K most likely tokens (0 = off)" },

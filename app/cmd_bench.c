@@ -1,4 +1,4 @@
-/* cmd_bench.c: `gemma-chat bench -m MODEL [--backend B] [--device D] [--threads T] [--pp N] [--tg N] [--reps R] [--logits]`
+/* cmd_bench.c: `gemma-chat bench -m MODEL [--backend B] [--device D] [--threads T] [--pp N] [--tg N] [--reps R] [--ctx N] [--logits]`
  *
  * Speed of the forward pass, measured the way llama.cpp's oracle bench does
  * (../shared/oracle/oracle.c): a warm-up (one prefill of N tokens and two
@@ -10,15 +10,18 @@
  * printed are the medians over --reps runs. One line on stdout:
  *
  *   backend=vulkan pp=128 tg=32 reps=3 prefill_tok_s=X decode_tok_s=Y
- *       device_mem_mib=M rss_mib=R peak_rss_mib=P load_s=L weights_mib_per_token=W
+ *       device_mem_mib=M rss_mib=R peak_rss_mib=P load_s=L weights_mib_per_token=W ctx=N kv_mib=K
  *
  * device_mem_mib: device memory the backend allocated (weights, KV cache,
  * activations; 0 for the CPU backend); rss_mib: resident host memory after
  * the runs; peak_rss_mib: the process's peak resident host memory;
  * weights_mib_per_token: the weight bytes one decode step reads (every matrix,
  * the output head included; of the token embedding only its row unless it is
- * the tied head), for a roofline against the memory bandwidth. Per-run
- * figures go to stderr.
+ * the tied head), for a roofline against the memory bandwidth; ctx: the
+ * session's context (--ctx, default --pp + --tg + 4); kv_mib: its KV cache
+ * (sliding-window layers keep a ring: model/gemma.h; the environment
+ * variable GEMMA_CHAT_FULL_KV=1 gives every layer the whole context instead,
+ * for comparison). Per-run figures go to stderr.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -34,11 +37,12 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: gemma-chat bench -m MODEL [--backend %s] [--device D] [--threads T] [--pp N] [--tg N] [--reps R] [--logits]\n"
+    fprintf(f, "usage: gemma-chat bench -m MODEL [--backend %s] [--device D] [--threads T] [--pp N] [--tg N] [--reps R] [--ctx N] [--logits]\n"
                "  Prefill N tokens (--pp, default 128), then decode --tg tokens (default 32) one by one,\n"
                "  after a warm-up; prints the median tokens/s of --reps runs (default 3) and memory use.\n"
                "  --logits: each decode step copies all logits to the host (default: greedy argmax only).\n"
-               "  --threads: threads of the CPU backend (default: one per CPU).\n",
+               "  --threads: threads of the CPU backend (default: one per CPU).\n"
+               "  --ctx: the session's context (default: --pp + --tg + 4); kv_mib= is its KV cache.\n",
             backends_names());
 }
 
@@ -159,13 +163,13 @@ static uint64_t decode_weight_bytes(const gguf_file *g)
 int cmd_bench(int argc, char **argv)
 {
     const char *model = NULL, *bname = NULL, *device = NULL;
-    int pp = 128, tg = 32, reps = 3, threads = 0;
+    int pp = 128, tg = 32, reps = 3, threads = 0, ctx = 0;
     bool want_logits = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_val = !strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "--backend") ||
                        !strcmp(a, "--device") || !strcmp(a, "--pp") || !strcmp(a, "--tg") || !strcmp(a, "--reps") ||
-                       !strcmp(a, "--threads");
+                       !strcmp(a, "--threads") || !strcmp(a, "--ctx");
         if (has_val && i + 1 >= argc) { fprintf(stderr, "gemma-chat bench: %s needs a value\n", a); return 2; }
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = argv[++i];
         else if (!strcmp(a, "--backend")) bname = argv[++i];
@@ -174,6 +178,7 @@ int cmd_bench(int argc, char **argv)
         else if (!strcmp(a, "--tg")) { if (parse_count(a, argv[++i], 0, 4096, &tg)) return 2; }
         else if (!strcmp(a, "--reps")) { if (parse_count(a, argv[++i], 1, 100, &reps)) return 2; }
         else if (!strcmp(a, "--threads")) { if (parse_count(a, argv[++i], 1, 256, &threads)) return 2; }
+        else if (!strcmp(a, "--ctx")) { if (parse_count(a, argv[++i], 1, 1 << 24, &ctx)) return 2; }
         else if (!strcmp(a, "--logits")) want_logits = true;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else {
@@ -201,16 +206,25 @@ int cmd_bench(int argc, char **argv)
     if (backends_load(&bm, model, bname, device, NULL, NULL, &err)) goto done;
     double load_s = now_s() - t0;
     gemma_model *m = bm.model;
-    int n_ctx = pp + tg + 4;
+    int n_ctx = ctx ? ctx : pp + tg + 4;
     if (n_ctx > gemma_n_ctx_train(m)) {
-        gc_errf(&err, "--pp %d + --tg %d exceed the model's context of %d", pp, tg, gemma_n_ctx_train(m));
+        gc_errf(&err, "context %d (--ctx, or --pp %d + --tg %d + 4) exceeds the model's %d", n_ctx, pp, tg,
+                gemma_n_ctx_train(m));
         goto done;
     }
+    if (pp + tg > n_ctx) {
+        gc_errf(&err, "--pp %d + --tg %d exceed --ctx %d", pp, tg, n_ctx);
+        goto done;
+    }
+    const char *full = getenv("GEMMA_CHAT_FULL_KV");
+    gemma_session_opts so = { .n_ctx = n_ctx, .n_batch = pp, .full_kv = full && *full && strcmp(full, "0") };
+    gemma_mem mem;
+    if (gemma_mem_estimate(bm.file, &so, &mem, &err)) goto done;
     prompt = malloc((size_t)pp * sizeof *prompt);
     tpp = calloc((size_t)reps, sizeof *tpp);
     ttg = calloc((size_t)reps, sizeof *ttg);
     if (!prompt || !tpp || !ttg) { gc_errf(&err, "out of memory"); goto done; }
-    if (gemma_session_create(&s, m, n_ctx, pp, &err)) goto done;
+    if (gemma_session_open(&s, m, &so, &err)) goto done;
 
     /* Warm-up: the same shapes as the runs (prefill of pp, two decode steps). */
     fill_tokens(prompt, pp, gemma_n_vocab(m), 3);
@@ -228,9 +242,10 @@ int cmd_bench(int argc, char **argv)
     uint64_t dev_mem = bm.be->memory_used ? bm.be->memory_used(bm.be) : 0;
     double rss = rss_mib();
     printf("backend=%s pp=%d tg=%d reps=%d prefill_tok_s=%.2f decode_tok_s=%.2f device_mem_mib=%.1f "
-           "rss_mib=%.1f peak_rss_mib=%.1f load_s=%.2f weights_mib_per_token=%.1f\n",
+           "rss_mib=%.1f peak_rss_mib=%.1f load_s=%.2f weights_mib_per_token=%.1f ctx=%d kv_mib=%.1f\n",
            bm.be->name, pp, tg, reps, median(tpp, reps), median(ttg, reps), (double)dev_mem / 1048576.0, rss,
-           peak_rss_mib(rss), load_s, (double)decode_weight_bytes(bm.file) / 1048576.0);
+           peak_rss_mib(rss), load_s, (double)decode_weight_bytes(bm.file) / 1048576.0, n_ctx,
+           (double)(mem.kv_slots * mem.kv_values_per_slot * (uint64_t)bm.be->kv_value_bytes(bm.be, bm.file)) / 1048576.0);
     rc = 0;
 done:
     if (rc) fprintf(stderr, "gemma-chat bench: %s\n", err.msg);

@@ -315,7 +315,7 @@ void cfg_defaults(cfg_config *c)
     memset(c, 0, sizeof *c);
     c->backend = CFG_BACKEND_AUTO;
     strcpy(c->device, "auto");
-    c->context = 4096;
+    c->context = 0;   /* the trained length where memory allows: app/fit.h */
     c->max_tokens = 512;
     c->threads = 0;
     strcpy(c->persona, "assistant");

@@ -268,7 +268,7 @@ static int prefill(sess *s, int *n_eval, double *secs, gc_err *err)
         return gc_errf(err, "%zu tokens do not fit the context of %d", n, gemma_n_ctx(s->g));
     s->have_logits = false;
     if (gemma_rewind(s->g, (int)keep, err)) return -1;
-    s->kv.n = keep;
+    s->kv.n = keep = (size_t)gemma_n_past(s->g);   /* a rewind may go further back (gemma.h) */
     double t0 = now_s();
     size_t total = n - keep;
     bool stop = false;
@@ -307,7 +307,7 @@ int sess_catch_up(sess *s, int max, gc_err *err)
         return gc_errf(err, "%zu tokens do not fit the context of %d", n, gemma_n_ctx(s->g));
     if (keep < s->kv.n) {
         if (gemma_rewind(s->g, (int)keep, err)) return -1;
-        s->kv.n = keep;
+        s->kv.n = keep = (size_t)gemma_n_past(s->g);   /* a rewind may go further back (gemma.h) */
     }
     s->have_logits = false;
     size_t k = n - keep;

@@ -86,12 +86,13 @@ static int nb_weight(backend *be, const gguf_tensor *gt, be_tensor **out, gc_err
     return 0;
 }
 
-static int nb_kv_cache(backend *be, int n_layer, int n_ctx, int n_kv_head, int head_dim, gc_err *err)
+static int nb_kv_cache(backend *be, int n_layer, int n_ctx, const int *slots, int n_kv_head, int head_dim,
+                       gc_err *err)
 {
     native *nb = nb_of(be);
     free(nb->scores);
     nb->scores = NULL;
-    if (hb_kv_cache(be, n_layer, n_ctx, n_kv_head, head_dim, err)) return -1;
+    if (hb_kv_cache(be, n_layer, n_ctx, slots, n_kv_head, head_dim, err)) return -1;
     nb->scores = malloc((size_t)cpu_pool_threads(nb->pool) * n_ctx * sizeof *nb->scores);
     if (!nb->scores) return gc_errf(err, "kv cache: out of memory for the attention scores");
     return 0;
@@ -347,8 +348,7 @@ typedef struct attn_job {
     native *nb;
     float *out;                /* [rows][n_head][head_dim] */
     const float *q;            /* [rows][n_head][head_dim] */
-    const float *K, *V;        /* the layer's cache: [n_ctx][n_kv_head][head_dim] */
-    int pos0;
+    int layer, pos0;
     be_attn_params p;
 } attn_job;
 
@@ -360,12 +360,12 @@ static void attn_chunk(void *ctx, int chunk, int thread)
     int hd = p->head_dim, r = chunk / p->n_head, h = chunk % p->n_head, g = h / (p->n_head / p->n_kv_head);
     int qpos = j->pos0 + r;
     int t0 = p->window > 0 && qpos - p->window + 1 > 0 ? qpos - p->window + 1 : 0; /* older keys are masked */
-    size_t kv_row = (size_t)p->n_kv_head * hd;
     const float *qv = j->q + ((size_t)r * p->n_head + h) * hd;
-    float *sc = j->nb->scores + (size_t)thread * j->nb->hb.n_ctx; // [n_ctx]
+    const host_backend *hb = &j->nb->hb;
+    float *sc = j->nb->scores + (size_t)thread * hb->n_ctx; // [n_ctx], by position
     float mx = -INFINITY;
     for (int t = t0; t <= qpos; t++) {
-        float s = p->scale * j->nb->vec.dot(qv, j->K + t * kv_row + (size_t)g * hd, hd);
+        float s = p->scale * j->nb->vec.dot(qv, hb->k_cache + hb_cache_index(hb, j->layer, t) + (size_t)g * hd, hd);
         if (p->softcap > 0) s = p->softcap * tanhf(s / p->softcap);
         sc[t] = s;
         if (s > mx) mx = s;
@@ -377,7 +377,8 @@ static void attn_chunk(void *ctx, int chunk, int thread)
     }
     float *ov = j->out + ((size_t)r * p->n_head + h) * hd;
     memset(ov, 0, (size_t)hd * sizeof *ov);
-    for (int t = t0; t <= qpos; t++) j->nb->vec.axpy(sc[t], j->V + t * kv_row + (size_t)g * hd, ov, hd);
+    for (int t = t0; t <= qpos; t++)
+        j->nb->vec.axpy(sc[t], hb->v_cache + hb_cache_index(hb, j->layer, t) + (size_t)g * hd, ov, hd);
     float inv = 1.0f / sum;
     for (int i = 0; i < hd; i++) ov[i] *= inv;
 }
@@ -388,15 +389,14 @@ static void nb_attention(backend *be, be_tensor *out, const be_tensor *q, int la
     native *nb = nb_of(be);
     if (!hb_op_ok(&nb->hb, "attention") || !hb_dims_ok(&nb->hb, "attention", rows, 1, 1) ||
         !hb_cache_pos_ok(&nb->hb, "attention", layer, rows, pos0)) return;
-    if (!hb_attn_ok(&nb->hb, p)) return;
+    if (!hb_attn_ok(&nb->hb, p, layer, rows)) return;
     uint64_t n = (uint64_t)rows * p->n_head * p->head_dim;
     const float *qf = hb_f32_in(&nb->hb, q, n, "attention", "q");
     if (!qf) return;
     if (out == q) { hb_fail(&nb->hb, "attention: out and q are the same tensor '%s'", out->name); return; }
     float *o = hb_f32_out(&nb->hb, out, n, "attention", "out");
     if (!o) return;
-    attn_job j = { .nb = nb, .out = o, .q = qf, .K = nb->hb.k_cache + hb_cache_index(&nb->hb, layer, 0),
-                   .V = nb->hb.v_cache + hb_cache_index(&nb->hb, layer, 0), .pos0 = pos0, .p = *p };
+    attn_job j = { .nb = nb, .out = o, .q = qf, .layer = layer, .pos0 = pos0, .p = *p };
     cpu_pool_run(nb->pool, rows * p->n_head, attn_chunk, &j);
 }
 
@@ -445,6 +445,9 @@ static const backend native_ops = {
     .argmax = hb_argmax,
     .argmax_softcap = hb_argmax_softcap,
     .memory_used = hb_memory_used,
+    .weight_bytes = hb_weight_bytes,
+    .kv_value_bytes = hb_kv_value_bytes,
+    .memory_budget = hb_memory_budget,
 };
 
 void cpu_backend_opts_init(cpu_backend_opts *o)

@@ -15,10 +15,17 @@
  *  - Weights are [n_out][n_in] (GGUF {ne0 = n_in, ne1 = n_out}), any type listed
  *    in model/quant.h as supported; 1-D weights (norms) are f32 after upload
  *    (uploading converts F16/BF16 norms to f32).
- *  - The KV cache lives in the backend: per layer, [n_ctx][n_kv_head][head_dim]
+ *  - The KV cache lives in the backend: per layer, [slots][n_kv_head][head_dim]
  *    for K and for V (f16 or f32 storage, the backend's choice; math in f32).
- *    Positions are absolute; rewinding the cache is only bookkeeping in the
- *    caller (later steps overwrite positions >= the new length).
+ *    Positions are absolute, 0..n_ctx-1; layer l has slots[l] <= n_ctx slots
+ *    and position p lives in slot p % slots[l] (the one rule: a layer with
+ *    n_ctx slots holds every position, a sliding-window layer with fewer is a
+ *    ring that keeps the last slots[l] positions written). Rewinding is only
+ *    bookkeeping in the caller (later steps overwrite positions >= the new
+ *    length); the caller also keeps track of which positions a ring still
+ *    holds. A step of `rows` rows on a ring layer needs its window before each
+ *    row: window + rows - 1 <= slots[l] (checked by attention), and its keys
+ *    pos0 - window + 1 .. pos0 - 1 still in the ring (the caller's part).
  *  - Every accumulator, norm, softmax and tanh is f32.
  *  - Ops return nothing: a bad argument (sizes beyond a tensor, a position
  *    beyond the KV cache, an op outside a step) is remembered and reported by
@@ -62,8 +69,11 @@ struct backend {
     int (*weight)(backend *be, const gguf_tensor *t, be_tensor **out, gc_err *err);
     /* An f32 activation tensor of n floats, zero-initialized. */
     int (*activation)(backend *be, uint64_t n, const char *name, be_tensor **out, gc_err *err);
-    /* KV cache for n_layer layers of [n_ctx][n_kv_head][head_dim]. */
-    int (*kv_cache)(backend *be, int n_layer, int n_ctx, int n_kv_head, int head_dim, gc_err *err);
+    /* KV cache for n_layer layers of [slots[l]][n_kv_head][head_dim] for positions
+     * 0..n_ctx-1 (the rule above); slots NULL = n_ctx slots in every layer.
+     * slots is read during the call only. */
+    int (*kv_cache)(backend *be, int n_layer, int n_ctx, const int *slots, int n_kv_head, int head_dim,
+                    gc_err *err);
     /* Frees everything created through this backend, then the backend itself. */
     void (*destroy)(backend *be);
 
@@ -95,7 +105,8 @@ struct backend {
      * position pos0 + r, rotated as if at (pos0 + r) * pos_scale with base freq_base. */
     void (*rope)(backend *be, be_tensor *x, int rows, int n_heads, int head_dim, int pos0,
                  float freq_base, float pos_scale);
-    /* Writes k[r], v[r] ([n_kv_head][head_dim] each) to layer's cache at pos0 + r. */
+    /* Writes k[r], v[r] ([n_kv_head][head_dim] each) to layer's cache at position pos0 + r
+     * (its slot; rows <= the layer's slots). */
     void (*kv_store)(backend *be, int layer, const be_tensor *k, const be_tensor *v, int rows, int pos0);
     /* Fused attention input for rows at pos0..: each head of q ([rows][n_head][head_dim])
      * and of k ([rows][n_kv_head][head_dim]) is RMS-normed by qn / kn (when not NULL, both or
@@ -105,7 +116,9 @@ struct backend {
                           const be_tensor *qn, const be_tensor *kn, int rows, int n_head, int pos0,
                           float freq_base, float pos_scale, float eps);
     /* out[r][h][:] = softmax(mask(cap(scale * q[r][h] . K[0..pos0+r]))) @ V, reading the
-     * layer's cache; query row r is at position pos0 + r (causal). */
+     * layer's cache; query row r is at position pos0 + r (causal). Only the keys the
+     * mask keeps are read (the window's, when p->window > 0); a ring layer needs a
+     * window with window + rows - 1 <= its slots. */
     void (*attention)(backend *be, be_tensor *out, const be_tensor *q, int layer, int rows, int pos0,
                       const be_attn_params *p);
     /* dst[dst_off + i] = src[src_off + i] for i < n (activations; e.g. picks the
@@ -127,6 +140,16 @@ struct backend {
 
     /* Optional: bytes of device memory in use (0 if not tracked). */
     uint64_t (*memory_used)(backend *be);
+
+    /* --- sizes, for the fit check before loading (app/fit.h) --- */
+    /* Bytes the weights of model take: their device copies, or the file mapping the host
+     * backends read them from. */
+    uint64_t (*weight_bytes)(backend *be, const gguf_file *model);
+    /* Bytes per K or V value of the cache kv_cache will make after model's weights (4: f32, 2: f16). */
+    int (*kv_value_bytes)(backend *be, const gguf_file *model);
+    /* Bytes the backend can use in all: the device-local heap, or the host RAM available
+     * (/proc/meminfo MemAvailable). */
+    uint64_t (*memory_budget)(backend *be);
 };
 
 /* The plain-C reference backend (model/ref_backend.c), `--backend ref`. */

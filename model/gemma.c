@@ -27,6 +27,8 @@ struct gemma_model {
 struct gemma_session {
     gemma_model *m;
     int n_ctx, n_batch, n_past;
+    int ring;                 /* slots of a sliding layer's ring (n_ctx: no ring) */
+    int ring_lo;              /* the sliding layers hold every position in ring_lo .. n_past - 1 */
     /* Activations for one step of up to n_batch rows. */
     be_tensor *x;             /* [n_batch][n_embd] residual stream */
     be_tensor *h;             /* [n_batch][n_embd] normed input of a block */
@@ -107,27 +109,87 @@ const char *gemma_arch(const gemma_model *m) { return m->hp.arch_name; }
 
 /* ------------------------------------------------------------ session */
 
+/* The options with their defaults filled in and checked. */
+static int session_opts(const hp_model *hp, const gemma_session_opts *in, gemma_session_opts *o, gc_err *err)
+{
+    int ctx_train = (int)hp->n_ctx_train;
+    *o = *in;
+    if (o->n_ctx == 0) o->n_ctx = ctx_train < 4096 ? ctx_train : 4096;
+    if (o->n_ctx < 1 || o->n_ctx > ctx_train)
+        return gc_errf(err, "context size %d: must be 1..%d (the model's context_length)", o->n_ctx, ctx_train);
+    if (o->n_batch == 0) o->n_batch = 64;
+    if (o->n_batch < 1 || o->n_batch > 4096) return gc_errf(err, "batch size %d: must be 1..4096", o->n_batch);
+    if (o->rewind_keep == 0) o->rewind_keep = GEMMA_REWIND_KEEP;
+    if (o->rewind_keep < 0) return gc_errf(err, "rewind keep %d: must be >= 0", o->rewind_keep);
+    return 0;
+}
+
+/* R (gemma.h), for checked options. */
+static int ring_slots(const hp_model *hp, const gemma_session_opts *o)
+{
+    int64_t r = (int64_t)hp->window + o->n_batch - 1 + o->rewind_keep;
+    return o->full_kv || r >= o->n_ctx ? o->n_ctx : (int)r;
+}
+
+/* Rows the output head takes per step: all-position logits go through it in
+ * groups small enough that [rows][n_vocab] stays near 64 MiB even for a 262k
+ * vocabulary. */
+static int out_rows(const hp_model *hp, int n_batch)
+{
+    uint64_t rows = (64u << 20) / 4 / hp->n_vocab;
+    return rows < 1 ? 1 : rows > (uint64_t)n_batch ? n_batch : (int)rows;
+}
+
+/* The activations of a session, in floats (gemma_session_open makes them). */
+static uint64_t activation_floats(const hp_model *hp, int n_batch)
+{
+    uint64_t B = (uint64_t)n_batch, E = hp->n_embd, R = (uint64_t)out_rows(hp, n_batch);
+    uint64_t Q = (uint64_t)hp->n_head * hp->head_dim, KV = (uint64_t)hp->n_head_kv * hp->head_dim;
+    return B * (3 * E + 2 * Q + 2 * KV + hp->n_ff) + R * (E + hp->n_vocab);
+}
+
+int gemma_mem_estimate(const gguf_file *g, const gemma_session_opts *in, gemma_mem *out, gc_err *err)
+{
+    memset(out, 0, sizeof *out);
+    hp_model hp;
+    gemma_session_opts o;
+    if (hp_load(&hp, g, err) || session_opts(&hp, in, &o, err)) return -1;
+    int ring = ring_slots(&hp, &o);
+    for (uint32_t il = 0; il < hp.n_layer; il++) out->kv_slots += (uint64_t)(hp.is_sliding[il] ? ring : o.n_ctx);
+    out->kv_values_per_slot = 2ull * hp.n_head_kv * hp.head_dim;
+    out->scratch_bytes = (activation_floats(&hp, o.n_batch) + hp.n_vocab) * sizeof(float);
+    out->n_ctx = o.n_ctx;
+    out->n_ctx_train = (int)hp.n_ctx_train;
+    out->ring = ring;
+    return 0;
+}
+
 int gemma_session_create(gemma_session **out, gemma_model *m, int n_ctx, int n_batch, gc_err *err)
+{
+    gemma_session_opts o = { .n_ctx = n_ctx, .n_batch = n_batch };
+    return gemma_session_open(out, m, &o, err);
+}
+
+int gemma_session_open(gemma_session **out, gemma_model *m, const gemma_session_opts *in, gc_err *err)
 {
     *out = NULL;
     const hp_model *hp = &m->hp;
-    int ctx_train = (int)hp->n_ctx_train;
     if (m->has_session) return gc_errf(err, "the model already has a session (one KV cache per backend)");
-    if (n_ctx == 0) n_ctx = ctx_train < 4096 ? ctx_train : 4096;
-    if (n_ctx < 1 || n_ctx > ctx_train)
-        return gc_errf(err, "context size %d: must be 1..%d (the model's context_length)", n_ctx, ctx_train);
-    if (n_batch == 0) n_batch = 64;
-    if (n_batch < 1 || n_batch > 4096) return gc_errf(err, "batch size %d: must be 1..4096", n_batch);
+    gemma_session_opts o;
+    if (session_opts(hp, in, &o, err)) return -1;
+    int n_ctx = o.n_ctx, n_batch = o.n_batch, ring = ring_slots(hp, &o);
+    int *slots = malloc(hp->n_layer * sizeof *slots);
+    if (!slots) return gc_errf(err, "out of memory");
+    for (uint32_t il = 0; il < hp->n_layer; il++) slots[il] = hp->is_sliding[il] ? ring : n_ctx;
     gemma_session *s = calloc(1, sizeof *s);
-    if (!s) return gc_errf(err, "out of memory");
+    if (!s) { free(slots); return gc_errf(err, "out of memory"); }
     s->m = m;
     s->n_ctx = n_ctx;
     s->n_batch = n_batch;
-    /* All-position logits go through the head in groups small enough that
-     * [rows][n_vocab] stays near 64 MiB even for a 262k vocabulary. */
-    uint64_t rows = (64u << 20) / 4 / hp->n_vocab;
-    s->n_out_rows = rows < 1 ? 1 : rows > (uint64_t)n_batch ? n_batch : (int)rows;
+    s->ring = ring;
+    s->n_out_rows = out_rows(hp, n_batch);
     backend *be = m->be;
+    /* activation_floats counts what these take */
     uint64_t B = (uint64_t)n_batch, E = hp->n_embd;
     uint64_t Q = (uint64_t)hp->n_head * hp->head_dim, KV = (uint64_t)hp->n_head_kv * hp->head_dim;
     if (be->activation(be, B * E, "x", &s->x, err) ||
@@ -140,10 +202,12 @@ int gemma_session_create(gemma_session **out, gemma_model *m, int n_ctx, int n_b
         be->activation(be, B * hp->n_ff, "f", &s->f, err) ||
         be->activation(be, (uint64_t)s->n_out_rows * E, "xl", &s->xl, err) ||
         be->activation(be, (uint64_t)s->n_out_rows * hp->n_vocab, "logits", &s->logits, err) ||
-        be->kv_cache(be, (int)hp->n_layer, n_ctx, (int)hp->n_head_kv, (int)hp->head_dim, err)) {
+        be->kv_cache(be, (int)hp->n_layer, n_ctx, slots, (int)hp->n_head_kv, (int)hp->head_dim, err)) {
+        free(slots);
         free(s);
         return -1;
     }
+    free(slots);
     s->host_logits = malloc((size_t)hp->n_vocab * sizeof *s->host_logits);
     if (!s->host_logits) { free(s); return gc_errf(err, "out of memory for %u logits", hp->n_vocab); }
     m->has_session = true;
@@ -162,13 +226,24 @@ void gemma_session_free(gemma_session *s)
 
 int gemma_n_ctx(const gemma_session *s) { return s->n_ctx; }
 int gemma_n_past(const gemma_session *s) { return s->n_past; }
+int gemma_ring_slots(const gemma_session *s) { return s->ring; }
 const float *gemma_logits(const gemma_session *s) { return s->have_logits ? s->host_logits : NULL; }
 int32_t gemma_argmax(const gemma_session *s) { return s->argmax; }
+
+/* The first position a token at pos sees on a sliding layer. */
+static int window_start(const gemma_session *s, int pos)
+{
+    int64_t w = (int64_t)pos - s->m->hp.window + 1;
+    return w > 0 ? (int)w : 0;
+}
 
 int gemma_rewind(gemma_session *s, int n_past, gc_err *err)
 {
     if (n_past < 0 || n_past > s->n_past)
         return gc_errf(err, "rewind to %d: must be 0..%d (tokens in the cache)", n_past, s->n_past);
+    /* The next step's first row needs the window before n_past in the rings. */
+    if (s->ring_lo > window_start(s, n_past)) n_past = 0;
+    if (n_past == 0) s->ring_lo = 0;
     s->n_past = n_past;
     s->have_logits = false;
     return 0;
@@ -235,6 +310,9 @@ static void head(gemma_session *s, int first, int n, bool cap)
 static int check_tokens(const gemma_session *s, const int32_t *tokens, int n, gc_err *err)
 {
     if (n < 1) return gc_errf(err, "nothing to evaluate (%d tokens)", n);
+    if (s->ring_lo > window_start(s, s->n_past))
+        return gc_errf(err, "the sliding-window cache lost the window before position %d (a failed step wrote "
+                       "over it): rewind first", s->n_past);
     if (n > s->n_ctx - s->n_past)
         return gc_errf(err, "context full: %d tokens in the cache + %d new > context size %d",
                        s->n_past, n, s->n_ctx);
@@ -255,17 +333,24 @@ static int finish_step(gemma_session *s, int pos0, int n, gc_err *err)
 
 /* Evaluates tokens in steps of n_batch rows. With all, every row's logits
  * go there ([n][n_vocab]); otherwise `want` picks what the last row gives. */
+/* Positions up to hi were written: the rings lost those before hi - R. */
+static void ring_written(gemma_session *s, int hi)
+{
+    if (hi - s->ring > s->ring_lo) s->ring_lo = hi - s->ring;
+}
+
 static int eval(gemma_session *s, const int32_t *tokens, int n, unsigned want, float *all, gc_err *err)
 {
     if (check_tokens(s, tokens, n, err)) return -1;
     backend *be = s->m->be;
     size_t V = s->m->hp.n_vocab;
-    int start = s->n_past;
+    int start = s->n_past, hi = start;   /* hi: positions written up to (failed steps too) */
     s->have_logits = false;
     for (int done = 0; done < n;) {
         int b = n - done < s->n_batch ? n - done : s->n_batch;
         int pos0 = start + done;
-        if (be->begin_step(be, err)) return -1;
+        if (be->begin_step(be, err)) goto fail;
+        hi = pos0 + b;
         layers(s, tokens + done, b, pos0);
         if (!all && done + b == n && want) {
             /* The argmax alone: the soft-cap is folded into it (no capped logits written). */
@@ -276,22 +361,27 @@ static int eval(gemma_session *s, const int32_t *tokens, int n, unsigned want, f
             if (fold) be->argmax_softcap(be, s->logits, 0, V, fcap, &s->argmax);
             else if (want & GEMMA_WANT_ARGMAX) be->argmax(be, s->logits, 0, V, &s->argmax);
         }
-        if (finish_step(s, pos0, b, err)) return -1;
+        if (finish_step(s, pos0, b, err)) goto fail;
         /* All rows: one step per group, since a read copies at end_step and
          * s->logits must not be reused within a step. */
         for (int r = 0; all && r < b; r += s->n_out_rows) {
             int g = b - r < s->n_out_rows ? b - r : s->n_out_rows;
-            if (be->begin_step(be, err)) return -1;
+            if (be->begin_step(be, err)) goto fail;
             head(s, r, g, true);
             be->read(be, s->logits, 0, g * V, all + (done + r) * V);
-            if (finish_step(s, pos0 + r, g, err)) return -1;
+            if (finish_step(s, pos0 + r, g, err)) goto fail;
         }
         done += b;
     }
     s->n_past = start + n;
+    ring_written(s, s->n_past);
     if (all) memcpy(s->host_logits, all + (size_t)(n - 1) * V, V * sizeof(float));
     s->have_logits = all || (want & GEMMA_WANT_LOGITS);
     return 0;
+fail:
+    /* n_past stays; the rings may have lost the window before it (check_tokens). */
+    ring_written(s, hi);
+    return -1;
 }
 
 int gemma_eval(gemma_session *s, const int32_t *tokens, int n, unsigned want, gc_err *err)

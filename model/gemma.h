@@ -38,13 +38,47 @@ int gemma_n_vocab(const gemma_model *m);
 int gemma_n_ctx_train(const gemma_model *m);   /* the model's context_length */
 const char *gemma_arch(const gemma_model *m);  /* "gemma2", "gemma3" */
 
-/* n_ctx: positions in the KV cache, 1..n_ctx_train (0 = min(n_ctx_train, 4096)).
- * n_batch: tokens per forward step in a prefill (0 = 64). */
+/* The KV cache of a sliding-window layer is a ring of R slots (backend.h):
+ *
+ *     R = min(n_ctx, window + n_batch - 1 + rewind_keep)
+ *
+ * window + n_batch - 1: a prefill step of n_batch rows needs the window before
+ * each of its rows; rewind_keep more slots keep the window before any point
+ * up to rewind_keep + n_batch tokens back, so regenerating a reply or editing
+ * the last message (a rewind that short) reuses the cache. The default
+ * keep, GEMMA_REWIND_KEEP, is about two replies long and costs little next to
+ * the global layers, which keep n_ctx slots (Gemma 3 270M at n_ctx 32768:
+ * 15 sliding layers of R = 1599 slots, 3 global ones of 32768). */
+#define GEMMA_REWIND_KEEP 1024
+
+typedef struct gemma_session_opts {
+    int n_ctx;          /* positions in the KV cache, 1..n_ctx_train (0 = min(n_ctx_train, 4096)) */
+    int n_batch;        /* tokens per forward step in a prefill (0 = 64) */
+    int rewind_keep;    /* the ring's slots beyond window + n_batch - 1 (0 = GEMMA_REWIND_KEEP) */
+    bool full_kv;       /* every layer keeps n_ctx slots (no ring; tests compare against it) */
+} gemma_session_opts;
+
+int gemma_session_open(gemma_session **out, gemma_model *m, const gemma_session_opts *o, gc_err *err);
+/* gemma_session_open with only n_ctx and n_batch given. */
 int gemma_session_create(gemma_session **out, gemma_model *m, int n_ctx, int n_batch, gc_err *err);
 void gemma_session_free(gemma_session *s);  /* accepts NULL */
 
 int gemma_n_ctx(const gemma_session *s);
 int gemma_n_past(const gemma_session *s);  /* tokens in the cache */
+int gemma_ring_slots(const gemma_session *s);  /* R of the sliding layers (n_ctx without a ring) */
+
+/* What a session with options o on the model in g would hold, before loading
+ * it (the fit check, bench's kv_mib). KV bytes = kv_slots * kv_values_per_slot
+ * * the backend's kv_value_bytes. */
+typedef struct gemma_mem {
+    uint64_t kv_slots;            /* cache slots of all layers together */
+    uint64_t kv_values_per_slot;  /* K and V: 2 * n_kv_head * head_dim */
+    uint64_t scratch_bytes;       /* the session's activations and host logits */
+    int n_ctx;                    /* o->n_ctx with its default filled in */
+    int n_ctx_train;
+    int ring;                     /* R of the sliding layers */
+} gemma_mem;
+int gemma_mem_estimate(const gguf_file *g, const gemma_session_opts *o, gemma_mem *out, gc_err *err);
 
 enum {
     GEMMA_WANT_LOGITS = 1,   /* read the last token's logits to the host: gemma_logits */
@@ -52,7 +86,9 @@ enum {
 };
 
 /* Evaluates tokens[0..n) at positions n_past.. (in steps of n_batch) and
- * advances n_past by n. On failure n_past is unchanged. */
+ * advances n_past by n. On failure n_past is unchanged; when the steps that did
+ * run wrote over the window before it in the rings, the next eval fails until
+ * a gemma_rewind (which then goes to 0). */
 int gemma_eval(gemma_session *s, const int32_t *tokens, int n, unsigned want, gc_err *err);
 /* The same, writing the logits of every position: out [n][n_vocab]. */
 int gemma_eval_all(gemma_session *s, const int32_t *tokens, int n, float *out, gc_err *err);
@@ -63,7 +99,12 @@ const float *gemma_logits(const gemma_session *s);
 int32_t gemma_argmax(const gemma_session *s);
 
 /* Forgets positions >= n_past (0 <= n_past <= current). The cache entries are
- * simply overwritten by later evals. */
+ * simply overwritten by later evals. When the sliding layers' rings no longer
+ * hold the window before n_past (a rewind further back than R - window + 1
+ * from the furthest position written), the session goes back to 0 instead (a
+ * full re-prefill: a sliding layer's K/V depend on the earlier layers'
+ * windows, so recomputing the last window alone would not be exact). Read
+ * gemma_n_past() after a rewind. */
 int gemma_rewind(gemma_session *s, int n_past, gc_err *err);
 
 /* Runs the forward pass the ways a chat does (a prefill step of 8 rows with

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "model/quant.h"
 
@@ -74,15 +75,17 @@ bool hb_dims_ok(host_backend *hb, const char *op, long long a, long long b, long
 bool hb_cache_pos_ok(host_backend *hb, const char *op, int layer, int rows, int pos0)
 {
     if (!hb->k_cache) { hb_fail(hb, "%s: no KV cache (kv_cache not called)", op); return false; }
-    if (layer < 0 || layer >= hb->n_layer || rows < 0 || pos0 < 0 || pos0 + rows > hb->n_ctx) {
-        hb_fail(hb, "%s: layer %d, positions %d..%d outside the cache (%d layers, %d positions)", op, layer, pos0,
-                pos0 + rows - 1, hb->n_layer, hb->n_ctx);
+    if (layer < 0 || layer >= hb->n_layer || rows < 0 || pos0 < 0 || pos0 + rows > hb->n_ctx ||
+        rows > hb->slots[layer]) {
+        hb_fail(hb, "%s: layer %d, positions %d..%d outside the cache (%d layers, %d positions, %d slots)", op,
+                layer, pos0, pos0 + rows - 1, hb->n_layer, hb->n_ctx,
+                layer >= 0 && layer < hb->n_layer ? hb->slots[layer] : 0);
         return false;
     }
     return true;
 }
 
-bool hb_attn_ok(host_backend *hb, const be_attn_params *p)
+bool hb_attn_ok(host_backend *hb, const be_attn_params *p, int layer, int rows)
 {
     if (p->n_head <= 0 || p->n_kv_head != hb->n_kv_head || p->head_dim != hb->head_dim ||
         p->n_head % p->n_kv_head || p->window < 0 || p->softcap < 0) {
@@ -91,12 +94,18 @@ bool hb_attn_ok(host_backend *hb, const be_attn_params *p)
                 hb->n_kv_head, hb->head_dim);
         return false;
     }
+    int slots = hb->slots[layer];
+    if (slots < hb->n_ctx && (p->window == 0 || (int64_t)p->window + rows - 1 > slots)) {
+        hb_fail(hb, "attention: layer %d is a ring of %d slots: window %d and %d rows do not fit it", layer, slots,
+                p->window, rows);
+        return false;
+    }
     return true;
 }
 
 size_t hb_cache_index(const host_backend *hb, int layer, int pos)
 {
-    return (((size_t)layer * hb->n_ctx + pos) * hb->n_kv_head) * hb->head_dim;
+    return ((hb->first_slot[layer] + (uint64_t)(pos % hb->slots[layer])) * hb->n_kv_head) * hb->head_dim;
 }
 
 float hb_capped(float x, float cap) { return (float)(cap * tanh((double)x / cap)); }
@@ -183,28 +192,45 @@ int hb_activation(backend *be, uint64_t n, const char *name, be_tensor **out, gc
 
 static void free_cache(host_backend *hb)
 {
-    if (hb->k_cache) hb->bytes -= 2 * (uint64_t)hb->n_layer * hb->n_ctx * hb->n_kv_head * hb->head_dim * sizeof(float);
+    if (hb->k_cache) hb->bytes -= 2 * hb->n_slots * hb->n_kv_head * hb->head_dim * sizeof(float);
     free(hb->k_cache);
     free(hb->v_cache);
+    free(hb->slots);
+    free(hb->first_slot);
     hb->k_cache = hb->v_cache = NULL;
+    hb->slots = NULL;
+    hb->first_slot = NULL;
     hb->n_layer = hb->n_ctx = hb->n_kv_head = hb->head_dim = 0;
+    hb->n_slots = 0;
 }
 
-int hb_kv_cache(backend *be, int n_layer, int n_ctx, int n_kv_head, int head_dim, gc_err *err)
+int hb_kv_cache(backend *be, int n_layer, int n_ctx, const int *slots, int n_kv_head, int head_dim, gc_err *err)
 {
     host_backend *hb = hb_of(be);
     free_cache(hb);
     if (n_layer <= 0 || n_ctx <= 0 || n_kv_head <= 0 || head_dim <= 0)
         return gc_errf(err, "kv cache: bad shape %d layers x %d positions x %d heads x %d", n_layer, n_ctx,
                        n_kv_head, head_dim);
-    uint64_t n = (uint64_t)n_layer * (uint64_t)n_ctx * (uint64_t)n_kv_head * (uint64_t)head_dim;
-    if (n > (UINT64_MAX / 4) / sizeof(float)) return gc_errf(err, "kv cache: size overflows");
+    hb->slots = malloc((size_t)n_layer * sizeof *hb->slots);
+    hb->first_slot = malloc((size_t)n_layer * sizeof *hb->first_slot);
+    if (!hb->slots || !hb->first_slot) { free_cache(hb); return gc_errf(err, "kv cache: out of memory"); }
+    uint64_t total = 0;
+    for (int l = 0; l < n_layer; l++) {
+        int sl = slots ? slots[l] : n_ctx;
+        if (sl < 1 || sl > n_ctx) {
+            free_cache(hb);
+            return gc_errf(err, "kv cache: layer %d: %d slots, must be 1..%d", l, sl, n_ctx);
+        }
+        hb->slots[l] = sl;
+        hb->first_slot[l] = total;
+        total += (uint64_t)sl;
+    }
+    uint64_t n = total * (uint64_t)n_kv_head * (uint64_t)head_dim;
+    if (n > (UINT64_MAX / 4) / sizeof(float)) { free_cache(hb); return gc_errf(err, "kv cache: size overflows"); }
     hb->k_cache = calloc(n, sizeof(float));
     hb->v_cache = calloc(n, sizeof(float));
     if (!hb->k_cache || !hb->v_cache) {
-        free(hb->k_cache);
-        free(hb->v_cache);
-        hb->k_cache = hb->v_cache = NULL;
+        free_cache(hb);
         return gc_errf(err, "kv cache: out of memory for 2 x %llu MiB (%d positions; a smaller context helps)",
                        (unsigned long long)(n * sizeof(float) >> 20), n_ctx);
     }
@@ -212,6 +238,7 @@ int hb_kv_cache(backend *be, int n_layer, int n_ctx, int n_kv_head, int head_dim
     hb->n_ctx = n_ctx;
     hb->n_kv_head = n_kv_head;
     hb->head_dim = head_dim;
+    hb->n_slots = total;
     hb->bytes += 2 * n * sizeof(float);
     return 0;
 }
@@ -230,6 +257,33 @@ void hb_release(host_backend *hb)
 }
 
 uint64_t hb_memory_used(backend *be) { return hb_of(be)->bytes; }
+
+uint64_t hb_weight_bytes(backend *be, const gguf_file *model)
+{
+    (void)be;
+    return model->size;   /* the mapping: matrices are read from it, norms copied are small */
+}
+
+int hb_kv_value_bytes(backend *be, const gguf_file *model)
+{
+    (void)be;
+    (void)model;
+    return (int)sizeof(float);
+}
+
+uint64_t hb_memory_budget(backend *be)
+{
+    (void)be;
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    if (f) fclose(f);
+    if (kb) return (uint64_t)kb << 10;
+    long pages = sysconf(_SC_AVPHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    return pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+}
 
 /* ---------------------------------------------------------------- steps */
 
@@ -355,8 +409,10 @@ void hb_kv_store(backend *be, int layer, const be_tensor *k, const be_tensor *v,
     const float *kf = hb_f32_in(hb, k, rows * row, "kv_store", "k"); // [rows][n_kv_head][head_dim]
     const float *vf = hb_f32_in(hb, v, rows * row, "kv_store", "v"); // [rows][n_kv_head][head_dim]
     if (!kf || !vf) return;
-    memcpy(hb->k_cache + hb_cache_index(hb, layer, pos0), kf, rows * row * sizeof(float));
-    memcpy(hb->v_cache + hb_cache_index(hb, layer, pos0), vf, rows * row * sizeof(float));
+    for (int r = 0; r < rows; r++) {   /* row by row: a ring wraps */
+        memcpy(hb->k_cache + hb_cache_index(hb, layer, pos0 + r), kf + r * row, row * sizeof(float));
+        memcpy(hb->v_cache + hb_cache_index(hb, layer, pos0 + r), vf + r * row, row * sizeof(float));
+    }
 }
 
 /* The fused op as its parts in sequence: per-head norms (the backend's own

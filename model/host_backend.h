@@ -39,9 +39,13 @@ typedef struct host_backend {
     be_tensor *tensors;
     uint64_t bytes;            /* host memory owned by tensors, cache and scratch */
 
-    /* KV cache: per layer [n_ctx][n_kv_head][head_dim], f32. */
+    /* KV cache: per layer [slots[l]][n_kv_head][head_dim], f32, for positions
+     * 0..n_ctx-1 (position p in slot p % slots[l]: backend.h). */
     int n_layer, n_ctx, n_kv_head, head_dim;
-    float *k_cache;            /* [n_layer][n_ctx][n_kv_head][head_dim] */
+    int *slots;                /* [n_layer] */
+    uint64_t *first_slot;      /* [n_layer]: where layer l starts, in slots */
+    uint64_t n_slots;          /* all layers' slots together */
+    float *k_cache;            /* [n_slots][n_kv_head][head_dim], layer after layer */
     float *v_cache;            /* same */
 
     /* The argmax of cap * tanh(x / cap) over s[0..n) (lowest index on ties of
@@ -78,8 +82,11 @@ void hb_init(host_backend *hb, const backend *ops, const char *tag,
  * kv_store. A backend may wrap weight and kv_cache to add its own data. */
 int hb_weight(backend *be, const gguf_tensor *gt, be_tensor **out, gc_err *err);
 int hb_activation(backend *be, uint64_t n, const char *name, be_tensor **out, gc_err *err);
-int hb_kv_cache(backend *be, int n_layer, int n_ctx, int n_kv_head, int head_dim, gc_err *err);
+int hb_kv_cache(backend *be, int n_layer, int n_ctx, const int *slots, int n_kv_head, int head_dim, gc_err *err);
 uint64_t hb_memory_used(backend *be);
+uint64_t hb_weight_bytes(backend *be, const gguf_file *model);
+int hb_kv_value_bytes(backend *be, const gguf_file *model);
+uint64_t hb_memory_budget(backend *be);
 int hb_begin_step(backend *be, gc_err *err);
 int hb_end_step(backend *be, gc_err *err);
 void hb_embed(backend *be, be_tensor *dst, const be_tensor *table, const int32_t *tokens, int n, int n_embd,
@@ -109,11 +116,12 @@ float *hb_f32_out(host_backend *hb, be_tensor *t, uint64_t need, const char *op,
 bool hb_matrix_ok(host_backend *hb, const be_tensor *w, uint64_t n_in, uint64_t n_out, const char *op);
 /* All three sizes positive. */
 bool hb_dims_ok(host_backend *hb, const char *op, long long a, long long b, long long c);
-/* The cache exists and holds positions pos0 .. pos0 + rows - 1 of layer. */
+/* The cache exists, positions pos0 .. pos0 + rows - 1 are inside n_ctx and the
+ * rows fit the layer's slots. */
 bool hb_cache_pos_ok(host_backend *hb, const char *op, int layer, int rows, int pos0);
-/* The attention parameters fit the cache. */
-bool hb_attn_ok(host_backend *hb, const be_attn_params *p);
-/* Index of layer's position pos (head 0, element 0) in k_cache / v_cache. */
+/* The attention parameters fit the cache (a ring layer: window + rows - 1 <= its slots). */
+bool hb_attn_ok(host_backend *hb, const be_attn_params *p, int layer, int rows);
+/* Index of layer's position pos (head 0, element 0) in k_cache / v_cache: its slot. */
 size_t hb_cache_index(const host_backend *hb, int layer, int pos);
 
 /* The plain argmax: lowest index of the largest value, NaN never wins. */

@@ -73,12 +73,13 @@ static double gelu_tanh(double x)
 
 /* ---------------------------------------------------------------- memory */
 
-static int ref_kv_cache(backend *be, int n_layer, int n_ctx, int n_kv_head, int head_dim, gc_err *err)
+static int ref_kv_cache(backend *be, int n_layer, int n_ctx, const int *slots, int n_kv_head, int head_dim,
+                        gc_err *err)
 {
     ref_backend *rb = rb_of(be);
     free(rb->scores);
     rb->scores = NULL;
-    if (hb_kv_cache(be, n_layer, n_ctx, n_kv_head, head_dim, err)) return -1;
+    if (hb_kv_cache(be, n_layer, n_ctx, slots, n_kv_head, head_dim, err)) return -1;
     rb->scores = malloc((size_t)n_ctx * sizeof *rb->scores);
     if (!rb->scores) return gc_errf(err, "kv cache: out of memory for %d attention scores", n_ctx);
     return 0;
@@ -196,7 +197,8 @@ static void ref_matmul_geglu(backend *be, be_tensor *dst, const be_tensor *wgate
 }
 
 /* Scores are scaled, soft-capped, then masked (causal, and the sliding window
- * where p->window > 0); softmax and the weighted sum of V run in double. */
+ * where p->window > 0: those keys are not read, they would weigh exactly 0);
+ * softmax and the weighted sum of V run in double. */
 static void ref_attention(backend *be, be_tensor *out, const be_tensor *q, int layer, int rows, int pos0,
                           const be_attn_params *p)
 {
@@ -204,39 +206,36 @@ static void ref_attention(backend *be, be_tensor *out, const be_tensor *q, int l
     host_backend *hb = &rb->hb;
     if (!hb_op_ok(hb, "attention") || !hb_dims_ok(hb, "attention", rows, 1, 1) ||
         !hb_cache_pos_ok(hb, "attention", layer, rows, pos0)) return;
-    if (!hb_attn_ok(hb, p)) return;
+    if (!hb_attn_ok(hb, p, layer, rows)) return;
     int hd = p->head_dim, group = p->n_head / p->n_kv_head;
     uint64_t n = (uint64_t)rows * p->n_head * hd;
     float *o = hb_f32_out(hb, out, n, "attention", "out");       // [rows][n_head][head_dim]
     const float *qf = hb_f32_in(hb, q, n, "attention", "q");    // [rows][n_head][head_dim]
     if (!o || !qf) return;
     if (out == q) { hb_fail(hb, "attention: out and q are the same tensor '%s'", out->name); return; }
-    const float *K = hb->k_cache + hb_cache_index(hb, layer, 0); // [n_ctx][n_kv_head][head_dim]
-    const float *V = hb->v_cache + hb_cache_index(hb, layer, 0);
-    size_t kv_row = (size_t)p->n_kv_head * hd;
-    double *sc = rb->scores;                                  // [n_ctx]
+    double *sc = rb->scores;                                  // [n_ctx], by position
     for (int r = 0; r < rows; r++) {
         int qpos = pos0 + r;
+        int t0 = p->window > 0 && qpos - p->window + 1 > 0 ? qpos - p->window + 1 : 0;
         for (int h = 0; h < p->n_head; h++) {
             const float *qv = qf + ((size_t)r * p->n_head + h) * hd;
-            int g = h / group;
+            size_t g = (size_t)(h / group) * hd;
             double mx = -INFINITY;
-            for (int t = 0; t <= qpos; t++) {
-                double s = p->scale * dot(qv, K + t * kv_row + (size_t)g * hd, hd);
+            for (int t = t0; t <= qpos; t++) {
+                double s = p->scale * dot(qv, hb->k_cache + hb_cache_index(hb, layer, t) + g, hd);
                 if (p->softcap > 0) s = p->softcap * tanh(s / p->softcap);
-                if (p->window > 0 && qpos - t >= p->window) s = -INFINITY;
                 sc[t] = s;
                 if (s > mx) mx = s;
             }
             double sum = 0;
-            for (int t = 0; t <= qpos; t++) {
-                sc[t] = sc[t] == -INFINITY ? 0.0 : exp(sc[t] - mx);
+            for (int t = t0; t <= qpos; t++) {
+                sc[t] = exp(sc[t] - mx);
                 sum += sc[t];
             }
             float *ov = o + ((size_t)r * p->n_head + h) * hd;
             for (int j = 0; j < hd; j++) {
                 double acc = 0;
-                for (int t = 0; t <= qpos; t++) acc += sc[t] * V[t * kv_row + (size_t)g * hd + j];
+                for (int t = t0; t <= qpos; t++) acc += sc[t] * hb->v_cache[hb_cache_index(hb, layer, t) + g + j];
                 ov[j] = (float)(acc / sum);
             }
         }
@@ -278,6 +277,9 @@ static const backend ref_ops = {
     .argmax = hb_argmax,
     .argmax_softcap = hb_argmax_softcap,
     .memory_used = hb_memory_used,
+    .weight_bytes = hb_weight_bytes,
+    .kv_value_bytes = hb_kv_value_bytes,
+    .memory_budget = hb_memory_budget,
 };
 
 int ref_backend_create(backend **out, gc_err *err)

@@ -9,7 +9,9 @@
 // Keys are taken WG at a time: each invocation scores one key, then every
 // invocation updates the running max/sum and its own slice of output pairs
 // (dims 2p, 2p + 1 for p = t, t + WG, ...). GQA: head h reads kv head
-// h / (n_head / n_kv_head). Grid: x = head, y = query row.
+// h / (n_head / n_kv_head). Grid: x = head, y = query row. Key position k is
+// in cache slot k % slots (a sliding layer's ring; backend.h), and only the
+// keys the mask keeps are read.
 //
 // VEC = 1 (head_dim % 8 == 0): K and V are read 16 bytes at a time (8 halves
 // or 4 floats per uvec4; on lavapipe a load costs about the same at any width,
@@ -23,7 +25,7 @@ layout(constant_id = 2) const uint MAX_HD = 512;
 layout(constant_id = 3) const uint VEC = 0;
 
 layout(binding = 0) readonly buffer Q { float q[]; };      // [rows][n_head][head_dim]
-layout(binding = 1) readonly buffer KC { uint kc[]; };     // [n_ctx][n_kv_head][head_dim] f16 pairs or f32
+layout(binding = 1) readonly buffer KC { uint kc[]; };     // [slots][n_kv_head][head_dim] f16 pairs or f32
 layout(binding = 2) readonly buffer VC { uint vc[]; };
 layout(binding = 1) readonly buffer KC4 { uvec4 kc4[]; };  // same caches, 16-byte view (VEC)
 layout(binding = 2) readonly buffer VC4 { uvec4 vc4[]; };
@@ -32,7 +34,7 @@ layout(binding = 3) writeonly buffer O { float o[]; };     // [rows][n_head][hea
 layout(push_constant) uniform PC {   // vk_pc_attn
     uint n_head, n_kv_head, head_dim, rows, pos0, window, q_off, o_off;
     float scale, softcap;
-    uint pad0, pad1;
+    uint slots, pad0;
 } pc;
 
 #include "common.glsl"
@@ -79,7 +81,7 @@ void main_vec()
         uint k = kb + t;
         float s = -1.0 / 0.0;
         if (k <= qpos) {
-            uint e = k * row_units + kvh * nu;
+            uint e = (k % pc.slots) * row_units + kvh * nu;
             float d = 0.0;
             for (uint i = 0u; i < nu; i++) {
                 vec4 a, b;
@@ -101,7 +103,7 @@ void main_vec()
         for (uint i = 0u; i < nk; i++) {
             float p = exp(sc[i] - bm);
             l += p;
-            uint e = (kb + i) * row_units + kvh * nu;
+            uint e = ((kb + i) % pc.slots) * row_units + kvh * nu;
             for (uint j = 0u; j < NU; j++) {
                 uint ui = t + j * WG;
                 if (ui < nu) {
@@ -153,7 +155,7 @@ void main()
         uint k = kb + t;
         float s = -1.0 / 0.0;
         if (k <= qpos) {
-            uint e = k * row_elems + kvh * hd;
+            uint e = (k % pc.slots) * row_elems + kvh * hd;
             float d = 0.0;
             for (uint i = 0u; i < hp; i++) d += dot(vec2(qs[2u * i], qs[2u * i + 1u]), k2(e + 2u * i));
             s = pc.scale * d;
@@ -170,7 +172,7 @@ void main()
         for (uint i = 0u; i < nk; i++) {
             float p = exp(sc[i] - bm);
             l += p;
-            uint e = (kb + i) * row_elems + kvh * hd;
+            uint e = ((kb + i) % pc.slots) * row_elems + kvh * hd;
             for (uint j = 0u; j < NP; j++) {
                 uint pi = t + j * WG;
                 if (pi < hp) acc[j] += p * v2(e + 2u * pi);

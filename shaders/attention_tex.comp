@@ -18,7 +18,8 @@
 // decode step's attention at position ~520 took 1064 us per layer with
 // attention.comp, 255 us with this; a 512-token prefill's 344 ms, 61 ms.
 //
-// Keys come KB at a time: KB scores, one max/rescale, then KB value rows.
+// Key position k is in cache slot k % slots (backend.h). Keys come KB at a
+// time: KB scores, one max/rescale, then KB value rows.
 // Lanes whose units lie past head_dim read unit 0 with q = 0 and write
 // nothing; keys past the query read the query's own key and get p = 0: no
 // per-lane branches inside the loop.
@@ -34,14 +35,14 @@ layout(constant_id = 2) const uint MAX_HD = 512;  // head_dim rounded up to a po
 layout(constant_id = 3) const uint VEC = 1;       // always 1 here (head_dim % 8 == 0)
 
 layout(binding = 0) uniform samplerBuffer qt;    // q [rows][n_head][head_dim] as vec4s
-layout(binding = 1) uniform usamplerBuffer kt;   // K cache [n_ctx][n_kv_head][head_dim] as uvec4s
+layout(binding = 1) uniform usamplerBuffer kt;   // K cache [slots][n_kv_head][head_dim] as uvec4s
 layout(binding = 2) uniform usamplerBuffer vt;   // V cache, same layout
 layout(binding = 3) writeonly buffer O { vec4 o4[]; };   // [rows][n_head][head_dim] as vec4s
 
 layout(push_constant) uniform PC {   // vk_pc_attn
     uint n_head, n_kv_head, head_dim, rows, pos0, window, q_off, o_off;
     float scale, softcap;
-    uint pad0, pad1;
+    uint slots, pad0;
 } pc;
 
 #include "common.glsl"
@@ -92,7 +93,7 @@ void main()
         float s[KB];
         float bm = m;
         [[unroll]] for (uint i = 0u; i < KB; i++) {
-            uint e = min(kb + i, qpos) * row_units;
+            uint e = (min(kb + i, qpos) % pc.slots) * row_units;
             float d = 0.0;
             [[unroll]] for (uint j = 0u; j < NUL; j++) {
                 vec4 kv[2];
@@ -111,7 +112,7 @@ void main()
         [[unroll]] for (uint i = 0u; i < KB; i++) {
             float p = exp(s[i] - bm);   // 0 for masked keys
             l += p;
-            uint e = min(kb + i, qpos) * row_units;
+            uint e = (min(kb + i, qpos) % pc.slots) * row_units;
             [[unroll]] for (uint j = 0u; j < NUL; j++) {
                 vec4 vv[2];
                 unit(texelFetch(vt, int(e + uoff[j])), vv);

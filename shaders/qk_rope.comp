@@ -16,12 +16,13 @@ layout(binding = 1) buffer K { float k[]; };              // [rows][n_kv_head][h
 layout(binding = 2) readonly buffer V { float v[]; };     // [rows][n_kv_head][head_dim]
 layout(binding = 3) readonly buffer QN { float qn[]; };   // NORM: [head_dim]
 layout(binding = 4) readonly buffer KN { float kn[]; };   // NORM: [head_dim]
-layout(binding = 5) writeonly buffer KC { uint kc[]; };   // [n_ctx][n_kv_head * head_dim]
+layout(binding = 5) writeonly buffer KC { uint kc[]; };   // [slots][n_kv_head * head_dim]
 layout(binding = 6) writeonly buffer VC { uint vc[]; };
 
 layout(push_constant) uniform PC {   // vk_pc_qk_rope
     uint rows, n_head, n_kv_head, head_dim, pos0;
     float pos_scale, log2_base, eps;
+    uint slots, pad0, pad1, pad2;
 } pc;
 
 #include "rope.glsl"
@@ -80,7 +81,7 @@ void main()
     if (isq) return;   // whole workgroup
     barrier();
     uint row_elems = pc.n_kv_head * D;
-    uint dst = (pc.pos0 + r) * row_elems + kvh * D;   // element index in the cache
+    uint dst = ((pc.pos0 + r) % pc.slots) * row_elems + kvh * D;   // element index in the cache (its slot)
     for (uint j = t; j < half_d; j += WG) {
         uint e = 2u * j;
         vec2 kk2 = vec2(kh[e], kh[e + 1u]);

@@ -22,7 +22,7 @@ layout(binding = 1) writeonly buffer K { vec4 k4[]; };      // [rows][n_kv_head]
 layout(binding = 2) uniform samplerBuffer vt;               // v [rows][n_kv_head][head_dim]
 layout(binding = 3) uniform samplerBuffer qnt;              // NORM: [head_dim]
 layout(binding = 4) uniform samplerBuffer knt;              // NORM: [head_dim]
-layout(binding = 5) writeonly buffer KC { uvec2 kc2[]; };   // [n_ctx][n_kv_head * head_dim]: f16 x4 per uvec2
+layout(binding = 5) writeonly buffer KC { uvec2 kc2[]; };   // [slots][n_kv_head * head_dim]: f16 x4 per uvec2
 layout(binding = 5) writeonly buffer KCF { vec4 kcf[]; };   //   or f32 x4 per vec4
 layout(binding = 6) writeonly buffer VC { uvec2 vc2[]; };
 layout(binding = 6) writeonly buffer VCF { vec4 vcf[]; };
@@ -32,6 +32,7 @@ layout(binding = 8) uniform samplerBuffer kt;               // k before this dis
 layout(push_constant) uniform PC {   // vk_pc_qk_rope
     uint rows, n_head, n_kv_head, head_dim, pos0;
     float pos_scale, log2_base, eps;
+    uint slots, pad0, pad1, pad2;
 } pc;
 
 #include "rope.glsl"
@@ -65,7 +66,7 @@ void main()
         for (uint i = t; i < 2u * h4; i += WG) { vec4 x = ld(isq, base4 + i); ss += dot(x, x); }
         inv = 1.0 / sqrt(subgroupAdd(ss) / float(D) + pc.eps);
     }
-    uint dst4 = ((pc.pos0 + r) * pc.n_kv_head * D + kvh * D) / 4u;   // k/v head in the cache, in vec4s
+    uint dst4 = (((pc.pos0 + r) % pc.slots) * pc.n_kv_head * D + kvh * D) / 4u;   // k/v head in its cache slot, in vec4s
     for (uint i4 = t; i4 < h4; i4 += WG) {
         vec4 a = ld(isq, base4 + i4), b = ld(isq, base4 + h4 + i4);
         if (NORM != 0u) {

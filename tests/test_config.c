@@ -67,7 +67,7 @@ static void test_defaults(void)
     CHECK(c.backend == CFG_BACKEND_AUTO, "backend");
     CHECK_STR(c.persona, "assistant");
     CHECK_STR(c.device, "auto");
-    CHECK(c.context == 4096 && c.max_tokens == 512, "context %d max_tokens %d", c.context, c.max_tokens);
+    CHECK(c.context == 0 && c.max_tokens == 512, "context %d max_tokens %d", c.context, c.max_tokens);
     CHECK(c.sampling.seed == -1 && c.sampling.top_k == 64, "sampling");
     CHECK(c.autosave && c.colors == CFG_AUTO, "autosave/colors");
     for (int i = 0; i < cfg_key_count(); i++) CHECK(c.origin[i] == CFG_SRC_DEFAULT, "origin %d", i);
@@ -137,7 +137,7 @@ static void test_missing_files(void)
     snprintf(nowhere, sizeof nowhere, "%s/no-share", tmproot);
     /* No share file, no user file: just the defaults. */
     CHECK(cfg_load(&c, nowhere, NULL, NULL, NULL, NULL, &err) == 0, "%s", err.msg);
-    CHECK(c.context == 4096, "defaults");
+    CHECK(c.context == 0, "defaults");
     /* A missing -c file is an error naming it. */
     snprintf(missing, sizeof missing, "%s/missing.yaml", tmproot);
     CHECK(cfg_load(&c, nowhere, NULL, missing, NULL, NULL, &err) != 0, "missing -c accepted");

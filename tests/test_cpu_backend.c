@@ -183,8 +183,8 @@ static void test_attention(void)
 {
     enum { H = 4, HKV = 2, D = 32, CTX = 40 };
     gc_err err = {0};
-    CHECK(ref->kv_cache(ref, 2, CTX, HKV, D, &err) == 0, "%s", err.msg);
-    CHECK(nat->kv_cache(nat, 2, CTX, HKV, D, &err) == 0, "%s", err.msg);
+    CHECK(ref->kv_cache(ref, 2, CTX, NULL, HKV, D, &err) == 0, "%s", err.msg);
+    CHECK(nat->kv_cache(nat, 2, CTX, NULL, HKV, D, &err) == 0, "%s", err.msg);
     float qn[D], kn[D];
     vt_rand(qn, D, 1);
     vt_rand(kn, D, 1);

@@ -337,7 +337,7 @@ static void test_attention(void)
 {
     enum { NCTX = 24, NL = 2, H = 4, KV = 2, D = 8, N = 20 };
     gc_err err = {0};
-    CHECK(be->kv_cache(be, NL, NCTX, KV, D, &err) == 0, "%s", err.msg);
+    CHECK(be->kv_cache(be, NL, NCTX, NULL, KV, D, &err) == 0, "%s", err.msg);
     float K[N * KV * D], V[N * KV * D], q[N * H * D], out[N * H * D];
     rand_fill(K, N * KV * D, 2);
     rand_fill(V, N * KV * D, 1);

@@ -61,16 +61,22 @@ static void model_path(char *buf, size_t len, const char *name)
     else snprintf(buf, len, "%s/%s.gguf", models ? models : "build/models", name);
 }
 
-static int rig_open(rig *r, const char *name, int n_ctx, int n_batch)
+static int rig_open_opts(rig *r, const char *name, const gemma_session_opts *o)
 {
     memset(r, 0, sizeof *r);
     char path[512];
     model_path(path, sizeof path, name);
     gc_err err = {0};
     int rc = backends_load(&r->bm, path, be_name, NULL, NULL, NULL, &err) ||
-             gemma_session_create(&r->s, r->m = r->bm.model, n_ctx, n_batch, &err);
+             gemma_session_open(&r->s, r->m = r->bm.model, o, &err);
     CHECK(rc == 0, "%s: %s", name, err.msg);
     return rc ? -1 : 0;
+}
+
+static int rig_open(rig *r, const char *name, int n_ctx, int n_batch)
+{
+    gemma_session_opts o = { .n_ctx = n_ctx, .n_batch = n_batch };
+    return rig_open_opts(r, name, &o);
 }
 
 static void rig_close(rig *r)
@@ -236,6 +242,50 @@ static void test_rewind(void)
     rig_close(&r);
 }
 
+/* The sliding layers' ring (window 8, batch 4, 2 slots kept for rewinds: 13
+ * slots) gives the logits of the full cache: a prefill in batches, one-token
+ * decode, a rewind the ring still covers, and one it does not (the session
+ * goes back to 0, and the re-prefill gives the same logits again). */
+static void test_ring(void)
+{
+    int32_t toks[64];
+    int n = prompt_tokens(toks, 64);
+    rig ring, full;
+    gemma_session_opts o = { .n_ctx = 64, .n_batch = 4, .rewind_keep = 2 };
+    if (n < 40 || rig_open_opts(&ring, "g2-win8", &o)) return;
+    o.full_kv = true;
+    if (rig_open_opts(&full, "g2-win8", &o)) { rig_close(&ring); return; }
+    CHECK(gemma_ring_slots(ring.s) == 13 && gemma_ring_slots(full.s) == 64, "ring slots %d, full %d",
+          gemma_ring_slots(ring.s), gemma_ring_slots(full.s));
+    int nv = gemma_n_vocab(ring.m);
+    float *a = malloc((size_t)n * nv * sizeof *a), *b = malloc((size_t)n * nv * sizeof *b);
+    gc_err err = {0};
+    CHECK(gemma_eval_all(ring.s, toks, n, a, &err) == 0, "%s", err.msg);
+    CHECK(gemma_eval_all(full.s, toks, n, b, &err) == 0, "%s", err.msg);
+    CHECK(same_logits(a, b, (size_t)n * nv), "ring prefill differs from the full cache");
+
+    /* 6 back = R - window + 1: the ring still holds the window before it. */
+    CHECK(gemma_rewind(ring.s, n - 6, &err) == 0 && gemma_n_past(ring.s) == n - 6, "rewind in the ring: n_past %d",
+          gemma_n_past(ring.s));
+    bool same = true;
+    for (int i = n - 6; i < n; i++) {
+        CHECK(gemma_eval(ring.s, &toks[i], 1, GEMMA_WANT_LOGITS, &err) == 0, "%s", err.msg);
+        same &= gemma_logits(ring.s) && same_logits(gemma_logits(ring.s), b + (size_t)i * nv, nv);
+    }
+    CHECK(same, "one-token decode after a rewind in the ring differs from the full cache");
+
+    /* 7 back: the window before it is gone, so the session starts over. */
+    CHECK(gemma_rewind(ring.s, n - 7, &err) == 0 && gemma_n_past(ring.s) == 0, "rewind past the ring: n_past %d",
+          gemma_n_past(ring.s));
+    CHECK(gemma_eval_all(ring.s, toks, n, a, &err) == 0, "%s", err.msg);
+    CHECK(same_logits(a, b, (size_t)n * nv), "re-prefill after losing the ring differs from the full cache");
+    CHECK(gemma_rewind(full.s, n - 7, &err) == 0 && gemma_n_past(full.s) == n - 7, "full cache rewinds exactly");
+    free(a);
+    free(b);
+    rig_close(&ring);
+    rig_close(&full);
+}
+
 static void count_steps(void *u, uint64_t done, uint64_t total)
 {
     int *calls = u;
@@ -309,6 +359,7 @@ static void run_all(void)
     TEST_RUN(test_goldens_quant);
     TEST_RUN(test_prefill_vs_decode);
     TEST_RUN(test_rewind);
+    TEST_RUN(test_ring);
     TEST_RUN(test_warmup);
     TEST_RUN(test_errors);
 }

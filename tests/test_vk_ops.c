@@ -260,8 +260,8 @@ static void qk_rope_case(backend *v, double bound, int n_head, int n_kv, int hd,
     backend *c = vt_cpu();
     if (!c) return;
     const int n_ctx = 64, n_layer = 2, layer = 1;
-    CHECK(c->kv_cache(c, n_layer, n_ctx, n_kv, hd, &e) == 0, "%s", e.msg);
-    CHECK(v->kv_cache(v, n_layer, n_ctx, n_kv, hd, &e) == 0, "%s", e.msg);
+    CHECK(c->kv_cache(c, n_layer, n_ctx, NULL, n_kv, hd, &e) == 0, "%s", e.msg);
+    CHECK(v->kv_cache(v, n_layer, n_ctx, NULL, n_kv, hd, &e) == 0, "%s", e.msg);
     be_attn_params p = { .n_head = n_head, .n_kv_head = n_kv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd) };
     float *qn = malloc(hd * 4), *kn = malloc(hd * 4);
     vt_rand(qn, hd, 2);
@@ -329,8 +329,8 @@ static void attention_case(backend *v, double bound, int n_head, int n_kv, int h
     backend *c = vt_cpu();
     if (!c) return;
     const int n_ctx = 128, n_layer = 2, layer = 1;
-    CHECK(c->kv_cache(c, n_layer, n_ctx, n_kv, hd, &e) == 0, "%s", e.msg);
-    CHECK(v->kv_cache(v, n_layer, n_ctx, n_kv, hd, &e) == 0, "%s", e.msg);
+    CHECK(c->kv_cache(c, n_layer, n_ctx, NULL, n_kv, hd, &e) == 0, "%s", e.msg);
+    CHECK(v->kv_cache(v, n_layer, n_ctx, NULL, n_kv, hd, &e) == 0, "%s", e.msg);
     be_attn_params p = { .n_head = n_head, .n_kv_head = n_kv, .head_dim = hd, .scale = 1.0f / sqrtf((float)hd),
                          .softcap = cap, .window = window };
     int total = n_prefill + 2;

@@ -72,8 +72,10 @@ typedef struct vk_backend {
     vk_buf dummy;            /* bound to bindings a variant does not use */
     VkBufferView dummy_u4, dummy_u1, dummy_f4;   /* its texel views (R32G32B32A32_UINT, R32_UINT, _SFLOAT) */
 
-    /* KV cache: per layer [n_ctx][n_kv_head][head_dim], f16 pairs or f32 */
+    /* KV cache: per layer [slots[l]][n_kv_head][head_dim], f16 pairs or f32, for
+     * positions 0..n_ctx-1 (position p in slot p % slots[l]: backend.h) */
     int n_layer, n_ctx, n_kv_head, head_dim;
+    int *slots;              /* [n_layer] */
     vk_buf *kcache, *vcache;
     VkBufferView *kview, *vview;   /* their RGBA32UI texel views (CPU devices), else NULL */
 
@@ -536,47 +538,75 @@ static void kv_views_destroy(vk_backend *b)
     b->kview = b->vview = NULL;
 }
 
-static int vb_kv_cache(backend *be, int n_layer, int n_ctx, int n_kv_head, int head_dim, gc_err *err)
+/* The same cache shape as now (a new session asking again). */
+static bool same_cache(const vk_backend *b, int n_layer, int n_ctx, const int *slots, int n_kv_head, int head_dim,
+                       bool f16)
+{
+    if (!b->kcache || b->n_layer != n_layer || b->n_ctx != n_ctx || b->n_kv_head != n_kv_head ||
+        b->head_dim != head_dim || b->kv_f16 != f16)
+        return false;
+    for (int l = 0; l < n_layer; l++)
+        if (b->slots[l] != (slots ? slots[l] : n_ctx)) return false;
+    return true;
+}
+
+static uint64_t layer_cache_bytes(const vk_backend *b, int layer)
+{
+    return (uint64_t)b->slots[layer] * b->n_kv_head * b->head_dim * (b->kv_f16 ? 2 : 4);
+}
+
+static int vb_kv_cache(backend *be, int n_layer, int n_ctx, const int *slots, int n_kv_head, int head_dim,
+                       gc_err *err)
 {
     vk_backend *b = vb_of(be);
     if (n_layer <= 0 || n_ctx <= 0 || n_kv_head <= 0 || head_dim <= 0 || head_dim % 2)
         return gc_errf(err, "vulkan: kv_cache: bad shape %d layers x %d ctx x %d heads x %d dims",
                        n_layer, n_ctx, n_kv_head, head_dim);
+    for (int l = 0; slots && l < n_layer; l++)
+        if (slots[l] < 1 || slots[l] > n_ctx)
+            return gc_errf(err, "vulkan: kv_cache: layer %d: %d slots, must be 1..%d", l, slots[l], n_ctx);
     bool f16 = vk_choose_kv_f16(b->opts.kv_bits, b->all_f32);
     /* A new session on the same model asks again: the same shape reuses the
      * cache (positions are overwritten before they are read); another shape
      * gets new buffers (the old ones stay allocated until destroy: buffers are
      * not freed one by one). */
-    if (b->kcache && b->n_layer == n_layer && b->n_ctx == n_ctx && b->n_kv_head == n_kv_head &&
-        b->head_dim == head_dim && b->kv_f16 == f16)
-        return 0;
+    if (same_cache(b, n_layer, n_ctx, slots, n_kv_head, head_dim, f16)) return 0;
     kv_views_destroy(b);
     free(b->kcache);
     free(b->vcache);
+    free(b->slots);
     b->kcache = b->vcache = NULL;
     b->n_layer = 0;
     b->kv_f16 = f16;
-    uint64_t elems = (uint64_t)n_ctx * n_kv_head * head_dim;
-    uint64_t bytes = elems * (b->kv_f16 ? 2 : 4);
-    if (bytes > b->dev->caps.max_storage_range || elems > UINT32_MAX)
-        return gc_errf(err, "vulkan: kv_cache: one layer's cache (%llu bytes for %d positions) exceeds the "
-                       "device's buffer range (%llu bytes); use a smaller --ctx", (unsigned long long)bytes,
-                       n_ctx, (unsigned long long)b->dev->caps.max_storage_range);
     b->kcache = calloc((size_t)n_layer, sizeof *b->kcache);
     b->vcache = calloc((size_t)n_layer, sizeof *b->vcache);
-    if (!b->kcache || !b->vcache) return gc_errf(err, "vulkan: out of memory");
+    b->slots = calloc((size_t)n_layer, sizeof *b->slots);
+    if (!b->kcache || !b->vcache || !b->slots) return gc_errf(err, "vulkan: out of memory");
     b->n_layer = n_layer;
     b->n_ctx = n_ctx;
     b->n_kv_head = n_kv_head;
     b->head_dim = head_dim;
+    bool views = b->kc.cpu && b->kc.max_texel;
+    uint64_t all = 0;
     for (int l = 0; l < n_layer; l++) {
+        b->slots[l] = slots ? slots[l] : n_ctx;
+        uint64_t bytes = layer_cache_bytes(b, l);
+        all += 2 * bytes;
+        if (bytes > b->dev->caps.max_storage_range || bytes / (f16 ? 2 : 4) > UINT32_MAX)
+            return gc_errf(err, "vulkan: kv_cache: one layer's cache (%llu bytes for %d positions) exceeds the "
+                           "device's buffer range (%llu bytes); use a smaller --ctx", (unsigned long long)bytes,
+                           b->slots[l], (unsigned long long)b->dev->caps.max_storage_range);
+        views = views && bytes % 16 == 0 && bytes / 16 <= b->kc.max_texel;
+    }
+    for (int l = 0; l < n_layer; l++) {
+        uint64_t bytes = layer_cache_bytes(b, l);
         if (vk_buf_create(b->mem, VK_MEM_DEVICE, bytes, "k_cache", &b->kcache[l], err) ||
             vk_buf_create(b->mem, VK_MEM_DEVICE, bytes, "v_cache", &b->vcache[l], err))
-            return gc_err_prefix(err, "kv cache (%d layers x %llu MiB)", n_layer, (unsigned long long)(2 * bytes >> 20));
+            return gc_err_prefix(err, "kv cache (%d layers, %llu MiB)", n_layer, (unsigned long long)(all >> 20));
         if (vk_upload_zero(b->up, &b->kcache[l], err) || vk_upload_zero(b->up, &b->vcache[l], err)) return -1;
     }
     /* Texel views for the attention kernel on CPU devices (vk_attention_texel). */
-    if (b->kc.cpu && b->kc.max_texel && bytes % 16 == 0 && bytes / 16 <= b->kc.max_texel) {
+    if (views) {
         b->kview = calloc((size_t)n_layer, sizeof *b->kview);
         b->vview = calloc((size_t)n_layer, sizeof *b->vview);
         if (!b->kview || !b->vview) return gc_errf(err, "vulkan: out of memory");
@@ -922,9 +952,11 @@ static void vb_rope(backend *be, be_tensor *x, int rows, int n_heads, int head_d
 static bool kv_ok(vk_backend *b, int layer, int rows, int pos0, const char *op)
 {
     if (!b->kcache) { fail(b, "vulkan backend: %s: no KV cache (kv_cache was not called)", op); return false; }
-    if (layer < 0 || layer >= b->n_layer || rows <= 0 || pos0 < 0 || (int64_t)pos0 + rows > b->n_ctx) {
-        fail(b, "vulkan backend: %s: layer %d, rows %d at position %d are outside the cache (%d layers, %d positions)",
-             op, layer, rows, pos0, b->n_layer, b->n_ctx);
+    if (layer < 0 || layer >= b->n_layer || rows <= 0 || pos0 < 0 || (int64_t)pos0 + rows > b->n_ctx ||
+        rows > b->slots[layer]) {
+        fail(b, "vulkan backend: %s: layer %d, rows %d at position %d are outside the cache (%d layers, %d positions, "
+             "%d slots)", op, layer, rows, pos0, b->n_layer, b->n_ctx,
+             layer >= 0 && layer < b->n_layer ? b->slots[layer] : 0);
         return false;
     }
     return true;
@@ -939,7 +971,8 @@ static void vb_kv_store(backend *be, int layer, const be_tensor *k, const be_ten
         !f32_ok(b, v, (uint64_t)rows * row_elems, "kv_store", "v"))
         return;
     vk_variant var = vk_choose(&b->kc, VK_K_KV_STORE, 0, b->kv_f16);
-    vk_pc_kv_store pc = { .rows = (uint32_t)rows, .row_elems = row_elems, .pos0 = (uint32_t)pos0 };
+    vk_pc_kv_store pc = { .rows = (uint32_t)rows, .row_elems = row_elems, .pos0 = (uint32_t)pos0,
+                          .slots = (uint32_t)b->slots[layer] };
     uint32_t gx, gy;
     grid_1d(b, ((uint64_t)rows * row_elems / 2 + var.wg - 1) / var.wg, &gx, &gy);
     vk_buf *bufs[] = { (vk_buf *)&k->buf, (vk_buf *)&v->buf, &b->kcache[layer], &b->vcache[layer] };
@@ -967,7 +1000,8 @@ static void vb_qk_rope_store(backend *be, int layer, be_tensor *q, be_tensor *k,
     if (q == k || q == v || k == v) { fail(b, "vulkan backend: qk_rope_store: q, k and v must differ"); return; }
     vk_variant var = vk_choose(&b->kc, VK_K_QK_ROPE, qn != NULL, b->kv_f16);
     vk_pc_qk_rope pc = { .rows = (uint32_t)rows, .n_head = (uint32_t)n_head, .n_kv_head = (uint32_t)HKV,
-                         .head_dim = (uint32_t)D, .pos0 = (uint32_t)pos0, .pos_scale = pos_scale,
+                         .head_dim = (uint32_t)D, .pos0 = (uint32_t)pos0, .slots = (uint32_t)b->slots[layer],
+                         .pos_scale = pos_scale,
                          .log2_base = (float)log2((double)freq_base), .eps = eps };
     vk_buf *bufs[] = { &q->buf, &k->buf, (vk_buf *)&v->buf, qn ? (vk_buf *)&qn->buf : NULL,
                        kn ? (vk_buf *)&kn->buf : NULL, &b->kcache[layer], &b->vcache[layer], &q->buf, &k->buf };
@@ -995,16 +1029,22 @@ static void vb_attention(backend *be, be_tensor *out, const be_tensor *q, int la
              VK_ATTN_MAX_HEAD_DIM);
         return;
     }
+    int slots = b->slots[layer];
+    if (slots < b->n_ctx && (p->window == 0 || (int64_t)p->window + rows - 1 > slots)) {
+        fail(b, "vulkan backend: attention: layer %d is a ring of %d slots: window %d and %d rows do not fit it",
+             layer, slots, p->window, rows);
+        return;
+    }
     uint64_t n = (uint64_t)rows * p->n_head * p->head_dim;
     if (!f32_ok(b, q, n, "attention", "q") || !f32_ok(b, out, n, "attention", "out")) return;
     if (q == out) { fail(b, "vulkan backend: attention: out and q are the same tensor"); return; }
     vk_variant v = vk_choose(&b->kc, VK_K_ATTENTION, (uint32_t)p->head_dim, b->kv_f16);
     vk_pc_attn pc = { .n_head = (uint32_t)p->n_head, .n_kv_head = (uint32_t)p->n_kv_head,
                       .head_dim = (uint32_t)p->head_dim, .rows = (uint32_t)rows, .pos0 = (uint32_t)pos0,
-                      .window = (uint32_t)p->window, .scale = p->scale, .softcap = p->softcap };
+                      .window = (uint32_t)p->window, .scale = p->scale, .softcap = p->softcap,
+                      .slots = (uint32_t)slots };
     vk_buf *bufs[] = { (vk_buf *)&q->buf, &b->kcache[layer], &b->vcache[layer], &out->buf };
-    uint64_t cache_bytes = (uint64_t)b->n_ctx * b->n_kv_head * b->head_dim * (b->kv_f16 ? 2 : 4);
-    vk_variant vt = vk_attention_texel(&b->kc, v, cache_bytes, q->n / 4);
+    vk_variant vt = vk_attention_texel(&b->kc, v, layer_cache_bytes(b, layer), q->n / 4);
     if (vt.kernel == VK_K_ATTENTION_TEX && b->kview && q->view4) {
         VkBufferView views[4] = { q->view4, b->kview[layer], b->vview[layer], 0 };
         dispatch_views(b, &vt, bufs, views, "rrrw", &pc, (uint32_t)p->n_head, (uint32_t)rows, 1);
@@ -1093,6 +1133,34 @@ static void vb_argmax_softcap(backend *be, const be_tensor *src, uint64_t offset
     record_argmax(b, src, offset, n, cap, host, "argmax_softcap");
 }
 
+static uint64_t vb_weight_bytes(backend *be, const gguf_file *model)
+{
+    uint64_t need = 0;
+    gc_err ignore;
+    if (vk_model_weight_bytes(model, &vb_of(be)->kc, &need, &ignore)) return 0;
+    return need;
+}
+
+/* vb_weight clears all_f32 for any matrix that is not F32; kv_cache decides by it. */
+static int vb_kv_value_bytes(backend *be, const gguf_file *model)
+{
+    bool all_f32 = true;
+    for (uint64_t i = 0; i < model->n_tensors; i++)
+        if (model->tensors[i].n_dims >= 2 && model->tensors[i].type != GT_F32) all_f32 = false;
+    return vk_choose_kv_f16(vb_of(be)->opts.kv_bits, all_f32) ? 2 : 4;
+}
+
+/* The device's memory, or the fault hook's pretend size (MiB). */
+static uint64_t device_budget(const vk_caps *c)
+{
+    return gc_fault_limit(GC_FAULT_MEM) ? gc_fault_limit(GC_FAULT_MEM) << 20 : vk_device_budget(c);
+}
+
+static uint64_t vb_memory_budget(backend *be)
+{
+    return device_budget(&vb_of(be)->dev->caps);
+}
+
 static uint64_t vb_memory_used(backend *be)
 {
     return vk_mem_used(vb_of(be)->mem, VK_MEM_DEVICE);
@@ -1117,6 +1185,7 @@ static void vb_destroy(backend *be)
     }
     kv_views_destroy(b);
     free(b->kcache);
+    free(b->slots);
     free(b->vcache);
     free(b->tok.bufs); free(b->tok.used);
     free(b->rb.bufs); free(b->rb.used);
@@ -1189,6 +1258,9 @@ static const backend vk_ops = {
     .argmax = vb_argmax,
     .argmax_softcap = vb_argmax_softcap,
     .memory_used = vb_memory_used,
+    .weight_bytes = vb_weight_bytes,
+    .kv_value_bytes = vb_kv_value_bytes,
+    .memory_budget = vb_memory_budget,
 };
 
 int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
@@ -1227,7 +1299,7 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
         else fprintf(stderr, "%s\n", msg);
     }
     /* The whole model must fit before anything is uploaded. */
-    uint64_t heap = gc_fault_limit(GC_FAULT_MEM) ? gc_fault_limit(GC_FAULT_MEM) << 20 : vk_device_budget(pc);
+    uint64_t heap = device_budget(pc);
     if (b->opts.model) {
         uint64_t need;
         vk_kcaps kc = vk_caps_kernel(pc);

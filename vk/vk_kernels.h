@@ -194,14 +194,15 @@ typedef struct vk_pc_rope {
 } vk_pc_rope;
 _Static_assert(sizeof(vk_pc_rope) == 32, "vk_pc_rope mirrors rope.comp");
 
-/* shaders/kv_store.comp: cache[(pos0 + r) * row_elems + j] = src[src_off + r*row_elems + j]. */
+/* shaders/kv_store.comp: cache[((pos0 + r) % slots) * row_elems + j] = src[src_off + r*row_elems + j]. */
 typedef struct vk_pc_kv_store {
     uint32_t rows;
     uint32_t row_elems;   /* n_kv_head * head_dim */
     uint32_t pos0;
     uint32_t k_off;
     uint32_t v_off;
-    uint32_t pad[3];
+    uint32_t slots;       /* the layer's cache slots: position p is in slot p % slots (backend.h) */
+    uint32_t pad[2];
 } vk_pc_kv_store;
 _Static_assert(sizeof(vk_pc_kv_store) == 32, "vk_pc_kv_store mirrors kv_store.comp");
 
@@ -216,8 +217,10 @@ typedef struct vk_pc_qk_rope {
     float pos_scale;
     float log2_base;      /* log2(freq_base), computed in double on the host */
     float eps;
+    uint32_t slots;       /* the layer's cache slots (vk_pc_kv_store) */
+    uint32_t pad[3];
 } vk_pc_qk_rope;
-_Static_assert(sizeof(vk_pc_qk_rope) == 32, "vk_pc_qk_rope mirrors qk_rope.comp");
+_Static_assert(sizeof(vk_pc_qk_rope) == 48, "vk_pc_qk_rope mirrors qk_rope.comp");
 
 /* shaders/attention.comp: one workgroup per (query row, head). */
 typedef struct vk_pc_attn {
@@ -231,7 +234,8 @@ typedef struct vk_pc_attn {
     uint32_t o_off;
     float scale;
     float softcap;        /* 0 = none */
-    uint32_t pad[2];
+    uint32_t slots;       /* the layer's cache slots (vk_pc_kv_store) */
+    uint32_t pad;
 } vk_pc_attn;
 _Static_assert(sizeof(vk_pc_attn) == 48, "vk_pc_attn mirrors attention.comp");
 
