@@ -46,13 +46,6 @@ static uint64_t mib(uint64_t b) { return (b + (1u << 20) - 1) >> 20; }
 int fit_check(backend *be, const gguf_file *g, int n_batch, int *n_ctx, gc_err *err)
 {
     uint64_t have = be->memory_budget(be);
-    const char *lim = getenv("GEMMA_CHAT_MEM_LIMIT_MIB");
-    if (lim && *lim) {
-        char *end;
-        unsigned long long v = strtoull(lim, &end, 10);
-        if (*end || v == 0) return gc_errf(err, "GEMMA_CHAT_MEM_LIMIT_MIB '%s': expected a positive number of MiB", lim);
-        if (!have || (v << 20) < have) have = v << 20;
-    }
     fit_sizes f = { .have = have };
     if (sizes(be, g, n_batch, 0, &f, err)) return gc_err_prefix(err, "%s", g->path);
     int train = f.n_ctx_train, want = *n_ctx > train ? train : *n_ctx;

@@ -1,7 +1,7 @@
 /* fit.h: the fit check before a model is loaded: its weights, KV cache and
  * scratch (backend.h's sizes, model/gemma.h's gemma_mem_estimate) against the
- * memory the backend can use. The test hook GEMMA_CHAT_MEM_LIMIT_MIB caps that
- * memory at so many MiB. */
+ * memory the backend can use (backend.h memory_budget; tests set it with
+ * base/fault.h's mem:N). */
 #ifndef GC_FIT_H
 #define GC_FIT_H
 

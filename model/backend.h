@@ -148,7 +148,7 @@ struct backend {
     /* Bytes per K or V value of the cache kv_cache will make after model's weights (4: f32, 2: f16). */
     int (*kv_value_bytes)(backend *be, const gguf_file *model);
     /* Bytes the backend can use in all: the device-local heap, or the host RAM available
-     * (/proc/meminfo MemAvailable). */
+     * (/proc/meminfo MemAvailable); base/fault.h's mem:N sets it for tests. */
     uint64_t (*memory_budget)(backend *be);
 };
 

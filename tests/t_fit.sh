@@ -1,6 +1,6 @@
 #!/bin/sh
 # The fit check before loading (app/fit.h), on the real Gemma 3 270M and the
-# CPU backend, with GEMMA_CHAT_MEM_LIMIT_MIB as the host's memory: a model
+# CPU backend, with GEMMA_CHAT_FAULT=mem:N as the host's memory: a model
 # too big for the limit fails as a load error does (exit 1) naming each size;
 # a context whose KV cache alone is too big gets a --ctx suggestion that then
 # works; without --ctx the largest context that fits is taken. And bench's
@@ -15,7 +15,7 @@ export GEMMA_CHAT_PERSONA=none XDG_CONFIG_HOME=$tmp/config XDG_DATA_HOME=$tmp/da
 M=$REAL_MODEL
 run() {   # run LIMIT ARGS...: the one-shot reply of 2 tokens; rc and stderr in $rc, $tmp/err
     lim=$1; shift
-    GEMMA_CHAT_MEM_LIMIT_MIB=$lim timeout 120 "$BIN" -m "$M" --backend cpu -p hi --temp 0 -n 2 "$@" \
+    GEMMA_CHAT_FAULT=mem:$lim timeout 120 "$BIN" -m "$M" --backend cpu -p hi --temp 0 -n 2 "$@" \
         > "$tmp/out" 2> "$tmp/err"; rc=$?
 }
 has() { grep -q -- "$1" "$tmp/err"; }
