@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/paths.h"
 #include "cpu/cpu_backend.h"
 #include "cpu/pool.h"
 #include "vk/vk_backend.h"
@@ -53,6 +54,11 @@ static int create_vulkan_opts(const char *device, const gguf_file *model, bool g
         o.device = (int)v;
     }
     o.model = model;
+    /* Compiled kernels are kept in the user's cache directory; without one
+     * (no home) they are compiled at every start. */
+    char cache_dir[PATHS_MAX];
+    gc_err ignored;
+    if (paths_ensure_user_dir(PATHS_CACHE, NULL, cache_dir, sizeof cache_dir, &ignored) == 0) o.cache_dir = cache_dir;
     return vk_backend_create(&o, out, err);
 }
 

@@ -437,13 +437,11 @@ static void test_cache_header(void)
     CHECK(vk_pipe_build_hash() != 0 && vk_pipe_build_hash() == vk_pipe_build_hash(), "build hash stable");
 
     char path[256];
-    setenv("XDG_CACHE_HOME", "/x/cache", 1);
-    vk_pipe_cache_path(&c, path, sizeof path);
+    vk_pipe_cache_path("/x/cache/gemma-chat", &c, path, sizeof path);
     CHECK_STR(path, "/x/cache/gemma-chat/pipelines-10de-2330.bin");
-    unsetenv("XDG_CACHE_HOME");
-    setenv("HOME", "/home/u", 1);
-    vk_pipe_cache_path(&c, path, sizeof path);
-    CHECK_STR(path, "/home/u/.cache/gemma-chat/pipelines-10de-2330.bin");
+    char small[16];
+    vk_pipe_cache_path("/x/cache/gemma-chat", &c, small, sizeof small);
+    CHECK_STR(small, "");
 }
 
 static void test_rank(void)

@@ -1331,7 +1331,10 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
     }
 
     if (vk_mem_create(b->dev, &b->mem, err)) goto fail;
-    if (vk_pipes_create(b->dev, b->opts.cache_path, &b->pipes, err)) goto fail;
+    char cache_file[1024] = "";
+    if (b->opts.cache_path) snprintf(cache_file, sizeof cache_file, "%s", b->opts.cache_path);
+    else if (b->opts.cache_dir) vk_pipe_cache_path(b->opts.cache_dir, &b->dev->caps, cache_file, sizeof cache_file);
+    if (vk_pipes_create(b->dev, cache_file, &b->pipes, err)) goto fail;
     be->kernels_cold = !vk_pipes_cache_warm(b->pipes);
     uint64_t staging = STAGING_BYTES < b->dev->caps.max_storage_range ? STAGING_BYTES : b->dev->caps.max_storage_range;
     if (b->opts.hooks.force_staging && b->opts.hooks.max_storage_range) staging = 1 << 16;

@@ -35,7 +35,9 @@ typedef struct vk_backend_opts {
     bool gpu_only;                /* with device -1: a CPU-type device (lavapipe) counts as none
                                    * (VK_BACKEND_NO_DEVICE): the native CPU backend is faster */
     bool validation;              /* Khronos validation layer (also GEMMA_CHAT_VALIDATION=1) */
-    const char *cache_path;       /* pipeline cache file; NULL = default, "" = none */
+    const char *cache_dir;        /* the pipeline cache goes to this directory (vk_pipe_cache_path);
+                                   * NULL = none (the app gives its cache directory) */
+    const char *cache_path;       /* ... or to this file (tests); overrides cache_dir */
     int kv_bits;                  /* KV cache: 16 or 32; 0 = GEMMA_CHAT_KV_BITS if set, else
                                    * vk_choose_kv_f16's choice (f32 for all-F32 models) */
     const gguf_file *model;       /* if set: its weights must fit the device (checked at create)

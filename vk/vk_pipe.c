@@ -83,16 +83,10 @@ struct vk_pipes {
 
 /* ---- pipeline cache file ---- */
 
-void vk_pipe_cache_path(const vk_caps *c, char *out, size_t n)
+void vk_pipe_cache_path(const char *dir, const vk_caps *c, char *out, size_t n)
 {
-    const char *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    if (xdg && *xdg)
-        snprintf(out, n, "%s/gemma-chat/pipelines-%04x-%04x.bin", xdg, c->vendor_id, c->device_id);
-    else if (home && *home)
-        snprintf(out, n, "%s/.cache/gemma-chat/pipelines-%04x-%04x.bin", home, c->vendor_id, c->device_id);
-    else if (n)
-        out[0] = 0;
+    if (snprintf(out, n, "%s/pipelines-%04x-%04x.bin", dir, c->vendor_id, c->device_id) >= (int)n && n)
+        out[0] = 0;   /* too long: no file rather than another one */
 }
 
 int vk_pipe_cache_check(const vk_caps *c, const void *data, size_t size)
@@ -207,8 +201,8 @@ int vk_pipes_create(vk_device *d, const char *cache_path, vk_pipes **out, gc_err
     vk_pipes *p = calloc(1, sizeof *p);
     if (!p) return gc_errf(err, "vulkan: out of memory");
     p->d = d;
-    if (cache_path) snprintf(p->cache_path, sizeof p->cache_path, "%s", cache_path);
-    else vk_pipe_cache_path(&d->caps, p->cache_path, sizeof p->cache_path);
+    if (cache_path && snprintf(p->cache_path, sizeof p->cache_path, "%s", cache_path) >= (int)sizeof p->cache_path)
+        p->cache_path[0] = 0;
 
     size_t size = 0;
     p->build = vk_pipe_build_hash();

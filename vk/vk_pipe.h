@@ -34,8 +34,7 @@ typedef struct vk_pipeline {
 
 typedef struct vk_pipes vk_pipes;
 
-/* cache_path: where the VkPipelineCache lives; NULL = vk_pipe_cache_path()'s
- * default, "" = no file. */
+/* cache_path: the file the VkPipelineCache lives in; NULL or "" = none. */
 int vk_pipes_create(vk_device *d, const char *cache_path, vk_pipes **out, gc_err *err);
 /* Saves the cache (if pipelines were built) and frees everything. */
 void vk_pipes_destroy(vk_pipes *p);
@@ -56,11 +55,11 @@ bool vk_pipes_cache_warm(const vk_pipes *p);
 int vk_pipes_set(vk_pipes *p, const vk_pipeline *pl, const VkBuffer *bufs, const VkBufferView *views,
                  VkDescriptorSet *out, gc_err *err);
 
-/* Default cache file: $XDG_CACHE_HOME/gemma-chat/pipelines-VVVV-DDDD.bin, or
- * under $HOME/.cache; writes "" when neither variable is set. The file holds a
- * 16-byte header (magic "GCPC", version 1, vk_pipe_build_hash()) and then the
- * driver's VkPipelineCache data. */
-void vk_pipe_cache_path(const vk_caps *c, char *out, size_t n);
+/* The cache file of device c in directory dir: DIR/pipelines-VVVV-DDDD.bin
+ * ("" when that does not fit). The file holds a 16-byte header (magic "GCPC",
+ * version 1, vk_pipe_build_hash()) and then the driver's VkPipelineCache
+ * data. */
+void vk_pipe_cache_path(const char *dir, const vk_caps *c, char *out, size_t n);
 
 /* Checks a cache blob's Vulkan header (VkPipelineCacheHeaderVersionOne)
  * against the device: 0 if usable. Exposed for tests. */
