@@ -9,7 +9,8 @@
  * into B tiles; then every tile of 16 activation rows passes over them: per
  * block one tile product (16 x 16 int32 sums, exact), stored and scaled in
  * f32 by d_w[row] * d_x into 16 accumulator registers (one per activation
- * row, lanes = the 16 weight rows, which is the output's own layout). The
+ * row, lanes = the 16 weight rows, which is the output's own layout); a pair
+ * of blocks is scaled while the next pair's products are stored. The
  * last activation tile overlaps the one before when n_x is no multiple of 16
  * (rows it shares are computed twice and stored once); weight rows past the
  * end are zero in B and masked off in the output.
