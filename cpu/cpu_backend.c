@@ -45,7 +45,7 @@ typedef struct native {
 
     conv_slot conv[2];         /* the last two conversions (geglu's weights may differ in type) */
     int conv_next;
-    float *resid;              /* [resid_cap] one row's residual for a two-term conversion */
+    float *resid;              /* [resid_cap] one row's residual per thread, for a two-term conversion */
     size_t resid_cap;
     float *partial;            /* [partial_cap] products per term (and GeGLU's up products) */
     size_t partial_cap;
@@ -213,6 +213,36 @@ static void nb_add_rmsnorm_norm(backend *be, be_tensor *x, const be_tensor *o, c
     norm_rows(nb, "add_rmsnorm_norm", h, x, w2, rows, cols, eps, false);
 }
 
+/* One conversion, CONV_ROWS source rows per chunk: rows are independent and
+ * cost as much as a small product's share of a step, so the pool's threads
+ * split them (each with a residual row of its own). */
+enum { CONV_ROWS = 4 };
+typedef struct conv_job {
+    const float *src;          /* [rows][n_in] */
+    uint8_t *dst;              /* [rows * terms][row_bytes] */
+    float *resid;              /* [threads][n_in] */
+    cpu_quantize_fn quantize;
+    cpu_act act;
+    int rows, n_in, terms;
+    size_t row_bytes;
+} conv_job;
+
+static void conv_chunk(void *ctx, int chunk, int thread)
+{
+    const conv_job *j = ctx;
+    float *resid = j->resid + (size_t)thread * j->n_in;
+    int r1 = (chunk + 1) * CONV_ROWS < j->rows ? (chunk + 1) * CONV_ROWS : j->rows;
+    for (int r = chunk * CONV_ROWS; r < r1; r++) {
+        const float *x = j->src + (size_t)r * j->n_in;
+        uint8_t *q = j->dst + (size_t)r * j->terms * j->row_bytes;
+        j->quantize(x, q, j->n_in);
+        if (j->terms > 1) {
+            cpu_act_residual(j->act, x, q, resid, j->n_in);
+            j->quantize(resid, q + j->row_bytes, j->n_in);
+        }
+    }
+}
+
 /* src's rows converted to format act in `terms` terms (see conv_slot), from
  * the cache when src is unchanged. */
 static const uint8_t *converted(native *nb, const be_tensor *src, int rows, int n_in, int terms, cpu_act act,
@@ -228,18 +258,12 @@ static const uint8_t *converted(native *nb, const be_tensor *src, int rows, int 
     conv_slot *c = &nb->conv[nb->conv_next];
     nb->conv_next ^= 1;
     c->src = NULL;
+    size_t threads = (size_t)cpu_pool_threads(nb->pool);
     if (!grow(nb, (void **)&c->buf, &c->cap, (size_t)rows * terms * row_bytes, 1, "converted activations") ||
-        (terms > 1 && !grow(nb, (void **)&nb->resid, &nb->resid_cap, (size_t)n_in, sizeof(float), "residuals")))
+        (terms > 1 && !grow(nb, (void **)&nb->resid, &nb->resid_cap, threads * n_in, sizeof(float), "residuals")))
         return NULL;
-    for (int r = 0; r < rows; r++) {
-        const float *x = src->f + (size_t)r * n_in;
-        uint8_t *q = c->buf + (size_t)r * terms * row_bytes;
-        quantize(x, q, n_in);
-        if (terms > 1) {
-            cpu_act_residual(act, x, q, nb->resid, n_in);
-            quantize(nb->resid, q + row_bytes, n_in);
-        }
-    }
+    conv_job j = { src->f, c->buf, nb->resid, quantize, act, rows, n_in, terms, row_bytes };
+    cpu_pool_run(nb->pool, (rows + CONV_ROWS - 1) / CONV_ROWS, conv_chunk, &j);
     *c = (conv_slot){ src, src->version, rows, n_in, terms, quantize, c->buf, c->cap, row_bytes };
     return c->buf;
 }
@@ -257,11 +281,25 @@ typedef struct mm_job {
     int n_in, n_x, n_out, chunk_rows;
 } mm_job;
 
-/* The sum over the terms of activation row x's products at output rows r0.. */
-static inline float term_sum(const float *part, int terms, int x, int n_out, int r)
+/* d[r] = the sum over the terms of one activation row's products at output
+ * row r, for r < nr: p holds the row's first term, the second n_out further
+ * (n_out >= nr). d may be p itself (GeGLU's up products are summed in place):
+ * each group of 8 is read whole before it is written, which also lets the
+ * compiler turn the group into vector adds. */
+static void term_sum(float *d, const float *p, int terms, size_t n_out, int nr)
 {
-    const float *p = part + (size_t)x * terms * n_out + r;
-    return terms == 1 ? p[0] : p[0] + p[n_out];
+    if (terms == 1) {
+        if (d != p) memcpy(d, p, (size_t)nr * sizeof *d);
+        return;
+    }
+    const float *p1 = p + n_out;
+    int r = 0;
+    for (; r + 8 <= nr; r += 8) {
+        float t[8];
+        for (int i = 0; i < 8; i++) t[i] = p[r + i] + p1[r + i];
+        memcpy(d + r, t, sizeof t);
+    }
+    for (; r < nr; r++) d[r] = p[r] + p1[r];
 }
 
 static void mm_chunk(void *ctx, int chunk, int thread)
@@ -280,9 +318,9 @@ static void mm_chunk(void *ctx, int chunk, int thread)
     for (int x = 0; x < j->n_x; x++) {
         float *d = j->out + (size_t)x * j->n_out + r0;
         float *u = j->w2 ? j->part2 + (size_t)x * j->terms2 * j->n_out + r0 : NULL;   /* this chunk's own */
-        for (int r = 0; r < nr; r++) d[r] = term_sum(j->part, j->terms, x, j->n_out, r0 + r);
+        term_sum(d, j->part + (size_t)x * j->terms * j->n_out + r0, j->terms, (size_t)j->n_out, nr);
         if (!u) continue;
-        for (int r = 0; r < nr; r++) u[r] = term_sum(j->part2, j->terms2, x, j->n_out, r0 + r);
+        term_sum(u, u, j->terms2, (size_t)j->n_out, nr);
         j->nb->vec.geglu(d, u, nr);
     }
 }

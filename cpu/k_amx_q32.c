@@ -9,7 +9,8 @@
  * into B tiles; then every tile of 16 activation rows passes over them: per
  * block one tile product (16 x 16 int32 sums, exact), stored and scaled in
  * f32 by d_w[row] * d_x into 16 accumulator registers (one per activation
- * row, lanes = the 16 weight rows, which is the output's own layout). The
+ * row, lanes = the 16 weight rows, which is the output's own layout); a pair
+ * of blocks is scaled while the next pair's products are stored. The
  * last activation tile overlaps the one before when n_x is no multiple of 16
  * (rows it shares are computed twice and stored once); weight rows past the
  * end are zero in B and masked off in the output.
@@ -35,7 +36,7 @@ typedef struct q32_scratch {
     alignas(64) float d[KC][16];     /* the rows' scales */
     alignas(64) float m[KC][16];     /* and mins (Q4_1 / Q5_1) */
     alignas(64) int8_t t[16][32];    /* one block of 16 rows, decoded */
-    alignas(64) int32_t c[2][256];   /* tile products */
+    alignas(64) int32_t c[4][256];   /* tile products: two blocks' being stored while two are scaled */
 } q32_scratch;
 
 static _Thread_local q32_scratch scratch;
@@ -155,12 +156,22 @@ AMX_INLINE void gemm_amx(dec_fn dec, size_t bbytes, int has_min, uint32_t type, 
                 __m512 acc[16];
                 AMX_UNROLL16 for (int i = 0; i < 16; i++)
                     acc[i] = k0 ? _mm512_maskz_loadu_ps(lm, o + i * out_stride) : _mm512_setzero_ps();
+                /* The products of blocks b, b + 1 are stored while those of
+                 * b - 2, b - 1 are scaled: a tile store takes long to reach
+                 * the vector loads that read it. */
                 int b = 0;
                 for (; b + 2 <= kb; b += 2) {
-                    PRODUCT(0, 2, 4, b, s->c[0]);
-                    PRODUCT(1, 3, 5, b + 1, s->c[1]);
-                    scale(acc, s->c[0], s, b, xr, xa_stride, has_min);
-                    scale(acc, s->c[1], s, b + 1, xr, xa_stride, has_min);
+                    int32_t *c = s->c[b & 2];
+                    PRODUCT(0, 2, 4, b, c);
+                    PRODUCT(1, 3, 5, b + 1, c + 256);
+                    if (b) {
+                        scale(acc, s->c[(b - 2) & 2], s, b - 2, xr, xa_stride, has_min);
+                        scale(acc, s->c[(b - 2) & 2] + 256, s, b - 1, xr, xa_stride, has_min);
+                    }
+                }
+                if (b) {
+                    scale(acc, s->c[(b - 2) & 2], s, b - 2, xr, xa_stride, has_min);
+                    scale(acc, s->c[(b - 2) & 2] + 256, s, b - 1, xr, xa_stride, has_min);
                 }
                 if (b < kb) {
                     PRODUCT(0, 2, 4, b, s->c[0]);
