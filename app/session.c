@@ -45,6 +45,7 @@ struct sess {
     tok_ids kv;                 /* what the KV cache holds: kv.n == gemma_n_past */
     bool have_logits;           /* gemma_logits is for toks' last token */
     sess_stats last;
+    long long prefilled;        /* tokens evaluated by prefills in this session (sess_n_prefilled) */
 };
 
 static double now_s(void)
@@ -284,6 +285,7 @@ static int prefill(sess *s, int *n_eval, double *secs, gc_err *err)
     }
     *secs = now_s() - t0;
     *n_eval = (int)total;
+    s->prefilled += (long long)total;
     s->have_logits = true;
     return 0;
 }
@@ -319,6 +321,7 @@ int sess_catch_up(sess *s, int max, gc_err *err)
         if (ids_append(&s->kv, s->toks.ids + s->kv.n, c, err)) return -1;
         done += c;
     }
+    s->prefilled += (long long)k;
     /* Its figures count as the last turn's prefill (the status bar's speed). */
     s->last.prompt_tokens += (int)k;
     s->last.prefill_s += now_s() - t0;
@@ -1007,6 +1010,7 @@ int sess_n_ctx(const sess *s) { return gemma_n_ctx(s->g); }
 int sess_n_used(const sess *s) { return (int)s->toks.n; }
 int sess_n_cached(const sess *s) { return (int)s->kv.n; }
 int sess_n_exchanges(const sess *s) { return (int)s->n_ex; }
+long long sess_n_prefilled(const sess *s) { return s->prefilled; }
 int sess_n_in_context(const sess *s) { return (int)(s->n_ex - s->first); }
 const sess_stats *sess_last_stats(const sess *s) { return &s->last; }
 const cfg_sampling *sess_sampling(const sess *s) { return &s->p.sampling; }

@@ -188,6 +188,10 @@ int sess_n_used(const sess *s);                 /* tokens of the stream (the con
 int sess_n_cached(const sess *s);               /* tokens in the KV cache */
 int sess_n_exchanges(const sess *s);            /* all, dropped ones included */
 int sess_n_in_context(const sess *s);           /* exchanges still in the context */
+/* Tokens evaluated by prefills (sess_add_user, sess_generate, sess_catch_up)
+ * since sess_create, over every conversation: what the kept cache saved
+ * shows as tokens not counted here. Replies' own tokens are not counted. */
+long long sess_n_prefilled(const sess *s);
 int sess_reply_reserve(const sess *s);          /* room kept free for a reply when fitting a turn */
 const sess_stats *sess_last_stats(const sess *s);
 const cfg_sampling *sess_sampling(const sess *s);

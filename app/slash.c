@@ -252,12 +252,12 @@ static int cmd_stats(chat *c, const char *arg)
     char msg[PATHS_MAX + 1024];
     snprintf(msg, sizeof msg,
              "last reply (%s): %d tokens at %.1f tok/s, after a prompt of %d tokens at %.1f tok/s\n"
-             "context: %d of %d tokens; %d of %d exchanges in context\n"
+             "context: %d of %d tokens; %d of %d exchanges in context; prefilled %lld tokens this session\n"
              "model: %s (%s) on %s%s%s%s",
              sess_end_name(st->end), st->gen_tokens, st->decode_tok_s, st->prompt_tokens, st->prefill_tok_s,
              sess_n_used(c->s), sess_n_ctx(c->s), sess_n_in_context(c->s), sess_n_exchanges(c->s),
-             c->model_name, c->model_path, c->backend_name, c->device_name[0] ? " (" : "", c->device_name,
-             c->device_name[0] ? ")" : "");
+             sess_n_prefilled(c->s), c->model_name, c->model_path, c->backend_name, c->device_name[0] ? " (" : "",
+             c->device_name, c->device_name[0] ? ")" : "");
     say(c, msg);
     return 0;
 }

@@ -11,7 +11,8 @@
  *   /undo                 remove the last exchange
  *   /set [KEY VALUE]      temperature, top_k, top_p, min_p, repeat_penalty, seed,
  *                         max_tokens; without arguments: show them
- *   /stats                the last reply's figures and the context in use
+ *   /stats                the last reply's figures, the context in use, the tokens
+ *                         prefilled this session (what the kept KV cache saved is not counted)
  *   /quit                 leave (autosaving)
  *
  * Results and errors go to the chat's front end (chat_fe). This module sits

@@ -93,6 +93,9 @@ e=$(cat "$T/n1.err")
 [ $rc -eq 0 ] || bad "--no-tui exit $rc: $e"
 [ "$(grep -c '^\[prompt ' "$T/n1.err")" -eq 3 ] || bad "--no-tui: want 3 replies with stats in: $e"
 echo "$e" | grep -Eq "^last reply \((end of turn|max_tokens reached)\): [0-9]+ tokens at" || bad "/stats output missing: $e"
+# /stats after one reply: the session's prefill count is that turn's prompt.
+p1=$(sed -n 's/^\[prompt \([0-9]*\) tokens.*/\1/p' "$T/n1.err" | head -1)
+echo "$e" | grep -q "prefilled $p1 tokens this session" || bad "/stats: want 'prefilled $p1 tokens' in: $e"
 has "$e" "/set temperature: which value" || bad "/set without value: $e"
 has "$e" "unknown setting 'bogus'" || bad "/set bogus: $e"
 has "$e" "top_k 0" || bad "/set top_k 0 not shown: $e"

@@ -181,6 +181,9 @@ static void test_two_turns(void)
     CHECK(keep >= np && st2.prompt_tokens <= (int)(n2 - np), "kept %zu >= prompt %zu; %d <= %zu", keep, np,
           st2.prompt_tokens, n2 - np);
     CHECK(sess_n_cached(s) == sess_n_used(s), "everything cached after the prefill");
+    CHECK(sess_n_prefilled(s) == st1.prompt_tokens + st2.prompt_tokens,
+          "the session counts %lld tokens prefilled, the two turns %d + %d", sess_n_prefilled(s), st1.prompt_tokens,
+          st2.prompt_tokens);
 
     int nv = gemma_n_vocab(model);
     float *inc = malloc(nv * sizeof *inc);
