@@ -120,6 +120,15 @@ int sess_set_persona(sess *s, const char *name, const char *instruction, gc_err 
 /* The same with example exchanges (copied; n_ex 0 = none) put before the conversation. */
 int sess_set_persona_ex(sess *s, const char *name, const char *instruction, const persona_exchange *ex,
                         size_t n_ex, gc_err *err);
+/* Replaces the instruction for this conversation only (trimmed; "" = none),
+ * keeping its messages: the transcript's persona.instruction changes, the
+ * stream is rendered again with it (the cache keeps what still matches), and
+ * when it takes more room the oldest exchanges leave the context (a notice).
+ * The persona's file and example exchanges are untouched, though examples
+ * that no longer fit are left out as sess_set_persona_ex does. Refused while
+ * a message waits for its reply, and when the instruction cannot fit. */
+int sess_set_instruction(sess *s, const char *instruction, gc_err *err);
+const char *sess_instruction(const sess *s);    /* the instruction in use; "" = none */
 /* Stop strings for the following replies (copied; each 1 or more bytes; n 0 = none). */
 int sess_set_stops(sess *s, char *const *stops, size_t n, gc_err *err);
 

@@ -187,6 +187,24 @@ static int cmd_undo(chat *c, const char *arg)
     return 0;
 }
 
+/* /system alone shows the instruction in use; /system TEXT replaces it
+ * for this conversation (its transcript keeps it; the persona file stays). */
+static int cmd_system(chat *c, const char *arg)
+{
+    gc_err err = {0};
+    const char *pn = sess_persona_name(c->s);
+    if (arg[0] && sess_set_instruction(c->s, arg, &err)) return fail(c, &err);
+    const char *ins = sess_instruction(c->s);
+    size_t cap = strlen(ins) + 400;
+    char *msg = malloc(cap);
+    if (!msg) return -1;
+    snprintf(msg, cap, "%s for this conversation (persona %s):%s%s", arg[0] ? "New instruction" : "Instruction",
+             pn[0] ? pn : CHAT_NO_PERSONA, ins[0] ? "\n" : " none", ins);
+    say(c, msg);
+    free(msg);
+    return 0;
+}
+
 const char *const slash_set_keys[] = {
     "temperature", "top_k", "top_p", "min_p", "repeat_penalty", "seed", "max_tokens", NULL,
 };
@@ -278,6 +296,7 @@ const slash_cmd slash_cmds[] = {
     { "/clear", NULL, "start a new conversation", SLASH_ARG_NONE, cmd_clear },
     { "/regen", NULL, "generate the last reply again", SLASH_ARG_NONE, cmd_regen },
     { "/undo", NULL, "remove the last exchange", SLASH_ARG_NONE, cmd_undo },
+    { "/system", "[TEXT]", "replace the instruction for this conversation; show it", SLASH_ARG_OTHER, cmd_system },
     { "/set", "[KEY VALUE]", "change a sampling setting; show them", SLASH_ARG_SETTING, cmd_set },
     { "/stats", NULL, "speed of the last reply, context in use", SLASH_ARG_NONE, cmd_stats },
     { "/quit", NULL, "leave (the conversation is saved)", SLASH_ARG_NONE, cmd_quit },

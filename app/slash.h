@@ -9,6 +9,9 @@
  *   /clear                a new conversation, same persona
  *   /regen                generate the last reply again
  *   /undo                 remove the last exchange
+ *   /system [TEXT]        replace the instruction for this conversation only (its
+ *                         transcript keeps it; the persona file is untouched); without
+ *                         TEXT: show the instruction in use
  *   /set [KEY VALUE]      temperature, top_k, top_p, min_p, repeat_penalty, seed,
  *                         max_tokens; without arguments: show them
  *   /stats                the last reply's figures, the context in use, the tokens

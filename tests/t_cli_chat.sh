@@ -2,7 +2,8 @@
 # The chat's command line on a generated model (CPU backend): -p and stdin
 # give the reply alone on stdout; --no-tui runs a scripted session with slash
 # commands; a saved conversation loaded again gives the same next greedy
-# reply; SIGTERM autosaves a valid transcript and exits 143; transcript names
+# reply; /system replaces the instruction for one conversation and is saved;
+# SIGTERM autosaves a valid transcript and exits 143; transcript names
 # with / or .. are refused; bad flags exit 2 naming the flag and value.
 set -u
 B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}
@@ -131,6 +132,28 @@ printf '/load first\n/quit\n' | "$BIN" $G --no-tui >/dev/null 2>"$T/n4.err"
 # (autosave never writes over a file the user named: --load's new exchange went to a file of its own)
 has "$(cat "$T/n4.err")" "Loaded $TR/first.yaml (4 messages)" || bad "/load first: $(cat "$T/n4.err")"
 "$BIN" $G --load "$T/first-copy.yaml" -p "Who keeps it?" >"$T/n5.out" 2>/dev/null || bad "--load with -p failed"
+
+# --- /system: show, replace for this conversation (saved), the persona file untouched ---
+printf 'What is a lighthouse?\n/system\n/system   You are a terse sailor.  \n/system\nWhy is it tall?\n/save sys\n/quit\n' |
+    "$BIN" $G --no-tui -c "$T/stats.yaml" >/dev/null 2>"$T/sys.err"; rc=$?
+e=$(cat "$T/sys.err")
+[ $rc -eq 0 ] || bad "/system session exit $rc: $e"
+has "$e" "Instruction for this conversation (persona assistant):
+You are a helpful" || bad "/system does not show the persona's instruction: $e"
+has "$e" "New instruction for this conversation (persona assistant):
+You are a terse sailor." || bad "/system TEXT not confirmed: $e"
+[ "$(grep -c '^You are a terse sailor\.$' "$T/sys.err")" -eq 2 ] || bad "/system after the change does not show it: $e"
+[ "$(grep -c '^\[prompt ' "$T/sys.err")" -eq 2 ] || bad "/system: want 2 replies: $e"
+grep -A2 '^persona:' "$TR/sys.yaml" | tr '\n' '|' | grep -q '^persona:|  name: assistant|  instruction: |-|$' ||
+    bad "persona block of the saved transcript: $(grep -A3 '^persona:' "$TR/sys.yaml")"
+grep -A3 '^persona:' "$TR/sys.yaml" | tail -1 | grep -qx '    You are a terse sailor\.' ||
+    bad "saved instruction: $(grep -A3 '^persona:' "$TR/sys.yaml")"
+printf '/system\n/quit\n' | "$BIN" $G --no-tui --load "$TR/sys.yaml" >/dev/null 2>"$T/sys2.err"
+grep -qx 'You are a terse sailor\.' "$T/sys2.err" || bad "--load does not bring the replaced instruction: $(cat "$T/sys2.err")"
+printf '/system\n/quit\n' | "$BIN" $G --no-tui >/dev/null 2>"$T/sys3.err"
+grep -q '^You are a helpful' "$T/sys3.err" || bad "a new conversation lost the persona's instruction: $(cat "$T/sys3.err")"
+printf 'Hi\n/system\n/quit\n' | "$BIN" $G --no-tui --persona none >/dev/null 2>"$T/sys4.err"
+has "$(cat "$T/sys4.err")" "Instruction for this conversation (persona none): none" || bad "/system with no persona: $(cat "$T/sys4.err")"
 
 # --- SIGTERM autosaves a valid transcript and exits 143 ---
 rm -rf "$TR"
