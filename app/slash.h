@@ -9,6 +9,9 @@
  *   /clear                a new conversation, same persona
  *   /regen                generate the last reply again
  *   /undo                 remove the last exchange
+ *   /copy [N|PATH]        the last reply, or its Nth fenced code block, to the
+ *                         clipboard (OSC 52, app/clip.h); PATH (not a number): into
+ *                         that file instead (written atomically)
  *   /system [TEXT]        replace the instruction for this conversation only (its
  *                         transcript keeps it; the persona file is untouched); without
  *                         TEXT: show the instruction in use

@@ -2,7 +2,7 @@
 # The chat's command line on a generated model (CPU backend): -p and stdin
 # give the reply alone on stdout; --no-tui runs a scripted session with slash
 # commands; a saved conversation loaded again gives the same next greedy
-# reply; /system replaces the instruction for one conversation and is saved;
+# reply; /copy emits OSC 52 whose payload is the reply; /system replaces the instruction for one conversation and is saved;
 # SIGTERM autosaves a valid transcript and exits 143; transcript names
 # with / or .. are refused; bad flags exit 2 naming the flag and value.
 set -u
@@ -154,6 +154,23 @@ printf '/system\n/quit\n' | "$BIN" $G --no-tui >/dev/null 2>"$T/sys3.err"
 grep -q '^You are a helpful' "$T/sys3.err" || bad "a new conversation lost the persona's instruction: $(cat "$T/sys3.err")"
 printf 'Hi\n/system\n/quit\n' | "$BIN" $G --no-tui --persona none >/dev/null 2>"$T/sys4.err"
 has "$(cat "$T/sys4.err")" "Instruction for this conversation (persona none): none" || bad "/system with no persona: $(cat "$T/sys4.err")"
+
+# --- /copy: OSC 52 on stdout without a terminal (setsid: no /dev/tty); /copy PATH ---
+if command -v setsid >/dev/null && command -v base64 >/dev/null; then
+    printf 'Write code.\n/copy\n/copy 1\n/copy %s\n/quit\n' "$T/copied.txt" |
+        setsid -w "$BIN" $G --no-tui >"$T/copy.out" 2>"$T/copy.err"; rc=$?
+    e=$(cat "$T/copy.err")
+    [ $rc -eq 0 ] || bad "/copy session exit $rc: $e"
+    n=$(wc -c <"$T/copied.txt" 2>/dev/null)
+    has "$e" "Copied the last reply (${n:-?} bytes, 1 line) to the clipboard (OSC 52)" || bad "/copy notice: $e"
+    has "$e" "Copied the last reply (${n:-?} bytes, 1 line) to $T/copied.txt" || bad "/copy PATH notice: $e"
+    has "$e" "/copy: the last reply has no code block" || bad "/copy 1 without a block: $e"
+    tr -d '\n' <"$T/copy.out" | sed -n 's/.*\x1b\]52;c;\([A-Za-z0-9+\/=]*\)\x07.*/\1/p' | base64 -d >"$T/osc.txt" 2>/dev/null
+    [ -s "$T/osc.txt" ] && cmp -s "$T/osc.txt" "$T/copied.txt" ||
+        bad "the OSC 52 payload does not decode to the reply: '$(cat "$T/osc.txt")' vs '$(cat "$T/copied.txt")'"
+else
+    echo "SKIP: /copy in --no-tui (setsid or base64 missing)"
+fi
 
 # --- SIGTERM autosaves a valid transcript and exits 143 ---
 rm -rf "$TR"
