@@ -45,6 +45,7 @@ struct sess {
     tok_ids kv;                 /* what the KV cache holds: kv.n == gemma_n_past */
     bool have_logits;           /* gemma_logits is for toks' last token */
     sess_stats last;
+    long long prefilled;        /* tokens evaluated by prefills in this session (sess_n_prefilled) */
 };
 
 static double now_s(void)
@@ -284,6 +285,7 @@ static int prefill(sess *s, int *n_eval, double *secs, gc_err *err)
     }
     *secs = now_s() - t0;
     *n_eval = (int)total;
+    s->prefilled += (long long)total;
     s->have_logits = true;
     return 0;
 }
@@ -319,6 +321,7 @@ int sess_catch_up(sess *s, int max, gc_err *err)
         if (ids_append(&s->kv, s->toks.ids + s->kv.n, c, err)) return -1;
         done += c;
     }
+    s->prefilled += (long long)k;
     /* Its figures count as the last turn's prefill (the status bar's speed). */
     s->last.prompt_tokens += (int)k;
     s->last.prefill_s += now_s() - t0;
@@ -365,6 +368,7 @@ static int new_conversation(sess *s, gc_err *err)
 #define FIT_PROBE "Hello there, how are you today?"
 
 static int user_turn(sess *s, bool first_turn, const char *text, tok_ids *out, gc_err *err);
+static bool pending(const sess *s);
 
 /* Tokens of a fresh stream with the current persona instruction and its
  * first n example exchanges, then FIT_PROBE and the generation prompt. */
@@ -439,6 +443,56 @@ int sess_set_persona(sess *s, const char *name, const char *instruction, gc_err 
 {
     return sess_set_persona_ex(s, name, instruction, NULL, 0, err);
 }
+
+/* Renders the exchanges from `first` on, dropping the oldest until the rest
+ * leaves room for a reply; *dropped gets how many left. */
+static int place_exchanges(sess *s, size_t *dropped, gc_err *err)
+{
+    int n_ctx = gemma_n_ctx(s->g), reserve = sess_reply_reserve(s);
+    size_t from = s->first;
+    for (; from < s->n_ex; from++) {
+        if (render(s, from, s->n_ex, &s->toks, true, err)) return -1;
+        if ((int)s->toks.n + reserve <= n_ctx) break;
+    }
+    *dropped = from - s->first;
+    s->first = from;
+    if (render(s, from, s->n_ex, &s->toks, true, err)) return -1;
+    s->have_logits = false;
+    return 0;
+}
+
+int sess_set_instruction(sess *s, const char *instruction, gc_err *err)
+{
+    if (pending(s)) return gc_errf(err, "the last message has no reply yet");
+    char *i = trimmed(instruction, strlen(instruction));
+    if (!i) return gc_errf(err, "out of memory");
+    char *old = s->persona;
+    size_t old_first = s->first, dropped = 0;
+    s->persona = i;
+    /* A longer instruction may not fit beside the persona's examples: the
+     * check drops examples; one that cannot fit at all is refused. */
+    if (fit_persona(s, err) || place_exchanges(s, &dropped, err) ||
+        tr_set_persona(s->tr, s->persona_name, s->persona, err)) {
+        s->persona = old;
+        free(i);
+        s->first = old_first;
+        gc_err ignore;
+        if (s->first < s->n_ex) render(s, s->first, s->n_ex, &s->toks, true, &ignore);
+        else begin_stream(s, &s->toks, &ignore);
+        s->have_logits = false;
+        return -1;
+    }
+    free(old);
+    if (dropped) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "The new instruction takes more room: the %zu oldest exchange%s left the context "
+                 "(the transcript keeps every message).", dropped, dropped == 1 ? "" : "s");
+        notice(s, msg);
+    }
+    return 0;
+}
+
+const char *sess_instruction(const sess *s) { return s->persona; }
 
 int sess_set_stops(sess *s, char *const *stops, size_t n, gc_err *err)
 {
@@ -939,18 +993,13 @@ int sess_load_ex(sess *s, tr_transcript *tr, const persona_exchange *shots, size
     s->tr = tr;
     if (fit_persona(s, err)) goto restore;
 
-    /* The newest exchanges that fit with room for a reply. */
-    int n_ctx = gemma_n_ctx(s->g), reserve = sess_reply_reserve(s);
+    /* The newest exchanges that fit with room for a reply. No prefill here:
+     * a long conversation takes seconds to evaluate, and the front end shows
+     * it first (sess_catch_up, or the next turn). */
+    int n_ctx = gemma_n_ctx(s->g);
     size_t from = 0;
-    for (; from < n_ex; from++) {
-        if (render(s, from, n_ex, &s->toks, true, err)) goto restore;
-        if ((int)s->toks.n + reserve <= n_ctx) break;
-    }
-    s->first = from;
-    if (render(s, from, n_ex, &s->toks, true, err)) goto restore;
-    /* No prefill here: a long conversation takes seconds to evaluate, and
-     * the front end shows it first (sess_catch_up, or the next turn). */
-    s->have_logits = false;
+    s->first = 0;
+    if (place_exchanges(s, &from, err)) goto restore;
     memset(&s->last, 0, sizeof s->last);
     if (from) {
         char msg[256];
@@ -1007,6 +1056,7 @@ int sess_n_ctx(const sess *s) { return gemma_n_ctx(s->g); }
 int sess_n_used(const sess *s) { return (int)s->toks.n; }
 int sess_n_cached(const sess *s) { return (int)s->kv.n; }
 int sess_n_exchanges(const sess *s) { return (int)s->n_ex; }
+long long sess_n_prefilled(const sess *s) { return s->prefilled; }
 int sess_n_in_context(const sess *s) { return (int)(s->n_ex - s->first); }
 const sess_stats *sess_last_stats(const sess *s) { return &s->last; }
 const cfg_sampling *sess_sampling(const sess *s) { return &s->p.sampling; }

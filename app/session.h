@@ -120,6 +120,15 @@ int sess_set_persona(sess *s, const char *name, const char *instruction, gc_err 
 /* The same with example exchanges (copied; n_ex 0 = none) put before the conversation. */
 int sess_set_persona_ex(sess *s, const char *name, const char *instruction, const persona_exchange *ex,
                         size_t n_ex, gc_err *err);
+/* Replaces the instruction for this conversation only (trimmed; "" = none),
+ * keeping its messages: the transcript's persona.instruction changes, the
+ * stream is rendered again with it (the cache keeps what still matches), and
+ * when it takes more room the oldest exchanges leave the context (a notice).
+ * The persona's file and example exchanges are untouched, though examples
+ * that no longer fit are left out as sess_set_persona_ex does. Refused while
+ * a message waits for its reply, and when the instruction cannot fit. */
+int sess_set_instruction(sess *s, const char *instruction, gc_err *err);
+const char *sess_instruction(const sess *s);    /* the instruction in use; "" = none */
 /* Stop strings for the following replies (copied; each 1 or more bytes; n 0 = none). */
 int sess_set_stops(sess *s, char *const *stops, size_t n, gc_err *err);
 
@@ -188,6 +197,10 @@ int sess_n_used(const sess *s);                 /* tokens of the stream (the con
 int sess_n_cached(const sess *s);               /* tokens in the KV cache */
 int sess_n_exchanges(const sess *s);            /* all, dropped ones included */
 int sess_n_in_context(const sess *s);           /* exchanges still in the context */
+/* Tokens evaluated by prefills (sess_add_user, sess_generate, sess_catch_up)
+ * since sess_create, over every conversation: what the kept cache saved
+ * shows as tokens not counted here. Replies' own tokens are not counted. */
+long long sess_n_prefilled(const sess *s);
 int sess_reply_reserve(const sess *s);          /* room kept free for a reply when fitting a turn */
 const sess_stats *sess_last_stats(const sess *s);
 const cfg_sampling *sess_sampling(const sess *s);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "app/clip.h"
 #include "app/transcript.h"
 
 static void say(chat *c, const char *text)
@@ -187,6 +188,64 @@ static int cmd_undo(chat *c, const char *arg)
     return 0;
 }
 
+/* /system alone shows the instruction in use; /system TEXT replaces it
+ * for this conversation (its transcript keeps it; the persona file stays). */
+static int cmd_system(chat *c, const char *arg)
+{
+    gc_err err = {0};
+    const char *pn = sess_persona_name(c->s);
+    if (arg[0] && sess_set_instruction(c->s, arg, &err)) return fail(c, &err);
+    const char *ins = sess_instruction(c->s);
+    size_t cap = strlen(ins) + 400;
+    char *msg = malloc(cap);
+    if (!msg) return -1;
+    snprintf(msg, cap, "%s for this conversation (persona %s):%s%s", arg[0] ? "New instruction" : "Instruction",
+             pn[0] ? pn : CHAT_NO_PERSONA, ins[0] ? "\n" : " none", ins);
+    say(c, msg);
+    free(msg);
+    return 0;
+}
+
+/* /copy [N|PATH]: the last reply, or its Nth code block, to the clipboard
+ * (OSC 52, app/clip.h), or into the file PATH. */
+static int cmd_copy(chat *c, const char *arg)
+{
+    gc_err err = {0};
+    const tr_transcript *tr = sess_transcript(c->s);
+    const char *reply = NULL;
+    for (size_t i = tr->n_msgs; i-- > 0 && !reply;)
+        if (tr->msgs[i].role == TR_MODEL) reply = tr->msgs[i].text;
+    if (!reply) {
+        gc_errf(&err, "/copy: there is no reply to copy yet");
+        return fail(c, &err);
+    }
+    bool number = arg[0] && strspn(arg, "0123456789") == strlen(arg);
+    char *block = NULL, what[64];
+    const char *text = reply;
+    snprintf(what, sizeof what, "the last reply");
+    if (number) {
+        int n = strlen(arg) > 6 ? 0 : atoi(arg);
+        if (clip_code_block(reply, n, &block, &err)) {
+            gc_err_prefix(&err, "/copy");
+            return fail(c, &err);
+        }
+        text = block;
+        snprintf(what, sizeof what, "code block %d of %d of the last reply", n, clip_count_blocks(reply));
+    }
+    size_t len = strlen(text), lines = 0;
+    for (const char *p = text; *p; p++) lines += *p == '\n';
+    if (len && text[len - 1] != '\n') lines++;
+    int rc = number || !arg[0] ? clip_to_terminal(text, len, &err) : paths_write_atomic(arg, text, len, 0600, &err);
+    free(block);
+    if (rc < 0) return fail(c, &err);
+    char msg[PATHS_MAX + 200];
+    snprintf(msg, sizeof msg, "Copied %s (%zu byte%s, %zu line%s) %s%s", what, len, len == 1 ? "" : "s", lines,
+             lines == 1 ? "" : "s", number || !arg[0] ? "to the clipboard (OSC 52)" : "to ",
+             number || !arg[0] ? "" : arg);
+    say(c, msg);
+    return 0;
+}
+
 const char *const slash_set_keys[] = {
     "temperature", "top_k", "top_p", "min_p", "repeat_penalty", "seed", "max_tokens", NULL,
 };
@@ -252,12 +311,12 @@ static int cmd_stats(chat *c, const char *arg)
     char msg[PATHS_MAX + 1024];
     snprintf(msg, sizeof msg,
              "last reply (%s): %d tokens at %.1f tok/s, after a prompt of %d tokens at %.1f tok/s\n"
-             "context: %d of %d tokens; %d of %d exchanges in context\n"
+             "context: %d of %d tokens; %d of %d exchanges in context; prefilled %lld tokens this session\n"
              "model: %s (%s) on %s%s%s%s",
              sess_end_name(st->end), st->gen_tokens, st->decode_tok_s, st->prompt_tokens, st->prefill_tok_s,
              sess_n_used(c->s), sess_n_ctx(c->s), sess_n_in_context(c->s), sess_n_exchanges(c->s),
-             c->model_name, c->model_path, c->backend_name, c->device_name[0] ? " (" : "", c->device_name,
-             c->device_name[0] ? ")" : "");
+             sess_n_prefilled(c->s), c->model_name, c->model_path, c->backend_name, c->device_name[0] ? " (" : "",
+             c->device_name, c->device_name[0] ? ")" : "");
     say(c, msg);
     return 0;
 }
@@ -278,6 +337,9 @@ const slash_cmd slash_cmds[] = {
     { "/clear", NULL, "start a new conversation", SLASH_ARG_NONE, cmd_clear },
     { "/regen", NULL, "generate the last reply again", SLASH_ARG_NONE, cmd_regen },
     { "/undo", NULL, "remove the last exchange", SLASH_ARG_NONE, cmd_undo },
+    { "/system", "[TEXT]", "replace the instruction for this conversation; show it", SLASH_ARG_OTHER, cmd_system },
+    { "/copy", "[N|PATH]", "copy the last reply (or its code block N) to the clipboard, or to a file",
+      SLASH_ARG_OTHER, cmd_copy },
     { "/set", "[KEY VALUE]", "change a sampling setting; show them", SLASH_ARG_SETTING, cmd_set },
     { "/stats", NULL, "speed of the last reply, context in use", SLASH_ARG_NONE, cmd_stats },
     { "/quit", NULL, "leave (the conversation is saved)", SLASH_ARG_NONE, cmd_quit },

@@ -9,9 +9,16 @@
  *   /clear                a new conversation, same persona
  *   /regen                generate the last reply again
  *   /undo                 remove the last exchange
+ *   /copy [N|PATH]        the last reply, or its Nth fenced code block, to the
+ *                         clipboard (OSC 52, app/clip.h); PATH (not a number): into
+ *                         that file instead (written atomically)
+ *   /system [TEXT]        replace the instruction for this conversation only (its
+ *                         transcript keeps it; the persona file is untouched); without
+ *                         TEXT: show the instruction in use
  *   /set [KEY VALUE]      temperature, top_k, top_p, min_p, repeat_penalty, seed,
  *                         max_tokens; without arguments: show them
- *   /stats                the last reply's figures and the context in use
+ *   /stats                the last reply's figures, the context in use, the tokens
+ *                         prefilled this session (what the kept KV cache saved is not counted)
  *   /quit                 leave (autosaving)
  *
  * Results and errors go to the chat's front end (chat_fe). This module sits

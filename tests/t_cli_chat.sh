@@ -2,7 +2,8 @@
 # The chat's command line on a generated model (CPU backend): -p and stdin
 # give the reply alone on stdout; --no-tui runs a scripted session with slash
 # commands; a saved conversation loaded again gives the same next greedy
-# reply; SIGTERM autosaves a valid transcript and exits 143; transcript names
+# reply; /copy emits OSC 52 whose payload is the reply; /system replaces the instruction for one conversation and is saved;
+# SIGTERM autosaves a valid transcript and exits 143; transcript names
 # with / or .. are refused; bad flags exit 2 naming the flag and value.
 set -u
 B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}
@@ -93,6 +94,9 @@ e=$(cat "$T/n1.err")
 [ $rc -eq 0 ] || bad "--no-tui exit $rc: $e"
 [ "$(grep -c '^\[prompt ' "$T/n1.err")" -eq 3 ] || bad "--no-tui: want 3 replies with stats in: $e"
 echo "$e" | grep -Eq "^last reply \((end of turn|max_tokens reached)\): [0-9]+ tokens at" || bad "/stats output missing: $e"
+# /stats after one reply: the session's prefill count is that turn's prompt.
+p1=$(sed -n 's/^\[prompt \([0-9]*\) tokens.*/\1/p' "$T/n1.err" | head -1)
+echo "$e" | grep -q "prefilled $p1 tokens this session" || bad "/stats: want 'prefilled $p1 tokens' in: $e"
 has "$e" "/set temperature: which value" || bad "/set without value: $e"
 has "$e" "unknown setting 'bogus'" || bad "/set bogus: $e"
 has "$e" "top_k 0" || bad "/set top_k 0 not shown: $e"
@@ -128,6 +132,45 @@ printf '/load first\n/quit\n' | "$BIN" $G --no-tui >/dev/null 2>"$T/n4.err"
 # (autosave never writes over a file the user named: --load's new exchange went to a file of its own)
 has "$(cat "$T/n4.err")" "Loaded $TR/first.yaml (4 messages)" || bad "/load first: $(cat "$T/n4.err")"
 "$BIN" $G --load "$T/first-copy.yaml" -p "Who keeps it?" >"$T/n5.out" 2>/dev/null || bad "--load with -p failed"
+
+# --- /system: show, replace for this conversation (saved), the persona file untouched ---
+printf 'What is a lighthouse?\n/system\n/system   You are a terse sailor.  \n/system\nWhy is it tall?\n/save sys\n/quit\n' |
+    "$BIN" $G --no-tui -c "$T/stats.yaml" >/dev/null 2>"$T/sys.err"; rc=$?
+e=$(cat "$T/sys.err")
+[ $rc -eq 0 ] || bad "/system session exit $rc: $e"
+has "$e" "Instruction for this conversation (persona assistant):
+You are a helpful" || bad "/system does not show the persona's instruction: $e"
+has "$e" "New instruction for this conversation (persona assistant):
+You are a terse sailor." || bad "/system TEXT not confirmed: $e"
+[ "$(grep -c '^You are a terse sailor\.$' "$T/sys.err")" -eq 2 ] || bad "/system after the change does not show it: $e"
+[ "$(grep -c '^\[prompt ' "$T/sys.err")" -eq 2 ] || bad "/system: want 2 replies: $e"
+grep -A2 '^persona:' "$TR/sys.yaml" | tr '\n' '|' | grep -q '^persona:|  name: assistant|  instruction: |-|$' ||
+    bad "persona block of the saved transcript: $(grep -A3 '^persona:' "$TR/sys.yaml")"
+grep -A3 '^persona:' "$TR/sys.yaml" | tail -1 | grep -qx '    You are a terse sailor\.' ||
+    bad "saved instruction: $(grep -A3 '^persona:' "$TR/sys.yaml")"
+printf '/system\n/quit\n' | "$BIN" $G --no-tui --load "$TR/sys.yaml" >/dev/null 2>"$T/sys2.err"
+grep -qx 'You are a terse sailor\.' "$T/sys2.err" || bad "--load does not bring the replaced instruction: $(cat "$T/sys2.err")"
+printf '/system\n/quit\n' | "$BIN" $G --no-tui >/dev/null 2>"$T/sys3.err"
+grep -q '^You are a helpful' "$T/sys3.err" || bad "a new conversation lost the persona's instruction: $(cat "$T/sys3.err")"
+printf 'Hi\n/system\n/quit\n' | "$BIN" $G --no-tui --persona none >/dev/null 2>"$T/sys4.err"
+has "$(cat "$T/sys4.err")" "Instruction for this conversation (persona none): none" || bad "/system with no persona: $(cat "$T/sys4.err")"
+
+# --- /copy: OSC 52 on stdout without a terminal (setsid: no /dev/tty); /copy PATH ---
+if command -v setsid >/dev/null && command -v base64 >/dev/null; then
+    printf 'Write code.\n/copy\n/copy 1\n/copy %s\n/quit\n' "$T/copied.txt" |
+        setsid -w "$BIN" $G --no-tui >"$T/copy.out" 2>"$T/copy.err"; rc=$?
+    e=$(cat "$T/copy.err")
+    [ $rc -eq 0 ] || bad "/copy session exit $rc: $e"
+    n=$(wc -c <"$T/copied.txt" 2>/dev/null)
+    has "$e" "Copied the last reply (${n:-?} bytes, 1 line) to the clipboard (OSC 52)" || bad "/copy notice: $e"
+    has "$e" "Copied the last reply (${n:-?} bytes, 1 line) to $T/copied.txt" || bad "/copy PATH notice: $e"
+    has "$e" "/copy: the last reply has no code block" || bad "/copy 1 without a block: $e"
+    tr -d '\n' <"$T/copy.out" | sed -n 's/.*\x1b\]52;c;\([A-Za-z0-9+\/=]*\)\x07.*/\1/p' | base64 -d >"$T/osc.txt" 2>/dev/null
+    [ -s "$T/osc.txt" ] && cmp -s "$T/osc.txt" "$T/copied.txt" ||
+        bad "the OSC 52 payload does not decode to the reply: '$(cat "$T/osc.txt")' vs '$(cat "$T/copied.txt")'"
+else
+    echo "SKIP: /copy in --no-tui (setsid or base64 missing)"
+fi
 
 # --- SIGTERM autosaves a valid transcript and exits 143 ---
 rm -rf "$TR"

@@ -181,6 +181,9 @@ static void test_two_turns(void)
     CHECK(keep >= np && st2.prompt_tokens <= (int)(n2 - np), "kept %zu >= prompt %zu; %d <= %zu", keep, np,
           st2.prompt_tokens, n2 - np);
     CHECK(sess_n_cached(s) == sess_n_used(s), "everything cached after the prefill");
+    CHECK(sess_n_prefilled(s) == st1.prompt_tokens + st2.prompt_tokens,
+          "the session counts %lld tokens prefilled, the two turns %d + %d", sess_n_prefilled(s), st1.prompt_tokens,
+          st2.prompt_tokens);
 
     int nv = gemma_n_vocab(model);
     float *inc = malloc(nv * sizeof *inc);
@@ -808,6 +811,40 @@ static void test_stop_reply(void)
     sess_destroy(s);
 }
 
+/* sess_set_instruction: the stream is what a fresh rendering with the new
+ * instruction gives (as a load of the transcript renders it), the transcript
+ * keeps it, and it is refused while a message waits for its reply. */
+static void test_set_instruction(void)
+{
+    sink k = {0};
+    gc_err err = {0};
+    sess *s = open_sess(512, 6, &k);
+    if (!s) return;
+    CHECK(sess_send(s, "Hello there, how is the weather today?", NULL, &err) == 0, "%s", err.msg);
+    CHECK(sess_set_instruction(s, "  Speak like a sailor.\n", &err) == 0, "%s", err.msg);
+    CHECK_STR(sess_instruction(s), "Speak like a sailor.");
+    CHECK_STR(sess_transcript(s)->persona_instruction, "Speak like a sailor.");
+    CHECK_STR(sess_persona_name(s), "tester");
+    tr_transcript *tr = sess_transcript(s);
+    const char *u = tr->msgs[0].text, *r = tr->msgs[1].text;
+    tmpl_msg msgs[2] = { { TMPL_USER, u }, { TMPL_MODEL, r } };
+    tok_ids want = {0};
+    CHECK(tmpl_render(&tmpl, msgs, 2, "Speak like a sailor.", false, &want, &err) == 0, "%s", err.msg);
+    size_t n;
+    const int32_t *ids = sess_tokens(s, &n);
+    CHECK(n == want.n && !memcmp(ids, want.ids, n * sizeof *ids), "stream %zu tokens, a fresh rendering %zu", n,
+          want.n);
+    tok_ids_free(&want);
+    sess_stats st;
+    CHECK(sess_send(s, "And tomorrow?", &st, &err) == 0, "%s", err.msg);
+    CHECK(st.prompt_tokens > 0, "the next turn prefills the new instruction's stream");
+    CHECK(sess_add_user(s, "Pending?", NULL, &err) == 0, "%s", err.msg);
+    CHECK(sess_set_instruction(s, "Other.", &err) != 0 && strstr(err.msg, "no reply yet"), "refused while pending: %s",
+          err.msg);
+    CHECK_STR(sess_instruction(s), "Speak like a sailor.");
+    sess_destroy(s);
+}
+
 int main(void)
 {
     const char *models = getenv("MODELS") ? getenv("MODELS") : "build/models";
@@ -830,6 +867,7 @@ int main(void)
     TEST_RUN(test_exchanges_overflow);
     TEST_RUN(test_stop_scan);
     TEST_RUN(test_stop_reply);
+    TEST_RUN(test_set_instruction);
     gemma_model_free(model);
     be->destroy(be);
     gemma_model_free(model2);
