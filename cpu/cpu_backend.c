@@ -485,6 +485,8 @@ static const backend native_ops = {
     .memory_used = hb_memory_used,
     .weight_bytes = hb_weight_bytes,
     .kv_value_bytes = hb_kv_value_bytes,
+    .kv_read = hb_kv_read,
+    .kv_write = hb_kv_write,
     .memory_budget = hb_memory_budget,
 };
 

@@ -74,6 +74,13 @@ struct backend {
      * slots is read during the call only. */
     int (*kv_cache)(backend *be, int n_layer, int n_ctx, const int *slots, int n_kv_head, int head_dim,
                     gc_err *err);
+    /* Copy layer's K and V cache slots slot0 .. slot0 + n - 1 to host memory k
+     * and v ([n][n_kv_head][head_dim] each, in the cache's own storage:
+     * kv_value_bytes bytes a value, f32 or IEEE f16), or write them from it.
+     * Synchronous, outside a step (gemma_state_save / gemma_state_load); the
+     * slots must lie inside the layer's (be_kv_slots_check). */
+    int (*kv_read)(backend *be, int layer, int slot0, int n, void *k, void *v, gc_err *err);
+    int (*kv_write)(backend *be, int layer, int slot0, int n, const void *k, const void *v, gc_err *err);
     /* Frees everything created through this backend, then the backend itself. */
     void (*destroy)(backend *be);
 
@@ -151,6 +158,21 @@ struct backend {
      * (/proc/meminfo MemAvailable); base/fault.h's mem:N sets it for tests. */
     uint64_t (*memory_budget)(backend *be);
 };
+
+/* The checks kv_read and kv_write share: a cache of n_layer layers with
+ * slots[l] slots exists, and layer's slots slot0 .. slot0 + n - 1 are in it.
+ * what names the backend and the op in the message. */
+static inline int be_kv_slots_check(const int *slots, int n_layer, int layer, int slot0, int n, const char *what,
+                                    gc_err *err)
+{
+    if (!slots) return gc_errf(err, "%s: no KV cache (kv_cache not called)", what);
+    if (layer < 0 || layer >= n_layer)
+        return gc_errf(err, "%s: layer %d outside the cache (%d layers)", what, layer, n_layer);
+    if (slot0 < 0 || n < 0 || n > slots[layer] - slot0)
+        return gc_errf(err, "%s: layer %d, slots %d..%d outside its %d slots", what, layer, slot0, slot0 + n - 1,
+                       slots[layer]);
+    return 0;
+}
 
 /* The plain-C reference backend (model/ref_backend.c), `--backend ref`. */
 int ref_backend_create(backend **out, gc_err *err);

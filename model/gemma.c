@@ -16,6 +16,7 @@ typedef struct gemma_layer {
 
 struct gemma_model {
     backend *be;
+    const gguf_file *g;       /* the weights' file (the backend's kv_value_bytes reads it) */
     hp_model hp;
     be_tensor *tok_embd;      /* [n_vocab][n_embd] */
     be_tensor *output;        /* [n_vocab][n_embd]: tok_embd unless output.weight exists */
@@ -69,6 +70,7 @@ int gemma_model_load(gemma_model **out, const gguf_file *g, backend *be,
     gemma_model *m = calloc(1, sizeof *m);
     if (!m) return gc_errf(err, "out of memory");
     m->be = be;
+    m->g = g;
     /* hp_check_tensors has checked presence, shapes and types of everything below. */
     if (hp_load(&m->hp, g, err) || hp_check_tensors(&m->hp, g, err)) goto fail;
     const hp_model *hp = &m->hp;
@@ -412,4 +414,158 @@ int gemma_warmup(gemma_session *s, be_progress_fn progress, void *user, gc_err *
         return gc_err_prefix(err, "warm-up");
     }
     return gemma_rewind(s, n0, err);
+}
+
+/* ------------------------------------------------------------ state */
+
+/* The blob's layout: gemma.h. */
+#define STATE_MAGIC "GCKV"
+#define STATE_VERSION 1u
+enum { ST_MAGIC, ST_VERSION, ST_N_LAYER, ST_N_CTX, ST_N_KV_HEAD, ST_HEAD_DIM, ST_VALUE_BYTES, ST_N_PAST, ST_RING_LO,
+       ST_FIXED };   /* u32 fields before slots[n_layer] */
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The session's cache shape as the blob states it. */
+typedef struct state_shape {
+    uint32_t f[ST_FIXED];
+    size_t header, slot_bytes;   /* bytes of the header and of one slot's K (or V) */
+} state_shape;
+
+static int layer_slots(const gemma_session *s, int il) { return s->m->hp.is_sliding[il] ? s->ring : s->n_ctx; }
+/* The first position layer il keeps: the sliding layers' ring holds ring_lo.. */
+static int layer_lo(const gemma_session *s, int il, int ring_lo) { return s->m->hp.is_sliding[il] ? ring_lo : 0; }
+
+static state_shape session_shape(const gemma_session *s)
+{
+    const hp_model *hp = &s->m->hp;
+    state_shape sh = { .f = { 0, STATE_VERSION, hp->n_layer, (uint32_t)s->n_ctx, hp->n_head_kv, hp->head_dim,
+                              (uint32_t)s->m->be->kv_value_bytes(s->m->be, s->m->g), (uint32_t)s->n_past,
+                              (uint32_t)s->ring_lo } };
+    memcpy(&sh.f[ST_MAGIC], STATE_MAGIC, 4);
+    sh.header = 4 * (ST_FIXED + (size_t)hp->n_layer);
+    sh.slot_bytes = (size_t)hp->n_head_kv * hp->head_dim * sh.f[ST_VALUE_BYTES];
+    return sh;
+}
+
+/* Bytes of the blob of a session with this shape at n_past / ring_lo. */
+static size_t state_bytes(const gemma_session *s, const state_shape *sh, int n_past, int ring_lo)
+{
+    size_t n = sh->header;
+    for (int il = 0; il < (int)s->m->hp.n_layer; il++)
+        n += 2 * (size_t)(n_past - layer_lo(s, il, ring_lo)) * sh->slot_bytes;
+    return n;
+}
+
+/* Copies positions lo .. lo + n - 1 of layer il between the cache and k, v
+ * ([n] slots each): one or two runs of slots, as the ring wraps. */
+static int copy_positions(gemma_session *s, int il, int lo, int n, uint8_t *k, uint8_t *v, const state_shape *sh,
+                          bool write, gc_err *err)
+{
+    backend *be = s->m->be;
+    int slots = layer_slots(s, il);
+    for (int done = 0; done < n;) {
+        int slot = (lo + done) % slots, run = n - done < slots - slot ? n - done : slots - slot;
+        uint8_t *kp = k + (size_t)done * sh->slot_bytes, *vp = v + (size_t)done * sh->slot_bytes;
+        int rc = write ? be->kv_write(be, il, slot, run, kp, vp, err) : be->kv_read(be, il, slot, run, kp, vp, err);
+        if (rc) return gc_err_prefix(err, "layer %d", il);
+        done += run;
+    }
+    return 0;
+}
+
+int gemma_state_save(gemma_session *s, void **out, size_t *len, gc_err *err)
+{
+    *out = NULL;
+    *len = 0;
+    backend *be = s->m->be;
+    if (!be->kv_read) return gc_errf(err, "state save: the %s backend cannot read its KV cache", be->name);
+    if (s->ring_lo > window_start(s, s->n_past))
+        return gc_errf(err, "state save: the sliding-window cache lost the window before position %d (a failed step "
+                       "wrote over it): rewind first", s->n_past);
+    state_shape sh = session_shape(s);
+    size_t n = state_bytes(s, &sh, s->n_past, s->ring_lo);
+    uint8_t *blob = malloc(n);
+    if (!blob) return gc_errf(err, "state save: out of memory for %zu bytes", n);
+    for (int i = 0; i < ST_FIXED; i++) put_u32(blob + 4 * i, sh.f[i]);
+    memcpy(blob, STATE_MAGIC, 4);
+    uint8_t *p = blob + 4 * ST_FIXED;
+    for (int il = 0; il < (int)s->m->hp.n_layer; il++, p += 4) put_u32(p, (uint32_t)layer_slots(s, il));
+    for (int il = 0; il < (int)s->m->hp.n_layer; il++) {
+        int lo = layer_lo(s, il, s->ring_lo), cnt = s->n_past - lo;
+        uint8_t *k = p, *v = p + (size_t)cnt * sh.slot_bytes;
+        if (copy_positions(s, il, lo, cnt, k, v, &sh, false, err)) {
+            free(blob);
+            return gc_err_prefix(err, "state save");
+        }
+        p = v + (size_t)cnt * sh.slot_bytes;
+    }
+    *out = blob;
+    *len = n;
+    return 0;
+}
+
+/* The blob fits this session (shape, bookkeeping, length), or an error naming
+ * what differs. */
+static int state_check(const gemma_session *s, const uint8_t *b, size_t len, const state_shape *sh,
+                       int *n_past, int *ring_lo, gc_err *err)
+{
+    static const char *names[ST_FIXED] = { [ST_N_LAYER] = "n_layer", "n_ctx", "n_kv_head", "head_dim",
+                                           "bytes per K/V value" };
+    if (len < 4 * ST_FIXED) return gc_errf(err, "%zu bytes, shorter than a header", len);
+    if (memcmp(b, STATE_MAGIC, 4)) return gc_errf(err, "not a KV state (no %s magic)", STATE_MAGIC);
+    if (get_u32(b + 4 * ST_VERSION) != STATE_VERSION)
+        return gc_errf(err, "format version %u, this build reads %u", get_u32(b + 4 * ST_VERSION), STATE_VERSION);
+    for (int i = ST_N_LAYER; i < ST_N_PAST; i++)
+        if (get_u32(b + 4 * i) != sh->f[i])
+            return gc_errf(err, "%s %u, this session has %u", names[i], get_u32(b + 4 * i), sh->f[i]);
+    if (len < sh->header) return gc_errf(err, "%zu bytes, shorter than its header (%zu)", len, sh->header);
+    for (int il = 0; il < (int)s->m->hp.n_layer; il++) {
+        uint32_t v = get_u32(b + 4 * (ST_FIXED + (size_t)il));
+        if (v != (uint32_t)layer_slots(s, il))
+            return gc_errf(err, "layer %d has %u slots, in this session %d", il, v, layer_slots(s, il));
+    }
+    uint32_t np = get_u32(b + 4 * ST_N_PAST), lo = get_u32(b + 4 * ST_RING_LO);
+    if (np > (uint32_t)s->n_ctx || lo > np || (int)np - (int)lo > s->ring)
+        return gc_errf(err, "n_past %u, ring_lo %u do not fit n_ctx %d and a ring of %d slots", np, lo, s->n_ctx,
+                       s->ring);
+    *n_past = (int)np;
+    *ring_lo = (int)lo;
+    if (*ring_lo > window_start(s, *n_past))
+        return gc_errf(err, "ring_lo %d: the ring lacks the window before position %d", *ring_lo, *n_past);
+    size_t need = state_bytes(s, sh, *n_past, *ring_lo);
+    if (len != need)
+        return gc_errf(err, "%zu bytes, its header needs %zu (%s)", len, need, len < need ? "truncated" : "extra bytes");
+    return 0;
+}
+
+int gemma_state_load(gemma_session *s, const void *blob, size_t len, gc_err *err)
+{
+    backend *be = s->m->be;
+    if (!be->kv_write) return gc_errf(err, "state load: the %s backend cannot write its KV cache", be->name);
+    state_shape sh = session_shape(s);
+    int n_past = 0, ring_lo = 0;
+    if (state_check(s, blob, len, &sh, &n_past, &ring_lo, err)) return gc_err_prefix(err, "KV state");
+    /* From here the cache changes: a failure leaves the session empty. */
+    s->n_past = s->ring_lo = 0;
+    s->have_logits = false;
+    const uint8_t *p = (const uint8_t *)blob + sh.header;
+    for (int il = 0; il < (int)s->m->hp.n_layer; il++) {
+        int lo = layer_lo(s, il, ring_lo), cnt = n_past - lo;
+        uint8_t *k = (uint8_t *)p, *v = k + (size_t)cnt * sh.slot_bytes;
+        if (copy_positions(s, il, lo, cnt, k, v, &sh, true, err))
+            return gc_err_prefix(err, "state load (the session is now empty)");
+        p = v + (size_t)cnt * sh.slot_bytes;
+    }
+    s->n_past = n_past;
+    s->ring_lo = ring_lo;
+    return 0;
 }

@@ -18,6 +18,7 @@
 #ifndef GC_GEMMA_H
 #define GC_GEMMA_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "model/backend.h"
@@ -106,6 +107,39 @@ int32_t gemma_argmax(const gemma_session *s);
  * windows, so recomputing the last window alone would not be exact). Read
  * gemma_n_past() after a rewind. */
 int gemma_rewind(gemma_session *s, int n_past, gc_err *err);
+
+/* The session's state as one blob (malloc'd, *len bytes): a header and the K
+ * and V of the slots in use of every layer. Only what a restore needs: a
+ * session at n_past 100 saves ~100 positions per layer, not n_ctx. Layout
+ * (u32 fields little-endian):
+ *
+ *     0   "GCKV"            magic
+ *     4   version           1
+ *     8   n_layer
+ *     12  n_ctx
+ *     16  n_kv_head
+ *     20  head_dim
+ *     24  value_bytes       bytes per K/V value: 4 (f32) or 2 (IEEE f16), the backend's
+ *     28  n_past
+ *     32  ring_lo           the sliding layers hold positions ring_lo .. n_past - 1
+ *     36  slots[n_layer]    each layer's slots (backend.h: position p in slot p % slots)
+ *     then per layer l: K of positions lo .. n_past - 1, then V of the same, each
+ *     position [n_kv_head][head_dim] values, where lo = ring_lo on a sliding
+ *     layer and 0 on a global one.
+ *
+ * Fails (nothing allocated) when the backend cannot read its cache or the
+ * session lost its window (a failed eval: rewind first). */
+int gemma_state_save(gemma_session *s, void **out, size_t *len, gc_err *err);
+/* Replaces the session's state with a blob gemma_state_save made. The header
+ * must match this session's shape exactly (n_layer, n_ctx, slots, heads,
+ * head_dim, value bytes) and the length must add up: anything else is an
+ * error naming what differs, and the session is unchanged. After it,
+ * gemma_n_past is the saved one and the next eval continues exactly as the
+ * saved session would have, rewinds included (the logits of the last token
+ * are NOT in the blob: the caller re-evaluates the last token, or rewinds by
+ * one and evaluates it, to get them). A backend failure while writing the
+ * cache (after the checks) leaves the session empty (n_past 0). */
+int gemma_state_load(gemma_session *s, const void *blob, size_t len, gc_err *err);
 
 /* Runs the forward pass the ways a chat does (a prefill step of 8 rows with
  * logits and argmax, then a decode step with the argmax alone) on throwaway

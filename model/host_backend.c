@@ -244,6 +244,41 @@ int hb_kv_cache(backend *be, int n_layer, int n_ctx, const int *slots, int n_kv_
     return 0;
 }
 
+/* Where layer's slots slot0.. start in k_cache / v_cache and their bytes, or
+ * -1 (a bad range, or inside a step). */
+static int cache_span(host_backend *hb, int layer, int slot0, int n, const char *op, size_t *at, size_t *bytes,
+                      gc_err *err)
+{
+    if (hb->in_step) return gc_errf(err, "%s: %s inside a step", hb->tag, op);
+    char what[64];
+    snprintf(what, sizeof what, "%s: %s", hb->tag, op);
+    if (be_kv_slots_check(hb->slots, hb->n_layer, layer, slot0, n, what, err)) return -1;
+    size_t row = (size_t)hb->n_kv_head * hb->head_dim;
+    *at = (hb->first_slot[layer] + (size_t)slot0) * row;
+    *bytes = (size_t)n * row * sizeof(float);
+    return 0;
+}
+
+int hb_kv_read(backend *be, int layer, int slot0, int n, void *k, void *v, gc_err *err)
+{
+    host_backend *hb = hb_of(be);
+    size_t at, bytes;
+    if (cache_span(hb, layer, slot0, n, "kv_read", &at, &bytes, err)) return -1;
+    memcpy(k, hb->k_cache + at, bytes);
+    memcpy(v, hb->v_cache + at, bytes);
+    return 0;
+}
+
+int hb_kv_write(backend *be, int layer, int slot0, int n, const void *k, const void *v, gc_err *err)
+{
+    host_backend *hb = hb_of(be);
+    size_t at, bytes;
+    if (cache_span(hb, layer, slot0, n, "kv_write", &at, &bytes, err)) return -1;
+    memcpy(hb->k_cache + at, k, bytes);
+    memcpy(hb->v_cache + at, v, bytes);
+    return 0;
+}
+
 void hb_release(host_backend *hb)
 {
     for (be_tensor *t = hb->tensors, *next; t; t = next) {

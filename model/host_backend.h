@@ -83,6 +83,8 @@ void hb_init(host_backend *hb, const backend *ops, const char *tag,
 int hb_weight(backend *be, const gguf_tensor *gt, be_tensor **out, gc_err *err);
 int hb_activation(backend *be, uint64_t n, const char *name, be_tensor **out, gc_err *err);
 int hb_kv_cache(backend *be, int n_layer, int n_ctx, const int *slots, int n_kv_head, int head_dim, gc_err *err);
+int hb_kv_read(backend *be, int layer, int slot0, int n, void *k, void *v, gc_err *err);
+int hb_kv_write(backend *be, int layer, int slot0, int n, const void *k, const void *v, gc_err *err);
 uint64_t hb_memory_used(backend *be);
 uint64_t hb_weight_bytes(backend *be, const gguf_file *model);
 int hb_kv_value_bytes(backend *be, const gguf_file *model);

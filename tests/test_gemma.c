@@ -2,7 +2,8 @@
  * CPU backend (at every instruction-set level this CPU has, with 1 to 4
  * threads, at most one per CPU) against golden logits (tests/data/engine, made by
  * tools/make_logit_goldens.sh), prefill versus one-token decode, chunked
- * prefill, rewind, warm-up, and the session's errors.
+ * prefill, rewind, warm-up, saving and restoring the KV state, and the
+ * session's errors.
  *
  * Two goldens per model:
  *  - NAME.llama.golden: llama.cpp's logits with an f32 KV cache and no flash
@@ -31,6 +32,7 @@
 #include "tests/test.h"
 
 #include "tests/golden.h"
+#include "tests/state_lib.h"
 #include "cpu/isa.h"
 
 /* The backend under test ("ref" or "cpu") and whether it must be bit-exact. */
@@ -286,6 +288,29 @@ static void test_ring(void)
     rig_close(&full);
 }
 
+/* Saving and restoring a session's KV state (tests/state_lib.h) on a ring
+ * of 13 slots (window 8, batch 4, 2 kept) that a 30-token prompt wraps, on
+ * Gemma 2 and Gemma 3 (QK-norm, 5:1 pattern). The restored session computes
+ * the same rows the same way: the same bits. */
+static void test_state(void)
+{
+    int32_t toks[64];
+    int n = prompt_tokens(toks, 64);
+    const char *names[] = { "g2-win8", "g3-default" };
+    gemma_session_opts o = { .n_ctx = 64, .n_batch = 4, .rewind_keep = 2 };
+    for (int i = 0; i < 2 && n >= 30 + STATE_NEXT; i++) {
+        rig a, b;
+        if (rig_open_opts(&a, names[i], &o)) continue;
+        if (rig_open_opts(&b, names[i], &o) == 0) {
+            char what[64];
+            snprintf(what, sizeof what, "%s %s", be_name, names[i]);
+            state_case(what, a.m, &a.s, b.s, &o, gemma_n_vocab(a.m), toks, 30, 0);
+            rig_close(&b);
+        }
+        rig_close(&a);
+    }
+}
+
 static void count_steps(void *u, uint64_t done, uint64_t total)
 {
     int *calls = u;
@@ -361,6 +386,7 @@ static void run_all(void)
     TEST_RUN(test_rewind);
     TEST_RUN(test_ring);
     TEST_RUN(test_warmup);
+    TEST_RUN(test_state);
     TEST_RUN(test_errors);
 }
 
