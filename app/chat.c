@@ -13,6 +13,7 @@
 
 #include "app/backends.h"
 #include "app/fit.h"
+#include "app/resume.h"
 #include "app/transcript.h"
 
 static void fe_notice(chat *c, const char *text)
@@ -70,6 +71,14 @@ long long chat_resolve_seed(long long seed)
 /* --- opening --- */
 
 /* The model to load: config `model`, else SHARE/CHAT_DEFAULT_MODEL. */
+/* The conversation was replaced: the cache takes what a snapshot has of the
+ * new stream, then the front end shows it. */
+static void replaced(chat *c)
+{
+    resume_restore(c);
+    if (c->fe.reset) c->fe.reset(c->fe.user);
+}
+
 static int find_model(chat *c, gc_err *err)
 {
     if (c->cfg.model[0]) return paths_join(c->model_path, sizeof c->model_path, err, "%s", c->cfg.model);
@@ -225,6 +234,8 @@ int chat_open(chat *c, const cfg_config *cfg, be_progress_fn progress, void *pu,
     if (msg[0] && warn) warn(wu, msg);
     if (describe_model(c, err)) goto done;
     chat_set_fe(c, NULL);
+    resume_open(c);
+    resume_restore(c);
     rc = 0;
 done:
     persona_free(p);
@@ -295,6 +306,7 @@ int chat_warmup(chat *c, chat_tick_fn tick, void *u, gc_err *err)
 
 void chat_close(chat *c)
 {
+    resume_close(c);
     sess_destroy(c->s);
     gemma_model_free(c->m);
     if (c->be) c->be->destroy(c->be);
@@ -362,6 +374,13 @@ int chat_regen(chat *c, gc_err *err)
     return rc;
 }
 
+int chat_catch_up(chat *c, int max, gc_err *err)
+{
+    int left = sess_catch_up(c->s, max, err);
+    if (left == 0) resume_store(c);
+    return left;
+}
+
 int chat_transcripts_dir(const chat *c, char *buf, size_t n, gc_err *err)
 {
     return cfg_transcripts_dir(&c->cfg, buf, n, err);
@@ -384,6 +403,7 @@ int chat_save(chat *c, const char *name, char *path_out, size_t n, gc_err *err)
     if (tr_save(sess_transcript(c->s), path, err)) return -1;
     snprintf(c->conv_path, sizeof c->conv_path, "%s", path);
     c->saved_gen = sess_transcript(c->s)->gen;
+    resume_store(c);
     if (path_out) snprintf(path_out, n, "%s", path);
     return 0;
 }
@@ -460,6 +480,7 @@ int chat_autosave(chat *c, bool *saved, gc_err *err)
     }
     c->saved_gen = tr->gen;
     if (saved) *saved = true;
+    resume_store(c);
     return 0;
 }
 
@@ -559,7 +580,7 @@ int chat_load_file(chat *c, const char *path, gc_err *err)
     snprintf(c->conv_path, sizeof c->conv_path, "%s", path);
     c->auto_path[0] = 0;
     c->saved_gen = tr->gen;
-    if (c->fe.reset) c->fe.reset(c->fe.user);
+    replaced(c);
     if (msg[0]) fe_notice(c, msg);
     return 0;
 }
@@ -672,7 +693,7 @@ int chat_set_persona(chat *c, const char *name, gc_err *err)
         snprintf(c->cfg.persona, sizeof c->cfg.persona, "%s", p ? p->name : CHAT_NO_PERSONA);
         gc_err ignore;
         describe_model(c, &ignore);
-        if (c->fe.reset) c->fe.reset(c->fe.user);
+        replaced(c);
         show_left(c, left, left_err);
         char msg[800];
         persona_overrides(c, p, &old, old_max, msg, sizeof msg);
@@ -690,7 +711,7 @@ int chat_clear(chat *c, gc_err *err)
     bool left_err;
     if (leave_conversation(c, left, sizeof left, &left_err, err)) return -1;
     int rc = sess_clear(c->s, err);
-    if (!rc && c->fe.reset) c->fe.reset(c->fe.user);
+    if (!rc) replaced(c);
     show_left(c, left, left_err);
     return rc;
 }

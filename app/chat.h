@@ -23,6 +23,7 @@
 #include "app/paths.h"
 #include "app/persona.h"
 #include "app/session.h"
+#include "app/snapshot.h"
 #include "model/backend.h"
 #include "model/err.h"
 #include "model/gemma.h"
@@ -70,6 +71,9 @@ typedef struct chat {
     bool saved_fallback;            /* ... and it was a fallback place: the transcripts directory failed */
     char save_error[1200];          /* ... then why the transcripts directory failed */
     unsigned long long saved_gen;   /* the transcript's gen when last loaded or saved (nothing new since) */
+    snap_cache snaps;               /* KV snapshots (app/resume.h), when snaps_on */
+    bool snaps_on;
+    unsigned long long snap_stored; /* hash of the token stream last stored or restored */
     chat_fe fe;
     volatile sig_atomic_t cancel;   /* stops a reply between tokens (SIGINT) */
     bool quit;                      /* /quit was given */
@@ -105,6 +109,10 @@ void chat_set_fe(chat *c, const chat_fe *fe);
 /* Sends a message and streams the reply through the front end. */
 int chat_send(chat *c, const char *text, gc_err *err);
 int chat_regen(chat *c, gc_err *err);
+
+/* sess_catch_up, then, once the cache holds the whole stream, a snapshot of
+ * it for instant resume (app/resume.h). Front ends call this while idle. */
+int chat_catch_up(chat *c, int max, gc_err *err);
 
 /* Saves the conversation: to NAME in the transcripts directory (NULL = the
  * current conversation's file), which becomes its file. path_out (may be

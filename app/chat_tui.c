@@ -54,6 +54,7 @@ static void status(tui *t, double pp, double tg)
         st.persona = t->persona[0] ? t->persona : "no persona";
         st.ctx_used = sess_n_used(c->s);
         st.ctx_total = sess_n_ctx(c->s);
+        st.ctx_window = sess_window(c->s);
     }
     st.prefill_tok_s = pp;
     st.decode_tok_s = tg;
@@ -190,7 +191,7 @@ static void restore_step(tui *t)
 {
     gc_err err = { 0 };
     restore_progress(t, sess_n_missing(t->c.s));     /* the bar from the start, not after a first chunk */
-    int left = sess_catch_up(t->c.s, 64, &err);
+    int left = chat_catch_up(&t->c, 64, &err);
     if (left < 0) {
         t->restore = false;
         ui_progress(t->u, NULL, -1);
@@ -379,6 +380,7 @@ static int open_chat(tui *t, const cfg_config *cfg, const cli_opts *o, gc_err *e
         warm_s = now_s() - t0;
     }
     t->opened = true;
+    t->restore = true;      /* a loaded conversation or a persona's examples: read while idle */
     chat_fe fe = { .user = t, .notice = fe_notice, .error = fe_error, .reply_begin = fe_reply_begin,
                    .reply_piece = fe_reply_piece, .reply_end = fe_reply_end, .reset = fe_reset,
                    .help = fe_help, .progress = fe_progress };

@@ -58,6 +58,7 @@ static const key_def keys[] = {
     { .name = "transcripts.dir", .type = T_PATH, F(transcripts_dir) },
     { .name = "transcripts.autosave", .type = T_BOOL, F(autosave) },
     { .name = "input_history", .type = T_INT, F(history), INT_RANGE(0, 1000000) },
+    { .name = "snapshots.max_mib", .type = T_INT, F(snapshots_mib), INT_RANGE(0, 1048576) },
     { .name = "show_stats", .type = T_BOOL, F(show_stats) },
     { .name = "colors.enabled", .type = T_TRISTATE, F(colors) },
     { .name = "colors.user", .type = T_COLOR, F(color_user) },
@@ -68,7 +69,7 @@ static const key_def keys[] = {
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
 _Static_assert(sizeof keys / sizeof keys[0] <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");
 
-static const char *sections[] = { "sampling", "transcripts", "colors" };
+static const char *sections[] = { "sampling", "transcripts", "snapshots", "colors" };
 
 static const char *color_names[] = { "black", "red", "green", "yellow", "blue", "magenta", "cyan", "white" };
 static const char *attr_names[] = { "bold", "dim", "underline", "reverse" };
@@ -325,6 +326,7 @@ void cfg_defaults(cfg_config *c)
     };
     c->autosave = true;
     c->history = 1000;
+    c->snapshots_mib = 1024;
     c->show_stats = false;
     c->colors = CFG_AUTO;
     c->color_user = (cfg_color){ 6, -1, CFG_ATTR_BOLD };

@@ -96,6 +96,7 @@ typedef struct cfg_config {
     char transcripts_dir[PATHS_MAX]; /* "" = $XDG_DATA_HOME/gemma-chat/transcripts */
     bool autosave;              /* save the conversation on exit, SIGTERM, SIGHUP */
     int history;                /* input lines kept in $XDG_STATE_HOME/gemma-chat/history; 0 = none */
+    int snapshots_mib;          /* bound of the KV snapshot cache (app/resume.h), MiB; 0 = no snapshots */
     bool show_stats;            /* show tokens and tok/s after each reply */
     cfg_tristate colors;        /* auto = when the terminal has colors and NO_COLOR is unset */
     cfg_color color_user, color_model, color_notice, color_status;

@@ -155,7 +155,7 @@ static void restore(chat *c, line_fe *f)
     g_busy = 1;
     while (left > 0 && !c->cancel) {
         gc_err err = { 0 };
-        if ((left = sess_catch_up(c->s, 64, &err)) < 0) {
+        if ((left = chat_catch_up(c, 64, &err)) < 0) {
             fprintf(stderr, "%serror: restoring the context: %s (the next message tries again)\n", tty ? "\r\033[K" : "",
                     err.msg);
             break;
@@ -221,7 +221,11 @@ static int open_chat(chat *c, line_fe *f, const cfg_config *cfg, const cli_opts 
         fprintf(stderr, "gemma-chat: --load %s\n", err.msg);
         return 1;
     }
-    restore(c, f);      /* -p: its prefill does it (no history, no restore) */
+    /* A loaded conversation, or a persona's example exchanges: read now (or
+     * taken from a snapshot), so that the first reply waits only for its own
+     * message. -p: its prefill does it (no history, no restore). */
+    f->loaded = f->history;
+    restore(c, f);
     return 0;
 }
 

@@ -358,6 +358,11 @@ static int new_conversation(sess *s, gc_err *err)
     s->ex = NULL;
     s->n_ex = s->cap_ex = s->first = 0;
     s->toks.n = 0;
+    /* A persona's example exchanges are the stream already: a front end
+     * can read them before the first message (or take them from a snapshot,
+     * app/resume.h). Without them the stream starts with the first message. */
+    gc_err ignore;
+    if (s->n_shots && begin_stream(s, &s->toks, &ignore)) s->toks.n = 0;
     s->have_logits = false;
     memset(&s->last, 0, sizeof s->last);
     return 0;
@@ -1053,6 +1058,7 @@ tr_transcript *sess_transcript(sess *s) { return s->tr; }
 const char *sess_persona_name(const sess *s) { return s->persona_name; }
 size_t sess_n_persona_exchanges(const sess *s) { return s->n_shots; }
 int sess_n_ctx(const sess *s) { return gemma_n_ctx(s->g); }
+int sess_window(const sess *s) { return gemma_sliding_window(s->m); }
 int sess_n_used(const sess *s) { return (int)s->toks.n; }
 int sess_n_cached(const sess *s) { return (int)s->kv.n; }
 int sess_n_exchanges(const sess *s) { return (int)s->n_ex; }
@@ -1067,6 +1073,33 @@ const int32_t *sess_tokens(const sess *s, size_t *n)
 {
     *n = s->toks.n;
     return s->toks.ids;
+}
+
+const int32_t *sess_cached_tokens(const sess *s, size_t *n)
+{
+    *n = s->kv.n;
+    return s->kv.ids;
+}
+
+int sess_restore_cache(sess *s, const int32_t *toks, size_t n, const void *state, size_t len, gc_err *err)
+{
+    tok_ids ids = { 0 };
+    if (ids_append(&ids, toks, n, err)) return -1;
+    if (gemma_state_load(s->g, state, len, err)) {
+        tok_ids_free(&ids);
+        return -1;
+    }
+    tok_ids_free(&s->kv);
+    s->kv = ids;
+    s->have_logits = false;
+    int held = gemma_n_past(s->g);
+    if ((size_t)held != n) {
+        /* A state of another length than its tokens: trust neither. */
+        s->kv.n = 0;
+        gemma_rewind(s->g, 0, err);
+        return gc_errf(err, "a KV state of %d positions for %zu tokens", held, n);
+    }
+    return 0;
 }
 
 const float *sess_logits(const sess *s)

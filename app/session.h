@@ -193,6 +193,8 @@ tr_transcript *sess_transcript(sess *s);
 const char *sess_persona_name(const sess *s);   /* "" = none */
 size_t sess_n_persona_exchanges(const sess *s); /* example exchanges of the persona */
 int sess_n_ctx(const sess *s);
+int sess_window(const sess *s);                 /* the sliding layers' window (0: none): they see that
+                                                 * much of the context, the global layers all of it */
 int sess_n_used(const sess *s);                 /* tokens of the stream (the context in use) */
 int sess_n_cached(const sess *s);               /* tokens in the KV cache */
 int sess_n_exchanges(const sess *s);            /* all, dropped ones included */
@@ -207,6 +209,14 @@ const cfg_sampling *sess_sampling(const sess *s);
 int sess_max_tokens(const sess *s);
 /* The token stream (valid until the next call that changes it). */
 const int32_t *sess_tokens(const sess *s, size_t *n);
+/* The tokens the KV cache holds (a prefix of what the stream was when they
+ * were evaluated; valid until the next call that changes the cache). */
+const int32_t *sess_cached_tokens(const sess *s, size_t *n);
+/* Puts a saved engine state (gemma_state_save's blob, taken after toks[0..n))
+ * in the KV cache: the next prefill keeps what it shares with the stream
+ * (app/resume.h). On failure the cache is as before, or empty when the state
+ * loaded but did not hold n positions. */
+int sess_restore_cache(sess *s, const int32_t *toks, size_t n, const void *state, size_t len, gc_err *err);
 /* Logits [n_vocab] of the stream's last token after sess_add_user, else NULL. */
 const float *sess_logits(const sess *s);
 /* The engine session (tests compare against a from-scratch prefill). */

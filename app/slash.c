@@ -308,13 +308,17 @@ static int cmd_stats(chat *c, const char *arg)
 {
     (void)arg;
     const sess_stats *st = sess_last_stats(c->s);
+    /* Gemma's sliding-window layers see only the last `w` tokens of it. */
+    char window[96] = "";
+    int w = sess_window(c->s), used = sess_n_used(c->s);
+    if (w > 0) snprintf(window, sizeof window, " (the sliding-window layers see the last %d of them)", used < w ? used : w);
     char msg[PATHS_MAX + 1024];
     snprintf(msg, sizeof msg,
              "last reply (%s): %d tokens at %.1f tok/s, after a prompt of %d tokens at %.1f tok/s\n"
-             "context: %d of %d tokens; %d of %d exchanges in context; prefilled %lld tokens this session\n"
+             "context: %d of %d tokens%s; %d of %d exchanges in context; prefilled %lld tokens this session\n"
              "model: %s (%s) on %s%s%s%s",
              sess_end_name(st->end), st->gen_tokens, st->decode_tok_s, st->prompt_tokens, st->prefill_tok_s,
-             sess_n_used(c->s), sess_n_ctx(c->s), sess_n_in_context(c->s), sess_n_exchanges(c->s),
+             sess_n_used(c->s), sess_n_ctx(c->s), window, sess_n_in_context(c->s), sess_n_exchanges(c->s),
              sess_n_prefilled(c->s), c->model_name, c->model_path, c->backend_name, c->device_name[0] ? " (" : "",
              c->device_name, c->device_name[0] ? ")" : "");
     say(c, msg);

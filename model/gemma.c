@@ -109,6 +109,13 @@ int gemma_n_vocab(const gemma_model *m) { return (int)m->hp.n_vocab; }
 int gemma_n_ctx_train(const gemma_model *m) { return (int)m->hp.n_ctx_train; }
 const char *gemma_arch(const gemma_model *m) { return m->hp.arch_name; }
 
+int gemma_sliding_window(const gemma_model *m)
+{
+    for (uint32_t il = 0; il < m->hp.n_layer; il++)
+        if (m->hp.is_sliding[il]) return (int)m->hp.window;
+    return 0;
+}
+
 /* ------------------------------------------------------------ session */
 
 /* The options with their defaults filled in and checked. */

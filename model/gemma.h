@@ -38,6 +38,9 @@ void gemma_model_free(gemma_model *m);    /* accepts NULL; frees no backend */
 int gemma_n_vocab(const gemma_model *m);
 int gemma_n_ctx_train(const gemma_model *m);   /* the model's context_length */
 const char *gemma_arch(const gemma_model *m);  /* "gemma2", "gemma3" */
+/* The window of the sliding-window layers (a query sees that many positions
+ * back, itself included); 0 when every layer is global. */
+int gemma_sliding_window(const gemma_model *m);
 
 /* The KV cache of a sliding-window layer is a ring of R slots (backend.h):
  *

@@ -68,7 +68,7 @@ struct ui {
     long last_frame;
 
     char *st_model, *st_persona, *st_backend, *st_device;
-    long ctx_used, ctx_total;
+    long ctx_used, ctx_total, ctx_window;
     double pp, tg;
     char *busy;
     long busy_since;
@@ -383,7 +383,10 @@ static void draw_status(ui *u, int y, int W)
     }
     if (u->ctx_total > 0) {
         s = ITEM(8, 1, 0);
-        snprintf(s->full, sizeof s->full, "ctx %ld/%ld", u->ctx_used, u->ctx_total);
+        if (u->ctx_window > 0 && u->ctx_used > u->ctx_window)
+            snprintf(s->full, sizeof s->full, "ctx %ld/%ld (window %ld)", u->ctx_used, u->ctx_total, u->ctx_window);
+        else
+            snprintf(s->full, sizeof s->full, "ctx %ld/%ld", u->ctx_used, u->ctx_total);
         snprintf(s->brief, sizeof s->brief, "%ld/%ld", u->ctx_used, u->ctx_total);
     }
     if (u->pp > 0) { s = ITEM(6, 1, 0); fmt_rate(s->full, sizeof s->full, "prefill ", u->pp); fmt_rate(s->brief, sizeof s->brief, "pp ", u->pp); }
@@ -899,6 +902,7 @@ void ui_set_status(ui *u, const ui_status *st)
     set_str(&u->st_device, st->device);
     u->ctx_used = st->ctx_used;
     u->ctx_total = st->ctx_total;
+    u->ctx_window = st->ctx_window;
     u->pp = st->prefill_tok_s;
     u->tg = st->decode_tok_s;
     u->redraw |= REDRAW_FRAME;

@@ -76,6 +76,7 @@ typedef struct ui_status {
     const char *backend;
     const char *device;
     long ctx_used, ctx_total;
+    long ctx_window;            /* > 0: the sliding-window layers see only that many of ctx_used */
     double prefill_tok_s;   /* of the last reply */
     double decode_tok_s;
 } ui_status;

@@ -14,7 +14,9 @@ chat_init autosave
 mounted=
 cleanup() { [ -n "$mounted" ] && umount "$mounted" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
-G="-m $M --backend cpu --temp 0 -n 6 --persona none --no-tui"
+# No KV snapshots: their writes would take the injected write failures.
+printf 'snapshots: { max_mib: 0 }\n' >"$T/nosnap.yaml"
+G="-m $M --backend cpu --temp 0 -n 6 --persona none --no-tui -c $T/nosnap.yaml"
 # user messages in a transcript file
 n_user() { grep -c '^  - role: user' "$1" 2>/dev/null || echo 0; }
 

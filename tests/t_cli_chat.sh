@@ -17,7 +17,8 @@ trap 'rm -rf "$T"' EXIT
 export XDG_CONFIG_HOME=$T/config XDG_DATA_HOME=$T/data XDG_STATE_HOME=$T/state
 unset GEMMA_CHAT_MODEL GEMMA_CHAT_BACKEND GEMMA_CHAT_DEVICE GEMMA_CHAT_CONTEXT GEMMA_CHAT_PERSONA GEMMA_CHAT_SEED
 TR=$XDG_DATA_HOME/gemma-chat/transcripts
-printf 'show_stats: true\n' > "$T/stats.yaml"
+# No snapshots: each run reads its persona's examples itself.
+printf 'show_stats: true\nsnapshots: { max_mib: 0 }\n' > "$T/stats.yaml"
 G="-m $M --backend cpu --temp 0 -n 12"      # greedy: replies are reproducible
 
 # --- -p: the reply alone on stdout, exit 0 ---
@@ -73,6 +74,7 @@ has "$err" "message too long" || bad "too long: message '$err'"
 
 # --- --no-tui: a scripted session with slash commands ---
 cat > "$T/script1" <<'EOF'
+/stats
 What is a lighthouse?
 /stats
 /set temperature
@@ -94,9 +96,13 @@ e=$(cat "$T/n1.err")
 [ $rc -eq 0 ] || bad "--no-tui exit $rc: $e"
 [ "$(grep -c '^\[prompt ' "$T/n1.err")" -eq 3 ] || bad "--no-tui: want 3 replies with stats in: $e"
 echo "$e" | grep -Eq "^last reply \((end of turn|max_tokens reached)\): [0-9]+ tokens at" || bad "/stats output missing: $e"
-# /stats after one reply: the session's prefill count is that turn's prompt.
+# /stats before the first message: the persona's example exchanges, read at
+# the start; after one reply: those and that turn's prompt.
 p1=$(sed -n 's/^\[prompt \([0-9]*\) tokens.*/\1/p' "$T/n1.err" | head -1)
-echo "$e" | grep -q "prefilled $p1 tokens this session" || bad "/stats: want 'prefilled $p1 tokens' in: $e"
+k0=$(echo "$e" | sed -n 's/.*prefilled \([0-9]*\) tokens this session.*/\1/p' | sed -n 1p)
+k1=$(echo "$e" | sed -n 's/.*prefilled \([0-9]*\) tokens this session.*/\1/p' | sed -n 2p)
+[ -n "$k0" ] && [ "$k0" -gt 0 ] || bad "/stats at the start: the persona's examples not read ($k0): $e"
+[ -n "$k1" ] && [ "$k1" = $((k0 + p1)) ] || bad "/stats: want prefilled $k0 + $p1, got '$k1': $e"
 has "$e" "/set temperature: which value" || bad "/set without value: $e"
 has "$e" "unknown setting 'bogus'" || bad "/set bogus: $e"
 has "$e" "top_k 0" || bad "/set top_k 0 not shown: $e"

@@ -68,8 +68,12 @@ cp "$TR/esc.yaml" "$T/esc.orig"
 start a -m "$M" --backend cpu --temp 0 -n 16 --ctx 1024
 wait_for a 'g2-46l on cpu' 10 && ok "started" || bad "gemma-chat did not start"
 [ "$(fmt a '#{alternate_on}')" = 1 ] && ok "alternate screen on" || bad "alternate screen not on"
-wait_for a '^ g2-46l │ assistant │ cpu.* ctx 0/1024' 2 && ok "status bar: model, persona, backend, context" \
+wait_for a '^ g2-46l │ assistant │ cpu.* ctx [0-9]*/1024' 2 && ok "status bar: model, persona, backend, context" \
     || bad "status bar at start"
+# The persona's example exchanges are the context before the first message.
+prefix=$(cap a | sed -n 's/.* ctx \([0-9]*\)\/1024.*/\1/p' | head -n 1)
+[ -n "$prefix" ] && [ "$prefix" -gt 0 ] && ok "the persona's examples are in the context ($prefix tokens)" \
+    || bad "ctx at start '$prefix': the persona's examples are not in the context"
 
 tm send-keys -t a 'Hello there' Enter
 until_ok 3 sent a 'Hello there' && ok "user message shown" || bad "user message not shown"
@@ -102,7 +106,8 @@ wait_for a "Saved to .*t1\.yaml" 3 && [ -f "$TR/t1.yaml" ] && ok "/save t1" || b
 tm send-keys -t a '/clear' Enter
 wait_for a 'A new conversation' 3 && wait_gone a '❯ Hello there' 2 && ok "/clear empties the conversation" \
     || bad "/clear"
-wait_for a 'ctx 0/1024' 2 && ok "/clear: context empty" || bad "/clear: context not empty"
+wait_for a "ctx $prefix/1024" 2 && ok "/clear: only the persona's examples in the context" \
+    || bad "/clear: the context is not back to the persona's $prefix tokens"
 tm send-keys -t a '/load t1' Enter
 wait_for a 'Loaded .*t1\.yaml \(6 messages\)' 5 && wait_for a '^ ❯ Hello there' 1 && wait_for a '^ ❯ Again please' 1 \
     && ok "/load t1 brings the conversation back" || bad "/load t1"
