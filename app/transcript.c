@@ -622,12 +622,9 @@ char *tr_neutralize(const char *s, size_t len)
         int k = utf8_decode(s + i, len - i, &c);
         char enc[4];
         if (!k) { sb_puts(&b, "\xEF\xBF\xBD"); i++; continue; }
-        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F)
-            sb_put(&b, enc, (size_t)utf8_encode(c == 0x7F ? 0x2421 : 0x2400 + c, enc));
-        else if ((c >= 0x80 && c < 0xA0) || (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069))
-            sb_puts(&b, "\xEF\xBF\xBD");    /* C1 controls; bidi overrides, which reorder what follows */
-        else
-            sb_put(&b, s + i, (size_t)k);
+        uint32_t v = c == '\n' || c == '\t' ? c : utf8_visible(c);
+        if (v != c) sb_put(&b, enc, utf8_encode(v, enc));
+        else sb_put(&b, s + i, (size_t)k);
         i += (size_t)k;
     }
     if (b.oom) { free(b.p); return NULL; }

@@ -144,10 +144,10 @@ int tr_default_name(const char *dir, time_t t, char *buf, size_t n, gc_err *err)
  * STEM-N.yaml): a file autosave may continue; any other name was the user's. */
 bool tr_is_default_name(const char *path);
 
-/* A display-safe copy of s[len] (malloc'ed): C0 controls other than \n and
- * \t become their visible Control Pictures (ESC -> U+241B, CR -> U+240D),
- * DEL -> U+2421, C1 controls and invalid UTF-8 -> U+FFFD. Terminal escape
- * sequences are thereby shown, never executed. NULL on out of memory. */
+/* A display-safe copy of s[len] (malloc'ed) for plain-text output (Markdown,
+ * line mode): controls other than \n and \t shown as base/utf8.h's
+ * utf8_visible says (ESC -> U+241B), invalid UTF-8 as U+FFFD. Terminal
+ * escape sequences are thereby shown, never executed. NULL on out of memory. */
 char *tr_neutralize(const char *s, size_t len);
 
 /* ISO 8601 UTC "YYYY-MM-DDTHH:MM:SSZ" into buf[32]; parse accepts an

@@ -90,3 +90,11 @@ size_t utf8_partial_tail(const char *s, size_t n)
     }
     return 0;
 }
+
+uint32_t utf8_visible(uint32_t cp)
+{
+    if (cp < 0x20) return 0x2400 + cp;
+    if (cp == 0x7F) return 0x2421;
+    if ((cp >= 0x80 && cp < 0xA0) || (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069)) return 0xFFFD;
+    return cp;
+}

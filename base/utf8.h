@@ -25,6 +25,15 @@ size_t utf8_decode_lossy(const char *s, size_t n, uint32_t *cp);
  * never become valid (it is then shown, replaced, at once). */
 size_t utf8_partial_tail(const char *s, size_t n);
 
+/* The one rule for showing text that may hold terminal controls, so that
+ * none is ever executed: what code point cp is shown as. C0 controls become
+ * their Control Pictures (U+2400 + cp: ESC -> U+241B), DEL U+2421, C1
+ * controls (U+0080..U+009F: U+009B is CSI to some terminals) and the bidi
+ * overrides and isolates (U+202A..U+202E, U+2066..U+2069: they reorder what
+ * follows) U+FFFD; anything else is itself. Callers keep '\n' and '\t'
+ * where a layout needs them. */
+uint32_t utf8_visible(uint32_t cp);
+
 /* Encodes cp (a valid scalar value) into out; returns the length (1..4). */
 size_t utf8_encode(uint32_t cp, char out[4]);
 

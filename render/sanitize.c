@@ -7,11 +7,6 @@
 #include "base/utf8.h"
 #include "render/wrap.h"
 
-static int is_bidi_control(uint32_t cp)
-{
-    return (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
-}
-
 /* Appends cp if it fits entirely; returns 0, or -1 when out is full. */
 static int put(char *out, size_t cap, size_t *k, uint32_t cp)
 {
@@ -42,12 +37,8 @@ size_t sanitize_buf(const char *s, size_t n, int flags, char *out, size_t cap)
             o = 0x240D;
         } else if (cp == '\t') {
             o = multi ? '\t' : ' ';
-        } else if (cp < 0x20) {
-            o = 0x2400 + cp;
-        } else if (cp == 0x7F) {
-            o = 0x2421;
-        } else if ((cp >= 0x80 && cp < 0xA0) || is_bidi_control(cp)) {
-            o = 0xFFFD;
+        } else if (utf8_visible(cp) != cp) {
+            o = utf8_visible(cp);
         } else if (!wrap_cp_known(cp)) {
             o = 0xFFFD;     // unassigned in this locale's table: its width would be a guess
         } else if (line_start && wrap_cp_is_zero_width(cp) && cp != 0x200B) {

@@ -8,11 +8,9 @@
  * "␛[31m"), and every byte or code point the terminal might misread into
  * U+FFFD. The result is valid UTF-8 whose every character has a known width.
  *
- *   C0 controls U+0000..U+001F  -> U+2400..U+241F (tab/newline kept with SANITIZE_MULTILINE)
- *   DEL U+007F                  -> U+2421
+ *   controls, DEL, C1, bidi     -> as base/utf8.h's utf8_visible says (ESC -> U+241B ...)
+ *   tab, newline                -> kept with SANITIZE_MULTILINE, else a space / U+2424
  *   "\r\n"                      -> "\n" (SANITIZE_MULTILINE); a lone CR -> U+240D
- *   C1 controls U+0080..U+009F  -> U+FFFD (U+009B is CSI on some terminals)
- *   bidi overrides/isolates     -> U+FFFD (they reorder what follows on screen)
  *   U+2028/U+2029               -> "\n" (SANITIZE_MULTILINE) or U+2424
  *   malformed UTF-8             -> U+FFFD per bad byte
  *   a combining mark with nothing to attach to (start of text or line)
