@@ -33,6 +33,7 @@
 
 #include "app/backends.h"
 #include "app/commands.h"
+#include "base/clock.h"
 #include "model/gemma.h"
 
 static void usage(FILE *f)
@@ -44,13 +45,6 @@ static void usage(FILE *f)
                "  --threads: threads of the CPU backend (default: one per CPU).\n"
                "  --ctx: the session's context (default: --pp + --tg + 4); kv_mib= is its KV cache.\n",
             backends_names());
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -132,15 +126,15 @@ static int run_once(gemma_session *s, const int32_t *prompt, int pp, int tg, uns
                     double *t_tg, gc_err *err)
 {
     if (gemma_rewind(s, 0, err)) return -1;
-    double t0 = now_s();
+    double t0 = gc_now_s();
     if (gemma_eval(s, prompt, pp, want, err)) return -1;
-    double t1 = now_s();
+    double t1 = gc_now_s();
     for (int i = 0; i < tg; i++) {
         int32_t tok = gemma_argmax(s);
         if (want == GEMMA_WANT_LOGITS) tok = prompt[i % pp];   /* no argmax asked for */
         if (gemma_eval(s, &tok, 1, want, err)) return -1;
     }
-    double t2 = now_s();
+    double t2 = gc_now_s();
     *t_pp = t1 - t0;
     *t_tg = t2 - t1;
     return 0;
@@ -202,9 +196,9 @@ int cmd_bench(int argc, char **argv)
     unsigned want = want_logits ? GEMMA_WANT_LOGITS : GEMMA_WANT_ARGMAX;
 
     backends_set_threads(threads);
-    double t0 = now_s();
+    double t0 = gc_now_s();
     if (backends_load(&bm, model, bname, device, NULL, NULL, &err)) goto done;
-    double load_s = now_s() - t0;
+    double load_s = gc_now_s() - t0;
     gemma_model *m = bm.model;
     int n_ctx = ctx ? ctx : pp + tg + 4;
     if (n_ctx > gemma_n_ctx_train(m)) {

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "cpu/isa.h"
 #include "cpu/kernels.h"
 #include "model/quant.h"
@@ -24,13 +25,6 @@ static const cpu_kernel_family *const fams[] = {
     &cpu_fam_avx512_q32,   &cpu_fam_avx512_kq,   &cpu_fam_avx512_float,
     &cpu_fam_amx_q32,      &cpu_fam_amx_kq,
 };
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 /* Valid random blocks: random bytes with small f16 scales where the types keep them. */
 static void fill_weights(uint32_t type, uint8_t *w, size_t bytes)
@@ -71,12 +65,12 @@ static void bench(const cpu_kernel_family *fam, const cpu_matmul_kernel *k, int 
     cpu_quantize_fn q = cpu_quantizer_for(k->act, fam->isa);
     for (int j = 0; j < n_x; j++) q(x, xa + j * xrow, n_in);
     k->gemm(n_in, n_rows, n_x, w, row, xa, xrow, out, n_rows);    /* warm up */
-    double best = 1e30, t_end = now_s() + 0.4;
+    double best = 1e30, t_end = gc_now_s() + 0.4;
     int calls = 0;
-    while (now_s() < t_end || calls < 3) {
-        double t0 = now_s();
+    while (gc_now_s() < t_end || calls < 3) {
+        double t0 = gc_now_s();
         k->gemm(n_in, n_rows, n_x, w, row, xa, xrow, out, n_rows);
-        double t = now_s() - t0;
+        double t = gc_now_s() - t0;
         if (t < best) best = t;
         calls++;
     }
