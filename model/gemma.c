@@ -473,7 +473,8 @@ static size_t state_bytes(const gemma_session *s, const state_shape *sh, int n_p
 }
 
 /* Copies positions lo .. lo + n - 1 of layer il between the cache and k, v
- * ([n] slots each): one or two runs of slots, as the ring wraps. */
+ * ([n] slots each): one or two runs of slots, as the ring wraps. With write,
+ * k and v are only read (gemma_state_load passes its const blob). */
 static int copy_positions(gemma_session *s, int il, int lo, int n, uint8_t *k, uint8_t *v, const state_shape *sh,
                           bool write, gc_err *err)
 {

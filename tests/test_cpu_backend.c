@@ -10,7 +10,7 @@
  *   matmul / geglu of quantized weights on random activations      1e-2
  *       (8-bit activations, as llama.cpp's CPU backend)
  *   norms, rope, attention, softcap                                2e-5
- *   embed, copy, kv_store                                          exact
+ *   embed, copy, kv_store, kv_read / kv_write                      exact
  *   argmax, argmax_softcap (ties included)                         exact index
  */
 #include <math.h>
@@ -255,6 +255,45 @@ static void test_small_ops(void)
     free(x);
 }
 
+/* kv_read / kv_write (both host backends share them): the raw slots of a
+ * ring layer round-trip, kv_store's position lands in its slot p % slots,
+ * and a range outside the layer, a missing layer or a call inside a step
+ * are refused naming the problem. */
+static void test_kv_copy(void)
+{
+    enum { HKV = 2, D = 8, CTX = 20, RING = 7, ROW = HKV * D };
+    backend *bes[2] = { ref, nat };
+    for (int bi = 0; bi < 2; bi++) {
+        backend *be = bes[bi];
+        gc_err e = {0};
+        int slots[2] = { CTX, RING };
+        CHECK(be->kv_cache(be, 2, CTX, slots, HKV, D, &e) == 0, "%s", e.msg);
+        float k[5 * ROW], v[5 * ROW], rk[RING * ROW], rv[RING * ROW];
+        /* fixed values: the other tests' random inputs stay those of their seed */
+        for (int i = 0; i < 5 * ROW; i++) { k[i] = 0.25f * (float)(i % 13) - 1; v[i] = 0.5f * (float)(i % 7) + 2; }
+        CHECK(be->kv_write(be, 1, 2, 5, k, v, &e) == 0, "%s %s kv_write: %s", label, be->name, e.msg);
+        CHECK(be->kv_read(be, 1, 0, RING, rk, rv, &e) == 0, "%s %s kv_read: %s", label, be->name, e.msg);
+        bool zero = true;
+        for (int i = 0; i < 2 * ROW; i++) zero &= rk[i] == 0 && rv[i] == 0;
+        CHECK(zero && !memcmp(rk + 2 * ROW, k, sizeof k) && !memcmp(rv + 2 * ROW, v, sizeof v),
+              "%s %s: slots 2..6 of the ring do not read back as written", label, be->name);
+
+        be_tensor *tk = vt_act(be, ROW, k + ROW), *tv = vt_act(be, ROW, v);   /* position 9: slot 2 */
+        CHECK(be->begin_step(be, &e) == 0, "%s", e.msg);
+        be->kv_store(be, 1, tk, tv, 1, 9);
+        CHECK(be->kv_read(be, 1, 0, 1, rk, rv, &e) != 0, "%s %s: kv_read inside a step accepted", label, be->name);
+        CHECK_CONTAINS(e.msg, "inside a step");
+        CHECK(be->end_step(be, &e) == 0, "%s", e.msg);
+        CHECK(be->kv_read(be, 1, 2, 1, rk, rv, &e) == 0 && !memcmp(rk, k + ROW, ROW * 4) && !memcmp(rv, v, ROW * 4),
+              "%s %s: kv_store at position 9 is not in slot 2 of 7", label, be->name);
+
+        CHECK(be->kv_read(be, 1, 5, 3, rk, rv, &e) != 0, "%s %s: slots 5..7 of 7 accepted", label, be->name);
+        CHECK_CONTAINS(e.msg, "slots 5..7 outside its 7 slots");
+        CHECK(be->kv_write(be, 2, 0, 1, k, v, &e) != 0, "%s %s: layer 2 of 2 accepted", label, be->name);
+        CHECK_CONTAINS(e.msg, "layer 2 outside the cache");
+    }
+}
+
 int main(void)
 {
     test_seed_from_env();
@@ -283,6 +322,7 @@ int main(void)
             TEST_RUN(test_embed_norms);
             TEST_RUN(test_attention);
             TEST_RUN(test_small_ops);
+            TEST_RUN(test_kv_copy);
             ref->destroy(ref);
             nat->destroy(nat);
         }

@@ -2,7 +2,7 @@
  * the validation layer on: tables split across buffers (a tiny
  * maxStorageBufferRange forced through a test hook), uploads through the
  * staging buffer, barriers only between dependent dispatches, the pipeline
- * cache file, misuse and fault reports (out of memory, device loss), the
+ * cache file, KV slots to and from the host, misuse and fault reports (out of memory, device loss), the
  * model-does-not-fit check, and device enumeration. */
 #include <math.h>
 #include <sys/stat.h>
@@ -73,6 +73,31 @@ static void split_case(bool staging)
     CHECK(v->activation(v, 4096, "logits", &big, &e) != 0, "oversized activation accepted");
     CHECK_CONTAINS(e.msg, "logits");
     CHECK_CONTAINS(e.msg, "maxStorageBufferRange");
+
+    /* KV slots round-trip through kv_write and kv_read; the 8 KiB range makes
+     * kv_read take several steps (a group of slots that fits the arena each). */
+    enum { CTX = 40, ROW = 2 * 32 };
+    CHECK(v->kv_cache(v, 2, CTX, NULL, 2, 32, &e) == 0, "%s", e.msg);
+    size_t bytes = (size_t)CTX * ROW * 4;   /* enough for f32 or f16 values */
+    uint8_t *k = malloc(bytes), *vv = malloc(bytes), *rk = malloc(bytes), *rv = malloc(bytes);
+    for (size_t i = 0; i < bytes; i++) { k[i] = (uint8_t)(i * 7 + 1); vv[i] = (uint8_t)(i * 13 + 5); }
+    vk_backend_stats_get(v, &st);
+    int vb = st.kv_f16 ? 2 : 4;
+    uint64_t steps0 = st.steps;
+    CHECK(v->kv_write(v, 1, 3, CTX - 3, k, vv, &e) == 0, "kv_write: %s", e.msg);
+    CHECK(v->kv_read(v, 1, 3, CTX - 3, rk, rv, &e) == 0, "kv_read: %s", e.msg);
+    size_t n = (size_t)(CTX - 3) * ROW * (size_t)vb;
+    CHECK(!memcmp(k, rk, n) && !memcmp(vv, rv, n), "KV slots do not read back as written (%s)",
+          staging ? "staging" : "mapped");
+    vk_backend_stats_get(v, &st);
+    CHECK(st.steps - steps0 >= 2, "kv_read of %zu bytes in %llu steps", 2 * n, (unsigned long long)(st.steps - steps0));
+    CHECK(v->kv_read(v, 1, 30, 11, rk, rv, &e) != 0, "slots 30..40 of 40 accepted");
+    CHECK_CONTAINS(e.msg, "outside its 40 slots");
+    CHECK(v->begin_step(v, &e) == 0, "%s", e.msg);
+    CHECK(v->kv_write(v, 0, 0, 1, k, vv, &e) != 0, "kv_write inside a step accepted");
+    CHECK_CONTAINS(e.msg, "inside a step");
+    CHECK(v->end_step(v, &e) == 0, "%s", e.msg);
+    free(k); free(vv); free(rk); free(rv);
     v->destroy(v);
     c->destroy(c);
     vt_no_validation_messages();

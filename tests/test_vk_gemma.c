@@ -18,6 +18,7 @@
  *    positions (same bounds) and Vulkan's own all-at-once prefill (1/20 of the
  *    bound: the two use different matrix kernels, both accumulating in f32;
  *    measured up to 2e-5 for F32 and 7e-5 for quantized models).
+ *  - the KV state saved and restored (test_state).
  */
 #include <math.h>
 
@@ -26,6 +27,7 @@
 #include "tests/vk_testlib.h"
 
 #include "tests/golden.h"
+#include "tests/state_lib.h"
 
 typedef struct rig {
     gguf_file *g;
@@ -35,6 +37,7 @@ typedef struct rig {
 } rig;
 
 static bool gpu_variants;   /* the Vulkan rig picks kernels as for a GPU (see vk_test_hooks) */
+static bool force_staging;  /* the Vulkan rig uploads through staging as a discrete GPU does */
 
 static int rig_open_opts(rig *r, const char *path, bool vulkan, const gemma_session_opts *so)
 {
@@ -46,6 +49,7 @@ static int rig_open_opts(rig *r, const char *path, bool vulkan, const gemma_sess
             vk_backend_opts o = vt_opts();
             o.model = r->g;
             o.hooks.gpu_variants = gpu_variants;
+            o.hooks.force_staging = force_staging;
             rc = vk_backend_create(&o, &r->be, &err);
         } else {
             rc = ref_backend_create(&r->be, &err);
@@ -261,10 +265,47 @@ static void test_ring(void)
     gpu_variants = false;
 }
 
+/* Saving and restoring the KV state on Vulkan (tests/state_lib.h): a ring
+ * of 13 slots that a 30-token prompt wraps, on g2-win8 (f32 cache) through
+ * the mapping and through staging, and on a quantized Gemma 3 (f16 cache).
+ * The restored session computes the same rows the same way: the same bits. */
+static void state_model(const char *path)
+{
+    golden g;
+    if (golden_read(&g, "tests/data/engine/g2-win8.ref.golden")) return;
+    gemma_session_opts so = { .n_ctx = 64, .n_batch = 4, .rewind_keep = 2 };
+    rig a, b;
+    CHECK(g.n >= 30 + STATE_NEXT, "golden prompt of %d tokens", g.n);
+    if (g.n >= 30 + STATE_NEXT && rig_open_opts(&a, path, true, &so) == 0) {
+        if (rig_open_opts(&b, path, true, &so) == 0) {
+            char what[64];
+            snprintf(what, sizeof what, "vulkan %s%s", strrchr(path, '/') + 1, force_staging ? " (staging)" : "");
+            state_case(what, a.m, &a.s, b.s, &so, gemma_n_vocab(a.m), g.tokens, 30, 0);
+        }
+        rig_close(&b);
+    }
+    rig_close(&a);
+    golden_free(&g);
+    vt_no_validation_messages();
+}
+
+static void test_state(void)
+{
+    const char *models = getenv("MODELS") ? getenv("MODELS") : "build/models";
+    char path[512];
+    snprintf(path, sizeof path, "%s/g2-win8.gguf", models);
+    state_model(path);
+    force_staging = true;
+    state_model(path);
+    force_staging = false;
+    state_model("tests/models/g3-quant-Q4_K_M.gguf");
+}
+
 int main(void)
 {
     VT_NEED_DEVICE();
     TEST_RUN(test_ring);
+    TEST_RUN(test_state);
     TEST_RUN(test_f32_models);
     TEST_RUN(test_quantized_models);
     TEST_RUN(test_gpu_variants);

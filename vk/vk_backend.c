@@ -1076,24 +1076,89 @@ static void vb_copy(backend *be, be_tensor *dst, uint64_t dst_off, const be_tens
     eltwise(b, &pc, (vk_buf *)&src->buf, NULL, &dst->buf, dst == src ? "b-b" : "r-w");
 }
 
+/* The most bytes one readback arena request may take. */
+static uint64_t readback_piece(const vk_backend *b)
+{
+    return ARENA_BYTES < b->dev->caps.max_storage_range ? ARENA_BYTES : b->dev->caps.max_storage_range;
+}
+
+/* Records copying bytes [off, off + bytes) of src to host at end_step,
+ * through the readback arena in pieces (of a multiple of 4 bytes). */
+static void record_readback(vk_backend *b, vk_buf *src, uint64_t off, uint64_t bytes, void *host)
+{
+    track(b, src, 'r');
+    mark(b, src, 'r');
+    uint64_t piece = readback_piece(b) & ~3ull;
+    for (uint64_t i = 0; i < bytes; i += piece) {
+        uint64_t m = bytes - i < piece ? bytes - i : piece;
+        vk_buf *rb;
+        uint64_t at;
+        if (arena_alloc(b, &b->rb, m, &rb, &at)) return;
+        VkBufferCopy c = { .srcOffset = off + i, .dstOffset = at, .size = m };
+        vkCmdCopyBuffer(b->cb, src->buf, rb->buf, 1, &c);
+        add_host_copy(b, (uint8_t *)rb->map + at, (uint8_t *)host + i, m);
+    }
+}
+
 static void vb_read(backend *be, const be_tensor *src, uint64_t offset, uint64_t n, float *host)
 {
     vk_backend *b = vb_of(be);
     if (!op_ok(b, "read") || !f32_ok(b, src, offset + n, "read", "src")) return;
     if (!host) { fail(b, "vulkan backend: read: host pointer is NULL"); return; }
-    track(b, (vk_buf *)&src->buf, 'r');
-    mark(b, (vk_buf *)&src->buf, 'r');
-    uint64_t piece = ARENA_BYTES < b->dev->caps.max_storage_range ? ARENA_BYTES : b->dev->caps.max_storage_range;
-    piece /= 4;
-    for (uint64_t i = 0; i < n; i += piece) {
-        uint64_t m = n - i < piece ? n - i : piece;
-        vk_buf *rb;
-        uint64_t off;
-        if (arena_alloc(b, &b->rb, m * 4, &rb, &off)) return;
-        VkBufferCopy c = { .srcOffset = (offset + i) * 4, .dstOffset = off, .size = m * 4 };
-        vkCmdCopyBuffer(b->cb, src->buf.buf, rb->buf, 1, &c);
-        add_host_copy(b, (uint8_t *)rb->map + off, host + i, m * 4);
+    record_readback(b, (vk_buf *)&src->buf, offset * 4, n * 4, host);
+}
+
+/* Bytes of one slot of a layer's K (or V) cache, and the checks kv_read and
+ * kv_write share. */
+static int kv_span(vk_backend *b, int layer, int slot0, int n, const char *op, uint64_t *slot_bytes, gc_err *err)
+{
+    char what[64];
+    snprintf(what, sizeof what, "vulkan backend: %s", op);
+    if (b->in_step) return gc_errf(err, "%s inside a step", what);
+    if (b->lost) return gc_errf(err, "%s: the device was lost (VK_ERROR_DEVICE_LOST); restart gemma-chat", what);
+    if (be_kv_slots_check(b->kcache ? b->slots : NULL, b->n_layer, layer, slot0, n, what, err)) return -1;
+    *slot_bytes = (uint64_t)b->n_kv_head * b->head_dim * (b->kv_f16 ? 2 : 4);
+    return 0;
+}
+
+/* One step per group of slots whose K and V fit the readback arena together,
+ * so a long cache does not grow the arena. */
+static int vb_kv_read(backend *be, int layer, int slot0, int n, void *k, void *v, gc_err *err)
+{
+    vk_backend *b = vb_of(be);
+    uint64_t sb;
+    if (kv_span(b, layer, slot0, n, "kv_read", &sb, err)) return -1;
+    uint64_t group = readback_piece(b) / 2 / sb;
+    if (group == 0) group = 1;
+    for (uint64_t i = 0; i < (uint64_t)n; i += group) {
+        uint64_t m = (uint64_t)n - i < group ? (uint64_t)n - i : group;
+        uint64_t off = ((uint64_t)slot0 + i) * sb;
+        if (vb_begin_step(be, err)) return -1;
+        record_readback(b, &b->kcache[layer], off, m * sb, (uint8_t *)k + i * sb);
+        record_readback(b, &b->vcache[layer], off, m * sb, (uint8_t *)v + i * sb);
+        if (vb_end_step(be, err)) return gc_err_prefix(err, "kv_read");
     }
+    return 0;
+}
+
+/* Through the upload path weights take (the mapping on unified memory, else
+ * staging copies), flushed before it returns. */
+static int vb_kv_write(backend *be, int layer, int slot0, int n, const void *k, const void *v, gc_err *err)
+{
+    vk_backend *b = vb_of(be);
+    uint64_t sb;
+    if (kv_span(b, layer, slot0, n, "kv_write", &sb, err)) return -1;
+    uint64_t bytes = (uint64_t)n * sb, off = (uint64_t)slot0 * sb, piece = vk_upload_max(b->up);
+    vk_buf *dst[2] = { &b->kcache[layer], &b->vcache[layer] };
+    const uint8_t *src[2] = { k, v };
+    for (int c = 0; c < 2; c++)
+        for (uint64_t i = 0; i < bytes; i += piece) {
+            uint64_t m = bytes - i < piece ? bytes - i : piece;
+            void *p;
+            if (vk_upload_map(b->up, dst[c], off + i, m, &p, err)) return -1;
+            memcpy(p, src[c] + i, m);
+        }
+    return vk_upload_flush(b->up, err);
 }
 
 static void record_argmax(vk_backend *b, const be_tensor *src, uint64_t offset, uint64_t n, float cap,
@@ -1260,6 +1325,8 @@ static const backend vk_ops = {
     .memory_used = vb_memory_used,
     .weight_bytes = vb_weight_bytes,
     .kv_value_bytes = vb_kv_value_bytes,
+    .kv_read = vb_kv_read,
+    .kv_write = vb_kv_write,
     .memory_budget = vb_memory_budget,
 };
 
