@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/fault.h"
 #include "model/quant.h"
 
@@ -360,12 +361,9 @@ static void push_pending(host_backend *hb, const char *op, const be_tensor *src,
     if (!hb_op_ok(hb, op)) return;
     if (n == 0 || n > INT32_MAX || offset > UINT64_MAX - n) { hb_fail(hb, "%s: bad range", op); return; }
     if (!hb_f32_in(hb, src, offset + n, op, "src")) return;
-    if (hb->n_pend == hb->cap_pend) {
-        int c = hb->cap_pend ? 2 * hb->cap_pend : 8;
-        struct hb_pending *p = realloc(hb->pend, c * sizeof *p);
-        if (!p) { hb_fail(hb, "%s: out of memory", op); return; }
-        hb->pend = p;
-        hb->cap_pend = c;
+    if (GC_GROW(hb->pend, hb->cap_pend, (size_t)hb->n_pend + 1)) {
+        hb_fail(hb, "%s: out of memory", op);
+        return;
     }
     hb->pend[hb->n_pend++] = (struct hb_pending){ src, offset, n, host, argmax, cap };
 }

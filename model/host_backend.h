@@ -62,7 +62,8 @@ typedef struct host_backend {
         int32_t *argmax;       /* argmax */
         float cap;             /* argmax of the capped values when > 0 */
     } *pend;
-    int n_pend, cap_pend;
+    int n_pend;
+    size_t cap_pend;
 
     bool in_step;
     bool failed;               /* an op of this step failed; the rest are skipped */

@@ -16,6 +16,7 @@
 
 #include "model/quant.h"
 #include "vk/vk_device.h"
+#include "base/buf.h"
 #include "base/fault.h"
 #include "vk/vk_kernels.h"
 #include "vk/vk_mem.h"
@@ -93,7 +94,8 @@ typedef struct vk_backend {
     VkPipeline bound;
     arena tok, rb;
     host_copy *copies;
-    uint32_t n_copies, cap_copies;
+    uint32_t n_copies;
+    size_t cap_copies;
 
     uint64_t weight_total, weight_done, weight_bytes;
     vk_backend_stats st;
@@ -183,12 +185,9 @@ static void arena_reset(arena *a)
 
 static void add_host_copy(vk_backend *b, const void *src, void *dst, uint64_t bytes)
 {
-    if (b->n_copies == b->cap_copies) {
-        uint32_t nc = b->cap_copies ? 2 * b->cap_copies : 16;
-        host_copy *n = realloc(b->copies, nc * sizeof *n);
-        if (!n) { fail(b, "vulkan backend: out of memory"); return; }
-        b->copies = n;
-        b->cap_copies = nc;
+    if (GC_GROW(b->copies, b->cap_copies, b->n_copies + 1)) {
+        fail(b, "vulkan backend: out of memory");
+        return;
     }
     b->copies[b->n_copies++] = (host_copy){ src, dst, bytes };
 }
