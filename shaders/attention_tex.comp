@@ -13,10 +13,8 @@
 // lane (attention.comp): lavapipe turns every storage-buffer or shared-memory
 // load inside a loop into a loop over the lanes, one scalar at a time (even
 // when all lanes read the same address); here the loop reads nothing but
-// texel fetches (one gather per fetch) and registers. Measured on Gemma 3
-// 270M (4 heads of 256 on 1 KV head, f16 cache; GEMMA_CHAT_VK_PROFILE): a
-// decode step's attention at position ~520 took 1064 us per layer with
-// attention.comp, 255 us with this; a 512-token prefill's 344 ms, 61 ms.
+// texel fetches (one gather per fetch) and registers (the measurement:
+// docs/bench-results.md, "Why the Vulkan kernels have their shapes").
 //
 // Key position k is in cache slot k % slots (backend.h). Keys come KB at a
 // time: KB scores, one max/rescale, then KB value rows.
