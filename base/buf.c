@@ -26,7 +26,10 @@ int gc_grow(void *arr_ptr, size_t *cap, size_t need, size_t elem)
 
 int gc_buf_add(gc_buf *b, const void *s, size_t n)
 {
-    if (n > SIZE_MAX - b->n - 1 || gc_grow(&b->p, &b->cap, b->n + n + 1, 1)) return -1;
+    if (b->oom || n > SIZE_MAX - b->n - 1 || gc_grow(&b->p, &b->cap, b->n + n + 1, 1)) {
+        b->oom = 1;
+        return -1;
+    }
     if (n) memcpy(b->p + b->n, s, n);
     b->n += n;
     b->p[b->n] = 0;
@@ -38,8 +41,9 @@ int gc_buf_vprintf(gc_buf *b, const char *fmt, va_list ap)
     va_list again;
     va_copy(again, ap);
     int k = vsnprintf(NULL, 0, fmt, ap);
-    if (k < 0 || (size_t)k > SIZE_MAX - b->n - 1 || gc_grow(&b->p, &b->cap, b->n + (size_t)k + 1, 1)) {
+    if (b->oom || k < 0 || (size_t)k > SIZE_MAX - b->n - 1 || gc_grow(&b->p, &b->cap, b->n + (size_t)k + 1, 1)) {
         va_end(again);
+        b->oom = 1;
         return -1;
     }
     vsnprintf(b->p + b->n, (size_t)k + 1, fmt, again);
@@ -59,10 +63,16 @@ int gc_buf_printf(gc_buf *b, const char *fmt, ...)
 
 char *gc_buf_take(gc_buf *b, size_t *len)
 {
+    if (b->oom) {
+        gc_buf_free(b);
+        if (len) *len = 0;
+        return NULL;
+    }
     char *p = b->p ? b->p : calloc(1, 1);
     if (len) *len = p ? b->n : 0;
     b->p = NULL;
     b->n = b->cap = 0;
+    b->oom = 0;
     return p;
 }
 
@@ -71,4 +81,5 @@ void gc_buf_free(gc_buf *b)
     free(b->p);
     b->p = NULL;
     b->n = b->cap = 0;
+    b->oom = 0;
 }

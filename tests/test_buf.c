@@ -39,6 +39,11 @@ static void test_buf(void)
     s = gc_buf_take(&b, &len);
     CHECK(s && s[0] == 0 && len == 0, "take of an empty buffer gives \"\"");
     free(s);
+    /* Out of memory is sticky: later appends do nothing, take gives NULL. */
+    CHECK(gc_buf_add(&b, "ok", 2) == 0, "add");
+    CHECK(gc_buf_add(&b, "x", SIZE_MAX - 1) != 0 && b.oom, "an impossible size fails");
+    CHECK(gc_buf_add(&b, "y", 1) != 0 && b.n == 2, "later appends do nothing");
+    CHECK(gc_buf_take(&b, &len) == NULL && len == 0 && !b.p && !b.oom, "take after oom: NULL, reset");
     gc_buf_free(&b);
 }
 
