@@ -159,9 +159,9 @@ static void fe_reset(void *u)
     tui *t = u;
     ui_clear(t->u);
     tr_transcript *tr = sess_transcript(t->c.s);
-    for (size_t i = 0; i < tr->n_msgs; i++) {
-        tr_role r = tr->msgs[i].role;
-        ui_add(t->u, r == TR_USER ? UI_USER : r == TR_MODEL ? UI_MODEL : UI_NOTICE, tr->msgs[i].text);
+    for (size_t i = 0; i < tr_len(tr); i++) {
+        tr_role r = tr_msg(tr, i)->role;
+        ui_add(t->u, r == TR_USER ? UI_USER : r == TR_MODEL ? UI_MODEL : UI_NOTICE, tr_msg(tr, i)->text);
     }
     t->restore = true;
     status_last(t);

@@ -622,9 +622,9 @@ int sess_add_user(sess *s, const char *text, sess_stats *st, gc_err *err)
     if (pending(s)) return gc_errf(err, "the last message has no reply yet");
     /* The transcript's copy (invalid UTF-8 repaired) is the text the stream
      * carries, so that a saved conversation renders to the same tokens. */
-    size_t tr_n = s->tr->n_msgs, old_first = s->first, old_toks = s->toks.n, from;
+    size_t tr_n = tr_len(s->tr), old_first = s->first, old_toks = s->toks.n, from;
     if (tr_add(s->tr, TR_USER, text, -1, -1, err)) return -1;
-    char *copy = dup_str(s->tr->msgs[tr_n].text);
+    char *copy = dup_str(tr_msg(s->tr, tr_n)->text);
     if (!copy) { gc_errf(err, "out of memory"); goto fail; }
     if (fit_turn(s, copy, &from, err) || push_exchange(s, err)) goto fail;
     sess_ex *e = &s->ex[s->n_ex - 1];
@@ -818,7 +818,7 @@ int sess_generate(sess *s, sess_stats *st, gc_err *err)
      * transcript repairs invalid UTF-8, so its copy is what the stream carries. */
     char *text = trimmed(raw, raw_n);
     free(raw);
-    size_t tr_n = s->tr->n_msgs;
+    size_t tr_n = tr_len(s->tr);
     int rc = !text ? gc_errf(err, "out of memory") : tr_add(s->tr, TR_MODEL, text, st->gen_tokens, st->decode_tok_s, err);
     free(text);
     if (rc) {
@@ -828,7 +828,7 @@ int sess_generate(sess *s, sess_stats *st, gc_err *err)
     }
     s->toks.n = e->off_model;
     s->have_logits = false;
-    if (!(e->reply = dup_str(s->tr->msgs[tr_n].text)) ||
+    if (!(e->reply = dup_str(tr_msg(s->tr, tr_n)->text)) ||
         reply_turn(s, &s->toks, e->reply, err)) {
         if (!e->reply) gc_errf(err, "out of memory");
         free(e->reply);
@@ -943,8 +943,8 @@ int sess_load_ex(sess *s, tr_transcript *tr, const persona_exchange *shots, size
     }
     sess_ex *ex = NULL;
     size_t n_ex = 0, cap = 0;
-    for (size_t i = 0; i < tr->n_msgs; i++) {
-        const tr_message *m = &tr->msgs[i];
+    for (size_t i = 0; i < tr_len(tr); i++) {
+        const tr_message *m = tr_msg(tr, i);
         if (m->role == TR_NOTICE) continue;
         if (m->role == TR_MODEL) {
             if (!n_ex || ex[n_ex - 1].reply) {

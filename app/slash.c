@@ -72,10 +72,10 @@ static int list_transcripts(chat *c)
         time_t u = (time_t)tr->updated;
         struct tm tm;
         if (localtime_r(&u, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
-        for (size_t m = 0; m < tr->n_msgs; m++) {
-            if (tr->msgs[m].role != TR_USER) continue;
+        for (size_t m = 0; m < tr_len(tr); m++) {
+            if (tr_msg(tr, m)->role != TR_USER) continue;
             /* The first line's start, cut at a character boundary. */
-            const char *s = tr->msgs[m].text;
+            const char *s = tr_msg(tr, m)->text;
             size_t len = strcspn(s, "\n\r\t"), max = 40;
             if (len > max) {
                 len = max;
@@ -84,8 +84,8 @@ static int list_transcripts(chat *c)
             snprintf(words, sizeof words, "%.*s%s", (int)len, s, s[len] ? "..." : "");
             break;
         }
-        k += snprintf(t + k, cap - k, "\n  %-24.60s %s  %4zu message%s  %s", names[i], when, tr->n_msgs,
-                      tr->n_msgs == 1 ? " " : "s", words);
+        k += snprintf(t + k, cap - k, "\n  %-24.60s %s  %4zu message%s  %s", names[i], when, tr_len(tr),
+                      tr_len(tr) == 1 ? " " : "s", words);
         tr_free(tr);
     }
     say(c, t);
@@ -108,7 +108,7 @@ static int cmd_load(chat *c, const char *arg)
     snprintf(prev, sizeof prev, "%s", saved ? c->saved_to : "");
     if (chat_load_name(c, arg, &err)) return fail(c, &err);
     char msg[PATHS_MAX * 2 + 128];
-    int k = snprintf(msg, sizeof msg, "Loaded %s (%zu messages)", c->conv_path, sess_transcript(c->s)->n_msgs);
+    int k = snprintf(msg, sizeof msg, "Loaded %s (%zu messages)", c->conv_path, tr_len(sess_transcript(c->s)));
     if (saved && strcmp(prev, c->conv_path))
         snprintf(msg + k, sizeof msg - k, "; the previous conversation was saved to %s", prev);
     say(c, msg);
@@ -213,8 +213,8 @@ static int cmd_copy(chat *c, const char *arg)
     gc_err err = {0};
     const tr_transcript *tr = sess_transcript(c->s);
     const char *reply = NULL;
-    for (size_t i = tr->n_msgs; i-- > 0 && !reply;)
-        if (tr->msgs[i].role == TR_MODEL) reply = tr->msgs[i].text;
+    for (size_t i = tr_len(tr); i-- > 0 && !reply;)
+        if (tr_msg(tr, i)->role == TR_MODEL) reply = tr_msg(tr, i)->text;
     if (!reply) {
         gc_errf(&err, "/copy: there is no reply to copy yet");
         return fail(c, &err);
