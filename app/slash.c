@@ -74,14 +74,7 @@ static int list_transcripts(chat *c)
         if (localtime_r(&u, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
         for (size_t m = 0; m < tr_len(tr); m++) {
             if (tr_msg(tr, m)->role != TR_USER) continue;
-            /* The first line's start, cut at a character boundary. */
-            const char *s = tr_msg(tr, m)->text;
-            size_t len = strcspn(s, "\n\r\t"), max = 40;
-            if (len > max) {
-                len = max;
-                while (len && ((unsigned char)s[len] & 0xC0) == 0x80) len--;
-            }
-            snprintf(words, sizeof words, "%.*s%s", (int)len, s, s[len] ? "..." : "");
+            tr_first_words(tr_msg(tr, m)->text, words, sizeof words);
             break;
         }
         k += snprintf(t + k, cap - k, "\n  %-24.60s %s  %4zu message%s  %s", names[i], when, tr_len(tr),

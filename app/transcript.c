@@ -325,6 +325,38 @@ size_t tr_branch_leaf(const tr_transcript *t, size_t k)
     return t->n_msgs;
 }
 
+size_t tr_siblings(const tr_transcript *t, size_t pos, size_t *k)
+{
+    long long parent = t->msgs[t->path[pos]].parent;
+    size_t n = 0;
+    for (size_t i = parent < 0 ? 0 : (size_t)parent + 1; i < t->n_msgs; i++) {
+        if (t->msgs[i].parent != parent) continue;
+        n++;
+        if (i == t->path[pos]) *k = n;
+    }
+    return n;
+}
+
+size_t tr_sibling(const tr_transcript *t, size_t pos, int d)
+{
+    size_t k = 0, n = tr_siblings(t, pos, &k), want = d < 0 ? (k > 1 ? k - 1 : k) : (k < n ? k + 1 : k);
+    long long parent = t->msgs[t->path[pos]].parent;
+    for (size_t i = parent < 0 ? 0 : (size_t)parent + 1, j = 0; i < t->n_msgs; i++)
+        if (t->msgs[i].parent == parent && ++j == want) return i;
+    return t->path[pos];
+}
+
+size_t tr_newest_leaf(const tr_transcript *t, size_t idx)
+{
+    for (size_t i = t->n_msgs; i-- > idx;) {
+        if (has_children(t, i)) continue;
+        long long a = (long long)i;
+        while (a > (long long)idx) a = t->msgs[a].parent;
+        if (a == (long long)idx) return i;
+    }
+    return idx;
+}
+
 int tr_set_branch(tr_transcript *t, size_t leaf, gc_err *err)
 {
     if (leaf >= t->n_msgs) return gc_errf(err, "no message %zu", leaf + 1);
@@ -812,6 +844,16 @@ int tr_export_markdown(const tr_transcript *t, const char *path, gc_err *err)
     int rc = paths_write_atomic(path, md, len, 0600, err);
     free(md);
     return rc;
+}
+
+void tr_first_words(const char *s, char *buf, size_t n)
+{
+    size_t len = strcspn(s, "\n\r\t"), max = 40;
+    if (len > max) {
+        len = max;
+        while (len && ((unsigned char)s[len] & 0xC0) == 0x80) len--;
+    }
+    snprintf(buf, n, "%.*s%s", (int)len, s, s[len] ? "..." : "");
 }
 
 /* --- names --- */

@@ -141,6 +141,15 @@ int tr_fork(tr_transcript *t, size_t n, gc_err *err);
 /* Branches are the messages nothing follows (leaves), in msgs order. */
 size_t tr_n_branches(const tr_transcript *t);
 size_t tr_branch_leaf(const tr_transcript *t, size_t k);   /* index in msgs of branch k's last message */
+/* The messages with the same parent as the current branch's message at pos
+ * (itself included): returns how many, *k = its place among them (1-based,
+ * in msgs order). More than one: the conversation forks there. */
+size_t tr_siblings(const tr_transcript *t, size_t pos, size_t *k);
+/* Index in msgs of the sibling before (d < 0) or after (d > 0) the current
+ * branch's message at pos; that message's own index when there is none. */
+size_t tr_sibling(const tr_transcript *t, size_t pos, int d);
+/* Index in msgs of the last message of the newest branch through msgs[idx]. */
+size_t tr_newest_leaf(const tr_transcript *t, size_t idx);
 /* Makes the path from a first message to msgs[leaf] the current branch. */
 int tr_set_branch(tr_transcript *t, size_t leaf, gc_err *err);
 
@@ -160,6 +169,11 @@ int tr_load_buf(const char *name, const char *buf, size_t len, tr_transcript **o
 /* Markdown text of t / written atomically to path. */
 int tr_to_markdown(const tr_transcript *t, char **out, size_t *len, gc_err *err);
 int tr_export_markdown(const tr_transcript *t, const char *path, gc_err *err);
+
+/* The start of text's first line (at most 40 bytes, cut at a character
+ * boundary, "..." when cut) into buf[n], for lists. Raw text: the caller
+ * neutralizes it for display. */
+void tr_first_words(const char *text, char *buf, size_t n);
 
 /* Validates a transcript name (see paths_check_name). */
 int tr_check_name(const char *name, gc_err *err);
