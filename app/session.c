@@ -963,11 +963,8 @@ int sess_edit(sess *s, size_t n, const char *text, sess_stats *st, gc_err *err)
     if (n > s->n_ex)
         return gc_errf(err, "there is no message %zu to edit (you have sent %zu)", n, s->n_ex);
     long long tip = branch_tip(s->tr);
-    if (tr_fork(s->tr, s->ex[n - 1].tr_first, err) || rebuild_from_branch(s, err)) {
-        restore_branch(s, tip);
-        return -1;
-    }
-    if (sess_send(s, text, st, err)) {
+    if (tr_fork(s->tr, s->ex[n - 1].tr_first, err) || rebuild_from_branch(s, err) ||
+        sess_add_user(s, text, st, err)) {
         restore_branch(s, tip);
         return -1;
     }

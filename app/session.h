@@ -167,11 +167,11 @@ int sess_undo(sess *s, gc_err *err);
 /* --- branches (the transcript keeps each; see transcript.h) ---
  *
  * Edits the user's nth message (1-based; 0 = the last): the conversation
- * forks before it (the old branch stays in the transcript), text is sent in
- * its place and the reply generated, as sess_send. The cache is reused up to
- * the fork: only the new turn and what follows are evaluated. On failure the
- * previous branch is current again. (sess_regen replaces the last reply in
- * place instead: no branch.) */
+ * forks before it (the old branch stays in the transcript) and text is added
+ * in its place, as sess_add_user (sess_generate then replies; a front end
+ * shows the new branch in between). The cache is reused up to the fork: only
+ * the new turn is evaluated. On failure the previous branch is current
+ * again. (sess_regen replaces the last reply in place instead: no branch.) */
 int sess_edit(sess *s, size_t n, const char *text, sess_stats *st, gc_err *err);
 
 typedef struct sess_branch {

@@ -881,7 +881,7 @@ static void test_edit_branch(void)
 
     long long before = sess_n_prefilled(s);
     const char *edited = "Why is it white?";
-    CHECK(sess_edit(s, 2, edited, &st, &err) == 0, "%s", err.msg);
+    CHECK(sess_edit(s, 2, edited, &st, &err) == 0 && sess_generate(s, &st, &err) == 0, "%s", err.msg);
     tr_transcript *tr = sess_transcript(s);
     CHECK(tr->n_msgs == 8 && tr_len(tr) == 4 && tr_n_branches(tr) == 2, "%zu messages, branch of %zu, %zu branches",
           tr->n_msgs, tr_len(tr), tr_n_branches(tr));
