@@ -335,6 +335,8 @@ static bool device_lost(chat *c, const char *text)
     return true;
 }
 
+static int reply(chat *c, sess_stats *st, gc_err *err);
+
 int chat_send(chat *c, const char *text, gc_err *err)
 {
     sess_stats st;
@@ -347,13 +349,35 @@ int chat_send(chat *c, const char *text, gc_err *err)
         device_lost(c, text);
         return -1;
     }
+    return reply(c, &st, err);
+}
+
+int chat_edit(chat *c, size_t n, const char *text, gc_err *err)
+{
+    sess_stats st;
+    c->cancel = 0;
+    gc_err ignore;
+    describe_model(c, &ignore);
+    if (sess_edit(c->s, n, text, &st, err)) {
+        device_lost(c, text);
+        return -1;
+    }
+    /* The screen shows the new branch, up to the edited message. */
+    if (c->fe.reset) c->fe.reset(c->fe.user);
+    return reply(c, &st, err);
+}
+
+/* The reply to the pending user message, streamed to the front end; on a
+ * failure the message goes (the device-lost notice stays). */
+static int reply(chat *c, sess_stats *st, gc_err *err)
+{
     if (c->fe.reply_begin) c->fe.reply_begin(c->fe.user);
-    int rc = sess_generate(c->s, &st, err);
+    int rc = sess_generate(c->s, st, err);
     if (rc && !device_lost(c, NULL)) {
         gc_err ignore;
         sess_undo(c->s, &ignore);
     }
-    if (c->fe.reply_end) c->fe.reply_end(c->fe.user, rc ? NULL : &st);
+    if (c->fe.reply_end) c->fe.reply_end(c->fe.user, rc ? NULL : st);
     return rc;
 }
 

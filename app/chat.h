@@ -49,6 +49,8 @@ typedef struct chat_fe {
     void (*reply_end)(void *user, const sess_stats *st);
     void (*reset)(void *user);                            /* the conversation was replaced: show it anew */
     void (*help)(void *user);                             /* /help; NULL: the list goes to notice */
+    void (*edit)(void *user, const char *line);           /* /edit [N] alone: put line in the input to edit;
+                                                           * NULL: /edit needs its text */
     int (*progress)(void *user, int done, int total);     /* prefill progress; nonzero stops it */
 } chat_fe;
 
@@ -109,6 +111,9 @@ void chat_set_fe(chat *c, const chat_fe *fe);
 /* Sends a message and streams the reply through the front end. */
 int chat_send(chat *c, const char *text, gc_err *err);
 int chat_regen(chat *c, gc_err *err);
+/* /edit: forks at the user's nth message (0 = the last) with text in its
+ * place (sess_edit), shows the new branch (fe.reset) and streams the reply. */
+int chat_edit(chat *c, size_t n, const char *text, gc_err *err);
 
 /* sess_catch_up, then, once the cache holds the whole stream, a snapshot of
  * it for instant resume (app/resume.h). Front ends call this while idle. */

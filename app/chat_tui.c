@@ -160,9 +160,16 @@ static void fe_reset(void *u)
     tui *t = u;
     ui_clear(t->u);
     tr_transcript *tr = sess_transcript(t->c.s);
-    for (size_t i = 0; i < tr->n_msgs; i++) {
-        tr_role r = tr->msgs[i].role;
-        ui_add(t->u, r == TR_USER ? UI_USER : r == TR_MODEL ? UI_MODEL : UI_NOTICE, tr->msgs[i].text);
+    for (size_t i = 0; i < tr_len(tr); i++) {
+        tr_role r = tr_msg(tr, i)->role;
+        ui_add(t->u, r == TR_USER ? UI_USER : r == TR_MODEL ? UI_MODEL : UI_NOTICE, tr_msg(tr, i)->text);
+        /* Where the conversation forks: which version this is. */
+        size_t k = 0, n = tr_siblings(tr, i, &k);
+        if (n > 1) {
+            char label[64];
+            snprintf(label, sizeof label, "branch %zu/%zu (Alt-Left / Alt-Right)", k, n);
+            ui_label_last(t->u, label);
+        }
     }
     t->restore = true;
     status_last(t);
@@ -204,6 +211,13 @@ static void restore_step(tui *t)
         ui_progress(t->u, NULL, -1);
         status_last(t);
     }
+}
+
+/* /edit [N] alone: the message back in the input, as "/edit N TEXT", to edit and send. */
+static void fe_edit(void *u, const char *line)
+{
+    tui *t = u;
+    ui_set_input(t->u, line);
 }
 
 static void fe_help(void *u)
@@ -383,7 +397,7 @@ static int open_chat(tui *t, const cfg_config *cfg, const cli_opts *o, gc_err *e
     t->restore = true;      /* a loaded conversation or a persona's examples: read while idle */
     chat_fe fe = { .user = t, .notice = fe_notice, .error = fe_error, .reply_begin = fe_reply_begin,
                    .reply_piece = fe_reply_piece, .reply_end = fe_reply_end, .reset = fe_reset,
-                   .help = fe_help, .progress = fe_progress };
+                   .help = fe_help, .edit = fe_edit, .progress = fe_progress };
     chat_set_fe(&t->c, &fe);
     for (int i = 0; i < o->n_warnings; i++) ui_addf(t->u, UI_NOTICE, "warning: %s", o->warnings[i]);
     for (int i = 0; i < t->n_warnings; i++) ui_add(t->u, UI_NOTICE, t->warnings[i]);
@@ -448,6 +462,7 @@ int tui_main(const cfg_config *cfg, const cli_opts *o)
             case UI_EV_QUIT: t->quit = true; break;
             case UI_EV_SIGNAL: t->signo = ev.signo; break;
             case UI_EV_LINE: handle_line(t, ev.text); break;
+            case UI_EV_BRANCH: slash_switch_sibling(&t->c, ev.dir); status_last(t); break;
             default: break;
             }
         }

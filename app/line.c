@@ -139,8 +139,8 @@ static void fe_reset(void *u)
     if (!f->history) return;
     f->loaded = true;
     tr_transcript *tr = sess_transcript(f->c->s);
-    for (size_t i = 0; i < tr->n_msgs; i++)
-        if (tr->msgs[i].role != TR_NOTICE) put_safe(tr->msgs[i].role == TR_USER ? "> " : "", tr->msgs[i].text);
+    for (size_t i = 0; i < tr_len(tr); i++)
+        if (tr_msg(tr, i)->role != TR_NOTICE) put_safe(tr_msg(tr, i)->role == TR_USER ? "> " : "", tr_msg(tr, i)->text);
 }
 
 /* Evaluates a loaded conversation now, before the next prompt: with a

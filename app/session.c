@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/buf.h"
 #include "model/chat_template.h"
 #include "model/sampler.h"
 
@@ -627,9 +628,9 @@ int sess_add_user(sess *s, const char *text, sess_stats *st, gc_err *err)
     if (pending(s)) return gc_errf(err, "the last message has no reply yet");
     /* The transcript's copy (invalid UTF-8 repaired) is the text the stream
      * carries, so that a saved conversation renders to the same tokens. */
-    size_t tr_n = s->tr->n_msgs, old_first = s->first, old_toks = s->toks.n, from;
+    size_t tr_n = tr_len(s->tr), old_first = s->first, old_toks = s->toks.n, from;
     if (tr_add(s->tr, TR_USER, text, -1, -1, err)) return -1;
-    char *copy = dup_str(s->tr->msgs[tr_n].text);
+    char *copy = dup_str(tr_msg(s->tr, tr_n)->text);
     if (!copy) { gc_errf(err, "out of memory"); goto fail; }
     if (fit_turn(s, copy, &from, err) || push_exchange(s, err)) goto fail;
     sess_ex *e = &s->ex[s->n_ex - 1];
@@ -823,7 +824,7 @@ int sess_generate(sess *s, sess_stats *st, gc_err *err)
      * transcript repairs invalid UTF-8, so its copy is what the stream carries. */
     char *text = trimmed(raw, raw_n);
     free(raw);
-    size_t tr_n = s->tr->n_msgs;
+    size_t tr_n = tr_len(s->tr);
     int rc = !text ? gc_errf(err, "out of memory") : tr_add(s->tr, TR_MODEL, text, st->gen_tokens, st->decode_tok_s, err);
     free(text);
     if (rc) {
@@ -833,7 +834,7 @@ int sess_generate(sess *s, sess_stats *st, gc_err *err)
     }
     s->toks.n = e->off_model;
     s->have_logits = false;
-    if (!(e->reply = dup_str(s->tr->msgs[tr_n].text)) ||
+    if (!(e->reply = dup_str(tr_msg(s->tr, tr_n)->text)) ||
         reply_turn(s, &s->toks, e->reply, err)) {
         if (!e->reply) gc_errf(err, "out of memory");
         free(e->reply);
@@ -924,9 +925,176 @@ int sess_undo(sess *s, gc_err *err)
     return 0;
 }
 
+/* ------------------------------------------------------------ branches */
+
+static int build_exchanges(const tr_transcript *tr, sess_ex **out, size_t *out_n, size_t *out_cap, gc_err *err);
+
+/* The exchanges again from the transcript's current branch, the newest
+ * that fit put in the stream; nothing is evaluated: the next prefill keeps
+ * what the cache shares with the new stream (the part before the fork). */
+static int rebuild_from_branch(sess *s, gc_err *err)
+{
+    sess_ex *ex;
+    size_t n, cap, dropped;
+    if (build_exchanges(s->tr, &ex, &n, &cap, err)) return -1;
+    free_exchanges(s->ex, s->n_ex);
+    s->ex = ex;
+    s->n_ex = n;
+    s->cap_ex = cap;
+    s->first = 0;
+    return place_exchanges(s, &dropped, err);
+}
+
+/* The current branch's last message (index in msgs), or -1 when empty. */
+static long long branch_tip(const tr_transcript *t)
+{
+    return tr_len(t) ? (long long)t->path[tr_len(t) - 1] : -1;
+}
+
+/* Back to the branch that ended at tip (after a failed edit or switch). */
+static void restore_branch(sess *s, long long tip)
+{
+    gc_err ignore;
+    if (tip >= 0) tr_set_branch(s->tr, (size_t)tip, &ignore);
+    else tr_fork(s->tr, 0, &ignore);
+    rebuild_from_branch(s, &ignore);
+}
+
+int sess_edit(sess *s, size_t n, const char *text, sess_stats *st, gc_err *err)
+{
+    if (pending(s)) return gc_errf(err, "the last message has no reply yet");
+    if (!s->n_ex) return gc_errf(err, "there is no message to edit yet");
+    if (n == 0) n = s->n_ex;
+    if (n > s->n_ex)
+        return gc_errf(err, "there is no message %zu to edit (you have sent %zu)", n, s->n_ex);
+    long long tip = branch_tip(s->tr);
+    if (tr_fork(s->tr, s->ex[n - 1].tr_first, err) || rebuild_from_branch(s, err) ||
+        sess_add_user(s, text, st, err)) {
+        restore_branch(s, tip);
+        return -1;
+    }
+    return 0;
+}
+
+int sess_branches(sess *s, sess_branch **out, size_t *n_out, gc_err *err)
+{
+    const tr_transcript *t = s->tr;
+    size_t n = tr_n_branches(t);
+    *out = NULL;
+    *n_out = 0;
+    sess_branch *b = calloc(n ? n : 1, sizeof *b);
+    size_t *leaves = calloc(t->n_msgs ? t->n_msgs : 1, sizeof *leaves), *path = calloc(t->n_msgs ? t->n_msgs : 1,
+                                                                                       sizeof *path);
+    if (!b || !leaves || !path) {
+        free(b);
+        free(leaves);
+        free(path);
+        return gc_errf(err, "out of memory");
+    }
+    /* Branches through each message (children come after their parents). */
+    for (size_t i = t->n_msgs; i-- > 0;) {
+        if (!leaves[i]) leaves[i] = 1;
+        if (t->msgs[i].parent >= 0) leaves[t->msgs[i].parent] += leaves[i];
+    }
+    long long tip = branch_tip(t);
+    for (size_t k = 0; k < n; k++) {
+        size_t leaf = tr_branch_leaf(t, k), depth = 0;
+        for (long long i = (long long)leaf; i >= 0; i = t->msgs[i].parent) path[depth++] = (size_t)i;
+        /* Where it forks: its first message no other branch goes through. */
+        size_t users = 0, at = 0;
+        for (size_t j = depth; j-- > 0;) {
+            users += t->msgs[path[j]].role == TR_USER;
+            if (leaves[path[j]] == 1) { at = path[j]; break; }
+        }
+        b[k].leaf = leaf;
+        b[k].n_msgs = depth;
+        b[k].user_msg = users ? users : 1;
+        b[k].current = (long long)leaf == tip;
+        tr_first_words(t->msgs[at].text, b[k].words, sizeof b[k].words);
+    }
+    free(leaves);
+    free(path);
+    *out = b;
+    *n_out = n;
+    return 0;
+}
+
+/* Makes the branch ending at msgs[leaf] current. */
+static int switch_to(sess *s, size_t leaf, gc_err *err)
+{
+    if (pending(s)) return gc_errf(err, "the last message has no reply yet");
+    long long tip = branch_tip(s->tr);
+    if (tr_set_branch(s->tr, leaf, err) || rebuild_from_branch(s, err)) {
+        restore_branch(s, tip);
+        return -1;
+    }
+    memset(&s->last, 0, sizeof s->last);
+    return 0;
+}
+
+int sess_set_branch(sess *s, size_t k, gc_err *err)
+{
+    size_t n = tr_n_branches(s->tr);
+    if (k < 1 || k > n) return gc_errf(err, "there is no branch %zu (the conversation has %zu)", k, n);
+    return switch_to(s, tr_branch_leaf(s->tr, k - 1), err);
+}
+
+/* The current branch's last fork: the deepest message with siblings. */
+static bool last_fork(const tr_transcript *t, size_t *pos)
+{
+    size_t k;
+    for (size_t i = tr_len(t); i-- > 0;)
+        if (tr_siblings(t, i, &k) > 1) { *pos = i; return true; }
+    return false;
+}
+
+int sess_switch_sibling(sess *s, int d, gc_err *err)
+{
+    size_t pos;
+    if (!last_fork(s->tr, &pos)) return gc_errf(err, "this conversation has one branch");
+    size_t next = tr_sibling(s->tr, pos, d);
+    if (next == s->tr->path[pos]) return 0;
+    return switch_to(s, tr_newest_leaf(s->tr, next), err);
+}
+
 int sess_load(sess *s, tr_transcript *tr, gc_err *err)
 {
     return sess_load_ex(s, tr, NULL, 0, s->stops, s->n_stops, err);
+}
+
+/* The exchanges of tr's current branch: a user message and the model
+ * message after it (a last unanswered message gets an empty reply). */
+static int build_exchanges(const tr_transcript *tr, sess_ex **out, size_t *out_n, size_t *out_cap, gc_err *err)
+{
+    sess_ex *ex = NULL;
+    size_t n_ex = 0, cap = 0;
+    for (size_t i = 0; i < tr_len(tr); i++) {
+        const tr_message *m = tr_msg(tr, i);
+        if (m->role == TR_NOTICE) continue;
+        if (m->role == TR_MODEL) {
+            if (!n_ex || ex[n_ex - 1].reply) {
+                free_exchanges(ex, n_ex);
+                return gc_errf(err, "transcript message %zu: a model reply that does not follow a user message",
+                               i + 1);
+            }
+            if (!(ex[n_ex - 1].reply = trimmed(m->text, strlen(m->text)))) goto oom;
+            continue;
+        }
+        if (n_ex && !ex[n_ex - 1].reply && !(ex[n_ex - 1].reply = dup_str(""))) goto oom;
+        if (GC_GROW(ex, cap, n_ex + 1)) goto oom;
+        memset(&ex[n_ex], 0, sizeof *ex);
+        ex[n_ex].tr_first = ex[n_ex].tr_user = i;
+        n_ex++;
+        if (!(ex[n_ex - 1].user = dup_str(m->text))) goto oom;
+    }
+    if (n_ex && !ex[n_ex - 1].reply && !(ex[n_ex - 1].reply = dup_str(""))) goto oom;
+    *out = ex;
+    *out_n = n_ex;
+    *out_cap = cap;
+    return 0;
+oom:
+    free_exchanges(ex, n_ex);
+    return gc_errf(err, "out of memory");
 }
 
 int sess_load_ex(sess *s, tr_transcript *tr, const persona_exchange *shots, size_t n_shots, char *const *stops,
@@ -948,35 +1116,13 @@ int sess_load_ex(sess *s, tr_transcript *tr, const persona_exchange *shots, size
     }
     sess_ex *ex = NULL;
     size_t n_ex = 0, cap = 0;
-    for (size_t i = 0; i < tr->n_msgs; i++) {
-        const tr_message *m = &tr->msgs[i];
-        if (m->role == TR_NOTICE) continue;
-        if (m->role == TR_MODEL) {
-            if (!n_ex || ex[n_ex - 1].reply) {
-                free_exchanges(ex, n_ex);
-                free_shots(nx, n_shots);
-                free_stops(s->stops, s->n_stops);
-                s->stops = o_stops;
-                s->n_stops = o_nstops;
-                return gc_errf(err, "transcript message %zu: a model reply that does not follow a user message",
-                               i + 1);
-            }
-            if (!(ex[n_ex - 1].reply = trimmed(m->text, strlen(m->text)))) goto oom;
-            continue;
-        }
-        if (n_ex && !ex[n_ex - 1].reply && !(ex[n_ex - 1].reply = dup_str(""))) goto oom;
-        if (n_ex == cap) {
-            cap = cap ? cap * 2 : 16;
-            sess_ex *n = realloc(ex, cap * sizeof *n);
-            if (!n) goto oom;
-            ex = n;
-        }
-        memset(&ex[n_ex], 0, sizeof *ex);
-        ex[n_ex].tr_first = ex[n_ex].tr_user = i;
-        n_ex++;
-        if (!(ex[n_ex - 1].user = dup_str(m->text))) goto oom;
+    if (build_exchanges(tr, &ex, &n_ex, &cap, err)) {
+        free_shots(nx, n_shots);
+        free_stops(s->stops, s->n_stops);
+        s->stops = o_stops;
+        s->n_stops = o_nstops;
+        return -1;
     }
-    if (n_ex && !ex[n_ex - 1].reply && !(ex[n_ex - 1].reply = dup_str(""))) goto oom;
     char *pn = dup_str(tr->persona_name);
     char *pi = trimmed(tr->persona_instruction, strlen(tr->persona_instruction));
     if (!pn || !pi) { free(pn); free(pi); goto oom; }

@@ -164,6 +164,33 @@ int sess_regen(sess *s, sess_stats *st, gc_err *err);
  * the conversation, the context and the transcript. */
 int sess_undo(sess *s, gc_err *err);
 
+/* --- branches (the transcript keeps each; see transcript.h) ---
+ *
+ * Edits the user's nth message (1-based; 0 = the last): the conversation
+ * forks before it (the old branch stays in the transcript) and text is added
+ * in its place, as sess_add_user (sess_generate then replies; a front end
+ * shows the new branch in between). The cache is reused up to the fork: only
+ * the new turn is evaluated. On failure the previous branch is current
+ * again. (sess_regen replaces the last reply in place instead: no branch.) */
+int sess_edit(sess *s, size_t n, const char *text, sess_stats *st, gc_err *err);
+
+typedef struct sess_branch {
+    size_t leaf;                /* index in the transcript's msgs of its last message */
+    size_t n_msgs;              /* messages on it */
+    size_t user_msg;            /* the user message number where it forks from the others */
+    char words[64];             /* the first words of its first message no other branch has */
+    bool current;
+} sess_branch;
+/* Every branch, in the transcript's order (malloc'ed array, *n of them;
+ * branch 1 is the oldest). */
+int sess_branches(sess *s, sess_branch **out, size_t *n, gc_err *err);
+/* Makes branch k (1-based, as sess_branches lists them) current: the stream
+ * is rendered from it (the cache keeps the prefix it shares). */
+int sess_set_branch(sess *s, size_t k, gc_err *err);
+/* Switches to the previous (d < 0) or next (d > 0) sibling at the current
+ * branch's last fork, and to the newest branch through it. */
+int sess_switch_sibling(sess *s, int d, gc_err *err);
+
 /* Replaces the conversation with a loaded transcript (ownership passes to the
  * session on success; on failure the caller still owns tr and the session is
  * as before): persona from the transcript, exchanges from its user/model

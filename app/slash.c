@@ -72,20 +72,13 @@ static int list_transcripts(chat *c)
         time_t u = (time_t)tr->updated;
         struct tm tm;
         if (localtime_r(&u, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
-        for (size_t m = 0; m < tr->n_msgs; m++) {
-            if (tr->msgs[m].role != TR_USER) continue;
-            /* The first line's start, cut at a character boundary. */
-            const char *s = tr->msgs[m].text;
-            size_t len = strcspn(s, "\n\r\t"), max = 40;
-            if (len > max) {
-                len = max;
-                while (len && ((unsigned char)s[len] & 0xC0) == 0x80) len--;
-            }
-            snprintf(words, sizeof words, "%.*s%s", (int)len, s, s[len] ? "..." : "");
+        for (size_t m = 0; m < tr_len(tr); m++) {
+            if (tr_msg(tr, m)->role != TR_USER) continue;
+            tr_first_words(tr_msg(tr, m)->text, words, sizeof words);
             break;
         }
-        k += snprintf(t + k, cap - k, "\n  %-24.60s %s  %4zu message%s  %s", names[i], when, tr->n_msgs,
-                      tr->n_msgs == 1 ? " " : "s", words);
+        k += snprintf(t + k, cap - k, "\n  %-24.60s %s  %4zu message%s  %s", names[i], when, tr_len(tr),
+                      tr_len(tr) == 1 ? " " : "s", words);
         tr_free(tr);
     }
     say(c, t);
@@ -108,7 +101,7 @@ static int cmd_load(chat *c, const char *arg)
     snprintf(prev, sizeof prev, "%s", saved ? c->saved_to : "");
     if (chat_load_name(c, arg, &err)) return fail(c, &err);
     char msg[PATHS_MAX * 2 + 128];
-    int k = snprintf(msg, sizeof msg, "Loaded %s (%zu messages)", c->conv_path, sess_transcript(c->s)->n_msgs);
+    int k = snprintf(msg, sizeof msg, "Loaded %s (%zu messages)", c->conv_path, tr_len(sess_transcript(c->s)));
     if (saved && strcmp(prev, c->conv_path))
         snprintf(msg + k, sizeof msg - k, "; the previous conversation was saved to %s", prev);
     say(c, msg);
@@ -178,6 +171,30 @@ static int cmd_regen(chat *c, const char *arg)
     return chat_regen(c, &err) ? fail(c, &err) : 0;
 }
 
+/* After a branch switch: the screen shows it, and a notice says which. */
+static int branch_shown(chat *c)
+{
+    if (c->fe.reset) c->fe.reset(c->fe.user);
+    sess_branch *b = NULL;
+    size_t n = 0, cur = 0;
+    gc_err err = {0};
+    if (sess_branches(c->s, &b, &n, &err)) return fail(c, &err);
+    for (size_t i = 0; i < n; i++)
+        if (b[i].current) cur = i + 1;
+    free(b);
+    char msg[96];
+    snprintf(msg, sizeof msg, "Branch %zu of %zu.", cur, n);
+    say(c, msg);
+    return 0;
+}
+
+int slash_switch_sibling(chat *c, int d)
+{
+    gc_err err = {0};
+    if (sess_switch_sibling(c->s, d, &err)) return fail(c, &err);
+    return branch_shown(c);
+}
+
 static int cmd_undo(chat *c, const char *arg)
 {
     (void)arg;
@@ -186,6 +203,90 @@ static int cmd_undo(chat *c, const char *arg)
     if (c->fe.reset) c->fe.reset(c->fe.user);
     say(c, "Removed the last exchange.");
     return 0;
+}
+
+/* The user's nth message on the current branch (1-based; 0 = the last), or NULL. */
+static const char *user_message(chat *c, size_t n)
+{
+    const tr_transcript *tr = sess_transcript(c->s);
+    const char *last = NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < tr_len(tr); i++)
+        if (tr_msg(tr, i)->role == TR_USER) {
+            last = tr_msg(tr, i)->text;
+            if (++k == n) return last;
+        }
+    return n ? NULL : last;
+}
+
+/* /edit [N] [TEXT]: N (a number first) picks the user's Nth message, else
+ * the last. With TEXT the conversation forks there with TEXT in its place;
+ * without, the front end puts "/edit N MESSAGE" in the input to edit. */
+static int cmd_edit(chat *c, const char *arg)
+{
+    gc_err err = {0};
+    size_t n = 0, digits = strspn(arg, "0123456789");
+    const char *text = arg;
+    if (digits && (!arg[digits] || arg[digits] == ' ' || arg[digits] == '\t')) {
+        n = (size_t)strtoull(arg, NULL, 10);
+        text = arg + digits;
+        while (*text == ' ' || *text == '\t') text++;
+    }
+    if (text[0]) return chat_edit(c, n, text, &err) ? fail(c, &err) : 0;
+    const char *old = user_message(c, n);
+    if (!old) {
+        if (n) gc_errf(&err, "/edit: there is no message %zu of yours", n);
+        else gc_errf(&err, "/edit: there is no message of yours to edit yet");
+        return fail(c, &err);
+    }
+    if (!c->fe.edit) {
+        gc_errf(&err, "/edit: give the new text: /edit [N] TEXT");
+        return fail(c, &err);
+    }
+    size_t n_user = 0;
+    for (size_t i = 0; i < tr_len(sess_transcript(c->s)); i++) n_user += tr_msg(sess_transcript(c->s), i)->role == TR_USER;
+    size_t cap = strlen(old) + 64;
+    char *line = malloc(cap);
+    if (!line) return -1;
+    snprintf(line, cap, "/edit %zu %s", n ? n : n_user, old);
+    c->fe.edit(c->fe.user, line);
+    free(line);
+    return 0;
+}
+
+/* /branches: every branch, where it forks and its first words. */
+static int cmd_branches(chat *c, const char *arg)
+{
+    (void)arg;
+    gc_err err = {0};
+    sess_branch *b = NULL;
+    size_t n = 0;
+    if (sess_branches(c->s, &b, &n, &err)) return fail(c, &err);
+    size_t cap = 128 + n * 160;
+    char *t = malloc(cap);
+    if (!t) { free(b); return -1; }
+    int k = snprintf(t, cap, "Branches (/branch N switches; * = on screen):");
+    for (size_t i = 0; i < n && k > 0 && (size_t)k < cap; i++)
+        k += snprintf(t + k, cap - k, "\n %s%2zu  at message %zu: %s  (%zu messages)", b[i].current ? "*" : " ", i + 1,
+                      b[i].user_msg, b[i].words, b[i].n_msgs);
+    if (!n && k > 0) snprintf(t + k, cap - k, "\n  none yet");
+    say(c, t);
+    free(t);
+    free(b);
+    return 0;
+}
+
+/* /branch N: makes branch N (as /branches lists them) the one on screen. */
+static int cmd_branch(chat *c, const char *arg)
+{
+    gc_err err = {0};
+    size_t k = arg[0] && strspn(arg, "0123456789") == strlen(arg) ? (size_t)strtoull(arg, NULL, 10) : 0;
+    if (!k) {
+        gc_errf(&err, "/branch: which one? (a number from /branches)");
+        return fail(c, &err);
+    }
+    if (sess_set_branch(c->s, k, &err)) return fail(c, &err);
+    return branch_shown(c);
 }
 
 /* /system alone shows the instruction in use; /system TEXT replaces it
@@ -213,8 +314,8 @@ static int cmd_copy(chat *c, const char *arg)
     gc_err err = {0};
     const tr_transcript *tr = sess_transcript(c->s);
     const char *reply = NULL;
-    for (size_t i = tr->n_msgs; i-- > 0 && !reply;)
-        if (tr->msgs[i].role == TR_MODEL) reply = tr->msgs[i].text;
+    for (size_t i = tr_len(tr); i-- > 0 && !reply;)
+        if (tr_msg(tr, i)->role == TR_MODEL) reply = tr_msg(tr, i)->text;
     if (!reply) {
         gc_errf(&err, "/copy: there is no reply to copy yet");
         return fail(c, &err);
@@ -336,10 +437,15 @@ const slash_cmd slash_cmds[] = {
     { "/help", NULL, "show the commands and keys", SLASH_ARG_NONE, cmd_help },
     { "/save", "[NAME]", "save the conversation (to its file, or NAME)", SLASH_ARG_TRANSCRIPT, cmd_save },
     { "/load", "[NAME]", "load a saved conversation; list them", SLASH_ARG_TRANSCRIPT, cmd_load },
-    { "/export", "NAME.md", "write the conversation as Markdown", SLASH_ARG_OTHER, cmd_export },
+    { "/export", "NAME.md", "write the branch on screen as Markdown", SLASH_ARG_OTHER, cmd_export },
     { "/persona", "[NAME]", "switch persona (a new conversation); list them", SLASH_ARG_PERSONA, cmd_persona },
     { "/clear", NULL, "start a new conversation", SLASH_ARG_NONE, cmd_clear },
-    { "/regen", NULL, "generate the last reply again", SLASH_ARG_NONE, cmd_regen },
+    { "/regen", NULL, "generate the last reply again (in place: no new branch)", SLASH_ARG_NONE, cmd_regen },
+    { "/edit", "[N] [TEXT]", "edit your last (or Nth) message: sending it forks a new branch", SLASH_ARG_OTHER,
+      cmd_edit },
+    { "/branches", NULL, "list the branches: where each forks, its first words", SLASH_ARG_NONE, cmd_branches },
+    { "/branch", "N", "show branch N (Alt-Left / Alt-Right: the previous / next at the last fork)",
+      SLASH_ARG_OTHER, cmd_branch },
     { "/undo", NULL, "remove the last exchange", SLASH_ARG_NONE, cmd_undo },
     { "/system", "[TEXT]", "replace the instruction for this conversation; show it", SLASH_ARG_OTHER, cmd_system },
     { "/copy", "[N|PATH]", "copy the last reply (or its code block N) to the clipboard, or to a file",

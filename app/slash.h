@@ -4,10 +4,14 @@
  *   /save [NAME]          save the conversation (NAME in the transcripts directory;
  *                         without NAME: its current file)
  *   /load [NAME]          load a saved conversation; without NAME: list them
- *   /export NAME[.md]     write the conversation as Markdown
+ *   /export NAME[.md]     write the branch on screen as Markdown
  *   /persona [NAME]       switch persona (a new conversation); without NAME: list them
  *   /clear                a new conversation, same persona
- *   /regen                generate the last reply again
+ *   /regen                generate the last reply again (replaces it: no branch)
+ *   /edit [N] [TEXT]      fork at your last (or Nth) message with TEXT in its place; without
+ *                         TEXT the front end puts "/edit N MESSAGE" in the input (fe.edit)
+ *   /branches             list the branches (where each forks, its first words)
+ *   /branch N             show branch N
  *   /undo                 remove the last exchange
  *   /copy [N|PATH]        the last reply, or its Nth fenced code block, to the
  *                         clipboard (OSC 52, app/clip.h); PATH (not a number): into
@@ -62,6 +66,10 @@ int slash_input(chat *c, const char *line);
 /* Runs one command line ("/name args"). An unknown command or a failed one
  * is reported through the front end's error; returns 0 ok, -1 failed. */
 int slash_run(chat *c, const char *line);
+
+/* The TUI's branch keys: the previous (d < 0) or next sibling at the last
+ * fork, shown with a notice. 0, or -1 reported through the front end. */
+int slash_switch_sibling(chat *c, int d);
 
 /* The help text (one command per line), malloc'd. */
 char *slash_help_text(void);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "app/paths.h"
+#include "base/buf.h"
 #include "base/utf8.h"
 #include "app/ydoc.h"
 
@@ -174,6 +175,7 @@ void tr_free(tr_transcript *t)
     if (!t) return;
     for (size_t i = 0; i < t->n_msgs; i++) free(t->msgs[i].text);
     free(t->msgs);
+    free(t->path);
     free(t->model_name);
     free(t->model_arch);
     free(t->model_file);
@@ -240,16 +242,21 @@ static char *utf8_repair(const char *s, size_t len)
     return o;
 }
 
+size_t tr_len(const tr_transcript *t) { return t->n_path; }
+tr_message *tr_msg(const tr_transcript *t, size_t i) { return &t->msgs[t->path[i]]; }
+
+static int push_path(tr_transcript *t, size_t idx, gc_err *err)
+{
+    if (GC_GROW(t->path, t->cap_path, t->n_path + 1)) return gc_errf(err, "out of memory");
+    t->path[t->n_path++] = idx;
+    return 0;
+}
+
+/* Appends m to msgs (its parent already set), not to the current branch. */
 static int push_msg(tr_transcript *t, tr_message m, gc_err *err)
 {
     if (t->n_msgs >= TR_MAX_MESSAGES) return gc_errf(err, "too many messages (at most %d)", TR_MAX_MESSAGES);
-    if (t->n_msgs == t->cap_msgs) {
-        size_t cap = t->cap_msgs ? t->cap_msgs * 2 : 16;
-        tr_message *n = realloc(t->msgs, cap * sizeof *n);
-        if (!n) return gc_errf(err, "out of memory");
-        t->msgs = n;
-        t->cap_msgs = cap;
-    }
+    if (GC_GROW(t->msgs, t->cap_msgs, t->n_msgs + 1)) return gc_errf(err, "out of memory");
     t->msgs[t->n_msgs++] = m;
     return 0;
 }
@@ -259,17 +266,108 @@ int tr_add(tr_transcript *t, tr_role role, const char *text, long long tokens, d
     size_t len = strlen(text);
     if (len > TR_MAX_TEXT_BYTES) return gc_errf(err, "message too long (%zu bytes, at most %u)", len, TR_MAX_TEXT_BYTES);
     tr_message m = { .role = role, .tokens = tokens < 0 ? -1 : tokens, .tok_s = tok_s >= 0 ? tok_s : -1,
-                     .time = (long long)time(NULL) };
+                     .time = (long long)time(NULL),
+                     .parent = t->n_path ? (long long)t->path[t->n_path - 1] : -1 };
     if (!(m.text = utf8_repair(text, len))) return gc_errf(err, "out of memory");
     if (push_msg(t, m, err)) { free(m.text); return -1; }
+    if (push_path(t, t->n_msgs - 1, err)) { free(t->msgs[--t->n_msgs].text); return -1; }
     touch(t);
     return 0;
 }
 
+static bool has_children(const tr_transcript *t, size_t idx)
+{
+    for (size_t i = idx + 1; i < t->n_msgs; i++)
+        if (t->msgs[i].parent == (long long)idx) return true;
+    return false;
+}
+
+/* Removes msgs[idx] (a leaf), renumbering what follows it. */
+static void delete_msg(tr_transcript *t, size_t idx)
+{
+    free(t->msgs[idx].text);
+    memmove(t->msgs + idx, t->msgs + idx + 1, (t->n_msgs - idx - 1) * sizeof *t->msgs);
+    t->n_msgs--;
+    for (size_t i = idx; i < t->n_msgs; i++)
+        if (t->msgs[i].parent > (long long)idx) t->msgs[i].parent--;
+    for (size_t i = 0; i < t->n_path; i++)
+        if (t->path[i] > idx) t->path[i]--;
+}
+
 void tr_truncate(tr_transcript *t, size_t n)
 {
-    if (n < t->n_msgs) touch(t);
-    while (t->n_msgs > n) free(t->msgs[--t->n_msgs].text);
+    if (n < t->n_path) touch(t);
+    while (t->n_path > n) {
+        size_t idx = t->path[--t->n_path];
+        if (!has_children(t, idx)) delete_msg(t, idx);
+    }
+}
+
+int tr_fork(tr_transcript *t, size_t n, gc_err *err)
+{
+    if (n > t->n_path) return gc_errf(err, "no message %zu to fork at (the branch has %zu)", n + 1, t->n_path);
+    if (n < t->n_path) touch(t);
+    t->n_path = n;
+    return 0;
+}
+
+size_t tr_n_branches(const tr_transcript *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n_msgs; i++) n += !has_children(t, i);
+    return n;
+}
+
+size_t tr_branch_leaf(const tr_transcript *t, size_t k)
+{
+    for (size_t i = 0; i < t->n_msgs; i++)
+        if (!has_children(t, i) && k-- == 0) return i;
+    return t->n_msgs;
+}
+
+size_t tr_siblings(const tr_transcript *t, size_t pos, size_t *k)
+{
+    long long parent = t->msgs[t->path[pos]].parent;
+    size_t n = 0;
+    for (size_t i = parent < 0 ? 0 : (size_t)parent + 1; i < t->n_msgs; i++) {
+        if (t->msgs[i].parent != parent) continue;
+        n++;
+        if (i == t->path[pos]) *k = n;
+    }
+    return n;
+}
+
+size_t tr_sibling(const tr_transcript *t, size_t pos, int d)
+{
+    size_t k = 0, n = tr_siblings(t, pos, &k), want = d < 0 ? (k > 1 ? k - 1 : k) : (k < n ? k + 1 : k);
+    long long parent = t->msgs[t->path[pos]].parent;
+    for (size_t i = parent < 0 ? 0 : (size_t)parent + 1, j = 0; i < t->n_msgs; i++)
+        if (t->msgs[i].parent == parent && ++j == want) return i;
+    return t->path[pos];
+}
+
+size_t tr_newest_leaf(const tr_transcript *t, size_t idx)
+{
+    for (size_t i = t->n_msgs; i-- > idx;) {
+        if (has_children(t, i)) continue;
+        long long a = (long long)i;
+        while (a > (long long)idx) a = t->msgs[a].parent;
+        if (a == (long long)idx) return i;
+    }
+    return idx;
+}
+
+int tr_set_branch(tr_transcript *t, size_t leaf, gc_err *err)
+{
+    if (leaf >= t->n_msgs) return gc_errf(err, "no message %zu", leaf + 1);
+    size_t depth = 0;
+    for (long long i = (long long)leaf; i >= 0; i = t->msgs[i].parent) depth++;
+    if (GC_GROW(t->path, t->cap_path, depth)) return gc_errf(err, "out of memory");
+    t->n_path = depth;
+    size_t k = depth;
+    for (long long i = (long long)leaf; i >= 0; i = t->msgs[i].parent) t->path[--k] = (size_t)i;
+    touch(t);
+    return 0;
 }
 
 /* --- YAML writing --- */
@@ -391,6 +489,8 @@ int tr_to_yaml(const tr_transcript *t, char **out, size_t *len, gc_err *err)
     sb_puts(&b, "# gemma-chat transcript (format: docs/transcript-format.md)\n");
     sb_puts(&b, "format: " TR_FORMAT_NAME "\n");
     sb_printf(&b, "version: %d\n", TR_FORMAT_VERSION);
+    /* ids are positions in msgs, from 1 */
+    if (t->n_msgs) sb_printf(&b, "current: %zu\n", t->n_path ? t->path[t->n_path - 1] + 1 : 0);
     tr_format_time(t->created, tb);
     sb_printf(&b, "created: %s\n", tb);
     tr_format_time(t->updated, tb);
@@ -421,7 +521,9 @@ int tr_to_yaml(const tr_transcript *t, char **out, size_t *len, gc_err *err)
     sb_puts(&b, t->n_msgs ? "messages:\n" : "messages: []\n");
     for (size_t i = 0; i < t->n_msgs; i++) {
         const tr_message *m = &t->msgs[i];
-        sb_printf(&b, "  - role: %s\n    text: ", tr_role_name(m->role));
+        sb_printf(&b, "  - id: %zu\n", i + 1);
+        if (m->parent >= 0) sb_printf(&b, "    parent: %lld\n", m->parent + 1);
+        sb_printf(&b, "    role: %s\n    text: ", tr_role_name(m->role));
         emit_text(&b, 4, m->text);
         if (m->time >= 0) {
             tr_format_time(m->time, tb);
@@ -496,13 +598,46 @@ static int get_text(const ydoc *d, const ydoc_node *n, const char *key, size_t m
     return set_str(dst, s, err);
 }
 
-static int read_message(const ydoc *d, const ydoc_node *mn, tr_transcript *t, gc_err *err)
+/* The index in msgs of the message with this id (ids[] increases), or -1. */
+static long long index_of_id(const long long *ids, size_t n, long long id)
 {
-    static const char *const mkeys[] = { "role", "text", "time", "tokens", "tok_s", NULL };
-    if (ydoc_want(d, mn, YDOC_MAP, "messages[]", err) || only_keys(d, mn, "a message", mkeys, err)) return -1;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ids[mid] < id) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < n && ids[lo] == id ? (long long)lo : -1;
+}
+
+/* Message t->n_msgs; version 2 gives each an id (ids[], increasing) and a
+ * parent among the earlier ones, version 1 makes it follow the one before. */
+static int read_message(const ydoc *d, const ydoc_node *mn, long long version, long long *ids, tr_transcript *t,
+                        gc_err *err)
+{
+    static const char *const mkeys1[] = { "role", "text", "time", "tokens", "tok_s", NULL };
+    static const char *const mkeys2[] = { "id", "parent", "role", "text", "time", "tokens", "tok_s", NULL };
+    if (ydoc_want(d, mn, YDOC_MAP, "messages[]", err) ||
+        only_keys(d, mn, "a message", version >= 2 ? mkeys2 : mkeys1, err))
+        return -1;
     const ydoc_node *v;
     const char *s;
-    tr_message m = { .tokens = -1, .tok_s = -1, .time = -1 };
+    tr_message m = { .tokens = -1, .tok_s = -1, .time = -1, .parent = (long long)t->n_msgs - 1 };
+    if (version >= 2) {
+        long long id, parent;
+        if (need(d, mn, "id", "a message", &v, err) || ydoc_get_int(d, v, "id", 1, TR_MAX_SIZE, &id, err)) return -1;
+        if (t->n_msgs && id <= ids[t->n_msgs - 1])
+            return ydoc_errf(d, v, err, id == ids[t->n_msgs - 1] || index_of_id(ids, t->n_msgs, id) >= 0 ?
+                             "duplicate message id %lld" : "message id %lld is not greater than the one before (%lld)",
+                             id, ids[t->n_msgs - 1]);
+        ids[t->n_msgs] = id;
+        m.parent = -1;
+        if ((v = ydoc_map_get(mn, "parent"))) {
+            if (ydoc_get_int(d, v, "parent", 1, TR_MAX_SIZE, &parent, err)) return -1;
+            if ((m.parent = index_of_id(ids, t->n_msgs, parent)) < 0)
+                return ydoc_errf(d, v, err, "parent %lld is not the id of an earlier message", parent);
+        }
+    }
     if (need(d, mn, "role", "a message", &v, err) || ydoc_get_str(d, v, "role", 16, &s, err)) return -1;
     if (!strcmp(s, "user")) m.role = TR_USER;
     else if (!strcmp(s, "model")) m.role = TR_MODEL;
@@ -522,8 +657,10 @@ static int read_message(const ydoc *d, const ydoc_node *mn, tr_transcript *t, gc
 
 static int from_doc(tr_transcript *t, const ydoc *d, gc_err *err)
 {
-    static const char *const top[] = { "format", "version", "created", "updated", "model", "persona",
-                                       "sampling", "messages", NULL };
+    static const char *const top1[] = { "format", "version", "created", "updated", "model", "persona",
+                                        "sampling", "messages", NULL };
+    static const char *const top2[] = { "format", "version", "current", "created", "updated", "model", "persona",
+                                        "sampling", "messages", NULL };
     static const char *const mkeys[] = { "name", "arch", "file", "size", NULL };
     static const char *const pkeys[] = { "name", "instruction", NULL };
     static const char *const skeys[] = { "temperature", "top_k", "top_p", "min_p", "repeat_penalty",
@@ -540,7 +677,8 @@ static int from_doc(tr_transcript *t, const ydoc *d, gc_err *err)
     if (iv > TR_FORMAT_VERSION)
         return ydoc_errf(d, v, err, "transcript format version %lld is newer than this gemma-chat reads (%d)", iv,
                          TR_FORMAT_VERSION);
-    if (only_keys(d, r, "the transcript", top, err)) return -1;
+    long long version = iv;
+    if (only_keys(d, r, "the transcript", version >= 2 ? top2 : top1, err)) return -1;
     if (need(d, r, "created", "the transcript", &v, err) || get_time(d, v, "created", &t->created, err)) return -1;
     if (need(d, r, "updated", "the transcript", &v, err) || get_time(d, v, "updated", &t->updated, err)) return -1;
 
@@ -579,8 +717,22 @@ static int from_doc(tr_transcript *t, const ydoc *d, gc_err *err)
     }
     if (need(d, r, "messages", "the transcript", &v, err) || ydoc_want(d, v, YDOC_SEQ, "messages", err)) return -1;
     if (v->n > TR_MAX_MESSAGES) return ydoc_errf(d, v, err, "more than %d messages", TR_MAX_MESSAGES);
-    for (size_t i = 0; i < v->n; i++)
-        if (read_message(d, v->kids[i], t, err)) return -1;
+    long long *ids = malloc((v->n ? v->n : 1) * sizeof *ids);
+    if (!ids) return gc_errf(err, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < v->n && !rc; i++) rc = read_message(d, v->kids[i], version, ids, t, err);
+    const ydoc_node *cur = ydoc_map_get(r, "current");
+    long long leaf = (long long)t->n_msgs - 1, id = 0;
+    if (!rc && version >= 2 && t->n_msgs) {
+        if (!cur) rc = ydoc_errf(d, r, err, "'current' is missing in the transcript (it has messages)");
+        else if (ydoc_get_int(d, cur, "current", 0, TR_MAX_SIZE, &id, err)) rc = -1;
+        else if (id && (leaf = index_of_id(ids, t->n_msgs, id)) < 0)
+            rc = ydoc_errf(d, cur, err, "'current' %lld is not the id of a message", id);
+        else if (!id) leaf = -1;
+    }
+    free(ids);
+    if (rc) return -1;
+    if (leaf >= 0) return tr_set_branch(t, (size_t)leaf, err);
     return 0;
 }
 
@@ -669,8 +821,8 @@ int tr_to_markdown(const tr_transcript *t, char **out, size_t *len, gc_err *err)
     sb_printf(&b, "- Created: %s\n", tb);
     tr_format_time(t->updated, tb);
     sb_printf(&b, "- Updated: %s\n", tb);
-    for (size_t i = 0; i < t->n_msgs; i++) {
-        const tr_message *m = &t->msgs[i];
+    for (size_t i = 0; i < tr_len(t); i++) {
+        const tr_message *m = tr_msg(t, i);
         sb_puts(&b, m->role == TR_USER ? "\n## User\n\n" : m->role == TR_MODEL ? "\n## Model\n\n" : "\n## Notice\n\n");
         md_put(&b, m->text);
         if (!m->text[0] || m->text[strlen(m->text) - 1] != '\n') sb_puts(&b, "\n");
@@ -689,6 +841,16 @@ int tr_export_markdown(const tr_transcript *t, const char *path, gc_err *err)
     int rc = paths_write_atomic(path, md, len, 0600, err);
     free(md);
     return rc;
+}
+
+void tr_first_words(const char *s, char *buf, size_t n)
+{
+    size_t len = strcspn(s, "\n\r\t"), max = 40;
+    if (len > max) {
+        len = max;
+        while (len && ((unsigned char)s[len] & 0xC0) == 0x80) len--;
+    }
+    snprintf(buf, n, "%.*s%s", (int)len, s, s[len] ? "..." : "");
 }
 
 /* --- names --- */

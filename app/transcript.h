@@ -1,10 +1,12 @@
 /* transcript.h: saved conversations (YAML) and Markdown export.
  *
- * ==== Transcript format, version 1 (also in docs/transcript-format.md) ====
+ * ==== Transcript format, version 2 (also in docs/transcript-format.md) ====
  *
  *   # gemma-chat transcript
  *   format: gemma-chat-transcript     # required, exactly this
- *   version: 1                        # required; readers refuse a newer version
+ *   version: 2                        # required; 1 and 2 are read, 2 written
+ *   current: 4                        # required with messages (version 2): the id of the
+ *                                     #   current branch's last message (0 = none)
  *   created: 2025-11-26T14:41:00Z     # required; ISO 8601 (Z or +HH:MM offset)
  *   updated: 2025-11-26T15:02:13Z     # required; set on every save
  *   model:                            # optional; each key optional
@@ -25,11 +27,15 @@
  *     repeat_last_n: 64
  *     seed: 1234
  *   messages:                         # required; a list, may be empty: []
- *     - role: user                    # user | model | notice
+ *     - id: 1                         # version 2: required, 1 .. 2^53, increasing down the list
+ *       role: user                    # user | model | notice
  *       text: |-                      # required; any UTF-8 text, see below
  *         Who are you?
  *       time: 2025-11-26T14:41:05Z    # optional
- *     - role: model
+ *     - id: 2
+ *       parent: 1                     # version 2: the id of the message it follows, an
+ *                                     #   earlier one; absent = a first message
+ *       role: model
  *       text: "Arr!\e[31m\n"          # double-quoted when it holds controls
  *       tokens: 42                    # optional: tokens generated, 0 .. 2^31-1
  *       tok_s: 31.5                   # optional: generation speed, 0 .. 1e9
@@ -44,6 +50,11 @@
  * message is added, so what is saved is what is in memory. NUL cannot
  * occur (texts are C strings); a file whose text decodes to NUL is refused.
  *
+ * The messages form a tree: every branch of the conversation (/edit forks
+ * one) is kept, and a message's parent always comes before it in the list,
+ * so a parent that is not an earlier id (a cycle, a dangling id) is an
+ * error. A version 1 file (no ids) is one branch in list order.
+ *
  * Reading is strict: unknown keys, missing required keys, wrong types,
  * values out of range, a newer version, files over 64 MiB, nesting deeper
  * than 16, aliases and binary junk are errors with file:line.
@@ -56,7 +67,7 @@
  * is byte-identical and no temporary file is left. Tests inject failures
  * through base/fault.h (GEMMA_CHAT_FAULT=write:N, fsync:N, rename:N).
  *
- * Markdown export: a title, a metadata list, then "## User" / "## Model" /
+ * Markdown export (the current branch): a title, a metadata list, then "## User" / "## Model" /
  * "## Notice" headings with the text as-is, except that control characters
  * and escape sequences are neutralized (tr_neutralize).
  */
@@ -70,7 +81,7 @@
 #include "app/config.h"
 #include "model/err.h"
 
-#define TR_FORMAT_VERSION 1
+#define TR_FORMAT_VERSION 2
 #define TR_MAX_FILE_BYTES (64u << 20)
 #define TR_MAX_TEXT_BYTES (16u << 20)
 #define TR_MAX_MESSAGES 1000000
@@ -79,6 +90,7 @@ typedef enum tr_role { TR_USER, TR_MODEL, TR_NOTICE } tr_role;
 
 typedef struct tr_message {
     tr_role role;
+    long long parent;           /* index in msgs of the message it follows; -1 = a first message */
     char *text;                 /* valid UTF-8, no NUL */
     long long tokens;           /* tokens generated; -1 = unknown */
     double tok_s;               /* tokens per second; < 0 = unknown */
@@ -95,8 +107,10 @@ typedef struct tr_transcript {
     char *persona_instruction;  /* never NULL */
     bool has_sampling;
     cfg_sampling sampling;
-    tr_message *msgs;           /* [n_msgs] */
+    tr_message *msgs;           /* [n_msgs] every message of every branch, parents before children */
     size_t n_msgs, cap_msgs;
+    size_t *path;               /* [n_path] indices in msgs of the current branch, first message first */
+    size_t n_path, cap_path;
     unsigned long long gen;     /* changes whenever the content changes (unique across transcripts):
                                  * a saved gen equal to the current one means "nothing new to save" */
 } tr_transcript;
@@ -110,11 +124,34 @@ int tr_set_model(tr_transcript *t, const char *name, const char *arch, const cha
 int tr_set_persona(tr_transcript *t, const char *name, const char *instruction, gc_err *err);
 void tr_set_sampling(tr_transcript *t, const cfg_sampling *s);
 
-/* Appends a copy of text (invalid UTF-8 becomes U+FFFD); time = now.
- * tokens -1 / tok_s -1 when unknown. */
+/* The current branch: its length and its i-th message (i < tr_len). A
+ * conversation that never forked is all of msgs, in order. */
+size_t tr_len(const tr_transcript *t);
+tr_message *tr_msg(const tr_transcript *t, size_t i);
+
+/* Appends a copy of text (invalid UTF-8 becomes U+FFFD) as a child of the
+ * current branch's last message; time = now. tokens -1 / tok_s -1 when unknown. */
 int tr_add(tr_transcript *t, tr_role role, const char *text, long long tokens, double tok_s, gc_err *err);
-/* Keeps the first n messages (for /undo and /regen); n >= n_msgs is a no-op. */
+/* Keeps the first n messages of the current branch (for /undo and /regen);
+ * the others leave it, and are deleted unless another branch goes through
+ * them. n >= tr_len is a no-op. */
 void tr_truncate(tr_transcript *t, size_t n);
+/* The same, deleting nothing: the next tr_add starts a new branch there (/edit). */
+int tr_fork(tr_transcript *t, size_t n, gc_err *err);
+/* Branches are the messages nothing follows (leaves), in msgs order. */
+size_t tr_n_branches(const tr_transcript *t);
+size_t tr_branch_leaf(const tr_transcript *t, size_t k);   /* index in msgs of branch k's last message */
+/* The messages with the same parent as the current branch's message at pos
+ * (itself included): returns how many, *k = its place among them (1-based,
+ * in msgs order). More than one: the conversation forks there. */
+size_t tr_siblings(const tr_transcript *t, size_t pos, size_t *k);
+/* Index in msgs of the sibling before (d < 0) or after (d > 0) the current
+ * branch's message at pos; that message's own index when there is none. */
+size_t tr_sibling(const tr_transcript *t, size_t pos, int d);
+/* Index in msgs of the last message of the newest branch through msgs[idx]. */
+size_t tr_newest_leaf(const tr_transcript *t, size_t idx);
+/* Makes the path from a first message to msgs[leaf] the current branch. */
+int tr_set_branch(tr_transcript *t, size_t leaf, gc_err *err);
 
 const char *tr_role_name(tr_role r);
 
@@ -132,6 +169,11 @@ int tr_load_buf(const char *name, const char *buf, size_t len, tr_transcript **o
 /* Markdown text of t / written atomically to path. */
 int tr_to_markdown(const tr_transcript *t, char **out, size_t *len, gc_err *err);
 int tr_export_markdown(const tr_transcript *t, const char *path, gc_err *err);
+
+/* The start of text's first line (at most 40 bytes, cut at a character
+ * boundary, "..." when cut) into buf[n], for lists. Raw text: the caller
+ * neutralizes it for display. */
+void tr_first_words(const char *text, char *buf, size_t n);
 
 /* Validates a transcript name (see paths_check_name). */
 int tr_check_name(const char *name, gc_err *err);

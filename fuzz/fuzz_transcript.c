@@ -47,7 +47,12 @@ static void fx_same(const tr_transcript *a, const tr_transcript *b)
                    strlen(n->text));
         FUZZ_CHECK(m->tokens == n->tokens && m->time == n->time, "message %zu tokens/time differ", i);
         FUZZ_CHECK(m->tok_s == n->tok_s, "message %zu tok_s %.17g vs %.17g", i, m->tok_s, n->tok_s);
+        FUZZ_CHECK(m->parent == n->parent && m->parent < (long long)i, "message %zu parent %lld became %lld", i,
+                   m->parent, n->parent);
     }
+    FUZZ_CHECK(tr_len(a) == tr_len(b), "current branch of %zu messages became %zu", tr_len(a), tr_len(b));
+    for (size_t i = 0; i < tr_len(a) && i < tr_len(b); i++)
+        FUZZ_CHECK(a->path[i] == b->path[i], "current branch message %zu differs", i);
 }
 
 static void fx_check_markdown(const char *md, size_t len)

@@ -13,6 +13,7 @@ typedef struct message {
     size_t len, cap;
     int streaming;
     int stopped;
+    char *label;        // the app's note under it ("branch 2/3"), or NULL
     int dirty;          // text changed since the layout
     int width;          // width of the cached layout
     wrap_text layout;
@@ -34,6 +35,7 @@ convo *convo_create(void)
 static void msg_free(message *m)
 {
     free(m->text);
+    free(m->label);
     wrap_text_free(&m->layout);
 }
 
@@ -108,6 +110,29 @@ void convo_set_stopped(convo *c, size_t i)
     c->msgs[i].dirty = 1;
 }
 
+int convo_set_label(convo *c, size_t i, const char *label)
+{
+    if (i >= c->n) return -1;
+    char *l = label ? strdup(label) : NULL;
+    if (label && !l) return -1;
+    for (char *p = l; p && *p; p++)
+        if (*p < 0x20 || *p > 0x7E) *p = '?';      // one row of plain ASCII (convo.h)
+    free(c->msgs[i].label);
+    c->msgs[i].label = l;
+    c->msgs[i].dirty = 1;
+    return 0;
+}
+
+/* A row of note-styled ASCII (the app's label, "[stopped]"), cut at the width. */
+static void note_row(wrap_text *w, const char *s, int width)
+{
+    size_t n = strlen(s);
+    if (width >= 0 && n > (size_t)width) n = (size_t)width;
+    wrap_row_begin(w, 0);
+    wrap_emit(w, s, n, (int)n, CONVO_STYLE_NOTE);
+    wrap_row_end(w);
+}
+
 static void layout_msg(message *m, int width)
 {
     wrap_text_reset(&m->layout);
@@ -126,11 +151,8 @@ static void layout_msg(message *m, int width)
         wrap_row_begin(&m->layout, 0);
         wrap_row_end(&m->layout);
     }
-    if (m->stopped) {
-        wrap_row_begin(&m->layout, 0);
-        wrap_emit(&m->layout, "[stopped]", 9, 9, CONVO_STYLE_NOTE);
-        wrap_row_end(&m->layout);
-    }
+    if (m->label) note_row(&m->layout, m->label, width);
+    if (m->stopped) note_row(&m->layout, "[stopped]", width);
     m->width = width;
     m->dirty = 0;
 }

@@ -43,6 +43,11 @@ void convo_set_streaming(convo *c, size_t i, int on);
 /* Marks message i as stopped by the user (adds a "[stopped]" row). */
 void convo_set_stopped(convo *c, size_t i);
 
+/* A note under message i (the app's, e.g. "branch 2/3"): one row of plain
+ * ASCII, other bytes shown as '?'; NULL removes it. 0 ok, -1 out of memory
+ * or no such message. */
+int convo_set_label(convo *c, size_t i, const char *label);
+
 /* Lays out every message for `width` text columns; returns the total rows,
  * blank rows between messages included. */
 size_t convo_layout(convo *c, int width);

@@ -505,6 +505,7 @@ static const char *const key_help[][2] = {
     { "Ctrl-C", "clear the input; twice: quit" },
     { "Ctrl-D", "quit (empty input)" },
     { "Ctrl-L", "redraw the screen" },
+    { "Alt-Left / Alt-Right", "previous / next branch (at the last fork)" },
     { "F1", "this help" },
 };
 #define NKEYS (int)(sizeof key_help / sizeof *key_help)
@@ -841,6 +842,22 @@ void ui_add(ui *u, ui_role role, const char *text)
     u->redraw |= REDRAW_FRAME;
 }
 
+void ui_label_last(ui *u, const char *label)
+{
+    size_t n = convo_count(u->cv);
+    if (n) convo_set_label(u->cv, n - 1, label);
+    u->redraw |= REDRAW_FRAME;
+}
+
+/* Alt-Left / Alt-Right: a branch switch the app makes (not while busy). */
+static unsigned branch_key(ui *u, int dir, ui_event *ev)
+{
+    if (u->busy) return REDRAW_NONE;
+    ev->type = UI_EV_BRANCH;
+    ev->dir = dir;
+    return REDRAW_NONE;
+}
+
 void ui_addf(ui *u, ui_role role, const char *fmt, ...)
 {
     char buf[2048];
@@ -1039,6 +1056,8 @@ static unsigned code_key(ui *u, wint_t ch, ui_event *ev)
         const char *name = keyname((int)ch);
         if (name && !strcmp(name, "kLFT5")) feed("\033b");         // Ctrl-Left: word back
         else if (name && !strcmp(name, "kRIT5")) feed("\033f");    // Ctrl-Right: word forward
+        else if (name && !strcmp(name, "kLFT3")) return branch_key(u, -1, ev);   // Alt-Left
+        else if (name && !strcmp(name, "kRIT3")) return branch_key(u, +1, ev);   // Alt-Right
         return REDRAW_NONE;
     }
     }
@@ -1080,6 +1099,8 @@ static unsigned char_key(ui *u, wint_t ch, ui_event *ev)
             set_str(&u->listing, NULL);
             return had ? REDRAW_FRAME : REDRAW_NONE;
         }
+        /* Alt + an arrow sent as ESC, then the arrow: the branch keys */
+        if (r == KEY_CODE_YES && (c2 == KEY_LEFT || c2 == KEY_RIGHT)) return branch_key(u, c2 == KEY_LEFT ? -1 : 1, ev);
         if (r == KEY_CODE_YES) return code_key(u, c2, ev);    // Alt + a special key: as the key
         if (c2 == '\r' || c2 == '\n') { ledit_insert("\n", 1); return REDRAW_FRAME; }
         char b[8] = "\033";

@@ -28,7 +28,8 @@
  * Keys: Enter sends; Alt-Enter (or a paste) inserts a newline; Emacs editing
  * keys, Up/Down history, Ctrl-R search, Tab completion (readline); PgUp/PgDn
  * and the mouse wheel scroll; Home/End jump to the top/bottom when the input
- * is empty (else move the cursor); F1 toggles help; Esc or Ctrl-C stop a
+ * is empty (else move the cursor); Alt-Left / Alt-Right ask for the previous /
+ * next branch of the conversation (UI_EV_BRANCH); F1 toggles help; Esc or Ctrl-C stop a
  * reply; Ctrl-C clears the input, and on an empty input twice quits, as does
  * Ctrl-D; Ctrl-L redraws; Ctrl-Z suspends.
  *
@@ -88,12 +89,14 @@ typedef enum ui_event_type {
     UI_EV_QUIT,     /* Ctrl-D on an empty input, or Ctrl-C twice on an empty input */
     UI_EV_RESIZE,   /* the terminal changed size (already re-laid out) */
     UI_EV_SIGNAL,   /* signo: SIGTERM, SIGHUP or SIGINT (with catch_signals) */
+    UI_EV_BRANCH,   /* dir: Alt-Left (-1) or Alt-Right (+1) while idle: the previous / next branch */
 } ui_event_type;
 
 typedef struct ui_event {
     ui_event_type type;
     const char *text;
     int signo;
+    int dir;
 } ui_event;
 
 /* Takes over the terminal (stdin/stdout must be one). cfg may be NULL.
@@ -113,6 +116,8 @@ void ui_render(ui *u);
 void ui_add(ui *u, ui_role role, const char *text);
 void ui_addf(ui *u, ui_role role, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void ui_clear(ui *u);
+/* A note under the last message added (convo_set_label), e.g. "branch 2/3". */
+void ui_label_last(ui *u, const char *label);
 /* A model reply arriving piece by piece; pieces may split UTF-8 characters. */
 void ui_stream_begin(ui *u);
 void ui_stream_append(ui *u, const char *text, size_t n);

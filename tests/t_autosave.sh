@@ -18,7 +18,7 @@ trap cleanup EXIT
 printf 'snapshots: { max_mib: 0 }\n' >"$T/nosnap.yaml"
 G="-m $M --backend cpu --temp 0 -n 6 --persona none --no-tui -c $T/nosnap.yaml"
 # user messages in a transcript file
-n_user() { grep -c '^  - role: user' "$1" 2>/dev/null || echo 0; }
+n_user() { grep -c '^    role: user' "$1" 2>/dev/null || echo 0; }
 
 setenv() {   # setenv DIR: fresh XDG directories under DIR
     export XDG_CONFIG_HOME=$1/config XDG_DATA_HOME=$1/data XDG_STATE_HOME=$1/state XDG_CACHE_HOME=$1/cache

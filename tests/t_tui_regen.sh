@@ -10,9 +10,7 @@ case $MODELS in /*) ;; *) MODELS=$(pwd)/$MODELS ;; esac
 M=$MODELS/g2-46l.gguf
 . "$(dirname "$0")/tmux_lib.sh"
 tmux_init regen
-tm new-session -d -x 80 -y 40 -s r -e INPUTRC=/dev/null -e "HOME=$T" -e NO_COLOR= \
-    -e "XDG_STATE_HOME=$T/state" -e "XDG_DATA_HOME=$T/data" -e "XDG_CONFIG_HOME=$T/config" \
-    "'$BIN' -m '$M' --backend cpu --temp 0 -n 6 --persona none --ctx 512 2>'$T/r.err'; exec sleep 600"
+tui_start r "-m '$M' --backend cpu --temp 0 -n 6 --persona none --ctx 512"
 wait_for r 'g2-46l on cpu' 10 || bad "did not start"
 tm send-keys -t r 'Hello there' Enter
 wait_for r 'reached max_tokens' 10 || bad "no first reply"

@@ -87,6 +87,28 @@ static void test_streaming(void)
     convo_destroy(c);
 }
 
+/* The app's label under a message (where a conversation forks): one note
+ * row, cut at the width, before "[stopped]"; non-ASCII shown as '?'. */
+static void test_label(void)
+{
+    convo *c = convo_create();
+    convo_add(c, CONVO_USER, "Hello", 5);
+    convo_add(c, CONVO_MODEL, "Hi", 2);
+    CHECK(convo_set_label(c, 0, "branch 2/3") == 0, "label set");
+    CHECK(convo_set_label(c, 5, "x") != 0, "no message 5");
+    CHECK_STR(dump(c, 20), "Hello|branch 2/3||Hi");
+    convo_line L;
+    convo_line_at(c, 1, &L);
+    CHECK(L.text && L.text->spans[L.text->rows[L.row].span0].style == CONVO_STYLE_NOTE, "label row style");
+    CHECK_STR(dump(c, 6), "Hello|branch||Hi");
+    convo_set_label(c, 1, "b\x1b[2J\xc3\xa9");
+    convo_set_stopped(c, 1);
+    CHECK_STR(dump(c, 20), "Hello|branch 2/3||Hi|b?[2J??|[stopped]");
+    convo_set_label(c, 0, NULL);
+    CHECK_STR(dump(c, 20), "Hello||Hi|b?[2J??|[stopped]");
+    convo_destroy(c);
+}
+
 static void test_theme(void)
 {
     theme_color c;
@@ -127,6 +149,7 @@ int main(void)
     wrap_init();
     TEST_RUN(test_messages);
     TEST_RUN(test_streaming);
+    TEST_RUN(test_label);
     TEST_RUN(test_theme);
     return test_summary();
 }

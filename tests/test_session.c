@@ -845,6 +845,107 @@ static void test_set_instruction(void)
     sess_destroy(s);
 }
 
+/* /edit forks: the old branch stays in the transcript (and the saved YAML),
+ * the cache is reused up to the fork (only the new turn's tokens are
+ * prefilled), the reply equals a fresh conversation's with the edited text
+ * (greedy), and switching branches renders the other branch again. */
+static void test_edit_branch(void)
+{
+    char dir[512], path[600];
+    CHECK(tfs_mkdtemp(dir, sizeof dir, "edit") == 0, "mkdtemp");
+    snprintf(path, sizeof path, "%s/tree.yaml", dir);
+    sink k = {0};
+    gc_err err = {0};
+    sess_stats st;
+    /* The reference: the edited conversation from scratch. */
+    sess *s = open_sess(512, 8, &k);
+    if (!s) return;
+    CHECK(sess_send(s, "What is a lighthouse?", &st, &err) == 0, "%s", err.msg);
+    CHECK(sess_send(s, "Why is it white?", &st, &err) == 0, "%s", err.msg);
+    char want[4096];
+    snprintf(want, sizeof want, "%s", tr_msg(sess_transcript(s), 3)->text);
+    sess_destroy(s);
+
+    s = open_sess(512, 8, &k);
+    if (!s) return;
+    CHECK(sess_send(s, "What is a lighthouse?", &st, &err) == 0, "%s", err.msg);
+    size_t n1;
+    const int32_t *p = sess_tokens(s, &n1);
+    int32_t *after1 = malloc(n1 * sizeof *after1);
+    memcpy(after1, p, n1 * sizeof *after1);
+    CHECK(sess_send(s, "Why is it tall?", &st, &err) == 0, "%s", err.msg);
+    CHECK(sess_send(s, "Who keeps it?", &st, &err) == 0, "%s", err.msg);
+    size_t n_old = (size_t)sess_n_used(s);
+    CHECK(sess_edit(s, 9, "x", &st, &err) != 0 && strstr(err.msg, "no message 9"), "edit 9 refused: %s", err.msg);
+    CHECK(tr_len(sess_transcript(s)) == 6 && sess_n_exchanges(s) == 3, "a refused edit changes nothing");
+
+    long long before = sess_n_prefilled(s);
+    const char *edited = "Why is it white?";
+    CHECK(sess_edit(s, 2, edited, &st, &err) == 0 && sess_generate(s, &st, &err) == 0, "%s", err.msg);
+    tr_transcript *tr = sess_transcript(s);
+    CHECK(tr->n_msgs == 8 && tr_len(tr) == 4 && tr_n_branches(tr) == 2, "%zu messages, branch of %zu, %zu branches",
+          tr->n_msgs, tr_len(tr), tr_n_branches(tr));
+    if (tr_len(tr) == 4) {
+        CHECK_STR(tr_msg(tr, 2)->text, edited);
+        CHECK_STR(tr_msg(tr, 3)->text, want);
+    }
+    /* KV reuse: the fork's own turn at most, never the first exchange again. */
+    size_t own = turn_tokens(edited);
+    CHECK(st.prompt_tokens >= 1 && st.prompt_tokens <= (int)own, "the edit prefilled %d tokens (its turn: %zu)",
+          st.prompt_tokens, own);
+    CHECK(sess_n_prefilled(s) - before == st.prompt_tokens, "counted %lld, the turn %d",
+          sess_n_prefilled(s) - before, st.prompt_tokens);
+    CHECK(st.prompt_tokens < (int)n1, "less than the first exchange (%zu tokens)", n1);
+    size_t n_now;
+    p = sess_tokens(s, &n_now);
+    CHECK(n_now > n1 && memcmp(p, after1, n1 * sizeof *p) == 0, "the stream starts as before the fork");
+
+    sess_branch *b = NULL;
+    size_t nb = 0;
+    CHECK(sess_branches(s, &b, &nb, &err) == 0 && nb == 2, "%zu branches: %s", nb, err.msg);
+    if (nb == 2) {
+        CHECK(b[0].user_msg == 2 && !b[0].current && b[0].n_msgs == 6, "branch 1: message %zu, %zu messages",
+              b[0].user_msg, b[0].n_msgs);
+        CHECK_STR(b[0].words, "Why is it tall?");
+        CHECK(b[1].user_msg == 2 && b[1].current && b[1].n_msgs == 4, "branch 2: message %zu", b[1].user_msg);
+        CHECK_STR(b[1].words, edited);
+    }
+    free(b);
+
+    CHECK(tr_save(tr, path, &err) == 0, "%s", err.msg);
+    size_t yl = 0;
+    char *y = tfs_read(path, &yl);
+    CHECK(y && strstr(y, "Why is it tall?") && strstr(y, "Who keeps it?") && strstr(y, edited) &&
+          strstr(y, "version: 2\ncurrent: 8\n"), "both branches in the YAML:\n%s", y ? y : "");
+    free(y);
+
+    /* Back to branch 1: the stream renders it; the cache keeps the shared first exchange. */
+    CHECK(sess_set_branch(s, 3, &err) != 0, "no branch 3");
+    CHECK(sess_set_branch(s, 1, &err) == 0, "%s", err.msg);
+    CHECK(tr_len(tr) == 6 && sess_n_exchanges(s) == 3 && (size_t)sess_n_used(s) == n_old,
+          "branch 1 again: %zu messages, %d tokens (was %zu)", tr_len(tr), sess_n_used(s), n_old);
+    CHECK(sess_n_missing(s) < sess_n_used(s) - (int)n1 + 1, "the cache keeps the first exchange: %d missing",
+          sess_n_missing(s));
+    /* The key's switch: the next sibling at the last fork. */
+    CHECK(sess_switch_sibling(s, +1, &err) == 0 && tr_len(tr) == 4, "next sibling: %s", err.msg);
+    CHECK(sess_switch_sibling(s, +1, &err) == 0 && tr_len(tr) == 4, "no sibling after the last");
+    CHECK(sess_switch_sibling(s, -1, &err) == 0 && tr_len(tr) == 6, "previous sibling");
+    sess_destroy(s);
+
+    /* The tree loads back with its current branch. */
+    tr_transcript *t = NULL;
+    CHECK(tr_load(path, &t, &err) == 0, "%s", err.msg);
+    s = open_sess(512, 8, &k);
+    if (s && t) {
+        CHECK(sess_load(s, t, &err) == 0, "%s", err.msg);
+        CHECK(sess_n_exchanges(s) == 2 && tr_n_branches(sess_transcript(s)) == 2, "loaded: %d exchanges",
+              sess_n_exchanges(s));
+    }
+    sess_destroy(s);
+    free(after1);
+    tfs_rmtree(dir);
+}
+
 int main(void)
 {
     const char *models = getenv("MODELS") ? getenv("MODELS") : "build/models";
@@ -868,6 +969,7 @@ int main(void)
     TEST_RUN(test_stop_scan);
     TEST_RUN(test_stop_reply);
     TEST_RUN(test_set_instruction);
+    TEST_RUN(test_edit_branch);
     gemma_model_free(model);
     be->destroy(be);
     gemma_model_free(model2);

@@ -97,7 +97,11 @@ static void check_same(const tr_transcript *a, const tr_transcript *b)
         CHECK(x->tokens == y->tokens, "message %zu tokens %lld vs %lld", i, x->tokens, y->tokens);
         CHECK(x->tok_s == y->tok_s, "message %zu tok_s %.17g vs %.17g", i, x->tok_s, y->tok_s);
         CHECK(x->time == y->time, "message %zu time", i);
+        CHECK(x->parent == y->parent, "message %zu parent %lld vs %lld", i, x->parent, y->parent);
     }
+    CHECK(tr_len(a) == tr_len(b), "current branch of %zu vs %zu messages", tr_len(a), tr_len(b));
+    for (size_t i = 0; i < tr_len(a) && i < tr_len(b); i++)
+        CHECK(a->path[i] == b->path[i], "current branch message %zu: %zu vs %zu", i, a->path[i], b->path[i]);
 }
 
 static void test_roundtrip_tricky(void)
@@ -123,6 +127,85 @@ static void test_roundtrip_tricky(void)
     free(y2);
     tr_free(t);
     tr_free(u);
+}
+
+/* The texts of t's current branch, joined by '|'. */
+static void branch_texts(const tr_transcript *t, char *buf, size_t n)
+{
+    buf[0] = 0;
+    for (size_t i = 0; i < tr_len(t); i++)
+        snprintf(buf + strlen(buf), n - strlen(buf), "%s%s", i ? "|" : "", tr_msg(t, i)->text);
+}
+
+/* Branches: fork keeps every message, truncate deletes only what no other
+ * branch goes through, set_branch switches; version 2 round-trips the tree. */
+static void test_tree(void)
+{
+    tr_transcript *t = NULL, *u = NULL;
+    gc_err err = {0};
+    char got[256];
+    CHECK(tr_create(&t, &err) == 0, "%s", err.msg);
+    if (!t) return;
+    t->created = 1764168060;
+    tr_add(t, TR_USER, "u1", -1, -1, &err);
+    tr_add(t, TR_MODEL, "r1", 3, 1.5, &err);
+    tr_add(t, TR_USER, "u2", -1, -1, &err);
+    tr_add(t, TR_MODEL, "r2", 4, 2.5, &err);
+    CHECK(tr_n_branches(t) == 1 && tr_len(t) == 4 && t->n_msgs == 4, "one branch of 4");
+    CHECK(tr_fork(t, 2, &err) == 0, "%s", err.msg);
+    CHECK(t->n_msgs == 4 && tr_len(t) == 2, "fork keeps every message: %zu, branch %zu", t->n_msgs, tr_len(t));
+    tr_add(t, TR_USER, "u2b", -1, -1, &err);
+    tr_add(t, TR_MODEL, "r2b", -1, -1, &err);
+    CHECK(tr_n_branches(t) == 2, "two branches, got %zu", tr_n_branches(t));
+    CHECK(t->msgs[4].parent == 1, "the new message follows r1: parent %lld", t->msgs[4].parent);
+    branch_texts(t, got, sizeof got);
+    CHECK_STR(got, "u1|r1|u2b|r2b");
+    CHECK(tr_fork(t, 9, &err) != 0, "fork past the end refused");
+
+    char path[4200], *y1 = NULL, *y2 = NULL;
+    size_t l1 = 0, l2 = 0;
+    snprintf(path, sizeof path, "%s/tree.yaml", tmproot);
+    CHECK(tr_save(t, path, &err) == 0, "%s", err.msg);
+    CHECK(tr_load(path, &u, &err) == 0, "%s", err.msg);
+    if (u) check_same(t, u);
+    CHECK(tr_to_yaml(t, &y1, &l1, &err) == 0, "%s", err.msg);
+    if (u) CHECK(tr_to_yaml(u, &y2, &l2, &err) == 0, "%s", err.msg);
+    CHECK(y1 && y2 && l1 == l2 && !memcmp(y1, y2, l1), "re-serialized tree differs");
+    CHECK_CONTAINS(y1, "version: 2\ncurrent: 6\n");
+    CHECK_CONTAINS(y1, "  - id: 5\n    parent: 2\n    role: user\n    text: |-\n      u2b\n");
+    CHECK_CONTAINS(y1, "  - id: 1\n    role: user\n");
+    free(y1);
+    free(y2);
+
+    /* Export writes the branch on screen. */
+    char *md = NULL;
+    size_t ml = 0;
+    CHECK(tr_to_markdown(t, &md, &ml, &err) == 0, "%s", err.msg);
+    CHECK(md && strstr(md, "u2b") && !strstr(md, "u2\n"), "markdown holds the current branch only: %s", md);
+    free(md);
+
+    CHECK(tr_set_branch(t, tr_branch_leaf(t, 0), &err) == 0, "%s", err.msg);
+    branch_texts(t, got, sizeof got);
+    CHECK_STR(got, "u1|r1|u2|r2");
+    /* Undo on this branch deletes u2 and r2 (nothing else goes through them), not r1. */
+    tr_truncate(t, 2);
+    CHECK(t->n_msgs == 4 && tr_n_branches(t) == 1, "%zu messages, %zu branches left", t->n_msgs, tr_n_branches(t));
+    branch_texts(t, got, sizeof got);
+    CHECK_STR(got, "u1|r1");
+    CHECK(t->msgs[2].parent == 1 && t->msgs[3].parent == 2, "renumbered parents %lld %lld", t->msgs[2].parent,
+          t->msgs[3].parent);
+    tr_truncate(t, 0);
+    CHECK(t->n_msgs == 4 && tr_len(t) == 0, "r1 and u1 stay: another branch goes through them");
+    tr_free(t);
+    tr_free(u);
+
+    /* A version 2 sample: current picks the branch. */
+    CHECK(tr_load(DATA "/good-tree.yaml", &t, &err) == 0, "%s", err.msg);
+    if (!t) return;
+    branch_texts(t, got, sizeof got);
+    CHECK_STR(got, "Hello|Hi|Tell me a story");
+    CHECK(tr_n_branches(t) == 2, "2 branches");
+    tr_free(t);
 }
 
 /* Random texts built from the pieces YAML is touchy about. */
@@ -186,7 +269,7 @@ static int load_sample(const char *path, tfs_warnings *w, gc_err *err)
 
 static void test_good_samples(void)
 {
-    tfs_check_samples(DATA, "good-", 4, load_sample);
+    tfs_check_samples(DATA, "good-", 5, load_sample);
     tr_transcript *t = NULL;
     gc_err err = {0};
     CHECK(tr_load(DATA "/good-full.yaml", &t, &err) == 0, "%s", err.msg);
@@ -206,7 +289,7 @@ static void test_good_samples(void)
 
 static void test_bad_samples(void)
 {
-    tfs_check_samples(DATA, "bad-", 38, load_sample);
+    tfs_check_samples(DATA, "bad-", 41, load_sample);
 }
 
 /* Over the size limit: a sparse file; the error names the file and a line. */
@@ -532,6 +615,7 @@ int main(void)
     TEST_RUN(test_invalid_utf8_repaired);
     TEST_RUN(test_good_samples);
     TEST_RUN(test_bad_samples);
+    TEST_RUN(test_tree);
     TEST_RUN(test_oversized);
     TEST_RUN(test_names);
     TEST_RUN(test_default_name);

@@ -5,6 +5,7 @@
 # stop it; pids listed in $PIDS are killed at exit too. Then:
 #   ok TEXT / bad TEXT          a result line; bad sets fail=1
 #   until_ok SECONDS CMD...     CMD every 50 ms until it succeeds or time is up
+#   tui_start S ARGS...         gemma-chat ARGS in session S, private HOME/XDG dirs
 #   cap S / fmt S FORMAT        the screen of session S / a tmux format of it
 #   screen_has S ERE, screen_lacks S ERE, screen_is S FILE, file_has FILE ERE
 #   wait_for S ERE [SECONDS]    until a line of the screen matches (shows it if not)
@@ -46,6 +47,14 @@ until_ok() {
     _n=$(( $1 * 20 )); shift
     while [ $_n -gt 0 ]; do "$@" && return 0; sleep 0.05; _n=$((_n - 1)); done
     return 1
+}
+# tui_start S ARGS...: $BIN ARGS in a new 80x40 session S with HOME and the
+# XDG directories in $T, no inputrc, NO_COLOR empty; stderr to $T/S.err.
+tui_start() {
+    _s=$1; shift
+    tm new-session -d -x 80 -y 40 -s "$_s" -e INPUTRC=/dev/null -e "HOME=$T" -e NO_COLOR= \
+        -e "XDG_STATE_HOME=$T/state" -e "XDG_DATA_HOME=$T/data" -e "XDG_CONFIG_HOME=$T/config" \
+        "'$BIN' $* 2>'$T/$_s.err'; exec sleep 600"
 }
 cap() { tm capture-pane -p -t "$1"; }
 fmt() { tm display -p -t "$1" "$2"; }

@@ -102,8 +102,9 @@ def main():
         fail.append(f"transcripts: {files}")
     else:
         text = open(f"{tdir}/{files[0]}", encoding="utf-8").read()
-        users = re.findall(r"- role: user\n    text: (?:\|-\n      )?(.*)\n", text)
-        n_model = len(re.findall(r"- role: model\n", text))
+        # (format version 2: each message starts with its id, then its parent)
+        users = re.findall(r"^    role: user\n    text: (?:\|-\n      )?(.*)\n", text, re.M)
+        n_model = len(re.findall(r"^    role: model\n", text, re.M))
         expect = [message(i) for i in range(1, a.turns + 1)]
         if users != expect:
             bad = next((k for k in range(min(len(users), len(expect))) if users[k] != expect[k]), None)
