@@ -6,7 +6,7 @@
 . "$(dirname "$0")/chat_lib.sh"
 chat_init branch
 printf 'show_stats: true\n' > "$T/stats.yaml"
-G="-m $M --backend cpu --temp 0 -n 12"
+G="-m $M --backend cpu --temp 0 -n 12 --persona none"
 
 cat > "$T/script" <<'EOF'
 What is a lighthouse?
