@@ -179,8 +179,10 @@ K_INLINE void wsum_cols(int nz, int n_x, int n_t, int c0, const float *p, size_t
     int x = 0;
     for (; x + 3 <= n_x; x += 3)
         wsum_tile(3, nz, n_t, c0, p + x * p_stride, p_stride, v, v_stride, out + x * out_stride, out_stride);
-    if (n_x - x == 2) wsum_tile(2, nz, n_t, c0, p + x * p_stride, p_stride, v, v_stride, out + x * out_stride, out_stride);
-    if (n_x - x == 1) wsum_tile(1, nz, n_t, c0, p + x * p_stride, p_stride, v, v_stride, out + x * out_stride, out_stride);
+    const float *px = p + x * p_stride;
+    float *ox = out + x * out_stride;
+    if (n_x - x == 2) wsum_tile(2, nz, n_t, c0, px, p_stride, v, v_stride, ox, out_stride);
+    if (n_x - x == 1) wsum_tile(1, nz, n_t, c0, px, p_stride, v, v_stride, ox, out_stride);
 }
 
 static void wsum(int n_x, int n_t, int n, const float *p, size_t p_stride, const float *v, size_t v_stride,

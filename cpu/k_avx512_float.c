@@ -133,7 +133,8 @@ K_INLINE void wsum_tile(int nx, int n_t, int c0, int n, const float *p, size_t p
     __m512 acc[4][4];
     K_UNROLL for (int z = 0; z < 4; z++) m[z] = tail_mask(n - c0 - 16 * z);
     K_UNROLL for (int x = 0; x < nx; x++)
-        K_UNROLL for (int z = 0; z < 4; z++) acc[x][z] = _mm512_maskz_loadu_ps(m[z], out + x * out_stride + c0 + 16 * z);
+        K_UNROLL for (int z = 0; z < 4; z++)
+            acc[x][z] = _mm512_maskz_loadu_ps(m[z], out + x * out_stride + c0 + 16 * z);
     for (int t = 0; t < n_t; t++) {
         __m512 vv[4];
         K_UNROLL for (int z = 0; z < 4; z++) vv[z] = _mm512_maskz_loadu_ps(m[z], v + t * v_stride + c0 + 16 * z);

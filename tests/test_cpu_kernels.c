@@ -438,7 +438,8 @@ static void test_vec(void)
                 for (int x = 0; x < nx; x++)
                     for (int cc = 0; cc < OS; cc++) {
                         float g = o[x * OS + cc];
-                        if (cc < n) close &= fabs(g - wsum_want[x * N + cc]) <= 1e-5 * (1 + fabs(wsum_want[x * N + cc]));
+                        double w = wsum_want[x * N + cc];
+                        if (cc < n) close &= fabs(g - w) <= 1e-5 * (1 + fabs(w));
                         else guard &= g == 12345.0f;
                     }
                 for (int i = nx * OS; i < NX * OS + 4; i++) guard &= o[i] == 12345.0f;
