@@ -379,7 +379,7 @@ static void nb_matmul_geglu(backend *be, be_tensor *dst, const be_tensor *wgate,
 
 /* Query rows per prefill chunk: their scores and the K / V rows they share
  * stay in the core's cache while the chunk runs. */
-enum { ATTN_ROWS = 32 };
+enum { ATTN_ROWS = 16 };
 
 typedef struct attn_job {
     native *nb;
