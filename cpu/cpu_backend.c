@@ -9,7 +9,12 @@
  *    chunk streams its rows once for all activation rows (cpu/kernels.h).
  *    Products that read the same activations (Q, K and V) convert them once.
  *  - weights stay in the file mapping; the kernel reads them in place.
- *  - attention runs one (query row, head) pair per chunk.
+ *  - attention: a chunk is a block of query rows of one head (prefill) or the
+ *    query heads of one KV head (decode); its scores over the keys come from
+ *    the F32 matrix kernel (K rows as weights, the queries as activations),
+ *    then a SIMD softmax and a weighted sum of V rows that keeps all the
+ *    chunk's outputs in registers. K and V rows of a window are read in runs
+ *    of consecutive slots (a ring layer wraps once at most).
  * Accumulation is f32 (norm sums in double, as cheap here as f32).
  */
 #include "cpu/cpu_backend.h"
@@ -41,7 +46,8 @@ typedef struct native {
     cpu_pool *pool;
     cpu_isa isa;
     cpu_quantize_fn quantize[CPU_ACT_COUNT];  /* the best converter of each format at isa */
-    cpu_vec_ops vec;           /* the f32 vector helpers at isa (attention) */
+    cpu_vec_ops vec;           /* the f32 vector helpers at isa (attention, GeGLU) */
+    cpu_gemm_fn gemm_f32;      /* the F32 matrix kernel at isa: attention's scores */
 
     conv_slot conv[2];         /* the last two conversions (geglu's weights may differ in type) */
     int conv_next;
@@ -49,7 +55,8 @@ typedef struct native {
     size_t resid_cap;
     float *partial;            /* [partial_cap] products per term (and GeGLU's up products) */
     size_t partial_cap;
-    float *scores;             /* [threads][n_ctx] attention probabilities */
+    float *scores;             /* [threads][scores_per_thread] attention probabilities */
+    size_t scores_cap;
 } native;
 
 static native *nb_of(backend *be) { return (native *)be; }
@@ -83,18 +90,6 @@ static int nb_weight(backend *be, const gguf_tensor *gt, be_tensor **out, gc_err
     be_tensor *t = *out;
     if (t->data && !(t->impl = cpu_kernel_for(t->type, nb->isa, NULL, NULL)))
         return gc_errf(err, "tensor '%s': the CPU backend has no %s kernel", t->name, quant_type_name(t->type));
-    return 0;
-}
-
-static int nb_kv_cache(backend *be, int n_layer, int n_ctx, const int *slots, int n_kv_head, int head_dim,
-                       gc_err *err)
-{
-    native *nb = nb_of(be);
-    free(nb->scores);
-    nb->scores = NULL;
-    if (hb_kv_cache(be, n_layer, n_ctx, slots, n_kv_head, head_dim, err)) return -1;
-    nb->scores = malloc((size_t)cpu_pool_threads(nb->pool) * n_ctx * sizeof *nb->scores);
-    if (!nb->scores) return gc_errf(err, "kv cache: out of memory for the attention scores");
     return 0;
 }
 
@@ -382,43 +377,81 @@ static void nb_matmul_geglu(backend *be, be_tensor *dst, const be_tensor *wgate,
     run_matmul(nb, "matmul_geglu", dst, wgate, wup, src, rows, n_in, n_ff);
 }
 
+/* Query rows per prefill chunk: their scores and the K / V rows they share
+ * stay in the core's cache while the chunk runs. */
+enum { ATTN_ROWS = 16 };
+
 typedef struct attn_job {
     native *nb;
     float *out;                /* [rows][n_head][head_dim] */
     const float *q;            /* [rows][n_head][head_dim] */
-    int layer, pos0;
+    int layer, rows, pos0;
+    int heads_per_chunk;       /* decode: query heads of one KV head per chunk */
+    size_t scores_per_thread;  /* floats of nb->scores each thread has */
     be_attn_params p;
 } attn_job;
 
-/* One query row and head: scores scaled, capped, masked; softmax; @ V. */
+/* The oldest key position query position qpos sees (older ones are masked). */
+static int first_key(const be_attn_params *p, int qpos)
+{
+    return p->window > 0 && qpos - p->window + 1 > 0 ? qpos - p->window + 1 : 0;
+}
+
+/* Positions t .. t + run - 1 (run <= n) lie in consecutive slots of layer. */
+static int slot_run(const host_backend *hb, int layer, int t, int n)
+{
+    int left = hb->slots[layer] - t % hb->slots[layer];
+    return left < n ? left : n;
+}
+
+/* Attention of n_x query vectors of KV head g: vector x at q + x * stride
+ * (floats), at position qpos0 + x * qpos_step, its output at out + x * stride.
+ * Scores fill the rectangle of keys first_key(first) .. last query position;
+ * each row's softmax covers its own keys, the rest of the row is zero. */
+static void attn_block(const attn_job *j, int thread, int g, const float *q, float *out, size_t stride, int n_x,
+                       int qpos0, int qpos_step)
+{
+    const be_attn_params *p = &j->p;
+    const host_backend *hb = &j->nb->hb;
+    int hd = p->head_dim, lo = first_key(p, qpos0), hi = qpos0 + (n_x - 1) * qpos_step, span = hi - lo + 1;
+    size_t kv_row = (size_t)hb->n_kv_head * hd;
+    float *sc = j->nb->scores + (size_t)thread * j->scores_per_thread;   /* [n_x][span] */
+    for (int t = lo, run; t <= hi; t += run) {
+        run = slot_run(hb, j->layer, t, hi - t + 1);
+        const float *k = hb->k_cache + hb_cache_index(hb, j->layer, t) + (size_t)g * hd;
+        j->nb->gemm_f32(hd, run, n_x, (const uint8_t *)k, kv_row * sizeof(float), (const uint8_t *)q,
+                        stride * sizeof(float), sc + (t - lo), (size_t)span);
+    }
+    for (int x = 0; x < n_x; x++) {
+        int qpos = qpos0 + x * qpos_step, a = first_key(p, qpos) - lo, b = qpos - lo;
+        float *row = sc + (size_t)x * span;
+        memset(row, 0, (size_t)a * sizeof *row);
+        memset(row + b + 1, 0, (size_t)(span - b - 1) * sizeof *row);
+        j->nb->vec.softmax(row + a, b - a + 1, p->scale, p->softcap);
+        memset(out + x * stride, 0, (size_t)hd * sizeof *out);
+    }
+    for (int t = lo, run; t <= hi; t += run) {
+        run = slot_run(hb, j->layer, t, hi - t + 1);
+        const float *v = hb->v_cache + hb_cache_index(hb, j->layer, t) + (size_t)g * hd;
+        j->nb->vec.wsum(n_x, run, hd, sc + (t - lo), (size_t)span, v, kv_row, out, stride);
+    }
+}
+
 static void attn_chunk(void *ctx, int chunk, int thread)
 {
     const attn_job *j = ctx;
     const be_attn_params *p = &j->p;
-    int hd = p->head_dim, r = chunk / p->n_head, h = chunk % p->n_head, g = h / (p->n_head / p->n_kv_head);
-    int qpos = j->pos0 + r;
-    int t0 = p->window > 0 && qpos - p->window + 1 > 0 ? qpos - p->window + 1 : 0; /* older keys are masked */
-    const float *qv = j->q + ((size_t)r * p->n_head + h) * hd;
-    const host_backend *hb = &j->nb->hb;
-    float *sc = j->nb->scores + (size_t)thread * hb->n_ctx; // [n_ctx], by position
-    float mx = -INFINITY;
-    for (int t = t0; t <= qpos; t++) {
-        float s = p->scale * j->nb->vec.dot(qv, hb->k_cache + hb_cache_index(hb, j->layer, t) + (size_t)g * hd, hd);
-        if (p->softcap > 0) s = p->softcap * tanhf(s / p->softcap);
-        sc[t] = s;
-        if (s > mx) mx = s;
+    int hd = p->head_dim, per_kv = p->n_head / p->n_kv_head;
+    if (j->rows == 1) {
+        int h0 = chunk * j->heads_per_chunk;
+        attn_block(j, thread, h0 / per_kv, j->q + (size_t)h0 * hd, j->out + (size_t)h0 * hd, (size_t)hd,
+                   j->heads_per_chunk, j->pos0, 0);
+        return;
     }
-    float sum = 0;
-    for (int t = t0; t <= qpos; t++) {
-        sc[t] = expf(sc[t] - mx);
-        sum += sc[t];
-    }
-    float *ov = j->out + ((size_t)r * p->n_head + h) * hd;
-    memset(ov, 0, (size_t)hd * sizeof *ov);
-    for (int t = t0; t <= qpos; t++)
-        j->nb->vec.axpy(sc[t], hb->v_cache + hb_cache_index(hb, j->layer, t) + (size_t)g * hd, ov, hd);
-    float inv = 1.0f / sum;
-    for (int i = 0; i < hd; i++) ov[i] *= inv;
+    int h = chunk % p->n_head, r0 = chunk / p->n_head * ATTN_ROWS;
+    int n = j->rows - r0 < ATTN_ROWS ? j->rows - r0 : ATTN_ROWS;
+    size_t at = ((size_t)r0 * p->n_head + h) * hd;
+    attn_block(j, thread, h / per_kv, j->q + at, j->out + at, (size_t)p->n_head * hd, n, j->pos0 + r0, 1);
 }
 
 static void nb_attention(backend *be, be_tensor *out, const be_tensor *q, int layer, int rows, int pos0,
@@ -434,8 +467,21 @@ static void nb_attention(backend *be, be_tensor *out, const be_tensor *q, int la
     if (out == q) { hb_fail(&nb->hb, "attention: out and q are the same tensor '%s'", out->name); return; }
     float *o = hb_f32_out(&nb->hb, out, n, "attention", "out");
     if (!o) return;
-    attn_job j = { .nb = nb, .out = o, .q = qf, .layer = layer, .pos0 = pos0, .p = *p };
-    cpu_pool_run(nb->pool, rows * p->n_head, attn_chunk, &j);
+    int threads = cpu_pool_threads(nb->pool), per_kv = p->n_head / p->n_kv_head;
+    attn_job j = { .nb = nb, .out = o, .q = qf, .layer = layer, .rows = rows, .pos0 = pos0, .p = *p,
+                   .heads_per_chunk = per_kv };
+    /* Decode: the query heads of a KV head share its K / V rows, split while
+     * that leaves threads without a chunk. */
+    while (rows == 1 && j.heads_per_chunk % 2 == 0 && p->n_kv_head * (per_kv / j.heads_per_chunk) < threads)
+        j.heads_per_chunk /= 2;
+    int n_x = rows == 1 ? j.heads_per_chunk : rows < ATTN_ROWS ? rows : ATTN_ROWS;
+    int span = nb->hb.n_ctx;   /* a chunk's keys: its window and its rows past the first, or all */
+    if (p->window > 0 && p->window + n_x - 1 < span) span = p->window + n_x - 1;
+    j.scores_per_thread = (size_t)n_x * span;
+    if (!grow(nb, (void **)&nb->scores, &nb->scores_cap, (size_t)threads * j.scores_per_thread, sizeof(float),
+              "attention scores")) return;
+    int chunks = rows == 1 ? p->n_head / j.heads_per_chunk : p->n_head * ((rows + ATTN_ROWS - 1) / ATTN_ROWS);
+    cpu_pool_run(nb->pool, chunks, attn_chunk, &j);
 }
 
 typedef struct cap_job { float *x; uint64_t n, per; float cap; } cap_job;
@@ -463,7 +509,7 @@ static const backend native_ops = {
     .name = "cpu",
     .weight = nb_weight,
     .activation = hb_activation,
-    .kv_cache = nb_kv_cache,
+    .kv_cache = hb_kv_cache,
     .destroy = nb_destroy,
     .begin_step = hb_begin_step,
     .end_step = hb_end_step,
@@ -520,6 +566,7 @@ int cpu_backend_create(const cpu_backend_opts *o, backend **out, gc_err *err)
     nb->isa = isa;
     for (int a = 0; a < CPU_ACT_COUNT; a++) nb->quantize[a] = cpu_quantizer_for((cpu_act)a, isa);
     nb->vec = cpu_vec_for(isa);
+    nb->gemm_f32 = cpu_kernel_for(GT_F32, isa, NULL, NULL)->gemm;
     if (cpu_pool_create(&nb->pool, threads, err)) {
         free(nb);
         return gc_err_prefix(err, "cpu backend");

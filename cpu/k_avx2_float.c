@@ -72,33 +72,6 @@ static const cpu_matmul_kernel kernels[] = {
     { GT_BF16, CPU_ACT_F32, gemm_bf16 },
 };
 
-static float dot(const float *a, const float *b, int n)
-{
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-    }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    __m256 s = _mm256_add_ps(s0, s1);
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    float r = _mm_cvtss_f32(h);
-    for (; i < n; i++) r += a[i] * b[i];
-    return r;
-}
-
-static void axpy(float a, const float *x, float *y, int n)
-{
-    __m256 va = _mm256_set1_ps(a);
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; i++) y[i] += a * x[i];
-}
-
 /* e^t for t in [-87, 88] (clamped there): t = k ln2 + f with |f| <= ln2/2,
  * e^f by its Taylor polynomial to f^6 (relative error ~2e-7), times 2^k
  * built in the exponent bits. */
@@ -118,6 +91,109 @@ static inline __m256 exp_ps(__m256 t)
     p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* tanh y = sign(y) (1 - e) / (1 + e), e = e^(-2|y|) in (0, 1]: no overflow. */
+static inline __m256 tanh_ps(__m256 y)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    __m256 e = exp_ps(_mm256_mul_ps(_mm256_andnot_ps(sign, y), _mm256_set1_ps(-2.0f)));
+    __m256 t = _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e));
+    return _mm256_or_ps(t, _mm256_and_ps(sign, y));
+}
+
+static inline float hsum(__m256 s)
+{
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+static inline float hmax(__m256 s)
+{
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+}
+
+/* The capped, scaled score of one value (the tail) as the vector loop computes it. */
+static inline float capped1(float x, float scale, float cap)
+{
+    __m256 c = _mm256_set1_ps(scale * x);
+    if (cap > 0) c = _mm256_mul_ps(_mm256_set1_ps(cap), tanh_ps(_mm256_mul_ps(c, _mm256_set1_ps(1.0f / cap))));
+    return _mm256_cvtss_f32(c);
+}
+
+static void softmax(float *s, int n, float scale, float cap)
+{
+    const __m256 vs = _mm256_set1_ps(scale), vc = _mm256_set1_ps(cap), vic = _mm256_set1_ps(cap > 0 ? 1.0f / cap : 0);
+    __m256 mx = _mm256_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 c = _mm256_mul_ps(vs, _mm256_loadu_ps(s + i));
+        if (cap > 0) c = _mm256_mul_ps(vc, tanh_ps(_mm256_mul_ps(c, vic)));
+        _mm256_storeu_ps(s + i, c);
+        mx = _mm256_max_ps(mx, c);
+    }
+    float m = hmax(mx);
+    for (int k = i; k < n; k++) {
+        s[k] = capped1(s[k], scale, cap);
+        if (s[k] > m) m = s[k];
+    }
+    __m256 vm = _mm256_set1_ps(m), sum = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(s + i), vm));
+        _mm256_storeu_ps(s + i, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    float tot = hsum(sum);
+    for (int k = i; k < n; k++) tot += s[k] = _mm256_cvtss_f32(exp_ps(_mm256_set1_ps(s[k] - m)));
+    __m256 inv = _mm256_set1_ps(1.0f / tot);
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(s + i, _mm256_mul_ps(inv, _mm256_loadu_ps(s + i)));
+    for (; i < n; i++) s[i] *= 1.0f / tot;
+}
+
+/* NX outputs x 8 NZ columns from c0 in NZ x NX registers. */
+K_INLINE void wsum_tile(int nx, int nz, int n_t, int c0, const float *p, size_t p_stride, const float *v,
+                        size_t v_stride, float *out, size_t out_stride)
+{
+    __m256 acc[4][4];
+    K_UNROLL for (int x = 0; x < nx; x++)
+        K_UNROLL for (int z = 0; z < nz; z++) acc[x][z] = _mm256_loadu_ps(out + x * out_stride + c0 + 8 * z);
+    for (int t = 0; t < n_t; t++) {
+        __m256 vv[4];
+        K_UNROLL for (int z = 0; z < nz; z++) vv[z] = _mm256_loadu_ps(v + t * v_stride + c0 + 8 * z);
+        K_UNROLL for (int x = 0; x < nx; x++) {
+            __m256 a = _mm256_broadcast_ss(p + x * p_stride + t);
+            K_UNROLL for (int z = 0; z < nz; z++) acc[x][z] = _mm256_fmadd_ps(a, vv[z], acc[x][z]);
+        }
+    }
+    K_UNROLL for (int x = 0; x < nx; x++)
+        K_UNROLL for (int z = 0; z < nz; z++) _mm256_storeu_ps(out + x * out_stride + c0 + 8 * z, acc[x][z]);
+}
+
+/* All n_x outputs for columns c0 .. c0 + 8 nz - 1. */
+K_INLINE void wsum_cols(int nz, int n_x, int n_t, int c0, const float *p, size_t p_stride, const float *v,
+                        size_t v_stride, float *out, size_t out_stride)
+{
+    int x = 0;
+    for (; x + 3 <= n_x; x += 3)
+        wsum_tile(3, nz, n_t, c0, p + x * p_stride, p_stride, v, v_stride, out + x * out_stride, out_stride);
+    const float *px = p + x * p_stride;
+    float *ox = out + x * out_stride;
+    if (n_x - x == 2) wsum_tile(2, nz, n_t, c0, px, p_stride, v, v_stride, ox, out_stride);
+    if (n_x - x == 1) wsum_tile(1, nz, n_t, c0, px, p_stride, v, v_stride, ox, out_stride);
+}
+
+static void wsum(int n_x, int n_t, int n, const float *p, size_t p_stride, const float *v, size_t v_stride,
+                 float *out, size_t out_stride)
+{
+    int c0 = 0;
+    for (; c0 + 32 <= n; c0 += 32) wsum_cols(4, n_x, n_t, c0, p, p_stride, v, v_stride, out, out_stride);
+    for (; c0 + 8 <= n; c0 += 8) wsum_cols(1, n_x, n_t, c0, p, p_stride, v, v_stride, out, out_stride);
+    for (; c0 < n; c0++)   /* the last n % 8 columns */
+        for (int x = 0; x < n_x; x++)
+            for (int t = 0; t < n_t; t++) out[x * out_stride + c0] += p[x * p_stride + t] * v[t * v_stride + c0];
 }
 
 /* GeGLU as in the AVX-512 family: gelu_tanh(x) = x / (1 + e^(-2v)). */
@@ -141,8 +217,8 @@ static void geglu(float *g, const float *u, int n)
 const cpu_kernel_family cpu_fam_avx2_float = {
     .name = "avx2 float",
     .isa = CPU_ISA_AVX2,
-    .dot = dot,
-    .axpy = axpy,
+    .softmax = softmax,
+    .wsum = wsum,
     .geglu = geglu,
     .kernels = kernels,
     .n_kernels = sizeof kernels / sizeof kernels[0],

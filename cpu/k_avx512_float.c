@@ -10,6 +10,7 @@
 #include "cpu/k_tiles.h"
 
 #include <immintrin.h>
+#include <math.h>
 
 #include "model/quant.h"
 
@@ -66,31 +67,6 @@ static const cpu_matmul_kernel kernels[] = {
     { GT_BF16, CPU_ACT_F32, gemm_bf16 },
 };
 
-static float dot(const float *a, const float *b, int n)
-{
-    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
-    }
-    for (; i < n; i += 16) {   /* the tail under a mask */
-        __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
-        s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s0);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-}
-
-static void axpy(float a, const float *x, float *y, int n)
-{
-    __m512 va = _mm512_set1_ps(a);
-    for (int i = 0; i < n; i += 16) {
-        __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
-        __m512 v = _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i));
-        _mm512_mask_storeu_ps(y + i, m, v);
-    }
-}
-
 /* e^t for t in [-87, 88] (clamped there): t = k ln2 + f with |f| <= ln2/2,
  * e^f by its Taylor polynomial to f^6 (relative error ~2e-7), times 2^k. */
 static inline __m512 exp_ps(__m512 t)
@@ -110,6 +86,85 @@ static inline __m512 exp_ps(__m512 t)
     return _mm512_scalef_ps(p, k);
 }
 
+K_INLINE __mmask16 tail_mask(int left) { return left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0; }
+
+/* tanh y = sign(y) (1 - e) / (1 + e), e = e^(-2|y|) in (0, 1]: no overflow. */
+K_INLINE __m512 tanh_ps(__m512 y)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 a = _mm512_abs_ps(y);
+    __m512 e = exp_ps(_mm512_mul_ps(a, _mm512_set1_ps(-2.0f)));
+    __m512 t = _mm512_div_ps(_mm512_sub_ps(one, e), _mm512_add_ps(one, e));
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(t),
+                                               _mm512_and_si512(_mm512_castps_si512(y),
+                                                                _mm512_set1_epi32((int)0x80000000u))));
+}
+
+static void softmax(float *s, int n, float scale, float cap)
+{
+    const __m512 vs = _mm512_set1_ps(scale), vc = _mm512_set1_ps(cap), vic = _mm512_set1_ps(cap > 0 ? 1.0f / cap : 0);
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 c = _mm512_mul_ps(vs, _mm512_maskz_loadu_ps(m, s + i));
+        if (cap > 0) c = _mm512_mul_ps(vc, tanh_ps(_mm512_mul_ps(c, vic)));
+        _mm512_mask_storeu_ps(s + i, m, c);
+        mx = _mm512_mask_max_ps(mx, m, mx, c);
+    }
+    __m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(mx)), sum = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + i), vm));
+        _mm512_mask_storeu_ps(s + i, m, e);
+        sum = _mm512_mask_add_ps(sum, m, sum, e);
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(s + i, m, _mm512_mul_ps(inv, _mm512_maskz_loadu_ps(m, s + i)));
+    }
+}
+
+/* NX outputs x 64 columns from c0 (masked past n) in 4 x NX registers. */
+K_INLINE void wsum_tile(int nx, int n_t, int c0, int n, const float *p, size_t p_stride, const float *v,
+                        size_t v_stride, float *out, size_t out_stride)
+{
+    __mmask16 m[4];
+    __m512 acc[4][4];
+    K_UNROLL for (int z = 0; z < 4; z++) m[z] = tail_mask(n - c0 - 16 * z);
+    K_UNROLL for (int x = 0; x < nx; x++)
+        K_UNROLL for (int z = 0; z < 4; z++)
+            acc[x][z] = _mm512_maskz_loadu_ps(m[z], out + x * out_stride + c0 + 16 * z);
+    for (int t = 0; t < n_t; t++) {
+        __m512 vv[4];
+        K_UNROLL for (int z = 0; z < 4; z++) vv[z] = _mm512_maskz_loadu_ps(m[z], v + t * v_stride + c0 + 16 * z);
+        K_UNROLL for (int x = 0; x < nx; x++) {
+            __m512 a = _mm512_set1_ps(p[x * p_stride + t]);
+            K_UNROLL for (int z = 0; z < 4; z++) acc[x][z] = _mm512_fmadd_ps(a, vv[z], acc[x][z]);
+        }
+    }
+    K_UNROLL for (int x = 0; x < nx; x++)
+        K_UNROLL for (int z = 0; z < 4; z++) _mm512_mask_storeu_ps(out + x * out_stride + c0 + 16 * z, m[z], acc[x][z]);
+}
+
+static void wsum(int n_x, int n_t, int n, const float *p, size_t p_stride, const float *v, size_t v_stride,
+                 float *out, size_t out_stride)
+{
+    for (int c0 = 0; c0 < n; c0 += 64) {
+        int x = 0;
+        for (; x + 4 <= n_x; x += 4)
+            wsum_tile(4, n_t, c0, n, p + x * p_stride, p_stride, v, v_stride, out + x * out_stride, out_stride);
+        const float *px = p + x * p_stride;
+        float *ox = out + x * out_stride;
+        switch (n_x - x) {
+        case 0: break;
+        case 1: wsum_tile(1, n_t, c0, n, px, p_stride, v, v_stride, ox, out_stride); break;
+        case 2: wsum_tile(2, n_t, c0, n, px, p_stride, v, v_stride, ox, out_stride); break;
+        default: wsum_tile(3, n_t, c0, n, px, p_stride, v, v_stride, ox, out_stride); break;
+        }
+    }
+}
+
 /* GeGLU: gelu_tanh(x) = 0.5 x (1 + tanh(v)) = x / (1 + e^(-2v)), v = sqrt(2/pi) (x + 0.044715 x^3);
  * the second form needs one exponential and no tanh. */
 static void geglu(float *g, const float *u, int n)
@@ -117,7 +172,7 @@ static void geglu(float *g, const float *u, int n)
     const __m512 c2 = _mm512_set1_ps(-2.0f * 0.79788456080286535588f), c3 = _mm512_set1_ps(0.044715f);
     const __m512 one = _mm512_set1_ps(1.0f);
     for (int i = 0; i < n; i += 16) {
-        __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 m = tail_mask(n - i);
         __m512 x = _mm512_maskz_loadu_ps(m, g + i);
         __m512 v = _mm512_mul_ps(c2, _mm512_fmadd_ps(_mm512_mul_ps(c3, x), _mm512_mul_ps(x, x), x));
         __m512 y = _mm512_div_ps(x, _mm512_add_ps(one, exp_ps(v)));
@@ -128,8 +183,8 @@ static void geglu(float *g, const float *u, int n)
 const cpu_kernel_family cpu_fam_avx512_float = {
     .name = "avx512 float",
     .isa = CPU_ISA_AVX512,
-    .dot = dot,
-    .axpy = axpy,
+    .softmax = softmax,
+    .wsum = wsum,
     .geglu = geglu,
     .kernels = kernels,
     .n_kernels = sizeof kernels / sizeof kernels[0],

@@ -73,20 +73,31 @@ static const cpu_matmul_kernel kernels[] = {
     { GT_BF16, CPU_ACT_F32, gemm_bf16 },
 };
 
-/* Eight partial sums: independent chains the compiler can keep in vector lanes. */
-static float dot(const float *a, const float *b, int n)
+static void softmax(float *s, int n, float scale, float cap)
 {
-    float s[8] = { 0 };
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++) s[l] += a[i + l] * b[i + l];
-    for (; i < n; i++) s[0] += a[i] * b[i];
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        float c = scale * s[i];
+        if (cap > 0) c = cap * tanhf(c / cap);
+        s[i] = c;
+        if (c > mx) mx = c;
+    }
+    float sum = 0;
+    for (int i = 0; i < n; i++) sum += s[i] = expf(s[i] - mx);
+    float inv = 1.0f / sum;
+    for (int i = 0; i < n; i++) s[i] *= inv;
 }
 
-static void axpy(float a, const float *x, float *y, int n)
+static void wsum(int n_x, int n_t, int n, const float *p, size_t p_stride, const float *v, size_t v_stride,
+                 float *out, size_t out_stride)
 {
-    for (int i = 0; i < n; i++) y[i] += a * x[i];
+    for (int x = 0; x < n_x; x++)
+        for (int t = 0; t < n_t; t++) {
+            float a = p[x * p_stride + t];
+            const float *vt = v + t * v_stride;
+            float *o = out + x * out_stride;
+            for (int c = 0; c < n; c++) o[c] += a * vt[c];
+        }
 }
 
 /* GeGLU with the tanh form of GELU (GEMMA.md), 0.5 x (1 + tanh(v)) with
@@ -104,8 +115,8 @@ static void geglu(float *g, const float *u, int n)
 const cpu_kernel_family cpu_fam_portable_float = {
     .name = "portable float",
     .isa = CPU_ISA_PORTABLE,
-    .dot = dot,
-    .axpy = axpy,
+    .softmax = softmax,
+    .wsum = wsum,
     .geglu = geglu,
     .kernels = kernels,
     .n_kernels = sizeof kernels / sizeof kernels[0],

@@ -54,8 +54,8 @@ cpu_vec_ops cpu_vec_for(cpu_isa isa)
     for (int l = isa; l >= 0; l--)
         for (size_t f = 0; f < sizeof families[0] / sizeof families[0][0]; f++) {
             const cpu_kernel_family *fam = families[l][f];
-            if (fam && !v.dot) v.dot = fam->dot;
-            if (fam && !v.axpy) v.axpy = fam->axpy;
+            if (fam && !v.softmax) v.softmax = fam->softmax;
+            if (fam && !v.wsum) v.wsum = fam->wsum;
             if (fam && !v.geglu) v.geglu = fam->geglu;
         }
     return v;

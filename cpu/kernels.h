@@ -81,6 +81,19 @@ typedef struct cpu_matmul_kernel {
     cpu_gemm_fn gemm;
 } cpu_matmul_kernel;
 
+/* Attention scores, in place: s[i] = e^(c[i] - max c) / sum_j e^(c[j] - max c)
+ * for i < n (n >= 1), c[i] = cap tanh(scale s[i] / cap), or scale s[i] where
+ * cap is 0. The SIMD levels compute tanh and e^x by polynomial (relative
+ * error ~2e-7 of e^x, ~1e-7 absolute of tanh). */
+typedef void (*cpu_softmax_fn)(float *s, int n, float scale, float cap);
+
+/* Weighted sums of rows (attention's probabilities times V), added to out:
+ * out[x * out_stride + c] += sum_t p[x * p_stride + t] * v[t * v_stride + c]
+ * for x < n_x, t < n_t, c < n. Strides count floats. Each V row is read once
+ * for all n_x outputs, which stay in registers across t. */
+typedef void (*cpu_wsum_fn)(int n_x, int n_t, int n, const float *p, size_t p_stride, const float *v,
+                            size_t v_stride, float *out, size_t out_stride);
+
 /* A family: the kernels of one ISA level for some weight types, and the
  * quantizers of that level (NULL where the family has none of a format). */
 typedef struct cpu_kernel_family {
@@ -89,18 +102,18 @@ typedef struct cpu_kernel_family {
     const cpu_matmul_kernel *kernels;     /* [n_kernels] */
     int n_kernels;
     cpu_quantize_fn quantize[CPU_ACT_COUNT];
-    /* f32 vector helpers of the level (attention over the KV cache), NULL
-     * where the family has none: */
-    float (*dot)(const float *a, const float *b, int n);           /* sum a[i] * b[i] */
-    void (*axpy)(float a, const float *x, float *y, int n);        /* y[i] += a * x[i] */
+    /* f32 vector helpers of the level (attention over the KV cache, GeGLU),
+     * NULL where the family has none: */
+    cpu_softmax_fn softmax;
+    cpu_wsum_fn wsum;
     void (*geglu)(float *g, const float *u, int n);                /* g[i] = gelu_tanh(g[i]) * u[i] */
 } cpu_kernel_family;
 
 /* The best f32 vector helpers at level isa or below (never NULL: the
- * portable float family has both). */
+ * portable float family has them all). */
 typedef struct cpu_vec_ops {
-    float (*dot)(const float *a, const float *b, int n);
-    void (*axpy)(float a, const float *x, float *y, int n);
+    cpu_softmax_fn softmax;
+    cpu_wsum_fn wsum;
     void (*geglu)(float *g, const float *u, int n);
 } cpu_vec_ops;
 cpu_vec_ops cpu_vec_for(cpu_isa isa);

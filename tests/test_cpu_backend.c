@@ -180,6 +180,36 @@ static void test_embed_norms(void)
     CHECK(compare(px, R * C) <= 2e-5, "%s add_rmsnorm", label);
 }
 
+/* One step of both backends: rows of q, k and v (q and k of magnitude mag)
+ * through qk_rope_store (head norms qn / kn, or none where NULL) at pos0,
+ * then attention with p; q after rope and the outputs must agree. */
+static void attn_case(int layer, int pos0, int rows, const be_attn_params *p, const pair *qn, const pair *kn,
+                      float mag)
+{
+    int H = p->n_head, HKV = p->n_kv_head, D = p->head_dim;
+    float *q = malloc(rows * H * D * 4), *k = malloc(rows * HKV * D * 4), *v = malloc(rows * HKV * D * 4);
+    vt_rand(q, rows * H * D, mag);
+    vt_rand(k, rows * HKV * D, mag);
+    vt_rand(v, rows * HKV * D, 1);
+    pair pq = act2(rows * H * D, q), pk = act2(rows * HKV * D, k), pv = act2(rows * HKV * D, v);
+    pair out = act2(rows * H * D, NULL);
+    begin2();
+    ref->qk_rope_store(ref, layer, pq.r, pk.r, pv.r, qn ? qn->r : NULL, kn ? kn->r : NULL, rows, H, pos0, 10000.0f,
+                       1.0f, 1e-6f);
+    nat->qk_rope_store(nat, layer, pq.n, pk.n, pv.n, qn ? qn->n : NULL, kn ? kn->n : NULL, rows, H, pos0, 10000.0f,
+                       1.0f, 1e-6f);
+    ref->attention(ref, out.r, pq.r, layer, rows, pos0, p);
+    nat->attention(nat, out.n, pq.n, layer, rows, pos0, p);
+    end2("attention");
+    CHECK(compare(pq, rows * H * D) <= 2e-5, "%s qk_rope_store q (layer %d pos %d)", label, layer, pos0);
+    double e = compare(out, rows * H * D);
+    CHECK(e <= 2e-5, "%s attention %d/%d heads, layer %d pos0 %d rows %d: rel err %.3g", label, H, HKV, layer, pos0,
+          rows, e);
+    free(q);
+    free(k);
+    free(v);
+}
+
 /* qk_rope_store (with and without head norms) fills both caches; attention
  * over them with GQA, soft-cap, a window the rows exceed, several rows. */
 static void test_attention(void)
@@ -195,30 +225,33 @@ static void test_attention(void)
     const int chunks[][2] = { { 0, 13 }, { 13, 1 }, { 14, 20 }, { 34, 1 } };   /* pos0, rows */
     for (int layer = 0; layer < 2; layer++)
         for (int ci = 0; ci < 4; ci++) {
-            int pos0 = chunks[ci][0], rows = chunks[ci][1];
-            float *q = malloc(rows * H * D * 4), *k = malloc(rows * HKV * D * 4), *v = malloc(rows * HKV * D * 4);
-            vt_rand(q, rows * H * D, 1);
-            vt_rand(k, rows * HKV * D, 1);
-            vt_rand(v, rows * HKV * D, 1);
-            pair pq = act2(rows * H * D, q), pk = act2(rows * HKV * D, k), pv = act2(rows * HKV * D, v);
-            pair out = act2(rows * H * D, NULL);
-            const be_tensor *nr = layer ? pqn.r : NULL, *nk = layer ? pkn.r : NULL;
-            const be_tensor *nn = layer ? pqn.n : NULL, *nkk = layer ? pkn.n : NULL;
             be_attn_params p = { .n_head = H, .n_kv_head = HKV, .head_dim = D, .scale = 0.17f,
                                  .softcap = layer ? 0 : 5.0f, .window = layer ? 0 : 9 };
-            begin2();
-            ref->qk_rope_store(ref, layer, pq.r, pk.r, pv.r, nr, nk, rows, H, pos0, 10000.0f, 1.0f, 1e-6f);
-            nat->qk_rope_store(nat, layer, pq.n, pk.n, pv.n, nn, nkk, rows, H, pos0, 10000.0f, 1.0f, 1e-6f);
-            ref->attention(ref, out.r, pq.r, layer, rows, pos0, &p);
-            nat->attention(nat, out.n, pq.n, layer, rows, pos0, &p);
-            end2("attention");
-            CHECK(compare(pq, rows * H * D) <= 2e-5, "%s qk_rope_store q (layer %d pos %d)", label, layer, pos0);
-            double e = compare(out, rows * H * D);
-            CHECK(e <= 2e-5, "%s attention layer %d pos0 %d rows %d: rel err %.3g", label, layer, pos0, rows, e);
-            free(q);
-            free(k);
-            free(v);
+            attn_case(layer, chunks[ci][0], chunks[ci][1], &p, layer ? &pqn : NULL, layer ? &pkn : NULL, 1);
         }
+}
+
+/* Every chunk shape of the attention: query heads per KV head 1, 2 and 4
+ * (decode splits a KV head's heads between threads), prefills longer than a
+ * chunk of query rows, a head_dim no SIMD width divides, and a ring layer
+ * (sliding window, soft-cap) whose keys wrap around its slots. */
+static void test_attention_shapes(void)
+{
+    enum { H = 4, D = 40, CTX = 140, RING = 90, WINDOW = 16 };
+    const int kv_heads[] = { 4, 2, 1 };
+    const int slots[] = { CTX, RING };
+    const int chunks[][2] = { { 0, 70 }, { 70, 1 }, { 71, 1 }, { 72, 40 }, { 112, 1 }, { 113, 1 } };   /* pos0, rows */
+    for (int ki = 0; ki < 3; ki++) {
+        gc_err err = {0};
+        CHECK(ref->kv_cache(ref, 2, CTX, slots, kv_heads[ki], D, &err) == 0, "%s", err.msg);
+        CHECK(nat->kv_cache(nat, 2, CTX, slots, kv_heads[ki], D, &err) == 0, "%s", err.msg);
+        for (int ci = 0; ci < 6; ci++)
+            for (int layer = 0; layer < 2; layer++) {
+                be_attn_params p = { .n_head = H, .n_kv_head = kv_heads[ki], .head_dim = D, .scale = 0.16f,
+                                     .softcap = layer ? 3.0f : 0, .window = layer ? WINDOW : 0 };
+                attn_case(layer, chunks[ci][0], chunks[ci][1], &p, NULL, NULL, 3);
+            }
+    }
 }
 
 static void test_small_ops(void)
@@ -324,6 +357,7 @@ int main(void)
             TEST_RUN(test_geglu);
             TEST_RUN(test_embed_norms);
             TEST_RUN(test_attention);
+            TEST_RUN(test_attention_shapes);
             TEST_RUN(test_small_ops);
             TEST_RUN(test_kv_copy);
             ref->destroy(ref);

@@ -386,31 +386,68 @@ static void test_chooser(void)
 }
 
 /* Every family's f32 vector helpers (attention, GeGLU) against double, on
- * lengths that leave every tail, with guards after y that axpy and geglu
- * must not touch. GeGLU's inputs reach +-12, where 1 + tanh cancels. */
+ * lengths that leave every tail, with guards after the outputs that none may
+ * touch. Softmax with and without a cap (scores up to +-40 with scale 0.5:
+ * the cap 8 bends them hard); wsum for 1..5 outputs (every tile shape) adds
+ * to what out holds. GeGLU's inputs reach +-12, where 1 + tanh cancels. */
 static void test_vec(void)
 {
-    enum { N = 300 };
+    enum { N = 300, NX = 5 };
     float a[N], b[N], y[N + 4], want[N];
+    static float vm[N * N];
+    static double wsum_want[NX * N];
     for (int i = 0; i < N; i++) { a[i] = test_rand_f(); b[i] = test_rand_f(); }
+    for (int i = 0; i < N * N; i++) vm[i] = test_rand_f();
     const int lens[] = { 1, 7, 8, 15, 16, 17, 31, 33, 64, 256, 299 };
     for (int f = 0; f < N_FAMS; f++) {
         const cpu_kernel_family *fam = all_fams[f];
-        if (fam->isa > cpu_level || !fam->dot) continue;
+        if (fam->isa > cpu_level || !fam->softmax) continue;
         for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
             int n = lens[li];
-            double d = 0, mag = 0;
-            for (int i = 0; i < n; i++) { d += (double)a[i] * b[i]; mag += fabs((double)a[i] * b[i]); }
-            float got = fam->dot(a, b, n);
-            CHECK(!isnan(got) && fabs(got - d) <= 1e-6 * mag + 1e-30, "%s dot n %d: %.9g, want %.9g", fam->name, n, got, d);
-            for (int i = 0; i < N + 4; i++) y[i] = i >= n ? 12345.0f : b[i];
-            for (int i = 0; i < n; i++) want[i] = (float)((double)b[i] + 0.37 * a[i]);
-            fam->axpy(0.37f, a, y, n);
-            CHECK(test_rel_l2(y, want, (size_t)n) <= 1e-6, "%s axpy n %d", fam->name, n);
-            int guard = 1;
-            for (int i = n; i < N + 4; i++) guard &= y[i] == 12345.0f;
-            CHECK(guard, "%s axpy n %d wrote past the end", fam->name, n);
+            for (int ci = 0; ci < 2; ci++) {
+                double cap = ci ? 8.0 : 0.0, mx = -INFINITY, sum = 0, c[N];
+                for (int i = 0; i < n; i++) {
+                    c[i] = 0.5 * 40.0 * a[i];
+                    if (cap > 0) c[i] = cap * tanh(c[i] / cap);
+                    if (c[i] > mx) mx = c[i];
+                }
+                for (int i = 0; i < n; i++) sum += exp(c[i] - mx);
+                for (int i = 0; i < N + 4; i++) y[i] = i >= n ? 12345.0f : 40.0f * a[i];
+                for (int i = 0; i < n; i++) want[i] = (float)(exp(c[i] - mx) / sum);
+                fam->softmax(y, n, 0.5f, (float)cap);
+                CHECK(test_rel_l2(y, want, (size_t)n) <= 1e-5, "%s softmax n %d cap %g: rel %g", fam->name, n, cap,
+                      test_rel_l2(y, want, (size_t)n));
+                int guard = 1;
+                for (int i = n; i < N + 4; i++) guard &= y[i] == 12345.0f;
+                CHECK(guard, "%s softmax n %d wrote past the end", fam->name, n);
+            }
+            /* n_x outputs of n columns over 37 rows of V (row stride N), p rows of stride 41. */
+            for (int nx = 1; nx <= NX; nx++) {
+                enum { T = 37, PS = 41, OS = N + 1 };
+                float p[NX * PS], o[NX * OS + 4];
+                for (int i = 0; i < NX * PS; i++) p[i] = test_rand_f();
+                for (int i = 0; i < NX * OS + 4; i++) o[i] = i < nx * OS && i % OS < n ? b[i % OS] : 12345.0f;
+                for (int x = 0; x < nx; x++)
+                    for (int cc = 0; cc < n; cc++) {
+                        double d = b[cc];
+                        for (int t = 0; t < T; t++) d += (double)p[x * PS + t] * vm[t * N + cc];
+                        wsum_want[x * N + cc] = d;
+                    }
+                fam->wsum(nx, T, n, p, PS, vm, N, o, OS);
+                int close = 1, guard = 1;
+                for (int x = 0; x < nx; x++)
+                    for (int cc = 0; cc < OS; cc++) {
+                        float g = o[x * OS + cc];
+                        double w = wsum_want[x * N + cc];
+                        if (cc < n) close &= fabs(g - w) <= 1e-5 * (1 + fabs(w));
+                        else guard &= g == 12345.0f;
+                    }
+                for (int i = nx * OS; i < NX * OS + 4; i++) guard &= o[i] == 12345.0f;
+                CHECK(close, "%s wsum n_x %d n %d: a value off", fam->name, nx, n);
+                CHECK(guard, "%s wsum n_x %d n %d wrote outside its outputs", fam->name, nx, n);
+            }
             if (!fam->geglu) continue;
+            int guard;
             for (int i = 0; i < N + 4; i++) y[i] = i >= n ? 12345.0f : 12.0f * a[i];
             for (int i = 0; i < n; i++) {
                 double x = y[i], t = tanh(0.79788456080286535588 * (x + 0.044715 * x * x * x));
@@ -432,7 +469,7 @@ static void test_vec(void)
         }
     }
     cpu_vec_ops v = cpu_vec_for(cpu_level);
-    CHECK(v.dot && v.axpy && v.geglu, "no vector helpers at %s", cpu_isa_name(cpu_level));
+    CHECK(v.softmax && v.wsum && v.geglu, "no vector helpers at %s", cpu_isa_name(cpu_level));
 }
 
 int main(void)
