@@ -5,7 +5,7 @@
 #define GC_BACKENDS_H
 
 #include "model/backend.h"
-#include "model/err.h"
+#include "base/err.h"
 #include "model/gemma.h"
 #include "model/gguf.h"
 

@@ -25,7 +25,7 @@
 #include "app/session.h"
 #include "app/snapshot.h"
 #include "model/backend.h"
-#include "model/err.h"
+#include "base/err.h"
 #include "model/gemma.h"
 #include "model/gguf.h"
 #include "model/tokenizer.h"

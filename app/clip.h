@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "model/err.h"
+#include "base/err.h"
 
 /* The text of fenced code block `n` (1 = the first) of text: the lines
  * between an opening line of ``` or ~~~ (with an optional info string) and

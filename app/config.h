@@ -33,7 +33,7 @@
 #include <stddef.h>
 
 #include "app/paths.h"
-#include "model/err.h"
+#include "base/err.h"
 
 #define CFG_MAX_KEYS 48
 #define CFG_MAX_CONFIG_BYTES (1u << 20)

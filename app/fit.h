@@ -6,7 +6,7 @@
 #define GC_FIT_H
 
 #include "model/backend.h"
-#include "model/err.h"
+#include "base/err.h"
 #include "model/gguf.h"
 
 /* *n_ctx: the context asked for; beyond the model's trained length it counts

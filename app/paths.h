@@ -39,7 +39,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "model/err.h"
+#include "base/err.h"
 
 #define PATHS_MAX 4096
 #define PATHS_WRITE_CHUNK 65536

@@ -47,7 +47,7 @@
 #include <stddef.h>
 
 #include "app/config.h"
-#include "model/err.h"
+#include "base/err.h"
 
 #define PERSONA_MAX_DIRS 4
 #define PERSONA_MAX_FILE_BYTES (64u << 10)

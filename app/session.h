@@ -55,7 +55,7 @@
 #include "app/config.h"
 #include "app/persona.h"
 #include "app/transcript.h"
-#include "model/err.h"
+#include "base/err.h"
 #include "model/gemma.h"
 #include "model/tokenizer.h"
 

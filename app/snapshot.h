@@ -34,7 +34,7 @@
 #include <stdint.h>
 
 #include "app/paths.h"
-#include "model/err.h"
+#include "base/err.h"
 
 #define SNAP_VERSION 1u
 

@@ -79,7 +79,7 @@
 #include <time.h>
 
 #include "app/config.h"
-#include "model/err.h"
+#include "base/err.h"
 
 #define TR_FORMAT_VERSION 2
 #define TR_MAX_FILE_BYTES (64u << 20)

@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "model/err.h"
+#include "base/err.h"
 
 typedef enum ydoc_kind { YDOC_SCALAR, YDOC_MAP, YDOC_SEQ } ydoc_kind;
 

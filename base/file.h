@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "model/err.h"
+#include "base/err.h"
 
 /* 0 when path is a regular file, else the message above (nothing opened). */
 int file_check_input(const char *path, const char *what, gc_err *err);

@@ -9,7 +9,7 @@
 #ifndef GC_CPU_POOL_H
 #define GC_CPU_POOL_H
 
-#include "model/err.h"
+#include "base/err.h"
 
 typedef struct cpu_pool cpu_pool;
 

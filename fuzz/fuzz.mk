@@ -19,7 +19,7 @@ FUZZ_LIST   = $(subst $(comma), ,$(FUZZ))
 
 # Only the modules the harnesses reach, compiled with coverage feedback and
 # ASan + UBSan; any UB aborts so that libFuzzer records it as a crash.
-FUZZ_LIB_SRC := $(wildcard base/*.c) model/err.c model/gguf.c model/hparams.c model/quant.c model/tokenizer.c \
+FUZZ_LIB_SRC := $(wildcard base/*.c) model/gguf.c model/hparams.c model/quant.c model/tokenizer.c \
                 app/config.c app/paths.c app/persona.c app/transcript.c app/ydoc.c
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_B)/%.o)
 FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -53,9 +53,9 @@ fuzz-smoke: fuzz-build models
 fuzz-merge: fuzz-build models
 	@for h in $(FUZZ_LIST); do FUZZ_B=$(FUZZ_B) sh fuzz/run.sh merge $$h || exit 1; done
 
-$(FUZZ_B)/seed_gguf: fuzz/seed_gguf.c tests/gguf_build.h model/quant.c model/err.c
+$(FUZZ_B)/seed_gguf: fuzz/seed_gguf.c tests/gguf_build.h model/quant.c base/err.c
 	@mkdir -p $(FUZZ_B)
-	$(CC) -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -O1 -o $@ $< model/quant.c model/err.c -lm
+	$(CC) -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -O1 -o $@ $< model/quant.c base/err.c -lm
 
 fuzz-seeds: $(FUZZ_B)/seed_gguf
 	$(FUZZ_B)/seed_gguf fuzz/corpus/gguf

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "base/utf8.h"
-#include "model/err.h"
+#include "base/err.h"
 #include "model/gguf.h"
 #include "model/tokenizer.h"
 

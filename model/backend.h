@@ -39,7 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/err.h"
+#include "base/err.h"
 #include "model/gguf.h"
 
 typedef struct be_tensor be_tensor;

@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/err.h"
+#include "base/err.h"
 #include "model/tokenizer.h"
 
 enum tmpl_role { TMPL_USER, TMPL_MODEL };

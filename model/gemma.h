@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "model/backend.h"
-#include "model/err.h"
+#include "base/err.h"
 #include "model/gguf.h"
 
 typedef struct gemma_model gemma_model;

@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "model/err.h"
+#include "base/err.h"
 
 enum gguf_kv_type {
     GGUF_U8 = 0, GGUF_I8 = 1, GGUF_U16 = 2, GGUF_I16 = 3, GGUF_U32 = 4, GGUF_I32 = 5,

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/err.h"
+#include "base/err.h"
 
 /* Every ggml type id a GGUF file may name (ggml/include/ggml.h). Ids 4, 5
  * and 31..33, 36..38 were removed from ggml and are unknown here. */

@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#include "model/err.h"
+#include "base/err.h"
 
 typedef struct smp_params {
     float temp;            /* <= 0: greedy */

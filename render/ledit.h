@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 
-#include "model/err.h"
+#include "base/err.h"
 
 /* Candidates for tab completion. command == NULL: the first word of the line
  * (slash commands); else the command being given an argument. Returns the

@@ -14,7 +14,7 @@
 #ifndef GC_THEME_H
 #define GC_THEME_H
 
-#include "model/err.h"
+#include "base/err.h"
 
 /* The parts of the screen that have a colour of their own. */
 typedef enum theme_slot {

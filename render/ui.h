@@ -42,7 +42,7 @@
 
 #include <stddef.h>
 
-#include "model/err.h"
+#include "base/err.h"
 #include "render/theme.h"
 
 typedef struct ui ui;

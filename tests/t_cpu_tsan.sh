@@ -9,7 +9,7 @@ mkdir -p "$T"
 trap 'rm -rf "$T"' EXIT
 CC=${CC:-cc}
 if ! $CC -std=c11 -D_GNU_SOURCE -I. -O1 -g -fsanitize=thread -o "$T/pool" tests/test_cpu_pool.c cpu/pool.c \
-        model/err.c -lpthread 2> "$T/cc.err"; then
+        base/err.c -lpthread 2> "$T/cc.err"; then
     cat "$T/cc.err"
     echo "FAIL: building the pool test with -fsanitize=thread"
     exit 1

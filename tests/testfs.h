@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "model/err.h"
+#include "base/err.h"
 #include "tests/test.h"
 
 /* A fresh directory under $TMPDIR (or /tmp); path in buf. */

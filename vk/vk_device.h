@@ -16,7 +16,7 @@
 
 #include <vulkan/vulkan.h>
 
-#include "model/err.h"
+#include "base/err.h"
 #include "vk/vk_kernels.h"
 
 #define VK_MAX_HEAPS 16

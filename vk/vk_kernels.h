@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/err.h"
+#include "base/err.h"
 
 /* What the kernel selection looks at: a subset of vk_caps (vk_device.h)
  * copied into a plain struct so tests can describe any device. */

@@ -16,7 +16,7 @@
 
 #include <vulkan/vulkan.h>
 
-#include "model/err.h"
+#include "base/err.h"
 #include "vk/vk_device.h"
 #include "vk/vk_kernels.h"
 
