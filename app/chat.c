@@ -15,6 +15,8 @@
 #include "app/fit.h"
 #include "app/resume.h"
 #include "app/transcript.h"
+#include "base/buf.h"
+#include "base/clock.h"
 
 static void fe_notice(chat *c, const char *text)
 {
@@ -271,26 +273,19 @@ static void *warm_main(void *u)
     return NULL;
 }
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 int chat_warmup(chat *c, chat_tick_fn tick, void *u, gc_err *err)
 {
     warm_job j = { .s = sess_engine(c->s) };
     atomic_init(&j.step, 0);
     atomic_init(&j.done, false);
-    double t0 = mono_s();
+    double t0 = gc_now_s();
     pthread_t th;
     if (pthread_create(&th, NULL, warm_main, &j)) {
         if (tick) tick(u, 0, CHAT_WARMUP_STEPS, 0);
         warm_main(&j);          /* no thread: the same work, without the ticks */
     } else {
         while (!atomic_load(&j.done)) {
-            if (tick) tick(u, atomic_load(&j.step), CHAT_WARMUP_STEPS, mono_s() - t0);
+            if (tick) tick(u, atomic_load(&j.step), CHAT_WARMUP_STEPS, gc_now_s() - t0);
             nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
         }
         pthread_join(th, NULL);
@@ -299,7 +294,7 @@ int chat_warmup(chat *c, chat_tick_fn tick, void *u, gc_err *err)
         *err = j.err;
         return -1;
     }
-    if (tick) tick(u, CHAT_WARMUP_STEPS, CHAT_WARMUP_STEPS, mono_s() - t0);
+    if (tick) tick(u, CHAT_WARMUP_STEPS, CHAT_WARMUP_STEPS, gc_now_s() - t0);
     c->be->kernels_cold = false;
     return 0;
 }
@@ -787,17 +782,13 @@ int chat_transcript_names(const chat *c, char ***out, int *n)
     DIR *d = opendir(dir);
     if (!d) return -1;
     char **names = NULL;
-    int k = 0, cap = 0;
+    int k = 0;
+    size_t cap = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
         size_t len = strlen(de->d_name);
         if (len <= 5 || strcmp(de->d_name + len - 5, ".yaml") || de->d_name[0] == '.') continue;
-        if (k == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **nn = realloc(names, cap * sizeof *nn);
-            if (!nn) break;
-            names = nn;
-        }
+        if (GC_GROW(names, cap, (size_t)k + 1)) break;
         if (!(names[k] = strndup(de->d_name, len - 5))) break;
         k++;
     }

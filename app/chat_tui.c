@@ -21,6 +21,7 @@
 #include "app/line.h"
 #include "app/paths.h"
 #include "app/slash.h"
+#include "base/clock.h"
 #include "render/ui.h"
 
 typedef struct tui {
@@ -37,13 +38,6 @@ typedef struct tui {
     int n_warnings;
     bool restore;               /* a conversation was put on the screen (load, persona): read it when idle */
 } tui;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void status(tui *t, double pp, double tg)
 {
@@ -98,7 +92,7 @@ static void fe_error(void *u, const char *text)
 static void fe_reply_begin(void *u)
 {
     tui *t = u;
-    t->reply_t0 = now_s();
+    t->reply_t0 = gc_now_s();
     t->reply_tokens = 0;
     ui_set_busy(t->u, "generating");
     ui_stream_begin(t->u);
@@ -135,7 +129,7 @@ static int fe_reply_piece(void *u, const char *text, size_t n)
     tui *t = u;
     if (n) ui_stream_append(t->u, text, n);
     t->reply_tokens++;
-    double el = now_s() - t->reply_t0;
+    double el = gc_now_s() - t->reply_t0;
     const sess_stats *last = sess_last_stats(t->c.s);
     status(t, last->prefill_tok_s, el > 0 ? t->reply_tokens / el : 0);
     return poll_during_reply(t);
@@ -387,11 +381,11 @@ static int open_chat(tui *t, const cfg_config *cfg, const cli_opts *o, gc_err *e
      * than during the first reply (whose tok/s it would also spoil). */
     double warm_s = -1;
     if (chat_kernels_cold(&t->c)) {
-        double t0 = now_s();
+        double t0 = gc_now_s();
         rc = chat_warmup(&t->c, warmup_tick, t, err);
         warmup_tick(t, CHAT_WARMUP_STEPS, CHAT_WARMUP_STEPS, 0);
         if (rc) return CHAT_ERUNTIME;
-        warm_s = now_s() - t0;
+        warm_s = gc_now_s() - t0;
     }
     t->opened = true;
     t->restore = true;      /* a loaded conversation or a persona's examples: read while idle */

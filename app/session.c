@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "base/buf.h"
+#include "base/clock.h"
 #include "model/chat_template.h"
 #include "model/sampler.h"
 
@@ -48,13 +49,6 @@ struct sess {
     sess_stats last;
     long long prefilled;        /* tokens evaluated by prefills in this session (sess_n_prefilled) */
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static char *dup_str(const char *s)
 {
@@ -271,7 +265,7 @@ static int prefill(sess *s, int *n_eval, double *secs, gc_err *err)
     s->have_logits = false;
     if (gemma_rewind(s->g, (int)keep, err)) return -1;
     s->kv.n = keep = (size_t)gemma_n_past(s->g);   /* a rewind may go further back (gemma.h) */
-    double t0 = now_s();
+    double t0 = gc_now_s();
     size_t total = n - keep;
     bool stop = false;
     while (s->kv.n < n) {
@@ -284,7 +278,7 @@ static int prefill(sess *s, int *n_eval, double *secs, gc_err *err)
         if (ids_append(&s->kv, s->toks.ids + s->kv.n, k, err)) return -1;
         stop = s->io.on_progress && s->io.on_progress(s->io.user, (int)(s->kv.n - keep), (int)total);
     }
-    *secs = now_s() - t0;
+    *secs = gc_now_s() - t0;
     *n_eval = (int)total;
     s->prefilled += (long long)total;
     s->have_logits = true;
@@ -315,7 +309,7 @@ int sess_catch_up(sess *s, int max, gc_err *err)
     s->have_logits = false;
     size_t k = n - keep;
     if (max > 0 && (size_t)max < k) k = (size_t)max;
-    double t0 = now_s();
+    double t0 = gc_now_s();
     for (size_t done = 0; done < k;) {
         size_t c = k - done < PREFILL_CHUNK ? k - done : PREFILL_CHUNK;
         if (gemma_eval(s->g, s->toks.ids + s->kv.n, (int)c, 0, err)) return -1;
@@ -325,7 +319,7 @@ int sess_catch_up(sess *s, int max, gc_err *err)
     s->prefilled += (long long)k;
     /* Its figures count as the last turn's prefill (the status bar's speed). */
     s->last.prompt_tokens += (int)k;
-    s->last.prefill_s += now_s() - t0;
+    s->last.prefill_s += gc_now_s() - t0;
     s->last.prefill_tok_s = s->last.prefill_s > 0 ? s->last.prompt_tokens / s->last.prefill_s : 0;
     return (int)(n - s->kv.n);
 }
@@ -608,13 +602,7 @@ done:
 
 static int push_exchange(sess *s, gc_err *err)
 {
-    if (s->n_ex == s->cap_ex) {
-        size_t cap = s->cap_ex ? s->cap_ex * 2 : 16;
-        sess_ex *n = realloc(s->ex, cap * sizeof *n);
-        if (!n) return gc_errf(err, "out of memory");
-        s->ex = n;
-        s->cap_ex = cap;
-    }
+    if (GC_GROW(s->ex, s->cap_ex, s->n_ex + 1)) return gc_errf(err, "out of memory");
     memset(&s->ex[s->n_ex], 0, sizeof s->ex[s->n_ex]);
     s->n_ex++;
     return 0;
@@ -681,14 +669,7 @@ fail:
 /* Appends text to a growing buffer. */
 static int buf_add(char **buf, size_t *n, size_t *cap, const char *text, size_t len, gc_err *err)
 {
-    if (*n + len + 1 > *cap) {
-        size_t c = *cap ? *cap : 256;
-        while (c < *n + len + 1) c *= 2;
-        char *b = realloc(*buf, c);
-        if (!b) return gc_errf(err, "out of memory");
-        *buf = b;
-        *cap = c;
-    }
+    if (gc_grow(buf, cap, *n + len + 1, 1)) return gc_errf(err, "out of memory");
     memcpy(*buf + *n, text, len);
     *n += len;
     (*buf)[*n] = 0;
@@ -710,7 +691,7 @@ static int decode(sess *s, sess_stats *st, char **text, size_t *text_n, gc_err *
     smp_reset(s->smp);
     for (size_t i = 0; i < s->toks.n; i++) smp_accept(s->smp, s->toks.ids[i]);
     st->end = SESS_END_STOP;
-    double t0 = now_s(), cb_s = 0;
+    double t0 = gc_now_s(), cb_s = 0;
     size_t shown = 0;           /* bytes of *text passed to on_token */
     bool stopped = false;       /* a stop string occurred: *text is cut there */
     for (;;) {
@@ -737,9 +718,9 @@ static int decode(sess *s, sess_stats *st, char **text, size_t *text_n, gc_err *
             }
         }
         if (s->io.on_token) {
-            double t1 = now_s();
+            double t1 = gc_now_s();
             int stop = s->io.on_token(s->io.user, *text ? *text + shown : "", upto - shown);
-            cb_s += now_s() - t1;
+            cb_s += gc_now_s() - t1;
             shown = upto;
             if (stop && !stopped) { st->end = SESS_END_CANCEL; break; }
         }
@@ -767,7 +748,7 @@ static int decode(sess *s, sess_stats *st, char **text, size_t *text_n, gc_err *
     /* Text held back for a stop string that did not come, and the rest. */
     if (rc == 0 && *text_n > shown && s->io.on_token) s->io.on_token(s->io.user, *text + shown, *text_n - shown);
     tok_stream_free(&ts);
-    st->decode_s = now_s() - t0 - cb_s;
+    st->decode_s = gc_now_s() - t0 - cb_s;
     st->decode_tok_s = st->gen_tokens && st->decode_s > 0 ? st->gen_tokens / st->decode_s : 0;
     if (rc == 0 && !*text) *text = dup_str("");
     if (rc == 0 && !*text) rc = gc_errf(err, "out of memory");

@@ -27,42 +27,13 @@ const char *tr_role_name(tr_role r)
     return r == TR_USER ? "user" : r == TR_MODEL ? "model" : "notice";
 }
 
-/* --- a growable string --- */
+/* --- the text being written (base/buf.h; out of memory checked once, in sb_finish) --- */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
+typedef gc_buf sbuf;
 
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) { b->oom = true; return; }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (k > 0) sb_put(b, tmp, (size_t)k < sizeof tmp ? (size_t)k : sizeof tmp - 1);
-}
+static void sb_put(sbuf *b, const char *s, size_t n) { gc_buf_add(b, s, n); }
+static void sb_puts(sbuf *b, const char *s) { gc_buf_add(b, s, strlen(s)); }
+#define sb_printf gc_buf_printf
 
 static void sb_indent(sbuf *b, int n)
 {
@@ -71,12 +42,12 @@ static void sb_indent(sbuf *b, int n)
 
 static int sb_finish(sbuf *b, char **out, size_t *len, gc_err *err)
 {
-    if (b->oom || !b->p) {
-        free(b->p);
+    char *p = b->p ? gc_buf_take(b, len) : NULL;   /* nothing written: an append failed */
+    if (!p) {
+        gc_buf_free(b);
         return gc_errf(err, "out of memory");
     }
-    *out = b->p;
-    *len = b->len;
+    *out = p;
     return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "render/markdown.h"
 #include "render/sanitize.h"
 
@@ -58,14 +59,7 @@ size_t convo_count(const convo *c) { return c->n; }
 
 static int msg_append(message *m, const char *s, size_t n)
 {
-    if (m->len + n > m->cap) {
-        size_t cap = m->cap ? m->cap : 64;
-        while (cap < m->len + n) cap *= 2;
-        char *t = realloc(m->text, cap);
-        if (!t) return -1;
-        m->text = t;
-        m->cap = cap;
-    }
+    if (GC_GROW(m->text, m->cap, m->len + n)) return -1;
     if (n) memcpy(m->text + m->len, s, n);
     m->len += n;
     m->dirty = 1;
@@ -74,13 +68,7 @@ static int msg_append(message *m, const char *s, size_t n)
 
 int convo_add(convo *c, convo_role role, const char *text, size_t n)
 {
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 32;
-        message *v = realloc(c->msgs, cap * sizeof *v);
-        if (!v) return -1;
-        c->msgs = v;
-        c->cap = cap;
-    }
+    if (GC_GROW(c->msgs, c->cap, c->n + 1)) return -1;
     message *m = &c->msgs[c->n];
     memset(m, 0, sizeof *m);
     m->role = role;
