@@ -114,7 +114,7 @@ static void evict(const snap_cache *c)
     if (list_dir(c->dir, &v, &n)) return;
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) total += v[i].size;
-    qsort(v, n, sizeof *v, older_first);
+    if (n) qsort(v, n, sizeof *v, older_first);
     for (size_t i = 0; i < n && total > c->limit; i++) {
         char p[PATHS_MAX];
         if (snprintf(p, sizeof p, "%s/%s", c->dir, v[i].name) >= (int)sizeof p) continue;
@@ -217,7 +217,7 @@ int snap_find(snap_cache *c, const int32_t *toks, size_t n, size_t min_common, s
     char want[17];
     snprintf(want, sizeof want, "%016" PRIx64, c->id_hash);
     /* Newest first, so that full ties go to the most recent. */
-    qsort(v, nv, sizeof *v, older_first);
+    if (nv) qsort(v, nv, sizeof *v, older_first);
     char best[PATHS_MAX] = "";
     size_t best_common = 0, best_extra = 0;
     for (size_t i = nv; i-- > 0;) {
