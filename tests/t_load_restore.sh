@@ -8,11 +8,8 @@
 # In --no-tui the history goes to stderr before the prompt, the replies of
 # this run alone to stdout.
 set -u
-B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}
-case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
-case $MODELS in /*) ;; *) MODELS=$(pwd)/$MODELS ;; esac
-M=$MODELS/g3-default.gguf
 . "$(dirname "$0")/tmux_lib.sh"
+M=$MODELS/g3-default.gguf
 tmux_init restore
 [ -f "$M" ] || { echo "SKIP: restore (no $M: make models)"; [ "${CI:-}" = true ] && exit 1; exit 77; }
 

@@ -16,13 +16,10 @@
 #     the shell sees the signal (139, 134).
 # Every wait polls with a timeout; nothing relies on a fixed sleep.
 set -u
-B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}
-case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
-case $MODELS in /*) ;; *) MODELS=$(pwd)/$MODELS ;; esac
+. "$(dirname "$0")/tmux_lib.sh"
 # g2-46l never ends its turn by itself: an unlimited reply runs until stopped.
 M=$MODELS/g2-46l.gguf
 
-. "$(dirname "$0")/tmux_lib.sh"
 tmux_init signals
 unset GEMMA_CHAT_MODEL GEMMA_CHAT_BACKEND GEMMA_CHAT_FAULT GEMMA_CHAT_CONTEXT
 export XDG_CONFIG_HOME=$T/config XDG_DATA_HOME=$T/data XDG_STATE_HOME=$T/state

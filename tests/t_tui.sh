@@ -9,9 +9,7 @@
 # on Vulkan with a fresh cache the kernels compile at start, with a notice.
 # Every wait polls the screen with a timeout; nothing relies on a fixed sleep.
 set -u
-B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}
-case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
-case $MODELS in /*) ;; *) MODELS=$(pwd)/$MODELS ;; esac
+. "$(dirname "$0")/tmux_lib.sh"
 # g2-46l never ends its turn by itself: an unlimited reply runs until stopped
 # (or the 1024-token context is full), so there is time to press Ctrl-C.
 M=$MODELS/g2-46l.gguf
@@ -19,7 +17,6 @@ M=$MODELS/g2-46l.gguf
 # Vulkan sessions (c, d) keep Mesa's shader cache the suite's, whatever their
 # XDG_CACHE_HOME (the tmux server passes this on to every session).
 export MESA_SHADER_CACHE_DIR=${MESA_SHADER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mesa_shader_cache}
-. "$(dirname "$0")/tmux_lib.sh"
 # The model reads a loaded conversation in steps while the screen is idle,
 # and its bar can be off between two steps: settled only when it stays off.
 context_read() { wait_gone "$1" 'Restoring the context' 30 && sleep 1 && wait_gone "$1" 'Restoring the context' 30; }

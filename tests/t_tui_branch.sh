@@ -4,11 +4,8 @@
 # the message "branch 2/2"); Alt-Left shows branch 1 again ("branch 1/2", the
 # old text), Alt-Right branch 2. In tmux (tests/tmux_lib.sh).
 set -u
-B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}
-case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
-case $MODELS in /*) ;; *) MODELS=$(pwd)/$MODELS ;; esac
-M=$MODELS/g2-46l.gguf
 . "$(dirname "$0")/tmux_lib.sh"
+M=$MODELS/g2-46l.gguf
 tmux_init branch
 tui_start b "-m '$M' --backend cpu --temp 0 -n 6 --persona none --ctx 512"
 wait_for b 'g2-46l on cpu' 10 || bad "did not start"

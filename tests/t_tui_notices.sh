@@ -6,11 +6,8 @@
 # item 1 on screen: with nowhere to save, /quit keeps the conversation open.
 # In tmux.
 set -u
-B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}
-case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
-case $MODELS in /*) ;; *) MODELS=$(pwd)/$MODELS ;; esac
-M=$MODELS/g3-default.gguf
 . "$(dirname "$0")/tmux_lib.sh"
+M=$MODELS/g3-default.gguf
 tmux_init notices
 printf 'bogus_key: 1\n' >"$T/cfg.yaml"
 tm new-session -d -x 100 -y 40 -s n -e INPUTRC=/dev/null -e "HOME=$T" -e NO_COLOR= \

@@ -4,11 +4,8 @@
 # the saved transcript has. Greedy decoding on g2-46l gives the same 6-token
 # reply each time, so its first row can be counted. In tmux (tests/tmux_lib.sh).
 set -u
-B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}
-case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
-case $MODELS in /*) ;; *) MODELS=$(pwd)/$MODELS ;; esac
-M=$MODELS/g2-46l.gguf
 . "$(dirname "$0")/tmux_lib.sh"
+M=$MODELS/g2-46l.gguf
 tmux_init regen
 tui_start r "-m '$M' --backend cpu --temp 0 -n 6 --persona none --ctx 512"
 wait_for r 'g2-46l on cpu' 10 || bad "did not start"

@@ -6,11 +6,8 @@
 # the text changes while it runs; --no-tui on a terminal does the same on
 # its stderr line. Needs a Vulkan device (lavapipe will do).
 set -u
-B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}
-case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
-case $MODELS in /*) ;; *) MODELS=$(pwd)/$MODELS ;; esac
-M=$MODELS/g2-default.gguf
 . "$(dirname "$0")/tmux_lib.sh"
+M=$MODELS/g2-default.gguf
 tmux_init warmup
 skip() { echo "SKIP: $1"; [ "${CI:-}" = true ] && exit 1; exit 77; }
 [ -f "$M" ] || skip "kernel warm-up (no $M: make models)"

@@ -1,5 +1,6 @@
 # tests/tmux_lib.sh: what the tests that drive a program in tmux share
-# (t_tui.sh, t_tui_render.sh, t_signals.sh). Sourced, not run (tests/run.sh
+# (t_tui*.sh, t_signals.sh, t_load_restore.sh, t_warmup.sh): $B, $BIN and
+# $MODELS made absolute, and the helpers below. Sourced, not run (tests/run.sh
 # only runs t_*.sh). `tmux_init NAME` makes $T (a fresh temporary directory,
 # removed at exit), a private tmux server (`tm ARGS...`) and the traps that
 # stop it; pids listed in $PIDS are killed at exit too. Then:
@@ -15,6 +16,12 @@
 #                               terminal modes (and, unless "modes", the screen
 #                               flags) as they were; needs $T/S.rc, .stty0, .stty1
 # Every wait polls with a timeout; nothing relies on a fixed sleep.
+
+# The suite's paths (tests/run.sh exports them), absolute: the programs run
+# in tmux sessions that start in other directories.
+B=${B:-build}; BIN=${BIN:-./gemma-chat}; MODELS=${MODELS:-$B/models}
+case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
+case $MODELS in /*) ;; *) MODELS=$(pwd)/$MODELS ;; esac
 
 # Without tmux the test is skipped (exit 77), except under CI=true, where
 # tools/install-deps.sh has installed it: there it fails.
