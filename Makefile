@@ -60,7 +60,7 @@ $(B)/%.o: %.c | $(B)/shaders_embedded.h
 $(B)/cpu/k_avx2_%.o:   ISA_FLAGS = -mavx2 -mfma -mf16c
 $(B)/cpu/k_avx512_%.o: ISA_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 $(B)/cpu/k_amx_%.o:    ISA_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni \
-                                   -mamx-tile -mamx-int8
+                                   -mamx-tile -mamx-bf16 -mavx512bf16
 
 # --- shaders: GLSL -> SPIR-V (as C initializers) -> one embedded table ---
 $(B)/shaders/%.spv.inc: shaders/%.comp $(wildcard shaders/*.glsl)

@@ -41,10 +41,17 @@ typedef struct conv_slot {
     size_t cap, row_bytes;
 } conv_slot;
 
+/* The kernels of one weight type: `any` for every product, `prefill` (or
+ * NULL) instead for products of at least its min_x activation rows. */
+typedef struct type_kernels {
+    const cpu_matmul_kernel *any, *prefill;
+} type_kernels;
+
 typedef struct native {
     host_backend hb;           /* first: a backend * is a native * */
     cpu_pool *pool;
     cpu_isa isa;
+    type_kernels by_type[GT_COUNT];  /* a weight's be_tensor.impl points at its type's */
     cpu_quantize_fn quantize[CPU_ACT_COUNT];  /* the best converter of each format at isa */
     cpu_vec_ops vec;           /* the f32 vector helpers at isa (attention, GeGLU) */
     cpu_gemm_fn gemm_f32;      /* the F32 matrix kernel at isa: attention's scores */
@@ -61,8 +68,14 @@ typedef struct native {
 
 static native *nb_of(backend *be) { return (native *)be; }
 
-/* The kernel a weight matrix was given at load (be_tensor.impl). */
-static const cpu_matmul_kernel *kern_of(const be_tensor *w) { return w->impl; }
+/* The kernel for a product of weight matrix w (its type's, given at load in
+ * be_tensor.impl) with `rows` activation rows: the one place that chooses
+ * between decode and prefill kernels. */
+static const cpu_matmul_kernel *kernel_for(const be_tensor *w, int rows)
+{
+    const type_kernels *tk = w->impl;
+    return tk->prefill && rows >= tk->prefill->min_x ? tk->prefill : tk->any;
+}
 
 /* Grows *buf to n elements of size sz (contents not kept). */
 static bool grow(native *nb, void **buf, size_t *cap, size_t n, size_t sz, const char *what)
@@ -88,8 +101,9 @@ static int nb_weight(backend *be, const gguf_tensor *gt, be_tensor **out, gc_err
     native *nb = nb_of(be);
     if (hb_weight(be, gt, out, err)) return -1;
     be_tensor *t = *out;
-    if (t->data && !(t->impl = cpu_kernel_for(t->type, nb->isa, NULL, NULL)))
+    if (t->data && (t->type >= GT_COUNT || !nb->by_type[t->type].any))
         return gc_errf(err, "tensor '%s': the CPU backend has no %s kernel", t->name, quant_type_name(t->type));
+    if (t->data) t->impl = &nb->by_type[t->type];
     return 0;
 }
 
@@ -267,6 +281,7 @@ static const uint8_t *converted(native *nb, const be_tensor *src, int rows, int 
 typedef struct mm_job {
     const native *nb;
     const be_tensor *w, *w2;   /* w2: GeGLU's up weight, or NULL */
+    const cpu_matmul_kernel *k, *k2;   /* their kernels for this product */
     const uint8_t *xa, *xa2;   /* converted activations for w and w2: [n_x * terms] rows each */
     size_t xa_stride, xa2_stride;
     int terms, terms2;         /* rows per activation row in xa, xa2 (1, or 2: two-term) */
@@ -304,10 +319,10 @@ static void mm_chunk(void *ctx, int chunk, int thread)
     int r0 = chunk * j->chunk_rows;
     int nr = j->n_out - r0 < j->chunk_rows ? j->n_out - r0 : j->chunk_rows;
     float *o = j->part ? j->part : j->out;
-    kern_of(j->w)->gemm(j->n_in, nr, j->n_x * j->terms, j->w->data + (size_t)r0 * j->w->row_bytes, j->w->row_bytes,
+    j->k->gemm(j->n_in, nr, j->n_x * j->terms, j->w->data + (size_t)r0 * j->w->row_bytes, j->w->row_bytes,
                      j->xa, j->xa_stride, o + r0, (size_t)j->n_out);
     if (j->w2)
-        kern_of(j->w2)->gemm(j->n_in, nr, j->n_x * j->terms2, j->w2->data + (size_t)r0 * j->w2->row_bytes,
+        j->k2->gemm(j->n_in, nr, j->n_x * j->terms2, j->w2->data + (size_t)r0 * j->w2->row_bytes,
                           j->w2->row_bytes, j->xa2, j->xa2_stride, j->part2 + r0, (size_t)j->n_out);
     if (!j->part) return;
     for (int x = 0; x < j->n_x; x++) {
@@ -320,10 +335,13 @@ static void mm_chunk(void *ctx, int chunk, int thread)
     }
 }
 
-/* Terms of the activation conversion for weight w: two for 8-bit formats
+/* Terms of the activation conversion for kernel k: two for 8-bit formats
  * (8-bit activations alone put 2-3e-2 of error on the logits of small
- * models: see docs/cpu.md), one for f32. */
-static int terms_for(const be_tensor *w) { return kern_of(w)->act == CPU_ACT_F32 ? 1 : 2; }
+ * models: see docs/cpu.md), one for f32 and bf16. */
+static int terms_for(const cpu_matmul_kernel *k)
+{
+    return k->act == CPU_ACT_Q8_32 || k->act == CPU_ACT_Q8_K ? 2 : 1;
+}
 
 /* Rows per chunk: enough chunks for every thread to stay busy to the end
  * (about 8 per thread), in multiples of 16 rows (whole kernel tiles). */
@@ -344,13 +362,14 @@ static void run_matmul(native *nb, const char *op, be_tensor *dst, const be_tens
     if (dst == src) { hb_fail(&nb->hb, "%s: dst and src are the same tensor '%s'", op, dst->name); return; }
     float *d = hb_f32_out(&nb->hb, dst, (uint64_t)rows * n_out, op, "dst"); // [rows][n_out]
     if (!d) return;
-    mm_job j = { .nb = nb, .w = w, .w2 = w2, .out = d, .n_in = n_in, .n_x = rows, .n_out = n_out,
-                 .chunk_rows = chunk_rows_for(nb, n_out), .terms = terms_for(w), .terms2 = w2 ? terms_for(w2) : 0 };
-    cpu_act act = kern_of(w)->act;
+    const cpu_matmul_kernel *k = kernel_for(w, rows), *k2 = w2 ? kernel_for(w2, rows) : NULL;
+    mm_job j = { .nb = nb, .w = w, .w2 = w2, .k = k, .k2 = k2, .out = d, .n_in = n_in, .n_x = rows, .n_out = n_out,
+                 .chunk_rows = chunk_rows_for(nb, n_out), .terms = terms_for(k), .terms2 = k2 ? terms_for(k2) : 0 };
+    cpu_act act = k->act;
     j.xa_stride = cpu_act_row_bytes(act, n_in);
     if (!(j.xa = converted(nb, src, rows, n_in, j.terms, act, j.xa_stride))) return;
     if (w2) {
-        cpu_act act2 = kern_of(w2)->act;
+        cpu_act act2 = k2->act;
         j.xa2_stride = cpu_act_row_bytes(act2, n_in);
         if (!(j.xa2 = converted(nb, src, rows, n_in, j.terms2, act2, j.xa2_stride))) return;
     }
@@ -567,6 +586,8 @@ int cpu_backend_create(const cpu_backend_opts *o, backend **out, gc_err *err)
     for (int a = 0; a < CPU_ACT_COUNT; a++) nb->quantize[a] = cpu_quantizer_for((cpu_act)a, isa);
     nb->vec = cpu_vec_for(isa);
     nb->gemm_f32 = cpu_kernel_for(GT_F32, isa, NULL, NULL)->gemm;
+    for (uint32_t t = 0; t < GT_COUNT; t++)
+        nb->by_type[t] = (type_kernels){ cpu_kernel_for(t, isa, NULL, NULL), cpu_prefill_kernel_for(t, isa) };
     if (cpu_pool_create(&nb->pool, threads, err)) {
         free(nb);
         return gc_err_prefix(err, "cpu backend");

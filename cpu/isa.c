@@ -50,9 +50,11 @@ cpu_isa cpu_isa_detect(void)
          avx512vl = b & (1u << 31), vnni = c & (1u << 11);
     if (!(ymm_os && avx2 && fma && f16c)) return CPU_ISA_PORTABLE;
     if (!(zmm_os && avx512f && avx512dq && avx512bw && avx512vl && vnni)) return CPU_ISA_AVX2;
-    bool amx_tile = d & (1u << 24), amx_int8 = d & (1u << 25);
+    bool amx_tile = d & (1u << 24), amx_bf16 = d & (1u << 22);
+    __cpuid_count(7, 1, a, b, c, d);
+    bool avx512_bf16 = a & (1u << 5);
     bool tile_os = (xcr0 & 0x60000) == 0x60000;   /* XTILECFG and XTILEDATA */
-    if (amx_tile && amx_int8 && tile_os && amx_permission()) return CPU_ISA_AMX;
+    if (amx_tile && amx_bf16 && avx512_bf16 && tile_os && amx_permission()) return CPU_ISA_AMX;
     return CPU_ISA_AVX512;
 }
 #else

@@ -177,11 +177,11 @@ K_DEFINE_GEMM(gemm_q5_0, TR1, TR, TC, tile, dec_q5_0, SIGNED_ABS_X, 22)
 K_DEFINE_GEMM(gemm_q5_1, TR1, TR, TC, tile, dec_q5_1, UNSIGNED_MIN, 24)
 
 static const cpu_matmul_kernel kernels[] = {
-    { GT_Q8_0, CPU_ACT_Q8_32, gemm_q8_0 },
-    { GT_Q4_0, CPU_ACT_Q8_32, gemm_q4_0 },
-    { GT_Q4_1, CPU_ACT_Q8_32, gemm_q4_1 },
-    { GT_Q5_0, CPU_ACT_Q8_32, gemm_q5_0 },
-    { GT_Q5_1, CPU_ACT_Q8_32, gemm_q5_1 },
+    { .type = GT_Q8_0, .act = CPU_ACT_Q8_32, .gemm = gemm_q8_0 },
+    { .type = GT_Q4_0, .act = CPU_ACT_Q8_32, .gemm = gemm_q4_0 },
+    { .type = GT_Q4_1, .act = CPU_ACT_Q8_32, .gemm = gemm_q4_1 },
+    { .type = GT_Q5_0, .act = CPU_ACT_Q8_32, .gemm = gemm_q5_0 },
+    { .type = GT_Q5_1, .act = CPU_ACT_Q8_32, .gemm = gemm_q5_1 },
 };
 
 const cpu_kernel_family cpu_fam_avx2_q32 = {

@@ -62,9 +62,9 @@ K_DEFINE_GEMM(gemm_f16, TR1, TR, TC, tile, ld_f16, 2)
 K_DEFINE_GEMM(gemm_bf16, TR1, TR, TC, tile, ld_bf16, 2)
 
 static const cpu_matmul_kernel kernels[] = {
-    { GT_F32, CPU_ACT_F32, gemm_f32 },
-    { GT_F16, CPU_ACT_F32, gemm_f16 },
-    { GT_BF16, CPU_ACT_F32, gemm_bf16 },
+    { .type = GT_F32, .act = CPU_ACT_F32, .gemm = gemm_f32 },
+    { .type = GT_F16, .act = CPU_ACT_F32, .gemm = gemm_f16 },
+    { .type = GT_BF16, .act = CPU_ACT_F32, .gemm = gemm_bf16 },
 };
 
 /* e^t for t in [-87, 88] (clamped there): t = k ln2 + f with |f| <= ln2/2,

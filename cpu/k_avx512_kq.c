@@ -124,9 +124,9 @@ TILE_FN q6k_block(const uint8_t *blk, const uint8_t *const *xb, const __m512 *xd
 KQ_DEFINE_GEMMS(__m512, _mm512_setzero_ps, _mm512_set1_ps, _mm512_reduce_add_ps, 4, 2)
 
 static const cpu_matmul_kernel kernels[] = {
-    { GT_Q4_K, CPU_ACT_Q8_K, gemm_q4k },
-    { GT_Q5_K, CPU_ACT_Q8_K, gemm_q5k },
-    { GT_Q6_K, CPU_ACT_Q8_K, gemm_q6k },
+    { .type = GT_Q4_K, .act = CPU_ACT_Q8_K, .gemm = gemm_q4k },
+    { .type = GT_Q5_K, .act = CPU_ACT_Q8_K, .gemm = gemm_q5k },
+    { .type = GT_Q6_K, .act = CPU_ACT_Q8_K, .gemm = gemm_q6k },
 };
 
 const cpu_kernel_family cpu_fam_avx512_kq = {

@@ -1,5 +1,6 @@
 /* k_portable_float.c: plain-C kernels for the float weight types (F32 F16
- * BF16) against f32 activations, and the CPU_ACT_F32 "quantizer" (a copy);
+ * BF16) against f32 activations, the CPU_ACT_F32 "quantizer" (a copy) and
+ * the CPU_ACT_BF16 one;
  * see cpu/kernels.h. For CPUs without AVX2.
  *
  * A tile of TR weight rows x TC activation rows: each weight value is
@@ -16,6 +17,19 @@
 static void quantize_f32(const float *x, void *dst, int n)
 {
     memcpy(dst, x, (size_t)n * sizeof(float));
+}
+
+/* f32 -> bf16, rounded to nearest even (NaNs stay NaNs), as AVX512-BF16's
+ * vcvtne2ps2bf16 does. */
+static void quantize_bf16(const float *x, void *dst, int n)
+{
+    uint16_t *y = dst;
+    for (int i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        if ((u & 0x7fffffffu) > 0x7f800000u) y[i] = (uint16_t)((u >> 16) | 0x40);
+        else y[i] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+    }
 }
 
 static inline float ld_f32(const uint8_t *p)
@@ -68,9 +82,9 @@ K_DEFINE_GEMM(gemm_f16, TR1, TR, TC, tile, ld_f16, 2)
 K_DEFINE_GEMM(gemm_bf16, TR1, TR, TC, tile, ld_bf16, 2)
 
 static const cpu_matmul_kernel kernels[] = {
-    { GT_F32, CPU_ACT_F32, gemm_f32 },
-    { GT_F16, CPU_ACT_F32, gemm_f16 },
-    { GT_BF16, CPU_ACT_F32, gemm_bf16 },
+    { .type = GT_F32, .act = CPU_ACT_F32, .gemm = gemm_f32 },
+    { .type = GT_F16, .act = CPU_ACT_F32, .gemm = gemm_f16 },
+    { .type = GT_BF16, .act = CPU_ACT_F32, .gemm = gemm_bf16 },
 };
 
 static void softmax(float *s, int n, float scale, float cap)
@@ -120,5 +134,5 @@ const cpu_kernel_family cpu_fam_portable_float = {
     .geglu = geglu,
     .kernels = kernels,
     .n_kernels = sizeof kernels / sizeof kernels[0],
-    .quantize = { [CPU_ACT_F32] = quantize_f32 },
+    .quantize = { [CPU_ACT_F32] = quantize_f32, [CPU_ACT_BF16] = quantize_bf16 },
 };

@@ -146,9 +146,9 @@ static void gemm_q5k(KQ_GEMM_ARGS) { gemm(dec_q5k, KQ_Q5K_BYTES, n_in, n_rows, n
 static void gemm_q6k(KQ_GEMM_ARGS) { gemm(dec_q6k, KQ_Q6K_BYTES, n_in, n_rows, n_x, w, ws, xa, xs, out, os); }
 
 static const cpu_matmul_kernel kernels[] = {
-    { GT_Q4_K, CPU_ACT_Q8_K, gemm_q4k },
-    { GT_Q5_K, CPU_ACT_Q8_K, gemm_q5k },
-    { GT_Q6_K, CPU_ACT_Q8_K, gemm_q6k },
+    { .type = GT_Q4_K, .act = CPU_ACT_Q8_K, .gemm = gemm_q4k },
+    { .type = GT_Q5_K, .act = CPU_ACT_Q8_K, .gemm = gemm_q5k },
+    { .type = GT_Q6_K, .act = CPU_ACT_Q8_K, .gemm = gemm_q6k },
 };
 
 const cpu_kernel_family cpu_fam_portable_kq = {

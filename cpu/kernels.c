@@ -3,12 +3,14 @@
 
 #include <stddef.h>
 
+#include "model/quant.h"
+
 /* Per level, the families that level adds; lower levels fill the gaps. */
 static const cpu_kernel_family *const families[CPU_ISA_COUNT][3] = {
     [CPU_ISA_PORTABLE] = { &cpu_fam_portable_q32, &cpu_fam_portable_kq, &cpu_fam_portable_float },
     [CPU_ISA_AVX2]     = { &cpu_fam_avx2_q32, &cpu_fam_avx2_kq, &cpu_fam_avx2_float },
     [CPU_ISA_AVX512]   = { &cpu_fam_avx512_q32, &cpu_fam_avx512_kq, &cpu_fam_avx512_float },
-    [CPU_ISA_AMX]      = { &cpu_fam_amx_q32, &cpu_fam_amx_kq, NULL },
+    [CPU_ISA_AMX]      = { &cpu_fam_amx_bf16, NULL, NULL },
 };
 
 size_t cpu_act_row_bytes(cpu_act act, int n)
@@ -17,6 +19,7 @@ size_t cpu_act_row_bytes(cpu_act act, int n)
     case CPU_ACT_F32:   return (size_t)n * sizeof(float);
     case CPU_ACT_Q8_32: return (size_t)(n / 32) * sizeof(cpu_q8_32);
     case CPU_ACT_Q8_K:  return (size_t)(n / 256) * sizeof(cpu_q8_k);
+    case CPU_ACT_BF16:  return (size_t)n * sizeof(uint16_t);
     default:            return 0;
     }
 }
@@ -29,6 +32,9 @@ void cpu_act_residual(cpu_act act, const float *x, const void *q, float *r, int 
     } else if (act == CPU_ACT_Q8_K) {
         const cpu_q8_k *b = q;
         for (int i = 0; i < n; i++) r[i] = x[i] - b[i / 256].d * b[i / 256].q[i % 256];
+    } else if (act == CPU_ACT_BF16) {
+        const uint16_t *b = q;
+        for (int i = 0; i < n; i++) r[i] = x[i] - quant_bf16_to_f32(b[i]);
     } else {
         for (int i = 0; i < n; i++) r[i] = 0;
     }
@@ -61,18 +67,30 @@ cpu_vec_ops cpu_vec_for(cpu_isa isa)
     return v;
 }
 
-const cpu_matmul_kernel *cpu_kernel_for(uint32_t type, cpu_isa isa, cpu_quantize_fn *quantize, cpu_isa *level)
+/* The best kernel for type at isa or below, among prefill kernels or the others. */
+static const cpu_matmul_kernel *find(uint32_t type, cpu_isa isa, bool prefill, cpu_quantize_fn *quantize,
+                                     cpu_isa *level)
 {
     for (int l = isa; l >= 0; l--)
         for (size_t f = 0; f < sizeof families[0] / sizeof families[0][0]; f++) {
             const cpu_kernel_family *fam = families[l][f];
             if (!fam) continue;
             for (int k = 0; k < fam->n_kernels; k++)
-                if (fam->kernels[k].type == type) {
+                if (fam->kernels[k].type == type && (fam->kernels[k].min_x > 1) == prefill) {
                     if (quantize) *quantize = cpu_quantizer_for(fam->kernels[k].act, (cpu_isa)l);
                     if (level) *level = (cpu_isa)l;
                     return &fam->kernels[k];
                 }
         }
     return NULL;
+}
+
+const cpu_matmul_kernel *cpu_kernel_for(uint32_t type, cpu_isa isa, cpu_quantize_fn *quantize, cpu_isa *level)
+{
+    return find(type, isa, false, quantize, level);
+}
+
+const cpu_matmul_kernel *cpu_prefill_kernel_for(uint32_t type, cpu_isa isa)
+{
+    return find(type, isa, true, NULL, NULL);
 }

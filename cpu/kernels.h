@@ -14,6 +14,7 @@
 #ifndef GC_CPU_KERNELS_H
 #define GC_CPU_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,8 +23,8 @@ typedef enum cpu_isa {
     CPU_ISA_PORTABLE,   /* plain C, any CPU */
     CPU_ISA_AVX2,       /* AVX2 + FMA + F16C */
     CPU_ISA_AVX512,     /* AVX-512 F/BW/VL/DQ + VNNI (vpdpbusd), on top of AVX2 */
-    CPU_ISA_AMX,        /* AMX-TILE + AMX-INT8 tile products, on top of AVX-512 (the OS must grant
-                           the tile state: cpu/isa.c asks for it) */
+    CPU_ISA_AMX,        /* AMX-TILE + AMX-BF16 tile products and AVX512-BF16, on top of AVX-512
+                           (the OS must grant the tile state: cpu/isa.c asks for it) */
     CPU_ISA_COUNT
 } cpu_isa;
 
@@ -32,6 +33,7 @@ typedef enum cpu_act {
     CPU_ACT_F32,        /* float[n] */
     CPU_ACT_Q8_32,      /* cpu_q8_32[n / 32]: for Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 weights */
     CPU_ACT_Q8_K,       /* cpu_q8_k[n / 256]: for Q4_K Q5_K Q6_K weights */
+    CPU_ACT_BF16,       /* uint16_t[n], bf16 rounded to nearest even: the AMX prefill kernels */
     CPU_ACT_COUNT
 } cpu_act;
 
@@ -60,7 +62,8 @@ size_t cpu_act_row_bytes(cpu_act act, int n);
  * together hold x to about 16 bits (cpu/cpu_backend.c, two-term products). */
 void cpu_act_residual(cpu_act act, const float *x, const void *q, float *r, int n);
 
-/* Converts one row of n floats to format act. For CPU_ACT_F32 it copies.
+/* Converts one row of n floats to format act. For CPU_ACT_F32 it copies;
+ * CPU_ACT_BF16 needs n to be a multiple of 32.
  * dst needs float (4-byte) alignment, no more. */
 typedef void (*cpu_quantize_fn)(const float *x, void *dst, int n);
 
@@ -69,7 +72,7 @@ typedef void (*cpu_quantize_fn)(const float *x, void *dst, int n);
  *   xa: activation row 0 in the kernel's format; row j at xa + j * xa_stride (bytes),
  *       each row aligned for float (4 bytes) and no more.
  *   n_in: values per row, a multiple of the weight type's block.
- * Any n_rows >= 1 and n_x >= 1; a kernel blocks rows and activation rows in
+ * Any n_rows >= 1 and n_x >= the kernel's min_x; a kernel blocks rows and activation rows in
  * registers internally (each weight block is decoded once per tile of
  * activation rows), and never reads or writes outside these ranges. */
 typedef void (*cpu_gemm_fn)(int n_in, int n_rows, int n_x, const uint8_t *w, size_t w_stride,
@@ -79,6 +82,10 @@ typedef struct cpu_matmul_kernel {
     uint32_t type;            /* ggml weight type (model/quant.h) */
     cpu_act act;              /* the activation format gemm reads */
     cpu_gemm_fn gemm;
+    int min_x;                /* > 1: a prefill kernel, for products of at least min_x activation
+                                 rows (cpu_prefill_kernel_for); 0: any product */
+    bool bf16_weights;        /* it multiplies each weight as decoded in f32 and rounded to bf16
+                                 (nearest even: 2^-8 relative at most); false: exactly */
 } cpu_matmul_kernel;
 
 /* Attention scores, in place: s[i] = e^(c[i] - max c) / sum_j e^(c[j] - max c)
@@ -122,14 +129,18 @@ cpu_vec_ops cpu_vec_for(cpu_isa isa);
 extern const cpu_kernel_family cpu_fam_portable_q32, cpu_fam_portable_kq, cpu_fam_portable_float;
 extern const cpu_kernel_family cpu_fam_avx2_q32, cpu_fam_avx2_kq, cpu_fam_avx2_float;
 extern const cpu_kernel_family cpu_fam_avx512_q32, cpu_fam_avx512_kq, cpu_fam_avx512_float;
-extern const cpu_kernel_family cpu_fam_amx_q32, cpu_fam_amx_kq;
+extern const cpu_kernel_family cpu_fam_amx_bf16;
 
-/* The best kernel for weight type `type` at level isa or below (NULL: no
- * kernel for the type). The quantizer returned is of the same level as or
- * lower than the kernel, for the kernel's format; *level (may be NULL) gets
- * the kernel's own level. */
+/* The best kernel for weight type `type` at level isa or below that takes
+ * any number of activation rows (NULL: no kernel for the type). The quantizer
+ * returned is of the same level as or lower than the kernel, for the kernel's
+ * format; *level (may be NULL) gets the kernel's own level. */
 const cpu_matmul_kernel *cpu_kernel_for(uint32_t type, cpu_isa isa, cpu_quantize_fn *quantize,
                                         cpu_isa *level);
+/* The prefill kernel (min_x > 1) for `type` at level isa or below, or NULL
+ * where there is none: a product of at least its min_x activation rows uses
+ * it instead of cpu_kernel_for's. */
+const cpu_matmul_kernel *cpu_prefill_kernel_for(uint32_t type, cpu_isa isa);
 
 /* The best quantizer of format act at level isa or below (never NULL: the
  * portable families have every format). */

@@ -11,7 +11,8 @@
  * A kernel's result is compared with a double-precision product of the
  * dequantized weights and the dequantized activations the kernel itself was
  * given (d * q for the 8-bit formats), so the only error allowed is the
- * kernel's own float rounding: relative L2 <= 1e-5. Shapes are chosen not to be
+ * kernel's own float rounding: relative L2 <= 1e-5 (for a kernel that
+ * multiplies weights rounded to bf16, the reference rounds them too). Shapes are chosen not to be
  * multiples of any tile, strides are padded with junk the kernel must not read,
  * and the output's padding holds guard values it must not write.
  */
@@ -30,7 +31,7 @@ static const cpu_kernel_family *const all_fams[] = {
     &cpu_fam_portable_q32, &cpu_fam_portable_kq, &cpu_fam_portable_float,
     &cpu_fam_avx2_q32,     &cpu_fam_avx2_kq,     &cpu_fam_avx2_float,
     &cpu_fam_avx512_q32,   &cpu_fam_avx512_kq,   &cpu_fam_avx512_float,
-    &cpu_fam_amx_q32,      &cpu_fam_amx_kq,
+    &cpu_fam_amx_bf16,
 };
 enum { N_FAMS = sizeof all_fams / sizeof all_fams[0] };
 
@@ -38,7 +39,8 @@ static cpu_isa cpu_level;
 
 static const char *act_name(cpu_act a)
 {
-    return a == CPU_ACT_F32 ? "f32" : a == CPU_ACT_Q8_32 ? "q8_32" : a == CPU_ACT_Q8_K ? "q8_k" : "?";
+    return a == CPU_ACT_F32 ? "f32" : a == CPU_ACT_Q8_32 ? "q8_32" : a == CPU_ACT_Q8_K ? "q8_k"
+         : a == CPU_ACT_BF16 ? "bf16" : "?";
 }
 
 static void *xmalloc(size_t n)
@@ -116,6 +118,8 @@ static void dequant_act(cpu_act act, const uint8_t *src, int n, double *y)
 {
     if (act == CPU_ACT_F32) {
         for (int i = 0; i < n; i++) { float f; memcpy(&f, src + 4 * i, 4); y[i] = f; }
+    } else if (act == CPU_ACT_BF16) {
+        for (int i = 0; i < n; i++) y[i] = quant_bf16_to_f32((uint16_t)(src[2 * i] | (src[2 * i + 1] << 8)));
     } else if (act == CPU_ACT_Q8_32) {
         for (int b = 0; b < n / 32; b++) {
             cpu_q8_32 blk;
@@ -129,6 +133,15 @@ static void dequant_act(cpu_act act, const uint8_t *src, int n, double *y)
             for (int i = 0; i < 256; i++) y[256 * b + i] = (double)blk.d * blk.q[i];
         }
     }
+}
+
+/* x rounded to bf16 in place, by the portable level's quantizer. */
+static void round_bf16(float *x, int n)
+{
+    uint16_t *b = xmalloc((size_t)n * sizeof *b);
+    cpu_quantizer_for(CPU_ACT_BF16, CPU_ISA_PORTABLE)(x, b, n);
+    for (int i = 0; i < n; i++) x[i] = quant_bf16_to_f32(b[i]);
+    free(b);
 }
 
 #define GUARD (-7777.25f)
@@ -164,6 +177,7 @@ static void check_gemm(const cpu_kernel_family *fam, const cpu_matmul_kernel *k,
         made |= make_row(k->type, w + r * w_stride, n_in);
         if (made) break;
         quant_dequant_row(k->type, w + r * w_stride, wf + (size_t)r * n_in, (uint64_t)n_in);
+        if (k->bf16_weights) round_bf16(wf + (size_t)r * n_in, n_in);
     }
     CHECK(!made, "%s: the test cannot make %s weights", fam->name, quant_type_name(k->type));
     CHECK(quantize, "%s: no %s quantizer at level %s", fam->name, act_name(k->act), cpu_isa_name(fam->isa));
@@ -237,9 +251,12 @@ static void test_gemm(void)
             int n_ins[3] = { be == 1 ? 32 : be, be == 1 ? 229 : be <= 32 ? 32 * 7 : be * 3,
                              be == 1 ? 7 : be <= 32 ? 32 * 67 : be * 9 };
             for (int a = 0; a < 3 && n_ins[a]; a++)
-                for (size_t r = 0; r < sizeof rows / sizeof *rows; r++)
+                for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
                     for (size_t j = 0; j < sizeof xs / sizeof *xs; j++)
-                        check_gemm(fam, kn, n_ins[a], rows[r], xs[j]);
+                        if (xs[j] >= kn->min_x) check_gemm(fam, kn, n_ins[a], rows[r], xs[j]);
+                    /* a prefill kernel's several passes over the activation rows */
+                    if (kn->min_x > 1) check_gemm(fam, kn, n_ins[a], rows[r], 300);
+                }
         }
     }
 }
@@ -308,6 +325,19 @@ static void check_q8_k(const char *name, const float *x, const uint8_t *got, con
     CHECK(outliers || rel <= 1e-2, "%s q8_k: quantization error %.3g", name, rel);
 }
 
+/* bf16: every level's bits the portable level's, each value within 2^-8 of x. */
+static void check_bf16(const char *name, const float *x, const uint8_t *got, const uint8_t *ref, int n)
+{
+    int differ = 0, far = 0;
+    for (int i = 0; i < n; i++) {
+        uint16_t g = (uint16_t)(got[2 * i] | (got[2 * i + 1] << 8));
+        differ += g != (uint16_t)(ref[2 * i] | (ref[2 * i + 1] << 8));
+        far += !(fabsf(quant_bf16_to_f32(g) - x[i]) <= 0x1p-8f * fabsf(x[i]));
+    }
+    CHECK(!differ, "%s bf16: %d values differ from the portable rounding", name, differ);
+    CHECK(!far, "%s bf16: %d values further than 2^-8 from x", name, far);
+}
+
 static void test_quantizers(void)
 {
     enum { N = 256 * 4 };
@@ -335,6 +365,7 @@ static void test_quantizers(void)
                 CHECK(got[0] == 0x55 && got[3] == 0x55, "%s %s: wrote before its row", fam->name, act_name(act));
                 if (act == CPU_ACT_F32) CHECK(!memcmp(dst, x, bytes), "%s: f32 copy differs", fam->name);
                 else if (act == CPU_ACT_Q8_32) check_q8_32(fam->name, x, dst, ref, N, rep == 1 || rep == 3);
+                else if (act == CPU_ACT_BF16) check_bf16(fam->name, x, dst, ref, N);
                 else check_q8_k(fam->name, x, dst, ref, N, rep == 1 || rep == 3);
             }
             free(ref);
@@ -351,25 +382,36 @@ static void test_chooser(void)
     for (int f = 0; f < N_FAMS; f++)
         for (int k = 0; k < all_fams[f]->n_kernels; k++) {
             uint32_t type = all_fams[f]->kernels[k].type;
-            for (int want = 0; want < CPU_ISA_COUNT; want++) {
-                /* Expected: the kernel of the highest level <= want that has the type. */
-                const cpu_matmul_kernel *exp = NULL;
-                int exp_level = -1;
-                for (int g = 0; g < N_FAMS; g++) {
-                    const cpu_kernel_family *fam = all_fams[g];
-                    if ((int)fam->isa > want || (int)fam->isa <= exp_level) continue;
-                    for (int j = 0; j < fam->n_kernels; j++)
-                        if (fam->kernels[j].type == type) { exp = &fam->kernels[j]; exp_level = fam->isa; }
+            for (int want = 0; want < CPU_ISA_COUNT; want++)
+                for (int prefill = 0; prefill < 2; prefill++) {
+                    /* Expected: the kernel of the highest level <= want that has
+                     * the type, among prefill kernels (min_x > 1) or the others. */
+                    const cpu_matmul_kernel *exp = NULL;
+                    int exp_level = -1;
+                    for (int g = 0; g < N_FAMS; g++) {
+                        const cpu_kernel_family *fam = all_fams[g];
+                        if ((int)fam->isa > want || (int)fam->isa <= exp_level) continue;
+                        for (int j = 0; j < fam->n_kernels; j++)
+                            if (fam->kernels[j].type == type && (fam->kernels[j].min_x > 1) == prefill) {
+                                exp = &fam->kernels[j];
+                                exp_level = fam->isa;
+                            }
+                    }
+                    if (prefill) {
+                        CHECK(cpu_prefill_kernel_for(type, (cpu_isa)want) == exp, "cpu_prefill_kernel_for(%s, %s)",
+                              quant_type_name(type), cpu_isa_name((cpu_isa)want));
+                        continue;
+                    }
+                    cpu_quantize_fn q = NULL;
+                    cpu_isa level = CPU_ISA_COUNT;
+                    const cpu_matmul_kernel *got = cpu_kernel_for(type, (cpu_isa)want, &q, &level);
+                    CHECK(got == exp && (!exp || (int)level == exp_level), "cpu_kernel_for(%s, %s): level %s, want %s",
+                          quant_type_name(type), cpu_isa_name((cpu_isa)want), cpu_isa_name(level),
+                          cpu_isa_name((cpu_isa)exp_level));
+                    if (exp) CHECK(q && q == cpu_quantizer_for(exp->act, (cpu_isa)exp_level),
+                                   "cpu_kernel_for(%s, %s): quantizer", quant_type_name(type),
+                                   cpu_isa_name((cpu_isa)want));
                 }
-                cpu_quantize_fn q = NULL;
-                cpu_isa level = CPU_ISA_COUNT;
-                const cpu_matmul_kernel *got = cpu_kernel_for(type, (cpu_isa)want, &q, &level);
-                CHECK(got == exp && (!exp || (int)level == exp_level), "cpu_kernel_for(%s, %s): level %s, want %s",
-                      quant_type_name(type), cpu_isa_name((cpu_isa)want), cpu_isa_name(level),
-                      cpu_isa_name((cpu_isa)exp_level));
-                if (exp) CHECK(q && q == cpu_quantizer_for(exp->act, (cpu_isa)exp_level),
-                               "cpu_kernel_for(%s, %s): quantizer", quant_type_name(type), cpu_isa_name((cpu_isa)want));
-            }
         }
     for (int want = 0; want < CPU_ISA_COUNT; want++) {
         CHECK(!cpu_kernel_for(GT_Q2_K, (cpu_isa)want, NULL, NULL), "a kernel for Q2_K");

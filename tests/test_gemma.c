@@ -34,10 +34,12 @@
 #include "tests/golden.h"
 #include "tests/state_lib.h"
 #include "cpu/isa.h"
+#include "cpu/kernels.h"
 
 /* The backend under test ("ref" or "cpu") and whether it must be bit-exact. */
 static const char *be_name = "ref";
 static bool be_exact = true;
+static cpu_isa be_level;   /* the CPU backend's instruction-set level, when be_name is "cpu" */
 
 /* Logits that must agree: bit for bit on the reference, to 1e-5 elsewhere. */
 static bool same_logits(const float *a, const float *b, size_t n)
@@ -87,8 +89,10 @@ static void rig_close(rig *r)
     backends_unload(&r->bm);
 }
 
-/* rel L2 over the golden's columns and top-1 agreement over the whole vocabulary. */
-static void compare(const char *what, const float *mine, const golden *g, double max_rel, double min_top1)
+/* rel L2 over the golden's columns and top-1 agreement over the whole
+ * vocabulary; min_top1 < 0: the caller checks the agreement (returned: the
+ * positions that agree) over several models. */
+static int compare(const char *what, const float *mine, const golden *g, double max_rel, double min_top1)
 {
     double num = 0, den = 0;
     int agree = 0;
@@ -108,9 +112,25 @@ static void compare(const char *what, const float *mine, const golden *g, double
         }
     }
     double rel = finite ? sqrt(num / den) : INFINITY, top1 = (double)agree / g->n;
-    fprintf(stderr, "%-32s rel_l2 %.3e (max %.0e)  top1 %.3f (min %.2f)\n", what, rel, max_rel, top1, min_top1);
+    fprintf(stderr, "%-32s rel_l2 %.3e (max %.0e)  top1 %.3f (min %.2f%s)\n", what, rel, max_rel, top1,
+            fabs(min_top1), min_top1 < 0 ? " over the models" : "");
     CHECK(rel <= max_rel, "%s: rel L2 %.3e > %.1e", what, rel, max_rel);
-    CHECK(top1 >= min_top1, "%s: top-1 agreement %.3f < %.2f", what, top1, min_top1);
+    if (min_top1 >= 0) CHECK(top1 >= min_top1, "%s: top-1 agreement %.3f < %.2f", what, top1, min_top1);
+    return agree;
+}
+
+/* Top-1 agreement counted over the quantized models together (the issue's
+ * ">= 99%": a model's 40 positions alone cannot show a 1% slip): [0] against
+ * llama.cpp, [1] against float64. */
+static int pooled_agree[2], pooled_n[2];
+
+/* Whether the backend under test prefills quantized models in bf16 (the CPU
+ * backend's AMX level): its logits then stand as far from float64 as
+ * llama.cpp's do (7e-3 on these models), not ~1e-4 as with its 8-bit pairs. */
+static bool bf16_prefill(void)
+{
+    const cpu_matmul_kernel *pk = be_exact ? NULL : cpu_prefill_kernel_for(GT_Q8_0, be_level);
+    return pk && pk->bf16_weights;
 }
 
 static void golden_model(const char *name, double llama_rel, double llama_top1)
@@ -128,10 +148,19 @@ static void golden_model(const char *name, double llama_rel, double llama_top1)
         gc_err err = {0};
         CHECK(gemma_eval_all(r.s, gl.tokens, gl.n, lg, &err) == 0, "%s: %s", name, err.msg);
         char what[96];
+        bool quant = strstr(name, "-Q") != NULL;
         snprintf(what, sizeof what, "%s vs llama.cpp", name);
-        compare(what, lg, &gl, llama_rel, llama_top1);
+        int agree = compare(what, lg, &gl, llama_rel, quant ? -llama_top1 : llama_top1);
         snprintf(what, sizeof what, "%s vs float64", name);
-        compare(what, lg, &gr, be_exact || !strstr(name, "-Q") ? 1e-4 : 5e-4, 1.0);
+        double f64_rel = !quant || be_exact ? 1e-4 : bf16_prefill() ? 1e-2 : 5e-4;
+        bool pool64 = quant && bf16_prefill();
+        int agree64 = compare(what, lg, &gr, f64_rel, pool64 ? -llama_top1 : 1.0);
+        if (quant) {
+            pooled_agree[0] += agree;
+            pooled_agree[1] += agree64;
+            pooled_n[0] += gl.n;
+            pooled_n[1] += gr.n;
+        }
         free(lg);
     }
     rig_close(&r);
@@ -150,7 +179,16 @@ static void test_goldens_quant(void)
 {
     const char *names[] = { "g2-quant-Q8_0", "g2-quant-Q4_0", "g2-quant-Q4_K_M", "g2-quant-Q5_K_M",
                             "g2-quant-Q6_K", "g3-quant-Q4_K_M", "g3-quant-Q5_K_M" };
+    memset(pooled_agree, 0, sizeof pooled_agree);
+    memset(pooled_n, 0, sizeof pooled_n);
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) golden_model(names[i], 2e-2, 0.99);
+    for (int k = 0; k < 2; k++) {
+        double top1 = pooled_n[k] ? (double)pooled_agree[k] / pooled_n[k] : 0;
+        fprintf(stderr, "quantized models vs %-12s top1 %.3f over %d positions (min 0.99)\n",
+                k ? "float64" : "llama.cpp", top1, pooled_n[k]);
+        CHECK(pooled_n[k] > 0 && top1 >= 0.99, "quantized models vs %s: top-1 agreement %.3f < 0.99",
+              k ? "float64" : "llama.cpp", top1);
+    }
 }
 
 /* The golden prompt's tokens, for the tests below. */
@@ -406,6 +444,7 @@ int main(void)
         }
         int threads = l + 1;   /* backends clamps it to the CPUs there are */
         setenv("GEMMA_CHAT_CPU_ISA", cpu_isa_name((cpu_isa)l), 1);
+        be_level = (cpu_isa)l;
         backends_set_threads(threads);
         fprintf(stderr, "== backend cpu, %s, %d threads asked (one per CPU at most)\n", cpu_isa_name((cpu_isa)l), threads);
         run_all();

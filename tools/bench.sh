@@ -112,7 +112,7 @@ label() {
 [ $# -gt 0 ] || set -- q8 q4km g3real g2b
 
 cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
-flags=$(grep -o -w 'avx2\|fma\|f16c\|avx512f\|avx512bw\|avx512vl\|avx512_vnni\|avx_vnni\|amx_int8' /proc/cpuinfo | sort -u | tr '\n' ' ')
+flags=$(grep -o -w 'avx2\|fma\|f16c\|avx512f\|avx512bw\|avx512vl\|avx512_vnni\|avx_vnni\|avx512_bf16\|amx_bf16\|amx_tile' /proc/cpuinfo | sort -u | tr '\n' ' ')
 dev=$("$BIN" devices 2>/dev/null | sed -n "s/^would use: //p" | cut -d: -f1)
 bw=$("$MEMBW" | sed -n 's/membw_gb_s=\([0-9.]*\).*/\1/p')
 bw1=$("$MEMBW" 1 | sed -n 's/membw_gb_s=\([0-9.]*\).*/\1/p')

@@ -23,7 +23,7 @@ static const cpu_kernel_family *const fams[] = {
     &cpu_fam_portable_q32, &cpu_fam_portable_kq, &cpu_fam_portable_float,
     &cpu_fam_avx2_q32,     &cpu_fam_avx2_kq,     &cpu_fam_avx2_float,
     &cpu_fam_avx512_q32,   &cpu_fam_avx512_kq,   &cpu_fam_avx512_float,
-    &cpu_fam_amx_q32,      &cpu_fam_amx_kq,
+    &cpu_fam_amx_bf16,
 };
 
 /* Valid random blocks: random bytes with small f16 scales where the types keep them. */
@@ -92,7 +92,8 @@ static void bench_type(const char *name, int n_in, int n_rows, const int *n_xs, 
         for (int k = 0; k < fams[f]->n_kernels; k++) {
             const cpu_matmul_kernel *kn = &fams[f]->kernels[k];
             if (strcmp(name, "all") && strcmp(name, quant_type_name(kn->type))) continue;
-            for (int i = 0; i < n_n_x; i++) bench(fams[f], kn, n_in, n_rows, n_xs[i]);
+            for (int i = 0; i < n_n_x; i++)
+                if (n_xs[i] >= kn->min_x) bench(fams[f], kn, n_in, n_rows, n_xs[i]);
         }
     }
 }
