@@ -34,7 +34,7 @@ K_INLINE float ld1_f32(const uint8_t *p) { float f; memcpy(&f, p, 4); return f; 
 K_INLINE float ld1_f16(const uint8_t *p) { return k_ld_f16(p); }
 K_INLINE float ld1_bf16(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return quant_bf16_to_f32(h); }
 
-enum { TR1 = 4, TR = 4, TC = 3, TRM = K_MAX(TR, TR1) };
+enum { TR1 = 4, TR2 = 4, TR = 4, TC = 3, TRM = K_MAX(TR, TR1) };
 
 K_INLINE void tile(ld8_fn ld8, ld1_fn ld1, size_t esize, int nr, int nx, int n_in,
                    const uint8_t *w, size_t w_stride, const uint8_t *xa, size_t xa_stride,
@@ -62,9 +62,9 @@ K_INLINE void tile(ld8_fn ld8, ld1_fn ld1, size_t esize, int nr, int nx, int n_i
         }
 }
 
-K_DEFINE_GEMM(gemm_f32, TR1, TR, TC, tile, ld8_f32, ld1_f32, 4)
-K_DEFINE_GEMM(gemm_f16, TR1, TR, TC, tile, ld8_f16, ld1_f16, 2)
-K_DEFINE_GEMM(gemm_bf16, TR1, TR, TC, tile, ld8_bf16, ld1_bf16, 2)
+K_DEFINE_GEMM(gemm_f32, TR1, TR2, TR, TC, tile, ld8_f32, ld1_f32, 4)
+K_DEFINE_GEMM(gemm_f16, TR1, TR2, TR, TC, tile, ld8_f16, ld1_f16, 2)
+K_DEFINE_GEMM(gemm_bf16, TR1, TR2, TR, TC, tile, ld8_bf16, ld1_bf16, 2)
 
 static const cpu_matmul_kernel kernels[] = {
     { .type = GT_F32, .act = CPU_ACT_F32, .gemm = gemm_f32 },

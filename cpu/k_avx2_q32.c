@@ -120,7 +120,7 @@ K_INLINE void dec_q5_1(const uint8_t *b, __m256i *q, float *d, float *m)
 
 /* ---- the tiled product ---- */
 
-enum { TR1 = 4, TR = 2, TC = 4, TRM = K_MAX(TR, TR1) };  /* tiles: K_DEFINE_GEMM */
+enum { TR1 = 4, TR2 = 2, TR = 2, TC = 4, TRM = K_MAX(TR, TR1) };  /* tiles: K_DEFINE_GEMM */
 
 /* How a type's weight bytes multiply (see the top of the file). */
 enum kind { SIGNED_ABS_X, SIGNED_ABS_W, UNSIGNED_MIN };
@@ -170,11 +170,11 @@ K_INLINE void tile(dec_fn dec, enum kind kind, size_t bbytes, int nr, int nx, in
 
 /* Full tiles, then the activation rows left over, then the weight rows left
  * over one at a time; every call of tile() has constant nr and nx. */
-K_DEFINE_GEMM(gemm_q8_0, TR1, TR, TC, tile, dec_q8_0, SIGNED_ABS_W, 34)
-K_DEFINE_GEMM(gemm_q4_0, TR1, TR, TC, tile, dec_q4_0, SIGNED_ABS_X, 18)
-K_DEFINE_GEMM(gemm_q4_1, TR1, TR, TC, tile, dec_q4_1, UNSIGNED_MIN, 20)
-K_DEFINE_GEMM(gemm_q5_0, TR1, TR, TC, tile, dec_q5_0, SIGNED_ABS_X, 22)
-K_DEFINE_GEMM(gemm_q5_1, TR1, TR, TC, tile, dec_q5_1, UNSIGNED_MIN, 24)
+K_DEFINE_GEMM(gemm_q8_0, TR1, TR2, TR, TC, tile, dec_q8_0, SIGNED_ABS_W, 34)
+K_DEFINE_GEMM(gemm_q4_0, TR1, TR2, TR, TC, tile, dec_q4_0, SIGNED_ABS_X, 18)
+K_DEFINE_GEMM(gemm_q4_1, TR1, TR2, TR, TC, tile, dec_q4_1, UNSIGNED_MIN, 20)
+K_DEFINE_GEMM(gemm_q5_0, TR1, TR2, TR, TC, tile, dec_q5_0, SIGNED_ABS_X, 22)
+K_DEFINE_GEMM(gemm_q5_1, TR1, TR2, TR, TC, tile, dec_q5_1, UNSIGNED_MIN, 24)
 
 static const cpu_matmul_kernel kernels[] = {
     { .type = GT_Q8_0, .act = CPU_ACT_Q8_32, .gemm = gemm_q8_0 },

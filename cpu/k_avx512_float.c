@@ -28,7 +28,7 @@ K_INLINE __m512 ld_bf16(const uint8_t *p, __mmask16 mask)
     return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
 }
 
-enum { TR1 = 4, TR = 6, TC = 4, TRM = K_MAX(TR, TR1) };
+enum { TR1 = 4, TR2 = 6, TR = 6, TC = 4, TRM = K_MAX(TR, TR1) };
 
 /* One k step of 16 (or, with mask, fewer) values for the whole tile. */
 K_INLINE void step(ld_fn ld, size_t esize, int nr, int nx, int k, __mmask16 mask, const uint8_t *w,
@@ -57,9 +57,9 @@ K_INLINE void tile(ld_fn ld, size_t esize, int nr, int nx, int n_in, const uint8
         K_UNROLL for (int r = 0; r < nr; r++) out[c * out_stride + r] = _mm512_reduce_add_ps(acc[r][c]);
 }
 
-K_DEFINE_GEMM(gemm_f32, TR1, TR, TC, tile, ld_f32, 4)
-K_DEFINE_GEMM(gemm_f16, TR1, TR, TC, tile, ld_f16, 2)
-K_DEFINE_GEMM(gemm_bf16, TR1, TR, TC, tile, ld_bf16, 2)
+K_DEFINE_GEMM(gemm_f32, TR1, TR2, TR, TC, tile, ld_f32, 4)
+K_DEFINE_GEMM(gemm_f16, TR1, TR2, TR, TC, tile, ld_f16, 2)
+K_DEFINE_GEMM(gemm_bf16, TR1, TR2, TR, TC, tile, ld_bf16, 2)
 
 static const cpu_matmul_kernel kernels[] = {
     { .type = GT_F32, .act = CPU_ACT_F32, .gemm = gemm_f32 },

@@ -43,7 +43,7 @@ static inline float ld_bf16(const uint8_t *p) { return quant_bf16_to_f32((uint16
 
 typedef float (*ld_fn)(const uint8_t *p);
 
-enum { TR1 = 4, TR = 4, TC = 4, TRM = K_MAX(TR, TR1), CHUNK = 64 };
+enum { TR1 = 4, TR2 = 4, TR = 4, TC = 4, TRM = K_MAX(TR, TR1), CHUNK = 64 };
 
 /* Weights are converted CHUNK values at a time into a small f32 buffer per
  * row, so the conversion (slow for F16 in plain C) happens once per tile. */
@@ -77,9 +77,9 @@ K_INLINE void tile(ld_fn ld, size_t esize, int nr, int nx, int n_in, const uint8
         for (int r = 0; r < nr; r++) out[c * out_stride + r] = acc[r][c];
 }
 
-K_DEFINE_GEMM(gemm_f32, TR1, TR, TC, tile, ld_f32, 4)
-K_DEFINE_GEMM(gemm_f16, TR1, TR, TC, tile, ld_f16, 2)
-K_DEFINE_GEMM(gemm_bf16, TR1, TR, TC, tile, ld_bf16, 2)
+K_DEFINE_GEMM(gemm_f32, TR1, TR2, TR, TC, tile, ld_f32, 4)
+K_DEFINE_GEMM(gemm_f16, TR1, TR2, TR, TC, tile, ld_f16, 2)
+K_DEFINE_GEMM(gemm_bf16, TR1, TR2, TR, TC, tile, ld_bf16, 2)
 
 static const cpu_matmul_kernel kernels[] = {
     { .type = GT_F32, .act = CPU_ACT_F32, .gemm = gemm_f32 },

@@ -120,7 +120,7 @@ typedef void (*dec_fn)(const uint8_t *block, dec_block *out);
 
 /* ---- the tiled product ---- */
 
-enum { TR1 = 4, TR = 4, TC = 4, TRM = K_MAX(TR, TR1) };  /* tiles: K_DEFINE_GEMM */
+enum { TR1 = 4, TR2 = 4, TR = 4, TC = 4, TRM = K_MAX(TR, TR1) };  /* tiles: K_DEFINE_GEMM */
 
 /* One tile of nr <= TR weight rows x nx <= TC activation rows over all blocks. */
 K_INLINE void tile(dec_fn dec, size_t bbytes, int nr, int nx, int n_in, const uint8_t *w,
@@ -146,11 +146,11 @@ K_INLINE void tile(dec_fn dec, size_t bbytes, int nr, int nx, int n_in, const ui
         for (int r = 0; r < nr; r++) out[c * out_stride + r] = acc[r][c];
 }
 
-K_DEFINE_GEMM(gemm_q8_0, TR1, TR, TC, tile, dec_q8_0, 34)
-K_DEFINE_GEMM(gemm_q4_0, TR1, TR, TC, tile, dec_q4_0, 18)
-K_DEFINE_GEMM(gemm_q4_1, TR1, TR, TC, tile, dec_q4_1, 20)
-K_DEFINE_GEMM(gemm_q5_0, TR1, TR, TC, tile, dec_q5_0, 22)
-K_DEFINE_GEMM(gemm_q5_1, TR1, TR, TC, tile, dec_q5_1, 24)
+K_DEFINE_GEMM(gemm_q8_0, TR1, TR2, TR, TC, tile, dec_q8_0, 34)
+K_DEFINE_GEMM(gemm_q4_0, TR1, TR2, TR, TC, tile, dec_q4_0, 18)
+K_DEFINE_GEMM(gemm_q4_1, TR1, TR2, TR, TC, tile, dec_q4_1, 20)
+K_DEFINE_GEMM(gemm_q5_0, TR1, TR2, TR, TC, tile, dec_q5_0, 22)
+K_DEFINE_GEMM(gemm_q5_1, TR1, TR2, TR, TC, tile, dec_q5_1, 24)
 
 static const cpu_matmul_kernel kernels[] = {
     { .type = GT_Q8_0, .act = CPU_ACT_Q8_32, .gemm = gemm_q8_0 },

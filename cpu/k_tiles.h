@@ -37,19 +37,23 @@ K_INLINE void k_prefetch_next(const uint8_t *block, size_t rows, size_t stride, 
  * over as one narrower tile, then the weight rows left over one at a time,
  * calling tile(ARGS..., nr, nx, n_in, w, w_stride, xa, xa_stride, out,
  * out_stride) with w, xa and out at the tile's first row. With one
- * activation row (decode) the tiles are TR1 weight rows instead: there the
+ * activation row (decode) the tiles are TR1 weight rows instead, with two
+ * (the decode of a two-term product, cpu/cpu_backend.c) TR2: there the
  * registers the activation rows would take can stream more weight rows.
  * nr and nx are constants at every call (TC <= 8), so an inlined tile
  * unrolls over them and keeps its accumulators in registers; ARGS (the
  * type's decoder, block size, ...) become constants in it too. A tile's
- * arrays are K_MAX(TR, TR1) x TC. */
-#define K_DEFINE_GEMM(name, TR1, TR, TC, tile, ...) \
+ * arrays are (the largest of TR, TR1, TR2) x TC. */
+#define K_DEFINE_GEMM(name, TR1, TR2, TR, TC, tile, ...) \
     static void name(K_GEMM_PARAMS) \
     { \
         int r_ = 0; \
         if (n_x == 1) { \
             const int c_ = 0; \
             for (; r_ + (TR1) <= n_rows; r_ += (TR1)) K_TILE_(TR1, 1, tile, __VA_ARGS__); \
+        } else if (n_x == 2) { \
+            const int c_ = 0; \
+            for (; r_ + (TR2) <= n_rows; r_ += (TR2)) K_TILE_(TR2, K_MIN_(2, TC), tile, __VA_ARGS__); \
         } \
         for (; r_ + (TR) <= n_rows; r_ += (TR)) K_FOR_COLS_(TR, TC, tile, __VA_ARGS__); \
         for (; r_ < n_rows; r_++) K_FOR_COLS_(1, TC, tile, __VA_ARGS__); \
