@@ -89,8 +89,7 @@ K_INLINE void dec_q5_1(const uint8_t *b, __m256i *q, uint16_t *d, uint16_t *m)
 /* ---- the tiled product ---- */
 
 /* Tiles (K_DEFINE_GEMM): decode, one term or two, streams 8 weight rows
- * (measured: 8 rows 2-4% faster than 4 in a two-term decode, 12 and 16 spill
- * registers). */
+ * (docs/cpu.md, "Decode tiles"). */
 enum { TR1 = 8, TR2 = 8, TR = 4, TC = 8, TRM = K_MAX(TR, TR1) };
 
 /* Decode: nr x 1 outputs over n_in / 32 blocks, one block per 256-bit register.
