@@ -215,6 +215,12 @@ static int write_all(int fd, const char *p, size_t len)
 
 int paths_write_atomic(const char *path, const void *data, size_t len, mode_t mode, gc_err *err)
 {
+    paths_part part = { data, len };
+    return paths_write_atomic_parts(path, &part, 1, mode, err);
+}
+
+int paths_write_atomic_parts(const char *path, const paths_part *parts, int n_parts, mode_t mode, gc_err *err)
+{
     char dir[PATHS_MAX], tmp[PATHS_MAX];
     if (paths_join(dir, sizeof dir, err, "%s", path)) return -1;
     char *slash = strrchr(dir, '/');
@@ -234,8 +240,9 @@ int paths_write_atomic(const char *path, const void *data, size_t len, mode_t mo
                        path, dir, strerror(errno));
     const char *step = NULL;
     if (fchmod(fd, mode) != 0) step = "chmod";
-    else if (write_all(fd, data, len) != 0) step = "write";
-    else if (gc_fault_hit(GC_FAULT_FSYNC) ? (errno = EIO, 1) : fsync(fd) != 0) step = "fsync";
+    for (int i = 0; !step && i < n_parts; i++)
+        if (write_all(fd, parts[i].data, parts[i].len) != 0) step = "write";
+    if (!step && (gc_fault_hit(GC_FAULT_FSYNC) ? (errno = EIO, 1) : fsync(fd) != 0)) step = "fsync";
     int saved = errno;
     if (close(fd) != 0 && !step) { step = "close"; saved = errno; }
     if (!step && (gc_fault_hit(GC_FAULT_RENAME) ? (errno = EIO, 1) : rename(tmp, path) != 0)) {

@@ -91,4 +91,12 @@ int paths_check_name(const char *name, const char *what, gc_err *err);
  * synced (it may not survive a crash). */
 int paths_write_atomic(const char *path, const void *data, size_t len, mode_t mode, gc_err *err);
 
+/* The same for a file made of several pieces, written one after another
+ * (a big body need not be copied behind its header first). */
+typedef struct paths_part {
+    const void *data;
+    size_t len;
+} paths_part;
+int paths_write_atomic_parts(const char *path, const paths_part *parts, int n_parts, mode_t mode, gc_err *err);
+
 #endif

@@ -139,18 +139,12 @@ int snap_store(snap_cache *c, const int32_t *toks, size_t n, const void *state, 
     if (sizeof(snap_header) + body > c->limit) return 0;
     char path[PATHS_MAX];
     if (snap_path(c, toks, n, path, sizeof path, err)) return -1;
-    unsigned char *buf = malloc(sizeof(snap_header) + body);
-    if (!buf) return gc_errf(err, "out of memory for a snapshot of %zu bytes", body);
-    unsigned char *p = buf + sizeof(snap_header);
-    memcpy(p, c->identity, id_len);
-    memcpy(p + id_len, toks, n * sizeof *toks);
-    memcpy(p + id_len + n * sizeof *toks, state, len);
     snap_header h = { .version = SNAP_VERSION, .identity_len = id_len, .n_tokens = n, .state_len = len,
                       .checksum = body_checksum(c->identity, id_len, toks, n, state, len) };
     memcpy(h.magic, SNAP_MAGIC, sizeof h.magic);
-    memcpy(buf, &h, sizeof h);
-    int rc = paths_write_atomic(path, buf, sizeof h + body, 0600, err);
-    free(buf);
+    const paths_part parts[] = { { &h, sizeof h }, { c->identity, id_len }, { toks, n * sizeof *toks },
+                                 { state, len } };
+    int rc = paths_write_atomic_parts(path, parts, 4, 0600, err);
     if (rc < 0) return -1;
     evict(c);
     return 0;

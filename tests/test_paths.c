@@ -1,6 +1,7 @@
 /* test_paths.c: XDG directories and their defaults, mkdir -p with mode
  * 0700, the share-directory lookup order, safe names, atomic writes. */
 #include "app/paths.h"
+#include "base/fault.h"
 #include "tests/test.h"
 #include "tests/testfs.h"
 
@@ -153,6 +154,30 @@ static void test_atomic_basic(void)
     CHECK(paths_is_dir(dir) && tfs_count_entries(dir, NULL, NULL, 0) == 1, "directory damaged");
 }
 
+/* Several pieces make one file, in order; a write failing in the second
+ * piece leaves the previous file as it was. */
+static void test_atomic_parts(void)
+{
+    char path[4200];
+    gc_err err = {0};
+    snprintf(path, sizeof path, "%s/parts.bin", tmproot);
+    const paths_part parts[] = { { "head", 4 }, { "", 0 }, { "body-", 5 }, { "tail", 4 } };
+    CHECK(paths_write_atomic_parts(path, parts, 4, 0600, &err) == 0, "%s", err.msg);
+    size_t len;
+    char *s = tfs_read(path, &len);
+    CHECK(s && len == 13 && !memcmp(s, "headbody-tail", 13), "content %.*s", s ? (int)len : 0, s ? s : "");
+    free(s);
+    int entries = tfs_count_entries(tmproot, NULL, NULL, 0);
+    CHECK(gc_fault_set("write:2") == 0, "fault spec");
+    CHECK(paths_write_atomic_parts(path, parts, 4, 0600, &err) < 0, "the second write's failure is reported");
+    CHECK_CONTAINS(err.msg, "unchanged");
+    gc_fault_set("");
+    s = tfs_read(path, &len);
+    CHECK(s && len == 13 && !memcmp(s, "headbody-tail", 13), "the old file changed");
+    free(s);
+    CHECK(tfs_count_entries(tmproot, NULL, NULL, 0) == entries, "a temporary file was left behind");
+}
+
 int main(void)
 {
     if (tfs_mkdtemp(tmproot, sizeof tmproot, "paths")) { perror("mkdtemp"); return 1; }
@@ -162,6 +187,7 @@ int main(void)
     TEST_RUN(test_share_dir);
     TEST_RUN(test_names);
     TEST_RUN(test_atomic_basic);
+    TEST_RUN(test_atomic_parts);
     tfs_rmtree(tmproot);
     return test_summary();
 }
