@@ -27,20 +27,14 @@ const char *tr_role_name(tr_role r)
     return r == TR_USER ? "user" : r == TR_MODEL ? "model" : "notice";
 }
 
-/* --- the text being written (base/buf.h; out of memory checked once, in sb_finish) --- */
+/* --- the text being written (base/buf.h; out of memory checked once, in text_finish) --- */
 
-typedef gc_buf sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n) { gc_buf_add(b, s, n); }
-static void sb_puts(sbuf *b, const char *s) { gc_buf_add(b, s, strlen(s)); }
-#define sb_printf gc_buf_printf
-
-static void sb_indent(sbuf *b, int n)
+static void text_indent(gc_buf *b, int n)
 {
-    for (int i = 0; i < n; i++) sb_put(b, " ", 1);
+    for (int i = 0; i < n; i++) gc_buf_add(b, " ", 1);
 }
 
-static int sb_finish(sbuf *b, char **out, size_t *len, gc_err *err)
+static int text_finish(gc_buf *b, char **out, size_t *len, gc_err *err)
 {
     char *p = b->p ? gc_buf_take(b, len) : NULL;   /* nothing written: an append failed */
     if (!p) {
@@ -352,34 +346,34 @@ static bool block_char(uint32_t c)
            c != 0x2029) || (c >= 0xE000 && c <= 0xFFFD && c != 0xFEFF) || c >= 0x10000;
 }
 
-static void emit_quoted(sbuf *b, const char *s, size_t len)
+static void emit_quoted(gc_buf *b, const char *s, size_t len)
 {
-    sb_put(b, "\"", 1);
+    gc_buf_add(b, "\"", 1);
     for (size_t i = 0; i < len;) {
         uint32_t c;
         int k = utf8_decode(s + i, len - i, &c);
-        if (!k) { sb_puts(b, "\\uFFFD"); i++; continue; }
+        if (!k) { gc_buf_puts(b, "\\uFFFD"); i++; continue; }
         switch (c) {
-        case '"': sb_puts(b, "\\\""); break;
-        case '\\': sb_puts(b, "\\\\"); break;
-        case '\n': sb_puts(b, "\\n"); break;
-        case '\t': sb_puts(b, "\\t"); break;
-        case '\r': sb_puts(b, "\\r"); break;
-        case 0x1B: sb_puts(b, "\\e"); break;
+        case '"': gc_buf_puts(b, "\\\""); break;
+        case '\\': gc_buf_puts(b, "\\\\"); break;
+        case '\n': gc_buf_puts(b, "\\n"); break;
+        case '\t': gc_buf_puts(b, "\\t"); break;
+        case '\r': gc_buf_puts(b, "\\r"); break;
+        case 0x1B: gc_buf_puts(b, "\\e"); break;
         default:
-            if (c < 0x20 || c == 0x7F) sb_printf(b, "\\x%02X", (unsigned)c);
+            if (c < 0x20 || c == 0x7F) gc_buf_printf(b, "\\x%02X", (unsigned)c);
             else if ((c >= 0x80 && c < 0xA0) || c == 0x2028 || c == 0x2029 || c == 0xFEFF || c == 0xFFFE ||
                      c == 0xFFFF)
-                sb_printf(b, "\\u%04X", (unsigned)c);
-            else sb_put(b, s + i, (size_t)k);
+                gc_buf_printf(b, "\\u%04X", (unsigned)c);
+            else gc_buf_add(b, s + i, (size_t)k);
         }
         i += (size_t)k;
     }
-    sb_put(b, "\"", 1);
+    gc_buf_add(b, "\"", 1);
 }
 
 /* A string value after "key: " at the given indentation (of the key). */
-static void emit_text(sbuf *b, int indent, const char *s)
+static void emit_text(gc_buf *b, int indent, const char *s)
 {
     size_t len = strlen(s);
     bool block = len > 0;
@@ -391,35 +385,35 @@ static void emit_text(sbuf *b, int indent, const char *s)
     }
     if (!block) {
         emit_quoted(b, s, len);
-        sb_put(b, "\n", 1);
+        gc_buf_add(b, "\n", 1);
         return;
     }
     size_t trail = 0;
     while (trail < len && s[len - 1 - trail] == '\n') trail++;
-    sb_put(b, "|", 1);
+    gc_buf_add(b, "|", 1);
     /* Explicit indentation when the first line would mislead the parser's
      * auto-detection (leading space/tab, or leading empty lines). */
-    if (s[0] == ' ' || s[0] == '\t' || s[0] == '\n') sb_put(b, "2", 1);
+    if (s[0] == ' ' || s[0] == '\t' || s[0] == '\n') gc_buf_add(b, "2", 1);
     /* Clip keeps one final break only after content: all-newline text needs keep. */
-    sb_puts(b, trail == 0 ? "-" : trail == 1 && trail < len ? "" : "+");
-    sb_put(b, "\n", 1);
+    gc_buf_puts(b, trail == 0 ? "-" : trail == 1 && trail < len ? "" : "+");
+    gc_buf_add(b, "\n", 1);
     size_t body = trail ? len - trail + 1 : len;   /* lines up to and including the first final break */
     size_t i = 0;
     while (i < body) {
         const char *nl = memchr(s + i, '\n', body - i);
         size_t end = nl ? (size_t)(nl - s) : body;
         if (end > i) {
-            sb_indent(b, indent + 2);
-            sb_put(b, s + i, end - i);
+            text_indent(b, indent + 2);
+            gc_buf_add(b, s + i, end - i);
         }
-        sb_put(b, "\n", 1);
+        gc_buf_add(b, "\n", 1);
         i = end + 1;
     }
-    for (size_t j = 1; j < trail; j++) sb_put(b, "\n", 1);
+    for (size_t j = 1; j < trail; j++) gc_buf_add(b, "\n", 1);
 }
 
 /* A one-line metadata string: plain when unambiguous, else double-quoted. */
-static void emit_inline(sbuf *b, const char *s)
+static void emit_inline(gc_buf *b, const char *s)
 {
     bool plain = s[0] && !strchr("0123456789.+-", s[0]) && s[strlen(s) - 1] != ' ';
     for (const char *p = s; *p && plain; p++)
@@ -428,9 +422,9 @@ static void emit_inline(sbuf *b, const char *s)
             plain = false;
     bool bv;
     if (plain && (ydoc_is_null_text(s) || !ydoc_parse_bool(s, &bv))) plain = false;
-    if (plain) sb_puts(b, s);
+    if (plain) gc_buf_puts(b, s);
     else emit_quoted(b, s, strlen(s));
-    sb_put(b, "\n", 1);
+    gc_buf_add(b, "\n", 1);
 }
 
 /* Shortest decimal text that reads back as the same double. */
@@ -455,59 +449,59 @@ static void fmt_float(float v, char *buf, size_t n)
 
 int tr_to_yaml(const tr_transcript *t, char **out, size_t *len, gc_err *err)
 {
-    sbuf b = { 0 };
+    gc_buf b = { 0 };
     char tb[32], num[40];
-    sb_puts(&b, "# gemma-chat transcript (format: docs/transcript-format.md)\n");
-    sb_puts(&b, "format: " TR_FORMAT_NAME "\n");
-    sb_printf(&b, "version: %d\n", TR_FORMAT_VERSION);
+    gc_buf_puts(&b, "# gemma-chat transcript (format: docs/transcript-format.md)\n");
+    gc_buf_puts(&b, "format: " TR_FORMAT_NAME "\n");
+    gc_buf_printf(&b, "version: %d\n", TR_FORMAT_VERSION);
     /* ids are positions in msgs, from 1 */
-    if (t->n_msgs) sb_printf(&b, "current: %zu\n", t->n_path ? t->path[t->n_path - 1] + 1 : 0);
+    if (t->n_msgs) gc_buf_printf(&b, "current: %zu\n", t->n_path ? t->path[t->n_path - 1] + 1 : 0);
     tr_format_time(t->created, tb);
-    sb_printf(&b, "created: %s\n", tb);
+    gc_buf_printf(&b, "created: %s\n", tb);
     tr_format_time(t->updated, tb);
-    sb_printf(&b, "updated: %s\n", tb);
-    sb_puts(&b, "model:\n  name: ");
+    gc_buf_printf(&b, "updated: %s\n", tb);
+    gc_buf_puts(&b, "model:\n  name: ");
     emit_inline(&b, t->model_name);
-    sb_puts(&b, "  arch: ");
+    gc_buf_puts(&b, "  arch: ");
     emit_inline(&b, t->model_arch);
-    sb_puts(&b, "  file: ");
+    gc_buf_puts(&b, "  file: ");
     emit_inline(&b, t->model_file);
-    if (t->model_size >= 0) sb_printf(&b, "  size: %lld\n", t->model_size);
-    sb_puts(&b, "persona:\n  name: ");
+    if (t->model_size >= 0) gc_buf_printf(&b, "  size: %lld\n", t->model_size);
+    gc_buf_puts(&b, "persona:\n  name: ");
     emit_inline(&b, t->persona_name);
-    sb_puts(&b, "  instruction: ");
+    gc_buf_puts(&b, "  instruction: ");
     emit_text(&b, 2, t->persona_instruction);
     if (t->has_sampling) {
         const cfg_sampling *s = &t->sampling;
-        sb_puts(&b, "sampling:\n");
+        gc_buf_puts(&b, "sampling:\n");
         fmt_float(s->temperature, num, sizeof num);
-        sb_printf(&b, "  temperature: %s\n  top_k: %d\n", num, s->top_k);
+        gc_buf_printf(&b, "  temperature: %s\n  top_k: %d\n", num, s->top_k);
         fmt_float(s->top_p, num, sizeof num);
-        sb_printf(&b, "  top_p: %s\n", num);
+        gc_buf_printf(&b, "  top_p: %s\n", num);
         fmt_float(s->min_p, num, sizeof num);
-        sb_printf(&b, "  min_p: %s\n", num);
+        gc_buf_printf(&b, "  min_p: %s\n", num);
         fmt_float(s->repeat_penalty, num, sizeof num);
-        sb_printf(&b, "  repeat_penalty: %s\n  repeat_last_n: %d\n  seed: %lld\n", num, s->repeat_last_n, s->seed);
+        gc_buf_printf(&b, "  repeat_penalty: %s\n  repeat_last_n: %d\n  seed: %lld\n", num, s->repeat_last_n, s->seed);
     }
-    sb_puts(&b, t->n_msgs ? "messages:\n" : "messages: []\n");
+    gc_buf_puts(&b, t->n_msgs ? "messages:\n" : "messages: []\n");
     for (size_t i = 0; i < t->n_msgs; i++) {
         const tr_message *m = &t->msgs[i];
-        sb_printf(&b, "  - id: %zu\n", i + 1);
-        if (m->parent >= 0) sb_printf(&b, "    parent: %lld\n", m->parent + 1);
-        sb_printf(&b, "    role: %s\n    text: ", tr_role_name(m->role));
+        gc_buf_printf(&b, "  - id: %zu\n", i + 1);
+        if (m->parent >= 0) gc_buf_printf(&b, "    parent: %lld\n", m->parent + 1);
+        gc_buf_printf(&b, "    role: %s\n    text: ", tr_role_name(m->role));
         emit_text(&b, 4, m->text);
         if (m->time >= 0) {
             tr_format_time(m->time, tb);
-            sb_printf(&b, "    time: %s\n", tb);
+            gc_buf_printf(&b, "    time: %s\n", tb);
         }
         if (m->role != TR_MODEL) continue;     /* tokens and tok_s describe replies */
-        if (m->tokens >= 0) sb_printf(&b, "    tokens: %lld\n", m->tokens);
+        if (m->tokens >= 0) gc_buf_printf(&b, "    tokens: %lld\n", m->tokens);
         if (m->tok_s >= 0) {
             fmt_double(m->tok_s, num, sizeof num);
-            sb_printf(&b, "    tok_s: %s\n", num);
+            gc_buf_printf(&b, "    tok_s: %s\n", num);
         }
     }
-    return sb_finish(&b, out, len, err);
+    return text_finish(&b, out, len, err);
 }
 
 int tr_save(tr_transcript *t, const char *path, gc_err *err)
@@ -738,70 +732,70 @@ int tr_load(const char *path, tr_transcript **out, gc_err *err)
 
 char *tr_neutralize(const char *s, size_t len)
 {
-    sbuf b = { 0 };
-    sb_put(&b, "", 0);
+    gc_buf b = { 0 };
+    gc_buf_add(&b, "", 0);
     for (size_t i = 0; i < len;) {
         uint32_t c;
         int k = utf8_decode(s + i, len - i, &c);
         char enc[4];
-        if (!k) { sb_puts(&b, "\xEF\xBF\xBD"); i++; continue; }
+        if (!k) { gc_buf_puts(&b, "\xEF\xBF\xBD"); i++; continue; }
         uint32_t v = c == '\n' || c == '\t' ? c : utf8_visible(c);
-        if (v != c) sb_put(&b, enc, utf8_encode(v, enc));
-        else sb_put(&b, s + i, (size_t)k);
+        if (v != c) gc_buf_add(&b, enc, utf8_encode(v, enc));
+        else gc_buf_add(&b, s + i, (size_t)k);
         i += (size_t)k;
     }
     if (b.oom) { free(b.p); return NULL; }
     return b.p;
 }
 
-static void md_put(sbuf *b, const char *s)
+static void md_put(gc_buf *b, const char *s)
 {
     char *n = tr_neutralize(s, strlen(s));
     if (!n) { b->oom = true; return; }
-    sb_puts(b, n);
+    gc_buf_puts(b, n);
     free(n);
 }
 
 int tr_to_markdown(const tr_transcript *t, char **out, size_t *len, gc_err *err)
 {
-    sbuf b = { 0 };
+    gc_buf b = { 0 };
     char tb[32];
-    sb_puts(&b, "# gemma-chat conversation\n\n");
+    gc_buf_puts(&b, "# gemma-chat conversation\n\n");
     if (t->model_name[0] || t->model_file[0]) {
-        sb_puts(&b, "- Model: ");
+        gc_buf_puts(&b, "- Model: ");
         md_put(&b, t->model_name[0] ? t->model_name : t->model_file);
         if (t->model_name[0] && t->model_file[0]) {
-            sb_puts(&b, " (");
+            gc_buf_puts(&b, " (");
             md_put(&b, t->model_file);
-            sb_puts(&b, ")");
+            gc_buf_puts(&b, ")");
         }
-        sb_puts(&b, "\n");
+        gc_buf_puts(&b, "\n");
     }
     if (t->persona_name[0]) {
-        sb_puts(&b, "- Persona: ");
+        gc_buf_puts(&b, "- Persona: ");
         md_put(&b, t->persona_name);
-        sb_puts(&b, "\n");
+        gc_buf_puts(&b, "\n");
     }
     if (t->has_sampling) {
         const cfg_sampling *s = &t->sampling;
-        sb_printf(&b, "- Sampling: temperature %g, top_k %d, top_p %g, min_p %g, repeat_penalty %g, seed %lld\n",
+        gc_buf_printf(&b, "- Sampling: temperature %g, top_k %d, top_p %g, min_p %g, repeat_penalty %g, seed %lld\n",
                   (double)s->temperature, s->top_k, (double)s->top_p, (double)s->min_p, (double)s->repeat_penalty,
                   s->seed);
     }
     tr_format_time(t->created, tb);
-    sb_printf(&b, "- Created: %s\n", tb);
+    gc_buf_printf(&b, "- Created: %s\n", tb);
     tr_format_time(t->updated, tb);
-    sb_printf(&b, "- Updated: %s\n", tb);
+    gc_buf_printf(&b, "- Updated: %s\n", tb);
     for (size_t i = 0; i < tr_len(t); i++) {
         const tr_message *m = tr_msg(t, i);
-        sb_puts(&b, m->role == TR_USER ? "\n## User\n\n" : m->role == TR_MODEL ? "\n## Model\n\n" : "\n## Notice\n\n");
+        gc_buf_puts(&b, m->role == TR_USER ? "\n## User\n\n" : m->role == TR_MODEL ? "\n## Model\n\n" : "\n## Notice\n\n");
         md_put(&b, m->text);
-        if (!m->text[0] || m->text[strlen(m->text) - 1] != '\n') sb_puts(&b, "\n");
+        if (!m->text[0] || m->text[strlen(m->text) - 1] != '\n') gc_buf_puts(&b, "\n");
         if (m->role != TR_MODEL) continue;     /* token counts describe replies */
-        if (m->tokens >= 0 && m->tok_s >= 0) sb_printf(&b, "\n*%lld tokens, %.1f tok/s*\n", m->tokens, m->tok_s);
-        else if (m->tokens >= 0) sb_printf(&b, "\n*%lld tokens*\n", m->tokens);
+        if (m->tokens >= 0 && m->tok_s >= 0) gc_buf_printf(&b, "\n*%lld tokens, %.1f tok/s*\n", m->tokens, m->tok_s);
+        else if (m->tokens >= 0) gc_buf_printf(&b, "\n*%lld tokens*\n", m->tokens);
     }
-    return sb_finish(&b, out, len, err);
+    return text_finish(&b, out, len, err);
 }
 
 int tr_export_markdown(const tr_transcript *t, const char *path, gc_err *err)

@@ -52,6 +52,8 @@ int gc_buf_vprintf(gc_buf *b, const char *fmt, va_list ap)
     return 0;
 }
 
+int gc_buf_puts(gc_buf *b, const char *s) { return gc_buf_add(b, s, strlen(s)); }
+
 int gc_buf_printf(gc_buf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -34,6 +34,8 @@ typedef struct gc_buf {
 /* Appends s[n] (then a NUL). 0, or -1 out of memory (b unchanged but for
  * oom). */
 int gc_buf_add(gc_buf *b, const void *s, size_t n);
+/* Appends the string s. */
+int gc_buf_puts(gc_buf *b, const char *s);
 /* Appends printf-style text. */
 int gc_buf_printf(gc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int gc_buf_vprintf(gc_buf *b, const char *fmt, va_list ap);

@@ -24,6 +24,14 @@ static void test_grow(void)
     free(v);
 }
 
+static void test_puts(void)
+{
+    gc_buf b = {0};
+    CHECK(gc_buf_puts(&b, "de") == 0 && gc_buf_puts(&b, "") == 0 && gc_buf_puts(&b, "f") == 0, "puts");
+    CHECK(b.n == 3 && strcmp(b.p, "def") == 0, "puts: %s", b.p ? b.p : "(null)");
+    gc_buf_free(&b);
+}
+
 static void test_buf(void)
 {
     gc_buf b = {0};
@@ -51,5 +59,6 @@ int main(void)
 {
     TEST_RUN(test_grow);
     TEST_RUN(test_buf);
+    TEST_RUN(test_puts);
     return test_summary();
 }
