@@ -20,13 +20,14 @@
 /* Asks for the block `rows` rows further down while this one is decoded, so
  * the next tile's rows arrive as this tile finishes. Decode streams every
  * weight once from memory, and with several rows in flight the hardware
- * prefetchers alone leave much of the bandwidth unused (docs/cpu.md). The
- * address may lie past the matrix: a prefetch never faults, and the address
- * arithmetic is done on integers. */
+ * prefetchers alone leave much of the bandwidth unused (docs/cpu.md). Into
+ * L2 (prefetcht1), not L1: the block is read once, a tile later, and L1 is
+ * better left to the tile's own rows. The address may lie past the matrix: a
+ * prefetch never faults, and the address arithmetic is done on integers. */
 K_INLINE void k_prefetch_next(const uint8_t *block, size_t rows, size_t stride, size_t bytes)
 {
     uintptr_t a = (uintptr_t)block + rows * stride;
-    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch((const void *)(a + o), 0, 3);
+    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch((const void *)(a + o), 0, 2);
 }
 /* The parameter list of a cpu_gemm_fn (cpu/kernels.h). */
 #define K_GEMM_PARAMS int n_in, int n_rows, int n_x, const uint8_t *w, size_t w_stride, \
