@@ -1,0 +1,42 @@
+/* frontend.c: what both chat front ends do the same way (see frontend.h). */
+#include "app/frontend.h"
+
+#include <stdio.h>
+
+#include "base/clock.h"
+
+int frontend_open(chat **out, const cfg_config *cfg, const char *load, const frontend_hooks *h, gc_err *err)
+{
+    int rc = chat_open(out, cfg, h->load_progress, h->user, h->warn, h->user, err);
+    if (h->opened) h->opened(h->user, rc);
+    if (rc) return rc;
+    chat *c = *out;
+    double warm_s = -1;
+    if (chat_kernels_cold(c)) {
+        chat_status st;
+        chat_get_status(c, &st);
+        if (h->compiling) h->compiling(h->user, st.device_name);
+        double t0 = gc_now_s();
+        if (chat_warmup(c, h->warm_tick, h->user, err)) return CHAT_ERUNTIME;
+        warm_s = gc_now_s() - t0;
+    }
+    chat_set_fe(c, h->fe);
+    if (h->ready) h->ready(h->user, warm_s);
+    if (load && chat_load_file(c, load, err)) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        gc_errf(err, "--load %s", msg);
+        return CHAT_ERUNTIME;
+    }
+    return 0;
+}
+
+void frontend_banner(const chat *c, char *buf, size_t n)
+{
+    chat_status st;
+    chat_get_status(c, &st);
+    char runs_on[400];
+    chat_backend_line(c, runs_on, sizeof runs_on);
+    snprintf(buf, n, "%s on %s, persona %s, context %d tokens.", st.model_name, runs_on, chat_persona_label(c),
+             st.ctx_total);
+}
