@@ -214,11 +214,11 @@ static void restore_step(tui *t)
     chat_status cs;
     chat_get_status(t->c, &cs);
     restore_progress(t, cs.ctx_missing);     /* the bar from the start, not after a first chunk */
-    int left = chat_catch_up(t->c, 64, &err);
+    int left = frontend_restore_step(t->c, &err);
     if (left < 0) {
         t->restore = false;
         ui_progress(t->u, NULL, -1);
-        ui_addf(t->u, UI_ERROR, "restoring the context: %s (the next message tries again)", err.msg);
+        ui_add(t->u, UI_ERROR, err.msg);
         return;
     }
     if (left) {
@@ -412,8 +412,7 @@ static int open_chat(tui *t, const cfg_config *cfg, const cli_opts *o, gc_err *e
     chat_fe fe = { .user = t, .notice = fe_notice, .error = fe_error, .reply_begin = fe_reply_begin,
                    .reply_piece = fe_reply_piece, .reply_end = fe_reply_end, .reset = fe_reset,
                    .help = fe_help, .edit = fe_edit, .progress = fe_progress };
-    /* Kernels compile on first use: now, under a bar that says why, rather
-     * than during the first reply (whose tok/s it would also spoil). */
+    /* Kernels that compile now (frontend_open) say so in the notice line: warmup_tick. */
     frontend_hooks h = { .user = t, .load_progress = load_progress, .warn = collect_warning, .opened = opened,
                          .warm_tick = warmup_tick, .fe = &fe, .ready = ready };
     capture_begin(&t->capture);

@@ -5,6 +5,14 @@
 
 #include "base/clock.h"
 
+/* err's message as "BEFORE MESSAGE AFTER". */
+static void reword(gc_err *err, const char *before, const char *after)
+{
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    gc_errf(err, "%s%s%s", before, msg, after);
+}
+
 int frontend_open(chat **out, const cfg_config *cfg, const char *load, const frontend_hooks *h, gc_err *err)
 {
     int rc = chat_open(out, cfg, h->load_progress, h->user, h->warn, h->user, err);
@@ -23,12 +31,20 @@ int frontend_open(chat **out, const cfg_config *cfg, const char *load, const fro
     chat_set_fe(c, h->fe);
     if (h->ready) h->ready(h->user, warm_s);
     if (load && chat_load_file(c, load, err)) {
-        char msg[sizeof err->msg];
-        snprintf(msg, sizeof msg, "%s", err->msg);
-        gc_errf(err, "--load %s", msg);
+        reword(err, "--load ", "");
         return CHAT_ERUNTIME;
     }
     return 0;
+}
+
+/* Tokens a restore step reads: small enough that a key waits only a moment. */
+#define RESTORE_CHUNK 64
+
+int frontend_restore_step(chat *c, gc_err *err)
+{
+    int left = chat_catch_up(c, RESTORE_CHUNK, err);
+    if (left < 0) reword(err, "restoring the context: ", " (the next message tries again)");
+    return left;
 }
 
 void frontend_banner(const chat *c, char *buf, size_t n)

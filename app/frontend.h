@@ -1,7 +1,7 @@
 /* frontend.h: what both chat front ends, the TUI (app/chat_tui.c) and line
  * mode (app/line.c), do the same way, stated once: opening the chat (the
- * model, the compute kernels' warm-up, --load) and the banner that says what
- * runs it. The slash commands' parsing (`/` and `//`) and completion are
+ * model, the compute kernels' warm-up, --load), reading a loaded
+ * conversation while idle, and the banner that says what runs it. The slash commands' parsing (`/` and `//`) and completion are
  * app/slash.h's; what happens when Vulkan fails is app/backends.h's.
  */
 #ifndef GC_FRONTEND_H
@@ -32,6 +32,13 @@ typedef struct frontend_hooks {
  * transcript path; NULL: none). Returns 0, or the exit code with err set
  * (a failed --load says "--load ..."). chat_close(*out) in either case. */
 int frontend_open(chat **out, const cfg_config *cfg, const char *load, const frontend_hooks *h, gc_err *err);
+
+/* A conversation put on the screen (--load, /load, a persona's example
+ * exchanges) is read by the model while the front end waits for input, a
+ * chunk at a time (chat_catch_up), so that keys still work. Returns the
+ * tokens left (0: all read), or -1 with err saying "restoring the context:
+ * WHY (the next message tries again)". */
+int frontend_restore_step(chat *c, gc_err *err);
 
 /* "MODEL on BACKEND (DEVICE), persona P, context N tokens." */
 void frontend_banner(const chat *c, char *buf, size_t n);

@@ -159,9 +159,8 @@ static void restore(line_fe *f)
     g_busy = 1;
     while (left > 0 && !*cancel) {
         gc_err err = { 0 };
-        if ((left = chat_catch_up(c, 64, &err)) < 0) {
-            fprintf(stderr, "%serror: restoring the context: %s (the next message tries again)\n", tty ? "\r\033[K" : "",
-                    err.msg);
+        if ((left = frontend_restore_step(c, &err)) < 0) {
+            fprintf(stderr, "%serror: %s\n", tty ? "\r\033[K" : "", err.msg);
             break;
         }
         if (tty) fprintf(stderr, "\rrestoring the context %d/%d tokens", st.ctx_used - left, st.ctx_used);
