@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/fit.h"
 #include "app/paths.h"
 #include "cpu/cpu_backend.h"
 #include "cpu/pool.h"
@@ -84,46 +85,82 @@ const char *backends_names(void)
     return names;
 }
 
+/* name -> backend, with no fallback. */
 static int create(const char *name, const char *device, const gguf_file *model, backend **out, gc_err *err)
 {
     *out = NULL;
     if (!name || !strcmp(name, "auto")) {
         /* A GPU (discrete, integrated or virtual) runs Vulkan; without one the
          * native CPU backend beats a CPU Vulkan driver such as lavapipe. */
-        int rc = device ? create_vulkan(device, model, out, err) : create_vulkan_opts(NULL, model, true, out, err);
-        if (rc != VK_BACKEND_NO_DEVICE) return rc;
-        char why[sizeof err->msg];
-        snprintf(why, sizeof why, "%s", err->msg);
-        if (create_cpu(NULL, model, out, err)) return -1;
-        fprintf(stderr, "gemma-chat: %s; using the CPU backend: %s\n", why, (*out)->device_name);
-        return 0;
+        return device ? create_vulkan(device, model, out, err) : create_vulkan_opts(NULL, model, true, out, err);
     }
     for (size_t i = 0; i < sizeof entries / sizeof *entries; i++)
         if (!strcmp(name, entries[i].name)) return entries[i].create(device, model, out, err);
     return gc_errf(err, "--backend %s: unknown backend (known: %s)", name, backends_names());
 }
 
+backends_fallback backends_choose_fallback(const char *name, int rc, const backend *failed, bool allowed)
+{
+    bool vulkan = !name || !strcmp(name, "auto") || !strcmp(name, "vulkan");
+    if (!rc || !vulkan) return BACKENDS_FALLBACK_NONE;
+    if (!failed && rc == VK_BACKEND_NO_DEVICE && (!name || strcmp(name, "vulkan"))) return BACKENDS_FALLBACK_NO_GPU;
+    /* A lost device during the upload is not a shortage the CPU can make up for. */
+    if (!allowed || (failed && (failed->lost || strcmp(failed->name, "vulkan")))) return BACKENDS_FALLBACK_NONE;
+    return BACKENDS_FALLBACK_FAILED;
+}
+
 int backends_create(const char *name, const char *device, const gguf_file *model, backend **out, gc_err *err)
 {
-    return create(name, device, model, out, err);
+    int rc = create(name, device, model, out, err);
+    if (backends_choose_fallback(name, rc, NULL, false) != BACKENDS_FALLBACK_NO_GPU) return rc ? -1 : 0;
+    char why[sizeof err->msg];
+    snprintf(why, sizeof why, "%s", err->msg);
+    if (create_cpu(NULL, model, out, err)) return -1;
+    fprintf(stderr, "gemma-chat: %s; using the CPU backend: %s\n", why, (*out)->device_name);
+    return 0;
+}
+
+int backends_start(backends_model *bm, const backends_req *r, gc_err *err)
+{
+    const char *name = r->name;
+    for (;;) {
+        int rc = backends_create(name, r->device, bm->file, &bm->be, err);
+        /* Too big for this device: a smaller --ctx is the remedy, not another backend. */
+        if (!rc && r->n_ctx && fit_check(bm->be, bm->file, 0, r->n_ctx, err)) return -1;
+        if (!rc) rc = gemma_model_load(&bm->model, bm->file, bm->be, r->progress, r->progress_user, err);
+        if (!rc) return 0;
+        if (backends_choose_fallback(name, rc, bm->be, r->cpu_fallback) != BACKENDS_FALLBACK_FAILED) return -1;
+        backends_unload_weights(bm);
+        char msg[sizeof err->msg + 32];
+        snprintf(msg, sizeof msg, "%s; using the CPU backend", err->msg);
+        if (r->warn) r->warn(r->warn_user, msg);
+        name = "cpu";
+    }
 }
 
 int backends_load(backends_model *bm, const char *path, const char *backend_name, const char *device,
                   be_progress_fn progress, void *user, gc_err *err)
 {
     memset(bm, 0, sizeof *bm);
-    if (gguf_open(&bm->file, path, err) || create(backend_name, device, bm->file, &bm->be, err) ||
-        gemma_model_load(&bm->model, bm->file, bm->be, progress, user, err)) {
+    backends_req r = { .name = backend_name, .device = device, .progress = progress, .progress_user = user };
+    if (gguf_open(&bm->file, path, err) || backends_start(bm, &r, err)) {
         backends_unload(bm);
         return -1;
     }
     return 0;
 }
 
-void backends_unload(backends_model *bm)
+void backends_unload_weights(backends_model *bm)
 {
     gemma_model_free(bm->model);
     if (bm->be) bm->be->destroy(bm->be);
+    bm->model = NULL;
+    bm->be = NULL;
+}
+
+void backends_unload(backends_model *bm)
+{
+    backends_unload_weights(bm);
     gguf_close(bm->file);
     memset(bm, 0, sizeof *bm);
 }

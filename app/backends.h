@@ -4,6 +4,8 @@
 #ifndef GC_BACKENDS_H
 #define GC_BACKENDS_H
 
+#include <stdbool.h>
+
 #include "model/backend.h"
 #include "base/err.h"
 #include "model/gemma.h"
@@ -11,7 +13,8 @@
 
 /* name: "vulkan", "cpu" (native), "ref" (the plain-C reference); NULL or
  * "auto" = the default: Vulkan on a GPU, else the native CPU backend (with a
- * notice on stderr naming its instruction set and threads). device: a device
+ * notice on stderr naming its instruction set and threads: see
+ * backends_choose_fallback). device: a device
  * choice for backends that have several (NULL = their default; ignored by the
  * CPU backends; with "auto" it asks for that Vulkan device). model: the file about to be loaded, or NULL; the Vulkan
  * backend uses it to refuse, before any upload, weights that do not fit the
@@ -39,5 +42,39 @@ int backends_load(backends_model *bm, const char *path, const char *backend_name
 /* Releases in reverse order; accepts a zeroed or half-loaded struct. Sessions
  * on the model must be freed first. */
 void backends_unload(backends_model *bm);
+/* The same, but the file stays open. */
+void backends_unload_weights(backends_model *bm);
+
+/* When Vulkan gives way to the CPU backend: the one place that decides it.
+ * name: the backend asked for; rc: what creating it (failed == NULL) or
+ * uploading the weights to it (failed: the backend) returned; allowed: the
+ * caller lets a failing Vulkan fall back (the chat does when Vulkan was not
+ * asked for by name through a flag or the environment: backends_req). */
+typedef enum backends_fallback {
+    BACKENDS_FALLBACK_NONE,     /* no fallback: rc stands (or there was no failure) */
+    BACKENDS_FALLBACK_NO_GPU,   /* "auto" found no GPU: the CPU backend is the default, said on stderr */
+    BACKENDS_FALLBACK_FAILED,   /* Vulkan cannot start or cannot take the weights (out of device memory;
+                                 * not a lost device): the CPU backend, with a warning saying why */
+} backends_fallback;
+backends_fallback backends_choose_fallback(const char *name, int rc, const backend *failed, bool allowed);
+
+/* What backends_start starts. */
+typedef struct backends_req {
+    const char *name;           /* as backends_create takes it */
+    const char *device;
+    bool cpu_fallback;          /* BACKENDS_FALLBACK_FAILED is allowed */
+    int *n_ctx;                 /* non-NULL: fit_check (app/fit.h) before the upload, *n_ctx in and out */
+    be_progress_fn progress;    /* the upload; may be NULL */
+    void *progress_user;
+    void (*warn)(void *user, const char *msg);  /* the fallback's warning ("WHY; using the CPU backend") */
+    void *warn_user;
+} backends_req;
+
+/* Creates the backend for bm->file (open; bm->be and bm->model NULL) and
+ * uploads its weights, falling back to the CPU backend as
+ * backends_choose_fallback says. On failure err says why and bm is left for
+ * backends_unload: the backend that failed stays, so that the caller can
+ * tell a lost device. */
+int backends_start(backends_model *bm, const backends_req *r, gc_err *err);
 
 #endif

@@ -12,11 +12,36 @@
 #include <unistd.h>
 
 #include "app/backends.h"
-#include "app/fit.h"
 #include "app/resume.h"
 #include "app/transcript.h"
 #include "base/buf.h"
 #include "base/clock.h"
+#include "model/gemma.h"
+#include "model/gguf.h"
+#include "model/tokenizer.h"
+
+struct chat {
+    cfg_config cfg;
+    char share_dir[PATHS_MAX];      /* "" when none was found */
+    persona_dirs pdirs;
+    char model_path[PATHS_MAX];
+    char model_name[256];           /* general.name, else the file name */
+    char backend_name[32];
+    char device_name[256];
+    backends_model bm;              /* the file, the backend, the weights */
+    tok_vocab *v;
+    sess *s;
+    char conv_path[PATHS_MAX];      /* the current conversation's file; "" = a default name on first save */
+    char auto_path[PATHS_MAX];      /* autosave's own file when conv_path is one the user named; "" = none yet */
+    char saved_to[PATHS_MAX];       /* where the last autosave went (conv_path, auto_path or a fallback) */
+    bool saved_fallback;            /* ... and it was a fallback place: the transcripts directory failed */
+    char save_error[1200];          /* ... then why the transcripts directory failed */
+    unsigned long long saved_gen;   /* the transcript's gen when last loaded or saved (nothing new since) */
+    resume resume;                  /* KV snapshots for instant resume (app/resume.h) */
+    chat_fe fe;
+    volatile sig_atomic_t cancel;   /* stops a reply between tokens (SIGINT) */
+    bool quit;                      /* /quit was given, or the device was lost */
+};
 
 static void fe_notice(chat *c, const char *text)
 {
@@ -56,7 +81,8 @@ void chat_set_fe(chat *c, const chat_fe *fe)
     if (c->s) sess_set_io(c->s, &io);
 }
 
-long long chat_resolve_seed(long long seed)
+/* A resolved seed: seed when >= 0, else a fresh one from the clock. */
+static long long resolve_seed(long long seed)
 {
     if (seed >= 0) return seed;
     struct timespec ts;
@@ -72,15 +98,15 @@ long long chat_resolve_seed(long long seed)
 
 /* --- opening --- */
 
-/* The model to load: config `model`, else SHARE/CHAT_DEFAULT_MODEL. */
 /* The conversation was replaced: the cache takes what a snapshot has of the
  * new stream, then the front end shows it. */
 static void replaced(chat *c)
 {
-    resume_restore(c);
+    resume_restore(&c->resume, c->s);
     if (c->fe.reset) c->fe.reset(c->fe.user);
 }
 
+/* The model to load: config `model`, else SHARE/CHAT_DEFAULT_MODEL. */
 static int find_model(chat *c, gc_err *err)
 {
     if (c->cfg.model[0]) return paths_join(c->model_path, sizeof c->model_path, err, "%s", c->cfg.model);
@@ -94,26 +120,13 @@ static int find_model(chat *c, gc_err *err)
                    c->share_dir[0] ? c->share_dir : "", c->share_dir[0] ? "/" : "", CHAT_DEFAULT_MODEL);
 }
 
-/* Vulkan may fall back to the CPU backend: when chosen by default ("auto"),
- * not when asked for by name through a flag or the environment. */
+/* Vulkan may fall back to the CPU backend (app/backends.h decides when)
+ * where chosen by default ("auto") or by a config file, not where asked for
+ * by name through a flag or the environment. */
 static bool may_fall_back(const chat *c)
 {
     return c->cfg.backend == CFG_BACKEND_AUTO ||
            (c->cfg.backend == CFG_BACKEND_VULKAN && cfg_origin(&c->cfg, "backend") < CFG_SRC_ENV);
-}
-
-/* Creates the configured backend (see may_fall_back). */
-static int open_backend(chat *c, cfg_warn_fn warn, void *wu, gc_err *err)
-{
-    const char *name = cfg_backend_name(c->cfg.backend);
-    const char *dev = strcmp(c->cfg.device, "auto") ? c->cfg.device : NULL;
-    backends_set_threads(c->cfg.threads);
-    if (!backends_create(name, dev, c->g, &c->be, err)) return 0;
-    if (!may_fall_back(c)) return -1;
-    char msg[1200];
-    snprintf(msg, sizeof msg, "%s; using the CPU backend", err->msg);
-    if (warn) warn(wu, msg);
-    return backends_create("cpu", NULL, c->g, &c->be, err);
 }
 
 /* NAME's persona; "none" (unless a file of that name exists) is no persona:
@@ -156,17 +169,22 @@ static int describe_model(chat *c, gc_err *err)
     const char *file = strrchr(c->model_path, '/');
     file = file ? file + 1 : c->model_path;
     gc_err ignore;
-    if (!gguf_get_str(c->g, "general.name", &s, &ignore) && s.len)
+    if (!gguf_get_str(c->bm.file, "general.name", &s, &ignore) && s.len)
         snprintf(c->model_name, sizeof c->model_name, "%.*s", (int)(s.len < 255 ? s.len : 255), s.ptr);
     else
         snprintf(c->model_name, sizeof c->model_name, "%.255s", file);
-    return tr_set_model(sess_transcript(c->s), c->model_name, gemma_arch(c->m), file, (long long)c->g->size, err);
+    return tr_set_model(sess_transcript(c->s), c->model_name, gemma_arch(c->bm.model), file,
+                        (long long)c->bm.file->size, err);
 }
 
-int chat_open(chat *c, const cfg_config *cfg, be_progress_fn progress, void *pu, cfg_warn_fn warn, void *wu,
+int chat_open(chat **out, const cfg_config *cfg, be_progress_fn progress, void *pu, cfg_warn_fn warn, void *wu,
               gc_err *err)
 {
-    memset(c, 0, sizeof *c);
+    chat *c = *out = calloc(1, sizeof *c);
+    if (!c) {
+        gc_errf(err, "out of memory");
+        return CHAT_ERUNTIME;
+    }
     c->cfg = *cfg;
     gc_err ignore;
     if (paths_share_dir(c->share_dir, sizeof c->share_dir, &ignore)) c->share_dir[0] = 0;
@@ -189,31 +207,19 @@ int chat_open(chat *c, const cfg_config *cfg, be_progress_fn progress, void *pu,
             return ps == CFG_SRC_FLAG && prc == -2 ? CHAT_EUSAGE : CHAT_ERUNTIME;
         }
     }
-    if (gguf_open(&c->g, c->model_path, err) || tok_from_gguf(&c->v, c->g, err) ||
-        open_backend(c, warn, wu, err))
-        goto done;
     int fit_ctx = c->cfg.context;   /* 0: the largest that fits (app/fit.h) */
-    if (fit_check(c->be, c->g, 0, &fit_ctx, err)) goto done;
-    if (gemma_model_load(&c->m, c->g, c->be, progress, pu, err)) {
-        /* Out of device memory while uploading: the CPU backend needs none,
-         * where Vulkan was not asked for explicitly. */
-        if (!c->be->lost && !strcmp(c->be->name, "vulkan") && may_fall_back(c)) {
-            c->be->destroy(c->be);
-            c->be = NULL;
-            char msg[1200];
-            snprintf(msg, sizeof msg, "%s; using the CPU backend", err->msg);
-            if (warn) warn(wu, msg);
-            if (backends_create("cpu", NULL, c->g, &c->be, err) ||
-                gemma_model_load(&c->m, c->g, c->be, progress, pu, err))
-                goto done;
-        } else {
-            goto done;
-        }
-    }
-    snprintf(c->backend_name, sizeof c->backend_name, "%s", c->be->name);
-    snprintf(c->device_name, sizeof c->device_name, "%s", c->be->device_name);
+    backends_set_threads(c->cfg.threads);
+    backends_req req = { .name = cfg_backend_name(c->cfg.backend),
+                         .device = strcmp(c->cfg.device, "auto") ? c->cfg.device : NULL,
+                         .cpu_fallback = may_fall_back(c), .n_ctx = &fit_ctx, .progress = progress,
+                         .progress_user = pu, .warn = warn, .warn_user = wu };
+    if (gguf_open(&c->bm.file, c->model_path, err) || tok_from_gguf(&c->v, c->bm.file, err) ||
+        backends_start(&c->bm, &req, err))
+        goto done;
+    snprintf(c->backend_name, sizeof c->backend_name, "%s", c->bm.be->name);
+    snprintf(c->device_name, sizeof c->device_name, "%s", c->bm.be->device_name);
 
-    int n_ctx = c->cfg.context, train = gemma_n_ctx_train(c->m);
+    int n_ctx = c->cfg.context, train = gemma_n_ctx_train(c->bm.model);
     if (n_ctx == 0 || n_ctx > train) {
         if (n_ctx > train && warn) {
             char msg[256];
@@ -224,8 +230,8 @@ int chat_open(chat *c, const cfg_config *cfg, be_progress_fn progress, void *pu,
     }
     sess_params sp = { .n_ctx = n_ctx, .max_tokens = persona_max_tokens(p, &c->cfg) };
     persona_sampling(p, &c->cfg, &sp.sampling);
-    sp.sampling.seed = chat_resolve_seed(sp.sampling.seed);
-    if (sess_create(&c->s, c->m, c->v, &sp, err)) goto done;
+    sp.sampling.seed = resolve_seed(sp.sampling.seed);
+    if (sess_create(&c->s, c->bm.model, c->v, &sp, err)) goto done;
     if (apply_persona(c, p, err)) {
         /* The context is too small for the persona's instruction: a bad value. */
         rc = CHAT_EUSAGE;
@@ -236,15 +242,15 @@ int chat_open(chat *c, const cfg_config *cfg, be_progress_fn progress, void *pu,
     if (msg[0] && warn) warn(wu, msg);
     if (describe_model(c, err)) goto done;
     chat_set_fe(c, NULL);
-    resume_open(c);
-    resume_restore(c);
+    resume_open(&c->resume, c->s, c->model_path, c->bm.be, c->cfg.snapshots_mib);
+    resume_restore(&c->resume, c->s);
     rc = 0;
 done:
     persona_free(p);
     return rc;
 }
 
-bool chat_kernels_cold(const chat *c) { return c->be && c->be->kernels_cold; }
+bool chat_kernels_cold(const chat *c) { return c->bm.be && c->bm.be->kernels_cold; }
 
 /* The warm-up runs on a thread of its own: a driver compiles inside one
  * call (lavapipe at the first dispatch, for tens of seconds) and reports
@@ -295,23 +301,18 @@ int chat_warmup(chat *c, chat_tick_fn tick, void *u, gc_err *err)
         return -1;
     }
     if (tick) tick(u, CHAT_WARMUP_STEPS, CHAT_WARMUP_STEPS, gc_now_s() - t0);
-    c->be->kernels_cold = false;
+    c->bm.be->kernels_cold = false;
     return 0;
 }
 
 void chat_close(chat *c)
 {
-    resume_close(c);
+    if (!c) return;
+    resume_close(&c->resume);
     sess_destroy(c->s);
-    gemma_model_free(c->m);
-    if (c->be) c->be->destroy(c->be);
     tok_destroy(c->v);
-    gguf_close(c->g);
-    c->s = NULL;
-    c->m = NULL;
-    c->be = NULL;
-    c->v = NULL;
-    c->g = NULL;
+    backends_unload(&c->bm);
+    free(c);
 }
 
 /* --- conversation --- */
@@ -321,7 +322,7 @@ void chat_close(chat *c)
  * when the session has dropped it) stays in the transcript with a notice. */
 static bool device_lost(chat *c, const char *text)
 {
-    if (!c->be || !c->be->lost) return false;
+    if (!c->bm.be || !c->bm.be->lost) return false;
     gc_err ignore;
     tr_transcript *tr = sess_transcript(c->s);
     if (text) tr_add(tr, TR_USER, text, -1, -1, &ignore);
@@ -396,7 +397,7 @@ int chat_regen(chat *c, gc_err *err)
 int chat_catch_up(chat *c, int max, gc_err *err)
 {
     int left = sess_catch_up(c->s, max, err);
-    if (left == 0) resume_store(c);
+    if (left == 0) resume_store(&c->resume, c->s);
     return left;
 }
 
@@ -422,7 +423,7 @@ int chat_save(chat *c, const char *name, char *path_out, size_t n, gc_err *err)
     if (tr_save(sess_transcript(c->s), path, err)) return -1;
     snprintf(c->conv_path, sizeof c->conv_path, "%s", path);
     c->saved_gen = sess_transcript(c->s)->gen;
-    resume_store(c);
+    resume_store(&c->resume, c->s);
     if (path_out) snprintf(path_out, n, "%s", path);
     return 0;
 }
@@ -484,7 +485,7 @@ int chat_autosave(chat *c, bool *saved, gc_err *err)
     if (saved) *saved = false;
     c->saved_fallback = false;
     c->save_error[0] = 0;
-    if (!c->s || !c->cfg.autosave || sess_transcript(c->s)->n_msgs == 0) return 0;
+    if (!c || !c->s || !c->cfg.autosave || sess_transcript(c->s)->n_msgs == 0) return 0;
     tr_transcript *tr = sess_transcript(c->s);
     if (tr->gen == c->saved_gen) return 0;     /* nothing new since it was loaded or saved */
     char path[PATHS_MAX];
@@ -499,7 +500,7 @@ int chat_autosave(chat *c, bool *saved, gc_err *err)
     }
     c->saved_gen = tr->gen;
     if (saved) *saved = true;
-    resume_store(c);
+    resume_store(&c->resume, c->s);
     return 0;
 }
 
@@ -540,7 +541,7 @@ int chat_report_exit(chat *c, int save_rc, const gc_err *save_err, bool saved, F
         fprintf(f, "%s%s\n", c->saved_fallback ? "gemma-chat: " : "", msg);
         bad = c->saved_fallback;    /* safe now, but not where it belongs */
     }
-    if (c->be && c->be->lost) {
+    if (c && c->bm.be && c->bm.be->lost) {
         fprintf(f, "gemma-chat: the GPU device was lost; restart gemma-chat\n");
         bad = 1;
     }
@@ -691,7 +692,7 @@ int chat_set_persona(chat *c, const char *name, gc_err *err)
     cfg_sampling sp;
     persona_sampling(p, &c->cfg, &sp);
     /* Keep the session's seed unless the persona sets one. */
-    sp.seed = p && (p->sampling_set & CFG_S_SEED) ? chat_resolve_seed(sp.seed) : sess_sampling(c->s)->seed;
+    sp.seed = p && (p->sampling_set & CFG_S_SEED) ? resolve_seed(sp.seed) : sess_sampling(c->s)->seed;
     cfg_sampling old = *sess_sampling(c->s);
     /* The current conversation is saved as it is, before anything changes. */
     char left[PATHS_MAX * 2 + 1400];
@@ -748,6 +749,25 @@ void chat_free_names(char **names, int n)
     free(names);
 }
 
+int chat_personas(const chat *c, persona_entry **out, size_t *n, gc_err *err)
+{
+    if (persona_list(&c->pdirs, out, n, err)) return -1;
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp((*out)[i].name, CHAT_NO_PERSONA)) return 0;
+    /* No file of that name: "none" is no persona, listed in its place. */
+    persona_entry *list = realloc(*out, (*n + 1) * sizeof *list);
+    if (!list) {
+        free(*out);
+        *out = NULL;
+        return gc_errf(err, "out of memory");
+    }
+    list[*n] = (persona_entry){ .name = CHAT_NO_PERSONA,
+                                .description = "no persona: the model with no instruction" };
+    *out = list;
+    (*n)++;
+    return 0;
+}
+
 int chat_persona_names(const chat *c, char ***out, int *n)
 {
     *out = NULL;
@@ -755,20 +775,18 @@ int chat_persona_names(const chat *c, char ***out, int *n)
     persona_entry *list = NULL;
     size_t k = 0;
     gc_err err;
-    if (persona_list(&c->pdirs, &list, &k, &err)) return -1;
+    if (chat_personas(c, &list, &k, &err)) return -1;
     char **names = calloc(k + 1, sizeof *names);
-    if (!names) { free(list); return -1; }
-    size_t m = 0;
-    bool none = false;
-    for (size_t i = 0; i < k; i++) {
-        none |= !strcmp(list[i].name, CHAT_NO_PERSONA);
-        if (!(names[m++] = strdup(list[i].name))) { chat_free_names(names, (int)m); free(list); return -1; }
-    }
+    for (size_t i = 0; names && i < k; i++)
+        if (!(names[i] = strdup(list[i].name))) {
+            chat_free_names(names, (int)i);
+            names = NULL;
+        }
     free(list);
-    if (!none && !(names[m++] = strdup(CHAT_NO_PERSONA))) { chat_free_names(names, (int)m); return -1; }
-    qsort(names, m, sizeof *names, cmp_str);
+    if (!names) return -1;
+    qsort(names, k, sizeof *names, cmp_str);
     *out = names;
-    *n = (int)m;
+    *n = (int)k;
     return 0;
 }
 
@@ -798,3 +816,97 @@ int chat_transcript_names(const chat *c, char ***out, int *n)
     *n = k;
     return 0;
 }
+
+/* --- what the slash commands and the front ends see and change --- */
+
+void chat_get_status(const chat *c, chat_status *st)
+{
+    memset(st, 0, sizeof *st);
+    st->model_name = c ? c->model_name : "";
+    st->model_path = c ? c->model_path : "";
+    st->backend_name = c ? c->backend_name : "";
+    st->device_name = c ? c->device_name : "";
+    if (!c || !c->s) return;
+    st->persona = sess_persona_name(c->s);
+    st->ctx_used = sess_n_used(c->s);
+    st->ctx_total = sess_n_ctx(c->s);
+    st->ctx_window = sess_window(c->s);
+    st->ctx_missing = sess_n_missing(c->s);
+    st->n_in_context = sess_n_in_context(c->s);
+    st->n_exchanges = sess_n_exchanges(c->s);
+    st->n_prefilled = sess_n_prefilled(c->s);
+    st->last = *sess_last_stats(c->s);
+}
+
+void chat_backend_line(const chat *c, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s%s%s%s", c->backend_name, c->device_name[0] ? " (" : "", c->device_name,
+             c->device_name[0] ? ")" : "");
+}
+
+const char *chat_persona_label(const chat *c)
+{
+    const char *pn = sess_persona_name(c->s);
+    return pn[0] ? pn : CHAT_NO_PERSONA;
+}
+
+const tr_transcript *chat_transcript(const chat *c) { return sess_transcript(c->s); }
+const char *chat_conversation_file(const chat *c) { return c->conv_path; }
+const char *chat_saved_to(const chat *c) { return c->saved_to; }
+const cfg_sampling *chat_sampling(const chat *c) { return sess_sampling(c->s); }
+int chat_max_tokens(const chat *c) { return sess_max_tokens(c->s); }
+
+int chat_set_setting(chat *c, const char *key, const char *value, const char *what, gc_err *err)
+{
+    char full[80];
+    snprintf(full, sizeof full, "%s%s", strcmp(key, "max_tokens") ? "sampling." : "", key);
+    /* Parse into a copy of the config: the same types and ranges as config.yaml. */
+    cfg_config tmp = c->cfg;
+    tmp.sampling = *sess_sampling(c->s);
+    tmp.max_tokens = sess_max_tokens(c->s);
+    if (cfg_set(&tmp, full, value, CFG_SRC_FLAG, what, err)) return -1;
+    cfg_sampling s = tmp.sampling;
+    s.seed = resolve_seed(s.seed);
+    if (sess_set_sampling(c->s, &s, err)) return -1;
+    sess_set_max_tokens(c->s, tmp.max_tokens);
+    c->cfg.sampling = s;
+    c->cfg.max_tokens = tmp.max_tokens;
+    return 0;
+}
+
+const char *chat_instruction(const chat *c) { return sess_instruction(c->s); }
+
+int chat_set_instruction(chat *c, const char *text, gc_err *err) { return sess_set_instruction(c->s, text, err); }
+
+int chat_branches(chat *c, sess_branch **out, size_t *n, gc_err *err) { return sess_branches(c->s, out, n, err); }
+
+/* After a change of branch or an undo: the screen shows the conversation as it now is. */
+static int shown_anew(chat *c, int rc)
+{
+    if (!rc && c->fe.reset) c->fe.reset(c->fe.user);
+    return rc;
+}
+
+int chat_undo(chat *c, gc_err *err) { return shown_anew(c, sess_undo(c->s, err)); }
+int chat_set_branch(chat *c, size_t k, gc_err *err) { return shown_anew(c, sess_set_branch(c->s, k, err)); }
+int chat_switch_sibling(chat *c, int d, gc_err *err) { return shown_anew(c, sess_switch_sibling(c->s, d, err)); }
+
+void chat_notice(chat *c, const char *text) { fe_notice(c, text); }
+void chat_error(chat *c, const char *text) { fe_error(c, text); }
+
+void chat_show_help(chat *c, const char *text)
+{
+    if (c->fe.help) c->fe.help(c->fe.user);
+    else if (text) fe_notice(c, text);
+}
+
+int chat_put_input(chat *c, const char *line)
+{
+    if (!c->fe.edit) return -1;
+    c->fe.edit(c->fe.user, line);
+    return 0;
+}
+
+void chat_quit(chat *c) { c->quit = true; }
+bool chat_quitting(const chat *c) { return c->quit; }
+volatile sig_atomic_t *chat_cancel_flag(chat *c) { return &c->cancel; }

@@ -4,8 +4,11 @@
  * the layer above this one) and plain messages act on.
  *
  * A front end fills a chat_fe with what it shows and calls slash_input() with
- * each line the user typed. The current conversation has a file in the
- * transcripts directory (conv_path): a fresh default name for a new
+ * each line the user typed (app/frontend.h has what both front ends do the
+ * same way). The chat struct is opaque: the slash commands and the front
+ * ends act through the functions here, never on the session (app/session.h)
+ * or the backend themselves. The current conversation has a file in the
+ * transcripts directory (chat_conversation_file): a fresh default name for a new
  * conversation, the file it came from after /load or --load, or the name
  * given to /save. Autosave (config transcripts.autosave, see chat_autosave)
  * writes on exit, on SIGTERM/SIGHUP, and before /clear, /persona or /load
@@ -23,12 +26,9 @@
 #include "app/paths.h"
 #include "app/persona.h"
 #include "app/session.h"
-#include "app/snapshot.h"
-#include "model/backend.h"
+#include "app/transcript.h"
 #include "base/err.h"
-#include "model/gemma.h"
-#include "model/gguf.h"
-#include "model/tokenizer.h"
+#include "model/backend.h"
 
 /* Return values of chat_open besides 0: the exit codes main.c uses. */
 enum { CHAT_ERUNTIME = 1, CHAT_EUSAGE = 2 };
@@ -54,42 +54,22 @@ typedef struct chat_fe {
     int (*progress)(void *user, int done, int total);     /* prefill progress; nonzero stops it */
 } chat_fe;
 
-typedef struct chat {
-    cfg_config cfg;
-    char share_dir[PATHS_MAX];      /* "" when none was found */
-    persona_dirs pdirs;
-    char model_path[PATHS_MAX];
-    char model_name[256];           /* general.name, else the file name */
-    char backend_name[32];
-    char device_name[256];
-    gguf_file *g;
-    tok_vocab *v;
-    backend *be;
-    gemma_model *m;
-    sess *s;
-    char conv_path[PATHS_MAX];      /* the current conversation's file; "" = a default name on first save */
-    char auto_path[PATHS_MAX];      /* autosave's own file when conv_path is one the user named; "" = none yet */
-    char saved_to[PATHS_MAX];       /* where the last autosave went (conv_path, auto_path or a fallback) */
-    bool saved_fallback;            /* ... and it was a fallback place: the transcripts directory failed */
-    char save_error[1200];          /* ... then why the transcripts directory failed */
-    unsigned long long saved_gen;   /* the transcript's gen when last loaded or saved (nothing new since) */
-    snap_cache snaps;               /* KV snapshots (app/resume.h), when snaps_on */
-    bool snaps_on;
-    unsigned long long snap_stored; /* hash of the token stream last stored or restored */
-    chat_fe fe;
-    volatile sig_atomic_t cancel;   /* stops a reply between tokens (SIGINT) */
-    bool quit;                      /* /quit was given */
-} chat;
+/* The chat: opaque; everything a front end or a slash command does goes
+ * through the functions below. */
+typedef struct chat chat;
 
 /* Everything up to a ready session: resolves the model (config `model`, else
  * SHARE/CHAT_DEFAULT_MODEL), creates the backend (falling back to the CPU
- * when Vulkan was not asked for explicitly and cannot start), uploads the
- * weights (progress may be NULL), loads the persona and starts a session.
- * Returns 0, CHAT_EUSAGE (no model given, an unknown --persona) or
+ * when Vulkan was not asked for explicitly and cannot start or take the
+ * weights: app/backends.h), uploads the weights (progress may be NULL),
+ * loads the persona and starts a session. *out is set first, so that
+ * progress may ask it for chat_get_status's model_path, and stays set on
+ * failure: chat_close releases it either way (*out is NULL only when out of
+ * memory). Returns 0, CHAT_EUSAGE (no model given, an unknown --persona) or
  * CHAT_ERUNTIME, with err set. Warnings (fallbacks) go to warn. */
-int chat_open(chat *c, const cfg_config *cfg, be_progress_fn progress, void *pu, cfg_warn_fn warn, void *wu,
+int chat_open(chat **out, const cfg_config *cfg, be_progress_fn progress, void *pu, cfg_warn_fn warn, void *wu,
               gc_err *err);
-void chat_close(chat *c);           /* accepts a zeroed or half-opened chat */
+void chat_close(chat *c);           /* accepts NULL and a half-opened chat */
 
 /* Whether the backend's kernels are not compiled on this machine yet (its
  * first run on this device, or a new gemma-chat build): the first reply would
@@ -142,8 +122,8 @@ int chat_clear(chat *c, gc_err *err);
  * When the transcripts directory cannot take it (a full disk, an I/O
  * error), it writes to a fallback place instead: the state directory's
  * transcripts/, the cache directory's, then $TMPDIR/gemma-chat-UID (or /tmp's).
- * *saved (may be NULL) tells whether anything was written; c->saved_to says
- * where, c->saved_fallback whether that was a fallback (c->save_error: why).
+ * *saved (may be NULL) tells whether anything was written; chat_saved_to
+ * where, chat_saved_message whether that was a fallback, and why.
  * Fails only when nothing could be written anywhere: the conversation then
  * exists only in memory, and the front end must not drop it silently. */
 int chat_autosave(chat *c, bool *saved, gc_err *err);
@@ -167,7 +147,80 @@ int chat_persona_names(const chat *c, char ***out, int *n);
 int chat_transcript_names(const chat *c, char ***out, int *n);
 void chat_free_names(char **names, int n);
 
-/* A resolved seed: cfg's when >= 0, else a fresh one from the clock. */
-long long chat_resolve_seed(long long seed);
+/* --- what the slash commands and the front ends see and change --- */
+
+/* The chat as the status bar and /stats show it. c may be NULL (the strings
+ * are then ""); with no session yet persona is NULL and the numbers are 0. */
+typedef struct chat_status {
+    const char *model_name;     /* general.name, else the file name */
+    const char *model_path;
+    const char *backend_name;
+    const char *device_name;    /* "" when the backend names none */
+    const char *persona;        /* the persona's name; "" = none */
+    int ctx_used, ctx_total;    /* tokens of the stream, of the context */
+    int ctx_window;             /* the sliding-window layers' window; 0 = none */
+    int ctx_missing;            /* tokens of the stream the cache has not read yet */
+    int n_in_context, n_exchanges;
+    long long n_prefilled;      /* tokens prefilled this session */
+    sess_stats last;            /* the last reply's figures */
+} chat_status;
+void chat_get_status(const chat *c, chat_status *st);
+
+/* "BACKEND (DEVICE)" (or "BACKEND" when it names no device): where the
+ * model runs, for the banner and /stats. */
+void chat_backend_line(const chat *c, char *buf, size_t n);
+/* The persona's name, CHAT_NO_PERSONA when there is none. */
+const char *chat_persona_label(const chat *c);
+
+/* The conversation on screen (the current branch): read only. */
+const tr_transcript *chat_transcript(const chat *c);
+/* The conversation's file ("" before its first save) and where the last
+ * autosave went. */
+const char *chat_conversation_file(const chat *c);
+const char *chat_saved_to(const chat *c);
+
+/* The sampling settings and the reply limit in use; chat_set_setting sets
+ * one by its /set name (slash_set_keys: temperature, top_k, top_p, min_p,
+ * repeat_penalty, seed, max_tokens) from text, with the types and ranges of
+ * config.yaml; what names it in messages ("/set top_k"). A negative seed is
+ * a fresh one. */
+const cfg_sampling *chat_sampling(const chat *c);
+int chat_max_tokens(const chat *c);
+int chat_set_setting(chat *c, const char *key, const char *value, const char *what, gc_err *err);
+
+/* The instruction in use ("" = none); chat_set_instruction replaces it for
+ * this conversation only (its transcript keeps it; the persona file stays). */
+const char *chat_instruction(const chat *c);
+int chat_set_instruction(chat *c, const char *text, gc_err *err);
+
+/* Every persona (as persona_list), then CHAT_NO_PERSONA unless a file has
+ * that name; *out is malloc'd (free()). */
+int chat_personas(const chat *c, persona_entry **out, size_t *n, gc_err *err);
+
+/* Branches (sess_branches); chat_undo removes the last exchange,
+ * chat_set_branch shows branch k (1-based, as listed) and
+ * chat_switch_sibling the previous (d < 0) or next sibling at the last
+ * fork: each shows the conversation anew (fe.reset). */
+int chat_branches(chat *c, sess_branch **out, size_t *n, gc_err *err);
+int chat_undo(chat *c, gc_err *err);
+int chat_set_branch(chat *c, size_t k, gc_err *err);
+int chat_switch_sibling(chat *c, int d, gc_err *err);
+
+/* To the front end: a notice, an error; the help (fe.help, else text as a
+ * notice); a line put in the input to edit (fe.edit; -1 when the front end
+ * has no input line). */
+void chat_notice(chat *c, const char *text);
+void chat_error(chat *c, const char *text);
+void chat_show_help(chat *c, const char *text);
+int chat_put_input(chat *c, const char *line);
+
+/* /quit asks the chat to end; chat_quitting: it was asked, or the device was
+ * lost (the front end autosaves and leaves). */
+void chat_quit(chat *c);
+bool chat_quitting(const chat *c);
+
+/* The flag that stops a reply between tokens: a signal handler sets it
+ * (the front end clears it when it has dealt with the signal). */
+volatile sig_atomic_t *chat_cancel_flag(chat *c);
 
 #endif

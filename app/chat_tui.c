@@ -18,15 +18,25 @@
 #include <unistd.h>
 
 #include "app/chat.h"
+#include "app/frontend.h"
 #include "app/line.h"
 #include "app/paths.h"
 #include "app/slash.h"
 #include "base/clock.h"
 #include "render/ui.h"
 
+/* While the model loads, libraries may write to stderr (a Vulkan driver's
+ * warning, a backend's notice), which would scribble over the screen: fd 2
+ * goes to a temporary file meanwhile, and what was written is shown as
+ * notices afterwards. Crash reports later on still reach the real stderr. */
+typedef struct stderr_capture {
+    FILE *tmp;
+    int saved;                  /* the real stderr; -1 when not captured */
+} stderr_capture;
+
 typedef struct tui {
     ui *u;
-    chat c;
+    chat *c;                    /* set as soon as chat_open starts (its load progress asks it) */
     bool opened;
     int signo;                  /* a signal ended the session */
     bool quit;                  /* Ctrl-D / Ctrl-C twice during a reply */
@@ -37,18 +47,21 @@ typedef struct tui {
     char **warnings;            /* collected before the screen could show them */
     int n_warnings;
     bool restore;               /* a conversation was put on the screen (load, persona): read it when idle */
+    stderr_capture capture;     /* while the chat opens */
+    const cli_opts *o;
 } tui;
 
 static void status(tui *t, double pp, double tg)
 {
-    chat *c = &t->c;
-    ui_status st = { .model = c->model_name, .backend = c->backend_name, .device = c->device_name };
-    if (c->s) {
-        snprintf(t->persona, sizeof t->persona, "%s", sess_persona_name(c->s));
+    chat_status cs;
+    chat_get_status(t->c, &cs);
+    ui_status st = { .model = cs.model_name, .backend = cs.backend_name, .device = cs.device_name };
+    if (cs.persona) {
+        snprintf(t->persona, sizeof t->persona, "%s", cs.persona);
         st.persona = t->persona[0] ? t->persona : "no persona";
-        st.ctx_used = sess_n_used(c->s);
-        st.ctx_total = sess_n_ctx(c->s);
-        st.ctx_window = sess_window(c->s);
+        st.ctx_used = cs.ctx_used;
+        st.ctx_total = cs.ctx_total;
+        st.ctx_window = cs.ctx_window;
     }
     st.prefill_tok_s = pp;
     st.decode_tok_s = tg;
@@ -57,22 +70,22 @@ static void status(tui *t, double pp, double tg)
 
 static void status_last(tui *t)
 {
-    const sess_stats *st = t->c.s ? sess_last_stats(t->c.s) : NULL;
-    status(t, st ? st->prefill_tok_s : 0, st ? st->decode_tok_s : 0);
+    chat_status cs;
+    chat_get_status(t->c, &cs);
+    status(t, cs.last.prefill_tok_s, cs.last.decode_tok_s);
 }
 
-/* Completion lists that change as the user works: personas, transcripts. */
+/* The completion lists of the commands' arguments (slash_arg_words), again
+ * after each command: the personas and transcripts change as the user works. */
 static void completions(tui *t)
 {
-    char **w = NULL;
-    int n = 0;
-    if (!chat_persona_names(&t->c, &w, &n)) ui_set_completions(t->u, "/persona", (const char *const *)w, n);
-    chat_free_names(w, n);
-    if (!chat_transcript_names(&t->c, &w, &n)) {
-        ui_set_completions(t->u, "/load", (const char *const *)w, n);
-        ui_set_completions(t->u, "/save", (const char *const *)w, n);
+    for (const slash_cmd *s = slash_cmds; s->name; s++) {
+        char **w = NULL;
+        int n = 0;
+        if (s->arg != SLASH_ARG_NONE && s->arg != SLASH_ARG_OTHER && !slash_arg_words(t->c, s, &w, &n))
+            ui_set_completions(t->u, s->name, (const char *const *)w, n);
+        chat_free_names(w, n);
     }
-    chat_free_names(w, n);
 }
 
 /* --- the front end --- */
@@ -130,8 +143,9 @@ static int fe_reply_piece(void *u, const char *text, size_t n)
     if (n) ui_stream_append(t->u, text, n);
     t->reply_tokens++;
     double el = gc_now_s() - t->reply_t0;
-    const sess_stats *last = sess_last_stats(t->c.s);
-    status(t, last->prefill_tok_s, el > 0 ? t->reply_tokens / el : 0);
+    chat_status cs;
+    chat_get_status(t->c, &cs);
+    status(t, cs.last.prefill_tok_s, el > 0 ? t->reply_tokens / el : 0);
     return poll_during_reply(t);
 }
 
@@ -153,7 +167,7 @@ static void fe_reset(void *u)
 {
     tui *t = u;
     ui_clear(t->u);
-    tr_transcript *tr = sess_transcript(t->c.s);
+    const tr_transcript *tr = chat_transcript(t->c);
     for (size_t i = 0; i < tr_len(tr); i++) {
         tr_role r = tr_msg(tr, i)->role;
         ui_add(t->u, r == TR_USER ? UI_USER : r == TR_MODEL ? UI_MODEL : UI_NOTICE, tr_msg(tr, i)->text);
@@ -176,13 +190,19 @@ static void fe_reset(void *u)
  * figures they belong to.) */
 static bool restoring(tui *t)
 {
-    if (t->restore && !(t->opened && sess_n_missing(t->c.s) > 0)) t->restore = false;
+    if (t->restore) {
+        chat_status cs;
+        chat_get_status(t->c, &cs);
+        t->restore = t->opened && cs.ctx_missing > 0;
+    }
     return t->restore;
 }
 
 static void restore_progress(tui *t, int left)
 {
-    int total = sess_n_used(t->c.s), done = total - left;
+    chat_status cs;
+    chat_get_status(t->c, &cs);
+    int total = cs.ctx_used, done = total - left;
     char label[96];
     snprintf(label, sizeof label, "Restoring the context %d/%d tokens", done, total);
     ui_progress(t->u, label, total ? (double)done / total : 0);
@@ -191,12 +211,14 @@ static void restore_progress(tui *t, int left)
 static void restore_step(tui *t)
 {
     gc_err err = { 0 };
-    restore_progress(t, sess_n_missing(t->c.s));     /* the bar from the start, not after a first chunk */
-    int left = chat_catch_up(&t->c, 64, &err);
+    chat_status cs;
+    chat_get_status(t->c, &cs);
+    restore_progress(t, cs.ctx_missing);     /* the bar from the start, not after a first chunk */
+    int left = frontend_restore_step(t->c, &err);
     if (left < 0) {
         t->restore = false;
         ui_progress(t->u, NULL, -1);
-        ui_addf(t->u, UI_ERROR, "restoring the context: %s (the next message tries again)", err.msg);
+        ui_add(t->u, UI_ERROR, err.msg);
         return;
     }
     if (left) {
@@ -238,8 +260,10 @@ static void load_progress(void *u, uint64_t done, uint64_t total)
 {
     tui *t = u;
     char label[300];
-    const char *f = strrchr(t->c.model_path, '/');
-    snprintf(label, sizeof label, "Loading %.200s", f ? f + 1 : t->c.model_path);
+    chat_status cs;
+    chat_get_status(t->c, &cs);
+    const char *f = strrchr(cs.model_path, '/');
+    snprintf(label, sizeof label, "Loading %.200s", f ? f + 1 : cs.model_path);
     ui_progress(t->u, label, total ? (double)done / (double)total : 0);
 }
 
@@ -325,19 +349,7 @@ static void set_commands(tui *t)
         cmds[i] = (ui_command){ slash_cmds[i].name, slash_cmds[i].args, slash_cmds[i].help };
     ui_set_commands(t->u, cmds, n);
     free(cmds);
-    int k = 0;
-    while (slash_set_keys[k]) k++;
-    ui_set_completions(t->u, "/set", slash_set_keys, k);
 }
-
-/* While the model loads, libraries may write to stderr (a Vulkan driver's
- * warning, a backend's notice), which would scribble over the screen: fd 2
- * goes to a temporary file meanwhile, and what was written is shown as
- * notices afterwards. Crash reports later on still reach the real stderr. */
-typedef struct stderr_capture {
-    FILE *tmp;
-    int saved;                  /* the real stderr; -1 when not captured */
-} stderr_capture;
 
 static void capture_begin(stderr_capture *cap)
 {
@@ -368,44 +380,44 @@ static void capture_end(tui *t, stderr_capture *cap)
     if (cap->tmp) fclose(cap->tmp);
 }
 
-/* Opens the chat under the progress bar. Returns 0 or an exit code. */
-static int open_chat(tui *t, const cfg_config *cfg, const cli_opts *o, gc_err *err)
+/* chat_open is done: the screen is the screen again. */
+static void opened(void *u, int rc)
 {
-    stderr_capture cap;
-    capture_begin(&cap);
-    int rc = chat_open(&t->c, cfg, load_progress, t, collect_warning, t, err);
-    capture_end(t, &cap);
+    tui *t = u;
+    (void)rc;
+    capture_end(t, &t->capture);
     ui_progress(t->u, NULL, -1);
-    if (rc) return rc;
-    /* Kernels compile on first use: now, under a bar that says why, rather
-     * than during the first reply (whose tok/s it would also spoil). */
-    double warm_s = -1;
-    if (chat_kernels_cold(&t->c)) {
-        double t0 = gc_now_s();
-        rc = chat_warmup(&t->c, warmup_tick, t, err);
-        warmup_tick(t, CHAT_WARMUP_STEPS, CHAT_WARMUP_STEPS, 0);
-        if (rc) return CHAT_ERUNTIME;
-        warm_s = gc_now_s() - t0;
-    }
+}
+
+/* The front end is set, --load comes next: what opening had to say, and what runs the chat. */
+static void ready(void *u, double warm_s)
+{
+    tui *t = u;
     t->opened = true;
     t->restore = true;      /* a loaded conversation or a persona's examples: read while idle */
-    chat_fe fe = { .user = t, .notice = fe_notice, .error = fe_error, .reply_begin = fe_reply_begin,
-                   .reply_piece = fe_reply_piece, .reply_end = fe_reply_end, .reset = fe_reset,
-                   .help = fe_help, .edit = fe_edit, .progress = fe_progress };
-    chat_set_fe(&t->c, &fe);
-    for (int i = 0; i < o->n_warnings; i++) ui_addf(t->u, UI_NOTICE, "warning: %s", o->warnings[i]);
+    for (int i = 0; i < t->o->n_warnings; i++) ui_addf(t->u, UI_NOTICE, "warning: %s", t->o->warnings[i]);
     for (int i = 0; i < t->n_warnings; i++) ui_add(t->u, UI_NOTICE, t->warnings[i]);
-    const char *pn = sess_persona_name(t->c.s);
-    ui_addf(t->u, UI_NOTICE, "%s on %s%s%s%s, persona %s, context %d tokens. /help lists the commands.",
-            t->c.model_name, t->c.backend_name, t->c.device_name[0] ? " (" : "", t->c.device_name,
-            t->c.device_name[0] ? ")" : "", pn[0] ? pn : "none", sess_n_ctx(t->c.s));
+    char banner[1024];
+    frontend_banner(t->c, banner, sizeof banner);
+    ui_addf(t->u, UI_NOTICE, "%s /help lists the commands.", banner);
     if (warm_s >= 0)
         ui_addf(t->u, UI_NOTICE, "Compiled the compute kernels in %.0f s (first run of this version on this device; "
                 "cached for next time).", warm_s);
-    if (o->load && chat_load_file(&t->c, o->load, err)) {
-        gc_err_prefix(err, "--load");
-        return 1;
-    }
+}
+
+/* Opens the chat under the progress bar. Returns 0 or an exit code. */
+static int open_chat(tui *t, const cfg_config *cfg, const cli_opts *o, gc_err *err)
+{
+    t->o = o;
+    chat_fe fe = { .user = t, .notice = fe_notice, .error = fe_error, .reply_begin = fe_reply_begin,
+                   .reply_piece = fe_reply_piece, .reply_end = fe_reply_end, .reset = fe_reset,
+                   .help = fe_help, .edit = fe_edit, .progress = fe_progress };
+    /* Kernels that compile now (frontend_open) say so in the notice line: warmup_tick. */
+    frontend_hooks h = { .user = t, .load_progress = load_progress, .warn = collect_warning, .opened = opened,
+                         .warm_tick = warmup_tick, .fe = &fe, .ready = ready };
+    capture_begin(&t->capture);
+    int rc = frontend_open(&t->c, cfg, o->load, &h, err);
+    if (rc) return rc;
     status_last(t);
     completions(t);
     return 0;
@@ -413,15 +425,16 @@ static int open_chat(tui *t, const cfg_config *cfg, const cli_opts *o, gc_err *e
 
 static void handle_line(tui *t, const char *line)
 {
-    const char *p = line + strspn(line, " \t");
-    bool cmd = p[0] == '/' && p[1] != '/';
-    if (!cmd && !p[strspn(p, " \t\r\n")]) return;
+    const char *text;
+    slash_kind kind = slash_parse(line, &text);
+    bool cmd = kind == SLASH_COMMAND;
+    if (kind == SLASH_BLANK) return;
     ui_progress(t->u, NULL, -1);   /* a restore in progress: a message's prefill takes it over */
     if (!cmd) t->restore = false;
-    if (!cmd) ui_add(t->u, UI_USER, p[0] == '/' ? p + 1 : line);
+    if (!cmd) ui_add(t->u, UI_USER, text);
     ui_set_busy(t->u, cmd ? "working" : "prefill");
     ui_render(t->u);
-    if (slash_input(&t->c, line)) t->quit = true;
+    if (slash_input(t->c, line)) t->quit = true;
     ui_set_busy(t->u, NULL);
     if (cmd) completions(t);
     status_last(t);
@@ -456,12 +469,12 @@ int tui_main(const cfg_config *cfg, const cli_opts *o)
             case UI_EV_QUIT: t->quit = true; break;
             case UI_EV_SIGNAL: t->signo = ev.signo; break;
             case UI_EV_LINE: handle_line(t, ev.text); break;
-            case UI_EV_BRANCH: slash_switch_sibling(&t->c, ev.dir); status_last(t); break;
+            case UI_EV_BRANCH: slash_switch_sibling(t->c, ev.dir); status_last(t); break;
             default: break;
             }
         }
         bool now = false;
-        save_rc = t->opened ? chat_autosave(&t->c, &now, &save_err) : 0;
+        save_rc = t->opened ? chat_autosave(t->c, &now, &save_err) : 0;
         saved |= now;
         /* Nowhere to save it: the conversation stays on the screen rather
          * than vanish (a signal still ends it; the transcript then goes to stderr). */
@@ -478,9 +491,9 @@ int tui_main(const cfg_config *cfg, const cli_opts *o)
     for (int i = 0; rc && i < o->n_warnings; i++) fprintf(stderr, "gemma-chat: warning: %s\n", o->warnings[i]);
     for (int i = 0; rc && i < t->n_warnings; i++) fprintf(stderr, "gemma-chat: warning: %s\n", t->warnings[i]);
     if (rc) fprintf(stderr, "gemma-chat: %s\n", err.msg);
-    if (chat_report_exit(&t->c, save_rc, &save_err, saved, stderr) && !rc) rc = 1;
+    if (chat_report_exit(t->c, save_rc, &save_err, saved, stderr) && !rc) rc = 1;
     if (t->signo) rc = 128 + t->signo;
-    chat_close(&t->c);
+    chat_close(t->c);
     for (int i = 0; i < t->n_warnings; i++) free(t->warnings[i]);
     free(t->warnings);
     free(t);

@@ -21,6 +21,7 @@
 #include <readline/readline.h>
 
 #include "app/chat.h"
+#include "app/frontend.h"
 #include "app/slash.h"
 #include "app/transcript.h"
 #include "base/buf.h"
@@ -29,7 +30,7 @@
 static volatile sig_atomic_t g_signal;      /* SIGTERM / SIGHUP received */
 static volatile sig_atomic_t g_sigint;      /* SIGINT received while no reply was running */
 static volatile sig_atomic_t g_busy;        /* a reply is running: SIGINT stops it */
-static volatile sig_atomic_t *g_cancel;     /* the chat's cancel flag */
+static volatile sig_atomic_t *g_cancel;     /* the chat's cancel flag, once it is open */
 
 static void on_signal(int sig)
 {
@@ -46,9 +47,8 @@ static void on_signal(int sig)
     if (g_cancel) *g_cancel = 1;
 }
 
-static void install_signals(chat *c)
+static void install_signals(void)
 {
-    g_cancel = &c->cancel;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -121,7 +121,7 @@ static void fe_reply_end(void *u, const sess_stats *st)
     fputc('\n', stdout);
     fflush(stdout);
     if (st->end == SESS_END_CANCEL) fprintf(stderr, "[stopped]\n");
-    else if (st->end == SESS_END_LIMIT) fprintf(stderr, "[reply cut at max_tokens = %d]\n", sess_max_tokens(f->c->s));
+    else if (st->end == SESS_END_LIMIT) fprintf(stderr, "[reply cut at max_tokens = %d]\n", chat_max_tokens(f->c));
     else if (st->end == SESS_END_CONTEXT) fprintf(stderr, "[reply cut: the context is full]\n");
     if (f->show_stats)
         fprintf(stderr, "[prompt %d tokens, %.1f tok/s; reply %d tokens, %.1f tok/s]\n", st->prompt_tokens,
@@ -138,7 +138,7 @@ static void fe_reset(void *u)
     line_fe *f = u;
     if (!f->history) return;
     f->loaded = true;
-    tr_transcript *tr = sess_transcript(f->c->s);
+    const tr_transcript *tr = chat_transcript(f->c);
     for (size_t i = 0; i < tr_len(tr); i++)
         if (tr_msg(tr, i)->role != TR_NOTICE) put_safe(tr_msg(tr, i)->role == TR_USER ? "> " : "", tr_msg(tr, i)->text);
 }
@@ -146,43 +146,45 @@ static void fe_reset(void *u)
 /* Evaluates a loaded conversation now, before the next prompt: with a
  * counter on a terminal. SIGINT (the cancel flag) leaves the rest to the
  * next message's prefill; so does an error, after saying so. */
-static void restore(chat *c, line_fe *f)
+static void restore(line_fe *f)
 {
     if (!f->loaded) return;     /* only after a reset: what a reply leaves goes with the next turn */
     f->loaded = false;
+    chat *c = f->c;
+    volatile sig_atomic_t *cancel = chat_cancel_flag(c);
     bool tty = isatty(STDERR_FILENO);
-    int left = sess_n_missing(c->s);
+    chat_status st;
+    chat_get_status(c, &st);
+    int left = st.ctx_missing;
     g_busy = 1;
-    while (left > 0 && !c->cancel) {
+    while (left > 0 && !*cancel) {
         gc_err err = { 0 };
-        if ((left = chat_catch_up(c, 64, &err)) < 0) {
-            fprintf(stderr, "%serror: restoring the context: %s (the next message tries again)\n", tty ? "\r\033[K" : "",
-                    err.msg);
+        if ((left = frontend_restore_step(c, &err)) < 0) {
+            fprintf(stderr, "%serror: %s\n", tty ? "\r\033[K" : "", err.msg);
             break;
         }
-        if (tty) fprintf(stderr, "\rrestoring the context %d/%d tokens", sess_n_used(c->s) - left, sess_n_used(c->s));
+        if (tty) fprintf(stderr, "\rrestoring the context %d/%d tokens", st.ctx_used - left, st.ctx_used);
     }
     if (tty && left >= 0) fputs("\r\033[K", stderr);
     g_busy = 0;
     g_sigint = 0;
-    c->cancel = 0;
-}
-
-static void set_fe(chat *c, line_fe *f)
-{
-    f->c = c;
-    f->tty_out = isatty(STDOUT_FILENO);
-    f->show_stats = c->cfg.show_stats;
-    chat_fe fe = { .user = f, .notice = fe_notice, .error = fe_error, .reply_begin = fe_reply_begin,
-                   .reply_piece = fe_reply_piece, .reply_end = fe_reply_end, .reset = fe_reset };
-    chat_set_fe(c, &fe);
+    *cancel = 0;
 }
 
 /* While the kernels compile: on a terminal a line under the one that says
  * so names the step and counts the seconds, rewritten in place; at the
  * end, the time it took. */
-static bool warm_tty;
+static bool warm_tty;           /* set when the kernels compile, on a terminal */
 static int warm_shown;          /* the last second shown */
+
+static void warmup_begin(void *u, const char *device)
+{
+    (void)u;
+    warm_tty = isatty(STDERR_FILENO);   /* the line is short: a wrapped one could not be rewritten */
+    warm_shown = -1;
+    fprintf(stderr, "gemma-chat: compiling the compute kernels for %s (first run of this version; up to a minute)\n",
+            device);
+}
 
 static void warmup_tick(void *u, int step, int steps, double secs)
 {
@@ -197,61 +199,63 @@ static void warmup_tick(void *u, int step, int steps, double secs)
     fprintf(stderr, "\r\033[K  the %s kernels, %d s", step == 0 ? "prefill" : "decode", warm_shown);
 }
 
-static int open_chat(chat *c, line_fe *f, const cfg_config *cfg, const cli_opts *o)
+/* The chat is open: signals may stop its replies from now on. */
+static void opened(void *u, int rc)
+{
+    line_fe *f = u;
+    (void)rc;
+    if (!f->c) return;
+    g_cancel = chat_cancel_flag(f->c);
+    if (g_signal) *g_cancel = 1;
+}
+
+static int open_chat(line_fe *f, const cfg_config *cfg, const cli_opts *o)
 {
     gc_err err = { 0 };
-    install_signals(c);
-    int rc = chat_open(c, cfg, NULL, NULL, cli_warn, NULL, &err);
+    install_signals();
+    f->tty_out = isatty(STDOUT_FILENO);
+    f->show_stats = cfg->show_stats;
+    chat_fe fe = { .user = f, .notice = fe_notice, .error = fe_error, .reply_begin = fe_reply_begin,
+                   .reply_piece = fe_reply_piece, .reply_end = fe_reply_end, .reset = fe_reset };
+    /* The front end is set before --load: its notices (another model) go to it. */
+    frontend_hooks h = { .user = f, .warn = cli_warn, .opened = opened, .compiling = warmup_begin,
+                         .warm_tick = warmup_tick, .fe = &fe };
+    int rc = frontend_open(&f->c, cfg, o->load, &h, &err);
     if (rc) {
-        fprintf(stderr, "gemma-chat: %s\n", err.msg);
+        fprintf(stderr, "%sgemma-chat: %s\n", warm_tty ? "\r\033[K" : "", err.msg);
         return rc;
-    }
-    if (chat_kernels_cold(c)) {
-        warm_tty = isatty(STDERR_FILENO);   /* the line is short: a wrapped one could not be rewritten */
-        warm_shown = -1;
-        fprintf(stderr, "gemma-chat: compiling the compute kernels for %s (first run of this version; up to a minute)\n",
-                c->device_name);
-        if (chat_warmup(c, warmup_tick, c, &err)) {
-            fprintf(stderr, "%sgemma-chat: %s\n", warm_tty ? "\r\033[K" : "", err.msg);
-            return CHAT_ERUNTIME;
-        }
-    }
-    set_fe(c, f);       /* before --load: its notices (another model) go to the front end */
-    if (o->load && chat_load_file(c, o->load, &err)) {
-        fprintf(stderr, "gemma-chat: --load %s\n", err.msg);
-        return 1;
     }
     /* A loaded conversation, or a persona's example exchanges: read now (or
      * taken from a snapshot), so that the first reply waits only for its own
      * message. -p: its prefill does it (no history, no restore). */
     f->loaded = f->history;
-    restore(c, f);
+    restore(f);
     return 0;
 }
 
 int line_oneshot(const cfg_config *cfg, const cli_opts *o, const char *text)
 {
-    chat c;
     line_fe f = { 0 };
-    int rc = open_chat(&c, &f, cfg, o);
+    int rc = open_chat(&f, cfg, o);
     if (rc) goto done;
     gc_err err = { 0 };
     if (g_signal) { rc = 128 + g_signal; goto done; }
     g_busy = 1;
-    if (chat_send(&c, text, &err)) {
+    if (chat_send(f.c, text, &err)) {
         fprintf(stderr, "gemma-chat: %s\n", err.msg);
         rc = 1;
     }
     if (g_signal) rc = 128 + g_signal;
     else if (g_sigint) rc = 128 + SIGINT;
 done:
-    chat_close(&c);
+    g_cancel = NULL;
+    chat_close(f.c);
     return rc;
 }
 
 /* --- line-mode chat --- */
 
-static chat *g_chat;            /* for readline's callbacks, which take no context */
+static line_fe *g_fe;           /* for readline's callbacks, which take no context */
 static bool g_eof;
 static bool g_rl_installed;     /* the readline callback handler is installed */
 
@@ -274,10 +278,10 @@ static void handle_line(char *line)
     if (*line && g_rl_installed) add_history(line);
     /* SIGINT now stops the prefill or the reply, not the chat. */
     g_busy = 1;
-    int quit = slash_input(g_chat, line);
+    int quit = slash_input(g_fe->c, line);
     g_busy = 0;
     g_sigint = 0;
-    if (!quit) restore(g_chat, g_chat->fe.user);     /* after /load */
+    if (!quit) restore(g_fe);     /* after /load */
     if (quit) {
         g_eof = true;
         rl_stop();
@@ -314,24 +318,8 @@ static char **complete(const char *text, int start, int end)
     rl_attempted_completion_over = 1;   /* never file names */
     char **w = NULL;
     int n = 0;
-    if (start == 0) {
-        n = slash_count();
-        w = calloc(n, sizeof *w);
-        for (int i = 0; w && i < n; i++) w[i] = strdup(slash_cmds[i].name);
-    } else {
-        size_t cn = strcspn(rl_line_buffer, " \t");
-        for (const slash_cmd *s = slash_cmds; s->name; s++) {
-            if (strlen(s->name) != cn || strncmp(s->name, rl_line_buffer, cn)) continue;
-            if (s->arg == SLASH_ARG_PERSONA) chat_persona_names(g_chat, &w, &n);
-            else if (s->arg == SLASH_ARG_TRANSCRIPT) chat_transcript_names(g_chat, &w, &n);
-            else if (s->arg == SLASH_ARG_SETTING) {
-                while (slash_set_keys[n]) n++;
-                w = calloc(n, sizeof *w);
-                for (int i = 0; w && i < n; i++) w[i] = strdup(slash_set_keys[i]);
-            }
-        }
-    }
-    set_words(w, w ? n : 0);
+    if (slash_completions(g_fe->c, rl_line_buffer, (size_t)start, &w, &n)) n = 0;
+    set_words(w, n);
     return rl_completion_matches(text, word_gen);
 }
 
@@ -367,27 +355,26 @@ static void read_lines(char **buf, size_t *len, size_t *cap)
 
 int line_chat(const cfg_config *cfg, const cli_opts *o)
 {
-    chat c;
     line_fe f = { .history = true };
     /* A crash at the prompt must not leave readline's raw mode and bracketed
      * paste behind: render/tty.c restores the terminal on crash signals. Its
      * handlers for TERM/HUP/INT give way to ours (open_chat installs them). */
     bool tty = isatty(STDIN_FILENO);
     if (tty && !tty_begin(STDIN_FILENO)) tty_set_sequence("\033[?2004l", 8);
-    int rc = open_chat(&c, &f, cfg, o);
+    int rc = open_chat(&f, cfg, o);
     if (rc) {
-        chat_close(&c);
+        g_cancel = NULL;
+        chat_close(f.c);
         tty_end();
         return rc;
     }
-    g_chat = &c;
-    const char *pn = sess_persona_name(c.s);
+    g_fe = &f;
+    char banner[1024];
+    frontend_banner(f.c, banner, sizeof banner);
     /* The model's name comes from the file: its escape sequences are shown, not obeyed. */
-    char *mn = tr_neutralize(c.model_name, strlen(c.model_name));
-    fprintf(stderr, "gemma-chat %s: %s on %s%s%s%s, persona %s, context %d tokens.\n", GC_VERSION,
-            mn ? mn : "?", c.backend_name, c.device_name[0] ? " (" : "", c.device_name, c.device_name[0] ? ")" : "",
-            pn[0] ? pn : "none", sess_n_ctx(c.s));
-    free(mn);
+    char *safe = tr_neutralize(banner, strlen(banner));
+    fprintf(stderr, "gemma-chat %s: %s\n", GC_VERSION, safe ? safe : "?");
+    free(safe);
     if (tty) {
         fprintf(stderr, "Type a message and Enter; /help lists the commands; /quit or Ctrl-D leaves.\n");
         rl_instream = stdin;
@@ -429,11 +416,12 @@ int line_chat(const cfg_config *cfg, const cli_opts *o)
     gc_err err = { 0 };
     bool saved = false;
     rc = 0;
-    int save_rc = chat_autosave(&c, &saved, &err);
-    if (chat_report_exit(&c, save_rc, &err, saved, stderr)) rc = 1;
+    int save_rc = chat_autosave(f.c, &saved, &err);
+    if (chat_report_exit(f.c, save_rc, &err, saved, stderr)) rc = 1;
     if (g_signal) rc = 128 + g_signal;
-    chat_close(&c);
-    g_chat = NULL;
+    g_cancel = NULL;
+    chat_close(f.c);
+    g_fe = NULL;
     tty_end();
     return rc;
 }

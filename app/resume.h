@@ -15,21 +15,34 @@
 #ifndef GC_RESUME_H
 #define GC_RESUME_H
 
-#include "app/chat.h"
+#include <stdbool.h>
+#include <stdint.h>
 
-/* Opens the cache (nothing when snapshots.max_mib is 0 or no cache
- * directory can be made: the chat works without). */
-void resume_open(chat *c);
-void resume_close(chat *c);
+#include "app/session.h"
+#include "app/snapshot.h"
+#include "model/backend.h"
 
-/* Restores the best snapshot for the current stream; returns the tokens it
+/* The chat's snapshot cache, when it is on. */
+typedef struct resume {
+    snap_cache snaps;
+    bool on;
+    uint64_t stored;            /* hash of the token stream last stored or restored */
+} resume;
+
+/* Opens the cache for session s of the model file model_path on backend be,
+ * up to max_mib (snapshots.max_mib). Nothing when max_mib is 0 or no cache
+ * directory can be made: the chat works without. */
+void resume_open(resume *r, sess *s, const char *model_path, const backend *be, int max_mib);
+void resume_close(resume *r);   /* accepts a zeroed one */
+
+/* Restores the best snapshot for s's current stream; returns the tokens it
  * gives the cache (0 when none was usable). Never fails: a snapshot that
  * cannot be used is ignored. */
-int resume_restore(chat *c);
+int resume_restore(resume *r, sess *s);
 
-/* Stores the cache's state, when it holds something not stored yet. The few
+/* Stores s's cache state, when it holds something not stored yet. The few
  * tokens the stream has beyond the cache (the end of the last reply's turn)
  * are evaluated first, so that a restore needs no prefill at all. */
-void resume_store(chat *c);
+void resume_store(resume *r, sess *s);
 
 #endif

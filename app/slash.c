@@ -11,24 +11,20 @@
 
 static void say(chat *c, const char *text)
 {
-    if (c->fe.notice) c->fe.notice(c->fe.user, text);
+    chat_notice(c, text);
 }
 
 static int fail(chat *c, const gc_err *err)
 {
-    if (c->fe.error) c->fe.error(c->fe.user, err->msg);
+    chat_error(c, err->msg);
     return -1;
 }
 
 static int cmd_help(chat *c, const char *arg)
 {
     (void)arg;
-    if (c->fe.help) {
-        c->fe.help(c->fe.user);
-        return 0;
-    }
     char *t = slash_help_text();
-    if (t) say(c, t);
+    chat_show_help(c, t);
     free(t);
     return 0;
 }
@@ -98,11 +94,12 @@ static int cmd_load(chat *c, const char *arg)
         return fail(c, &err);
     }
     char prev[PATHS_MAX];
-    snprintf(prev, sizeof prev, "%s", saved ? c->saved_to : "");
+    snprintf(prev, sizeof prev, "%s", saved ? chat_saved_to(c) : "");
     if (chat_load_name(c, arg, &err)) return fail(c, &err);
     char msg[PATHS_MAX * 2 + 128];
-    int k = snprintf(msg, sizeof msg, "Loaded %s (%zu messages)", c->conv_path, tr_len(sess_transcript(c->s)));
-    if (saved && strcmp(prev, c->conv_path))
+    const char *file = chat_conversation_file(c);
+    int k = snprintf(msg, sizeof msg, "Loaded %s (%zu messages)", file, tr_len(chat_transcript(c)));
+    if (saved && strcmp(prev, file))
         snprintf(msg + k, sizeof msg - k, "; the previous conversation was saved to %s", prev);
     say(c, msg);
     return 0;
@@ -128,19 +125,13 @@ static int cmd_persona(chat *c, const char *arg)
     if (!arg[0]) {
         persona_entry *list = NULL;
         size_t n = 0;
-        if (persona_list(&c->pdirs, &list, &n, &err)) return fail(c, &err);
+        if (chat_personas(c, &list, &n, &err)) return fail(c, &err);
         size_t cap = 256 + n * 300;
         char *t = malloc(cap);
         if (t) {
-            int k = snprintf(t, cap, "Personas (current: %s):", sess_persona_name(c->s)[0] ? sess_persona_name(c->s)
-                                                                                            : "none");
-            bool none = false;
-            for (size_t i = 0; i < n && k > 0 && (size_t)k < cap; i++) {
+            int k = snprintf(t, cap, "Personas (current: %s):", chat_persona_label(c));
+            for (size_t i = 0; i < n && k > 0 && (size_t)k < cap; i++)
                 k += snprintf(t + k, cap - k, "\n  %-12s %s", list[i].name, list[i].description);
-                none |= !strcmp(list[i].name, CHAT_NO_PERSONA);
-            }
-            if (!none && k > 0 && (size_t)k < cap)
-                snprintf(t + k, cap - k, "\n  %-12s %s", CHAT_NO_PERSONA, "no persona: the model with no instruction");
             say(c, t);
         }
         free(t);
@@ -149,8 +140,7 @@ static int cmd_persona(chat *c, const char *arg)
     }
     if (chat_set_persona(c, arg, &err)) return fail(c, &err);
     char msg[300];
-    const char *pn = sess_persona_name(c->s);
-    snprintf(msg, sizeof msg, "Persona: %s (a new conversation)", pn[0] ? pn : CHAT_NO_PERSONA);
+    snprintf(msg, sizeof msg, "Persona: %s (a new conversation)", chat_persona_label(c));
     say(c, msg);
     return 0;
 }
@@ -174,11 +164,10 @@ static int cmd_regen(chat *c, const char *arg)
 /* After a branch switch: the screen shows it, and a notice says which. */
 static int branch_shown(chat *c)
 {
-    if (c->fe.reset) c->fe.reset(c->fe.user);
     sess_branch *b = NULL;
     size_t n = 0, cur = 0;
     gc_err err = {0};
-    if (sess_branches(c->s, &b, &n, &err)) return fail(c, &err);
+    if (chat_branches(c, &b, &n, &err)) return fail(c, &err);
     for (size_t i = 0; i < n; i++)
         if (b[i].current) cur = i + 1;
     free(b);
@@ -191,7 +180,7 @@ static int branch_shown(chat *c)
 int slash_switch_sibling(chat *c, int d)
 {
     gc_err err = {0};
-    if (sess_switch_sibling(c->s, d, &err)) return fail(c, &err);
+    if (chat_switch_sibling(c, d, &err)) return fail(c, &err);
     return branch_shown(c);
 }
 
@@ -199,8 +188,7 @@ static int cmd_undo(chat *c, const char *arg)
 {
     (void)arg;
     gc_err err = {0};
-    if (sess_undo(c->s, &err)) return fail(c, &err);
-    if (c->fe.reset) c->fe.reset(c->fe.user);
+    if (chat_undo(c, &err)) return fail(c, &err);
     say(c, "Removed the last exchange.");
     return 0;
 }
@@ -208,7 +196,7 @@ static int cmd_undo(chat *c, const char *arg)
 /* The user's nth message on the current branch (1-based; 0 = the last), or NULL. */
 static const char *user_message(chat *c, size_t n)
 {
-    const tr_transcript *tr = sess_transcript(c->s);
+    const tr_transcript *tr = chat_transcript(c);
     const char *last = NULL;
     size_t k = 0;
     for (size_t i = 0; i < tr_len(tr); i++)
@@ -239,18 +227,19 @@ static int cmd_edit(chat *c, const char *arg)
         else gc_errf(&err, "/edit: there is no message of yours to edit yet");
         return fail(c, &err);
     }
-    if (!c->fe.edit) {
-        gc_errf(&err, "/edit: give the new text: /edit [N] TEXT");
-        return fail(c, &err);
-    }
+    const tr_transcript *tr = chat_transcript(c);
     size_t n_user = 0;
-    for (size_t i = 0; i < tr_len(sess_transcript(c->s)); i++) n_user += tr_msg(sess_transcript(c->s), i)->role == TR_USER;
+    for (size_t i = 0; i < tr_len(tr); i++) n_user += tr_msg(tr, i)->role == TR_USER;
     size_t cap = strlen(old) + 64;
     char *line = malloc(cap);
     if (!line) return -1;
     snprintf(line, cap, "/edit %zu %s", n ? n : n_user, old);
-    c->fe.edit(c->fe.user, line);
+    int rc = chat_put_input(c, line);
     free(line);
+    if (rc) {
+        gc_errf(&err, "/edit: give the new text: /edit [N] TEXT");
+        return fail(c, &err);
+    }
     return 0;
 }
 
@@ -261,7 +250,7 @@ static int cmd_branches(chat *c, const char *arg)
     gc_err err = {0};
     sess_branch *b = NULL;
     size_t n = 0;
-    if (sess_branches(c->s, &b, &n, &err)) return fail(c, &err);
+    if (chat_branches(c, &b, &n, &err)) return fail(c, &err);
     size_t cap = 128 + n * 160;
     char *t = malloc(cap);
     if (!t) { free(b); return -1; }
@@ -285,7 +274,7 @@ static int cmd_branch(chat *c, const char *arg)
         gc_errf(&err, "/branch: which one? (a number from /branches)");
         return fail(c, &err);
     }
-    if (sess_set_branch(c->s, k, &err)) return fail(c, &err);
+    if (chat_set_branch(c, k, &err)) return fail(c, &err);
     return branch_shown(c);
 }
 
@@ -294,14 +283,13 @@ static int cmd_branch(chat *c, const char *arg)
 static int cmd_system(chat *c, const char *arg)
 {
     gc_err err = {0};
-    const char *pn = sess_persona_name(c->s);
-    if (arg[0] && sess_set_instruction(c->s, arg, &err)) return fail(c, &err);
-    const char *ins = sess_instruction(c->s);
+    if (arg[0] && chat_set_instruction(c, arg, &err)) return fail(c, &err);
+    const char *ins = chat_instruction(c);
     size_t cap = strlen(ins) + 400;
     char *msg = malloc(cap);
     if (!msg) return -1;
     snprintf(msg, cap, "%s for this conversation (persona %s):%s%s", arg[0] ? "New instruction" : "Instruction",
-             pn[0] ? pn : CHAT_NO_PERSONA, ins[0] ? "\n" : " none", ins);
+             chat_persona_label(c), ins[0] ? "\n" : " none", ins);
     say(c, msg);
     free(msg);
     return 0;
@@ -312,7 +300,7 @@ static int cmd_system(chat *c, const char *arg)
 static int cmd_copy(chat *c, const char *arg)
 {
     gc_err err = {0};
-    const tr_transcript *tr = sess_transcript(c->s);
+    const tr_transcript *tr = chat_transcript(c);
     const char *reply = NULL;
     for (size_t i = tr_len(tr); i-- > 0 && !reply;)
         if (tr_msg(tr, i)->role == TR_MODEL) reply = tr_msg(tr, i)->text;
@@ -353,11 +341,11 @@ const char *const slash_set_keys[] = {
 
 static void show_settings(chat *c)
 {
-    const cfg_sampling *s = sess_sampling(c->s);
+    const cfg_sampling *s = chat_sampling(c);
     char msg[400];
     snprintf(msg, sizeof msg,
              "temperature %g  top_k %d  top_p %g  min_p %g  repeat_penalty %g  seed %lld  max_tokens %d",
-             s->temperature, s->top_k, s->top_p, s->min_p, s->repeat_penalty, s->seed, sess_max_tokens(c->s));
+             s->temperature, s->top_k, s->top_p, s->min_p, s->repeat_penalty, s->seed, chat_max_tokens(c));
     say(c, msg);
 }
 
@@ -387,20 +375,9 @@ static int cmd_set(chat *c, const char *arg)
         gc_errf(&err, "/set %s: which value?", key);
         return fail(c, &err);
     }
-    char full[80], what[80];
-    snprintf(full, sizeof full, "%s%s", strcmp(key, "max_tokens") ? "sampling." : "", key);
+    char what[80];
     snprintf(what, sizeof what, "/set %s", key);
-    /* Parse into a copy of the config: the same types and ranges as config.yaml. */
-    cfg_config tmp = c->cfg;
-    tmp.sampling = *sess_sampling(c->s);
-    tmp.max_tokens = sess_max_tokens(c->s);
-    if (cfg_set(&tmp, full, val, CFG_SRC_FLAG, what, &err)) return fail(c, &err);
-    cfg_sampling s = tmp.sampling;
-    s.seed = chat_resolve_seed(s.seed);
-    if (sess_set_sampling(c->s, &s, &err)) return fail(c, &err);
-    sess_set_max_tokens(c->s, tmp.max_tokens);
-    c->cfg.sampling = s;
-    c->cfg.max_tokens = tmp.max_tokens;
+    if (chat_set_setting(c, key, val, what, &err)) return fail(c, &err);
     show_settings(c);
     return 0;
 }
@@ -408,20 +385,21 @@ static int cmd_set(chat *c, const char *arg)
 static int cmd_stats(chat *c, const char *arg)
 {
     (void)arg;
-    const sess_stats *st = sess_last_stats(c->s);
+    chat_status st;
+    chat_get_status(c, &st);
     /* Gemma's sliding-window layers see only the last `w` tokens of it. */
-    char window[96] = "";
-    int w = sess_window(c->s), used = sess_n_used(c->s);
+    char window[96] = "", runs_on[400];
+    int w = st.ctx_window, used = st.ctx_used;
     if (w > 0) snprintf(window, sizeof window, " (the sliding-window layers see the last %d of them)", used < w ? used : w);
+    chat_backend_line(c, runs_on, sizeof runs_on);
     char msg[PATHS_MAX + 1024];
     snprintf(msg, sizeof msg,
              "last reply (%s): %d tokens at %.1f tok/s, after a prompt of %d tokens at %.1f tok/s\n"
              "context: %d of %d tokens%s; %d of %d exchanges in context; prefilled %lld tokens this session\n"
-             "model: %s (%s) on %s%s%s%s",
-             sess_end_name(st->end), st->gen_tokens, st->decode_tok_s, st->prompt_tokens, st->prefill_tok_s,
-             sess_n_used(c->s), sess_n_ctx(c->s), window, sess_n_in_context(c->s), sess_n_exchanges(c->s),
-             sess_n_prefilled(c->s), c->model_name, c->model_path, c->backend_name, c->device_name[0] ? " (" : "",
-             c->device_name, c->device_name[0] ? ")" : "");
+             "model: %s (%s) on %s",
+             sess_end_name(st.last.end), st.last.gen_tokens, st.last.decode_tok_s, st.last.prompt_tokens,
+             st.last.prefill_tok_s, st.ctx_used, st.ctx_total, window, st.n_in_context, st.n_exchanges, st.n_prefilled,
+             st.model_name, st.model_path, runs_on);
     say(c, msg);
     return 0;
 }
@@ -429,7 +407,7 @@ static int cmd_stats(chat *c, const char *arg)
 static int cmd_quit(chat *c, const char *arg)
 {
     (void)arg;
-    c->quit = true;
+    chat_quit(c);
     return 0;
 }
 
@@ -478,6 +456,13 @@ char *slash_help_text(void)
     return t;
 }
 
+const slash_cmd *slash_find(const char *word, size_t n)
+{
+    for (const slash_cmd *s = slash_cmds; s->name; s++)
+        if (strlen(s->name) == n && !strncmp(s->name, word, n)) return s;
+    return NULL;
+}
+
 int slash_run(chat *c, const char *line)
 {
     while (*line == ' ' || *line == '\t') line++;
@@ -489,35 +474,90 @@ int slash_run(chat *c, const char *line)
     size_t al = strlen(arg);
     while (al && (arg[al - 1] == ' ' || arg[al - 1] == '\t' || arg[al - 1] == '\n' || arg[al - 1] == '\r'))
         arg[--al] = 0;
-    for (const slash_cmd *s = slash_cmds; s->name; s++)
-        if (strlen(s->name) == n && !strncmp(s->name, line, n)) {
-            if (!s->args && arg[0]) {
-                gc_err err;
-                gc_errf(&err, "%s takes no arguments", s->name);
-                return fail(c, &err);
-            }
-            return s->run(c, arg);
-        }
+    const slash_cmd *s = slash_find(line, n);
     gc_err err;
-    gc_errf(&err, "unknown command '%.*s' (/help lists them)", (int)(n > 64 ? 64 : n), line);
-    return fail(c, &err);
+    if (!s) {
+        gc_errf(&err, "unknown command '%.*s' (/help lists them)", (int)(n > 64 ? 64 : n), line);
+        return fail(c, &err);
+    }
+    if (!s->args && arg[0]) {
+        gc_errf(&err, "%s takes no arguments", s->name);
+        return fail(c, &err);
+    }
+    return s->run(c, arg);
+}
+
+slash_kind slash_parse(const char *line, const char **text)
+{
+    const char *p = line + strspn(line, " \t");
+    if (*p == '/' && p[1] != '/') {
+        *text = p;
+        return SLASH_COMMAND;
+    }
+    /* "//text" sends "/text": a message may start with a slash. */
+    *text = *p == '/' ? p + 1 : line;
+    return (*text)[strspn(*text, " \t\r\n")] ? SLASH_MESSAGE : SLASH_BLANK;
 }
 
 int slash_input(chat *c, const char *line)
 {
-    const char *p = line;
-    while (*p == ' ' || *p == '\t') p++;
-    if (*p == '/' && p[1] != '/') {
-        slash_run(c, p);
-        return c->quit;
+    const char *text;
+    switch (slash_parse(line, &text)) {
+    case SLASH_BLANK: return 0;
+    case SLASH_COMMAND: slash_run(c, text); break;
+    case SLASH_MESSAGE: {
+        gc_err err = {0};
+        if (chat_send(c, text, &err)) fail(c, &err);
+        break;
     }
-    /* "//text" sends "/text": a message may start with a slash. */
-    if (*p == '/') line = p + 1;
-    bool blank = true;
-    for (const char *q = line; *q; q++)
-        if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r') blank = false;
-    if (blank) return 0;
-    gc_err err = {0};
-    if (chat_send(c, line, &err)) fail(c, &err);
-    return c->quit;
+    }
+    return chat_quitting(c);
+}
+
+/* n copies of words[0..n), or NULL. */
+static char **copy_words(const char *const *words, int n)
+{
+    char **w = calloc((size_t)n + 1, sizeof *w);
+    for (int i = 0; w && i < n; i++)
+        if (!(w[i] = strdup(words[i]))) {
+            chat_free_names(w, i);
+            w = NULL;
+        }
+    return w;
+}
+
+int slash_arg_words(const chat *c, const slash_cmd *s, char ***out, int *n)
+{
+    *out = NULL;
+    *n = 0;
+    switch (s->arg) {
+    case SLASH_ARG_PERSONA: return c ? chat_persona_names(c, out, n) : 0;
+    case SLASH_ARG_TRANSCRIPT: return c ? chat_transcript_names(c, out, n) : 0;
+    case SLASH_ARG_SETTING: {
+        int k = 0;
+        while (slash_set_keys[k]) k++;
+        if (!(*out = copy_words(slash_set_keys, k))) return -1;
+        *n = k;
+        return 0;
+    }
+    default: return 0;
+    }
+}
+
+int slash_completions(const chat *c, const char *line, size_t start, char ***out, int *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (start == 0) {
+        int k = slash_count();
+        const char **names = malloc((size_t)k * sizeof *names);
+        for (int i = 0; names && i < k; i++) names[i] = slash_cmds[i].name;
+        *out = names ? copy_words(names, k) : NULL;
+        free(names);
+        if (!*out) return -1;
+        *n = k;
+        return 0;
+    }
+    const slash_cmd *s = slash_find(line, strcspn(line, " \t"));
+    return s ? slash_arg_words(c, s, out, n) : 0;
 }

@@ -26,8 +26,9 @@
  *   /quit                 leave (autosaving)
  *
  * Results and errors go to the chat's front end (chat_fe). This module sits
- * above app/chat.h, which knows nothing of it: a front end hands each line
- * to slash_input.
+ * above app/chat.h, which knows nothing of it, and acts only through chat.h's
+ * functions (the chat is opaque here): a front end hands each line to
+ * slash_input, and asks slash_completions what a word completes to.
  */
 #ifndef GC_SLASH_H
 #define GC_SLASH_H
@@ -58,10 +59,30 @@ int slash_count(void);
 /* The /set keys, NULL-terminated. */
 extern const char *const slash_set_keys[];
 
-/* One line of input: a slash command, or a message to answer (chat_send;
- * "//text" sends "/text"). Problems are reported through the front end;
- * returns 1 when the user asked to quit, else 0. */
+/* The command named word[0..n) ("/save"), or NULL. */
+const slash_cmd *slash_find(const char *word, size_t n);
+
+/* What a line of input is. *text: for a command the line from its "/"; for
+ * a message what to send (the line; "//text" sends "/text"); for a blank
+ * line (spaces only, or nothing) the line. */
+typedef enum slash_kind { SLASH_BLANK, SLASH_COMMAND, SLASH_MESSAGE } slash_kind;
+slash_kind slash_parse(const char *line, const char **text);
+
+/* One line of input (slash_parse): a slash command, or a message to answer
+ * (chat_send). Problems are reported through the front end; returns 1 when
+ * the chat is to end (/quit, a lost device), else 0. */
 int slash_input(chat *c, const char *line);
+
+/* Completion. slash_arg_words: the words command s's argument completes to
+ * (persona names, transcript names, the /set keys; none for other commands;
+ * with c NULL, only the /set keys). slash_completions: for the word starting
+ * at byte start of line, the command names when it is the first word
+ * (start 0; in the table's order), else slash_arg_words of the command the
+ * line begins with (names sorted, the /set keys in their order). *out gets
+ * n malloc'd strings (free with chat_free_names); 0, or -1 when a list
+ * could not be read. */
+int slash_arg_words(const chat *c, const slash_cmd *s, char ***out, int *n);
+int slash_completions(const chat *c, const char *line, size_t start, char ***out, int *n);
 
 /* Runs one command line ("/name args"). An unknown command or a failed one
  * is reported through the front end's error; returns 0 ok, -1 failed. */

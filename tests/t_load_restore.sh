@@ -31,8 +31,12 @@ start() {
     _name=$1; shift
     tm new-session -d -x 100 -y 30 -s "$_name" -e INPUTRC=/dev/null -e "HOME=$T" -e NO_COLOR= \
         -e "XDG_STATE_HOME=$T/state" -e "XDG_DATA_HOME=$T/data" -e "XDG_CONFIG_HOME=$T/config" \
+        -e "XDG_CACHE_HOME=$T/cache" \
         "stty -g >'$T/$_name.stty0'; '$BIN' $* 2>'$T/$_name.err'; echo \$? >'$T/$_name.rc'; stty -g >'$T/$_name.stty1'; exec sleep 600"
 }
+# The KV snapshots go to this run's own cache: one that an earlier run of the
+# suite (the same binary) left in the shared cache would restore the whole
+# conversation at once, and there would be no reading to watch.
 G="-m $M --persona none -n 6 --temp 0"
 
 # --- the TUI: the history at once, the bar over it ---
@@ -65,7 +69,7 @@ restored b 0
 
 # --- --no-tui: the history first, on stderr; stdout has this run's reply only ---
 cd "$T" || exit 1
-printf 'new message\n/quit\n' | XDG_STATE_HOME=$T/state XDG_DATA_HOME=$T/data XDG_CONFIG_HOME=$T/config \
+printf 'new message\n/quit\n' | XDG_STATE_HOME=$T/state XDG_DATA_HOME=$T/data XDG_CONFIG_HOME=$T/config XDG_CACHE_HOME=$T/cache \
     timeout 120 "$BIN" $G --backend cpu --no-tui --load "$T/short.yaml" >"$T/l.out" 2>"$T/l.err"; rc=$?
 [ $rc -eq 0 ] || bad "--no-tui --load: exit $rc ($(cat "$T/l.err"))"
 q1=$(grep -n '^> Question 1: ' "$T/l.err" | cut -d: -f1)
