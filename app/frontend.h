@@ -1,8 +1,9 @@
 /* frontend.h: what both chat front ends, the TUI (app/chat_tui.c) and line
  * mode (app/line.c), do the same way, stated once: opening the chat (the
  * model, the compute kernels' warm-up, --load), reading a loaded
- * conversation while idle, and the banner that says what runs it. The slash commands' parsing (`/` and `//`) and completion are
- * app/slash.h's; what happens when Vulkan fails is app/backends.h's.
+ * conversation while idle, and the banner that says what runs it. The slash
+ * commands' parsing (`/` and `//`) and completion are app/slash.h's; what
+ * happens when Vulkan fails is app/backends.h's.
  */
 #ifndef GC_FRONTEND_H
 #define GC_FRONTEND_H
