@@ -215,17 +215,33 @@ AMX_INLINE void transpose16(__m512i r[16])
     }
 }
 
-/* The B tiles of type blocks k0 .. k0 + kb - 1 (be values each) of weight
- * rows w .. w + (nr - 1) ws (nr <= 32) into s->b. */
+/* Into L2, the block that will be decoded kc blocks after block k of a row
+ * (nb blocks per row): the same row's next chunk, or after a row's last
+ * chunk the first chunk of the row 32 further (the next pair of weight-row
+ * tiles). Decoding is a stream of misses otherwise: nothing else brings the
+ * weights in ahead of it. The address may lie past the matrix: a prefetch
+ * never faults, and the arithmetic is done on integers. */
+AMX_INLINE void prefetch_ahead(const uint8_t *row, size_t ws, size_t bbytes, int k, int kc, int nb)
+{
+    const int t = k + kc;
+    uintptr_t a = (uintptr_t)row + (t < nb ? (size_t)t * bbytes : 32 * ws + (size_t)(t - nb) * bbytes);
+    for (size_t o = 0; o < bbytes; o += 64) __builtin_prefetch((const void *)(a + o), 0, 2);
+}
+
+/* The B tiles of type blocks k0 .. k0 + kb - 1 (be values each, nb in a row,
+ * kc per chunk) of weight rows w .. w + (nr - 1) ws (nr <= 32) into s->b. */
 AMX_INLINE void decode(block_fn blk, int be, size_t bbytes, const uint8_t *w, size_t ws, int nr, int k0, int kb,
-                       bf16_scratch *s)
+                       int kc, int nb, bf16_scratch *s)
 {
     for (int rt = 0; rt * 16 < nr; rt++) {
         const int n_here = nr - 16 * rt < 16 ? nr - 16 * rt : 16;
         const uint8_t *wr = w + (size_t)(16 * rt) * ws;
         for (int b = 0; b < kb; b++) {
             const uint8_t *wb = wr + (size_t)(k0 + b) * bbytes;
-            for (int n = 0; n < n_here; n++) blk(wb + n * ws, s->t[n]);
+            for (int n = 0; n < n_here; n++) {
+                prefetch_ahead(wr + n * ws, ws, bbytes, k0 + b, kc, nb);
+                blk(wb + n * ws, s->t[n]);
+            }
             for (int c = 0; c < be / 32; c++) {
                 __m512i r[16];
                 _Pragma("GCC unroll 16") for (int n = 0; n < 16; n++)
@@ -274,7 +290,7 @@ AMX_INLINE void gemm_bf16(block_fn blk, int be, size_t bbytes, K_GEMM_PARAMS)
             for (int k0 = 0; k0 < nb; k0 += kc) {
                 const int kb = nb - k0 < kc ? nb - k0 : kc, chunks = kb * be / 32;
                 const size_t ka = (size_t)k0 * be * 2;     /* the chunk's first byte in an activation row */
-                decode(blk, be, bbytes, w + (size_t)r0 * w_stride, w_stride, nr, k0, kb, s);
+                decode(blk, be, bbytes, w + (size_t)r0 * w_stride, w_stride, nr, k0, kb, kc, nb, s);
                 for (int t = 0; t < nxt; t += 2) {
                     const int two = t + 1 < nxt;
                     const uint8_t *a0 = xa + (size_t)tile_x(xb, xe, t) * xa_stride + ka;
