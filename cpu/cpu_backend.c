@@ -320,10 +320,10 @@ static void mm_chunk(void *ctx, int chunk, int thread)
     int nr = j->n_out - r0 < j->chunk_rows ? j->n_out - r0 : j->chunk_rows;
     float *o = j->part ? j->part : j->out;
     j->k->gemm(j->n_in, nr, j->n_x * j->terms, j->w->data + (size_t)r0 * j->w->row_bytes, j->w->row_bytes,
-                     j->xa, j->xa_stride, o + r0, (size_t)j->n_out);
+               j->xa, j->xa_stride, o + r0, (size_t)j->n_out);
     if (j->w2)
         j->k2->gemm(j->n_in, nr, j->n_x * j->terms2, j->w2->data + (size_t)r0 * j->w2->row_bytes,
-                          j->w2->row_bytes, j->xa2, j->xa2_stride, j->part2 + r0, (size_t)j->n_out);
+                    j->w2->row_bytes, j->xa2, j->xa2_stride, j->part2 + r0, (size_t)j->n_out);
     if (!j->part) return;
     for (int x = 0; x < j->n_x; x++) {
         float *d = j->out + (size_t)x * j->n_out + r0;

@@ -3,8 +3,6 @@
 
 #include <stddef.h>
 
-#include "model/quant.h"
-
 /* Per level, the families that level adds; lower levels fill the gaps. */
 static const cpu_kernel_family *const families[CPU_ISA_COUNT][3] = {
     [CPU_ISA_PORTABLE] = { &cpu_fam_portable_q32, &cpu_fam_portable_kq, &cpu_fam_portable_float },
@@ -32,9 +30,6 @@ void cpu_act_residual(cpu_act act, const float *x, const void *q, float *r, int 
     } else if (act == CPU_ACT_Q8_K) {
         const cpu_q8_k *b = q;
         for (int i = 0; i < n; i++) r[i] = x[i] - b[i / 256].d * b[i / 256].q[i % 256];
-    } else if (act == CPU_ACT_BF16) {
-        const uint16_t *b = q;
-        for (int i = 0; i < n; i++) r[i] = x[i] - quant_bf16_to_f32(b[i]);
     } else {
         for (int i = 0; i < n; i++) r[i] = 0;
     }

@@ -4,7 +4,9 @@
  * file mapping. A product is computed against activations that were first
  * converted, once per product, to the format the weight type asks for
  * (cpu_act): 8-bit blocks for quantized weights (integer dot products, f32
- * block scales), plain f32 rows for F32/F16/BF16 weights.
+ * block scales), plain f32 rows for F32/F16/BF16 weights, and bf16 rows for
+ * the prefill kernels of the amx level (cpu_prefill_kernel_for), which a
+ * product of many activation rows uses instead.
  *
  * Kernels come in families: one family = one instruction-set level x one group
  * of weight types, in its own source file (cpu/k_<isa>_<group>.c) compiled with
