@@ -18,13 +18,12 @@
  * f32), 4-5 = A (16 activation rows x 32 bf16, loaded straight from the
  * activation rows), 6-7 = B (16 pairs x 16 weight rows: dword n of row p is
  * values 2p, 2p+1 of weight row n). Per 32 weight rows and chunk of KC
- * 32-value blocks,
- * the rows are decoded once to bf16 and transposed into B tiles (which stay
- * in L1), then every pair of activation tiles passes over them, its C tiles
- * kept across chunks in a small accumulator. The last activation tile
- * overlaps the one before when n_x is no multiple of 16 (the rows it shares
- * are computed twice and stored once); weight rows past the end are zero in
- * B and masked off in the output.
+ * 32-value blocks, the rows are decoded once to bf16 and transposed into B
+ * tiles (which stay in L1), then every pair of activation tiles passes over
+ * them, its C tiles kept across chunks in a small accumulator. The last
+ * activation tile overlaps the one before when n_x is no multiple of 16 (the
+ * rows it shares are computed twice and stored once); weight rows past the
+ * end are zero in B and masked off in the output.
  */
 #include "cpu/kernels.h"
 #include "cpu/k_tiles.h"
