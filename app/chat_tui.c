@@ -51,28 +51,34 @@ typedef struct tui {
     const cli_opts *o;
 } tui;
 
-static void status(tui *t, double pp, double tg)
+/* The status bar from the chat's status cs, with these tok/s figures. */
+static void status_from(tui *t, const chat_status *cs, double pp, double tg)
 {
-    chat_status cs;
-    chat_get_status(t->c, &cs);
-    ui_status st = { .model = cs.model_name, .backend = cs.backend_name, .device = cs.device_name };
-    if (cs.persona) {
-        snprintf(t->persona, sizeof t->persona, "%s", cs.persona);
+    ui_status st = { .model = cs->model_name, .backend = cs->backend_name, .device = cs->device_name };
+    if (cs->persona) {
+        snprintf(t->persona, sizeof t->persona, "%s", cs->persona);
         st.persona = t->persona[0] ? t->persona : "no persona";
-        st.ctx_used = cs.ctx_used;
-        st.ctx_total = cs.ctx_total;
-        st.ctx_window = cs.ctx_window;
+        st.ctx_used = cs->ctx_used;
+        st.ctx_total = cs->ctx_total;
+        st.ctx_window = cs->ctx_window;
     }
     st.prefill_tok_s = pp;
     st.decode_tok_s = tg;
     ui_set_status(t->u, &st);
 }
 
+static void status(tui *t, double pp, double tg)
+{
+    chat_status cs;
+    chat_get_status(t->c, &cs);
+    status_from(t, &cs, pp, tg);
+}
+
 static void status_last(tui *t)
 {
     chat_status cs;
     chat_get_status(t->c, &cs);
-    status(t, cs.last.prefill_tok_s, cs.last.decode_tok_s);
+    status_from(t, &cs, cs.last.prefill_tok_s, cs.last.decode_tok_s);
 }
 
 /* The completion lists of the commands' arguments (slash_arg_words), again
@@ -145,7 +151,7 @@ static int fe_reply_piece(void *u, const char *text, size_t n)
     double el = gc_now_s() - t->reply_t0;
     chat_status cs;
     chat_get_status(t->c, &cs);
-    status(t, cs.last.prefill_tok_s, el > 0 ? t->reply_tokens / el : 0);
+    status_from(t, &cs, cs.last.prefill_tok_s, el > 0 ? t->reply_tokens / el : 0);
     return poll_during_reply(t);
 }
 
