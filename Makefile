@@ -63,7 +63,7 @@ $(B)/cpu/k_amx_%.o:    ISA_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mav
                                    -mamx-tile -mamx-bf16 -mavx512bf16
 
 # --- shaders: GLSL -> SPIR-V (as C initializers) -> one embedded table ---
-$(B)/shaders/%.spv.inc: shaders/%.comp $(wildcard shaders/*.glsl)
+$(B)/shaders/%.spv.inc: shaders/%.comp $(wildcard shaders/*.glsl shaders/*.h)
 	@mkdir -p $(dir $@)
 	$(GLSLC) --target-env=vulkan1.2 -O -Ishaders -mfmt=c -o $@ $<
 

@@ -1,6 +1,6 @@
 /* cmd_devices.c: `gemma-chat devices [-v] [--device N]`: the Vulkan devices
  * seen (index, name, type, memory, Vulkan version) and which one a run would
- * use. -v adds the capabilities the backend reads (subgroups, 16-bit, limits). */
+ * use. -v adds the capabilities the backend reads (subgroups, integer dot, limits). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +19,10 @@ static void usage(FILE *f)
 static void print_caps(const vk_caps *c)
 {
     printf("      driver: %s\n", c->driver[0] ? c->driver : "(not reported)");
-    printf("      subgroup size %u (arithmetic %s), fp16 arithmetic %s, 16-bit storage %s, 8-bit storage %s, "
-           "integer dot %s\n", c->subgroup_size, c->subgroup_arith ? "yes" : "no", c->fp16_arith ? "yes" : "no",
-           c->storage16 ? "yes" : "no", c->storage8 ? "yes" : "no", c->int_dot ? "yes" : "no");
+    printf("      subgroup size %u (arithmetic %s), size control ", c->subgroup_size, c->subgroup_arith ? "yes" : "no");
+    if (c->subgroup_max) printf("%u..%u", c->subgroup_min, c->subgroup_max);
+    else printf("no");
+    printf(", integer dot %s\n", !c->int_dot ? "no" : c->int_dot_fast ? "yes (accelerated)" : "yes (not accelerated)");
     printf("      max storage buffer %llu MiB, shared memory %u KiB, workgroup %u invocations, "
            "max allocation %llu MiB, unified memory %s\n",
            (unsigned long long)(c->max_storage_range >> 20), c->max_shared >> 10, c->max_wg_invocations,

@@ -1,23 +1,7 @@
 // common.glsl: helpers every kernel may use. Included after #version and the
 // kernel's own declarations.
 
-// ggml type ids (model/quant.h), compared against the TYPE spec constant.
-#define T_F32  0u
-#define T_F16  1u
-#define T_Q4_0 2u
-#define T_Q4_1 3u
-#define T_Q5_0 6u
-#define T_Q5_1 7u
-#define T_Q8_0 8u
-#define T_Q4_K 12u
-#define T_Q5_K 13u
-#define T_Q6_K 14u
-#define T_BF16 30u
-// CPU-device unit layouts of Q4_K / Q6_K (VK_T_*_UNIT, vk/vk_kernels.h)
-#define T_Q4K_UNIT 64u
-#define T_Q6K_UNIT 65u
-// CPU-device Q8_0 with the scales of 8 rows side by side (VK_T_Q8_0_R8)
-#define T_Q8_0_R8  66u
+#include "wlayout.h"   // weight type ids and layout (WL_*)
 
 // tanh that cannot overflow into inf/inf = NaN (drivers lower tanh through
 // exp): beyond |x| = 10 tanh is 1 in f32 anyway.

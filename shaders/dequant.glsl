@@ -1,33 +1,25 @@
-// dequant.glsl: one 32-value unit of a repacked weight (layout: vk/vk_kernels.h).
+// dequant.glsl: one 32-value unit of a repacked weight (layout: wlayout.h).
 //
 // Include after defining:
 //   DQ_NAME      the function's name
 //   DQ_QS(i)     uvec4 i of the quant buffer
 //   DQ_AUX(i)    uint i of the aux (scales) buffer
-//   DQ_AUX2(i)   uints 2i and 2i + 1 of it as a uvec2 (Q5_0/Q5_1: one texel
-//                fetch through an R32G32_UINT view); defaults to two DQ_AUX
 //   DQ_NSB       superblocks per row (the kernel's nsb)
+//   DQ_I8, DQ_DOT (optional) the names of the 8-bit and dot forms below
+//                (DQ_DOT needs DQ_I8)
 // and a spec constant TYPE (ggml type id). Branches on TYPE fold away when the
 // pipeline is specialized.
 //
 // DQ_NAME(row, b, j, v): values [32j, 32j + 32) of superblock b of row `row`
-// (superblock index sb = row * DQ_NSB + b in the row-major grid, or its place
-// in a tiled layout: dq_tex_index); v[k] holds values 4k .. 4k+3.
-// The including kernel also declares QTILED (its TYPE spec constant's
-// VK_T_TILED bit).
+// (superblock sb = row * DQ_NSB + b); v[k] holds values 4k .. 4k+3.
 
-#ifndef DQ_AUX2
+// uints 2i, 2i + 1 of the aux buffer (Q5_0/Q5_1: (d, m) halves, then qh)
 #define DQ_AUX2(i) uvec2(DQ_AUX(2u * (i)), DQ_AUX(2u * (i) + 1u))
-#define DQ_AUX2_DEFAULT
-#endif
 #ifndef DQ_HELPERS
 #define DQ_HELPERS
-const uint QS_U4 = TYPE == T_F32 ? 8u : (TYPE == T_F16 || TYPE == T_BF16) ? 4u :
-                   (TYPE == T_Q8_0 || TYPE == T_Q8_0_R8) ? 2u :
-                   TYPE == T_Q4_K ? 9u : TYPE == T_Q5_K ? 11u : TYPE == T_Q6_K ? 13u : TYPE == T_Q6K_UNIT ? 2u : 1u;
-const uint AUX_H = (TYPE == T_Q8_0 || TYPE == T_Q8_0_R8 || TYPE == T_Q4_0 || TYPE == T_Q6_K) ? 1u : TYPE == T_Q4_1 ? 2u :
-                   (TYPE == T_Q5_0 || TYPE == T_Q5_1 || TYPE == T_Q4K_UNIT || TYPE == T_Q6K_UNIT) ? 4u : 0u;
-const uint SB_UNITS = (TYPE == T_Q4_K || TYPE == T_Q5_K || TYPE == T_Q6_K) ? 8u : 1u;
+const uint QS_U4 = WL_QS_U4(TYPE);
+const uint AUX_H = WL_AUX_H(TYPE);
+const uint SB_UNITS = WL_SB_UNITS(TYPE);
 
 uvec4 bytes4(uint w) { return (uvec4(w) >> uvec4(0u, 8u, 16u, 24u)) & 0xffu; }
 ivec4 sbytes4(uint w) { return ivec4(uvec4(w) << uvec4(24u, 16u, 8u, 0u)) >> 24; }
@@ -35,14 +27,21 @@ ivec4 sbytes4(uint w) { return ivec4(uvec4(w) << uvec4(24u, 16u, 8u, 0u)) >> 24;
 // q[k] holds values 4k .. 4k+3 (0..31, before the block's scale and offset).
 // Works on whole words: a nibble of qh times 0x00204081 puts its 4 bits at
 // bits 0, 8, 16, 24 (the shifted copies do not overlap), one per byte.
-void q5_quants(uvec4 a, uint qh, out vec4 q[8])
+// q5_packed: the same as bytes, 4 per word (word k: values 4k .. 4k+3).
+void q5_packed(uvec4 a, uint qh, out uint q[8])
 {
     for (uint k = 0u; k < 4u; k++) {
         uint hl = (((qh >> (4u * k)) & 15u) * 0x00204081u) & 0x01010101u;
         uint hh = (((qh >> (16u + 4u * k)) & 15u) * 0x00204081u) & 0x01010101u;
-        q[k] = vec4(bytes4((a[k] & 0x0f0f0f0fu) | (hl << 4)));
-        q[4u + k] = vec4(bytes4(((a[k] >> 4) & 0x0f0f0f0fu) | (hh << 4)));
+        q[k] = (a[k] & 0x0f0f0f0fu) | (hl << 4);
+        q[4u + k] = ((a[k] >> 4) & 0x0f0f0f0fu) | (hh << 4);
     }
+}
+void q5_quants(uvec4 a, uint qh, out vec4 q[8])
+{
+    uint p[8];
+    q5_packed(a, qh, p);
+    for (uint k = 0u; k < 8u; k++) q[k] = vec4(bytes4(p[k]));
 }
 uint byte_of(uvec4 q, uint i) { return (q[i >> 2] >> ((i & 3u) * 8u)) & 0xffu; }
 // 6-bit scale and min of sub-block j of a Q4_K/Q5_K header h (scales in h.yzw).
@@ -61,83 +60,36 @@ float dq_dot4(vec4 q[8], vec4 x[8], uint k0)
 {
     return dot(q[k0], x[k0]) + dot(q[k0 + 1u], x[k0 + 1u]) + dot(q[k0 + 2u], x[k0 + 2u]) + dot(q[k0 + 3u], x[k0 + 3u]);
 }
-// The tile shape of a tiled layout (QTILED; vk_wlayout_tile): the
-// matrix-vector kernel's own spec constants where it includes this file
-// (DQ_TILE_LPR, DQ_TILE_NR defined), else derived from the row's units the
-// way matvec_cpu_shape (vk_kernels.c) does (lanes per row: the largest of 8,
-// 4, 2, 1 that leaves the fewest lanes idle; 16 rows per row group, 32 to 64
-// per tile).
-#ifndef DQ_TILE_LPR
-uint dq_tile_lpr(uint units)   // no loop: selects, so kernels can hoist it out of theirs
-{
-    uint s8 = (units + 7u) & ~7u, s4 = (units + 3u) & ~3u, s2 = (units + 1u) & ~1u;
-    uint l = s4 < s8 ? 4u : 8u, s = min(s8, s4);
-    l = s2 < s ? 2u : l;
-    s = min(s, s2);
-    return units < s ? 1u : l;
-}
-#define DQ_TILE_LPR dq_tile_lpr(DQ_NSB)
-#define DQ_TILE_NR clamp(16u * (8u / DQ_TILE_LPR), 32u, 64u)
-#endif
-// Texel k (of `per`: QS_U4 for quants, 1 for scale pairs) of unit b of row
-// `row` (vk_wlayout_texel): row-major, or in the tiled order (VK_T_TILED).
-// Tile sizes are powers of two: shifts and masks, no division.
-uint dq_tex_index(uint row, uint b, uint k, uint per)
-{
-    if (QTILED == 0u) return (row * DQ_NSB + b) * per + k;
-    uint lpr = DQ_TILE_LPR, nr = DQ_TILE_NR;
-    uint ls = uint(findLSB(lpr)), ns = uint(findLSB(nr)), gs = 3u - ls;   // log2 of lpr, nr, row groups
-    uint units = (DQ_NSB + lpr - 1u) & ~(lpr - 1u);
-    uint rr = row & (nr - 1u);
-    // (tile, row group's row, lane's group) + (unit round, lane in the row) + texel:
-    // the first part does not change along a row, so loops over units can hoist it
-    return (row >> ns) * nr * units * per + (rr >> gs) * per * 8u + ((rr & ((1u << gs) - 1u)) << ls) +
-           (b >> ls) * (nr >> gs) * per * 8u + (b & (lpr - 1u)) + k * 8u;
-}
-// Index of the first aux half of (row, b): superblock-major, or for
-// T_Q8_0_R8 the scales of 8 rows side by side (VK_T_Q8_0_R8).
-uint dq_aux_half(uint row, uint b, uint nsb)
-{
-    return TYPE == T_Q8_0_R8 ? (((row >> 3) * nsb + b) << 3) + (row & 7u) : (row * nsb + b) * AUX_H;
-}
-// Where unit b of row `row` is: its first two quant texels (q1 = the second,
-// for 2-texel units), its scale pair (DQ_AUX2) and its first aux half (DQ_AUX).
-// The matrix-vector kernel computes these from its loop counters for tiled
-// layouts; everything else uses dq_at_of.
-struct dq_at { uint row, b, q0, q1, sb, ah; };
-dq_at dq_at_of(uint row, uint b)
-{
-    return dq_at(row, b, dq_tex_index(row, b, 0u, QS_U4), dq_tex_index(row, b, 1u, QS_U4), dq_tex_index(row, b, 0u, 1u),
-                 dq_aux_half(row, b, DQ_NSB));
-}
+// Bytes b - 32 of 4 bytes 0..63 at once, as int8 (the bias keeps each
+// byte's subtraction from borrowing into the next).
+uint minus32x4(uint w) { return ((w | 0x80808080u) - 0x20202020u) ^ 0x80808080u; }
 #endif
 
 void DQ_NAME(uint row, uint b_, uint j, out vec4 v[8])
 {
-    dq_at at = dq_at_of(row, b_);
-    uint q0 = at.q0, q1 = at.q1, sb = at.sb, ah = at.ah;
-    if (TYPE == T_F32) {
+    uint sb = row * DQ_NSB + b_, q0 = sb * QS_U4, q1 = q0 + 1u, ah = sb * AUX_H;
+    if (TYPE == WL_F32) {
         for (uint k = 0u; k < 8u; k++) v[k] = uintBitsToFloat(DQ_QS(q0 + k));
-    } else if (TYPE == T_F16) {
+    } else if (TYPE == WL_F16) {
         for (uint k = 0u; k < 4u; k++) {
             uvec4 u = DQ_QS(q0 + k);
             v[2u * k] = vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y));
             v[2u * k + 1u] = vec4(unpackHalf2x16(u.z), unpackHalf2x16(u.w));
         }
-    } else if (TYPE == T_BF16) {
+    } else if (TYPE == WL_BF16) {
         for (uint k = 0u; k < 4u; k++) {
             uvec4 u = DQ_QS(q0 + k);
             v[2u * k] = uintBitsToFloat(uvec4(u.x << 16, u.x & 0xffff0000u, u.y << 16, u.y & 0xffff0000u));
             v[2u * k + 1u] = uintBitsToFloat(uvec4(u.z << 16, u.z & 0xffff0000u, u.w << 16, u.w & 0xffff0000u));
         }
-    } else if (TYPE == T_Q8_0 || TYPE == T_Q8_0_R8) {
+    } else if (TYPE == WL_Q8_0) {
         float d = unpackHalf2x16(DQ_AUX(ah >> 1) >> ((ah & 1u) * 16u)).x;
         uvec4 a = DQ_QS(q0), b = DQ_QS(q1);
         for (uint k = 0u; k < 4u; k++) {
             v[k] = vec4(sbytes4(a[k])) * d;
             v[4u + k] = vec4(sbytes4(b[k])) * d;
         }
-    } else if (TYPE == T_Q4_0) {
+    } else if (TYPE == WL_Q4_0) {
         float d = unpackHalf2x16(DQ_AUX(ah >> 1) >> ((ah & 1u) * 16u)).x;
         uvec4 a = DQ_QS(q0);
         for (uint k = 0u; k < 4u; k++) {
@@ -145,7 +97,7 @@ void DQ_NAME(uint row, uint b_, uint j, out vec4 v[8])
             v[k] = (vec4(b & 15u) - 8.0) * d;
             v[4u + k] = (vec4(b >> 4) - 8.0) * d;
         }
-    } else if (TYPE == T_Q4_1) {
+    } else if (TYPE == WL_Q4_1) {
         vec2 dm = unpackHalf2x16(DQ_AUX(ah >> 1));
         uvec4 a = DQ_QS(q0);
         for (uint k = 0u; k < 4u; k++) {
@@ -153,36 +105,36 @@ void DQ_NAME(uint row, uint b_, uint j, out vec4 v[8])
             v[k] = vec4(b & 15u) * dm.x + dm.y;
             v[4u + k] = vec4(b >> 4) * dm.x + dm.y;
         }
-    } else if (TYPE == T_Q5_0 || TYPE == T_Q5_1) {
+    } else if (TYPE == WL_Q5_0 || TYPE == WL_Q5_1) {
         uvec2 a2 = DQ_AUX2(sb);   // AUX_H = 4: (d, m) halves, then qh
         vec2 dm = unpackHalf2x16(a2.x);
         uint qh = a2.y;
         q5_quants(DQ_QS(q0), qh, v);
         for (uint k = 0u; k < 8u; k++)
-            v[k] = TYPE == T_Q5_0 ? (v[k] - 16.0) * dm.x : v[k] * dm.x + dm.y;
-    } else if (TYPE == T_Q4_K || TYPE == T_Q5_K) {
+            v[k] = TYPE == WL_Q5_0 ? (v[k] - 16.0) * dm.x : v[k] * dm.x + dm.y;
+    } else if (TYPE == WL_Q4_K || TYPE == WL_Q5_K) {
         uvec4 h = DQ_QS(q0);
         vec2 dd = unpackHalf2x16(h.x);
         float sc, m;
         k_scale_min(h, j, sc, m);
         float d1 = dd.x * sc, m1 = dd.y * m;
         uint c = j >> 1, shift = (j & 1u) * 4u;
-        uint qoff = TYPE == T_Q4_K ? 1u : 3u;
+        uint qoff = TYPE == WL_Q4_K ? 1u : 3u;
         uvec4 a = DQ_QS(q0 + qoff + 2u * c), b = DQ_QS(q0 + qoff + 2u * c + 1u);
         uvec4 ha = uvec4(0u), hb = uvec4(0u);
-        if (TYPE == T_Q5_K) { ha = DQ_QS(q0 + 1u); hb = DQ_QS(q0 + 2u); }
+        if (TYPE == WL_Q5_K) { ha = DQ_QS(q0 + 1u); hb = DQ_QS(q0 + 2u); }
         uint hbit = j;   // bit 2c + (j & 1) of each qh byte
         for (uint k = 0u; k < 4u; k++) {
             vec4 qa = vec4((bytes4(a[k]) >> shift) & 15u);
             vec4 qb = vec4((bytes4(b[k]) >> shift) & 15u);
-            if (TYPE == T_Q5_K) {
+            if (TYPE == WL_Q5_K) {
                 qa += vec4(((bytes4(ha[k]) >> hbit) & 1u) << 4);
                 qb += vec4(((bytes4(hb[k]) >> hbit) & 1u) << 4);
             }
             v[k] = d1 * qa - m1;
             v[4u + k] = d1 * qb - m1;
         }
-    } else if (TYPE == T_Q6_K) {
+    } else if (TYPE == WL_Q6_K) {
         float d = unpackHalf2x16(DQ_AUX(ah >> 1) >> ((ah & 1u) * 16u)).x;
         uint hf = j >> 2, qd = j & 3u;
         uint lo = q0 + 4u * hf + 2u * (qd & 1u);
@@ -199,102 +151,66 @@ void DQ_NAME(uint row, uint b_, uint j, out vec4 v[8])
             v[k] = s0 * qa;
             v[4u + k] = s1 * qb;
         }
-    } else if (TYPE == T_Q4K_UNIT) {
-        uvec2 a2 = DQ_AUX2(sb);   // AUX_H = 4: f32 scale, f32 min
-        float sc = uintBitsToFloat(a2.x), mn = uintBitsToFloat(a2.y);
-        uvec4 a = DQ_QS(q0);
-        for (uint k = 0u; k < 4u; k++) {
-            uvec4 b = bytes4(a[k]);
-            v[k] = vec4(b & 15u) * sc - mn;
-            v[4u + k] = vec4(b >> 4) * sc - mn;
-        }
-    } else if (TYPE == T_Q6K_UNIT) {
-        uvec2 a2 = DQ_AUX2(sb);   // AUX_H = 4: f32 scales of values 0-15 and 16-31
-        float s0 = uintBitsToFloat(a2.x), s1 = uintBitsToFloat(a2.y);
-        uvec4 a = DQ_QS(q0), b = DQ_QS(q1);
-        for (uint k = 0u; k < 4u; k++) {
-            v[k] = vec4(sbytes4(a[k])) * s0;        // values 0-15
-            v[4u + k] = vec4(sbytes4(b[k])) * s1;   // values 16-31
-        }
     } else {
         for (uint k = 0u; k < 8u; k++) v[k] = vec4(0.0);
     }
 }
 
-#ifdef DQ_DOT
-// DQ_QDOT(q0, q1, x): the dot of the 32 int8 quants at uvec4s q0, q1 (Q8_0 layouts)
-// with x, before the block's scale (the matrix-vector kernel applies scales
-// fetched for 8 rows at once to it: T_Q8_0_R8).
-float DQ_QDOT(uint q0, uint q1, vec4 x[8])
+
+
+#ifdef DQ_I8
+// DQ_I8(row, b, j, q, s, m): the unit DQ_NAME(row, b, j) gives as 32 signed
+// 8-bit integers, 4 per word (word k: values 4k .. 4k+3), such that value i
+// = s.x * q[i] + m for i < 16 and s.y * q[i] + m for i >= 16 (the halves
+// differ only for Q6_K). Quantized types only.
+void DQ_I8(uint row, uint b_, uint j, out uint q[8], out vec2 s, out float m)
 {
-    uvec4 a = DQ_QS(q0), b = DQ_QS(q1);
-    vec4 q[8];
-    for (uint k = 0u; k < 4u; k++) { q[k] = vec4(sbytes4(a[k])); q[4u + k] = vec4(sbytes4(b[k])); }
-    return dq_dot4(q, x, 0u) + dq_dot4(q, x, 4u);
-}
-// DQ_DOT(at, j, x, xs): dot of the unit DQ_NAME(row, b, j) gives with x[8], where
-// at = dq_at_of(row, b) (or the same computed by the caller) and
-// xs = (sum of x[0..3], sum of x[4..7]). Block scales (and offsets, through
-// xs) are applied once per half-unit instead of once per value: fewer
-// multiplies per weight, which is what bounds matvec on CPU devices.
-float DQ_DOT(dq_at at, uint j, vec4 x[8], vec2 xs)
-{
-    uint q0 = at.q0, q1 = at.q1, sb = at.sb, ah = at.ah;
-    vec4 q[8];
-    if (TYPE == T_Q8_0 || TYPE == T_Q8_0_R8) {
+    uint sb = row * DQ_NSB + b_, q0 = sb * QS_U4, q1 = q0 + 1u, ah = sb * AUX_H;
+    m = 0.0;
+    if (TYPE == WL_Q8_0) {
         float d = unpackHalf2x16(DQ_AUX(ah >> 1) >> ((ah & 1u) * 16u)).x;
-        return d * DQ_QDOT(q0, q1, x);
-    } else if (TYPE == T_Q6K_UNIT) {
-        uvec2 a2 = DQ_AUX2(sb);   // f32 scales of values 0-15 and 16-31
         uvec4 a = DQ_QS(q0), b = DQ_QS(q1);
-        for (uint k = 0u; k < 4u; k++) { q[k] = vec4(sbytes4(a[k])); q[4u + k] = vec4(sbytes4(b[k])); }
-        return uintBitsToFloat(a2.x) * dq_dot4(q, x, 0u) + uintBitsToFloat(a2.y) * dq_dot4(q, x, 4u);
-    } else if (TYPE == T_Q4_0 || TYPE == T_Q4_1 || TYPE == T_Q4K_UNIT) {
+        for (uint k = 0u; k < 4u; k++) { q[k] = a[k]; q[4u + k] = b[k]; }
+        s = vec2(d);
+    } else if (TYPE == WL_Q4_0 || TYPE == WL_Q4_1) {
         uvec4 a = DQ_QS(q0);
-        for (uint k = 0u; k < 4u; k++) {
-            uvec4 b = bytes4(a[k]);
-            q[k] = vec4(b & 15u);
-            q[4u + k] = vec4(b >> 4);
-        }
-        float s = dq_dot4(q, x, 0u) + dq_dot4(q, x, 4u);
-        if (TYPE == T_Q4_0) {
+        for (uint k = 0u; k < 4u; k++) { q[k] = a[k] & 0x0f0f0f0fu; q[4u + k] = (a[k] >> 4) & 0x0f0f0f0fu; }
+        if (TYPE == WL_Q4_0) {
             float d = unpackHalf2x16(DQ_AUX(ah >> 1) >> ((ah & 1u) * 16u)).x;
-            return d * (s - 8.0 * (xs.x + xs.y));
+            s = vec2(d);
+            m = -8.0 * d;
+        } else {
+            vec2 dm = unpackHalf2x16(DQ_AUX(ah >> 1));
+            s = vec2(dm.x);
+            m = dm.y;
         }
-        if (TYPE == T_Q4K_UNIT) {
-            uvec2 a2 = DQ_AUX2(sb);   // f32 scale, f32 min
-            return uintBitsToFloat(a2.x) * s - uintBitsToFloat(a2.y) * (xs.x + xs.y);
-        }
-        vec2 dm = unpackHalf2x16(DQ_AUX(ah >> 1));
-        return dm.x * s + dm.y * (xs.x + xs.y);
-    } else if (TYPE == T_Q5_0 || TYPE == T_Q5_1) {
-        uvec2 a2 = DQ_AUX2(sb);   // AUX_H = 4: (d, m) halves, then qh
+    } else if (TYPE == WL_Q5_0 || TYPE == WL_Q5_1) {
+        uvec2 a2 = DQ_AUX2(sb);
         vec2 dm = unpackHalf2x16(a2.x);
-        uint qh = a2.y;
-        q5_quants(DQ_QS(q0), qh, q);
-        float s = dq_dot4(q, x, 0u) + dq_dot4(q, x, 4u);
-        if (TYPE == T_Q5_0) return dm.x * (s - 16.0 * (xs.x + xs.y));
-        return dm.x * s + dm.y * (xs.x + xs.y);
-    } else if (TYPE == T_Q4_K || TYPE == T_Q5_K) {
+        q5_packed(DQ_QS(q0), a2.y, q);
+        s = vec2(dm.x);
+        m = TYPE == WL_Q5_0 ? -16.0 * dm.x : dm.y;
+    } else if (TYPE == WL_Q4_K || TYPE == WL_Q5_K) {
         uvec4 h = DQ_QS(q0);
         vec2 dd = unpackHalf2x16(h.x);
-        float sc, m;
-        k_scale_min(h, j, sc, m);
+        float sc, mn;
+        k_scale_min(h, j, sc, mn);
         uint c = j >> 1, shift = (j & 1u) * 4u;
-        uint qoff = TYPE == T_Q4_K ? 1u : 3u;
+        uint qoff = TYPE == WL_Q4_K ? 1u : 3u;
         uvec4 a = DQ_QS(q0 + qoff + 2u * c), b = DQ_QS(q0 + qoff + 2u * c + 1u);
         uvec4 ha = uvec4(0u), hb = uvec4(0u);
-        if (TYPE == T_Q5_K) { ha = DQ_QS(q0 + 1u); hb = DQ_QS(q0 + 2u); }
+        if (TYPE == WL_Q5_K) { ha = DQ_QS(q0 + 1u); hb = DQ_QS(q0 + 2u); }
         for (uint k = 0u; k < 4u; k++) {
-            q[k] = vec4((bytes4(a[k]) >> shift) & 15u);
-            q[4u + k] = vec4((bytes4(b[k]) >> shift) & 15u);
-            if (TYPE == T_Q5_K) {
-                q[k] += vec4(((bytes4(ha[k]) >> j) & 1u) << 4);
-                q[4u + k] += vec4(((bytes4(hb[k]) >> j) & 1u) << 4);
+            q[k] = (a[k] >> shift) & 0x0f0f0f0fu;
+            q[4u + k] = (b[k] >> shift) & 0x0f0f0f0fu;
+            if (TYPE == WL_Q5_K) {
+                q[k] |= ((ha[k] >> j) & 0x01010101u) << 4;
+                q[4u + k] |= ((hb[k] >> j) & 0x01010101u) << 4;
             }
         }
-        return dd.x * sc * (dq_dot4(q, x, 0u) + dq_dot4(q, x, 4u)) - dd.y * m * (xs.x + xs.y);
-    } else if (TYPE == T_Q6_K) {
+        s = vec2(dd.x * sc);
+        m = -dd.y * mn;
+    } else if (TYPE == WL_Q6_K) {
         float d = unpackHalf2x16(DQ_AUX(ah >> 1) >> ((ah & 1u) * 16u)).x;
         uint hf = j >> 2, qd = j & 3u;
         uint lo = q0 + 4u * hf + 2u * (qd & 1u);
@@ -302,20 +218,36 @@ float DQ_DOT(dq_at at, uint j, vec4 x[8], vec2 xs)
         uvec4 ha = DQ_QS(q0 + 8u + 2u * hf), hb = DQ_QS(q0 + 9u + 2u * hf);
         uvec4 scw = DQ_QS(q0 + 12u);
         uint si = 8u * hf + 2u * qd;
-        float s0 = d * float(sbytes4(scw[si >> 2])[si & 3u]);
-        float s1 = d * float(sbytes4(scw[(si + 1u) >> 2])[(si + 1u) & 3u]);
         uint ls = (qd >> 1) * 4u, hs = 2u * qd;
         for (uint k = 0u; k < 4u; k++) {
-            q[k] = vec4(((bytes4(la[k]) >> ls) & 15u) | (((bytes4(ha[k]) >> hs) & 3u) << 4));
-            q[4u + k] = vec4(((bytes4(lb[k]) >> ls) & 15u) | (((bytes4(hb[k]) >> hs) & 3u) << 4));
+            q[k] = minus32x4(((la[k] >> ls) & 0x0f0f0f0fu) | (((ha[k] >> hs) & 0x03030303u) << 4));
+            q[4u + k] = minus32x4(((lb[k] >> ls) & 0x0f0f0f0fu) | (((hb[k] >> hs) & 0x03030303u) << 4));
         }
-        return s0 * (dq_dot4(q, x, 0u) - 32.0 * xs.x) + s1 * (dq_dot4(q, x, 4u) - 32.0 * xs.y);
+        s = d * vec2(float(sbytes4(scw[si >> 2])[si & 3u]), float(sbytes4(scw[(si + 1u) >> 2])[(si + 1u) & 3u]));
+    } else {
+        for (uint k = 0u; k < 8u; k++) q[k] = 0u;
+        s = vec2(0.0);
     }
-    DQ_NAME(at.row, at.b, j, q);   // float weights: no scale to factor out
-    return dq_dot4(q, x, 0u) + dq_dot4(q, x, 4u);
 }
 #endif
-#ifdef DQ_AUX2_DEFAULT
-#undef DQ_AUX2
-#undef DQ_AUX2_DEFAULT
+#ifdef DQ_DOT
+// DQ_DOT(row, b, j, x, xs): dot of the unit DQ_NAME(row, b, j) gives with
+// x[8], where xs = (sum of x[0..3], sum of x[4..7]). Quantized types go
+// through DQ_I8's integers: scales once per half-unit and the offset once
+// per unit (through xs), not once per value.
+float DQ_DOT(uint row, uint b_, uint j, vec4 x[8], vec2 xs)
+{
+    vec4 v[8];
+    if (TYPE == WL_F32 || TYPE == WL_F16 || TYPE == WL_BF16) {
+        DQ_NAME(row, b_, j, v);
+        return dq_dot4(v, x, 0u) + dq_dot4(v, x, 4u);
+    }
+    uint q[8];
+    vec2 s;
+    float m;
+    DQ_I8(row, b_, j, q, s, m);
+    for (uint k = 0u; k < 8u; k++) v[k] = vec4(sbytes4(q[k]));
+    return s.x * dq_dot4(v, x, 0u) + s.y * dq_dot4(v, x, 4u) + m * (xs.x + xs.y);
+}
 #endif
+#undef DQ_AUX2

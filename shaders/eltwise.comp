@@ -1,6 +1,6 @@
 #version 450
 // eltwise.comp: element-wise ops, one invocation per output value.
-//   mode 0 (softcap): a[i] = cap * tanh(a[i] / cap)
+//   mode 0 (softcap): d[i] = cap * tanh(d[i] / cap), in place
 //   mode 1 (copy):    d[i] = a[i]
 //   mode 2 (geglu):   d[r][c] = gelu_tanh(a[r][c]) * b[r][c], rows a_stride apart in a and b,
 //                     n_cols apart in d
@@ -8,9 +8,9 @@
 
 layout(local_size_x_id = 0) in;
 
-layout(binding = 0) buffer A { float a[]; };
+layout(binding = 0) readonly buffer A { float a[]; };
 layout(binding = 1) readonly buffer B { float b[]; };
-layout(binding = 2) writeonly buffer D { float d[]; };
+layout(binding = 2) buffer D { float d[]; };
 
 layout(push_constant) uniform PC {   // vk_pc_eltwise
     uint n, a_off, b_off, d_off;
@@ -25,7 +25,7 @@ void main()
     uint i = global_index();
     if (i >= pc.n) return;
     if (pc.mode == 0u) {
-        a[pc.a_off + i] = pc.cap * tanh_safe(a[pc.a_off + i] / pc.cap);
+        d[pc.d_off + i] = pc.cap * tanh_safe(d[pc.d_off + i] / pc.cap);
     } else if (pc.mode == 1u) {
         d[pc.d_off + i] = a[pc.a_off + i];
     } else {

@@ -5,9 +5,7 @@
 // Grid: x = 32-value units of a row, y = token.
 
 layout(local_size_x_id = 0) in;
-layout(constant_id = 1) const uint TYPE_SPEC = 0;     // weight type | VK_T_TILED (128) for tiled layouts
-const uint TYPE = TYPE_SPEC % 128u;
-const uint QTILED = TYPE_SPEC / 128u;
+layout(constant_id = 1) const uint TYPE = 0;          // ggml weight type (wlayout.h)
 
 layout(binding = 0) readonly buffer WQ { uvec4 wq[]; };   // chunk quants [rows][nsb][QS_U4]
 layout(binding = 1) readonly buffer WA { uint wa[]; };    // chunk scales

@@ -273,7 +273,7 @@ static void test_fit(void)
     gguf_file g = { .path = "big.gguf", .n_tensors = 2, .tensors = ts };
     uint64_t bytes;
     gc_err e = {0};
-    CHECK(vk_model_weight_bytes(&g, NULL, &bytes, &e) == 0, "%s", e.msg);
+    CHECK(vk_model_weight_bytes(&g, &bytes, &e) == 0, "%s", e.msg);
     CHECK(bytes == 1024ull * 2048 * 4 + 1024 * 4, "weight bytes %llu", (unsigned long long)bytes);
     vk_backend_opts o = vt_opts();
     o.model = &g;

@@ -6,6 +6,9 @@
  *   matmul / geglu, every weight type     2e-5  (dequantization is exact in
  *       f32; only the order of f32 accumulation differs from the double
  *       reference)
+ *   matmul / geglu by integer dot         2e-5  (x given already rounded to
+ *       (matvec_dp, quantized types)            8-bit blocks, which quant_x
+ *       then reproduces exactly: the integer sums are exact)
  *   embed                                 1e-6  (exact products)
  *   rmsnorm, add_rmsnorm, softcap, copy   1e-5
  *   rope, positions < 1000                1e-5  (also qk_rope_store's q and k)
@@ -73,11 +76,29 @@ static uint64_t n_in_for(uint32_t type, int variant)
     return variant ? 256 : 512;
 }
 
+/* While the integer dot kernels run (test_int_dot), the products' x is
+ * first rounded as quant_x.comp rounds it: q = round(x / d), d = max|x| / 127
+ * per 32 values, x = d * q. Rounding such an x again gives the same q, so
+ * the kernel's integer sums see exactly the x the reference sees. */
+static bool x_8bit;
+
+static void round_x_8bit(float *x, uint64_t n)
+{
+    for (uint64_t b = 0; x_8bit && b < n; b += 32) {
+        uint64_t m = n - b < 32 ? n - b : 32;
+        float amax = 0;
+        for (uint64_t i = 0; i < m; i++) amax = fmaxf(amax, fabsf(x[b + i]));
+        float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0;
+        for (uint64_t i = 0; i < m; i++) x[b + i] = d * roundf(x[b + i] * id);
+    }
+}
+
 /* W @ x on both backends for `rows` random input rows, compared. */
 static void check_matmul(pair w, uint32_t type, uint64_t n_in, uint64_t n_out, int rows)
 {
     float *x = malloc(rows * n_in * 4);
     vt_rand(x, rows * n_in, 1);
+    round_x_8bit(x, rows * n_in);
     pair src = act2(rows * n_in, x), dst = act2(rows * n_out, NULL);
     begin2();
     cpu->matmul(cpu, dst.c, w.c, src.c, rows, (int)n_in, (int)n_out);
@@ -108,10 +129,10 @@ static void test_matmul_all_types(void)
 }
 
 /* A tall matrix (an output head: many pieces of 64-row workgroups), long
- * rows (many units per invocation) and row lengths that split the workgroup
- * into row groups on CPU devices (640: 4 lanes per row, 320: 2; both with a
- * partial last workgroup). F32 rows of 42 and 3 values: x cannot be read as
- * 16-byte texels (CPU devices fall back to storage-buffer x). */
+ * rows (many units per invocation) and row lengths that split a one-subgroup
+ * workgroup into row groups (640: 4 lanes per row, 320: 2; both with a
+ * partial last workgroup). F32 rows of 42 and 3 values: x rows that are not
+ * 16-byte aligned. */
 static void test_matmul_shapes(void)
 {
     const uint64_t shapes[][3] = { { 64, 32768 + 37, GT_Q8_0 }, { 1152, 40, GT_Q8_0 }, { 640, 200, GT_Q8_0 },
@@ -173,6 +194,7 @@ static void test_geglu(void)
                     for (uint64_t i = 0; i < m; i++) mean += p[i] / (double)m;
                     for (uint64_t i = 0; i < m; i++) p[i] -= (float)mean;
                 }
+            round_x_8bit(x, rows * n_in);
             pair src = act2(rows * n_in, x), dst = act2(rows * n_ff, NULL);
             begin2();
             cpu->matmul_geglu(cpu, dst.c, g.c, u.c, src.c, rows, (int)n_in, (int)n_ff);
@@ -544,31 +566,58 @@ static void test_no_subgroup(void)
     vt_no_validation_messages();
 }
 
-/* The kernel variants a GPU gets (shared-memory tiles, workgroups of several
- * subgroups) run on lavapipe too when asked: the same checks on them. */
-static void test_gpu_variants(void)
+/* Runs the product tests on a second backend made with opts o (a forced
+ * variant), in place of the default one. */
+static void on_backend(const vk_backend_opts *o, void (*tests)(void))
 {
-    vk_backend_opts o = vt_opts();
-    o.hooks.gpu_variants = true;
-    backend *v = vt_backend(&o);
+    backend *v = vt_backend(o);
     if (!v) return;
     backend *saved = vk;
     vk = v;
-    test_matmul_all_types();
-    test_geglu();
-    test_norms();
-    test_small_ops();
-    test_argmax_large();   /* workgroups of 256: other group counts and strides */
+    tests();
     vk = saved;
     v->destroy(v);
-    o.kv_bits = 32;
-    v = vt_backend(&o);
-    if (v) { attention_case(v, 2e-5, 8, 2, 128, 70, 33, 50.0f, "gpu variant f32"); v->destroy(v); }
-    o.kv_bits = 16;
-    v = vt_backend(&o);
-    if (v) { attention_case(v, 4e-3, 4, 4, 256, 5, 0, 0.0f, "gpu variant f16"); v->destroy(v); }
-    v = vt_backend(&o);
-    if (v) { qk_rope_case(v, 4e-3, 4, 1, 256, true, "gpu variant f16 norm"); v->destroy(v); }
+}
+
+static void product_tests(void)
+{
+    test_matmul_all_types();
+    test_matmul_shapes();
+    test_geglu();
+}
+
+/* Without subgroup size control the matrix-vector kernel splits each row
+ * over several subgroups and adds their sums in shared memory: forced on
+ * lavapipe (8-lane subgroups, 32-lane workgroups). */
+static void test_no_size_control(void)
+{
+    vk_backend_opts o = vt_opts();
+    o.hooks.no_size_control = true;
+    on_backend(&o, product_tests);
+    vt_no_validation_messages();
+}
+
+/* The integer dot product kernels (matvec_dp, with quant_x) run where a
+ * device says 8-bit dot products are fast; lavapipe has them, not fast:
+ * forced. Float weights keep the float kernel. */
+static void test_int_dot(void)
+{
+    vk_backend_opts o = vt_opts();
+    o.hooks.fast_int_dot = true;
+    backend *v = vt_backend(&o);
+    if (!v) return;
+    vk_backend_stats st;
+    vk_backend_stats_get(v, &st);
+    v->destroy(v);
+    if (!st.kcaps.int_dot) {
+        test_skip_ci("integer dot products", "the device has no shaderIntegerDotProduct");
+        return;
+    }
+    CHECK(vk_choose_matmul(&st.kcaps, GT_Q4_K, 1, 512, false).kernel == VK_K_MATVEC_DP &&
+          vk_choose_matmul(&st.kcaps, GT_F16, 1, 512, false).kernel == VK_K_MATVEC, "the hook picks matvec_dp");
+    x_8bit = true;
+    on_backend(&o, product_tests);
+    x_8bit = false;
     vt_no_validation_messages();
 }
 
@@ -591,7 +640,8 @@ int main(void)
     TEST_RUN(test_argmax_large);
     TEST_RUN(test_attention);
     TEST_RUN(test_no_subgroup);
-    TEST_RUN(test_gpu_variants);
+    TEST_RUN(test_no_size_control);
+    TEST_RUN(test_int_dot);
     cpu->destroy(cpu);
     vk->destroy(vk);
     vt_no_validation_messages();

@@ -25,12 +25,11 @@
 #define STAGING_BYTES (64ull << 20)
 #define ARENA_BYTES (4ull << 20)
 #define PROF_MAX 8192
-#define PROF_KEYS (VK_K_COUNT * 32 * 2)   /* kernel x weight type x (1 row | more) */
+#define PROF_KEYS (VK_K_COUNT * 32 * 2 * 2)   /* kernel x weight type x GEGLU x (1 row | more) */
 
 typedef struct wchunk {
     uint64_t row0, rows;
     vk_buf qs, aux;
-    VkBufferView qs_view, aux_view;   /* texel views (vk_matvec_texel), else VK_NULL_HANDLE */
 } wchunk;
 
 struct be_tensor {
@@ -39,7 +38,6 @@ struct be_tensor {
     bool is_matrix;          /* a repacked weight matrix; else an f32 buffer */
     uint64_t n;              /* f32 buffers: floats */
     vk_buf buf;              /* f32 buffers (activations, 1-D weights) */
-    VkBufferView view4;      /* activations: RGBA32F texel view of buf (CPU devices), else VK_NULL_HANDLE */
     /* matrices [n_out][n_in] */
     vk_wlayout lay;
     uint64_t n_in, n_out, nsb;
@@ -71,17 +69,17 @@ typedef struct vk_backend {
     bool all_f32;            /* every weight matrix so far is F32 */
     be_tensor *tensors;
     vk_buf dummy;            /* bound to bindings a variant does not use */
-    VkBufferView dummy_u4, dummy_u1, dummy_f4;   /* its texel views (R32G32B32A32_UINT, R32_UINT, _SFLOAT) */
 
     /* KV cache: per layer [slots[l]][n_kv_head][head_dim], f16 pairs or f32, for
      * positions 0..n_ctx-1 (position p in slot p % slots[l]: backend.h) */
     int n_layer, n_ctx, n_kv_head, head_dim;
     int *slots;              /* [n_layer] */
     vk_buf *kcache, *vcache;
-    VkBufferView *kview, *vview;   /* their RGBA32UI texel views (CPU devices), else NULL */
 
     /* prefill GeGLU scratch: [rows][n_ff] gate and up products */
     be_tensor *scratch_g, *scratch_u;
+    /* matvec_dp's input: [rows][units] 8-bit x blocks (VK_XQ_BLOCK_BYTES each) */
+    be_tensor *scratch_xq;
 
     /* the step */
     VkCommandPool pool;
@@ -229,12 +227,11 @@ static void mark(vk_backend *b, vk_buf *buf, char access)
     if (access == 'w' || access == 'b') { buf->w_gen = b->gen; buf->w_op = b->op_seq; }
 }
 
-/* Records one dispatch of variant v over bufs (NULL = the dummy buffer) with
- * access letters per binding ('r', 'w', 'b', '-' unused). views: texel views
- * of bufs for the kernel's texel bindings (VK_NULL_HANDLE = the dummy's), or
- * NULL for kernels without any. */
-static void dispatch_views(vk_backend *b, const vk_variant *v, vk_buf **bufs, const VkBufferView *views,
-                           const char *access, const void *push, uint32_t gx, uint32_t gy, uint32_t gz)
+/* Records one dispatch of variant v over bufs (NULL = the dummy buffer, for
+ * bindings the variant does not use). How each binding is accessed, for the
+ * barriers, comes from the kernel table (vk_kernel_info). */
+static void dispatch(vk_backend *b, const vk_variant *v, vk_buf **bufs, const void *push, uint32_t gx, uint32_t gy,
+                     uint32_t gz)
 {
     if (b->failed) return;
     if (!gx || !gy || !gz) return;
@@ -247,62 +244,37 @@ static void dispatch_views(vk_backend *b, const vk_variant *v, vk_buf **bufs, co
     const vk_pipeline *pl;
     gc_err e = {0};
     if (vk_pipes_get(b->pipes, v, &pl, &e)) { fail_err(b, &e); return; }
+    const vk_kernel_desc *k = pl->desc;
     VkBuffer vb[VK_MAX_BINDINGS];
-    for (uint32_t i = 0; i < pl->n_bind; i++) {
-        vk_buf *x = bufs[i] ? bufs[i] : &b->dummy;
-        vb[i] = x->buf;
-        if (access[i] != '-') track(b, x, access[i]);
+    for (uint32_t i = 0; i < k->n_bind; i++) {
+        vb[i] = bufs[i] ? bufs[i]->buf : b->dummy.buf;
+        if (bufs[i]) track(b, bufs[i], k->bind[i].access);
     }
-    for (uint32_t i = 0; i < pl->n_bind; i++)
-        if (access[i] != '-') mark(b, bufs[i] ? bufs[i] : &b->dummy, access[i]);
-    VkBufferView vv[VK_MAX_BINDINGS] = {0};
-    for (uint32_t i = 0; views && i < pl->n_bind; i++)
-        vv[i] = views[i] ? views[i] : (i % 4 < 1 ? b->dummy_u4 : b->dummy_u1);   /* 0, 4: quants; 1, 5: scales */
+    for (uint32_t i = 0; i < k->n_bind; i++)
+        if (bufs[i]) mark(b, bufs[i], k->bind[i].access);
+    if (b->trace) {
+        fprintf(stderr, "vk dispatch %s %ux%ux%u:", k->name, gx, gy, gz);
+        for (uint32_t i = 0; i < k->n_bind; i++)
+            if (bufs[i]) fprintf(stderr, " %s=%s(%c)", k->bind[i].name, bufs[i]->name, k->bind[i].access);
+        fprintf(stderr, "\n");
+    }
     VkDescriptorSet set;
-    if (vk_pipes_set(b->pipes, pl, vb, views ? vv : NULL, &set, &e)) { fail_err(b, &e); return; }
+    if (vk_pipes_set(b->pipes, pl, vb, &set, &e)) { fail_err(b, &e); return; }
     if (b->bound != pl->pipe) {
         vkCmdBindPipeline(b->cb, VK_PIPELINE_BIND_POINT_COMPUTE, pl->pipe);
         b->bound = pl->pipe;
     }
     vkCmdBindDescriptorSets(b->cb, VK_PIPELINE_BIND_POINT_COMPUTE, pl->layout, 0, 1, &set, 0, NULL);
-    vkCmdPushConstants(b->cb, pl->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, pl->push_size, push);
+    vkCmdPushConstants(b->cb, pl->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, k->push_size, push);
     vkCmdDispatch(b->cb, gx, gy, gz);
     if (b->qpool && b->n_q < PROF_MAX) {
-        uint32_t ty = v->kernel == VK_K_MATVEC || v->kernel == VK_K_MATVEC_TEX || v->kernel == VK_K_MATMAT ||
-                      v->kernel == VK_K_MATMAT_TEX ? v->spec[1] % 32 : 0;
-        if (v->kernel == VK_K_MATVEC || v->kernel == VK_K_MATVEC_TEX) ty = (ty + (v->spec[4] ? 16 : 0)) % 32;
-        b->q_kind[b->n_q] = ((uint32_t)v->kernel * 32 + ty) * 2 + b->prof_batch;
+        bool mm = v->kernel == VK_K_MATVEC || v->kernel == VK_K_MATVEC_DP || v->kernel == VK_K_MATMAT;
+        uint32_t ty = mm ? v->spec[1] % 32 : 0, geglu = mm && v->kernel != VK_K_MATMAT && v->spec[4];
+        b->q_kind[b->n_q] = (((uint32_t)v->kernel * 32 + ty) * 2 + geglu) * 2 + b->prof_batch;
         vkCmdWriteTimestamp(b->cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, b->qpool, b->n_q++);
     }
     b->st.dispatches++;
     b->st.last_dispatches++;
-}
-
-static void dispatch(vk_backend *b, const vk_variant *v, vk_buf **bufs, const char *access,
-                     const void *push, uint32_t gx, uint32_t gy, uint32_t gz)
-{
-    dispatch_views(b, v, bufs, NULL, access, push, gx, gy, gz);
-}
-
-/* A texel view of a whole buffer in format f, or VK_NULL_HANDLE (and err) on failure. */
-static int make_view(vk_backend *b, const vk_buf *buf, VkFormat f, VkBufferView *out, gc_err *err)
-{
-    VkBufferViewCreateInfo ci = { .sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO, .buffer = buf->buf,
-                                  .format = f, .offset = 0, .range = VK_WHOLE_SIZE };
-    VkResult r = vkCreateBufferView(b->dev->dev, &ci, NULL, out);
-    if (r != VK_SUCCESS) {
-        *out = VK_NULL_HANDLE;
-        return gc_errf(err, "vulkan: texel view of '%s': %s", buf->name, vk_result_name(r));
-    }
-    return 0;
-}
-
-/* On CPU devices, an RGBA32F view of an f32 tensor of a whole number of vec4s
- * (t->view4): the texel kernels read activations and norm weights through it. */
-static int view4_if_cpu(vk_backend *b, be_tensor *t, gc_err *err)
-{
-    if (!b->kc.cpu || !b->kc.max_texel || t->n % 4 || t->n / 4 > b->kc.max_texel) return 0;
-    return make_view(b, &t->buf, VK_FORMAT_R32G32B32A32_SFLOAT, &t->view4, err);
 }
 
 /* Workgroup grid for `groups` groups: x up to the device limit, rest in y
@@ -360,39 +332,17 @@ static uint64_t rows_per_chunk(const vk_caps *c, uint64_t row_qs, uint64_t row_a
     return r;
 }
 
-/* The aux (scales) view's format: 1, 2 or 4 uints per texel (vk_aux_texel_uints). */
-static VkFormat aux_texel_format(uint32_t type)
-{
-    uint32_t n = vk_aux_texel_uints(type);
-    return n == 4 ? VK_FORMAT_R32G32B32A32_UINT : n == 2 ? VK_FORMAT_R32G32_UINT : VK_FORMAT_R32_UINT;
-}
-
 static int upload_matrix(vk_backend *b, be_tensor *t, const gguf_tensor *g, gc_err *err)
 {
     uint64_t n_rows = g->ne[1] * g->ne[2] * g->ne[3];
-    if (vk_wlayout_for(&b->kc, g->type, &t->lay, err)) return gc_err_prefix(err, "tensor '%s'", t->name);
-    vk_wlayout_tile(&b->kc, &t->lay, g->ne[0]);
+    if (vk_wlayout_of(g->type, &t->lay, err)) return gc_err_prefix(err, "tensor '%s'", t->name);
     uint64_t row_bytes;
     if (quant_row_bytes(g->type, g->ne[0], &row_bytes, err)) return gc_err_prefix(err, "tensor '%s'", t->name);
     t->n_in = g->ne[0];
     t->n_out = n_rows;
     t->nsb = vk_wlayout_nsb(&t->lay, t->n_in);
-    /* Bytes per row; in tiled layouts (rows padded to whole tiles) a tile's
-     * rows are contiguous, so whole tiles start at row * these. A device
-     * whose buffer range holds no whole tile (test limits) gets rows. */
-    uint64_t row_qs, row_aux, per;
-    for (;;) {
-        row_qs = vk_wlayout_row_units(&t->lay, t->n_in) * t->lay.qs_u4 * 16;
-        row_aux = (vk_aux_texel_pairs(t->lay.type) ? vk_wlayout_row_units(&t->lay, t->n_in) : t->nsb) *
-                  t->lay.aux_h * 2;
-        per = rows_per_chunk(&b->dev->caps, row_qs, row_aux);
-        if (!t->lay.tile_lpr || per >= t->lay.tile_nr) break;
-        t->lay.tile_lpr = t->lay.tile_ng = t->lay.tile_nr = 0;
-    }
-    /* Layouts with row tiles (tiled quants, VK_T_Q8_0_R8's 8-row scale tiles):
-     * pieces of whole tiles (only the last piece's last tile is padded). */
-    uint64_t tile = vk_wlayout_row_tile(&t->lay);
-    per = per / tile * tile;
+    uint64_t row_qs = t->nsb * t->lay.qs_u4 * 16, row_aux = t->nsb * t->lay.aux_h * 2;
+    uint64_t per = rows_per_chunk(&b->dev->caps, row_qs, row_aux);
     if (per == 0)
         return gc_errf(err, "vulkan: tensor '%s': one row (%llu bytes) exceeds the device's buffer range (%llu)",
                        t->name, (unsigned long long)row_qs, (unsigned long long)b->dev->caps.max_storage_range);
@@ -414,23 +364,14 @@ static int upload_matrix(vk_backend *b, be_tensor *t, const gguf_tensor *g, gc_e
                                      &ch->aux, err))
             return -1;
         b->weight_bytes += ch->qs.size + ch->aux.size;
-        /* Texel views where the matrix-vector kernel would read through them. */
-        vk_variant probe = vk_choose_matmul(&b->kc, vk_wlayout_ktype(&t->lay), 1, (uint32_t)t->n_in,
-                                            (uint32_t)ch->rows, false);
-        if (vk_matvec_texel(&b->kc, probe, ch->qs.size / 16, ch->aux.size / 4).kernel == VK_K_MATVEC_TEX &&
-            (make_view(b, &ch->qs, VK_FORMAT_R32G32B32A32_UINT, &ch->qs_view, err) ||
-             (row_aux && make_view(b, &ch->aux, aux_texel_format(t->lay.type), &ch->aux_view, err))))
-            return -1;
         /* Rows per upload piece: what the staging buffer holds (all on unified memory). */
         uint64_t umax = vk_upload_max(b->up);
-        uint64_t group = umax == UINT64_MAX ? ch->rows : (umax - 64) / (row_qs + row_aux) / tile * tile;
+        uint64_t group = umax == UINT64_MAX ? ch->rows : (umax - 64) / (row_qs + row_aux);
         if (group == 0) return gc_errf(err, "vulkan: tensor '%s': a row does not fit the staging buffer", t->name);
         for (uint64_t r = 0; r < ch->rows; r += group) {
             uint64_t n = ch->rows - r < group ? ch->rows - r : group;
-            /* bytes of these rows (row tiles: whole tiles, r is a tile boundary) */
-            uint64_t aux_n = tile > 1 ? vk_wlayout_aux_bytes(&t->lay, t->n_in, n) : n * row_aux;
             void *qs, *aux = NULL;
-            uint64_t qs_n = vk_wlayout_qs_bytes(&t->lay, t->n_in, n);
+            uint64_t qs_n = vk_wlayout_qs_bytes(&t->lay, t->n_in, n), aux_n = n * row_aux;
             if (vk_upload_reserve(b->up, qs_n + aux_n + 32, err)) return -1;
             if (vk_upload_map(b->up, &ch->qs, r * row_qs, qs_n, &qs, err)) return -1;
             if (row_aux && vk_upload_map(b->up, &ch->aux, r * row_aux, aux_n, &aux, err)) return -1;
@@ -499,7 +440,6 @@ static int vb_weight(backend *be, const gguf_tensor *g, be_tensor **out, gc_err 
     }
     progress(b, g->n_bytes);
     release_host_copy(b, g);
-    if (view4_if_cpu(b, t, err)) return -1;
     *out = t;
     return 0;
 }
@@ -518,23 +458,8 @@ static int vb_activation(backend *be, uint64_t n, const char *name, be_tensor **
     t->n = n;
     if (vk_buf_create(b->mem, VK_MEM_DEVICE, n * 4, t->name, &t->buf, err)) return -1;
     if (vk_upload_zero(b->up, &t->buf, err)) return -1;
-    if (view4_if_cpu(b, t, err)) return -1;
     *out = t;
     return 0;
-}
-
-/* The caches' texel views (their buffers stay allocated until destroy; the
- * descriptor sets that name these views are keyed by those buffers and are
- * not bound again). */
-static void kv_views_destroy(vk_backend *b)
-{
-    for (int l = 0; l < b->n_layer; l++) {
-        if (b->kview && b->kview[l]) vkDestroyBufferView(b->dev->dev, b->kview[l], NULL);
-        if (b->vview && b->vview[l]) vkDestroyBufferView(b->dev->dev, b->vview[l], NULL);
-    }
-    free(b->kview);
-    free(b->vview);
-    b->kview = b->vview = NULL;
 }
 
 /* The same cache shape as now (a new session asking again). */
@@ -570,7 +495,6 @@ static int vb_kv_cache(backend *be, int n_layer, int n_ctx, const int *slots, in
      * gets new buffers (the old ones stay allocated until destroy: buffers are
      * not freed one by one). */
     if (same_cache(b, n_layer, n_ctx, slots, n_kv_head, head_dim, f16)) return 0;
-    kv_views_destroy(b);
     free(b->kcache);
     free(b->vcache);
     free(b->slots);
@@ -585,7 +509,6 @@ static int vb_kv_cache(backend *be, int n_layer, int n_ctx, const int *slots, in
     b->n_ctx = n_ctx;
     b->n_kv_head = n_kv_head;
     b->head_dim = head_dim;
-    bool views = b->kc.cpu && b->kc.max_texel;
     uint64_t all = 0;
     for (int l = 0; l < n_layer; l++) {
         b->slots[l] = slots ? slots[l] : n_ctx;
@@ -595,7 +518,6 @@ static int vb_kv_cache(backend *be, int n_layer, int n_ctx, const int *slots, in
             return gc_errf(err, "vulkan: kv_cache: one layer's cache (%llu bytes for %d positions) exceeds the "
                            "device's buffer range (%llu bytes); use a smaller --ctx", (unsigned long long)bytes,
                            b->slots[l], (unsigned long long)b->dev->caps.max_storage_range);
-        views = views && bytes % 16 == 0 && bytes / 16 <= b->kc.max_texel;
     }
     for (int l = 0; l < n_layer; l++) {
         uint64_t bytes = layer_cache_bytes(b, l);
@@ -603,16 +525,6 @@ static int vb_kv_cache(backend *be, int n_layer, int n_ctx, const int *slots, in
             vk_buf_create(b->mem, VK_MEM_DEVICE, bytes, "v_cache", &b->vcache[l], err))
             return gc_err_prefix(err, "kv cache (%d layers, %llu MiB)", n_layer, (unsigned long long)(all >> 20));
         if (vk_upload_zero(b->up, &b->kcache[l], err) || vk_upload_zero(b->up, &b->vcache[l], err)) return -1;
-    }
-    /* Texel views for the attention kernel on CPU devices (vk_attention_texel). */
-    if (views) {
-        b->kview = calloc((size_t)n_layer, sizeof *b->kview);
-        b->vview = calloc((size_t)n_layer, sizeof *b->vview);
-        if (!b->kview || !b->vview) return gc_errf(err, "vulkan: out of memory");
-        for (int l = 0; l < n_layer; l++)
-            if (make_view(b, &b->kcache[l], VK_FORMAT_R32G32B32A32_UINT, &b->kview[l], err) ||
-                make_view(b, &b->vcache[l], VK_FORMAT_R32G32B32A32_UINT, &b->vview[l], err))
-                return -1;
     }
     return 0;
 }
@@ -668,17 +580,16 @@ static void prof_collect(vk_backend *b)
 
 static void prof_print(vk_backend *b)
 {
-    static const char *names[VK_K_COUNT] = { "matvec", "matmat", "embed", "rmsnorm", "rope", "kv_store",
-                                             "attention", "eltwise", "argmax", "matvec_tex", "matmat_tex", "qk_rope",
-                                             "attn_tex", "argmax_tex", "rmsnorm_tex", "qk_rope_tex" };
     double total = 0;
     for (uint32_t k = 0; k < PROF_KEYS; k++) total += b->prof_ns[k];
     fprintf(stderr, "vk profile: %.1f ms in dispatches\n", total / 1e6);
     for (uint32_t k = 0; k < PROF_KEYS; k++) {
         if (!b->prof_n[k]) continue;
-        uint32_t kern = k / 64, ty = (k / 2) % 32;
-        fprintf(stderr, "  %-11s type %2u%s %-5s %8llu calls %10.1f ms %5.1f%%  %8.1f us/call\n",
-                kern < VK_K_COUNT ? names[kern] : "?", ty % 16, ty >= 16 ? "+geglu" : "      ", k % 2 ? "batch" : "1tok",
+        uint32_t kern = k / 128, ty = (k / 4) % 32;
+        bool mm = kern == VK_K_MATVEC || kern == VK_K_MATVEC_DP || kern == VK_K_MATMAT;
+        fprintf(stderr, "  %-11s %-5s%s %-5s %8llu calls %10.1f ms %5.1f%%  %8.1f us/call\n",
+                vk_kernel_info((enum vk_kernel)kern)->name, mm ? quant_type_name(ty) : "", k / 2 % 2 ? "+geglu" : "      ",
+                k % 2 ? "batch" : "1tok",
                 (unsigned long long)b->prof_n[k], b->prof_ns[k] / 1e6, 100 * b->prof_ns[k] / total,
                 b->prof_ns[k] / 1e3 / b->prof_n[k]);
     }
@@ -743,7 +654,7 @@ static void vb_embed(backend *be, be_tensor *dst, const be_tensor *table, const 
     uint64_t toff;
     if (arena_alloc(b, &b->tok, (uint64_t)n * 4, &tb, &toff)) return;
     memcpy((uint8_t *)tb->map + toff, tokens, (size_t)n * 4);
-    vk_variant v = vk_choose(&b->kc, VK_K_EMBED, vk_wlayout_ktype(&table->lay), b->kv_f16);
+    vk_variant v = vk_choose(&b->kc, VK_K_EMBED, table->lay.type, b->kv_f16);
     b->prof_batch = n > 1;
     uint32_t units = (uint32_t)((n_embd + 31) / 32);
     for (uint32_t c = 0; c < table->n_chunks; c++) {
@@ -755,7 +666,7 @@ static void vb_embed(backend *be, be_tensor *dst, const be_tensor *table, const 
                            .rows = u32(ch->rows), .n_tok = (uint32_t)n, .tok_off = u32(toff / 4), .d_off = 0,
                            .scale = scale };
         vk_buf *bufs[] = { (vk_buf *)&ch->qs, ch->aux.buf ? (vk_buf *)&ch->aux : NULL, tb, &dst->buf };
-        dispatch(b, &v, bufs, ch->aux.buf ? "rrrw" : "r-rw", &pc, (units + v.wg - 1) / v.wg, (uint32_t)n, 1);
+        dispatch(b, &v, bufs, &pc, (units + v.wg - 1) / v.wg, (uint32_t)n, 1);
     }
 }
 
@@ -777,29 +688,12 @@ static void norm_op(vk_backend *b, be_tensor *dst, const be_tensor *src, const b
                        mode == 2 ? &h->buf : NULL };
     uint32_t gx, gy;
     grid_1d(b, (uint64_t)rows, &gx, &gy);
-    vk_variant vt = vk_rmsnorm_texel(&b->kc, v, (uint32_t)cols);
-    if (vt.kernel == VK_K_RMSNORM_TEX && src->view4 && w->view4 && (mode == 0 || dst->view4) &&
-        (mode != 2 || w2->view4)) {
-        /* binding 5: dst again, as texels (its values before this dispatch) */
-        vk_buf *tb[] = { bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], mode ? &dst->buf : NULL };
-        VkBufferView views[6] = { src->view4, w->view4, 0, mode == 2 ? w2->view4 : b->dummy_f4, 0,
-                                  mode ? dst->view4 : b->dummy_f4 };
-        dispatch_views(b, &vt, tb, views, mode == 2 ? "rrwrwr" : mode ? "rrw--r" : "rrw---", &pc, gx, gy, 1);
-        return;
-    }
-    dispatch(b, &v, bufs, mode == 2 ? "rrbrw" : mode ? "rrb--" : "rrw--", &pc, gx, gy, 1);
+    dispatch(b, &v, bufs, &pc, gx, gy, 1);
 }
 
 static void vb_rmsnorm(backend *be, be_tensor *dst, const be_tensor *src, const be_tensor *w, int rows, int cols, float eps)
 {
     norm_op(vb_of(be), dst, src, w, NULL, NULL, rows, cols, eps, 0, "rmsnorm");
-}
-
-static void vb_add_rmsnorm(backend *be, be_tensor *x, const be_tensor *o, const be_tensor *w, int rows, int cols, float eps)
-{
-    vk_backend *b = vb_of(be);
-    if (x == o) { fail(b, "vulkan backend: add_rmsnorm: x and o are the same tensor"); return; }
-    norm_op(b, x, o, w, NULL, NULL, rows, cols, eps, 1, "add_rmsnorm");
 }
 
 static void vb_add_rmsnorm_norm(backend *be, be_tensor *x, const be_tensor *o, const be_tensor *w, be_tensor *h,
@@ -810,48 +704,59 @@ static void vb_add_rmsnorm_norm(backend *be, be_tensor *x, const be_tensor *o, c
     norm_op(b, x, o, w, h, w2, rows, cols, eps, 2, "add_rmsnorm_norm");
 }
 
-/* dst[r][d_col0 + i] = (W @ src[r])[i]: every chunk of W, with the kernel
- * variant for this shape. up != NULL: fused GeGLU with the matching rows of up. */
+/* An internal [n] scratch tensor, grown when a bigger one is needed (the old
+ * one stays allocated until destroy: a step may still use it). */
+static be_tensor *scratch(vk_backend *b, be_tensor **slot, uint64_t n, const char *name)
+{
+    if (*slot && (*slot)->n >= n) return *slot;
+    gc_err e = {0};
+    be_tensor *t;
+    if (vb_activation(&b->base, n, name, &t, &e)) { fail_err(b, &e); return NULL; }
+    *slot = t;
+    return t;
+}
+
+/* 8-bit blocks of src's rows for matvec_dp (quant_x.comp), in the scratch
+ * tensor; NULL (the step failed) on error. */
+static be_tensor *quantize_x(vk_backend *b, const be_tensor *src, uint32_t rows, uint32_t n_in)
+{
+    uint32_t units = (n_in + 31) / 32;
+    be_tensor *xq = scratch(b, &b->scratch_xq, (uint64_t)rows * units * (VK_XQ_BLOCK_BYTES / 4), "x_blocks");
+    if (!xq) return NULL;
+    vk_variant v = vk_choose(&b->kc, VK_K_QUANT_X, 0, b->kv_f16);
+    vk_pc_quant_x pc = { .n_in = n_in, .n_cols = rows, .x_off = 0, .x_stride = n_in, .units = units };
+    uint32_t gx, gy;
+    grid_1d(b, ((uint64_t)rows * units + v.wg - 1) / v.wg, &gx, &gy);
+    vk_buf *bufs[] = { (vk_buf *)&src->buf, &xq->buf };
+    dispatch(b, &v, bufs, &pc, gx, gy, 1);
+    return xq;
+}
+
+/* dst[r][:] = W @ src[r]: every chunk of W, with the kernel variant for
+ * this shape. up != NULL: fused GeGLU with the matching rows of up. */
 static void record_matmul(vk_backend *b, be_tensor *dst, const be_tensor *w, const be_tensor *up,
                           const be_tensor *src, uint32_t rows, uint32_t n_in, uint32_t n_out)
 {
-    vk_variant v = vk_choose_matmul(&b->kc, vk_wlayout_ktype(&w->lay), rows, n_in, n_out, up != NULL);
+    vk_variant v = vk_choose_matmul(&b->kc, w->lay.type, rows, n_in, up != NULL);
+    const be_tensor *x = src;
+    if (v.kernel == VK_K_MATVEC_DP && !(x = quantize_x(b, src, rows, n_in))) return;
     for (uint32_t c = 0; c < w->n_chunks; c++) {
         const wchunk *ch = &w->chunks[c];
         const wchunk *cu = up ? &up->chunks[c] : NULL;
         vk_pc_matvec pc = { .n_in = n_in, .n_rows = u32(ch->rows), .nsb = u32(w->nsb), .x_off = 0, .x_stride = n_in,
                             .d_off = u32(ch->row0), .d_stride = n_out, .n_cols = rows };
         vk_buf *aux = ch->aux.buf ? (vk_buf *)&ch->aux : NULL;
-        if (v.kernel == VK_K_MATVEC) {
-            vk_buf *uq = cu ? (vk_buf *)&cu->qs : NULL, *ua = cu && cu->aux.buf ? (vk_buf *)&cu->aux : NULL;
-            vk_buf *bufs[] = { (vk_buf *)&ch->qs, aux, (vk_buf *)&src->buf, &dst->buf, uq, ua };
-            char acc[7] = { 'r', aux ? 'r' : '-', 'r', 'w', uq ? 'r' : '-', ua ? 'r' : '-', 0 };
-            uint32_t gx, gy;
-            grid_1d(b, (ch->rows + v.rows_per_wg - 1) / v.rows_per_wg, &gx, &gy);
-            /* Through texel views where upload made them (gate and up alike),
-             * x too (its view needs 16-byte aligned rows). */
-            if (ch->qs_view && (!cu || cu->qs_view) && src->view4 && n_in % 4 == 0) {
-                vk_variant vt = v;
-                vt.kernel = VK_K_MATVEC_TEX;
-                VkBufferView views[6] = { ch->qs_view, ch->aux_view, src->view4, 0,
-                                          cu ? cu->qs_view : 0, cu ? cu->aux_view : 0 };
-                dispatch_views(b, &vt, bufs, views, acc, &pc, gx, gy, rows);
-                continue;
-            }
-            dispatch(b, &v, bufs, acc, &pc, gx, gy, rows);
-        } else {
+        if (v.kernel == VK_K_MATMAT) {
             vk_buf *bufs[] = { (vk_buf *)&ch->qs, aux, (vk_buf *)&src->buf, &dst->buf };
-            vk_variant vt = vk_matmat_texel(&b->kc, v, ch->qs.size / 16, ch->aux.size / 4, src->n / 4, n_in, n_in);
-            if (vt.kernel == VK_K_MATMAT_TEX && ch->qs_view && src->view4) {
-                VkBufferView views[4] = { ch->qs_view, ch->aux_view, src->view4, 0 };
-                dispatch_views(b, &vt, bufs, views, aux ? "rrrw" : "r-rw", &pc,
-                               u32((ch->rows + v.rows_per_wg - 1) / v.rows_per_wg),
-                               (rows + v.cols_per_wg - 1) / v.cols_per_wg, 1);
-                continue;
-            }
-            dispatch(b, &v, bufs, aux ? "rrrw" : "r-rw", &pc, u32((ch->rows + v.rows_per_wg - 1) / v.rows_per_wg),
+            dispatch(b, &v, bufs, &pc, u32((ch->rows + v.rows_per_wg - 1) / v.rows_per_wg),
                      (rows + v.cols_per_wg - 1) / v.cols_per_wg, 1);
+            continue;
         }
+        vk_buf *uq = cu ? (vk_buf *)&cu->qs : NULL, *ua = cu && cu->aux.buf ? (vk_buf *)&cu->aux : NULL;
+        vk_buf *bufs[] = { (vk_buf *)&ch->qs, aux, (vk_buf *)&x->buf, &dst->buf, uq, ua };
+        uint32_t gx, gy;
+        grid_1d(b, (ch->rows + v.rows_per_wg - 1) / v.rows_per_wg, &gx, &gy);
+        dispatch(b, &v, bufs, &pc, gx, gy, rows);
     }
 }
 
@@ -879,25 +784,13 @@ static void vb_matmul(backend *be, be_tensor *dst, const be_tensor *w, const be_
     record_matmul(b, dst, w, NULL, src, (uint32_t)rows, (uint32_t)n_in, (uint32_t)n_out);
 }
 
-/* An internal [n] scratch tensor, grown when a bigger one is needed (the old
- * one stays allocated until destroy: a step may still use it). */
-static be_tensor *scratch(vk_backend *b, be_tensor **slot, uint64_t n, const char *name)
-{
-    if (*slot && (*slot)->n >= n) return *slot;
-    gc_err e = {0};
-    be_tensor *t;
-    if (vb_activation(&b->base, n, name, &t, &e)) { fail_err(b, &e); return NULL; }
-    *slot = t;
-    return t;
-}
-
-static void eltwise(vk_backend *b, const vk_pc_eltwise *pc, vk_buf *a, vk_buf *bb, vk_buf *d, const char *acc)
+static void eltwise(vk_backend *b, const vk_pc_eltwise *pc, vk_buf *a, vk_buf *bb, vk_buf *d)
 {
     vk_variant v = vk_choose(&b->kc, VK_K_ELTWISE, 0, b->kv_f16);
     uint32_t gx, gy;
     grid_1d(b, (pc->n + v.wg - 1) / v.wg, &gx, &gy);
     vk_buf *bufs[] = { a, bb, d };
-    dispatch(b, &v, bufs, acc, pc, gx, gy, 1);
+    dispatch(b, &v, bufs, pc, gx, gy, 1);
 }
 
 static void vb_matmul_geglu(backend *be, be_tensor *dst, const be_tensor *wg, const be_tensor *wu,
@@ -911,8 +804,7 @@ static void vb_matmul_geglu(backend *be, be_tensor *dst, const be_tensor *wg, co
         !f32_ok(b, dst, (uint64_t)rows * n_ff, "matmul_geglu", "dst"))
         return;
     if (src == dst) { fail(b, "vulkan backend: matmul_geglu: dst and src are the same tensor"); return; }
-    bool fused = (uint32_t)rows <= vk_matvec_max_rows(&b->kc) &&
-                 vk_wlayout_ktype(&wg->lay) == vk_wlayout_ktype(&wu->lay) && wg->n_chunks == wu->n_chunks;
+    bool fused = (uint32_t)rows <= VK_MATVEC_MAX_ROWS && wg->lay.type == wu->lay.type && wg->n_chunks == wu->n_chunks;
     if (fused) {
         record_matmul(b, dst, wg, wu, src, (uint32_t)rows, (uint32_t)n_in, (uint32_t)n_ff);
         return;
@@ -924,28 +816,7 @@ static void vb_matmul_geglu(backend *be, be_tensor *dst, const be_tensor *wg, co
     record_matmul(b, g, wg, NULL, src, (uint32_t)rows, (uint32_t)n_in, (uint32_t)n_ff);
     record_matmul(b, u, wu, NULL, src, (uint32_t)rows, (uint32_t)n_in, (uint32_t)n_ff);
     vk_pc_eltwise pc = { .n = u32(n), .mode = VK_ELT_GEGLU, .a_stride = (uint32_t)n_ff, .n_cols = (uint32_t)n_ff };
-    eltwise(b, &pc, &g->buf, &u->buf, &dst->buf, "rrw");
-}
-
-static void vb_rope(backend *be, be_tensor *x, int rows, int n_heads, int head_dim, int pos0, float freq_base,
-                    float pos_scale)
-{
-    vk_backend *b = vb_of(be);
-    if (!op_ok(b, "rope")) return;
-    if (rows <= 0 || n_heads <= 0 || head_dim <= 0 || head_dim % 2 || pos0 < 0 || !(freq_base > 0)) {
-        fail(b, "vulkan backend: rope: bad rows %d, heads %d, head_dim %d, pos0 %d or base %g", rows, n_heads,
-             head_dim, pos0, freq_base);
-        return;
-    }
-    uint64_t n = (uint64_t)rows * n_heads * head_dim;
-    if (!f32_ok(b, x, n, "rope", "x")) return;
-    vk_variant v = vk_choose(&b->kc, VK_K_ROPE, 0, b->kv_f16);
-    vk_pc_rope pc = { .rows = (uint32_t)rows, .n_heads = (uint32_t)n_heads, .head_dim = (uint32_t)head_dim,
-                      .pos0 = (uint32_t)pos0, .pos_scale = pos_scale, .log2_base = (float)log2((double)freq_base) };
-    uint32_t gx, gy;
-    grid_1d(b, (n / 2 + v.wg - 1) / v.wg, &gx, &gy);
-    vk_buf *bufs[] = { &x->buf };
-    dispatch(b, &v, bufs, "b", &pc, gx, gy, 1);
+    eltwise(b, &pc, &g->buf, &u->buf, &dst->buf);
 }
 
 static bool kv_ok(vk_backend *b, int layer, int rows, int pos0, const char *op)
@@ -959,23 +830,6 @@ static bool kv_ok(vk_backend *b, int layer, int rows, int pos0, const char *op)
         return false;
     }
     return true;
-}
-
-static void vb_kv_store(backend *be, int layer, const be_tensor *k, const be_tensor *v, int rows, int pos0)
-{
-    vk_backend *b = vb_of(be);
-    if (!op_ok(b, "kv_store") || !kv_ok(b, layer, rows, pos0, "kv_store")) return;
-    uint32_t row_elems = (uint32_t)(b->n_kv_head * b->head_dim);
-    if (!f32_ok(b, k, (uint64_t)rows * row_elems, "kv_store", "k") ||
-        !f32_ok(b, v, (uint64_t)rows * row_elems, "kv_store", "v"))
-        return;
-    vk_variant var = vk_choose(&b->kc, VK_K_KV_STORE, 0, b->kv_f16);
-    vk_pc_kv_store pc = { .rows = (uint32_t)rows, .row_elems = row_elems, .pos0 = (uint32_t)pos0,
-                          .slots = (uint32_t)b->slots[layer] };
-    uint32_t gx, gy;
-    grid_1d(b, ((uint64_t)rows * row_elems / 2 + var.wg - 1) / var.wg, &gx, &gy);
-    vk_buf *bufs[] = { (vk_buf *)&k->buf, (vk_buf *)&v->buf, &b->kcache[layer], &b->vcache[layer] };
-    dispatch(b, &var, bufs, "rrww", &pc, gx, gy, 1);
 }
 
 static void vb_qk_rope_store(backend *be, int layer, be_tensor *q, be_tensor *k, const be_tensor *v,
@@ -1003,17 +857,8 @@ static void vb_qk_rope_store(backend *be, int layer, be_tensor *q, be_tensor *k,
                          .pos_scale = pos_scale,
                          .log2_base = (float)log2((double)freq_base), .eps = eps };
     vk_buf *bufs[] = { &q->buf, &k->buf, (vk_buf *)&v->buf, qn ? (vk_buf *)&qn->buf : NULL,
-                       kn ? (vk_buf *)&kn->buf : NULL, &b->kcache[layer], &b->vcache[layer], &q->buf, &k->buf };
-    vk_variant vt = vk_qk_rope_texel(&b->kc, var, (uint32_t)D);
-    if (vt.kernel == VK_K_QK_ROPE_TEX && q->view4 && k->view4 && v->view4 && (!qn || (qn->view4 && kn->view4))) {
-        /* bindings 7, 8: q and k again, as texels (their values before this dispatch) */
-        VkBufferView views[9] = { 0, 0, v->view4, qn ? qn->view4 : b->dummy_f4, qn ? kn->view4 : b->dummy_f4, 0, 0,
-                                  q->view4, k->view4 };
-        dispatch_views(b, &vt, bufs, views, qn ? "wwrrrwwrr" : "wwr--wwrr", &pc, (uint32_t)(n_head + HKV),
-                       (uint32_t)rows, 1);
-        return;
-    }
-    dispatch(b, &var, bufs, qn ? "bbrrrww" : "bbr--ww", &pc, (uint32_t)(n_head + HKV), (uint32_t)rows, 1);
+                       kn ? (vk_buf *)&kn->buf : NULL, &b->kcache[layer], &b->vcache[layer] };
+    dispatch(b, &var, bufs, &pc, (uint32_t)(n_head + HKV), (uint32_t)rows, 1);
 }
 
 static void vb_attention(backend *be, be_tensor *out, const be_tensor *q, int layer, int rows, int pos0,
@@ -1043,13 +888,7 @@ static void vb_attention(backend *be, be_tensor *out, const be_tensor *q, int la
                       .window = (uint32_t)p->window, .scale = p->scale, .softcap = p->softcap,
                       .slots = (uint32_t)slots };
     vk_buf *bufs[] = { (vk_buf *)&q->buf, &b->kcache[layer], &b->vcache[layer], &out->buf };
-    vk_variant vt = vk_attention_texel(&b->kc, v, layer_cache_bytes(b, layer), q->n / 4);
-    if (vt.kernel == VK_K_ATTENTION_TEX && b->kview && q->view4) {
-        VkBufferView views[4] = { q->view4, b->kview[layer], b->vview[layer], 0 };
-        dispatch_views(b, &vt, bufs, views, "rrrw", &pc, (uint32_t)p->n_head, (uint32_t)rows, 1);
-        return;
-    }
-    dispatch(b, &v, bufs, "rrrw", &pc, (uint32_t)p->n_head, (uint32_t)rows, 1);
+    dispatch(b, &v, bufs, &pc, (uint32_t)p->n_head, (uint32_t)rows, 1);
 }
 
 static void vb_softcap(backend *be, be_tensor *x, uint64_t n, float cap)
@@ -1058,7 +897,7 @@ static void vb_softcap(backend *be, be_tensor *x, uint64_t n, float cap)
     if (!op_ok(b, "softcap") || !f32_ok(b, x, n, "softcap", "x") || !fits_u32(b, n, "softcap")) return;
     if (!(cap > 0)) { fail(b, "vulkan backend: softcap: cap %g must be > 0", cap); return; }
     vk_pc_eltwise pc = { .n = u32(n), .cap = cap, .mode = VK_ELT_SOFTCAP };
-    eltwise(b, &pc, &x->buf, NULL, NULL, "b--");
+    eltwise(b, &pc, NULL, NULL, &x->buf);
 }
 
 static void vb_copy(backend *be, be_tensor *dst, uint64_t dst_off, const be_tensor *src, uint64_t src_off, uint64_t n)
@@ -1072,7 +911,7 @@ static void vb_copy(backend *be, be_tensor *dst, uint64_t dst_off, const be_tens
     }
     if (!n) return;
     vk_pc_eltwise pc = { .n = u32(n), .a_off = u32(src_off), .d_off = u32(dst_off), .mode = VK_ELT_COPY };
-    eltwise(b, &pc, (vk_buf *)&src->buf, NULL, &dst->buf, dst == src ? "b-b" : "r-w");
+    eltwise(b, &pc, (vk_buf *)&src->buf, NULL, &dst->buf);
 }
 
 /* The most bytes one readback arena request may take. */
@@ -1174,13 +1013,11 @@ static void record_argmax(vk_backend *b, const be_tensor *src, uint64_t offset, 
     vk_pc_argmax pc = { .n = u32(n), .off = u32(offset), .out_idx = u32(off / 4), .cap = cap,
                         .part = u32(off / 4 + 1), .n_groups = groups, .stage = 0 };
     vk_buf *bufs[] = { (vk_buf *)&src->buf, rb };
-    vk_variant vt = vk_argmax_texel(&b->kc, v, offset);
-    VkBufferView views[2] = { src->view4, 0 };
-    bool tex = vt.kernel == VK_K_ARGMAX_TEX && src->view4;
-    dispatch_views(b, tex ? &vt : &v, bufs, tex ? views : NULL, "rw", &pc, groups, 1, 1);
+    dispatch(b, &v, bufs, &pc, groups, 1, 1);
     if (groups > 1) {   /* the best of the partials: reads what stage 0 wrote (a barrier) */
         pc.stage = 1;
-        dispatch_views(b, tex ? &vt : &v, bufs, tex ? views : NULL, "-b", &pc, 1, 1, 1);
+        vk_buf *res[] = { NULL, rb };
+        dispatch(b, &v, res, &pc, 1, 1, 1);
     }
     add_host_copy(b, (uint8_t *)rb->map + off, host, 4);
 }
@@ -1199,9 +1036,10 @@ static void vb_argmax_softcap(backend *be, const be_tensor *src, uint64_t offset
 
 static uint64_t vb_weight_bytes(backend *be, const gguf_file *model)
 {
+    (void)be;
     uint64_t need = 0;
     gc_err ignore;
-    if (vk_model_weight_bytes(model, &vb_of(be)->kc, &need, &ignore)) return 0;
+    if (vk_model_weight_bytes(model, &need, &ignore)) return 0;
     return need;
 }
 
@@ -1239,15 +1077,9 @@ static void vb_destroy(backend *be)
     free(b->q_kind);
     for (be_tensor *t = b->tensors, *next; t; t = next) {
         next = t->next;
-        for (uint32_t c = 0; t->chunks && c < t->n_chunks; c++) {
-            if (t->chunks[c].qs_view) vkDestroyBufferView(b->dev->dev, t->chunks[c].qs_view, NULL);
-            if (t->chunks[c].aux_view) vkDestroyBufferView(b->dev->dev, t->chunks[c].aux_view, NULL);
-        }
-        if (t->view4) vkDestroyBufferView(b->dev->dev, t->view4, NULL);
         free(t->chunks);
         free(t);
     }
-    kv_views_destroy(b);
     free(b->kcache);
     free(b->slots);
     free(b->vcache);
@@ -1255,9 +1087,6 @@ static void vb_destroy(backend *be)
     free(b->rb.bufs); free(b->rb.used);
     free(b->copies);
     if (b->dev) {
-        if (b->dummy_u4) vkDestroyBufferView(b->dev->dev, b->dummy_u4, NULL);
-        if (b->dummy_u1) vkDestroyBufferView(b->dev->dev, b->dummy_u1, NULL);
-        if (b->dummy_f4) vkDestroyBufferView(b->dev->dev, b->dummy_f4, NULL);
         if (b->fence) vkDestroyFence(b->dev->dev, b->fence, NULL);
         if (b->pool) vkDestroyCommandPool(b->dev->dev, b->pool, NULL);
     }
@@ -1277,7 +1106,7 @@ void vk_backend_opts_init(vk_backend_opts *o)
     o->device = -1;
 }
 
-int vk_model_weight_bytes(const gguf_file *g, const vk_kcaps *kc, uint64_t *bytes, gc_err *err)
+int vk_model_weight_bytes(const gguf_file *g, uint64_t *bytes, gc_err *err)
 {
     uint64_t sum = 0;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
@@ -1285,9 +1114,8 @@ int vk_model_weight_bytes(const gguf_file *g, const vk_kcaps *kc, uint64_t *byte
         uint64_t n = t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
         if (t->n_dims >= 2) {
             vk_wlayout l;
-            if (vk_wlayout_for(kc, t->type, &l, err))
+            if (vk_wlayout_of(t->type, &l, err))
                 return gc_err_prefix(err, "tensor '%.*s'", (int)t->name.len, t->name.ptr);
-            vk_wlayout_tile(kc, &l, t->ne[0]);
             uint64_t rows = n / t->ne[0];
             sum += vk_wlayout_qs_bytes(&l, t->ne[0], rows) + vk_wlayout_aux_bytes(&l, t->ne[0], rows);
         } else {
@@ -1308,12 +1136,9 @@ static const backend vk_ops = {
     .end_step = vb_end_step,
     .embed = vb_embed,
     .rmsnorm = vb_rmsnorm,
-    .add_rmsnorm = vb_add_rmsnorm,
     .add_rmsnorm_norm = vb_add_rmsnorm_norm,
     .matmul = vb_matmul,
     .matmul_geglu = vb_matmul_geglu,
-    .rope = vb_rope,
-    .kv_store = vb_kv_store,
     .attention = vb_attention,
     .qk_rope_store = vb_qk_rope_store,
     .copy = vb_copy,
@@ -1368,8 +1193,7 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
     uint64_t heap = device_budget(pc);
     if (b->opts.model) {
         uint64_t need;
-        vk_kcaps kc = vk_caps_kernel(pc);
-        if (vk_model_weight_bytes(b->opts.model, &kc, &need, err)) goto fail;
+        if (vk_model_weight_bytes(b->opts.model, &need, err)) goto fail;
         if (need > heap) {
             gc_errf(err, "vulkan: the model '%s' needs %llu MiB of device memory for its weights, but device "
                     "'%s' has %llu MiB; use a smaller quantization or --backend cpu", b->opts.model->path,
@@ -1384,7 +1208,8 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
     if (b->opts.hooks.force_no_subgroup) b->dev->caps.subgroup_arith = false;
     snprintf(be->device_name, sizeof be->device_name, "%s", b->dev->caps.name);
     b->kc = vk_caps_kernel(&b->dev->caps);
-    if (b->opts.hooks.gpu_variants) b->kc.cpu = false;
+    if (b->opts.hooks.no_size_control) b->kc.subgroup_min = b->kc.subgroup_max = 0;
+    if (b->opts.hooks.fast_int_dot) b->kc.int_dot_fast = b->kc.int_dot;
     /* The KV cache type is chosen when the cache is made (after the weights).
      * f16 needs no 16-bit storage feature: the shaders pack halves into 32-bit
      * words (packHalf2x16), which every Vulkan device can do. */
@@ -1406,10 +1231,6 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
     if (b->opts.hooks.force_staging && b->opts.hooks.max_storage_range) staging = 1 << 16;
     if (vk_upload_create(b->dev, b->mem, staging, b->opts.hooks.force_staging, &b->up, err)) goto fail;
     if (vk_buf_create(b->mem, VK_MEM_DEVICE, 16, "dummy", &b->dummy, err)) goto fail;
-    if (b->kc.max_texel && (make_view(b, &b->dummy, VK_FORMAT_R32G32B32A32_UINT, &b->dummy_u4, err) ||
-                            make_view(b, &b->dummy, VK_FORMAT_R32_UINT, &b->dummy_u1, err) ||
-                            make_view(b, &b->dummy, VK_FORMAT_R32G32B32A32_SFLOAT, &b->dummy_f4, err)))
-        goto fail;
     b->tok = (arena){ .kind = VK_MEM_UPLOAD, .name = "token ids" };
     b->rb = (arena){ .kind = VK_MEM_READBACK, .name = "results" };
 

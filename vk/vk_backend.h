@@ -26,8 +26,10 @@ typedef struct vk_test_hooks {
     uint64_t max_storage_range;   /* > 0: lower maxStorageBufferRange to this (forces splitting) */
     bool force_staging;           /* upload through staging even on unified memory */
     bool force_no_subgroup;       /* shared-memory reductions even where subgroups work */
-    bool gpu_variants;            /* choose kernels as for a GPU even on a CPU device (tests the
-                                   * shared-memory tiles and multi-subgroup reductions on lavapipe) */
+    bool no_size_control;         /* as if the device could not require subgroup sizes (the
+                                   * matrix-vector kernel's multi-subgroup reduction) */
+    bool fast_int_dot;            /* take integer dot products as accelerated where the device has
+                                   * them at all (matvec_dp on lavapipe) */
 } vk_test_hooks;
 
 typedef struct vk_backend_opts {
@@ -74,9 +76,8 @@ typedef struct vk_backend_stats {
 /* be must come from vk_backend_create. */
 void vk_backend_stats_get(backend *be, vk_backend_stats *out);
 
-/* Bytes the weights of a model take on a device with kernel caps kc (its
- * repacked layouts; kc NULL: the layouts of GPUs), or -1 with err naming an
- * unsupported tensor. */
-int vk_model_weight_bytes(const gguf_file *g, const vk_kcaps *kc, uint64_t *bytes, gc_err *err);
+/* Bytes the weights of a model take on a device (the repacked layout), or -1
+ * with err naming an unsupported tensor. */
+int vk_model_weight_bytes(const gguf_file *g, uint64_t *bytes, gc_err *err);
 
 #endif

@@ -64,13 +64,14 @@ uint64_t vk_device_budget(const vk_caps *c)
 vk_kcaps vk_caps_kernel(const vk_caps *c)
 {
     return (vk_kcaps){
-        .cpu = c->type == VK_PHYSICAL_DEVICE_TYPE_CPU,
         .subgroup_size = c->subgroup_size,
         .subgroup_arith = c->subgroup_arith,
+        .subgroup_min = c->subgroup_min,
+        .subgroup_max = c->subgroup_max,
+        .int_dot = c->int_dot,
+        .int_dot_fast = c->int_dot && c->int_dot_fast,
         .max_wg_invocations = c->max_wg_invocations,
         .max_wg_size_x = c->max_wg_size[0],
-        .max_shared = c->max_shared,
-        .max_texel = c->max_texel_elements,
     };
 }
 
@@ -148,12 +149,7 @@ static void read_caps(VkPhysicalDevice pd, vk_caps *c)
         c->max_wg_size[i] = L->maxComputeWorkGroupSize[i];
         c->max_wg_count[i] = L->maxComputeWorkGroupCount[i];
     }
-    c->max_push = L->maxPushConstantsSize;
-    c->min_storage_align = L->minStorageBufferOffsetAlignment;
-    c->max_texel_elements = L->maxTexelBufferElements;
     c->timestamp_period = L->timestampComputeAndGraphics ? L->timestampPeriod : 0;
-    c->min_texel_align = L->minTexelBufferOffsetAlignment;
-    c->max_alloc_count = L->maxMemoryAllocationCount;
     c->max_alloc = 1ull << 30;   /* the guaranteed minimum, unless the device says more */
     if (api < VK_API_VERSION_1_2) return;   /* not usable; vk_device_pick says why */
 
@@ -172,18 +168,17 @@ static void read_caps(VkPhysicalDevice pd, vk_caps *c)
                         (sg.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT);
     c->max_alloc = m3.maxMemoryAllocationSize;
     if (api >= VK_API_VERSION_1_3) {
-        c->subgroup_min = ssc.minSubgroupSize;
-        c->subgroup_max = ssc.maxSubgroupSize;
-        c->int_dot = dot.integerDotProduct4x8BitPackedSignedAccelerated;
+        VkPhysicalDeviceVulkan13Features f13 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES };
+        VkPhysicalDeviceFeatures2 f2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f13 };
+        vkGetPhysicalDeviceFeatures2(pd, &f2);
+        if (f13.subgroupSizeControl && f13.computeFullSubgroups &&
+            (ssc.requiredSubgroupSizeStages & VK_SHADER_STAGE_COMPUTE_BIT)) {
+            c->subgroup_min = ssc.minSubgroupSize;
+            c->subgroup_max = ssc.maxSubgroupSize;
+        }
+        c->int_dot = f13.shaderIntegerDotProduct;
+        c->int_dot_fast = dot.integerDotProduct4x8BitPackedSignedAccelerated;
     }
-
-    VkPhysicalDeviceVulkan12Features f12 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES };
-    VkPhysicalDeviceVulkan11Features f11 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, .pNext = &f12 };
-    VkPhysicalDeviceFeatures2 f2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11 };
-    vkGetPhysicalDeviceFeatures2(pd, &f2);
-    c->fp16_arith = f12.shaderFloat16;
-    c->storage16 = f11.storageBuffer16BitAccess;
-    c->storage8 = f12.storageBuffer8BitAccess;
 
     VkPhysicalDeviceMemoryProperties mp;
     vkGetPhysicalDeviceMemoryProperties(pd, &mp);
@@ -391,8 +386,15 @@ int vk_device_create(const vk_instance *vi, int index, vk_device **out, gc_err *
     const char *exts[1];
     uint32_t n_exts = 0;
     if (has_device_ext(d->phys, "VK_KHR_portability_subset")) exts[n_exts++] = "VK_KHR_portability_subset";
+    /* The Vulkan 1.3 features the kernels use where the device has them
+     * (read_caps): required subgroup sizes, integer dot products. */
+    VkPhysicalDeviceVulkan13Features f13 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES,
+                                             .subgroupSizeControl = d->caps.subgroup_max > 0,
+                                             .computeFullSubgroups = d->caps.subgroup_max > 0,
+                                             .shaderIntegerDotProduct = d->caps.int_dot };
+    bool v13 = d->caps.subgroup_max > 0 || d->caps.int_dot;
     VkDeviceCreateInfo dci = {
-        .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+        .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = v13 ? &f13 : NULL,
         .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci,
         .enabledExtensionCount = n_exts, .ppEnabledExtensionNames = exts,
     };

@@ -33,14 +33,15 @@ typedef struct vk_caps {
     /* subgroups */
     uint32_t subgroup_size;
     bool subgroup_arith;                  /* arithmetic ops in the compute stage */
-    uint32_t subgroup_min, subgroup_max;  /* subgroup size control range (0 if none) */
+    /* subgroup size control for compute pipelines (Vulkan 1.3: the
+     * subgroupSizeControl and computeFullSubgroups features, compute in
+     * requiredSubgroupSizeStages): the range a pipeline may require; 0, 0 if
+     * the device cannot */
+    uint32_t subgroup_min, subgroup_max;
 
-    /* arithmetic and storage widths (informational: the shaders use 32-bit
-     * loads and pack/unpack, so none of these is required) */
-    bool fp16_arith;                      /* shaderFloat16 */
-    bool storage16;                       /* storageBuffer16BitAccess */
-    bool storage8;                        /* storageBuffer8BitAccess */
-    bool int_dot;                         /* integer dot product accelerated (4x8 packed) */
+    /* integer dot products (Vulkan 1.3 shaderIntegerDotProduct) */
+    bool int_dot;                         /* the feature (enabled on the device when present) */
+    bool int_dot_fast;                    /* 4x8-bit packed signed dot products accelerated */
 
     /* limits */
     uint64_t max_storage_range;           /* maxStorageBufferRange (bytes) */
@@ -48,13 +49,8 @@ typedef struct vk_caps {
     uint32_t max_wg_invocations;
     uint32_t max_wg_size[3];
     uint32_t max_wg_count[3];
-    uint32_t max_push;
-    uint64_t min_storage_align;           /* minStorageBufferOffsetAlignment */
-    uint32_t max_texel_elements;          /* maxTexelBufferElements */
     float timestamp_period;               /* ns per timestamp tick; 0 = no compute timestamps */
-    uint64_t min_texel_align;
     uint64_t max_alloc;                   /* maxMemoryAllocationSize */
-    uint32_t max_alloc_count;
 
     /* memory */
     uint32_t n_heaps;

@@ -13,43 +13,53 @@
 #include "base/file.h"
 #include "shaders_embedded.h"
 
-/* Every kernel, once. Bindings are storage buffers 0..n_bind-1, except those
- * in texel_mask (uniform texel buffers); the shader named documents what each
- * holds. */
-typedef struct vk_kernel_desc {
-    const char *shader;
-    const char *shader_shmem;   /* used instead when spec[3] == 0 (no subgroup arithmetic) */
-    uint32_t n_bind;
-    uint32_t push_size;
-    uint32_t n_spec;
-    uint32_t texel_mask;        /* bit i: binding i is a uniform texel buffer */
-} vk_kernel_desc;
-
+/* Every kernel, once. Each shader's binding comments say the shapes. */
+#define R(n, f) { n, VK_BIND_STORAGE, 'r', f }
+#define W(n, f) { n, VK_BIND_STORAGE, 'w', f }
+#define B(n, f) { n, VK_BIND_STORAGE, 'b', f }
 static const vk_kernel_desc kernel_table[VK_K_COUNT] = {
-    [VK_K_MATVEC]    = { .shader = "matvec",    .n_bind = 6, .push_size = sizeof(vk_pc_matvec),   .n_spec = 6,
-                         .shader_shmem = "matvec_shmem" },
-    [VK_K_MATMAT]    = { .shader = "matmat",    .n_bind = 4, .push_size = sizeof(vk_pc_matvec),   .n_spec = 6 },
-    [VK_K_EMBED]     = { .shader = "embed",     .n_bind = 4, .push_size = sizeof(vk_pc_embed),    .n_spec = 2 },
-    [VK_K_RMSNORM]   = { .shader = "rmsnorm",   .n_bind = 5, .push_size = sizeof(vk_pc_rmsnorm),  .n_spec = 1 },
-    [VK_K_ROPE]      = { .shader = "rope",      .n_bind = 1, .push_size = sizeof(vk_pc_rope),     .n_spec = 1 },
-    [VK_K_KV_STORE]  = { .shader = "kv_store",  .n_bind = 4, .push_size = sizeof(vk_pc_kv_store), .n_spec = 2 },
-    [VK_K_ATTENTION] = { .shader = "attention", .n_bind = 4, .push_size = sizeof(vk_pc_attn),     .n_spec = 4 },
-    [VK_K_ELTWISE]   = { .shader = "eltwise",   .n_bind = 3, .push_size = sizeof(vk_pc_eltwise),  .n_spec = 1 },
-    [VK_K_ARGMAX]    = { .shader = "argmax",    .n_bind = 2, .push_size = sizeof(vk_pc_argmax),   .n_spec = 1 },
-    [VK_K_MATVEC_TEX] = { .shader = "matvec_tex", .n_bind = 6, .push_size = sizeof(vk_pc_matvec),  .n_spec = 6,
-                          .texel_mask = 0x37 },
-    [VK_K_MATMAT_TEX] = { .shader = "matmat_tex", .n_bind = 4, .push_size = sizeof(vk_pc_matvec),  .n_spec = 6,
-                          .texel_mask = 0x7 },
-    [VK_K_QK_ROPE]   = { .shader = "qk_rope",   .n_bind = 7, .push_size = sizeof(vk_pc_qk_rope),  .n_spec = 3 },
-    [VK_K_ATTENTION_TEX] = { .shader = "attention_tex", .n_bind = 4, .push_size = sizeof(vk_pc_attn), .n_spec = 4,
-                             .texel_mask = 0x7 },
-    [VK_K_ARGMAX_TEX] = { .shader = "argmax_tex", .n_bind = 2, .push_size = sizeof(vk_pc_argmax), .n_spec = 1,
-                          .texel_mask = 0x1 },
-    [VK_K_RMSNORM_TEX] = { .shader = "rmsnorm_tex", .n_bind = 6, .push_size = sizeof(vk_pc_rmsnorm), .n_spec = 1,
-                           .texel_mask = 0x2b },
-    [VK_K_QK_ROPE_TEX] = { .shader = "qk_rope_tex", .n_bind = 9, .push_size = sizeof(vk_pc_qk_rope), .n_spec = 3,
-                           .texel_mask = 0x19c },
+    [VK_K_MATVEC] = { .name = "matvec", .shader = "matvec", .shader_shmem = "matvec_shmem", .n_bind = 6,
+        .bind = { R("w quants", "uvec4"), R("w scales", "uint"), R("x", "float"), W("dst", "float"),
+                  R("up quants", "uvec4"), R("up scales", "uint") },
+        .push_size = sizeof(vk_pc_matvec), .n_spec = 6 },
+    [VK_K_MATVEC_DP] = { .name = "matvec_dp", .shader = "matvec_dp", .n_bind = 6,
+        .bind = { R("w quants", "uvec4"), R("w scales", "uint"), R("x blocks", "xq block"), W("dst", "float"),
+                  R("up quants", "uvec4"), R("up scales", "uint") },
+        .push_size = sizeof(vk_pc_matvec), .n_spec = 6 },
+    [VK_K_QUANT_X] = { .name = "quant_x", .shader = "quant_x", .n_bind = 2,
+        .bind = { R("x", "float"), W("x blocks", "xq block") },
+        .push_size = sizeof(vk_pc_quant_x), .n_spec = 1 },
+    [VK_K_MATMAT] = { .name = "matmat", .shader = "matmat", .n_bind = 4,
+        .bind = { R("w quants", "uvec4"), R("w scales", "uint"), R("x", "float"), W("dst", "float") },
+        .push_size = sizeof(vk_pc_matvec), .n_spec = 5 },
+    [VK_K_EMBED] = { .name = "embed", .shader = "embed", .n_bind = 4,
+        .bind = { R("table quants", "uvec4"), R("table scales", "uint"), R("tokens", "uint"), W("dst", "float") },
+        .push_size = sizeof(vk_pc_embed), .n_spec = 2 },
+    [VK_K_RMSNORM] = { .name = "rmsnorm", .shader = "rmsnorm", .n_bind = 5,
+        .bind = { R("src", "float"), R("w", "float"), B("dst", "float"), R("w2", "float"), W("h", "float") },
+        .push_size = sizeof(vk_pc_rmsnorm), .n_spec = 1 },
+    [VK_K_QK_ROPE] = { .name = "qk_rope", .shader = "qk_rope", .n_bind = 7,
+        .bind = { B("q", "float"), B("k", "float"), R("v", "float"), R("q norm", "float"), R("k norm", "float"),
+                  W("k cache", "uint"), W("v cache", "uint") },
+        .push_size = sizeof(vk_pc_qk_rope), .n_spec = 3 },
+    [VK_K_ATTENTION] = { .name = "attention", .shader = "attention", .n_bind = 4,
+        .bind = { R("q", "float"), R("k cache", "uvec4"), R("v cache", "uvec4"), W("out", "float") },
+        .push_size = sizeof(vk_pc_attn), .n_spec = 4 },
+    [VK_K_ELTWISE] = { .name = "eltwise", .shader = "eltwise", .n_bind = 3,
+        .bind = { R("a", "float"), R("b", "float"), B("d", "float") },
+        .push_size = sizeof(vk_pc_eltwise), .n_spec = 1 },
+    [VK_K_ARGMAX] = { .name = "argmax", .shader = "argmax", .n_bind = 2,
+        .bind = { R("src", "float"), B("result and partials", "uint") },
+        .push_size = sizeof(vk_pc_argmax), .n_spec = 1 },
 };
+#undef R
+#undef W
+#undef B
+
+const vk_kernel_desc *vk_kernel_info(enum vk_kernel k)
+{
+    return (unsigned)k < VK_K_COUNT ? &kernel_table[k] : NULL;
+}
 
 /* Descriptor-set cache entry: a set layout and the buffers bound. */
 typedef struct set_entry {
@@ -66,7 +76,6 @@ struct vk_pipes {
     VkPipelineCache cache;
     VkShaderModule modules[VK_K_COUNT][2];     /* [kernel][shmem variant] */
     VkDescriptorSetLayout dsl[VK_MAX_BINDINGS + 1];   /* by binding count */
-    VkDescriptorSetLayout kdsl[VK_K_COUNT];           /* kernels with texel bindings */
     VkPipelineLayout layouts[VK_K_COUNT];
     vk_pipeline **pipes;
     uint32_t n_pipes;
@@ -258,8 +267,6 @@ void vk_pipes_destroy(vk_pipes *p)
     }
     for (uint32_t n = 0; n <= VK_MAX_BINDINGS; n++)
         if (p->dsl[n]) vkDestroyDescriptorSetLayout(dev, p->dsl[n], NULL);
-    for (int k = 0; k < VK_K_COUNT; k++)
-        if (p->kdsl[k]) vkDestroyDescriptorSetLayout(dev, p->kdsl[k], NULL);
     for (uint32_t i = 0; i < p->n_pools; i++) vkDestroyDescriptorPool(dev, p->pools[i], NULL);
     free(p->pools);
     free(p->sets);
@@ -272,7 +279,7 @@ bool vk_pipes_cache_warm(const vk_pipes *p) { return p->cache_warm; }
 
 static bool same_variant(const vk_variant *a, const vk_variant *b)
 {
-    return a->kernel == b->kernel && !memcmp(a->spec, b->spec, sizeof a->spec);
+    return a->kernel == b->kernel && a->subgroup == b->subgroup && !memcmp(a->spec, b->spec, sizeof a->spec);
 }
 
 int vk_pipes_get(vk_pipes *p, const vk_variant *v, const vk_pipeline **out, gc_err *err)
@@ -294,22 +301,7 @@ int vk_pipes_get(vk_pipes *p, const vk_variant *v, const vk_pipeline **out, gc_e
         r = vkCreateShaderModule(dev, &mci, NULL, mod);
         if (r != VK_SUCCESS) return gc_errf(err, "vulkan: shader '%s': %s", sname, vk_result_name(r));
     }
-    VkDescriptorSetLayout *dsl = &p->dsl[k->n_bind];
-    if (k->texel_mask) {
-        dsl = &p->kdsl[v->kernel];
-        if (!*dsl) {
-            VkDescriptorSetLayoutBinding b[VK_MAX_BINDINGS];
-            for (uint32_t i = 0; i < k->n_bind; i++)
-                b[i] = (VkDescriptorSetLayoutBinding){ .binding = i,
-                    .descriptorType = k->texel_mask >> i & 1 ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
-                                                             : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                    .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT };
-            VkDescriptorSetLayoutCreateInfo dci = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
-                                                    .bindingCount = k->n_bind, .pBindings = b };
-            r = vkCreateDescriptorSetLayout(dev, &dci, NULL, dsl);
-            if (r != VK_SUCCESS) return gc_errf(err, "vulkan: vkCreateDescriptorSetLayout: %s", vk_result_name(r));
-        }
-    }
+    VkDescriptorSetLayout *dsl = &p->dsl[k->n_bind];   /* all storage buffers: one layout per count */
     if (!p->layouts[v->kernel]) {
         VkPushConstantRange pr = { .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = k->push_size };
         VkPipelineLayoutCreateInfo lci = { .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
@@ -323,9 +315,16 @@ int vk_pipes_get(vk_pipes *p, const vk_variant *v, const vk_pipeline **out, gc_e
         me[i] = (VkSpecializationMapEntry){ .constantID = i, .offset = i * 4, .size = 4 };
     VkSpecializationInfo si = { .mapEntryCount = k->n_spec, .pMapEntries = me,
                                 .dataSize = k->n_spec * 4, .pData = v->spec };
+    /* A required subgroup size comes with full subgroups: the kernel takes
+     * its workgroup (of that many lanes) to be exactly one subgroup. */
+    VkPipelineShaderStageRequiredSubgroupSizeCreateInfo rss = {
+        .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO,
+        .requiredSubgroupSize = v->subgroup };
     VkComputePipelineCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         .stage = { .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                   .pNext = v->subgroup ? &rss : NULL,
+                   .flags = v->subgroup ? VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT : 0,
                    .stage = VK_SHADER_STAGE_COMPUTE_BIT, .module = *mod,
                    .pName = "main", .pSpecializationInfo = &si },
         .layout = p->layouts[v->kernel],
@@ -343,11 +342,9 @@ int vk_pipes_get(vk_pipes *p, const vk_variant *v, const vk_pipeline **out, gc_e
         return gc_errf(err, "vulkan: out of memory");
     }
     pl->variant = *v;
+    pl->desc = k;
     pl->layout = p->layouts[v->kernel];
     pl->dsl = *dsl;
-    pl->n_bind = k->n_bind;
-    pl->texel_mask = k->texel_mask;
-    pl->push_size = k->push_size;
     p->pipes[p->n_pipes++] = pl;
     p->built++;
     *out = pl;
@@ -388,12 +385,10 @@ static int grow_sets(vk_pipes *p, gc_err *err)
     return 0;
 }
 
-int vk_pipes_set(vk_pipes *p, const vk_pipeline *pl, const VkBuffer *bufs, const VkBufferView *views,
-                 VkDescriptorSet *out, gc_err *err)
+int vk_pipes_set(vk_pipes *p, const vk_pipeline *pl, const VkBuffer *bufs, VkDescriptorSet *out, gc_err *err)
 {
-    if (pl->texel_mask && !views) return gc_errf(err, "vulkan: a texel-buffer kernel needs buffer views");
     if ((p->n_sets + 1) * 2 > p->cap_sets && grow_sets(p, err)) return -1;
-    uint32_t n = pl->n_bind;
+    uint32_t n = pl->desc->n_bind;
     uint32_t j = (uint32_t)set_hash(pl->dsl, bufs, n) & (p->cap_sets - 1);
     for (; p->sets[j].set; j = (j + 1) & (p->cap_sets - 1)) {
         set_entry *e = &p->sets[j];
@@ -405,12 +400,10 @@ int vk_pipes_set(vk_pipes *p, const vk_pipeline *pl, const VkBuffer *bufs, const
         VkDescriptorPool *np = realloc(p->pools, (p->n_pools + 1) * sizeof *np);
         if (!np) return gc_errf(err, "vulkan: out of memory");
         p->pools = np;
-        VkDescriptorPoolSize ps[2] = {
-            { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = SETS_PER_POOL * VK_MAX_BINDINGS },
-            { .type = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, .descriptorCount = SETS_PER_POOL * VK_MAX_BINDINGS },
-        };
+        VkDescriptorPoolSize ps = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                    .descriptorCount = SETS_PER_POOL * VK_MAX_BINDINGS };
         VkDescriptorPoolCreateInfo pci = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
-                                           .maxSets = SETS_PER_POOL, .poolSizeCount = 2, .pPoolSizes = ps };
+                                           .maxSets = SETS_PER_POOL, .poolSizeCount = 1, .pPoolSizes = &ps };
         r = vkCreateDescriptorPool(dev, &pci, NULL, &p->pools[p->n_pools]);
         if (r != VK_SUCCESS) return gc_errf(err, "vulkan: vkCreateDescriptorPool: %s", vk_result_name(r));
         p->n_pools++;
@@ -430,11 +423,6 @@ int vk_pipes_set(vk_pipes *p, const vk_pipeline *pl, const VkBuffer *bufs, const
         w[i] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set,
                                        .dstBinding = i, .descriptorCount = 1,
                                        .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &bi[i] };
-        if (pl->texel_mask >> i & 1) {   /* the view of bufs[i]: one view per buffer, so bufs stay the key */
-            w[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
-            w[i].pBufferInfo = NULL;
-            w[i].pTexelBufferView = &views[i];
-        }
     }
     vkUpdateDescriptorSets(dev, n, w, 0, NULL);
     set_entry *e = &p->sets[j];

@@ -1,10 +1,11 @@
 /* vk_pipe.h: compute pipelines built from the embedded SPIR-V, the on-disk
  * pipeline cache, and descriptor sets.
  *
- * The kernel table (vk_pipe.c) describes every kernel once: shader, number of
- * storage-buffer bindings, push-constant size, number of specialization
- * constants. A pipeline is a kernel plus concrete specialization values (a
- * vk_variant from vk_kernels.h); each is built on first use and kept.
+ * The kernel table (vk_pipe.c) describes every kernel once: its name (also
+ * the profiler's), shader, bindings (kind, access, format), push-constant
+ * size and number of specialization constants. A pipeline is a kernel plus
+ * concrete specialization values and a required subgroup size (a vk_variant
+ * from vk_kernels.h); each is built on first use and kept.
  *
  * Descriptor sets bind whole buffers and are cached by their buffers, so a
  * forward pass that repeats the same ops every step allocates its sets once.
@@ -20,16 +21,41 @@
 #include "vk/vk_device.h"
 #include "vk/vk_kernels.h"
 
-#define VK_MAX_BINDINGS 9
+#define VK_MAX_BINDINGS 7
+
+/* One binding of a kernel. Every binding is a storage buffer (the kind is
+ * named so the table says it: uniform texel buffers were a CPU-device
+ * family, retired). access: 'r' read, 'w' written, 'b' both; the backend's
+ * barrier tracking reads it (a written binding that several dispatches of
+ * one op fill in disjoint ranges must be 'w'). format: the shader's view of
+ * the buffer, for documentation and the trace. */
+enum vk_bind_kind { VK_BIND_STORAGE };
+typedef struct vk_binding_desc {
+    const char *name;
+    enum vk_bind_kind kind;
+    char access;
+    const char *format;
+} vk_binding_desc;
+
+typedef struct vk_kernel_desc {
+    const char *name;           /* the profiler's name too */
+    const char *shader;
+    const char *shader_shmem;   /* used instead when spec[3] == 0 (no subgroup arithmetic) */
+    uint32_t n_bind;
+    vk_binding_desc bind[VK_MAX_BINDINGS];
+    uint32_t push_size;
+    uint32_t n_spec;
+} vk_kernel_desc;
+
+/* The table entry of kernel k (k < VK_K_COUNT). */
+const vk_kernel_desc *vk_kernel_info(enum vk_kernel k);
 
 typedef struct vk_pipeline {
     vk_variant variant;
+    const vk_kernel_desc *desc;
     VkPipeline pipe;
     VkPipelineLayout layout;     /* shared by all variants of a kernel */
     VkDescriptorSetLayout dsl;
-    uint32_t n_bind;
-    uint32_t push_size;
-    uint32_t texel_mask;         /* bindings that are uniform texel buffers */
 } vk_pipeline;
 
 typedef struct vk_pipes vk_pipes;
@@ -49,11 +75,8 @@ uint32_t vk_pipes_built(const vk_pipes *p);
  * lavapipe does, so this is the best hint there is). */
 bool vk_pipes_cache_warm(const vk_pipes *p);
 
-/* A descriptor set binding bufs[0..pl->n_bind) (whole buffers) for pl;
- * bindings in pl->texel_mask bind views[i], a view of bufs[i] (views may be
- * NULL when the mask is 0). */
-int vk_pipes_set(vk_pipes *p, const vk_pipeline *pl, const VkBuffer *bufs, const VkBufferView *views,
-                 VkDescriptorSet *out, gc_err *err);
+/* A descriptor set binding bufs[0..pl->desc->n_bind) (whole buffers) for pl. */
+int vk_pipes_set(vk_pipes *p, const vk_pipeline *pl, const VkBuffer *bufs, VkDescriptorSet *out, gc_err *err);
 
 /* The cache file of device c in directory dir: DIR/pipelines-VVVV-DDDD.bin
  * ("" when that does not fit). The file holds a 16-byte header (magic "GCPC",
