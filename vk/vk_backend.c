@@ -795,13 +795,6 @@ static void vb_rmsnorm(backend *be, be_tensor *dst, const be_tensor *src, const 
     norm_op(vb_of(be), dst, src, w, NULL, NULL, rows, cols, eps, 0, "rmsnorm");
 }
 
-static void vb_add_rmsnorm(backend *be, be_tensor *x, const be_tensor *o, const be_tensor *w, int rows, int cols, float eps)
-{
-    vk_backend *b = vb_of(be);
-    if (x == o) { fail(b, "vulkan backend: add_rmsnorm: x and o are the same tensor"); return; }
-    norm_op(b, x, o, w, NULL, NULL, rows, cols, eps, 1, "add_rmsnorm");
-}
-
 static void vb_add_rmsnorm_norm(backend *be, be_tensor *x, const be_tensor *o, const be_tensor *w, be_tensor *h,
                                 const be_tensor *w2, int rows, int cols, float eps)
 {
@@ -927,27 +920,6 @@ static void vb_matmul_geglu(backend *be, be_tensor *dst, const be_tensor *wg, co
     eltwise(b, &pc, &g->buf, &u->buf, &dst->buf, "rrw");
 }
 
-static void vb_rope(backend *be, be_tensor *x, int rows, int n_heads, int head_dim, int pos0, float freq_base,
-                    float pos_scale)
-{
-    vk_backend *b = vb_of(be);
-    if (!op_ok(b, "rope")) return;
-    if (rows <= 0 || n_heads <= 0 || head_dim <= 0 || head_dim % 2 || pos0 < 0 || !(freq_base > 0)) {
-        fail(b, "vulkan backend: rope: bad rows %d, heads %d, head_dim %d, pos0 %d or base %g", rows, n_heads,
-             head_dim, pos0, freq_base);
-        return;
-    }
-    uint64_t n = (uint64_t)rows * n_heads * head_dim;
-    if (!f32_ok(b, x, n, "rope", "x")) return;
-    vk_variant v = vk_choose(&b->kc, VK_K_ROPE, 0, b->kv_f16);
-    vk_pc_rope pc = { .rows = (uint32_t)rows, .n_heads = (uint32_t)n_heads, .head_dim = (uint32_t)head_dim,
-                      .pos0 = (uint32_t)pos0, .pos_scale = pos_scale, .log2_base = (float)log2((double)freq_base) };
-    uint32_t gx, gy;
-    grid_1d(b, (n / 2 + v.wg - 1) / v.wg, &gx, &gy);
-    vk_buf *bufs[] = { &x->buf };
-    dispatch(b, &v, bufs, "b", &pc, gx, gy, 1);
-}
-
 static bool kv_ok(vk_backend *b, int layer, int rows, int pos0, const char *op)
 {
     if (!b->kcache) { fail(b, "vulkan backend: %s: no KV cache (kv_cache was not called)", op); return false; }
@@ -959,23 +931,6 @@ static bool kv_ok(vk_backend *b, int layer, int rows, int pos0, const char *op)
         return false;
     }
     return true;
-}
-
-static void vb_kv_store(backend *be, int layer, const be_tensor *k, const be_tensor *v, int rows, int pos0)
-{
-    vk_backend *b = vb_of(be);
-    if (!op_ok(b, "kv_store") || !kv_ok(b, layer, rows, pos0, "kv_store")) return;
-    uint32_t row_elems = (uint32_t)(b->n_kv_head * b->head_dim);
-    if (!f32_ok(b, k, (uint64_t)rows * row_elems, "kv_store", "k") ||
-        !f32_ok(b, v, (uint64_t)rows * row_elems, "kv_store", "v"))
-        return;
-    vk_variant var = vk_choose(&b->kc, VK_K_KV_STORE, 0, b->kv_f16);
-    vk_pc_kv_store pc = { .rows = (uint32_t)rows, .row_elems = row_elems, .pos0 = (uint32_t)pos0,
-                          .slots = (uint32_t)b->slots[layer] };
-    uint32_t gx, gy;
-    grid_1d(b, ((uint64_t)rows * row_elems / 2 + var.wg - 1) / var.wg, &gx, &gy);
-    vk_buf *bufs[] = { (vk_buf *)&k->buf, (vk_buf *)&v->buf, &b->kcache[layer], &b->vcache[layer] };
-    dispatch(b, &var, bufs, "rrww", &pc, gx, gy, 1);
 }
 
 static void vb_qk_rope_store(backend *be, int layer, be_tensor *q, be_tensor *k, const be_tensor *v,
@@ -1308,12 +1263,9 @@ static const backend vk_ops = {
     .end_step = vb_end_step,
     .embed = vb_embed,
     .rmsnorm = vb_rmsnorm,
-    .add_rmsnorm = vb_add_rmsnorm,
     .add_rmsnorm_norm = vb_add_rmsnorm_norm,
     .matmul = vb_matmul,
     .matmul_geglu = vb_matmul_geglu,
-    .rope = vb_rope,
-    .kv_store = vb_kv_store,
     .attention = vb_attention,
     .qk_rope_store = vb_qk_rope_store,
     .copy = vb_copy,
