@@ -1,9 +1,13 @@
 /* backend.h: the small interface the Gemma forward pass (model/gemma.c) runs on.
  *
- * The forward pass is written once as a sequence of calls below. Two backends
- * implement them: the CPU reference (model/cpu_backend.c, plain scalar C, f32,
- * executes each op immediately) and Vulkan (vk/vk_backend.c, records each op as
- * a dispatch into one command buffer and submits once in end_step).
+ * The forward pass is written once as a sequence of calls below, and the ops
+ * are exactly the ones it calls: where it fuses steps into one op
+ * (add_rmsnorm_norm, qk_rope_store), the parts are not ops of their own.
+ * Three backends implement them: the plain-C reference (model/ref_backend.c,
+ * scalar C, f32, executes each op immediately), the native CPU backend (cpu/,
+ * SIMD kernels on a thread pool, also immediate) and Vulkan (vk/vk_backend.c,
+ * records each op as a dispatch into one command buffer and submits once in
+ * end_step).
  *
  * Rules every backend follows:
  *  - Ops are issued between begin_step() and end_step(). Results of an op are
@@ -29,8 +33,9 @@
  *  - Every accumulator, norm, softmax and tanh is f32.
  *  - Ops return nothing: a bad argument (sizes beyond a tensor, a position
  *    beyond the KV cache, an op outside a step) is remembered and reported by
- *    end_step, which then fails; later ops of that step are skipped. The CPU
- *    backend checks every bound, so tests of the forward pass catch misuse.
+ *    end_step, which then fails; later ops of that step are skipped. The host
+ *    backends (reference and CPU) check every bound, so tests of the forward
+ *    pass catch misuse.
  */
 #ifndef GC_BACKEND_H
 #define GC_BACKEND_H
