@@ -204,12 +204,6 @@ static void nb_rmsnorm(backend *be, be_tensor *dst, const be_tensor *src, const 
     norm_rows(nb_of(be), "rmsnorm", dst, src, w, rows, cols, eps, false);
 }
 
-static void nb_add_rmsnorm(backend *be, be_tensor *x, const be_tensor *o, const be_tensor *w, int rows, int cols,
-                           float eps)
-{
-    norm_rows(nb_of(be), "add_rmsnorm", x, o, w, rows, cols, eps, true);
-}
-
 static void nb_add_rmsnorm_norm(backend *be, be_tensor *x, const be_tensor *o, const be_tensor *w, be_tensor *h,
                                 const be_tensor *w2, int rows, int cols, float eps)
 {
@@ -534,12 +528,9 @@ static const backend native_ops = {
     .end_step = hb_end_step,
     .embed = hb_embed,
     .rmsnorm = nb_rmsnorm,
-    .add_rmsnorm = nb_add_rmsnorm,
     .add_rmsnorm_norm = nb_add_rmsnorm_norm,
     .matmul = nb_matmul,
     .matmul_geglu = nb_matmul_geglu,
-    .rope = hb_rope,
-    .kv_store = hb_kv_store,
     .qk_rope_store = hb_qk_rope_store,
     .attention = nb_attention,
     .copy = hb_copy,

@@ -1,9 +1,13 @@
 /* backend.h: the small interface the Gemma forward pass (model/gemma.c) runs on.
  *
- * The forward pass is written once as a sequence of calls below. Two backends
- * implement them: the CPU reference (model/cpu_backend.c, plain scalar C, f32,
- * executes each op immediately) and Vulkan (vk/vk_backend.c, records each op as
- * a dispatch into one command buffer and submits once in end_step).
+ * The forward pass is written once as a sequence of calls below, and the ops
+ * are exactly the ones it calls: where it fuses steps into one op
+ * (add_rmsnorm_norm, qk_rope_store), the parts are not ops of their own.
+ * Three backends implement them: the plain-C reference (model/ref_backend.c,
+ * scalar C, f32, executes each op immediately), the native CPU backend (cpu/,
+ * SIMD kernels on a thread pool, also immediate) and Vulkan (vk/vk_backend.c,
+ * records each op as a dispatch into one command buffer and submits once in
+ * end_step).
  *
  * Rules every backend follows:
  *  - Ops are issued between begin_step() and end_step(). Results of an op are
@@ -29,8 +33,9 @@
  *  - Every accumulator, norm, softmax and tanh is f32.
  *  - Ops return nothing: a bad argument (sizes beyond a tensor, a position
  *    beyond the KV cache, an op outside a step) is remembered and reported by
- *    end_step, which then fails; later ops of that step are skipped. The CPU
- *    backend checks every bound, so tests of the forward pass catch misuse.
+ *    end_step, which then fails; later ops of that step are skipped. The host
+ *    backends (reference and CPU) check every bound, so tests of the forward
+ *    pass catch misuse.
  */
 #ifndef GC_BACKEND_H
 #define GC_BACKEND_H
@@ -95,11 +100,8 @@ struct backend {
     /* dst[r][:] = src[r][:] / sqrt(mean(src[r]^2) + eps) * w[:], for r < rows. dst may be src. */
     void (*rmsnorm)(backend *be, be_tensor *dst, const be_tensor *src, const be_tensor *w,
                     int rows, int cols, float eps);
-    /* Gemma's post-norm residual: x[r][:] += rmsnorm(o[r][:]) * w[:]. */
-    void (*add_rmsnorm)(backend *be, be_tensor *x, const be_tensor *o, const be_tensor *w,
-                        int rows, int cols, float eps);
-    /* Fused: x[r][:] += rmsnorm(o[r][:]) * w[:], then h[r][:] = rmsnorm(x[r][:]) * w2[:]
-     * (a block's post-norm residual and the next norm in one pass). */
+    /* Gemma's post-norm residual and the next norm in one pass: x[r][:] += rmsnorm(o[r][:]) * w[:],
+     * then h[r][:] = rmsnorm(x[r][:]) * w2[:] (x, o and h three tensors). */
     void (*add_rmsnorm_norm)(backend *be, be_tensor *x, const be_tensor *o, const be_tensor *w,
                              be_tensor *h, const be_tensor *w2, int rows, int cols, float eps);
     /* dst[r][:] = W @ src[r][:] for r < rows; W is [n_out][n_in]. */
@@ -108,17 +110,12 @@ struct backend {
     /* dst[r][:] = gelu_tanh(Wgate @ src[r]) * (Wup @ src[r]); both weights [n_ff][n_in]. */
     void (*matmul_geglu)(backend *be, be_tensor *dst, const be_tensor *wgate, const be_tensor *wup,
                          const be_tensor *src, int rows, int n_in, int n_ff);
-    /* NEOX RoPE in place on x[r][h][:] for r < rows, h < n_heads; row r is at
-     * position pos0 + r, rotated as if at (pos0 + r) * pos_scale with base freq_base. */
-    void (*rope)(backend *be, be_tensor *x, int rows, int n_heads, int head_dim, int pos0,
-                 float freq_base, float pos_scale);
-    /* Writes k[r], v[r] ([n_kv_head][head_dim] each) to layer's cache at position pos0 + r
-     * (its slot; rows <= the layer's slots). */
-    void (*kv_store)(backend *be, int layer, const be_tensor *k, const be_tensor *v, int rows, int pos0);
-    /* Fused attention input for rows at pos0..: each head of q ([rows][n_head][head_dim])
-     * and of k ([rows][n_kv_head][head_dim]) is RMS-normed by qn / kn (when not NULL, both or
-     * neither), then NEOX-rotated as rope() does, both in place; then k and v go to the
-     * layer's cache at pos0.. as kv_store() does. */
+    /* Attention input for rows at pos0..: each head of q ([rows][n_head][head_dim]) and
+     * of k ([rows][n_kv_head][head_dim]) is RMS-normed by qn / kn (when not NULL, both or
+     * neither), then NEOX-rotated (dimension i pairs with i + head_dim/2), both in place:
+     * row r as if at position (pos0 + r) * pos_scale with base freq_base. Then k[r] and
+     * v[r] are written to the layer's cache at position pos0 + r (its slot; rows <= the
+     * layer's slots). */
     void (*qk_rope_store)(backend *be, int layer, be_tensor *q, be_tensor *k, const be_tensor *v,
                           const be_tensor *qn, const be_tensor *kn, int rows, int n_head, int pos0,
                           float freq_base, float pos_scale, float eps);

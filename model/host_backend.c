@@ -406,18 +406,19 @@ void hb_embed(backend *be, be_tensor *dst, const be_tensor *table, const int32_t
     }
 }
 
-/* NEOX layout: dimension i pairs with i + head_dim/2 (not 2i with 2i+1);
- * angles in double. */
-void hb_rope(backend *be, be_tensor *x, int rows, int n_heads, int head_dim, int pos0, float freq_base,
-                    float pos_scale)
+/* qk_rope_store's rotation of x ([rows][n_heads][head_dim], in place; what
+ * names the tensor). NEOX layout: dimension i pairs with i + head_dim/2 (not
+ * 2i with 2i+1); angles in double. */
+static void rope(backend *be, be_tensor *x, const char *what, int rows, int n_heads, int head_dim, int pos0,
+                 float freq_base, float pos_scale)
 {
     host_backend *hb = hb_of(be);
-    if (!hb_op_ok(hb, "rope") || !hb_dims_ok(hb, "rope", rows, n_heads, head_dim)) return;
+    if (!hb_op_ok(hb, "qk_rope_store") || !hb_dims_ok(hb, "qk_rope_store", rows, n_heads, head_dim)) return;
     if (head_dim % 2 || pos0 < 0 || !(freq_base > 0)) {
-        hb_fail(hb, "rope: bad head_dim %d, pos0 %d or base %g", head_dim, pos0, freq_base);
+        hb_fail(hb, "qk_rope_store: bad head_dim %d, pos0 %d or base %g", head_dim, pos0, freq_base);
         return;
     }
-    float *xf = hb_f32_out(hb, x, (uint64_t)rows * n_heads * head_dim, "rope", "x"); // [rows][n_heads][head_dim]
+    float *xf = hb_f32_out(hb, x, (uint64_t)rows * n_heads * head_dim, "qk_rope_store", what);
     if (!xf) return;
     int half = head_dim / 2;
     for (int r = 0; r < rows; r++) {
@@ -435,14 +436,14 @@ void hb_rope(backend *be, be_tensor *x, int rows, int n_heads, int head_dim, int
     }
 }
 
-void hb_kv_store(backend *be, int layer, const be_tensor *k, const be_tensor *v, int rows, int pos0)
+/* qk_rope_store's cache write: k[r], v[r] to layer's slot of position pos0 + r. */
+static void kv_store(backend *be, int layer, const be_tensor *k, const be_tensor *v, int rows, int pos0)
 {
     host_backend *hb = hb_of(be);
-    if (!hb_op_ok(hb, "kv_store") || !hb_dims_ok(hb, "kv_store", rows, 1, 1) ||
-        !hb_cache_pos_ok(hb, "kv_store", layer, rows, pos0)) return;
+    if (!hb_op_ok(hb, "qk_rope_store") || !hb_cache_pos_ok(hb, "qk_rope_store", layer, rows, pos0)) return;
     uint64_t row = (uint64_t)hb->n_kv_head * hb->head_dim;
-    const float *kf = hb_f32_in(hb, k, rows * row, "kv_store", "k"); // [rows][n_kv_head][head_dim]
-    const float *vf = hb_f32_in(hb, v, rows * row, "kv_store", "v"); // [rows][n_kv_head][head_dim]
+    const float *kf = hb_f32_in(hb, k, rows * row, "qk_rope_store", "k"); // [rows][n_kv_head][head_dim]
+    const float *vf = hb_f32_in(hb, v, rows * row, "qk_rope_store", "v"); // [rows][n_kv_head][head_dim]
     if (!kf || !vf) return;
     for (int r = 0; r < rows; r++) {   /* row by row: a ring wraps */
         memcpy(hb->k_cache + hb_cache_index(hb, layer, pos0 + r), kf + r * row, row * sizeof(float));
@@ -465,9 +466,9 @@ void hb_qk_rope_store(backend *be, int layer, be_tensor *q, be_tensor *k, const 
         be->rmsnorm(be, q, q, qn, rows * n_head, D, eps);
         be->rmsnorm(be, k, k, kn, rows * HKV, D, eps);
     }
-    hb_rope(be, q, rows, n_head, D, pos0, freq_base, pos_scale);
-    hb_rope(be, k, rows, HKV, D, pos0, freq_base, pos_scale);
-    hb_kv_store(be, layer, k, v, rows, pos0);
+    rope(be, q, "q", rows, n_head, D, pos0, freq_base, pos_scale);
+    rope(be, k, "k", rows, HKV, D, pos0, freq_base, pos_scale);
+    kv_store(be, layer, k, v, rows, pos0);
 }
 
 void hb_copy(backend *be, be_tensor *dst, uint64_t dst_off, const be_tensor *src, uint64_t src_off,

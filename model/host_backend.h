@@ -78,9 +78,8 @@ static inline host_backend *hb_of(backend *be) { return (host_backend *)be; }
 void hb_init(host_backend *hb, const backend *ops, const char *tag,
              uint64_t (*argmax_capped)(const float *, uint64_t, float));
 /* The shared ops (backend.h states what each does). weight keeps matrices in
- * the mapping and converts 1-D weights to f32; rope works in double; the
- * fused qk_rope_store runs the backend's own rmsnorm, then rope, then
- * kv_store. A backend may wrap weight and kv_cache to add its own data. */
+ * the mapping and converts 1-D weights to f32; qk_rope_store runs the
+ * backend's own rmsnorm, then rotates in double, then writes the cache. A backend may wrap weight and kv_cache to add its own data. */
 int hb_weight(backend *be, const gguf_tensor *gt, be_tensor **out, gc_err *err);
 int hb_activation(backend *be, uint64_t n, const char *name, be_tensor **out, gc_err *err);
 int hb_kv_cache(backend *be, int n_layer, int n_ctx, const int *slots, int n_kv_head, int head_dim, gc_err *err);
@@ -94,9 +93,6 @@ int hb_begin_step(backend *be, gc_err *err);
 int hb_end_step(backend *be, gc_err *err);
 void hb_embed(backend *be, be_tensor *dst, const be_tensor *table, const int32_t *tokens, int n, int n_embd,
               float scale);
-void hb_rope(backend *be, be_tensor *x, int rows, int n_heads, int head_dim, int pos0, float freq_base,
-             float pos_scale);
-void hb_kv_store(backend *be, int layer, const be_tensor *k, const be_tensor *v, int rows, int pos0);
 void hb_qk_rope_store(backend *be, int layer, be_tensor *q, be_tensor *k, const be_tensor *v, const be_tensor *qn,
                       const be_tensor *kn, int rows, int n_head, int pos0, float freq_base, float pos_scale,
                       float eps);

@@ -139,17 +139,11 @@ static void ref_rmsnorm(backend *be, be_tensor *dst, const be_tensor *src, const
     norm_rows(hb_of(be), "rmsnorm", dst, src, w, rows, cols, eps, false);
 }
 
-static void ref_add_rmsnorm(backend *be, be_tensor *x, const be_tensor *o, const be_tensor *w,
-                            int rows, int cols, float eps)
-{
-    norm_rows(hb_of(be), "add_rmsnorm", x, o, w, rows, cols, eps, true);
-}
-
-/* The reference for the fused op: the two ops it fuses, one after the other. */
+/* The reference for the fused op: its two norms, one after the other. */
 static void ref_add_rmsnorm_norm(backend *be, be_tensor *x, const be_tensor *o, const be_tensor *w,
                                  be_tensor *h, const be_tensor *w2, int rows, int cols, float eps)
 {
-    ref_add_rmsnorm(be, x, o, w, rows, cols, eps);
+    norm_rows(hb_of(be), "add_rmsnorm_norm", x, o, w, rows, cols, eps, true);
     if (h == x || h == o) { hb_fail(hb_of(be), "add_rmsnorm_norm: h is x or o"); return; }
     ref_rmsnorm(be, h, x, w2, rows, cols, eps);
 }
@@ -263,12 +257,9 @@ static const backend ref_ops = {
     .end_step = hb_end_step,
     .embed = hb_embed,
     .rmsnorm = ref_rmsnorm,
-    .add_rmsnorm = ref_add_rmsnorm,
     .add_rmsnorm_norm = ref_add_rmsnorm_norm,
     .matmul = ref_matmul,
     .matmul_geglu = ref_matmul_geglu,
-    .rope = hb_rope,
-    .kv_store = hb_kv_store,
     .qk_rope_store = hb_qk_rope_store,
     .attention = ref_attention,
     .copy = hb_copy,

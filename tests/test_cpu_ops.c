@@ -78,6 +78,16 @@ static void test_embed(void)
     CHECK_CONTAINS(err.msg, "token id 7");
 }
 
+/* rmsnorm(x[r]) * w for each of rows rows, in double. */
+static void rmsnorm_ref(double *out, const float *x, const float *w, int rows, int cols)
+{
+    for (int r = 0; r < rows; r++) {
+        double ss = 0;
+        for (int j = 0; j < cols; j++) ss += (double)x[r * cols + j] * x[r * cols + j];
+        for (int j = 0; j < cols; j++) out[r * cols + j] = x[r * cols + j] / sqrt(ss / cols + 1e-6) * w[j];
+    }
+}
+
 static void test_rmsnorm(void)
 {
     enum { R = 3, C = 40 };
@@ -92,11 +102,7 @@ static void test_rmsnorm(void)
     be->read(be, td, 0, R * C, out);
     CHECK(be->end_step(be, &err) == 0, "%s", err.msg);
     double ref[R * C];
-    for (int r = 0; r < R; r++) {
-        double ss = 0;
-        for (int j = 0; j < C; j++) ss += (double)x[r * C + j] * x[r * C + j];
-        for (int j = 0; j < C; j++) ref[r * C + j] = x[r * C + j] / sqrt(ss / C + 1e-6) * w[j];
-    }
+    rmsnorm_ref(ref, x, w, R, C);
     CHECK(max_rel(out, ref, R * C) < 1e-6, "rmsnorm rel %g", max_rel(out, ref, R * C));
 
     /* In place (dst == src) gives the same result. */
@@ -106,30 +112,39 @@ static void test_rmsnorm(void)
     CHECK(be->end_step(be, &err) == 0, "%s", err.msg);
     CHECK(max_rel(out, ref, R * C) < 1e-6, "in-place rmsnorm rel %g", max_rel(out, ref, R * C));
 
-    /* add_rmsnorm: x += rmsnorm(o) * w (x now holds the normed values).
-     * The sum can cancel to near zero, where an error relative to the result
-     * means nothing: each float sum is only exact to ~2^-24 of its operands,
-     * so the error is measured against the size of the two terms. */
+    /* add_rmsnorm_norm: x += rmsnorm(o) * w (x now holds the normed values),
+     * then h = rmsnorm(x) * w2. The sum can cancel to near zero, where an
+     * error relative to the result means nothing: each float sum is only
+     * exact to ~2^-24 of its operands, so x's error is measured against the
+     * size of the two terms. */
     double worst = 0;
-    double term[R * C];
-    for (int r = 0; r < R; r++) {
-        double ss = 0;
-        for (int j = 0; j < C; j++) ss += (double)o[r * C + j] * o[r * C + j];
-        for (int j = 0; j < C; j++) {
-            double n = o[r * C + j] / sqrt(ss / C + 1e-6) * w[j];
-            term[r * C + j] = fabs(ref[r * C + j]) + fabs(n);
-            ref[r * C + j] += n;
-        }
+    double term[R * C], normed_o[R * C];
+    rmsnorm_ref(normed_o, o, w, R, C);
+    for (int i = 0; i < R * C; i++) {
+        term[i] = fabs(ref[i]) + fabs(normed_o[i]);
+        ref[i] += normed_o[i];
     }
+    float w2[C], h[R * C];
+    rand_fill(w2, C, 1.5f);
+    be_tensor *tw2 = act(C, w2), *th = act(R * C, NULL);
     be->begin_step(be, &err);
-    be->add_rmsnorm(be, tx, to, tw, R, C, 1e-6f);
+    be->add_rmsnorm_norm(be, tx, to, tw, th, tw2, R, C, 1e-6f);
     be->read(be, tx, 0, R * C, out);
+    be->read(be, th, 0, R * C, h);
     CHECK(be->end_step(be, &err) == 0, "%s", err.msg);
     for (int i = 0; i < R * C; i++) {
         double d = fabs(out[i] - ref[i]) / (term[i] + 1e-2);
         if (isnan(out[i]) || d > worst) worst = isnan(out[i]) ? INFINITY : d;
     }
-    CHECK(worst < 1e-6, "add_rmsnorm error %g of the summed terms", worst);
+    CHECK(worst < 1e-6, "add_rmsnorm_norm x error %g of the summed terms", worst);
+    rmsnorm_ref(ref, out, w2, R, C);   /* h: the norm of the x the backend holds now */
+    CHECK(max_rel(h, ref, R * C) < 1e-6, "add_rmsnorm_norm h rel %g", max_rel(h, ref, R * C));
+
+    /* h must be a third tensor. */
+    be->begin_step(be, &err);
+    be->add_rmsnorm_norm(be, tx, to, tw, tx, tw2, R, C, 1e-6f);
+    CHECK(be->end_step(be, &err) != 0, "h == x accepted");
+    CHECK_CONTAINS(err.msg, "h is x or o");
 
     /* A weight shorter than cols fails the step. */
     be->begin_step(be, &err);
@@ -268,36 +283,54 @@ static void test_geglu(void)
     CHECK(max_rel(out, ref, R * NFF) < 1e-5, "geglu rel %g", max_rel(out, ref, R * NFF));
 }
 
+/* NEOX RoPE of x ([rows][heads][D]) at positions pos0.. * pscale, in double. */
+static void rope_ref(double *out, const float *x, int rows, int heads, int D, int pos0, float base, float pscale)
+{
+    for (int r = 0; r < rows; r++)
+        for (int h = 0; h < heads; h++)
+            for (int i = 0; i < D / 2; i++) {
+                const float *v = x + (r * heads + h) * D;
+                double th = (pos0 + r) * pscale * pow(base, -2.0 * i / D);
+                out[(r * heads + h) * D + i] = v[i] * cos(th) - v[i + D / 2] * sin(th);
+                out[(r * heads + h) * D + i + D / 2] = v[i] * sin(th) + v[i + D / 2] * cos(th);
+            }
+}
+
+/* qk_rope_store without head norms: q (H heads) and k (KV heads) rotated in
+ * place, then k and v in the cache at their positions. */
 static void test_rope(void)
 {
-    enum { R = 3, H = 2, D = 8 };
-    float x[R * H * D], out[R * H * D];
-    rand_fill(x, R * H * D, 1);
+    enum { R = 3, H = 2, KV = 1, D = 8, NCTX = 16 };
+    gc_err err = {0};
+    CHECK(be->kv_cache(be, 1, NCTX, NULL, KV, D, &err) == 0, "%s", err.msg);
+    float q[R * H * D], k[R * KV * D], v[R * KV * D], qo[R * H * D], ko[R * KV * D];
+    rand_fill(q, R * H * D, 1);
+    rand_fill(k, R * KV * D, 1);
+    rand_fill(v, R * KV * D, 1);
     const int pos0 = 5;
     const float base = 10000.0f, pscale = 0.125f;
-    be_tensor *t = act(R * H * D, x);
-    gc_err err = {0};
+    be_tensor *tq = act(R * H * D, q), *tk = act(R * KV * D, k), *tv = act(R * KV * D, v);
     be->begin_step(be, &err);
-    be->rope(be, t, R, H, D, pos0, base, pscale);
-    be->read(be, t, 0, R * H * D, out);
+    be->qk_rope_store(be, 0, tq, tk, tv, NULL, NULL, R, H, pos0, base, pscale, 1e-6f);
+    be->read(be, tq, 0, R * H * D, qo);
+    be->read(be, tk, 0, R * KV * D, ko);
     CHECK(be->end_step(be, &err) == 0, "%s", err.msg);
     double ref[R * H * D];
-    for (int r = 0; r < R; r++)
-        for (int h = 0; h < H; h++)
-            for (int i = 0; i < D / 2; i++) {
-                const float *v = x + (r * H + h) * D;
-                double th = (pos0 + r) * pscale * pow(base, -2.0 * i / D);
-                ref[(r * H + h) * D + i] = v[i] * cos(th) - v[i + D / 2] * sin(th);
-                ref[(r * H + h) * D + i + D / 2] = v[i] * sin(th) + v[i + D / 2] * cos(th);
-            }
-    CHECK(max_rel(out, ref, R * H * D) < 1e-5, "rope rel %g", max_rel(out, ref, R * H * D));
+    rope_ref(ref, q, R, H, D, pos0, base, pscale);
+    CHECK(max_rel(qo, ref, R * H * D) < 1e-5, "rope q rel %g", max_rel(qo, ref, R * H * D));
+    rope_ref(ref, k, R, KV, D, pos0, base, pscale);
+    CHECK(max_rel(ko, ref, R * KV * D) < 1e-5, "rope k rel %g", max_rel(ko, ref, R * KV * D));
+    float kc[R * KV * D], vc[R * KV * D];
+    CHECK(be->kv_read(be, 0, pos0, R, kc, vc, &err) == 0, "%s", err.msg);
+    CHECK(memcmp(kc, ko, sizeof kc) == 0, "cached k is not the rotated k");
+    CHECK(memcmp(vc, v, sizeof vc) == 0, "cached v is not v");
 
     /* NEOX pairing: a unit vector in dimension 0 at position 1 (scale 1)
      * rotates into dimension D/2 by exactly 1 radian; nothing else moves. */
     float e[D] = { 1 }, o[D];
-    be_tensor *te = act(D, e);
+    be_tensor *te = act(D, e), *tz = act(D, NULL), *tz2 = act(D, NULL);
     be->begin_step(be, &err);
-    be->rope(be, te, 1, 1, D, 1, base, 1.0f);
+    be->qk_rope_store(be, 0, te, tz, tz2, NULL, NULL, 1, 1, 1, base, 1.0f, 1e-6f);
     be->read(be, te, 0, D, o);
     CHECK(be->end_step(be, &err) == 0, "%s", err.msg);
     CHECK_NEAR(o[0], cos(1.0), 1e-6);
@@ -342,17 +375,17 @@ static void test_attention(void)
     rand_fill(K, N * KV * D, 2);
     rand_fill(V, N * KV * D, 1);
     rand_fill(q, N * H * D, 2);
-    be_tensor *tk = act(N * KV * D, K), *tv = act(N * KV * D, V), *tq = act(N * H * D, q), *to = act(N * H * D, NULL);
+    be_tensor *tq = act(N * H * D, q), *to = act(N * H * D, NULL);
     struct { float cap; int window; } cases[] = { { 0, 0 }, { 1.0f, 0 }, { 0, 3 }, { 2.0f, 5 }, { 50.0f, 1 } };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         be_attn_params p = { .n_head = H, .n_kv_head = KV, .head_dim = D, .scale = 1 / sqrtf(D),
                              .softcap = cases[c].cap, .window = cases[c].window };
-        /* Store on layer 1 in two chunks, then attend with all rows at once
-         * and in two chunks (prefill continuing at pos0 = 12). */
+        /* Fill layer 1's cache, then attend with all rows at once and in
+         * two chunks (prefill continuing at pos0 = 12). */
         double ref[N * H * D];
         attn_ref(ref, q, K, V, N, 0, H, KV, D, p.scale, p.softcap, p.window);
+        CHECK(be->kv_write(be, 1, 0, N, K, V, &err) == 0, "%s", err.msg);
         be->begin_step(be, &err);
-        be->kv_store(be, 1, tk, tv, N, 0);
         be->attention(be, to, tq, 1, N, 0, &p);
         be->read(be, to, 0, N * H * D, out);
         CHECK(be->end_step(be, &err) == 0, "%s", err.msg);
@@ -374,10 +407,9 @@ static void test_attention(void)
     for (int t = 0; t < N; t++)
         for (int g = 0; g < KV; g++)
             for (int j = 0; j < D; j++) vc[(t * KV + g) * D + j] = (float)(g + 1);
-    be_tensor *tvc = act(N * KV * D, vc);
     be_attn_params p = { .n_head = H, .n_kv_head = KV, .head_dim = D, .scale = 0.3f };
+    CHECK(be->kv_write(be, 0, 0, N, K, vc, &err) == 0, "%s", err.msg);
     be->begin_step(be, &err);
-    be->kv_store(be, 0, tk, tvc, N, 0);
     be->attention(be, to, tq, 0, N, 0, &p);
     be->read(be, to, 0, N * H * D, out);
     CHECK(be->end_step(be, &err) == 0, "%s", err.msg);
@@ -388,8 +420,8 @@ static void test_attention(void)
      * output is exactly its V row (a capped-then-masked key must get weight 0). */
     p.softcap = 0.5f;
     p.window = 1;
+    CHECK(be->kv_write(be, 0, 0, N, K, V, &err) == 0, "%s", err.msg);
     be->begin_step(be, &err);
-    be->kv_store(be, 0, tk, tv, N, 0);
     be->attention(be, to, tq, 0, N, 0, &p);
     be->read(be, to, 0, N * H * D, out);
     CHECK(be->end_step(be, &err) == 0, "%s", err.msg);

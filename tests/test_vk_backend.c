@@ -191,9 +191,10 @@ static void test_misuse(void)
     v->embed(v, x, w, &tok, 1, 32, 1.0f);
     CHECK(v->end_step(v, &e) != 0, "token out of range accepted");
     CHECK_CONTAINS(e.msg, "token 9");
+    be_tensor *kk = vt_act(v, 32, NULL), *vv = vt_act(v, 32, NULL);
     CHECK(v->begin_step(v, &e) == 0, "%s", e.msg);
-    v->kv_store(v, 0, x, x, 1, 0);
-    CHECK(v->end_step(v, &e) != 0, "kv_store without a cache accepted");
+    v->qk_rope_store(v, 0, x, kk, vv, NULL, NULL, 1, 1, 0, 10000.0f, 1.0f, 1e-6f);
+    CHECK(v->end_step(v, &e) != 0, "qk_rope_store without a cache accepted");
     CHECK_CONTAINS(e.msg, "kv_cache");
     v->matmul(v, d, w, x, 1, 32, 8);
     CHECK(v->begin_step(v, &e) == 0, "%s", e.msg);

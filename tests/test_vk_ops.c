@@ -10,9 +10,9 @@
  *       (matvec_dp, quantized types)            8-bit blocks, which quant_x
  *       then reproduces exactly: the integer sums are exact)
  *   embed                                 1e-6  (exact products)
- *   rmsnorm, add_rmsnorm, softcap, copy   1e-5
- *   rope, positions < 1000                1e-5  (also qk_rope_store's q and k)
- *   rope, positions ~ 10000               5e-5  (the angle is an f32 product
+ *   rmsnorm, add_rmsnorm_norm, softcap    1e-5  (copy too)
+ *   rope (qk_rope_store), pos < 1000      1e-5  (q, k and the K it caches)
+ *   rope (qk_rope_store), pos ~ 10000     5e-5  (the angle is an f32 product
  *       pos * base^(-2i/d), as in llama.cpp; the reference uses double)
  *   attention, f32 KV cache               2e-5  (also over a cache qk_rope_store filled)
  *   attention, f16 KV cache               4e-3  (K and V rounded to f16:
@@ -228,14 +228,12 @@ static void test_norms(void)
         end2("rmsnorm");
         double e = compare(td.c, td.v, n);
         CHECK(e <= 1e-5, "rmsnorm %dx%d: rel err %.3g", rows, cols, e);
-        begin2();   /* in place, then the residual form */
+        begin2();   /* in place */
         cpu->rmsnorm(cpu, tx.c, tx.c, wt.c, rows, cols, 1e-6f);
         vk->rmsnorm(vk, tx.v, tx.v, wt.v, rows, cols, 1e-6f);
-        cpu->add_rmsnorm(cpu, tx.c, to.c, wt.c, rows, cols, 1e-6f);
-        vk->add_rmsnorm(vk, tx.v, to.v, wt.v, rows, cols, 1e-6f);
-        end2("add_rmsnorm");
+        end2("rmsnorm in place");
         e = compare(tx.c, tx.v, n);
-        CHECK(e <= 1e-5, "rmsnorm in place + add_rmsnorm %dx%d: rel err %.3g", rows, cols, e);
+        CHECK(e <= 1e-5, "rmsnorm in place %dx%d: rel err %.3g", rows, cols, e);
         float *w2 = malloc(cols * 4);   /* the fused residual + next norm */
         vt_rand(w2, cols, 2);
         pair wt2 = weight2("norm2", GT_F32, cols, 1, 1, w2), th = act2(n, NULL);
@@ -252,25 +250,54 @@ static void test_norms(void)
     vt_no_validation_messages();
 }
 
+/* RoPE alone (qk_rope_store without head norms, k with as many heads as q)
+ * at small and large positions: q and k after it, and the f32 cache's K and
+ * V slots it wrote. */
 static void test_rope(void)
 {
     const struct { int rows, heads, hd, pos0; float base, scale; } cases[] = {
         { 1, 4, 256, 0, 10000.0f, 1.0f }, { 5, 3, 64, 7, 10000.0f, 1.0f },
         { 3, 2, 128, 9000, 1e6f, 0.125f }, { 2, 1, 16, 3, 10000.0f, 1.0f },
     };
-    for (int ci = 0; ci < 4; ci++) {
-        uint64_t n = (uint64_t)cases[ci].rows * cases[ci].heads * cases[ci].hd;
-        float *x = malloc(n * 4);
-        vt_rand(x, n, 2);
-        pair t = act2(n, x);
-        begin2();
-        cpu->rope(cpu, t.c, cases[ci].rows, cases[ci].heads, cases[ci].hd, cases[ci].pos0, cases[ci].base, cases[ci].scale);
-        vk->rope(vk, t.v, cases[ci].rows, cases[ci].heads, cases[ci].hd, cases[ci].pos0, cases[ci].base, cases[ci].scale);
-        end2("rope");
-        double e = compare(t.c, t.v, n), bound = cases[ci].pos0 < 1000 ? 1e-5 : 5e-5;
-        CHECK(e <= bound, "rope case %d (pos0 %d): rel err %.3g", ci, cases[ci].pos0, e);
-        free(x);
+    vk_backend_opts o = vt_opts();
+    o.kv_bits = 32;
+    backend *c = vt_cpu(), *v = vt_backend(&o);
+    for (int ci = 0; c && v && ci < 4; ci++) {
+        int rows = cases[ci].rows, heads = cases[ci].heads, hd = cases[ci].hd, pos0 = cases[ci].pos0;
+        gc_err e = {0};
+        CHECK(c->kv_cache(c, 1, pos0 + rows, NULL, heads, hd, &e) == 0, "%s", e.msg);
+        CHECK(v->kv_cache(v, 1, pos0 + rows, NULL, heads, hd, &e) == 0, "%s", e.msg);
+        uint64_t n = (uint64_t)rows * heads * hd;
+        float *q = malloc(n * 4), *k = malloc(n * 4), *val = malloc(n * 4);
+        vt_rand(q, n, 2);
+        vt_rand(k, n, 2);
+        vt_rand(val, n, 1);
+        be_tensor *qc = vt_act(c, n, q), *kc = vt_act(c, n, k), *vc = vt_act(c, n, val);
+        be_tensor *qv = vt_act(v, n, q), *kv = vt_act(v, n, k), *vv = vt_act(v, n, val);
+        CHECK(c->begin_step(c, &e) == 0 && v->begin_step(v, &e) == 0, "%s", e.msg);
+        c->qk_rope_store(c, 0, qc, kc, vc, NULL, NULL, rows, heads, pos0, cases[ci].base, cases[ci].scale, 1e-6f);
+        v->qk_rope_store(v, 0, qv, kv, vv, NULL, NULL, rows, heads, pos0, cases[ci].base, cases[ci].scale, 1e-6f);
+        CHECK(c->end_step(c, &e) == 0, "rope case %d: cpu: %s", ci, e.msg);
+        CHECK(v->end_step(v, &e) == 0, "rope case %d: vulkan: %s", ci, e.msg);
+        double bound = pos0 < 1000 ? 1e-5 : 5e-5;
+        float *a = malloc(n * 4), *b = malloc(n * 4), *av = malloc(n * 4), *bv = malloc(n * 4);
+        vt_fetch(c, qc, n, a);
+        vt_fetch(v, qv, n, b);
+        double err = test_rel_l2(b, a, n);
+        CHECK(err <= bound, "rope case %d (pos0 %d): q rel err %.3g", ci, pos0, err);
+        vt_fetch(c, kc, n, a);
+        vt_fetch(v, kv, n, b);
+        err = test_rel_l2(b, a, n);
+        CHECK(err <= bound, "rope case %d (pos0 %d): k rel err %.3g", ci, pos0, err);
+        CHECK(c->kv_read(c, 0, pos0, rows, a, av, &e) == 0, "%s", e.msg);
+        CHECK(v->kv_read(v, 0, pos0, rows, b, bv, &e) == 0, "%s", e.msg);
+        err = test_rel_l2(b, a, n);
+        CHECK(err <= bound, "rope case %d (pos0 %d): cached k rel err %.3g", ci, pos0, err);
+        CHECK(!memcmp(av, val, n * 4) && !memcmp(bv, val, n * 4), "rope case %d: cached v is not v", ci);
+        free(q); free(k); free(val); free(a); free(b); free(av); free(bv);
     }
+    if (v) v->destroy(v);
+    if (c) c->destroy(c);
     vt_no_validation_messages();
 }
 
@@ -373,10 +400,11 @@ static void attention_case(backend *v, double bound, int n_head, int n_kv, int h
         be_tensor *ts[2][4] = { { qc, kc, vc, oc }, { qv, kv, vv, ov } };
         for (int i = 0; i < 2; i++) {
             backend *be = bes[i];
-            /* rows of this step moved to the front (q/k/v at offset 0) */
+            /* rows of this step moved to the front (q/k/v at offset 0); pos_scale 0 makes
+             * every RoPE angle 0, so k and v go to the cache as they are */
             be_tensor *q1 = vt_act(be, qn, q + qo), *k1 = vt_act(be, kn, k + ko), *v1 = vt_act(be, kn, val + ko);
             CHECK(be->begin_step(be, &e) == 0, "%s", e.msg);
-            be->kv_store(be, layer, k1, v1, counts[s], starts[s]);
+            be->qk_rope_store(be, layer, q1, k1, v1, NULL, NULL, counts[s], n_head, starts[s], 10000.0f, 0.0f, 1e-6f);
             be->attention(be, ts[i][3], q1, layer, counts[s], starts[s], &p);
             be->read(be, ts[i][3], 0, qn, i ? b : a);
             CHECK(be->end_step(be, &e) == 0, "%s step %d: %s", what, s, e.msg);
