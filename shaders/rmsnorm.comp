@@ -1,8 +1,8 @@
 #version 450
 // rmsnorm.comp: one workgroup per row.
 //   mode 0: dst[r] = src[r] / sqrt(mean(src[r]^2) + eps) * w     (dst may be src)
-//   mode 1: dst[r] += src[r] / sqrt(mean(src[r]^2) + eps) * w    (Gemma's post-norm residual)
-//   mode 2: mode 1, then h[r] = dst[r] / sqrt(mean(dst[r]^2) + eps) * w2   (and the next norm)
+//   mode 1: dst[r] += src[r] / sqrt(mean(src[r]^2) + eps) * w    (Gemma's post-norm residual),
+//           then h[r] = dst[r] / sqrt(mean(dst[r]^2) + eps) * w2 (the next norm)
 // Sums of squares are accumulated in f32 per invocation, then tree-reduced.
 
 layout(local_size_x_id = 0) in;
@@ -11,8 +11,8 @@ layout(constant_id = 0) const uint WG = 64;
 layout(binding = 0) readonly buffer S { float src[]; };   // [rows][cols]
 layout(binding = 1) readonly buffer W { float w[]; };     // [cols]
 layout(binding = 2) buffer D { float dst[]; };            // [rows][cols]
-layout(binding = 3) readonly buffer W2 { float w2[]; };   // mode 2: [cols]
-layout(binding = 4) writeonly buffer H { float h[]; };    // mode 2: [rows][cols]
+layout(binding = 3) readonly buffer W2 { float w2[]; };   // mode 1: [cols]
+layout(binding = 4) writeonly buffer H { float h[]; };    // mode 1: [rows][cols]
 
 layout(push_constant) uniform PC {   // vk_pc_rmsnorm
     uint cols, rows, src_off, dst_off;
@@ -56,7 +56,7 @@ void main()
             ss2 += x * x;
         }
     }
-    if (pc.mode == 2u) {   // each invocation rereads only the values it wrote itself
+    if (pc.mode == 1u) {   // each invocation rereads only the values it wrote itself
         float inv2 = 1.0 / sqrt(row_sum(ss2) / float(pc.cols) + pc.eps);
         for (uint i = t; i < pc.cols; i += WG) h[db + i] = dst[db + i] * inv2 * w2[i];
     }

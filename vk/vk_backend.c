@@ -670,22 +670,23 @@ static void vb_embed(backend *be, be_tensor *dst, const be_tensor *table, const 
     }
 }
 
-/* mode 0: dst = rmsnorm(src) * w; 1: dst += rmsnorm(src) * w; 2: mode 1, then
- * h = rmsnorm(dst) * w2. */
+/* h == NULL: dst = rmsnorm(src) * w (rmsnorm.comp's mode 0); else
+ * dst += rmsnorm(src) * w, then h = rmsnorm(dst) * w2 (mode 1). */
 static void norm_op(vk_backend *b, be_tensor *dst, const be_tensor *src, const be_tensor *w, be_tensor *h,
-                    const be_tensor *w2, int rows, int cols, float eps, uint32_t mode, const char *op)
+                    const be_tensor *w2, int rows, int cols, float eps, const char *op)
 {
+    uint32_t mode = h != NULL;
     if (!op_ok(b, op)) return;
     if (rows <= 0 || cols <= 0) { fail(b, "vulkan backend: %s: bad rows %d / cols %d", op, rows, cols); return; }
     uint64_t need = (uint64_t)rows * cols;
     if (!f32_ok(b, src, need, op, "src") || !f32_ok(b, dst, need, op, "dst") || !f32_ok(b, w, (uint64_t)cols, op, "w"))
         return;
-    if (mode == 2 && (!f32_ok(b, h, need, op, "h") || !f32_ok(b, w2, (uint64_t)cols, op, "w2"))) return;
-    if (mode == 2 && (h == dst || h == src)) { fail(b, "vulkan backend: %s: h is x or o", op); return; }
+    if (mode && (!f32_ok(b, h, need, op, "h") || !f32_ok(b, w2, (uint64_t)cols, op, "w2"))) return;
+    if (mode && (h == dst || h == src)) { fail(b, "vulkan backend: %s: h is x or o", op); return; }
     vk_variant v = vk_choose(&b->kc, VK_K_RMSNORM, 0, b->kv_f16);
     vk_pc_rmsnorm pc = { .cols = (uint32_t)cols, .rows = (uint32_t)rows, .eps = eps, .mode = mode };
-    vk_buf *bufs[] = { (vk_buf *)&src->buf, (vk_buf *)&w->buf, &dst->buf, mode == 2 ? (vk_buf *)&w2->buf : NULL,
-                       mode == 2 ? &h->buf : NULL };
+    vk_buf *bufs[] = { (vk_buf *)&src->buf, (vk_buf *)&w->buf, &dst->buf, mode ? (vk_buf *)&w2->buf : NULL,
+                       mode ? &h->buf : NULL };
     uint32_t gx, gy;
     grid_1d(b, (uint64_t)rows, &gx, &gy);
     dispatch(b, &v, bufs, &pc, gx, gy, 1);
@@ -693,7 +694,7 @@ static void norm_op(vk_backend *b, be_tensor *dst, const be_tensor *src, const b
 
 static void vb_rmsnorm(backend *be, be_tensor *dst, const be_tensor *src, const be_tensor *w, int rows, int cols, float eps)
 {
-    norm_op(vb_of(be), dst, src, w, NULL, NULL, rows, cols, eps, 0, "rmsnorm");
+    norm_op(vb_of(be), dst, src, w, NULL, NULL, rows, cols, eps, "rmsnorm");
 }
 
 static void vb_add_rmsnorm_norm(backend *be, be_tensor *x, const be_tensor *o, const be_tensor *w, be_tensor *h,
@@ -701,7 +702,7 @@ static void vb_add_rmsnorm_norm(backend *be, be_tensor *x, const be_tensor *o, c
 {
     vk_backend *b = vb_of(be);
     if (x == o) { fail(b, "vulkan backend: add_rmsnorm_norm: x and o are the same tensor"); return; }
-    norm_op(b, x, o, w, h, w2, rows, cols, eps, 2, "add_rmsnorm_norm");
+    norm_op(b, x, o, w, h, w2, rows, cols, eps, "add_rmsnorm_norm");
 }
 
 /* An internal [n] scratch tensor, grown when a bigger one is needed (the old

@@ -101,8 +101,8 @@ typedef struct vk_pc_embed {
 } vk_pc_embed;
 _Static_assert(sizeof(vk_pc_embed) == 32, "vk_pc_embed mirrors embed.comp");
 
-/* shaders/rmsnorm.comp: mode 0: dst = rmsnorm(src) * w; mode 1: dst += rmsnorm(src) * w;
- * mode 2: mode 1, then h = rmsnorm(dst) * w2 (bindings 3, 4). */
+/* shaders/rmsnorm.comp: mode 0: dst = rmsnorm(src) * w; mode 1: dst += rmsnorm(src) * w,
+ * then h = rmsnorm(dst) * w2 (bindings 3, 4). */
 typedef struct vk_pc_rmsnorm {
     uint32_t cols;
     uint32_t rows;
