@@ -5,8 +5,8 @@
 //   DQ_QS(i)     uvec4 i of the quant buffer
 //   DQ_AUX(i)    uint i of the aux (scales) buffer
 //   DQ_NSB       superblocks per row (the kernel's nsb)
-//   DQ_I8, DQ_DOT (optional) the names of the 8-bit and dot forms below
-//                (DQ_DOT needs DQ_I8)
+//   DQ_I8        the name of the 8-bit form below
+//   DQ_DOT       (optional) the name of the dot form below
 // and a spec constant TYPE (ggml type id). Branches on TYPE fold away when the
 // pipeline is specialized.
 //
@@ -23,11 +23,10 @@ const uint SB_UNITS = WL_SB_UNITS(TYPE);
 
 uvec4 bytes4(uint w) { return (uvec4(w) >> uvec4(0u, 8u, 16u, 24u)) & 0xffu; }
 ivec4 sbytes4(uint w) { return ivec4(uvec4(w) << uvec4(24u, 16u, 8u, 0u)) >> 24; }
-// The 5-bit quants of a Q5_0/Q5_1 unit: low nibbles from a, fifth bits from qh;
-// q[k] holds values 4k .. 4k+3 (0..31, before the block's scale and offset).
-// Works on whole words: a nibble of qh times 0x00204081 puts its 4 bits at
-// bits 0, 8, 16, 24 (the shifted copies do not overlap), one per byte.
-// q5_packed: the same as bytes, 4 per word (word k: values 4k .. 4k+3).
+// The 5-bit quants of a Q5_0/Q5_1 unit as bytes: low nibbles from a, fifth
+// bits from qh; word k holds values 4k .. 4k+3 (0..31, before the block's
+// scale and offset). Works on whole words: a nibble of qh times 0x00204081
+// puts its 4 bits at bits 0, 8, 16, 24 (the shifted copies do not overlap).
 void q5_packed(uvec4 a, uint qh, out uint q[8])
 {
     for (uint k = 0u; k < 4u; k++) {
@@ -36,12 +35,6 @@ void q5_packed(uvec4 a, uint qh, out uint q[8])
         q[k] = (a[k] & 0x0f0f0f0fu) | (hl << 4);
         q[4u + k] = ((a[k] >> 4) & 0x0f0f0f0fu) | (hh << 4);
     }
-}
-void q5_quants(uvec4 a, uint qh, out vec4 q[8])
-{
-    uint p[8];
-    q5_packed(a, qh, p);
-    for (uint k = 0u; k < 8u; k++) q[k] = vec4(bytes4(p[k]));
 }
 uint byte_of(uvec4 q, uint i) { return (q[i >> 2] >> ((i & 3u) * 8u)) & 0xffu; }
 // 6-bit scale and min of sub-block j of a Q4_K/Q5_K header h (scales in h.yzw).
@@ -60,109 +53,17 @@ float dq_dot4(vec4 q[8], vec4 x[8], uint k0)
 {
     return dot(q[k0], x[k0]) + dot(q[k0 + 1u], x[k0 + 1u]) + dot(q[k0 + 2u], x[k0 + 2u]) + dot(q[k0 + 3u], x[k0 + 3u]);
 }
-// Bytes b - 32 of 4 bytes 0..63 at once, as int8 (the bias keeps each
-// byte's subtraction from borrowing into the next).
-uint minus32x4(uint w) { return ((w | 0x80808080u) - 0x20202020u) ^ 0x80808080u; }
+// Bytes b - k of 4 bytes b in 0..127 at once, as int8 (k <= 128): the bias
+// 0x80 keeps each byte's subtraction from borrowing into the next.
+uint minus_x4(uint w, uint k) { return ((w | 0x80808080u) - k * 0x01010101u) ^ 0x80808080u; }
 #endif
 
-void DQ_NAME(uint row, uint b_, uint j, out vec4 v[8])
-{
-    uint sb = row * DQ_NSB + b_, q0 = sb * QS_U4, q1 = q0 + 1u, ah = sb * AUX_H;
-    if (TYPE == WL_F32) {
-        for (uint k = 0u; k < 8u; k++) v[k] = uintBitsToFloat(DQ_QS(q0 + k));
-    } else if (TYPE == WL_F16) {
-        for (uint k = 0u; k < 4u; k++) {
-            uvec4 u = DQ_QS(q0 + k);
-            v[2u * k] = vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y));
-            v[2u * k + 1u] = vec4(unpackHalf2x16(u.z), unpackHalf2x16(u.w));
-        }
-    } else if (TYPE == WL_BF16) {
-        for (uint k = 0u; k < 4u; k++) {
-            uvec4 u = DQ_QS(q0 + k);
-            v[2u * k] = uintBitsToFloat(uvec4(u.x << 16, u.x & 0xffff0000u, u.y << 16, u.y & 0xffff0000u));
-            v[2u * k + 1u] = uintBitsToFloat(uvec4(u.z << 16, u.z & 0xffff0000u, u.w << 16, u.w & 0xffff0000u));
-        }
-    } else if (TYPE == WL_Q8_0) {
-        float d = unpackHalf2x16(DQ_AUX(ah >> 1) >> ((ah & 1u) * 16u)).x;
-        uvec4 a = DQ_QS(q0), b = DQ_QS(q1);
-        for (uint k = 0u; k < 4u; k++) {
-            v[k] = vec4(sbytes4(a[k])) * d;
-            v[4u + k] = vec4(sbytes4(b[k])) * d;
-        }
-    } else if (TYPE == WL_Q4_0) {
-        float d = unpackHalf2x16(DQ_AUX(ah >> 1) >> ((ah & 1u) * 16u)).x;
-        uvec4 a = DQ_QS(q0);
-        for (uint k = 0u; k < 4u; k++) {
-            uvec4 b = bytes4(a[k]);
-            v[k] = (vec4(b & 15u) - 8.0) * d;
-            v[4u + k] = (vec4(b >> 4) - 8.0) * d;
-        }
-    } else if (TYPE == WL_Q4_1) {
-        vec2 dm = unpackHalf2x16(DQ_AUX(ah >> 1));
-        uvec4 a = DQ_QS(q0);
-        for (uint k = 0u; k < 4u; k++) {
-            uvec4 b = bytes4(a[k]);
-            v[k] = vec4(b & 15u) * dm.x + dm.y;
-            v[4u + k] = vec4(b >> 4) * dm.x + dm.y;
-        }
-    } else if (TYPE == WL_Q5_0 || TYPE == WL_Q5_1) {
-        uvec2 a2 = DQ_AUX2(sb);   // AUX_H = 4: (d, m) halves, then qh
-        vec2 dm = unpackHalf2x16(a2.x);
-        uint qh = a2.y;
-        q5_quants(DQ_QS(q0), qh, v);
-        for (uint k = 0u; k < 8u; k++)
-            v[k] = TYPE == WL_Q5_0 ? (v[k] - 16.0) * dm.x : v[k] * dm.x + dm.y;
-    } else if (TYPE == WL_Q4_K || TYPE == WL_Q5_K) {
-        uvec4 h = DQ_QS(q0);
-        vec2 dd = unpackHalf2x16(h.x);
-        float sc, m;
-        k_scale_min(h, j, sc, m);
-        float d1 = dd.x * sc, m1 = dd.y * m;
-        uint c = j >> 1, shift = (j & 1u) * 4u;
-        uint qoff = TYPE == WL_Q4_K ? 1u : 3u;
-        uvec4 a = DQ_QS(q0 + qoff + 2u * c), b = DQ_QS(q0 + qoff + 2u * c + 1u);
-        uvec4 ha = uvec4(0u), hb = uvec4(0u);
-        if (TYPE == WL_Q5_K) { ha = DQ_QS(q0 + 1u); hb = DQ_QS(q0 + 2u); }
-        uint hbit = j;   // bit 2c + (j & 1) of each qh byte
-        for (uint k = 0u; k < 4u; k++) {
-            vec4 qa = vec4((bytes4(a[k]) >> shift) & 15u);
-            vec4 qb = vec4((bytes4(b[k]) >> shift) & 15u);
-            if (TYPE == WL_Q5_K) {
-                qa += vec4(((bytes4(ha[k]) >> hbit) & 1u) << 4);
-                qb += vec4(((bytes4(hb[k]) >> hbit) & 1u) << 4);
-            }
-            v[k] = d1 * qa - m1;
-            v[4u + k] = d1 * qb - m1;
-        }
-    } else if (TYPE == WL_Q6_K) {
-        float d = unpackHalf2x16(DQ_AUX(ah >> 1) >> ((ah & 1u) * 16u)).x;
-        uint hf = j >> 2, qd = j & 3u;
-        uint lo = q0 + 4u * hf + 2u * (qd & 1u);
-        uvec4 la = DQ_QS(lo), lb = DQ_QS(lo + 1u);
-        uvec4 ha = DQ_QS(q0 + 8u + 2u * hf), hb = DQ_QS(q0 + 9u + 2u * hf);
-        uvec4 scw = DQ_QS(q0 + 12u);
-        uint si = 8u * hf + 2u * qd;   // scale of l < 16; l >= 16 uses si + 1
-        float s0 = d * float(sbytes4(scw[si >> 2])[si & 3u]);
-        float s1 = d * float(sbytes4(scw[(si + 1u) >> 2])[(si + 1u) & 3u]);
-        uint ls = (qd >> 1) * 4u, hs = 2u * qd;
-        for (uint k = 0u; k < 4u; k++) {
-            vec4 qa = vec4(((bytes4(la[k]) >> ls) & 15u) | (((bytes4(ha[k]) >> hs) & 3u) << 4)) - 32.0;
-            vec4 qb = vec4(((bytes4(lb[k]) >> ls) & 15u) | (((bytes4(hb[k]) >> hs) & 3u) << 4)) - 32.0;
-            v[k] = s0 * qa;
-            v[4u + k] = s1 * qb;
-        }
-    } else {
-        for (uint k = 0u; k < 8u; k++) v[k] = vec4(0.0);
-    }
-}
-
-
-
-#ifdef DQ_I8
-// DQ_I8(row, b, j, q, s, m): the unit DQ_NAME(row, b, j) gives as 32 signed
-// 8-bit integers, 4 per word (word k: values 4k .. 4k+3), such that value i
-// = s.x * q[i] + m for i < 16 and s.y * q[i] + m for i >= 16 (the halves
-// differ only for Q6_K). Quantized types only.
+// DQ_I8(row, b, j, q, s, m): values [32j, 32j + 32) of superblock b of row
+// `row` of a quantized type as 32 signed 8-bit integers, 4 per word (word k:
+// values 4k .. 4k+3), such that value i = s.x * q[i] + m for i < 16 and
+// s.y * q[i] + m for i >= 16 (the halves differ only for Q6_K; m is the
+// block minimum of the types that have one, else 0). The integer dot kernel
+// reads this form; DQ_NAME is made from it.
 void DQ_I8(uint row, uint b_, uint j, out uint q[8], out vec2 s, out float m)
 {
     uint sb = row * DQ_NSB + b_, q0 = sb * QS_U4, q1 = q0 + 1u, ah = sb * AUX_H;
@@ -176,20 +77,20 @@ void DQ_I8(uint row, uint b_, uint j, out uint q[8], out vec2 s, out float m)
         uvec4 a = DQ_QS(q0);
         for (uint k = 0u; k < 4u; k++) { q[k] = a[k] & 0x0f0f0f0fu; q[4u + k] = (a[k] >> 4) & 0x0f0f0f0fu; }
         if (TYPE == WL_Q4_0) {
-            float d = unpackHalf2x16(DQ_AUX(ah >> 1) >> ((ah & 1u) * 16u)).x;
-            s = vec2(d);
-            m = -8.0 * d;
+            for (uint k = 0u; k < 8u; k++) q[k] = minus_x4(q[k], 8u);
+            s = vec2(unpackHalf2x16(DQ_AUX(ah >> 1) >> ((ah & 1u) * 16u)).x);
         } else {
             vec2 dm = unpackHalf2x16(DQ_AUX(ah >> 1));
             s = vec2(dm.x);
             m = dm.y;
         }
     } else if (TYPE == WL_Q5_0 || TYPE == WL_Q5_1) {
-        uvec2 a2 = DQ_AUX2(sb);
+        uvec2 a2 = DQ_AUX2(sb);   // AUX_H = 4: (d, m) halves, then qh
         vec2 dm = unpackHalf2x16(a2.x);
         q5_packed(DQ_QS(q0), a2.y, q);
+        if (TYPE == WL_Q5_0) for (uint k = 0u; k < 8u; k++) q[k] = minus_x4(q[k], 16u);
         s = vec2(dm.x);
-        m = TYPE == WL_Q5_0 ? -16.0 * dm.x : dm.y;
+        m = TYPE == WL_Q5_0 ? 0.0 : dm.y;
     } else if (TYPE == WL_Q4_K || TYPE == WL_Q5_K) {
         uvec4 h = DQ_QS(q0);
         vec2 dd = unpackHalf2x16(h.x);
@@ -220,8 +121,8 @@ void DQ_I8(uint row, uint b_, uint j, out uint q[8], out vec2 s, out float m)
         uint si = 8u * hf + 2u * qd;
         uint ls = (qd >> 1) * 4u, hs = 2u * qd;
         for (uint k = 0u; k < 4u; k++) {
-            q[k] = minus32x4(((la[k] >> ls) & 0x0f0f0f0fu) | (((ha[k] >> hs) & 0x03030303u) << 4));
-            q[4u + k] = minus32x4(((lb[k] >> ls) & 0x0f0f0f0fu) | (((hb[k] >> hs) & 0x03030303u) << 4));
+            q[k] = minus_x4(((la[k] >> ls) & 0x0f0f0f0fu) | (((ha[k] >> hs) & 0x03030303u) << 4), 32u);
+            q[4u + k] = minus_x4(((lb[k] >> ls) & 0x0f0f0f0fu) | (((hb[k] >> hs) & 0x03030303u) << 4), 32u);
         }
         s = d * vec2(float(sbytes4(scw[si >> 2])[si & 3u]), float(sbytes4(scw[(si + 1u) >> 2])[(si + 1u) & 3u]));
     } else {
@@ -229,7 +130,36 @@ void DQ_I8(uint row, uint b_, uint j, out uint q[8], out vec2 s, out float m)
         s = vec2(0.0);
     }
 }
-#endif
+
+void DQ_NAME(uint row, uint b_, uint j, out vec4 v[8])
+{
+    uint q0 = (row * DQ_NSB + b_) * QS_U4;
+    if (TYPE == WL_F32) {
+        for (uint k = 0u; k < 8u; k++) v[k] = uintBitsToFloat(DQ_QS(q0 + k));
+    } else if (TYPE == WL_F16) {
+        for (uint k = 0u; k < 4u; k++) {
+            uvec4 u = DQ_QS(q0 + k);
+            v[2u * k] = vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y));
+            v[2u * k + 1u] = vec4(unpackHalf2x16(u.z), unpackHalf2x16(u.w));
+        }
+    } else if (TYPE == WL_BF16) {
+        for (uint k = 0u; k < 4u; k++) {
+            uvec4 u = DQ_QS(q0 + k);
+            v[2u * k] = uintBitsToFloat(uvec4(u.x << 16, u.x & 0xffff0000u, u.y << 16, u.y & 0xffff0000u));
+            v[2u * k + 1u] = uintBitsToFloat(uvec4(u.z << 16, u.z & 0xffff0000u, u.w << 16, u.w & 0xffff0000u));
+        }
+    } else {   // the products the CPU reference forms: (q - offset) * d, or q * d + min
+        uint q[8];
+        vec2 s;
+        float m;
+        DQ_I8(row, b_, j, q, s, m);
+        for (uint k = 0u; k < 4u; k++) {
+            v[k] = s.x * vec4(sbytes4(q[k])) + m;
+            v[4u + k] = s.y * vec4(sbytes4(q[4u + k])) + m;
+        }
+    }
+}
+
 #ifdef DQ_DOT
 // DQ_DOT(row, b, j, x, xs): dot of the unit DQ_NAME(row, b, j) gives with
 // x[8], where xs = (sum of x[0..3], sum of x[4..7]). Quantized types go

@@ -30,6 +30,7 @@ layout(push_constant) uniform PC {   // vk_pc_matvec
 #include "common.glsl"
 #define DQ_NSB pc.nsb
 #define DQ_NAME dq
+#define DQ_I8 dqi8
 #define DQ_QS(i) wq[i]
 #define DQ_AUX(i) wa[i]
 #include "dequant.glsl"
