@@ -167,7 +167,7 @@ vk_variant vk_choose_matmul(const vk_kcaps *c, uint32_t type, uint32_t rows, uin
         return v;
     }
     /* Matrix product: tile BM weight rows x BN input rows; each invocation owns
-     * TM x TN outputs, TN = BM*BN / (wg*TM) (see matmat.glsl). Halving wg
+     * TM x TN outputs, TN = BM*BN / (wg*TM) (see matmat.comp). Halving wg
      * halves BN to keep that. Its shared tiles, (BM + BN) * 33 floats =
      * 12.4 KiB, fit the 16 KiB every Vulkan device has. */
     uint32_t wg = 128, bm = 64, bn = 32, tm = 4;

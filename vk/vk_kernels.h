@@ -56,7 +56,7 @@ void vk_repack_rows(const vk_wlayout *l, const void *src, uint64_t n_in, uint64_
 
 /* ---- push constants (std430 scalars, mirrored in the shader named) ---- */
 
-/* shaders/matvec.glsl (matvec, matvec_shmem, matvec_dp) and matmat.glsl:
+/* shaders/matvec.glsl (matvec, matvec_shmem, matvec_dp) and matmat.comp:
  * dst[d_off + c*d_stride + r] = W[r] . x[x_off + c*x_stride ..] for the
  * n_rows weight rows of one chunk and the n_cols input rows. */
 typedef struct vk_pc_matvec {
@@ -69,7 +69,7 @@ typedef struct vk_pc_matvec {
     uint32_t d_stride;    /* floats between output rows */
     uint32_t n_cols;      /* input rows */
 } vk_pc_matvec;
-_Static_assert(sizeof(vk_pc_matvec) == 32, "vk_pc_matvec mirrors matvec.glsl / matmat.glsl");
+_Static_assert(sizeof(vk_pc_matvec) == 32, "vk_pc_matvec mirrors matvec.glsl / matmat.comp");
 
 /* shaders/quant_x.comp: input rows x[x_off + c*x_stride ..] (n_cols rows of
  * n_in floats) as 8-bit blocks for matvec_dp: block u of row c is the
