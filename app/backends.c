@@ -1,15 +1,19 @@
 /* backends.c: backend name -> backend (see backends.h). */
 #include "app/backends.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "app/fit.h"
 #include "app/paths.h"
+#include "base/fault.h"
+#include "base/file.h"
 #include "cpu/cpu_backend.h"
 #include "cpu/pool.h"
 #include "vk/vk_backend.h"
+#include "vk/vk_pipe.h"
 
 /* model: the file about to be loaded, when known (the Vulkan backend checks
  * that its weights fit the device before anything is uploaded). */
@@ -41,6 +45,13 @@ static int create_ref(const char *device, const gguf_file *model, backend **out,
     return ref_backend_create(out, err);
 }
 
+/* The user's cache directory, created; false without one (no home). */
+static bool cache_dir(char *buf, size_t n)
+{
+    gc_err ignored;
+    return paths_ensure_user_dir(PATHS_CACHE, NULL, buf, n, &ignored) == 0;
+}
+
 static int create_vulkan_opts(const char *device, const gguf_file *model, bool gpu_only, backend **out,
                               gc_err *err)
 {
@@ -57,9 +68,8 @@ static int create_vulkan_opts(const char *device, const gguf_file *model, bool g
     o.model = model;
     /* Compiled kernels are kept in the user's cache directory; without one
      * (no home) they are compiled at every start. */
-    char cache_dir[PATHS_MAX];
-    gc_err ignored;
-    if (paths_ensure_user_dir(PATHS_CACHE, NULL, cache_dir, sizeof cache_dir, &ignored) == 0) o.cache_dir = cache_dir;
+    char dir[PATHS_MAX];
+    if (cache_dir(dir, sizeof dir)) o.cache_dir = dir;
     return vk_backend_create(&o, out, err);
 }
 
@@ -101,9 +111,11 @@ static int create(const char *name, const char *device, const gguf_file *model, 
 
 backends_fallback backends_choose_fallback(const char *name, int rc, const backend *failed, bool allowed)
 {
-    bool vulkan = !name || !strcmp(name, "auto") || !strcmp(name, "vulkan");
-    if (!rc || !vulkan) return BACKENDS_FALLBACK_NONE;
-    if (!failed && rc == VK_BACKEND_NO_DEVICE && (!name || strcmp(name, "vulkan"))) return BACKENDS_FALLBACK_NO_GPU;
+    bool by_default = !name || !strcmp(name, "auto");
+    if (!rc || !(by_default || !strcmp(name, "vulkan"))) return BACKENDS_FALLBACK_NONE;
+    if (!failed && rc == VK_BACKEND_NO_DEVICE && by_default) return BACKENDS_FALLBACK_NO_GPU;
+    /* Wrong results: the CPU backend, unless Vulkan was asked for by name. */
+    if (rc == BACKENDS_SELFCHECK_FAILED) return by_default || allowed ? BACKENDS_FALLBACK_FAILED : BACKENDS_FALLBACK_FORCED;
     /* A lost device during the upload is not a shortage the CPU can make up for. */
     if (!allowed || (failed && (failed->lost || strcmp(failed->name, "vulkan")))) return BACKENDS_FALLBACK_NONE;
     return BACKENDS_FALLBACK_FAILED;
@@ -120,20 +132,86 @@ int backends_create(const char *name, const char *device, const gguf_file *model
     return 0;
 }
 
+int backends_selfcheck(int index, const vk_caps *c, const char *dir, bool fresh, vk_selfcheck_case_fn on_case,
+                       void *user, vk_selfcheck_result *res, gc_err *err)
+{
+    uint64_t build = vk_pipe_build_hash();
+    char path[PATHS_MAX] = "";
+    /* An injected wrong result is a test's, not the device's: no stamp. */
+    if (dir && dir[0] && !gc_fault_text(GC_FAULT_SELFCHECK)) vk_selfcheck_stamp_path(dir, c, path, sizeof path);
+    char *text;
+    gc_err ignored;
+    if (!fresh && path[0] && file_read_path(path, "", 4096, &text, NULL, &ignored) == 0) {
+        bool known = vk_selfcheck_stamp_parse(c, build, text, res);
+        free(text);
+        if (known) return 0;
+    }
+    vk_backend_opts o;
+    vk_backend_opts_init(&o);
+    /* The faults a test arms are for the model's backend and files. */
+    gc_fault_hold(true);
+    int rc = vk_selfcheck_device(&o, index, on_case, user, res, err);
+    if (!rc && path[0]) {
+        char stamp[2048];
+        vk_selfcheck_stamp_format(c, build, res, stamp, sizeof stamp);
+        /* Without the stamp the check runs again next time: nothing is lost. */
+        if (stamp[0]) paths_write_atomic(path, stamp, strlen(stamp), 0644, &ignored);
+    }
+    gc_fault_hold(false);
+    return rc;
+}
+
+__attribute__((format(printf, 2, 3)))
+static void req_warn(const backends_req *r, const char *fmt, ...)
+{
+    char msg[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (r->warn) r->warn(r->warn_user, msg);
+    else fprintf(stderr, "gemma-chat: %s\n", msg);
+}
+
+/* The self-check's verdict on the Vulkan backend be (vk/vk_selfcheck.h):
+ * 0 to go on with it, or BACKENDS_SELFCHECK_FAILED (err says which kernel)
+ * where backends_choose_fallback says the CPU backend takes over. A check
+ * that cannot run (out of device memory) lets the device go on, with a
+ * warning. */
+static int selfcheck_gate(backend *be, const backends_req *r, const char *name, gc_err *err)
+{
+    const char *env = getenv("GEMMA_CHAT_SELFCHECK");
+    if (strcmp(be->name, "vulkan") || (env && !strcmp(env, "0"))) return 0;
+    int index;
+    const vk_caps *c = vk_backend_device(be, &index);
+    char dir[PATHS_MAX];
+    vk_selfcheck_result res;
+    gc_err cerr = {0};
+    if (backends_selfcheck(index, c, cache_dir(dir, sizeof dir) ? dir : NULL, false, NULL, NULL, &res, &cerr)) {
+        req_warn(r, "the Vulkan self-check could not run: %s", cerr.msg);
+        return 0;
+    }
+    if (!res.n_failed) return 0;
+    vk_selfcheck_message(&res, be->device_name, err->msg, sizeof err->msg);
+    if (backends_choose_fallback(name, BACKENDS_SELFCHECK_FAILED, be, r->cpu_fallback) != BACKENDS_FALLBACK_FORCED)
+        return BACKENDS_SELFCHECK_FAILED;
+    req_warn(r, "%s; using the device anyway (Vulkan was asked for by name)", err->msg);
+    return 0;
+}
+
 int backends_start(backends_model *bm, const backends_req *r, gc_err *err)
 {
     const char *name = r->name;
     for (;;) {
         int rc = backends_create(name, r->device, bm->file, &bm->be, err);
+        if (!rc) rc = selfcheck_gate(bm->be, r, name, err);
         /* Too big for this device: a smaller --ctx is the remedy, not another backend. */
         if (!rc && r->n_ctx && fit_check(bm->be, bm->file, 0, r->n_ctx, err)) return -1;
         if (!rc) rc = gemma_model_load(&bm->model, bm->file, bm->be, r->progress, r->progress_user, err);
         if (!rc) return 0;
         if (backends_choose_fallback(name, rc, bm->be, r->cpu_fallback) != BACKENDS_FALLBACK_FAILED) return -1;
         backends_unload_weights(bm);
-        char msg[sizeof err->msg + 32];
-        snprintf(msg, sizeof msg, "%s; using the CPU backend", err->msg);
-        if (r->warn) r->warn(r->warn_user, msg);
+        req_warn(r, "%s; using the CPU backend", err->msg);
         name = "cpu";
     }
 }

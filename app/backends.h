@@ -10,6 +10,8 @@
 #include "base/err.h"
 #include "model/gemma.h"
 #include "model/gguf.h"
+#include "vk/vk_device.h"
+#include "vk/vk_selfcheck.h"
 
 /* name: "vulkan", "cpu" (native), "ref" (the plain-C reference); NULL or
  * "auto" = the default: Vulkan on a GPU, else the native CPU backend (with a
@@ -46,15 +48,20 @@ void backends_unload(backends_model *bm);
 void backends_unload_weights(backends_model *bm);
 
 /* When Vulkan gives way to the CPU backend: the one place that decides it.
- * name: the backend asked for; rc: what creating it (failed == NULL) or
+ * name: the backend asked for; rc: what creating it (failed == NULL),
+ * its self-check (BACKENDS_SELFCHECK_FAILED; failed: the backend) or
  * uploading the weights to it (failed: the backend) returned; allowed: the
  * caller lets a failing Vulkan fall back (the chat does when Vulkan was not
  * asked for by name through a flag or the environment: backends_req). */
+#define BACKENDS_SELFCHECK_FAILED 3   /* an rc: the device gives wrong results (vk/vk_selfcheck.h) */
 typedef enum backends_fallback {
     BACKENDS_FALLBACK_NONE,     /* no fallback: rc stands (or there was no failure) */
     BACKENDS_FALLBACK_NO_GPU,   /* "auto" found no GPU: the CPU backend is the default, said on stderr */
-    BACKENDS_FALLBACK_FAILED,   /* Vulkan cannot start or cannot take the weights (out of device memory;
-                                 * not a lost device): the CPU backend, with a warning saying why */
+    BACKENDS_FALLBACK_FAILED,   /* Vulkan cannot start, cannot take the weights (out of device memory;
+                                 * not a lost device) or failed its self-check while only the default
+                                 * (or allowed): the CPU backend, with a warning saying why */
+    BACKENDS_FALLBACK_FORCED,   /* the self-check failed but Vulkan was asked for by name: it is used,
+                                 * with the warning */
 } backends_fallback;
 backends_fallback backends_choose_fallback(const char *name, int rc, const backend *failed, bool allowed);
 
@@ -70,9 +77,23 @@ typedef struct backends_req {
     void *warn_user;
 } backends_req;
 
+/* The self-check of Vulkan device `index` (capabilities c): the verdict a
+ * stamp in dir (the cache directory; NULL = none) holds for this device,
+ * driver and build, unless `fresh`; else the check runs now
+ * (vk_selfcheck_device, on_case as there) and, when dir is given, its
+ * verdict is stamped (atomically; never under an injected selfcheck fault).
+ * The faults of base/fault.h are held meanwhile. Returns 0 (res: the
+ * verdict) or -1 when the check could not run (err). */
+int backends_selfcheck(int index, const vk_caps *c, const char *dir, bool fresh, vk_selfcheck_case_fn on_case,
+                       void *user, vk_selfcheck_result *res, gc_err *err);
+
 /* Creates the backend for bm->file (open; bm->be and bm->model NULL) and
  * uploads its weights, falling back to the CPU backend as
- * backends_choose_fallback says. On failure err says why and bm is left for
+ * backends_choose_fallback says. A Vulkan backend first passes the
+ * self-check (backends_selfcheck; GEMMA_CHAT_SELFCHECK=0 skips it): a
+ * failure is a warning naming the kernel, then the CPU backend, or the
+ * device anyway when Vulkan was asked for by name. Warnings go to r->warn,
+ * else to stderr. On failure err says why and bm is left for
  * backends_unload: the backend that failed stays, so that the caller can
  * tell a lost device. */
 int backends_start(backends_model *bm, const backends_req *r, gc_err *err);

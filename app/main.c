@@ -9,7 +9,7 @@
 const gc_command gc_commands[] = {
     { "inspect", "show a model file's metadata, hyperparameters and tensors", cmd_inspect },
     { "tokenize", "token ids of a text: tokenize -m MODEL [--pieces] [--file F | TEXT]", cmd_tokenize },
-    { "devices", "list the Vulkan devices and the one that would be used", cmd_devices },
+    { "devices", "list the Vulkan devices and the one that would be used (--check: self-check them)", cmd_devices },
     { "logits", "logits of every position of a text or id list", cmd_logits },
     { "bench", "prefill and decode speed: bench -m MODEL [--backend B] [--pp N] [--tg N]", cmd_bench },
     { NULL, NULL, NULL },

@@ -6,7 +6,8 @@
  * call would. Each point counts its own events; the Nth (1-based) fails,
  * once.
  *
- * Syntax, the same for the environment and for tests (N defaults to 1):
+ * Syntax, the same for the environment and for tests (N defaults to 1;
+ * a text point takes TEXT, any characters but ',', in place of N):
  *     GEMMA_CHAT_FAULT=POINT[:N][,POINT[:N]...]
  * read once per process, at the first question. Points:
  *     write     a write of paths_write_atomic: half the chunk, then ENOSPC
@@ -17,9 +18,13 @@
  *     upload    a Vulkan weight upload: VK_ERROR_OUT_OF_DEVICE_MEMORY
  *     lost      a Vulkan step's submission: VK_ERROR_DEVICE_LOST (the
  *               device then stays lost)
- * and one limit, which is not counted but read (gc_fault_limit):
+ * one limit, which is not counted but read (gc_fault_limit):
  *     mem       the device (Vulkan: the device-local heap; CPU backends: the
  *               host memory) has N MiB
+ * and one text, which is not counted but matched (gc_fault_text):
+ *     selfcheck the Vulkan self-check (vk/vk_selfcheck.h) spoils the device's
+ *               result of every case whose name contains TEXT, as a wrong
+ *               kernel would
  * An unknown point or a bad N is reported on stderr once and ignored, so a
  * typo in a test shows. Effects and the tests that use them:
  * docs/reliability.md.
@@ -39,6 +44,7 @@ typedef enum gc_fault_point {
     GC_FAULT_UPLOAD,
     GC_FAULT_LOST,
     GC_FAULT_MEM,           /* a limit: gc_fault_limit */
+    GC_FAULT_SELFCHECK,     /* a text: gc_fault_text */
     GC_FAULT_COUNT
 } gc_fault_point;
 
@@ -47,6 +53,15 @@ bool gc_fault_hit(gc_fault_point p);
 
 /* The limit set for p (GC_FAULT_MEM: MiB), 0 when none. */
 uint64_t gc_fault_limit(gc_fault_point p);
+
+/* The text set for p (GC_FAULT_SELFCHECK), NULL when none. */
+const char *gc_fault_text(gc_fault_point p);
+
+/* hold true: from now on no point counts or fails, until hold false. For
+ * work that a test's faults are not aimed at, amid the work they are (the
+ * Vulkan self-check's own backend and stamp, between the creation of the
+ * model's backend and its upload). Texts and limits still read as set. */
+void gc_fault_hold(bool on);
 
 /* Tests: parses spec in the syntax above ("" = none) in place of the
  * environment, and restarts every count; NULL goes back to the environment

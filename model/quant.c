@@ -326,3 +326,40 @@ int quant_dequant_row(uint32_t type, const void *src, float *dst, uint64_t n)
         fn(s + b * qi->block_bytes, dst + b * qi->block_elems);
     return 0;
 }
+
+/* Uniform in [-1, 1) from 64 random bits (the top 53). */
+static float rand_unit(uint64_t bits) { return (float)((bits >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0); }
+
+int quant_random_blocks(uint32_t type, uint64_t n, uint64_t (*next)(void *), void *user, void *dst)
+{
+    const quant_info *qi = quant_type_info(type);
+    if (!qi || !qi->supported || n % qi->block_elems) return -1;
+    uint8_t *d = dst;
+    if (type == GT_F32) {
+        for (uint64_t i = 0; i < n; i++) ((float *)dst)[i] = rand_unit(next(user));
+        return 0;
+    }
+    if (type == GT_F16 || type == GT_BF16) {
+        for (uint64_t i = 0; i < n; i++) {
+            float f = rand_unit(next(user));
+            uint16_t h = type == GT_F16 ? quant_f32_to_f16(f) : (uint16_t)(f32_bits(f) >> 16);
+            memcpy(d + 2 * i, &h, 2);
+        }
+        return 0;
+    }
+    uint64_t nb = n / qi->block_elems, bytes = nb * qi->block_bytes;
+    for (uint64_t i = 0; i < bytes; i++) d[i] = (uint8_t)next(user);
+    /* Then the scales: d (and the min's dmin / m) of a sensible size. */
+    for (uint64_t b = 0; b < nb; b++) {
+        uint8_t *blk = d + b * qi->block_bytes;
+        uint16_t s1 = quant_f32_to_f16(0.002f + 0.02f * (rand_unit(next(user)) + 1));
+        uint16_t s2 = quant_f32_to_f16(0.01f * rand_unit(next(user)));
+        switch (type) {
+        case GT_Q6_K: memcpy(blk + 208, &s1, 2); break;
+        case GT_Q4_1: case GT_Q5_1: case GT_Q4_K: case GT_Q5_K:
+            memcpy(blk, &s1, 2); memcpy(blk + 2, &s2, 2); break;
+        default: memcpy(blk, &s1, 2); break;
+        }
+    }
+    return 0;
+}

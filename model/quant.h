@@ -60,6 +60,13 @@ int quant_row_bytes(uint32_t type, uint64_t n, uint64_t *bytes, gc_err *err);
  * no dequantizer or n is not a multiple of its block size. */
 int quant_dequant_row(uint32_t type, const void *src, float *dst, uint64_t n);
 
+/* Random but well-formed data of n values (a multiple of the block size) of a
+ * supported type, for tests and the Vulkan self-check: floats uniform in
+ * [-1, 1); blocks of random quants with scales of a sensible size (random f16
+ * bits would give inf and NaN). next(user) gives 64 random bits a call.
+ * Returns 0, or -1 (dst untouched) as quant_dequant_row does. */
+int quant_random_blocks(uint32_t type, uint64_t n, uint64_t (*next)(void *), void *user, void *dst);
+
 /* IEEE half <-> float, exact, with subnormals, inf and NaN. f16 -> f32 keeps a
  * NaN's sign and payload bits; f32 -> f16 rounds to nearest even, overflows to
  * inf and turns NaN into a quiet NaN with the sign and top payload bits. */

@@ -57,7 +57,7 @@ JOBS=${TEST_JOBS:-2}
 LOGS=$B/test-logs
 rm -rf "$LOGS"; mkdir -p "$LOGS/claim"
 # Longest first (their times: docs/bench-results.md, "CI time").
-first="test_vk_gemma test_vk_ops t_real_model.sh test_vk_backend t_vk_logits.sh t_demo.sh test_session"
+first="test_vk_gemma test_vk_ops t_real_model.sh test_vk_backend test_vk_selfcheck t_vk_logits.sh t_demo.sh test_session"
 list=
 for n in $first; do
     for t in $B/tests/$n tests/$n; do [ -e "$t" ] && list="$list $t"; done

@@ -210,6 +210,16 @@ static void test_fallback(void)
           "the CPU backend failing: nothing to fall back to");
     CHECK(backends_choose_fallback("cpu", -1, NULL, true) == BACKENDS_FALLBACK_NONE, "--backend cpu: no fallback");
     CHECK(backends_choose_fallback("ref", -1, NULL, true) == BACKENDS_FALLBACK_NONE, "--backend ref: no fallback");
+    /* A failed self-check (vk/vk_selfcheck.h): the CPU backend unless Vulkan was asked for by name. */
+    int sc = BACKENDS_SELFCHECK_FAILED;
+    CHECK(backends_choose_fallback(NULL, sc, &vk, false) == BACKENDS_FALLBACK_FAILED,
+          "the default on a GPU that fails its self-check: the CPU backend");
+    CHECK(backends_choose_fallback("auto", sc, &vk, false) == BACKENDS_FALLBACK_FAILED, "auto: the CPU backend");
+    CHECK(backends_choose_fallback("vulkan", sc, &vk, true) == BACKENDS_FALLBACK_FAILED,
+          "vulkan from a config file: the CPU backend");
+    CHECK(backends_choose_fallback("vulkan", sc, &vk, false) == BACKENDS_FALLBACK_FORCED,
+          "--backend vulkan: the device anyway");
+    CHECK(backends_choose_fallback("cpu", sc, &cpu, true) == BACKENDS_FALLBACK_NONE, "--backend cpu: no self-check");
 }
 
 int main(void)

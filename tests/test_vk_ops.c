@@ -76,21 +76,13 @@ static uint64_t n_in_for(uint32_t type, int variant)
     return variant ? 256 : 512;
 }
 
-/* While the integer dot kernels run (test_int_dot), the products' x is
- * first rounded as quant_x.comp rounds it: q = round(x / d), d = max|x| / 127
- * per 32 values, x = d * q. Rounding such an x again gives the same q, so
- * the kernel's integer sums see exactly the x the reference sees. */
+/* While the integer dot kernels run (test_int_dot), products get an x
+ * already in 8-bit blocks (vk_xq_round): their integer sums are then exact. */
 static bool x_8bit;
 
 static void round_x_8bit(float *x, uint64_t n)
 {
-    for (uint64_t b = 0; x_8bit && b < n; b += 32) {
-        uint64_t m = n - b < 32 ? n - b : 32;
-        float amax = 0;
-        for (uint64_t i = 0; i < m; i++) amax = fmaxf(amax, fabsf(x[b + i]));
-        float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0;
-        for (uint64_t i = 0; i < m; i++) x[b + i] = d * roundf(x[b + i] * id);
-    }
+    if (x_8bit) vk_xq_round(x, n);
 }
 
 /* W @ x on both backends for `rows` random input rows, compared. */

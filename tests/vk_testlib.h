@@ -118,39 +118,23 @@ static inline void vt_rand(float *x, size_t n, float amp)
     for (size_t i = 0; i < n; i++) x[i] = amp * test_rand_f();
 }
 
-/* Random but well-formed blocks of a weight type: random quants, scales of a
- * sensible size (random f16 bits would give inf and NaN). */
+static inline uint64_t vt_next_bits(void *user)
+{
+    (void)user;
+    return test_rand_u64();
+}
+
+/* Random but well-formed weight data (quant_random_blocks) from the test's
+ * seed, malloc'd. */
 static inline void *vt_rand_weight(uint32_t type, uint64_t n_in, uint64_t n_out)
 {
     uint64_t rb = 0;
     gc_err err = {0};
     if (quant_row_bytes(type, n_in, &rb, &err)) return NULL;
-    uint8_t *d = malloc(rb * n_out);
-    if (!d) return NULL;
-    uint64_t n = n_in * n_out;
-    if (type == GT_F32) { vt_rand((float *)d, n, 1); return d; }
-    if (type == GT_F16 || type == GT_BF16) {
-        for (uint64_t i = 0; i < n; i++) {
-            float f = test_rand_f();
-            uint16_t h;
-            if (type == GT_F16) h = quant_f32_to_f16(f);
-            else { uint32_t u; memcpy(&u, &f, 4); h = (uint16_t)(u >> 16); }
-            memcpy(d + 2 * i, &h, 2);
-        }
-        return d;
-    }
-    for (uint64_t i = 0; i < rb * n_out; i++) d[i] = (uint8_t)test_rand_u64();
-    const quant_info *qi = quant_type_info(type);
-    uint64_t nb = rb * n_out / qi->block_bytes;
-    for (uint64_t b = 0; b < nb; b++) {
-        uint8_t *blk = d + b * qi->block_bytes;
-        uint16_t s1 = quant_f32_to_f16(0.002f + 0.02f * (test_rand_f() + 1)), s2 = quant_f32_to_f16(0.01f * test_rand_f());
-        switch (type) {
-        case GT_Q6_K: memcpy(blk + 208, &s1, 2); break;
-        case GT_Q4_1: case GT_Q5_1: case GT_Q4_K: case GT_Q5_K:
-            memcpy(blk, &s1, 2); memcpy(blk + 2, &s2, 2); break;
-        default: memcpy(blk, &s1, 2); break;
-        }
+    void *d = malloc(rb * n_out);
+    if (d && quant_random_blocks(type, n_in * n_out, vt_next_bits, NULL, d)) {
+        free(d);
+        return NULL;
     }
     return d;
 }

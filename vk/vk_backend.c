@@ -61,6 +61,7 @@ typedef struct vk_backend {
     vk_backend_opts opts;
     vk_instance *vi;
     vk_device *dev;
+    int device_index;        /* in the instance's list (`gemma-chat devices`) */
     vk_mem *mem;
     vk_pipes *pipes;
     vk_upload *up;
@@ -1177,6 +1178,7 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
         if (b->opts.device < 0) rc = VK_BACKEND_NO_DEVICE;    /* none at all, or none with Vulkan 1.2 */
         goto fail;
     }
+    b->device_index = index;
     const vk_caps *pc = &b->vi->caps[index];
     if (pc->type == VK_PHYSICAL_DEVICE_TYPE_CPU && b->opts.device < 0 && b->opts.gpu_only) {
         gc_errf(err, "no GPU found (only the CPU Vulkan device '%s')", pc->name);
@@ -1262,6 +1264,12 @@ int vk_backend_create(const vk_backend_opts *o, backend **out, gc_err *err)
 fail:
     vb_destroy(be);
     return rc;
+}
+
+const vk_caps *vk_backend_device(backend *be, int *index)
+{
+    *index = vb_of(be)->device_index;
+    return &vb_of(be)->dev->caps;
 }
 
 void vk_backend_stats_get(backend *be, vk_backend_stats *out)

@@ -17,6 +17,7 @@
 
 #include "model/backend.h"
 #include "model/gguf.h"
+#include "vk/vk_device.h"
 #include "vk/vk_kernels.h"
 
 /* Test hooks that make the backend take the paths another device would.
@@ -75,6 +76,11 @@ typedef struct vk_backend_stats {
 
 /* be must come from vk_backend_create. */
 void vk_backend_stats_get(backend *be, vk_backend_stats *out);
+
+/* The device be (from vk_backend_create) runs on: its index as `gemma-chat
+ * devices` lists them, and its capabilities (test hooks may have lowered
+ * limits; the identity fields are the device's). */
+const vk_caps *vk_backend_device(backend *be, int *index);
 
 /* Bytes the weights of a model take on a device (the repacked layout), or -1
  * with err naming an unsupported tensor. */

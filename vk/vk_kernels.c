@@ -2,6 +2,7 @@
  * see vk_kernels.h). */
 #include "vk/vk_kernels.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "model/quant.h"
@@ -80,6 +81,17 @@ void vk_repack_rows(const vk_wlayout *l, const void *src_, uint64_t n_in, uint64
         case GT_Q6_K: put(q, s, 208); put(a, s + 208, 2); break;
         default: break;
         }
+    }
+}
+
+void vk_xq_round(float *x, uint64_t n)
+{
+    for (uint64_t b = 0; b < n; b += 32) {
+        uint64_t m = n - b < 32 ? n - b : 32;
+        float amax = 0;
+        for (uint64_t i = 0; i < m; i++) amax = fmaxf(amax, fabsf(x[b + i]));
+        float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0;
+        for (uint64_t i = 0; i < m; i++) x[b + i] = d * roundf(x[b + i] * id);
     }
 }
 

@@ -86,6 +86,12 @@ typedef struct vk_pc_quant_x {
 } vk_pc_quant_x;
 _Static_assert(sizeof(vk_pc_quant_x) == 32, "vk_pc_quant_x mirrors quant_x.comp");
 #define VK_XQ_BLOCK_BYTES 48u   /* uvec4 q0, q1; vec2 (d, sum); 8 bytes of std430 padding */
+/* x[0..n) replaced by what quant_x.comp's blocks stand for: per 32 values,
+ * d * round(x / d) with d = max |x| / 127. Rounding such values again gives
+ * the same integers, so the integer dot kernels compute exactly on them:
+ * the tests and the self-check feed products this x to check those kernels
+ * against the reference at f32 bounds. */
+void vk_xq_round(float *x, uint64_t n);
 
 /* shaders/embed.comp: dst[d_off + i*n_embd + j] = table[tok[i]][j] * scale for the
  * tokens that fall in this chunk's rows [row0, row0 + rows). */
