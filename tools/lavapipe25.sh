@@ -26,8 +26,8 @@
 # Exit status: 0 all passed, 1 a test or check failed, 2 the driver could not be set up.
 #
 # Time, 2-core Xeon VM: the first run's download ~10 s (12 MB of .debs, 9 MB of package
-# lists); the tests ~3 min with the machine to themselves, ~8 min beside other jobs (most of
-# it lavapipe compiling the kernels at their first dispatch).
+# lists); the tests 3-8 min the first time (lavapipe compiles every kernel at its first
+# dispatch; more when other jobs share the machine), ~70 s once Mesa's cache holds them.
 #
 # Environment: LVP25_DIR (${XDG_CACHE_HOME:-~/.cache}/gemma-chat-lvp25), LVP25_SUITE
 # (bookworm-backports) and LVP25_BASE (bookworm, for the dependencies),
