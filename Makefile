@@ -41,7 +41,7 @@ BIN ?= gemma-chat
 # Sanitizer builds link tests/san_keep_libs.c (why: see that file).
 SAN_OBJ := $(if $(SAN),$(B)/tests/san_keep_libs.o)
 
-.PHONY: all debug shaders test test-sanitize models real-model install clean tools check matvec-bench cpu-kernel-bench
+.PHONY: all debug shaders test test-sanitize models real-model install clean tools check matvec-bench cpu-kernel-bench vk-microbench
 all: $(BIN)
 
 $(BIN): $(B)/app/main.o $(B)/libgc.a $(SAN_OBJ)
@@ -84,6 +84,15 @@ $(B)/tests/%: tests/%.c $(B)/libgc.a $(SAN_OBJ)
 # Matrix-vector microbenchmark (tools/matvec_bench.c; not part of the tests)
 matvec-bench: $(B)/matvec_bench
 $(B)/matvec_bench: tools/matvec_bench.c $(B)/libgc.a
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libgc.a $(LDLIBS_ALL)
+
+# Vulkan microbenchmark (tools/vk_microbench.c: the device's memory bandwidth, the
+# backend's kernels; not part of the tests)
+vk-microbench: $(B)/vk_microbench
+$(B)/tools/vk_readbw.spv.inc: tools/vk_readbw.comp
+	@mkdir -p $(dir $@)
+	$(GLSLC) --target-env=vulkan1.2 -O -mfmt=c -o $@ $<
+$(B)/vk_microbench: tools/vk_microbench.c $(B)/tools/vk_readbw.spv.inc $(B)/libgc.a
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(B)/libgc.a $(LDLIBS_ALL)
 
 # CPU kernel microbenchmark (tools/cpu_kernel_bench.c; not part of the tests)

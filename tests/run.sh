@@ -4,7 +4,8 @@
 # $PYTHON and $MODELS (the generated test models). Prints one line per test
 # (PASS, FAIL or SKIP, with its time), then exactly one line
 # "N passed, N failed, N skipped" and the total time ("total: N s"); exits
-# nonzero if any failed. TESTS=pattern runs the tests whose file name holds it.
+# nonzero if any failed. TESTS=pattern runs the tests whose file name holds it
+# (TESTS="pattern1 pattern2": any of them).
 #
 # Skips: a test that cannot run here is never shown as passed.
 #  - exit status 77: the whole test was skipped. It prints why, as one line
@@ -71,7 +72,11 @@ sel=
 for t in $list; do
     name=$(basename "$t")
     case "$name" in *.d|*.o) continue;; esac
-    if [ -n "${TESTS:-}" ]; then case "$name" in *$TESTS*) ;; *) continue;; esac; fi
+    if [ -n "${TESTS:-}" ]; then
+        hit=0
+        for p in $TESTS; do case "$name" in *"$p"*) hit=1 ;; esac; done
+        [ $hit = 1 ] || continue
+    fi
     sel="$sel $t"
 done
 

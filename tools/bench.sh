@@ -14,8 +14,10 @@
 #
 # The roofline: decode reads every weight once per token, so it cannot beat
 # (read bandwidth) / (weight bytes per token). tools/membw.c measures the
-# bandwidth in the same run (one thread per CPU); gemma-chat bench reports the
-# bytes (weights_mib_per_token); decode is printed as % of that limit.
+# bandwidth in the same run (one thread per CPU), unless BW gives it (GB/s:
+# tools/vk_gpu_check.sh passes the GPU's); gemma-chat bench reports the bytes
+# (weights_mib_per_token); decode is printed as % of that limit.
+# The ratio columns divide the gemma-chat engine BASE's tok/s by each engine's.
 #
 # Models (built on first use into $BENCH_DIR, default build/bench, gitignored):
 #   q8     g2-bench300m (tools/gen_model.py preset) quantized to Q8_0   (oracle_cpu quantize .. 7)
@@ -25,8 +27,9 @@
 #          (64 / 16) replace PP / TG for it
 #
 # Environment: PP (128), TG (32), PP_2B (64), TG_2B (16), REPS (3), THREADS ("1 nproc"),
-# ENGINES, BIN (./gemma-chat), PYTHON (/usr/bin/python3), ORACLE_ENV
-# (~/.cache/llama-oracle/env.sh), BENCH_DIR.
+# ENGINES, BASE (cpu), BW (measured), BW_SOURCE (what measured BW), BIN (./gemma-chat),
+# PYTHON (/usr/bin/python3), ORACLE_ENV (~/.cache/llama-oracle/env.sh: needed for the
+# llama engines and to make the models), BENCH_DIR.
 set -eu
 
 PP=${PP:-128}
@@ -36,20 +39,27 @@ TG_2B=${TG_2B:-16}
 REPS=${REPS:-3}
 THREADS=${THREADS:-"1 $(nproc)"}
 ENGINES=${ENGINES:-"cpu llama-cpu vulkan llama-vulkan"}
+BASE=${BASE:-cpu}
+BW=${BW:-}
 BIN=${BIN:-./gemma-chat}
 PYTHON=${PYTHON:-/usr/bin/python3}
 BENCH_DIR=${BENCH_DIR:-build/bench}
 ORACLE_ENV=${ORACLE_ENV:-$HOME/.cache/llama-oracle/env.sh}
 
 [ -x "$BIN" ] || { echo "bench.sh: $BIN not found (run make)" >&2; exit 1; }
-[ -f "$ORACLE_ENV" ] || { echo "bench.sh: $ORACLE_ENV not found (../shared/oracle/setup.sh)" >&2; exit 1; }
-. "$ORACLE_ENV"
+if [ -f "$ORACLE_ENV" ]; then . "$ORACLE_ENV"
+else
+    case " $ENGINES " in *" llama-"*)
+        echo "bench.sh: $ORACLE_ENV not found (../shared/oracle/setup.sh)" >&2; exit 1 ;;
+    esac
+fi
 mkdir -p "$BENCH_DIR"
 MEMBW=$BENCH_DIR/membw
-cc -O2 -std=c11 -D_GNU_SOURCE -I. -o "$MEMBW" tools/membw.c -lpthread
+[ -n "$BW" ] || cc -O2 -std=c11 -D_GNU_SOURCE -I. -o "$MEMBW" tools/membw.c -lpthread
 
 gen() {   # $1 = preset, $2 = ftype number, $3 = output
     src="$BENCH_DIR/$1-src.gguf"
+    command -v oracle_cpu >/dev/null || { echo "bench.sh: making $3 needs the oracle ($ORACLE_ENV)" >&2; return 1; }
     if [ ! -f "$src" ]; then
         echo "bench.sh: generating $src" >&2
         "$PYTHON" tools/gen_model.py --preset "$1" -o "$src"
@@ -114,13 +124,18 @@ label() {
 cpu=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
 flags=$(grep -o -w 'avx2\|fma\|f16c\|avx512f\|avx512bw\|avx512vl\|avx512_vnni\|avx_vnni\|avx512_bf16\|amx_bf16\|amx_tile' /proc/cpuinfo | sort -u | tr '\n' ' ')
 dev=$("$BIN" devices 2>/dev/null | sed -n "s/^would use: //p" | cut -d: -f1)
-bw=$("$MEMBW" | sed -n 's/membw_gb_s=\([0-9.]*\).*/\1/p')
-bw1=$("$MEMBW" 1 | sed -n 's/membw_gb_s=\([0-9.]*\).*/\1/p')
 echo "machine: $(nproc) cores, $cpu; flags: $flags; Vulkan device: ${dev:-?}; $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "read bandwidth: $bw GB/s ($(nproc) threads), $bw1 GB/s (1 thread)"
-echo "command: PP=$PP TG=$TG REPS=$REPS THREADS=\"$THREADS\" ENGINES=\"$ENGINES\" tools/bench.sh $*"
+if [ -n "$BW" ]; then
+    bw=$BW
+    echo "read bandwidth: $bw GB/s (${BW_SOURCE:-given})"
+else
+    bw=$("$MEMBW" | sed -n 's/membw_gb_s=\([0-9.]*\).*/\1/p')
+    bw1=$("$MEMBW" 1 | sed -n 's/membw_gb_s=\([0-9.]*\).*/\1/p')
+    echo "read bandwidth: $bw GB/s ($(nproc) threads), $bw1 GB/s (1 thread)"
+fi
+echo "command: PP=$PP TG=$TG REPS=$REPS THREADS=\"$THREADS\" ENGINES=\"$ENGINES\" BASE=$BASE tools/bench.sh $*"
 echo
-echo "| model | engine | prefill tok/s | decode tok/s | decode % of roofline | gemma-chat cpu prefill ratio | gemma-chat cpu decode ratio |"
+echo "| model | engine | prefill tok/s | decode tok/s | decode % of roofline | gemma-chat $BASE prefill ratio | gemma-chat $BASE decode ratio |"
 echo "|---|---|---|---|---|---|---|"
 for key in "$@"; do
     m=$(model_path "$key")
@@ -138,8 +153,8 @@ for key in "$@"; do
     done
     W=$(cat "$T/weights" 2>/dev/null || echo 0)
     roof=$(awk -v bw="$bw" -v w="$W" 'BEGIN { if (w > 0) printf "%.1f", bw * 1e9 / (w * 1048576); else print 0 }')
-    opp=$( [ -f "$T/cpu" ] && cut -d' ' -f1 "$T/cpu" | median || echo 0)
-    otg=$( [ -f "$T/cpu" ] && cut -d' ' -f2 "$T/cpu" | median || echo 0)
+    opp=$( [ -f "$T/$BASE" ] && cut -d' ' -f1 "$T/$BASE" | median || echo 0)
+    otg=$( [ -f "$T/$BASE" ] && cut -d' ' -f2 "$T/$BASE" | median || echo 0)
     for e in $ENGINES; do
         ths=""; [ "$e" = llama-cpu ] && ths=$THREADS
         for th in ${ths:-""}; do
@@ -147,7 +162,7 @@ for key in "$@"; do
             [ -s "$f" ] || { echo "| $(describe "$key") | $(label "$e" "$th") | failed | | | | |"; continue; }
             p=$(cut -d' ' -f1 "$f" | median); g=$(cut -d' ' -f2 "$f" | median)
             pct=$(awk -v g="$g" -v r="$roof" 'BEGIN { if (r > 0) printf "%.0f%%", 100 * g / r; else print "-" }')
-            if [ "$e" = cpu ]; then rp=""; rg=""; else rp=$(ratio "$opp" "$p"); rg=$(ratio "$otg" "$g"); fi
+            if [ "$e" = "$BASE" ]; then rp=""; rg=""; else rp=$(ratio "$opp" "$p"); rg=$(ratio "$otg" "$g"); fi
             echo "| $(describe "$key") | $(label "$e" "$th") | $p | $g | $pct | $rp | $rg |"
         done
     done
