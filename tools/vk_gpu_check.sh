@@ -164,7 +164,7 @@ say "devices --check"
 run_limited check 60 ./gemma-chat devices --check; rc=$?
 cat "$W/check.log"
 if grep -q "unknown argument '--check'" "$W/check.log"; then record SKIP check "not available (this gemma-chat has no devices --check)"
-elif [ $rc = 0 ]; then record PASS check "$(tr '\n' ' ' <"$W/check.log" | cut -c1-120)"
+elif [ $rc = 0 ]; then record PASS check "$(grep '^check ' "$W/check.log" | tr '\n' ' ' | cut -c1-160)"
 else record "$(verdict $rc)" check "$(why $rc check)"; fi
 
 # ---- tests ----
