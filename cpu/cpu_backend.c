@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "cpu/isa.h"
 #include "cpu/pool.h"
 #include "model/host_backend.h"
@@ -64,6 +65,12 @@ typedef struct native {
     size_t partial_cap;
     float *scores;             /* [threads][scores_per_thread] attention probabilities */
     size_t scores_cap;
+
+    bool profile;              /* opts.profile: */
+    cpu_profile prof;
+    double step_t0;            /* this step's begin_step */
+    cpu_pool_times step_pool0; /* the pool's times then */
+    int step_rows;             /* the most rows of a product or attention in this step */
 } native;
 
 static native *nb_of(backend *be) { return (native *)be; }
@@ -107,10 +114,25 @@ static int nb_weight(backend *be, const gguf_tensor *gt, be_tensor **out, gc_err
     return 0;
 }
 
+static void print_times(const char *kind, const cpu_step_times *t)
+{
+    if (!t->steps) return;
+    double serial = t->step_s - t->pool.run_s;
+    fprintf(stderr, "cpu profile: %llu %s steps, %.3f ms each: %.1f pool jobs each, %.1f%% of the time in "
+            "them (%.1f%% the caller waiting for workers), %.1f%% serial (%.1f us a step)\n",
+            (unsigned long long)t->steps, kind, t->step_s / t->steps * 1e3, (double)t->pool.jobs / t->steps,
+            100 * t->pool.run_s / t->step_s, 100 * t->pool.wait_s / t->step_s, 100 * serial / t->step_s,
+            serial / t->steps * 1e6);
+}
+
 static void nb_destroy(backend *be)
 {
     if (!be) return;
     native *nb = nb_of(be);
+    if (nb->profile) {
+        print_times("decode", &nb->prof.decode);
+        print_times("batch", &nb->prof.batch);
+    }
     hb_release(&nb->hb);
     free(nb->scores);
     for (int i = 0; i < 2; i++) free(nb->conv[i].buf);
@@ -121,6 +143,41 @@ static void nb_destroy(backend *be)
 }
 
 /* ---------------------------------------------------------------- steps */
+
+static int nb_begin_step(backend *be, gc_err *err)
+{
+    native *nb = nb_of(be);
+    if (hb_begin_step(be, err)) return -1;
+    nb->step_rows = 0;
+    if (nb->profile) {
+        nb->step_pool0 = cpu_pool_times_of(nb->pool);
+        nb->step_t0 = gc_now_s();
+    }
+    return 0;
+}
+
+static int nb_end_step(backend *be, gc_err *err)
+{
+    native *nb = nb_of(be);
+    int rc = hb_end_step(be, err);
+    if (nb->profile) {
+        double t = gc_now_s();
+        cpu_pool_times p = cpu_pool_times_of(nb->pool);
+        cpu_step_times *s = nb->step_rows > 1 ? &nb->prof.batch : &nb->prof.decode;
+        s->steps++;
+        s->step_s += t - nb->step_t0;
+        s->pool.jobs += p.jobs - nb->step_pool0.jobs;
+        s->pool.run_s += p.run_s - nb->step_pool0.run_s;
+        s->pool.wait_s += p.wait_s - nb->step_pool0.wait_s;
+    }
+    return rc;
+}
+
+static void note_rows(native *nb, int rows)
+{
+    if (rows > nb->step_rows) nb->step_rows = rows;
+}
+
 
 /* Floats as unsigned keys in the order of their values (NaNs aside). */
 static uint32_t fkey(float f)
@@ -356,6 +413,7 @@ static void run_matmul(native *nb, const char *op, be_tensor *dst, const be_tens
     if (dst == src) { hb_fail(&nb->hb, "%s: dst and src are the same tensor '%s'", op, dst->name); return; }
     float *d = hb_f32_out(&nb->hb, dst, (uint64_t)rows * n_out, op, "dst"); // [rows][n_out]
     if (!d) return;
+    note_rows(nb, rows);
     const cpu_matmul_kernel *k = kernel_for(w, rows), *k2 = w2 ? kernel_for(w2, rows) : NULL;
     mm_job j = { .nb = nb, .w = w, .w2 = w2, .k = k, .k2 = k2, .out = d, .n_in = n_in, .n_x = rows, .n_out = n_out,
                  .chunk_rows = chunk_rows_for(nb, n_out), .terms = terms_for(k), .terms2 = k2 ? terms_for(k2) : 0 };
@@ -480,6 +538,7 @@ static void nb_attention(backend *be, be_tensor *out, const be_tensor *q, int la
     if (out == q) { hb_fail(&nb->hb, "attention: out and q are the same tensor '%s'", out->name); return; }
     float *o = hb_f32_out(&nb->hb, out, n, "attention", "out");
     if (!o) return;
+    note_rows(nb, rows);
     int threads = cpu_pool_threads(nb->pool), per_kv = p->n_head / p->n_kv_head;
     attn_job j = { .nb = nb, .out = o, .q = qf, .layer = layer, .rows = rows, .pos0 = pos0, .p = *p,
                    .heads_per_chunk = per_kv };
@@ -524,8 +583,8 @@ static const backend native_ops = {
     .activation = hb_activation,
     .kv_cache = hb_kv_cache,
     .destroy = nb_destroy,
-    .begin_step = hb_begin_step,
-    .end_step = hb_end_step,
+    .begin_step = nb_begin_step,
+    .end_step = nb_end_step,
     .embed = hb_embed,
     .rmsnorm = nb_rmsnorm,
     .add_rmsnorm_norm = nb_add_rmsnorm_norm,
@@ -548,7 +607,8 @@ static const backend native_ops = {
 
 void cpu_backend_opts_init(cpu_backend_opts *o)
 {
-    *o = (cpu_backend_opts){ .threads = 0, .isa = -1 };
+    const char *prof = getenv("GEMMA_CHAT_CPU_PROFILE");
+    *o = (cpu_backend_opts){ .threads = 0, .isa = -1, .profile = prof && !strcmp(prof, "1") };
 }
 
 int cpu_backend_create(const cpu_backend_opts *o, backend **out, gc_err *err)
@@ -574,6 +634,7 @@ int cpu_backend_create(const cpu_backend_opts *o, backend **out, gc_err *err)
     if (!nb) return gc_errf(err, "cpu backend: out of memory");
     hb_init(&nb->hb, &native_ops, "cpu backend", argmax_capped);
     nb->isa = isa;
+    nb->profile = o->profile;
     for (int a = 0; a < CPU_ACT_COUNT; a++) nb->quantize[a] = cpu_quantizer_for((cpu_act)a, isa);
     nb->vec = cpu_vec_for(isa);
     nb->gemm_f32 = cpu_kernel_for(GT_F32, isa, NULL, NULL)->gemm;
@@ -583,6 +644,7 @@ int cpu_backend_create(const cpu_backend_opts *o, backend **out, gc_err *err)
         free(nb);
         return gc_err_prefix(err, "cpu backend");
     }
+    cpu_pool_profile(nb->pool, o->profile);
     snprintf(nb->hb.base.device_name, sizeof nb->hb.base.device_name, "CPU (%s, %d thread%s)", cpu_isa_name(isa),
              threads, threads == 1 ? "" : "s");
     *out = &nb->hb.base;
@@ -591,3 +653,4 @@ int cpu_backend_create(const cpu_backend_opts *o, backend **out, gc_err *err)
 
 cpu_isa cpu_backend_isa(const backend *be) { return ((const native *)be)->isa; }
 int cpu_backend_threads(const backend *be) { return cpu_pool_threads(((const native *)be)->pool); }
+cpu_profile cpu_backend_profile(const backend *be) { return ((const native *)be)->prof; }

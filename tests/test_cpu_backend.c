@@ -332,6 +332,56 @@ static void test_kv_copy(void)
     }
 }
 
+/* opts.profile: decode steps and batches counted apart, their pool jobs and
+ * times consistent (jobs inside steps, the waiting inside the jobs); a
+ * backend without it counts nothing. */
+static void test_profile(void)
+{
+    for (int on = 0; on < 2; on++) {
+        cpu_backend_opts o;
+        cpu_backend_opts_init(&o);
+        o.threads = 2;
+        o.profile = on;
+        gc_err err = {0};
+        backend *be = NULL;
+        CHECK(cpu_backend_create(&o, &be, &err) == 0, "%s", err.msg);
+        if (!be) return;
+        enum { N_IN = 64, N_OUT = 512, ROWS = 3 };
+        void *wd = vt_rand_weight(GT_Q8_0, N_IN, N_OUT);
+        float x[ROWS * N_IN];
+        vt_rand(x, ROWS * N_IN, 1);
+        be_tensor *w = vt_weight(be, "w", GT_Q8_0, N_IN, N_OUT, 2, wd), *src = vt_act(be, ROWS * N_IN, x);
+        be_tensor *dst = vt_act(be, ROWS * N_OUT, NULL);
+        cpu_profile before = cpu_backend_profile(be);
+        for (int step = 0; step < 4; step++) {
+            int rows = step == 3 ? ROWS : 1;
+            CHECK(be->begin_step(be, &err) == 0, "%s", err.msg);
+            be->matmul(be, dst, w, src, rows, N_IN, N_OUT);   /* 512 rows: several chunks, one job */
+            CHECK(be->end_step(be, &err) == 0, "%s", err.msg);
+        }
+        cpu_profile p = cpu_backend_profile(be);
+        const cpu_step_times *d = &p.decode, *b = &p.batch;
+        if (!on) {
+            CHECK(d->steps == 0 && b->steps == 0 && d->pool.jobs == 0 && d->step_s == 0, "profiled while off");
+        } else {
+            CHECK(d->steps - before.decode.steps == 3 && b->steps == 1, "steps: %llu decode (%llu before), %llu batch",
+                  (unsigned long long)d->steps, (unsigned long long)before.decode.steps, (unsigned long long)b->steps);
+            /* a decode product: the one-row conversion runs on the caller, the product is one job;
+             * the batch converts its 3 rows in one chunk too */
+            CHECK(d->pool.jobs - before.decode.pool.jobs == 3 && b->pool.jobs == 1, "jobs: %llu decode, %llu batch",
+                  (unsigned long long)(d->pool.jobs - before.decode.pool.jobs), (unsigned long long)b->pool.jobs);
+            for (int k = 0; k < 2; k++) {
+                const cpu_step_times *t = k ? b : d;
+                CHECK(t->step_s > 0 && t->pool.run_s > 0 && t->pool.run_s <= t->step_s && t->pool.wait_s >= 0 &&
+                      t->pool.wait_s <= t->pool.run_s, "%s times: step %g, jobs %g, waiting %g", k ? "batch" : "decode",
+                      t->step_s, t->pool.run_s, t->pool.wait_s);
+            }
+        }
+        be->destroy(be);
+        free(wd);
+    }
+}
+
 int main(void)
 {
     test_seed_from_env();
@@ -366,5 +416,6 @@ int main(void)
             nat->destroy(nat);
         }
     }
+    TEST_RUN(test_profile);
     return test_summary();
 }
