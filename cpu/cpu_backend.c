@@ -142,6 +142,33 @@ static void nb_destroy(backend *be)
     free(nb);
 }
 
+/* The KV cache with every page written once (zeros, by the pool's threads):
+ * the first write to a page costs a fault (1-2 us on a VM), and decode would
+ * take one per layer every other position on the step's serial path, in the
+ * cache store. The cache is counted at its full size anyway (memory_used,
+ * the context fit); llama.cpp clears its cache at creation too. */
+enum { FILL_BYTES = 1 << 20 };
+typedef struct fill_job { uint8_t *p[2]; size_t bytes; int per; } fill_job;
+
+static void fill_chunk(void *ctx, int chunk, int thread)
+{
+    (void)thread;
+    const fill_job *j = ctx;
+    size_t at = (size_t)(chunk % j->per) * FILL_BYTES, n = j->bytes - at < FILL_BYTES ? j->bytes - at : FILL_BYTES;
+    memset(j->p[chunk / j->per] + at, 0, n);
+}
+
+static int nb_kv_cache(backend *be, int n_layer, int n_ctx, const int *slots, int n_kv_head, int head_dim, gc_err *err)
+{
+    native *nb = nb_of(be);
+    if (hb_kv_cache(be, n_layer, n_ctx, slots, n_kv_head, head_dim, err)) return -1;
+    fill_job j = { { (uint8_t *)nb->hb.k_cache, (uint8_t *)nb->hb.v_cache },
+                   nb->hb.n_slots * (size_t)n_kv_head * head_dim * sizeof(float), 0 };
+    j.per = (int)((j.bytes + FILL_BYTES - 1) / FILL_BYTES);
+    cpu_pool_run(nb->pool, 2 * j.per, fill_chunk, &j);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- steps */
 
 static int nb_begin_step(backend *be, gc_err *err)
@@ -581,7 +608,7 @@ static const backend native_ops = {
     .name = "cpu",
     .weight = nb_weight,
     .activation = hb_activation,
-    .kv_cache = hb_kv_cache,
+    .kv_cache = nb_kv_cache,
     .destroy = nb_destroy,
     .begin_step = nb_begin_step,
     .end_step = nb_end_step,

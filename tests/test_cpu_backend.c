@@ -17,10 +17,14 @@
  *   argmax, argmax_softcap (ties included)                         exact index
  */
 #include <math.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "cpu/cpu_backend.h"
 #include "cpu/isa.h"
 #include "cpu/kernels.h"
+#include "model/host_backend.h"
 #include "tests/vk_testlib.h"
 
 static backend *ref, *nat;
@@ -332,6 +336,32 @@ static void test_kv_copy(void)
     }
 }
 
+/* Pages of [p, p + n) not resident in memory, by mincore. */
+static size_t pages_absent(const void *p, size_t n)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p / pg * pg, e = (uintptr_t)p + n;
+    size_t pages = (e - a + pg - 1) / pg, absent = 0;
+    unsigned char *v = malloc(pages);
+    if (!v || mincore((void *)a, e - a, v)) { free(v); return pages; }
+    for (size_t i = 0; i < pages; i++) absent += !(v[i] & 1);
+    free(v);
+    return absent;
+}
+
+/* A new KV cache has every page written (no page fault in a decode step's
+ * cache store): the native backend's cache is resident as soon as it exists
+ * (a plain calloc of this size, as the reference's, leaves most pages out). */
+static void test_kv_resident(void)
+{
+    gc_err err = {0};
+    CHECK(nat->kv_cache(nat, 3, 4096, NULL, 2, 64, &err) == 0, "%s", err.msg);   /* 2 x 6 MiB */
+    const host_backend *hb = (const host_backend *)nat;
+    size_t bytes = hb->n_slots * 2 * 64 * sizeof(float);
+    size_t ka = pages_absent(hb->k_cache, bytes), va = pages_absent(hb->v_cache, bytes);
+    CHECK(ka == 0 && va == 0, "%s: %zu + %zu pages of the new KV cache not resident", label, ka, va);
+}
+
 /* opts.profile: decode steps and batches counted apart, their pool jobs and
  * times consistent (jobs inside steps, the waiting inside the jobs); a
  * backend without it counts nothing. */
@@ -412,6 +442,7 @@ int main(void)
             TEST_RUN(test_attention_shapes);
             TEST_RUN(test_small_ops);
             TEST_RUN(test_kv_copy);
+            TEST_RUN(test_kv_resident);
             ref->destroy(ref);
             nat->destroy(nat);
         }
