@@ -48,6 +48,17 @@ typedef struct host_backend {
     float *k_cache;            /* [n_slots][n_kv_head][head_dim], layer after layer */
     float *v_cache;            /* same */
 
+    /* RoPE's cos and sin for the positions of the last two (positions, base,
+     * scale, head_dim) asked: every layer of a step, q and k, turns by the
+     * same angles (Gemma 3's local and global layers by two sets). */
+    struct hb_rope_angles {
+        int pos0, rows, head_dim;
+        float base, scale;
+        double *cs;            /* [rows][head_dim]: head_dim / 2 cosines, then the sines */
+        size_t cap;            /* doubles */
+    } rope[2];
+    int rope_next;             /* the entry the next new set replaces */
+
     /* The argmax of cap * tanh(x / cap) over s[0..n) (lowest index on ties of
      * the capped values, NaN never wins): each backend brings its own. */
     uint64_t (*argmax_capped)(const float *s, uint64_t n, float cap);
