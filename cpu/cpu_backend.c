@@ -37,7 +37,7 @@ typedef struct conv_slot {
     const be_tensor *src;
     uint64_t version;
     int rows, n_in, terms;
-    cpu_quantize_fn quantize;
+    cpu_act act;
     uint8_t *buf;              /* [rows * terms][row_bytes] */
     size_t cap, row_bytes;
 } conv_slot;
@@ -54,13 +54,12 @@ typedef struct native {
     cpu_isa isa;
     type_kernels by_type[GT_COUNT];  /* a weight's be_tensor.impl points at its type's */
     cpu_quantize_fn quantize[CPU_ACT_COUNT];  /* the best converter of each format at isa */
-    cpu_vec_ops vec;           /* the f32 vector helpers at isa (attention, GeGLU) */
+    cpu_quantize2_fn quantize2[CPU_ACT_COUNT]; /* the best two-term one (8-bit formats) */
+    cpu_vec_ops vec;           /* the f32 vector helpers at isa (attention, GeGLU, norms, argmax) */
     cpu_gemm_fn gemm_f32;      /* the F32 matrix kernel at isa: attention's scores */
 
     conv_slot conv[2];         /* the last two conversions (geglu's weights may differ in type) */
     int conv_next;
-    float *resid;              /* [resid_cap] one row's residual per thread, for a two-term conversion */
-    size_t resid_cap;
     float *partial;            /* [partial_cap] products per term (and GeGLU's up products) */
     size_t partial_cap;
     float *scores;             /* [threads][scores_per_thread] attention probabilities */
@@ -136,7 +135,6 @@ static void nb_destroy(backend *be)
     hb_release(&nb->hb);
     free(nb->scores);
     for (int i = 0; i < 2; i++) free(nb->conv[i].buf);
-    free(nb->resid);
     free(nb->partial);
     cpu_pool_destroy(nb->pool);
     free(nb);
@@ -205,7 +203,6 @@ static void note_rows(native *nb, int rows)
     if (rows > nb->step_rows) nb->step_rows = rows;
 }
 
-
 /* Floats as unsigned keys in the order of their values (NaNs aside). */
 static uint32_t fkey(float f)
 {
@@ -222,14 +219,16 @@ static float unkey(uint32_t k)
     return f;
 }
 
-/* The argmax of capped(s[i]) with the reference's rule (the first of equal
- * capped values), without capping every value: capped() is monotonic, so the
- * winner is the first value at or above the lowest x whose capped value
- * equals the maximum's; that x is found by bisection over the float order. */
-static uint64_t argmax_capped(const float *s, uint64_t n, float cap)
+/* The argmax (host_backend.argmax) by the level's vector helpers. Capped,
+ * with the reference's rule (the first of equal capped values) without
+ * capping every value: capped() is monotonic, so the winner is the first
+ * value at or above the lowest x whose capped value equals the maximum's;
+ * that x is found by bisection over the float order. */
+static uint64_t nb_argmax(host_backend *hb, const float *s, uint64_t n, float cap)
 {
-    uint64_t m = hb_argmax_plain(s, n);
-    if (isnan(s[m])) return 0;
+    const native *nb = (const native *)hb;
+    uint64_t m = nb->vec.argmax(s, n);
+    if (!(cap > 0) || isnan(s[m])) return m;
     float want = hb_capped(s[m], cap);
     uint32_t lo = fkey(-INFINITY), hi = fkey(s[m]);   /* capped(unkey(hi)) == want */
     if (hb_capped(unkey(lo), cap) == want) hi = lo;
@@ -237,38 +236,10 @@ static uint64_t argmax_capped(const float *s, uint64_t n, float cap)
         uint32_t mid = lo + (hi - lo) / 2;
         if (hb_capped(unkey(mid), cap) == want) hi = mid; else lo = mid;
     }
-    float x_lo = unkey(hi);
-    for (uint64_t i = 0; i < n; i++)
-        if (s[i] >= x_lo) return i;
-    return m;
+    return nb->vec.first_at_least(s, m + 1, unkey(hi));
 }
 
 /* ---------------------------------------------------------------- ops */
-
-/* 1 / sqrt(mean(x^2) + eps), summed in double (as the reference). */
-static double rms_inv(const float *x, int n, float eps)
-{
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += (double)x[i] * x[i];
-        s1 += (double)x[i + 1] * x[i + 1];
-        s2 += (double)x[i + 2] * x[i + 2];
-        s3 += (double)x[i + 3] * x[i + 3];
-    }
-    for (; i < n; i++) s0 += (double)x[i] * x[i];
-    return 1.0 / sqrt(((s0 + s1) + (s2 + s3)) / n + eps);
-}
-
-/* y = rmsnorm(x) * w, or y += that with add. y may be x. */
-static void norm_row(float *y, const float *x, const float *w, int n, float eps, bool add)
-{
-    float k = (float)rms_inv(x, n, eps);
-    for (int j = 0; j < n; j++) {
-        float v = x[j] * k * w[j];
-        y[j] = add ? y[j] + v : v;
-    }
-}
 
 static void norm_rows(native *nb, const char *op, be_tensor *dst, const be_tensor *src, const be_tensor *w,
                       int rows, int cols, float eps, bool add)
@@ -279,7 +250,7 @@ static void norm_rows(native *nb, const char *op, be_tensor *dst, const be_tenso
     const float *wf = hb_f32_in(&nb->hb, w, cols, op, "w"); // [cols]
     float *d = hb_f32_out(&nb->hb, dst, n, op, "dst");      // [rows][cols]
     if (!d || !s || !wf) return;
-    for (int r = 0; r < rows; r++) norm_row(d + (size_t)r * cols, s + (size_t)r * cols, wf, cols, eps, add);
+    for (int r = 0; r < rows; r++) nb->vec.rmsnorm(d + (size_t)r * cols, s + (size_t)r * cols, wf, cols, eps, add);
 }
 
 static void nb_rmsnorm(backend *be, be_tensor *dst, const be_tensor *src, const be_tensor *w, int rows, int cols,
@@ -302,31 +273,28 @@ static void nb_add_rmsnorm_norm(backend *be, be_tensor *x, const be_tensor *o, c
 
 /* One conversion, CONV_ROWS source rows per chunk: rows are independent and
  * cost as much as a small product's share of a step, so the pool's threads
- * split them (each with a residual row of its own). */
+ * split them. (The blocks of the one row of a decode step could be split
+ * too: that measured no faster than the calling thread alone, docs/cpu.md.) */
 enum { CONV_ROWS = 4 };
 typedef struct conv_job {
     const float *src;          /* [rows][n_in] */
     uint8_t *dst;              /* [rows * terms][row_bytes] */
-    float *resid;              /* [threads][n_in] */
-    cpu_quantize_fn quantize;
-    cpu_act act;
+    cpu_quantize_fn quantize;  /* terms 1 */
+    cpu_quantize2_fn quantize2;   /* terms 2 */
     int rows, n_in, terms;
     size_t row_bytes;
 } conv_job;
 
 static void conv_chunk(void *ctx, int chunk, int thread)
 {
+    (void)thread;
     const conv_job *j = ctx;
-    float *resid = j->resid + (size_t)thread * j->n_in;
     int r1 = (chunk + 1) * CONV_ROWS < j->rows ? (chunk + 1) * CONV_ROWS : j->rows;
     for (int r = chunk * CONV_ROWS; r < r1; r++) {
         const float *x = j->src + (size_t)r * j->n_in;
         uint8_t *q = j->dst + (size_t)r * j->terms * j->row_bytes;
-        j->quantize(x, q, j->n_in);
-        if (j->terms > 1) {
-            cpu_act_residual(j->act, x, q, resid, j->n_in);
-            j->quantize(resid, q + j->row_bytes, j->n_in);
-        }
+        if (j->terms > 1) j->quantize2(x, q, q + j->row_bytes, j->n_in);
+        else j->quantize(x, q, j->n_in);
     }
 }
 
@@ -335,23 +303,20 @@ static void conv_chunk(void *ctx, int chunk, int thread)
 static const uint8_t *converted(native *nb, const be_tensor *src, int rows, int n_in, int terms, cpu_act act,
                                 size_t row_bytes)
 {
-    cpu_quantize_fn quantize = nb->quantize[act];
     for (int i = 0; i < 2; i++) {
         conv_slot *c = &nb->conv[i];
         if (c->src == src && c->version == src->version && c->rows >= rows && c->n_in == n_in &&
-            c->terms == terms && c->quantize == quantize)
+            c->terms == terms && c->act == act)
             return c->buf;
     }
     conv_slot *c = &nb->conv[nb->conv_next];
     nb->conv_next ^= 1;
     c->src = NULL;
-    size_t threads = (size_t)cpu_pool_threads(nb->pool);
-    if (!grow(nb, (void **)&c->buf, &c->cap, (size_t)rows * terms * row_bytes, 1, "converted activations") ||
-        (terms > 1 && !grow(nb, (void **)&nb->resid, &nb->resid_cap, threads * n_in, sizeof(float), "residuals")))
+    if (!grow(nb, (void **)&c->buf, &c->cap, (size_t)rows * terms * row_bytes, 1, "converted activations"))
         return NULL;
-    conv_job j = { src->f, c->buf, nb->resid, quantize, act, rows, n_in, terms, row_bytes };
+    conv_job j = { src->f, c->buf, nb->quantize[act], nb->quantize2[act], rows, n_in, terms, row_bytes };
     cpu_pool_run(nb->pool, (rows + CONV_ROWS - 1) / CONV_ROWS, conv_chunk, &j);
-    *c = (conv_slot){ src, src->version, rows, n_in, terms, quantize, c->buf, c->cap, row_bytes };
+    *c = (conv_slot){ src, src->version, rows, n_in, terms, act, c->buf, c->cap, row_bytes };
     return c->buf;
 }
 
@@ -659,10 +624,13 @@ int cpu_backend_create(const cpu_backend_opts *o, backend **out, gc_err *err)
         return gc_errf(err, "cpu backend: threads %d: must be 1..256 (this machine has %d CPUs)", threads, cpus);
     native *nb = calloc(1, sizeof *nb);
     if (!nb) return gc_errf(err, "cpu backend: out of memory");
-    hb_init(&nb->hb, &native_ops, "cpu backend", argmax_capped);
+    hb_init(&nb->hb, &native_ops, "cpu backend", nb_argmax);
     nb->isa = isa;
     nb->profile = o->profile;
-    for (int a = 0; a < CPU_ACT_COUNT; a++) nb->quantize[a] = cpu_quantizer_for((cpu_act)a, isa);
+    for (int a = 0; a < CPU_ACT_COUNT; a++) {
+        nb->quantize[a] = cpu_quantizer_for((cpu_act)a, isa);
+        nb->quantize2[a] = cpu_quantizer2_for((cpu_act)a, isa);
+    }
     nb->vec = cpu_vec_for(isa);
     nb->gemm_f32 = cpu_kernel_for(GT_F32, isa, NULL, NULL)->gemm;
     for (uint32_t t = 0; t < GT_COUNT; t++)

@@ -353,7 +353,7 @@ int hb_end_step(backend *be, gc_err *err)
         const struct hb_pending *p = &hb->pend[i];
         const float *src = p->src->f + p->offset;
         if (p->host) memcpy(p->host, src, p->n * sizeof(float));
-        else *p->argmax = (int32_t)(p->cap > 0 ? hb->argmax_capped(src, p->n, p->cap) : hb_argmax_plain(src, p->n));
+        else *p->argmax = (int32_t)hb->argmax(hb, src, p->n, p->cap);
     }
     hb->n_pend = 0;
     return 0;
@@ -529,9 +529,9 @@ void hb_copy(backend *be, be_tensor *dst, uint64_t dst_off, const be_tensor *src
 }
 
 void hb_init(host_backend *hb, const backend *ops, const char *tag,
-             uint64_t (*argmax_capped)(const float *, uint64_t, float))
+             uint64_t (*argmax)(host_backend *, const float *, uint64_t, float))
 {
     hb->base = *ops;
     hb->tag = tag;
-    hb->argmax_capped = argmax_capped;
+    hb->argmax = argmax;
 }

@@ -59,9 +59,10 @@ typedef struct host_backend {
     } rope[2];
     int rope_next;             /* the entry the next new set replaces */
 
-    /* The argmax of cap * tanh(x / cap) over s[0..n) (lowest index on ties of
-     * the capped values, NaN never wins): each backend brings its own. */
-    uint64_t (*argmax_capped)(const float *s, uint64_t n, float cap);
+    /* The argmax over s[0..n) of the values, or where cap > 0 of the capped
+     * values cap * tanh(x / cap) (lowest index on ties, NaN never wins):
+     * each backend brings its own. */
+    uint64_t (*argmax)(struct host_backend *hb, const float *s, uint64_t n, float cap);
 
     /* read/argmax requests of the current step, served at end_step: exactly
      * the Vulkan backend's semantics (a tensor overwritten later in the step
@@ -85,9 +86,9 @@ static inline host_backend *hb_of(backend *be) { return (host_backend *)be; }
 
 /* Sets up a backend: its ops table (a static const table with designated
  * initializers naming its own ops and the hb_* ops below), the tag its step
- * errors start with and its capped argmax. */
+ * errors start with and its argmax. */
 void hb_init(host_backend *hb, const backend *ops, const char *tag,
-             uint64_t (*argmax_capped)(const float *, uint64_t, float));
+             uint64_t (*argmax)(host_backend *, const float *, uint64_t, float));
 /* The shared ops (backend.h states what each does). weight keeps matrices in
  * the mapping and converts 1-D weights to f32; qk_rope_store runs the
  * backend's own rmsnorm, then rotates in double, then writes the cache. A backend may wrap weight and kv_cache to add its own data. */
