@@ -632,6 +632,7 @@ int cpu_backend_create(const cpu_backend_opts *o, backend **out, gc_err *err)
         nb->quantize2[a] = cpu_quantizer2_for((cpu_act)a, isa);
     }
     nb->vec = cpu_vec_for(isa);
+    nb->hb.rope_rotate = nb->vec.rope;
     nb->gemm_f32 = cpu_kernel_for(GT_F32, isa, NULL, NULL)->gemm;
     for (uint32_t t = 0; t < GT_COUNT; t++)
         nb->by_type[t] = (type_kernels){ cpu_kernel_for(t, isa, NULL, NULL), cpu_prefill_kernel_for(t, isa) };

@@ -303,6 +303,28 @@ static uint64_t first_at_least(const float *s, uint64_t n, float x)
     return n;
 }
 
+/* hb_rope_rotate in 4 doubles at a time (the same floats: no fused
+ * multiply-add); the last half % 4 pairs in scalar code. */
+static void rope(float *v, int n, int half, const double *c, const double *s)
+{
+    for (int h = 0; h < n; h++, v += 2 * half) {
+        int i = 0;
+        for (; i + 4 <= half; i += 4) {
+            __m256d a = _mm256_cvtps_pd(_mm_loadu_ps(v + i)), b = _mm256_cvtps_pd(_mm_loadu_ps(v + half + i));
+            __m256d cv = _mm256_loadu_pd(c + i), sv = _mm256_loadu_pd(s + i);
+            __m256d x = _mm256_sub_pd(_mm256_mul_pd(a, cv), _mm256_mul_pd(b, sv));
+            __m256d y = _mm256_add_pd(_mm256_mul_pd(a, sv), _mm256_mul_pd(b, cv));
+            _mm_storeu_ps(v + i, _mm256_cvtpd_ps(x));
+            _mm_storeu_ps(v + half + i, _mm256_cvtpd_ps(y));
+        }
+        for (; i < half; i++) {
+            double a = v[i], b = v[i + half];
+            v[i] = (float)(a * c[i] - b * s[i]);
+            v[i + half] = (float)(a * s[i] + b * c[i]);
+        }
+    }
+}
+
 const cpu_kernel_family cpu_fam_avx2_float = {
     .name = "avx2 float",
     .isa = CPU_ISA_AVX2,
@@ -312,6 +334,7 @@ const cpu_kernel_family cpu_fam_avx2_float = {
     .rmsnorm = rmsnorm,
     .argmax = argmax,
     .first_at_least = first_at_least,
+    .rope = rope,
     .kernels = kernels,
     .n_kernels = sizeof kernels / sizeof kernels[0],
 };

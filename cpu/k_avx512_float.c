@@ -256,6 +256,23 @@ static uint64_t first_at_least(const float *s, uint64_t n, float x)
     return n;
 }
 
+/* hb_rope_rotate in 8 doubles at a time: the same products and sums, each
+ * rounded once (no fused multiply-add), so the same floats. */
+static void rope(float *v, int n, int half, const double *c, const double *s)
+{
+    for (int h = 0; h < n; h++, v += 2 * half)
+        for (int i = 0; i < half; i += 8) {
+            __mmask8 m = (__mmask8)tail_mask(half - i);
+            __m512d a = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, v + i));
+            __m512d b = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, v + half + i));
+            __m512d cv = _mm512_maskz_loadu_pd(m, c + i), sv = _mm512_maskz_loadu_pd(m, s + i);
+            __m512d x = _mm512_sub_pd(_mm512_mul_pd(a, cv), _mm512_mul_pd(b, sv));
+            __m512d y = _mm512_add_pd(_mm512_mul_pd(a, sv), _mm512_mul_pd(b, cv));
+            _mm256_mask_storeu_ps(v + i, m, _mm512_cvtpd_ps(x));
+            _mm256_mask_storeu_ps(v + half + i, m, _mm512_cvtpd_ps(y));
+        }
+}
+
 const cpu_kernel_family cpu_fam_avx512_float = {
     .name = "avx512 float",
     .isa = CPU_ISA_AVX512,
@@ -265,6 +282,7 @@ const cpu_kernel_family cpu_fam_avx512_float = {
     .rmsnorm = rmsnorm,
     .argmax = argmax,
     .first_at_least = first_at_least,
+    .rope = rope,
     .kernels = kernels,
     .n_kernels = sizeof kernels / sizeof kernels[0],
 };

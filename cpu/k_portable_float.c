@@ -162,6 +162,7 @@ const cpu_kernel_family cpu_fam_portable_float = {
     .rmsnorm = rmsnorm,
     .argmax = hb_argmax_plain,   /* the reference's loop: the semantics every level keeps */
     .first_at_least = first_at_least,
+    .rope = hb_rope_rotate,
     .kernels = kernels,
     .n_kernels = sizeof kernels / sizeof kernels[0],
     .quantize = { [CPU_ACT_F32] = quantize_f32, [CPU_ACT_BF16] = quantize_bf16 },

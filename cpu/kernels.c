@@ -65,6 +65,7 @@ cpu_vec_ops cpu_vec_for(cpu_isa isa)
             if (!v.rmsnorm) v.rmsnorm = fam->rmsnorm;
             if (!v.argmax) v.argmax = fam->argmax;
             if (!v.first_at_least) v.first_at_least = fam->first_at_least;
+            if (!v.rope) v.rope = fam->rope;
         }
     return v;
 }

@@ -117,6 +117,9 @@ typedef uint64_t (*cpu_argmax_fn)(const float *s, uint64_t n);
 /* The lowest i < n with s[i] >= x, or n where there is none. */
 typedef uint64_t (*cpu_first_at_least_fn)(const float *s, uint64_t n, float x);
 
+/* RoPE's rotation, bit for bit hb_rope_rotate's (model/host_backend.h). */
+typedef void (*cpu_rope_fn)(float *v, int n, int half, const double *c, const double *s);
+
 /* A family: the kernels of one ISA level for some weight types, and the
  * quantizers of that level (NULL where the family has none of a format). */
 typedef struct cpu_kernel_family {
@@ -134,6 +137,7 @@ typedef struct cpu_kernel_family {
     cpu_rmsnorm_fn rmsnorm;
     cpu_argmax_fn argmax;
     cpu_first_at_least_fn first_at_least;
+    cpu_rope_fn rope;
 } cpu_kernel_family;
 
 /* The best f32 vector helpers at level isa or below (never NULL: the
@@ -145,6 +149,7 @@ typedef struct cpu_vec_ops {
     cpu_rmsnorm_fn rmsnorm;
     cpu_argmax_fn argmax;
     cpu_first_at_least_fn first_at_least;
+    cpu_rope_fn rope;
 } cpu_vec_ops;
 cpu_vec_ops cpu_vec_for(cpu_isa isa);
 

@@ -465,16 +465,19 @@ static void rope(backend *be, be_tensor *x, const char *what, int rows, int n_he
     if (!cs) return;
     int half = head_dim / 2;
     for (int r = 0; r < rows; r++) {
-        const double *c = cs + (size_t)r * head_dim, *s = c + half;
-        for (int h = 0; h < n_heads; h++) {
-            float *v = xf + ((size_t)r * n_heads + h) * head_dim;
-            for (int i = 0; i < half; i++) {
-                double a = v[i], b = v[i + half];
-                v[i] = (float)(a * c[i] - b * s[i]);
-                v[i + half] = (float)(a * s[i] + b * c[i]);
-            }
-        }
+        const double *c = cs + (size_t)r * head_dim;
+        hb->rope_rotate(xf + (size_t)r * n_heads * head_dim, n_heads, half, c, c + half);
     }
+}
+
+void hb_rope_rotate(float *v, int n, int half, const double *c, const double *s)
+{
+    for (int h = 0; h < n; h++, v += 2 * half)
+        for (int i = 0; i < half; i++) {
+            double a = v[i], b = v[i + half];
+            v[i] = (float)(a * c[i] - b * s[i]);
+            v[i + half] = (float)(a * s[i] + b * c[i]);
+        }
 }
 
 /* qk_rope_store's cache write: k[r], v[r] to layer's slot of position pos0 + r. */
@@ -534,4 +537,5 @@ void hb_init(host_backend *hb, const backend *ops, const char *tag,
     hb->base = *ops;
     hb->tag = tag;
     hb->argmax = argmax;
+    hb->rope_rotate = hb_rope_rotate;
 }

@@ -58,6 +58,9 @@ typedef struct host_backend {
         size_t cap;            /* doubles */
     } rope[2];
     int rope_next;             /* the entry the next new set replaces */
+    /* Turns vectors by such angles (hb_rope_rotate's arithmetic; hb_init
+     * sets hb_rope_rotate, a backend may bring a faster one). */
+    void (*rope_rotate)(float *v, int n, int half, const double *c, const double *s);
 
     /* The argmax over s[0..n) of the values, or where cap > 0 of the capped
      * values cap * tanh(x / cap) (lowest index on ties, NaN never wins):
@@ -134,6 +137,12 @@ bool hb_cache_pos_ok(host_backend *hb, const char *op, int layer, int rows, int 
 bool hb_attn_ok(host_backend *hb, const be_attn_params *p, int layer, int rows);
 /* Index of layer's position pos (head 0, element 0) in k_cache / v_cache: its slot. */
 size_t hb_cache_index(const host_backend *hb, int layer, int pos);
+
+/* NEOX RoPE of n vectors of 2 * half floats at v, one after another:
+ * element i turns with element i + half by the angle of cos c[i] and sin
+ * s[i], in double (a c - b s and a s + b c, each product rounded, then the
+ * sum, then f32). */
+void hb_rope_rotate(float *v, int n, int half, const double *c, const double *s);
 
 /* The plain argmax: lowest index of the largest value, NaN never wins. */
 uint64_t hb_argmax_plain(const float *s, uint64_t n);

@@ -28,6 +28,7 @@
 
 #include "cpu/isa.h"
 #include "cpu/kernels.h"
+#include "model/host_backend.h"
 #include "model/quant.h"
 #include "tests/test.h"
 
@@ -617,7 +618,7 @@ static uint64_t first_at_least_want(const float *s, uint64_t n, float x)
  * (in place and not, with add; guards after y), argmax and first_at_least
  * against the plain loops, on lengths that leave every tail, with the
  * maximum in the tail, ties across lanes and accumulators, NaNs (first,
- * everywhere, all) and -inf (all, and mixed with NaN). */
+ * everywhere, all) and -inf (all, and mixed with NaN); RoPE's rotation. */
 static void test_vec_step(void)
 {
     enum { N = 1200 };
@@ -665,8 +666,29 @@ static void test_vec_step(void)
             }
         }
     }
+    /* RoPE's rotation: hb_rope_rotate's floats exactly, for half widths that
+     * leave every tail, three vectors at a time, nothing written past them. */
+    const int halves[] = { 1, 3, 4, 5, 8, 20, 64, 128 };
+    for (int f = 0; f < N_FAMS; f++) {
+        const cpu_kernel_family *fam = all_fams[f];
+        if (fam->isa > cpu_level || !fam->rope) continue;
+        for (size_t hi = 0; hi < sizeof halves / sizeof *halves; hi++) {
+            int half = halves[hi];
+            double c[128], sn[128];
+            for (int i = 0; i < half; i++) {
+                double th = 3 * test_rand_f() + i;
+                c[i] = cos(th);
+                sn[i] = sin(th);
+            }
+            float got[3 * 256 + 4], want[3 * 256 + 4];
+            for (int i = 0; i < 3 * 256 + 4; i++) got[i] = want[i] = i < 6 * half ? 4 * test_rand_f() : 12345.0f;
+            fam->rope(got, 3, half, c, sn);
+            hb_rope_rotate(want, 3, half, c, sn);
+            CHECK(!memcmp(got, want, sizeof got), "%s rope half %d: not hb_rope_rotate's floats", fam->name, half);
+        }
+    }
     cpu_vec_ops v = cpu_vec_for(cpu_level);
-    CHECK(v.rmsnorm && v.argmax && v.first_at_least, "no step helpers at %s", cpu_isa_name(cpu_level));
+    CHECK(v.rmsnorm && v.argmax && v.first_at_least && v.rope, "no step helpers at %s", cpu_isa_name(cpu_level));
 }
 
 int main(void)
