@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "cpu/isa.h"
@@ -64,6 +65,7 @@ typedef struct native {
     size_t partial_cap;
     float *scores;             /* [threads][scores_per_thread] attention probabilities */
     size_t scores_cap;
+    int *kv_ready;             /* [n_layer]: the layer's KV slots populated so far (kv_ahead) */
 
     bool profile;              /* opts.profile: */
     cpu_profile prof;
@@ -134,37 +136,79 @@ static void nb_destroy(backend *be)
     }
     hb_release(&nb->hb);
     free(nb->scores);
+    free(nb->kv_ready);
     for (int i = 0; i < 2; i++) free(nb->conv[i].buf);
     free(nb->partial);
     cpu_pool_destroy(nb->pool);
     free(nb);
 }
 
-/* The KV cache with every page written once (zeros, by the pool's threads):
- * the first write to a page costs a fault (1-2 us on a VM), and decode would
- * take one per layer every other position on the step's serial path, in the
- * cache store. The cache is counted at its full size anyway (memory_used,
- * the context fit); llama.cpp clears its cache at creation too. */
-enum { FILL_BYTES = 1 << 20 };
-typedef struct fill_job { uint8_t *p[2]; size_t bytes; int per; } fill_job;
+/* ---------------------------------------------------------------- KV cache */
 
-static void fill_chunk(void *ctx, int chunk, int thread)
+/* The first write to a page costs a fault (~4 us inside a decode step on a
+ * VM, ~1.3 us a page when many are taken in a row), and the cache store of a
+ * decode step would take one per layer every other position, on the calling
+ * thread with the workers idle. So a layer's pages are populated ahead of
+ * use, CPU_KV_AHEAD positions at a time, by the pool's threads, before the
+ * store that needs them: the cache stays resident only as far as it is used
+ * (it is counted at its full size anyway: memory_used, the context fit). */
+enum { POP_BYTES = 64 << 10 };
+typedef struct pop_job { uint8_t *p[2]; size_t bytes; int per; } pop_job;
+
+/* Faults in every page of [p, p + n) for writing without changing a byte:
+ * each page's first byte of the range written back (the range is this
+ * thread's alone). */
+static void populate(uint8_t *p, size_t n)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    for (uintptr_t q = (uintptr_t)p / pg * pg; q < (uintptr_t)p + n; q += pg) {
+        volatile uint8_t *b = (volatile uint8_t *)(q < (uintptr_t)p ? (uintptr_t)p : q);
+        *b = *b;
+    }
+}
+
+static void pop_chunk(void *ctx, int chunk, int thread)
 {
     (void)thread;
-    const fill_job *j = ctx;
-    size_t at = (size_t)(chunk % j->per) * FILL_BYTES, n = j->bytes - at < FILL_BYTES ? j->bytes - at : FILL_BYTES;
-    memset(j->p[chunk / j->per] + at, 0, n);
+    const pop_job *j = ctx;
+    size_t at = (size_t)(chunk % j->per) * POP_BYTES, n = j->bytes - at < POP_BYTES ? j->bytes - at : POP_BYTES;
+    populate(j->p[chunk / j->per] + at, n);
 }
 
 static int nb_kv_cache(backend *be, int n_layer, int n_ctx, const int *slots, int n_kv_head, int head_dim, gc_err *err)
 {
     native *nb = nb_of(be);
+    free(nb->kv_ready);
+    nb->kv_ready = NULL;
     if (hb_kv_cache(be, n_layer, n_ctx, slots, n_kv_head, head_dim, err)) return -1;
-    fill_job j = { { (uint8_t *)nb->hb.k_cache, (uint8_t *)nb->hb.v_cache },
-                   nb->hb.n_slots * (size_t)n_kv_head * head_dim * sizeof(float), 0 };
-    j.per = (int)((j.bytes + FILL_BYTES - 1) / FILL_BYTES);
-    cpu_pool_run(nb->pool, 2 * j.per, fill_chunk, &j);
+    if (!(nb->kv_ready = calloc((size_t)n_layer, sizeof *nb->kv_ready))) return gc_errf(err, "kv cache: out of memory");
     return 0;
+}
+
+/* Populates layer's slots up to those of positions pos0 .. pos0 + rows - 1
+ * and CPU_KV_AHEAD more (a ring's slots are used in order: position p is in
+ * slot p % slots). Arguments out of range are left to qk_rope_store's checks. */
+static void kv_ahead(native *nb, int layer, int rows, int pos0)
+{
+    const host_backend *hb = &nb->hb;
+    if (!nb->kv_ready || layer < 0 || layer >= hb->n_layer || rows < 1 || pos0 < 0 || pos0 > hb->n_ctx - rows) return;
+    int slots = hb->slots[layer], need = pos0 + rows < slots ? pos0 + rows : slots;
+    if (need <= nb->kv_ready[layer]) return;
+    int to = need + CPU_KV_AHEAD < slots ? need + CPU_KV_AHEAD : slots, from = nb->kv_ready[layer];
+    size_t row = (size_t)hb->n_kv_head * hb->head_dim, at = (hb->first_slot[layer] + (size_t)from) * row;
+    pop_job j = { { (uint8_t *)(hb->k_cache + at), (uint8_t *)(hb->v_cache + at) },
+                  (size_t)(to - from) * row * sizeof(float), 0 };
+    j.per = (int)((j.bytes + POP_BYTES - 1) / POP_BYTES);
+    cpu_pool_run(nb->pool, 2 * j.per, pop_chunk, &j);
+    nb->kv_ready[layer] = to;
+}
+
+static void nb_qk_rope_store(backend *be, int layer, be_tensor *q, be_tensor *k, const be_tensor *v,
+                             const be_tensor *qn, const be_tensor *kn, int rows, int n_head, int pos0,
+                             float freq_base, float pos_scale, float eps)
+{
+    kv_ahead(nb_of(be), layer, rows, pos0);
+    hb_qk_rope_store(be, layer, q, k, v, qn, kn, rows, n_head, pos0, freq_base, pos_scale, eps);
 }
 
 /* ---------------------------------------------------------------- steps */
@@ -582,7 +626,7 @@ static const backend native_ops = {
     .add_rmsnorm_norm = nb_add_rmsnorm_norm,
     .matmul = nb_matmul,
     .matmul_geglu = nb_matmul_geglu,
-    .qk_rope_store = hb_qk_rope_store,
+    .qk_rope_store = nb_qk_rope_store,
     .attention = nb_attention,
     .copy = hb_copy,
     .softcap = nb_softcap,

@@ -20,6 +20,10 @@ void cpu_backend_opts_init(cpu_backend_opts *o);
  * count out of range, out of memory. */
 int cpu_backend_create(const cpu_backend_opts *o, backend **out, gc_err *err);
 
+/* KV cache positions whose pages a layer's cache store makes resident ahead
+ * of the one it writes (cpu/cpu_backend.c, kv_ahead). */
+enum { CPU_KV_AHEAD = 256 };
+
 /* The level and thread count a created backend runs (for notices and tests). */
 cpu_isa cpu_backend_isa(const backend *be);
 int cpu_backend_threads(const backend *be);

@@ -349,17 +349,39 @@ static size_t pages_absent(const void *p, size_t n)
     return absent;
 }
 
-/* A new KV cache has every page written (no page fault in a decode step's
- * cache store): the native backend's cache is resident as soon as it exists
- * (a plain calloc of this size, as the reference's, leaves most pages out). */
+/* qk_rope_store makes a layer's KV pages resident CPU_KV_AHEAD positions
+ * ahead of the ones it writes (no page fault in the next decode steps'
+ * cache stores), without changing what the cache holds there (kv_write's
+ * slots), and a ring layer's slots all at once when its positions pass them. */
 static void test_kv_resident(void)
 {
+    enum { HKV = 2, D = 64, CTX = 4096, RING = 600, ROW = HKV * D };
     gc_err err = {0};
-    CHECK(nat->kv_cache(nat, 3, 4096, NULL, 2, 64, &err) == 0, "%s", err.msg);   /* 2 x 6 MiB */
+    const int slots[3] = { CTX, CTX, RING };
+    CHECK(nat->kv_cache(nat, 3, CTX, slots, HKV, D, &err) == 0, "%s", err.msg);
     const host_backend *hb = (const host_backend *)nat;
-    size_t bytes = hb->n_slots * 2 * 64 * sizeof(float);
-    size_t ka = pages_absent(hb->k_cache, bytes), va = pages_absent(hb->v_cache, bytes);
-    CHECK(ka == 0 && va == 0, "%s: %zu + %zu pages of the new KV cache not resident", label, ka, va);
+    float kw[10 * ROW], vw[10 * ROW], kr[10 * ROW], vr[10 * ROW];
+    for (int i = 0; i < 10 * ROW; i++) { kw[i] = (float)i; vw[i] = -(float)i; }
+    CHECK(nat->kv_write(nat, 0, 100, 10, kw, vw, &err) == 0, "%s", err.msg);
+    float *q = calloc(20 * ROW, sizeof *q);
+    be_tensor *tq = vt_act(nat, 20 * ROW, q), *tk = vt_act(nat, 20 * ROW, q), *tv = vt_act(nat, 20 * ROW, q);
+    const struct { int layer, pos0, rows, ready; } steps[] = {
+        { 0, 0, 1, 1 + CPU_KV_AHEAD }, { 0, 5, 1, 1 + CPU_KV_AHEAD }, { 0, 300, 1, 301 + CPU_KV_AHEAD },
+        { 1, 0, 20, 20 + CPU_KV_AHEAD }, { 2, 1000, 1, RING },
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+        CHECK(nat->begin_step(nat, &err) == 0, "%s", err.msg);
+        nat->qk_rope_store(nat, steps[i].layer, tq, tk, tv, NULL, NULL, steps[i].rows, HKV, steps[i].pos0, 10000.0f,
+                           1.0f, 1e-6f);
+        CHECK(nat->end_step(nat, &err) == 0, "%s", err.msg);
+        size_t at = hb->first_slot[steps[i].layer] * ROW, bytes = (size_t)steps[i].ready * ROW * sizeof(float);
+        size_t ka = pages_absent(hb->k_cache + at, bytes), va = pages_absent(hb->v_cache + at, bytes);
+        CHECK(ka == 0 && va == 0, "%s: layer %d, positions %d..%d: %zu + %zu pages of its first %d slots not resident",
+              label, steps[i].layer, steps[i].pos0, steps[i].pos0 + steps[i].rows - 1, ka, va, steps[i].ready);
+    }
+    CHECK(nat->kv_read(nat, 0, 100, 10, kr, vr, &err) == 0 && !memcmp(kr, kw, sizeof kr) && !memcmp(vr, vw, sizeof vr),
+          "%s: making pages resident changed the cache", label);
+    free(q);
 }
 
 /* opts.profile: decode steps and batches counted apart, their pool jobs and
