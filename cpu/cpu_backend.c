@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "base/clock.h"
 #include "cpu/isa.h"
 #include "cpu/pool.h"
 #include "model/host_backend.h"
@@ -36,7 +38,7 @@ typedef struct conv_slot {
     const be_tensor *src;
     uint64_t version;
     int rows, n_in, terms;
-    cpu_quantize_fn quantize;
+    cpu_act act;
     uint8_t *buf;              /* [rows * terms][row_bytes] */
     size_t cap, row_bytes;
 } conv_slot;
@@ -53,17 +55,23 @@ typedef struct native {
     cpu_isa isa;
     type_kernels by_type[GT_COUNT];  /* a weight's be_tensor.impl points at its type's */
     cpu_quantize_fn quantize[CPU_ACT_COUNT];  /* the best converter of each format at isa */
-    cpu_vec_ops vec;           /* the f32 vector helpers at isa (attention, GeGLU) */
+    cpu_quantize2_fn quantize2[CPU_ACT_COUNT]; /* the best two-term one (8-bit formats) */
+    cpu_vec_ops vec;           /* the f32 vector helpers at isa (attention, GeGLU, norms, argmax) */
     cpu_gemm_fn gemm_f32;      /* the F32 matrix kernel at isa: attention's scores */
 
     conv_slot conv[2];         /* the last two conversions (geglu's weights may differ in type) */
     int conv_next;
-    float *resid;              /* [resid_cap] one row's residual per thread, for a two-term conversion */
-    size_t resid_cap;
     float *partial;            /* [partial_cap] products per term (and GeGLU's up products) */
     size_t partial_cap;
     float *scores;             /* [threads][scores_per_thread] attention probabilities */
     size_t scores_cap;
+    int *kv_ready;             /* [n_layer]: the layer's KV slots populated so far (kv_ahead) */
+
+    bool profile;              /* opts.profile: */
+    cpu_profile prof;
+    double step_t0;            /* this step's begin_step */
+    cpu_pool_times step_pool0; /* the pool's times then */
+    int step_rows;             /* the most rows of a product or attention in this step */
 } native;
 
 static native *nb_of(backend *be) { return (native *)be; }
@@ -107,20 +115,137 @@ static int nb_weight(backend *be, const gguf_tensor *gt, be_tensor **out, gc_err
     return 0;
 }
 
+static void print_times(const char *kind, const cpu_step_times *t)
+{
+    if (!t->steps) return;
+    double serial = t->step_s - t->pool.run_s;
+    fprintf(stderr, "cpu profile: %llu %s steps, %.3f ms each: %.1f pool jobs each, %.1f%% of the time in "
+            "them (%.1f%% the caller waiting for workers), %.1f%% serial (%.1f us a step)\n",
+            (unsigned long long)t->steps, kind, t->step_s / t->steps * 1e3, (double)t->pool.jobs / t->steps,
+            100 * t->pool.run_s / t->step_s, 100 * t->pool.wait_s / t->step_s, 100 * serial / t->step_s,
+            serial / t->steps * 1e6);
+}
+
 static void nb_destroy(backend *be)
 {
     if (!be) return;
     native *nb = nb_of(be);
+    if (nb->profile) {
+        print_times("decode", &nb->prof.decode);
+        print_times("batch", &nb->prof.batch);
+    }
     hb_release(&nb->hb);
     free(nb->scores);
+    free(nb->kv_ready);
     for (int i = 0; i < 2; i++) free(nb->conv[i].buf);
-    free(nb->resid);
     free(nb->partial);
     cpu_pool_destroy(nb->pool);
     free(nb);
 }
 
+/* ---------------------------------------------------------------- KV cache */
+
+/* The first write to a page costs a fault (~4 us inside a decode step on a
+ * VM, ~1.3 us a page when many are taken in a row), and the cache store of a
+ * decode step would take one per layer every other position, on the calling
+ * thread with the workers idle. So a layer's pages are populated ahead of
+ * use, CPU_KV_AHEAD positions at a time, by the pool's threads, before the
+ * store that needs them: the cache stays resident only as far as it is used
+ * (it is counted at its full size anyway: memory_used, the context fit). */
+enum { POP_BYTES = 64 << 10 };
+typedef struct pop_job { uint8_t *p[2]; size_t bytes; int per; } pop_job;
+
+/* Faults in every page of [p, p + n) for writing without changing a byte:
+ * each page's first byte of the range written back (the range is this
+ * thread's alone). */
+static void populate(uint8_t *p, size_t n)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    for (uintptr_t q = (uintptr_t)p / pg * pg; q < (uintptr_t)p + n; q += pg) {
+        volatile uint8_t *b = (volatile uint8_t *)(q < (uintptr_t)p ? (uintptr_t)p : q);
+        *b = *b;
+    }
+}
+
+static void pop_chunk(void *ctx, int chunk, int thread)
+{
+    (void)thread;
+    const pop_job *j = ctx;
+    size_t at = (size_t)(chunk % j->per) * POP_BYTES, n = j->bytes - at < POP_BYTES ? j->bytes - at : POP_BYTES;
+    populate(j->p[chunk / j->per] + at, n);
+}
+
+static int nb_kv_cache(backend *be, int n_layer, int n_ctx, const int *slots, int n_kv_head, int head_dim, gc_err *err)
+{
+    native *nb = nb_of(be);
+    free(nb->kv_ready);
+    nb->kv_ready = NULL;
+    if (hb_kv_cache(be, n_layer, n_ctx, slots, n_kv_head, head_dim, err)) return -1;
+    if (!(nb->kv_ready = calloc((size_t)n_layer, sizeof *nb->kv_ready))) return gc_errf(err, "kv cache: out of memory");
+    return 0;
+}
+
+/* Populates layer's slots up to those of positions pos0 .. pos0 + rows - 1
+ * and CPU_KV_AHEAD more (a ring's slots are used in order: position p is in
+ * slot p % slots). Arguments out of range are left to qk_rope_store's checks. */
+static void kv_ahead(native *nb, int layer, int rows, int pos0)
+{
+    const host_backend *hb = &nb->hb;
+    if (!nb->kv_ready || layer < 0 || layer >= hb->n_layer || rows < 1 || pos0 < 0 || pos0 > hb->n_ctx - rows) return;
+    int slots = hb->slots[layer], need = pos0 + rows < slots ? pos0 + rows : slots;
+    if (need <= nb->kv_ready[layer]) return;
+    int to = need + CPU_KV_AHEAD < slots ? need + CPU_KV_AHEAD : slots, from = nb->kv_ready[layer];
+    size_t row = (size_t)hb->n_kv_head * hb->head_dim, at = (hb->first_slot[layer] + (size_t)from) * row;
+    pop_job j = { { (uint8_t *)(hb->k_cache + at), (uint8_t *)(hb->v_cache + at) },
+                  (size_t)(to - from) * row * sizeof(float), 0 };
+    j.per = (int)((j.bytes + POP_BYTES - 1) / POP_BYTES);
+    cpu_pool_run(nb->pool, 2 * j.per, pop_chunk, &j);
+    nb->kv_ready[layer] = to;
+}
+
+static void nb_qk_rope_store(backend *be, int layer, be_tensor *q, be_tensor *k, const be_tensor *v,
+                             const be_tensor *qn, const be_tensor *kn, int rows, int n_head, int pos0,
+                             float freq_base, float pos_scale, float eps)
+{
+    kv_ahead(nb_of(be), layer, rows, pos0);
+    hb_qk_rope_store(be, layer, q, k, v, qn, kn, rows, n_head, pos0, freq_base, pos_scale, eps);
+}
+
 /* ---------------------------------------------------------------- steps */
+
+static int nb_begin_step(backend *be, gc_err *err)
+{
+    native *nb = nb_of(be);
+    if (hb_begin_step(be, err)) return -1;
+    nb->step_rows = 0;
+    if (nb->profile) {
+        nb->step_pool0 = cpu_pool_times_of(nb->pool);
+        nb->step_t0 = gc_now_s();
+    }
+    return 0;
+}
+
+static int nb_end_step(backend *be, gc_err *err)
+{
+    native *nb = nb_of(be);
+    int rc = hb_end_step(be, err);
+    if (nb->profile) {
+        double t = gc_now_s();
+        cpu_pool_times p = cpu_pool_times_of(nb->pool);
+        cpu_step_times *s = nb->step_rows > 1 ? &nb->prof.batch : &nb->prof.decode;
+        s->steps++;
+        s->step_s += t - nb->step_t0;
+        s->pool.jobs += p.jobs - nb->step_pool0.jobs;
+        s->pool.run_s += p.run_s - nb->step_pool0.run_s;
+        s->pool.wait_s += p.wait_s - nb->step_pool0.wait_s;
+    }
+    return rc;
+}
+
+static void note_rows(native *nb, int rows)
+{
+    if (rows > nb->step_rows) nb->step_rows = rows;
+}
 
 /* Floats as unsigned keys in the order of their values (NaNs aside). */
 static uint32_t fkey(float f)
@@ -138,14 +263,16 @@ static float unkey(uint32_t k)
     return f;
 }
 
-/* The argmax of capped(s[i]) with the reference's rule (the first of equal
- * capped values), without capping every value: capped() is monotonic, so the
- * winner is the first value at or above the lowest x whose capped value
- * equals the maximum's; that x is found by bisection over the float order. */
-static uint64_t argmax_capped(const float *s, uint64_t n, float cap)
+/* The argmax (host_backend.argmax) by the level's vector helpers. Capped,
+ * with the reference's rule (the first of equal capped values) without
+ * capping every value: capped() is monotonic, so the winner is the first
+ * value at or above the lowest x whose capped value equals the maximum's;
+ * that x is found by bisection over the float order. */
+static uint64_t nb_argmax(host_backend *hb, const float *s, uint64_t n, float cap)
 {
-    uint64_t m = hb_argmax_plain(s, n);
-    if (isnan(s[m])) return 0;
+    const native *nb = (const native *)hb;
+    uint64_t m = nb->vec.argmax(s, n);
+    if (!(cap > 0) || isnan(s[m])) return m;
     float want = hb_capped(s[m], cap);
     uint32_t lo = fkey(-INFINITY), hi = fkey(s[m]);   /* capped(unkey(hi)) == want */
     if (hb_capped(unkey(lo), cap) == want) hi = lo;
@@ -153,38 +280,10 @@ static uint64_t argmax_capped(const float *s, uint64_t n, float cap)
         uint32_t mid = lo + (hi - lo) / 2;
         if (hb_capped(unkey(mid), cap) == want) hi = mid; else lo = mid;
     }
-    float x_lo = unkey(hi);
-    for (uint64_t i = 0; i < n; i++)
-        if (s[i] >= x_lo) return i;
-    return m;
+    return nb->vec.first_at_least(s, m + 1, unkey(hi));
 }
 
 /* ---------------------------------------------------------------- ops */
-
-/* 1 / sqrt(mean(x^2) + eps), summed in double (as the reference). */
-static double rms_inv(const float *x, int n, float eps)
-{
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += (double)x[i] * x[i];
-        s1 += (double)x[i + 1] * x[i + 1];
-        s2 += (double)x[i + 2] * x[i + 2];
-        s3 += (double)x[i + 3] * x[i + 3];
-    }
-    for (; i < n; i++) s0 += (double)x[i] * x[i];
-    return 1.0 / sqrt(((s0 + s1) + (s2 + s3)) / n + eps);
-}
-
-/* y = rmsnorm(x) * w, or y += that with add. y may be x. */
-static void norm_row(float *y, const float *x, const float *w, int n, float eps, bool add)
-{
-    float k = (float)rms_inv(x, n, eps);
-    for (int j = 0; j < n; j++) {
-        float v = x[j] * k * w[j];
-        y[j] = add ? y[j] + v : v;
-    }
-}
 
 static void norm_rows(native *nb, const char *op, be_tensor *dst, const be_tensor *src, const be_tensor *w,
                       int rows, int cols, float eps, bool add)
@@ -195,7 +294,7 @@ static void norm_rows(native *nb, const char *op, be_tensor *dst, const be_tenso
     const float *wf = hb_f32_in(&nb->hb, w, cols, op, "w"); // [cols]
     float *d = hb_f32_out(&nb->hb, dst, n, op, "dst");      // [rows][cols]
     if (!d || !s || !wf) return;
-    for (int r = 0; r < rows; r++) norm_row(d + (size_t)r * cols, s + (size_t)r * cols, wf, cols, eps, add);
+    for (int r = 0; r < rows; r++) nb->vec.rmsnorm(d + (size_t)r * cols, s + (size_t)r * cols, wf, cols, eps, add);
 }
 
 static void nb_rmsnorm(backend *be, be_tensor *dst, const be_tensor *src, const be_tensor *w, int rows, int cols,
@@ -218,31 +317,28 @@ static void nb_add_rmsnorm_norm(backend *be, be_tensor *x, const be_tensor *o, c
 
 /* One conversion, CONV_ROWS source rows per chunk: rows are independent and
  * cost as much as a small product's share of a step, so the pool's threads
- * split them (each with a residual row of its own). */
+ * split them. (The blocks of the one row of a decode step could be split
+ * too: that measured no faster than the calling thread alone, docs/cpu.md.) */
 enum { CONV_ROWS = 4 };
 typedef struct conv_job {
     const float *src;          /* [rows][n_in] */
     uint8_t *dst;              /* [rows * terms][row_bytes] */
-    float *resid;              /* [threads][n_in] */
-    cpu_quantize_fn quantize;
-    cpu_act act;
+    cpu_quantize_fn quantize;  /* terms 1 */
+    cpu_quantize2_fn quantize2;   /* terms 2 */
     int rows, n_in, terms;
     size_t row_bytes;
 } conv_job;
 
 static void conv_chunk(void *ctx, int chunk, int thread)
 {
+    (void)thread;
     const conv_job *j = ctx;
-    float *resid = j->resid + (size_t)thread * j->n_in;
     int r1 = (chunk + 1) * CONV_ROWS < j->rows ? (chunk + 1) * CONV_ROWS : j->rows;
     for (int r = chunk * CONV_ROWS; r < r1; r++) {
         const float *x = j->src + (size_t)r * j->n_in;
         uint8_t *q = j->dst + (size_t)r * j->terms * j->row_bytes;
-        j->quantize(x, q, j->n_in);
-        if (j->terms > 1) {
-            cpu_act_residual(j->act, x, q, resid, j->n_in);
-            j->quantize(resid, q + j->row_bytes, j->n_in);
-        }
+        if (j->terms > 1) j->quantize2(x, q, q + j->row_bytes, j->n_in);
+        else j->quantize(x, q, j->n_in);
     }
 }
 
@@ -251,23 +347,20 @@ static void conv_chunk(void *ctx, int chunk, int thread)
 static const uint8_t *converted(native *nb, const be_tensor *src, int rows, int n_in, int terms, cpu_act act,
                                 size_t row_bytes)
 {
-    cpu_quantize_fn quantize = nb->quantize[act];
     for (int i = 0; i < 2; i++) {
         conv_slot *c = &nb->conv[i];
         if (c->src == src && c->version == src->version && c->rows >= rows && c->n_in == n_in &&
-            c->terms == terms && c->quantize == quantize)
+            c->terms == terms && c->act == act)
             return c->buf;
     }
     conv_slot *c = &nb->conv[nb->conv_next];
     nb->conv_next ^= 1;
     c->src = NULL;
-    size_t threads = (size_t)cpu_pool_threads(nb->pool);
-    if (!grow(nb, (void **)&c->buf, &c->cap, (size_t)rows * terms * row_bytes, 1, "converted activations") ||
-        (terms > 1 && !grow(nb, (void **)&nb->resid, &nb->resid_cap, threads * n_in, sizeof(float), "residuals")))
+    if (!grow(nb, (void **)&c->buf, &c->cap, (size_t)rows * terms * row_bytes, 1, "converted activations"))
         return NULL;
-    conv_job j = { src->f, c->buf, nb->resid, quantize, act, rows, n_in, terms, row_bytes };
+    conv_job j = { src->f, c->buf, nb->quantize[act], nb->quantize2[act], rows, n_in, terms, row_bytes };
     cpu_pool_run(nb->pool, (rows + CONV_ROWS - 1) / CONV_ROWS, conv_chunk, &j);
-    *c = (conv_slot){ src, src->version, rows, n_in, terms, quantize, c->buf, c->cap, row_bytes };
+    *c = (conv_slot){ src, src->version, rows, n_in, terms, act, c->buf, c->cap, row_bytes };
     return c->buf;
 }
 
@@ -356,6 +449,7 @@ static void run_matmul(native *nb, const char *op, be_tensor *dst, const be_tens
     if (dst == src) { hb_fail(&nb->hb, "%s: dst and src are the same tensor '%s'", op, dst->name); return; }
     float *d = hb_f32_out(&nb->hb, dst, (uint64_t)rows * n_out, op, "dst"); // [rows][n_out]
     if (!d) return;
+    note_rows(nb, rows);
     const cpu_matmul_kernel *k = kernel_for(w, rows), *k2 = w2 ? kernel_for(w2, rows) : NULL;
     mm_job j = { .nb = nb, .w = w, .w2 = w2, .k = k, .k2 = k2, .out = d, .n_in = n_in, .n_x = rows, .n_out = n_out,
                  .chunk_rows = chunk_rows_for(nb, n_out), .terms = terms_for(k), .terms2 = k2 ? terms_for(k2) : 0 };
@@ -480,6 +574,7 @@ static void nb_attention(backend *be, be_tensor *out, const be_tensor *q, int la
     if (out == q) { hb_fail(&nb->hb, "attention: out and q are the same tensor '%s'", out->name); return; }
     float *o = hb_f32_out(&nb->hb, out, n, "attention", "out");
     if (!o) return;
+    note_rows(nb, rows);
     int threads = cpu_pool_threads(nb->pool), per_kv = p->n_head / p->n_kv_head;
     attn_job j = { .nb = nb, .out = o, .q = qf, .layer = layer, .rows = rows, .pos0 = pos0, .p = *p,
                    .heads_per_chunk = per_kv };
@@ -522,16 +617,16 @@ static const backend native_ops = {
     .name = "cpu",
     .weight = nb_weight,
     .activation = hb_activation,
-    .kv_cache = hb_kv_cache,
+    .kv_cache = nb_kv_cache,
     .destroy = nb_destroy,
-    .begin_step = hb_begin_step,
-    .end_step = hb_end_step,
+    .begin_step = nb_begin_step,
+    .end_step = nb_end_step,
     .embed = hb_embed,
     .rmsnorm = nb_rmsnorm,
     .add_rmsnorm_norm = nb_add_rmsnorm_norm,
     .matmul = nb_matmul,
     .matmul_geglu = nb_matmul_geglu,
-    .qk_rope_store = hb_qk_rope_store,
+    .qk_rope_store = nb_qk_rope_store,
     .attention = nb_attention,
     .copy = hb_copy,
     .softcap = nb_softcap,
@@ -548,7 +643,8 @@ static const backend native_ops = {
 
 void cpu_backend_opts_init(cpu_backend_opts *o)
 {
-    *o = (cpu_backend_opts){ .threads = 0, .isa = -1 };
+    const char *prof = getenv("GEMMA_CHAT_CPU_PROFILE");
+    *o = (cpu_backend_opts){ .threads = 0, .isa = -1, .profile = prof && !strcmp(prof, "1") };
 }
 
 int cpu_backend_create(const cpu_backend_opts *o, backend **out, gc_err *err)
@@ -572,10 +668,15 @@ int cpu_backend_create(const cpu_backend_opts *o, backend **out, gc_err *err)
         return gc_errf(err, "cpu backend: threads %d: must be 1..256 (this machine has %d CPUs)", threads, cpus);
     native *nb = calloc(1, sizeof *nb);
     if (!nb) return gc_errf(err, "cpu backend: out of memory");
-    hb_init(&nb->hb, &native_ops, "cpu backend", argmax_capped);
+    hb_init(&nb->hb, &native_ops, "cpu backend", nb_argmax);
     nb->isa = isa;
-    for (int a = 0; a < CPU_ACT_COUNT; a++) nb->quantize[a] = cpu_quantizer_for((cpu_act)a, isa);
+    nb->profile = o->profile;
+    for (int a = 0; a < CPU_ACT_COUNT; a++) {
+        nb->quantize[a] = cpu_quantizer_for((cpu_act)a, isa);
+        nb->quantize2[a] = cpu_quantizer2_for((cpu_act)a, isa);
+    }
     nb->vec = cpu_vec_for(isa);
+    nb->hb.rope_rotate = nb->vec.rope;
     nb->gemm_f32 = cpu_kernel_for(GT_F32, isa, NULL, NULL)->gemm;
     for (uint32_t t = 0; t < GT_COUNT; t++)
         nb->by_type[t] = (type_kernels){ cpu_kernel_for(t, isa, NULL, NULL), cpu_prefill_kernel_for(t, isa) };
@@ -583,6 +684,7 @@ int cpu_backend_create(const cpu_backend_opts *o, backend **out, gc_err *err)
         free(nb);
         return gc_err_prefix(err, "cpu backend");
     }
+    cpu_pool_profile(nb->pool, o->profile);
     snprintf(nb->hb.base.device_name, sizeof nb->hb.base.device_name, "CPU (%s, %d thread%s)", cpu_isa_name(isa),
              threads, threads == 1 ? "" : "s");
     *out = &nb->hb.base;
@@ -591,3 +693,4 @@ int cpu_backend_create(const cpu_backend_opts *o, backend **out, gc_err *err)
 
 cpu_isa cpu_backend_isa(const backend *be) { return ((const native *)be)->isa; }
 int cpu_backend_threads(const backend *be) { return cpu_pool_threads(((const native *)be)->pool); }
+cpu_profile cpu_backend_profile(const backend *be) { return ((const native *)be)->prof; }

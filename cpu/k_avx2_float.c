@@ -214,12 +214,127 @@ static void geglu(float *g, const float *u, int n)
     }
 }
 
+/* As the AVX-512 level's: the sum of squares in double, exact squares. */
+static void rmsnorm(float *y, const float *x, const float *w, int n, float eps, bool add)
+{
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256d lo = _mm256_cvtps_pd(_mm_loadu_ps(x + i)), hi = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4));
+        s0 = _mm256_fmadd_pd(lo, lo, s0);
+        s1 = _mm256_fmadd_pd(hi, hi, s1);
+    }
+    double q[4];
+    _mm256_storeu_pd(q, _mm256_add_pd(s0, s1));
+    double sum = (q[0] + q[1]) + (q[2] + q[3]);
+    for (; i < n; i++) sum += (double)x[i] * x[i];
+    float kf = (float)(1.0 / sqrt(sum / n + eps));
+    const __m256 k = _mm256_set1_ps(kf);
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j), k), _mm256_loadu_ps(w + j));
+        if (add) v = _mm256_add_ps(_mm256_loadu_ps(y + j), v);
+        _mm256_storeu_ps(y + j, v);
+    }
+    for (; j < n; j++) {
+        float v = x[j] * kf * w[j];
+        y[j] = add ? y[j] + v : v;
+    }
+}
+
+/* As the AVX-512 level's: four accumulators of 8 lanes, a strict > per lane;
+ * the last n % 8 values in one more (scalar) lane. */
+static uint64_t argmax(const float *s, uint64_t n)
+{
+    enum { A = 4 };
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256 best[A];
+    __m256i at[A];
+    for (int a = 0; a < A; a++) {
+        best[a] = _mm256_set1_ps(-INFINITY);
+        at[a] = _mm256_set1_epi32(-1);
+    }
+    int32_t i = 0, nn = (int32_t)n;
+    for (; i + 8 * A <= nn; i += 8 * A)
+        K_UNROLL for (int a = 0; a < A; a++) {
+            __m256 v = _mm256_loadu_ps(s + i + 8 * a);
+            __m256 m = _mm256_cmp_ps(v, best[a], _CMP_GT_OQ);
+            best[a] = _mm256_blendv_ps(best[a], v, m);
+            at[a] = _mm256_castps_si256(_mm256_blendv_ps(
+                _mm256_castsi256_ps(at[a]),
+                _mm256_castsi256_ps(_mm256_add_epi32(lane, _mm256_set1_epi32(i + 8 * a))), m));
+        }
+    for (; i + 8 <= nn; i += 8) {
+        __m256 v = _mm256_loadu_ps(s + i);
+        __m256 m = _mm256_cmp_ps(v, best[0], _CMP_GT_OQ);
+        best[0] = _mm256_blendv_ps(best[0], v, m);
+        at[0] = _mm256_castps_si256(_mm256_blendv_ps(
+            _mm256_castsi256_ps(at[0]), _mm256_castsi256_ps(_mm256_add_epi32(lane, _mm256_set1_epi32(i))), m));
+    }
+    float val[8 * A + 1] = { 0 };
+    int32_t idx[8 * A + 1] = { 0 };
+    for (int a = 0; a < A; a++) {
+        _mm256_storeu_ps(val + 8 * a, best[a]);
+        _mm256_storeu_si256((__m256i *)(void *)(idx + 8 * a), at[a]);
+    }
+    val[8 * A] = -INFINITY;
+    idx[8 * A] = -1;
+    for (; i < nn; i++)
+        if (s[i] > val[8 * A]) {
+            val[8 * A] = s[i];
+            idx[8 * A] = i;
+        }
+    return k_argmax_lanes(val, idx, 8 * A + 1, s, n);
+}
+
+static uint64_t first_at_least(const float *s, uint64_t n, float x)
+{
+    const __m256 xv = _mm256_set1_ps(x);
+    uint64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        uint32_t m = 0;
+        K_UNROLL for (int a = 0; a < 4; a++)
+            m |= (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(s + i + 8 * a), xv, _CMP_GE_OQ))
+                 << (8 * a);
+        if (m) return i + (uint64_t)__builtin_ctz(m);
+    }
+    for (; i < n; i++)
+        if (s[i] >= x) return i;
+    return n;
+}
+
+/* hb_rope_rotate in 4 doubles at a time (the same floats: no fused
+ * multiply-add); the last half % 4 pairs in scalar code. */
+static void rope(float *v, int n, int half, const double *c, const double *s)
+{
+    for (int h = 0; h < n; h++, v += 2 * half) {
+        int i = 0;
+        for (; i + 4 <= half; i += 4) {
+            __m256d a = _mm256_cvtps_pd(_mm_loadu_ps(v + i)), b = _mm256_cvtps_pd(_mm_loadu_ps(v + half + i));
+            __m256d cv = _mm256_loadu_pd(c + i), sv = _mm256_loadu_pd(s + i);
+            __m256d x = _mm256_sub_pd(_mm256_mul_pd(a, cv), _mm256_mul_pd(b, sv));
+            __m256d y = _mm256_add_pd(_mm256_mul_pd(a, sv), _mm256_mul_pd(b, cv));
+            _mm_storeu_ps(v + i, _mm256_cvtpd_ps(x));
+            _mm_storeu_ps(v + half + i, _mm256_cvtpd_ps(y));
+        }
+        for (; i < half; i++) {
+            double a = v[i], b = v[i + half];
+            v[i] = (float)(a * c[i] - b * s[i]);
+            v[i + half] = (float)(a * s[i] + b * c[i]);
+        }
+    }
+}
+
 const cpu_kernel_family cpu_fam_avx2_float = {
     .name = "avx2 float",
     .isa = CPU_ISA_AVX2,
     .softmax = softmax,
     .wsum = wsum,
     .geglu = geglu,
+    .rmsnorm = rmsnorm,
+    .argmax = argmax,
+    .first_at_least = first_at_least,
+    .rope = rope,
     .kernels = kernels,
     .n_kernels = sizeof kernels / sizeof kernels[0],
 };

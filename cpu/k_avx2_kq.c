@@ -26,55 +26,81 @@ static inline __m256i clamp_i8(__m256i v)
 }
 
 /* Q8_K, bit-identical to the portable quantizer: the same max, the same
- * division, cvtps rounds to nearest even as lrintf does. */
-static void q8k_quantize(const float *x, void *dst, int n)
+ * division, cvtps rounds to nearest even as lrintf does. One block of 256. */
+static inline void q8k_block(const float *x, cpu_q8_k *out)
 {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    cpu_q8_k blk;
+    __m256 m = _mm256_setzero_ps();
+    /* max_ps returns its second operand where either is NaN: with m second,
+     * a NaN in x is passed over, as fmaxf does in the portable quantizer. */
+    for (int i = 0; i < 256; i += 8) m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)), m);
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float amax = _mm_cvtss_f32(m4);
+    if (!(amax > 0)) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    blk.d = amax / 127.0f;
+    const __m256 d = _mm256_set1_ps(blk.d);
+    __m128i sums[4];                               /* int32 bsum[4u .. 4u+3] */
+    for (int u = 0; u < 4; u++) {
+        __m256i pair[2];
+        for (int h = 0; h < 2; h++) {              /* 32 values: 2 groups of 16 */
+            const float *p = x + 64 * u + 32 * h;
+            __m256i i0 = _mm256_cvtps_epi32(_mm256_div_ps(_mm256_loadu_ps(p), d));
+            __m256i i1 = _mm256_cvtps_epi32(_mm256_div_ps(_mm256_loadu_ps(p + 8), d));
+            __m256i i2 = _mm256_cvtps_epi32(_mm256_div_ps(_mm256_loadu_ps(p + 16), d));
+            __m256i i3 = _mm256_cvtps_epi32(_mm256_div_ps(_mm256_loadu_ps(p + 24), d));
+            /* The packs interleave 128-bit halves; the dword permute puts
+             * the 32 bytes back in value order. */
+            __m256i q = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+            _mm256_storeu_si256((__m256i *)(void *)(blk.q + 64 * u + 32 * h),
+                                _mm256_permutevar8x32_epi32(q, order));
+            /* bsum from the saturated values, as stored (only a NaN or an
+             * infinity in x gets there: cvtps gives INT_MIN for those). */
+            i0 = clamp_i8(i0), i1 = clamp_i8(i1), i2 = clamp_i8(i2), i3 = clamp_i8(i3);
+            pair[h] = _mm256_hadd_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+        }
+        /* hadd of the pairs: low half the groups' first 8, high half their last 8. */
+        __m256i s = _mm256_hadd_epi32(pair[0], pair[1]);
+        sums[u] = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    }
+    _mm_storeu_si128((__m128i *)(void *)blk.bsum, _mm_packs_epi32(sums[0], sums[1]));
+    _mm_storeu_si128((__m128i *)(void *)(blk.bsum + 8), _mm_packs_epi32(sums[2], sums[3]));
+    *out = blk;
+}
+
+static void q8k_quantize(const float *x, void *dst, int n)
+{
     uint8_t *o = dst;
     for (int b = 0; b < n / 256; b++, x += 256, o += KQ_XB) {
         cpu_q8_k blk;
-        __m256 m = _mm256_setzero_ps();
-        /* max_ps returns its second operand where either is NaN: with m second,
-         * a NaN in x is passed over, as fmaxf does in the portable quantizer. */
-        for (int i = 0; i < 256; i += 8) m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)), m);
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        float amax = _mm_cvtss_f32(m4);
-        if (!(amax > 0)) {
-            memset(&blk, 0, sizeof blk);
-            memcpy(o, &blk, sizeof blk);
-            continue;
-        }
-        blk.d = amax / 127.0f;
-        const __m256 d = _mm256_set1_ps(blk.d);
-        __m128i sums[4];                               /* int32 bsum[4u .. 4u+3] */
-        for (int u = 0; u < 4; u++) {
-            __m256i pair[2];
-            for (int h = 0; h < 2; h++) {              /* 32 values: 2 groups of 16 */
-                const float *p = x + 64 * u + 32 * h;
-                __m256i i0 = _mm256_cvtps_epi32(_mm256_div_ps(_mm256_loadu_ps(p), d));
-                __m256i i1 = _mm256_cvtps_epi32(_mm256_div_ps(_mm256_loadu_ps(p + 8), d));
-                __m256i i2 = _mm256_cvtps_epi32(_mm256_div_ps(_mm256_loadu_ps(p + 16), d));
-                __m256i i3 = _mm256_cvtps_epi32(_mm256_div_ps(_mm256_loadu_ps(p + 24), d));
-                /* The packs interleave 128-bit halves; the dword permute puts
-                 * the 32 bytes back in value order. */
-                __m256i q = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
-                _mm256_storeu_si256((__m256i *)(void *)(blk.q + 64 * u + 32 * h),
-                                    _mm256_permutevar8x32_epi32(q, order));
-                /* bsum from the saturated values, as stored (only a NaN or an
-                 * infinity in x gets there: cvtps gives INT_MIN for those). */
-                i0 = clamp_i8(i0), i1 = clamp_i8(i1), i2 = clamp_i8(i2), i3 = clamp_i8(i3);
-                pair[h] = _mm256_hadd_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
-            }
-            /* hadd of the pairs: low half the groups' first 8, high half their last 8. */
-            __m256i s = _mm256_hadd_epi32(pair[0], pair[1]);
-            sums[u] = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-        }
-        _mm_storeu_si128((__m128i *)(void *)blk.bsum, _mm_packs_epi32(sums[0], sums[1]));
-        _mm_storeu_si128((__m128i *)(void *)(blk.bsum + 8), _mm_packs_epi32(sums[2], sums[3]));
+        q8k_block(x, &blk);
         memcpy(o, &blk, sizeof blk);
+    }
+}
+
+/* Two terms, block by block: the residual x - d q (a product and a
+ * difference, as the portable level rounds them) while the block is at hand. */
+static void q8k_quantize2(const float *x, void *dst, void *dst2, int n)
+{
+    uint8_t *o = dst, *o2 = dst2;
+    for (int b = 0; b < n / 256; b++, x += 256, o += KQ_XB, o2 += KQ_XB) {
+        cpu_q8_k blk;
+        float r[256];
+        q8k_block(x, &blk);
+        memcpy(o, &blk, sizeof blk);
+        const __m256 d = _mm256_set1_ps(blk.d);
+        for (int i = 0; i < 256; i += 8) {
+            __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(void *)(blk.q + i))));
+            _mm256_storeu_ps(r + i, _mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_mul_ps(d, q)));
+        }
+        q8k_block(r, &blk);
+        memcpy(o2, &blk, sizeof blk);
     }
 }
 
@@ -192,4 +218,5 @@ const cpu_kernel_family cpu_fam_avx2_kq = {
     .kernels = kernels,
     .n_kernels = sizeof kernels / sizeof kernels[0],
     .quantize = { [CPU_ACT_Q8_K] = q8k_quantize },
+    .quantize2 = { [CPU_ACT_Q8_K] = q8k_quantize2 },
 };

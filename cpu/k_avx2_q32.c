@@ -29,38 +29,59 @@
 /* ---- the activation quantizer ---- */
 
 /* Same arithmetic as the portable level (d = amax / 127, q = x * (127 / amax)
- * rounded to nearest even by vcvtps2dq), so the results are identical. */
+ * rounded to nearest even by vcvtps2dq), so the results are identical. One
+ * block of the 32 values v to y; d and the values q (int32) stay for a
+ * residual. */
+K_INLINE void q8_32_block(const __m256 v[4], uint8_t *y, __m256 *dv, __m256i q[4])
+{
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 mx = _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) mx = _mm256_max_ps(mx, _mm256_and_ps(v[i], absmask));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float amax = _mm_cvtss_f32(m4);
+    float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+    __m256 vid = _mm256_set1_ps(id);
+    for (int i = 0; i < 4; i++) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], vid));
+    __m256i s4 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(s4), _mm256_extracti128_si256(s4, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    int sum = _mm_cvtsi128_si32(s);
+    /* packs works within 128-bit lanes: the permute restores the order. */
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    float ds[2] = { d, d * (float)sum };
+    memcpy(y + offsetof(cpu_q8_32, d), &ds[0], sizeof(float));
+    memcpy(y + offsetof(cpu_q8_32, s), &ds[1], sizeof(float));
+    _mm256_storeu_si256((__m256i *)(y + offsetof(cpu_q8_32, q)), p);
+    *dv = _mm256_set1_ps(d);
+}
+
 static void quantize_q8_32(const float *x, void *dst, int n)
 {
     uint8_t *y = dst;
-    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     for (int b = 0; b < n / 32; b++, x += 32, y += sizeof(cpu_q8_32)) {
-        __m256 v[4];
-        __m256 mx = _mm256_setzero_ps();
-        for (int i = 0; i < 4; i++) {
-            v[i] = _mm256_loadu_ps(x + 8 * i);
-            mx = _mm256_max_ps(mx, _mm256_and_ps(v[i], absmask));
-        }
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        float amax = _mm_cvtss_f32(m4);
-        float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
-        __m256 vid = _mm256_set1_ps(id);
+        __m256 v[4], d;
         __m256i q[4];
-        for (int i = 0; i < 4; i++) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], vid));
-        __m256i s4 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-        __m128i s = _mm_add_epi32(_mm256_castsi256_si128(s4), _mm256_extracti128_si256(s4, 1));
-        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-        s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-        int sum = _mm_cvtsi128_si32(s);
-        /* packs works within 128-bit lanes: the permute restores the order. */
-        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        float ds[2] = { d, d * (float)sum };
-        memcpy(y + offsetof(cpu_q8_32, d), &ds[0], sizeof(float));
-        memcpy(y + offsetof(cpu_q8_32, s), &ds[1], sizeof(float));
-        _mm256_storeu_si256((__m256i *)(y + offsetof(cpu_q8_32, q)), p);
+        for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(x + 8 * i);
+        q8_32_block(v, y, &d, q);
+    }
+}
+
+/* Two terms in one pass: the residual x - d q (a product and a difference,
+ * as the portable level rounds them) comes from the registers. */
+static void quantize2_q8_32(const float *x, void *dst, void *dst2, int n)
+{
+    uint8_t *y = dst, *y2 = dst2;
+    for (int b = 0; b < n / 32; b++, x += 32, y += sizeof(cpu_q8_32), y2 += sizeof(cpu_q8_32)) {
+        __m256 v[4], r[4], d;
+        __m256i q[4];
+        for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(x + 8 * i);
+        q8_32_block(v, y, &d, q);
+        for (int i = 0; i < 4; i++) r[i] = _mm256_sub_ps(v[i], _mm256_mul_ps(d, _mm256_cvtepi32_ps(q[i])));
+        q8_32_block(r, y2, &d, q);
     }
 }
 
@@ -190,4 +211,5 @@ const cpu_kernel_family cpu_fam_avx2_q32 = {
     .kernels = kernels,
     .n_kernels = sizeof kernels / sizeof kernels[0],
     .quantize = { [CPU_ACT_Q8_32] = quantize_q8_32 },
+    .quantize2 = { [CPU_ACT_Q8_32] = quantize2_q8_32 },
 };

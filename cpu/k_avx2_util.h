@@ -6,6 +6,7 @@
 #define GC_CPU_K_AVX2_UTIL_H
 
 #include <immintrin.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -35,6 +36,25 @@ K_INLINE float k_ld_f16(const uint8_t *p)
     uint16_t h;
     memcpy(&h, p, 2);
     return _cvtsh_ss(h);
+}
+
+/* The argmax (cpu_argmax_fn) from its SIMD lanes: lane j saw a largest value
+ * val[j] first at index at[j] (-1: nothing above -inf). The largest wins,
+ * the lowest index among equals. Where no lane saw anything, s holds only
+ * -inf and NaN: the first that is not NaN (or 0). */
+K_INLINE uint64_t k_argmax_lanes(const float *val, const int32_t *at, int lanes, const float *s, uint64_t n)
+{
+    int32_t bi = -1;
+    float bv = -INFINITY;
+    for (int j = 0; j < lanes; j++)
+        if (at[j] >= 0 && (bi < 0 || val[j] > bv || (val[j] == bv && at[j] < bi))) {
+            bv = val[j];
+            bi = at[j];
+        }
+    if (bi >= 0) return (uint64_t)bi;
+    for (uint64_t i = 0; i < n; i++)
+        if (!isnan(s[i])) return i;
+    return 0;
 }
 
 #endif

@@ -7,6 +7,7 @@
  * masked loads (masked-off lanes read nothing and load 0), so any n_in works.
  */
 #include "cpu/kernels.h"
+#include "cpu/k_avx2_util.h"
 #include "cpu/k_tiles.h"
 
 #include <immintrin.h>
@@ -180,12 +181,108 @@ static void geglu(float *g, const float *u, int n)
     }
 }
 
+/* The sum of squares in double: each f32 square is exact there, so only the
+ * order of the additions differs from the portable level. */
+static void rmsnorm(float *y, const float *x, const float *w, int n, float eps, bool add)
+{
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    for (int i = 0; i < n; i += 16) {
+        __m512 v = _mm512_maskz_loadu_ps(tail_mask(n - i), x + i);
+        __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+        __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+        s0 = _mm512_fmadd_pd(lo, lo, s0);
+        s1 = _mm512_fmadd_pd(hi, hi, s1);
+    }
+    double sum = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+    const __m512 k = _mm512_set1_ps((float)(1.0 / sqrt(sum / n + eps)));
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 v = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), k), _mm512_maskz_loadu_ps(m, w + i));
+        if (add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), v);
+        _mm512_mask_storeu_ps(y + i, m, v);
+    }
+}
+
+/* Four accumulators of 16 lanes, each lane keeping the largest value it saw
+ * and where it saw it first: a strict > never takes a NaN or a later equal. */
+static uint64_t argmax(const float *s, uint64_t n)
+{
+    enum { A = 4 };
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512 best[A];
+    __m512i at[A];
+    for (int a = 0; a < A; a++) {
+        best[a] = _mm512_set1_ps(-INFINITY);
+        at[a] = _mm512_set1_epi32(-1);
+    }
+    int32_t i = 0, nn = (int32_t)n;
+    for (; i + 16 * A <= nn; i += 16 * A)
+        K_UNROLL for (int a = 0; a < A; a++) {
+            __m512 v = _mm512_loadu_ps(s + i + 16 * a);
+            __mmask16 m = _mm512_cmp_ps_mask(v, best[a], _CMP_GT_OQ);
+            best[a] = _mm512_mask_mov_ps(best[a], m, v);
+            at[a] = _mm512_mask_mov_epi32(at[a], m, _mm512_add_epi32(lane, _mm512_set1_epi32(i + 16 * a)));
+        }
+    for (; i < nn; i += 16) {   /* masked-off lanes load -inf, which never wins */
+        __m512 v = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(nn - i), s + i);
+        __mmask16 m = _mm512_cmp_ps_mask(v, best[0], _CMP_GT_OQ);
+        best[0] = _mm512_mask_mov_ps(best[0], m, v);
+        at[0] = _mm512_mask_mov_epi32(at[0], m, _mm512_add_epi32(lane, _mm512_set1_epi32(i)));
+    }
+    float val[16 * A];
+    int32_t idx[16 * A];
+    for (int a = 0; a < A; a++) {
+        _mm512_storeu_ps(val + 16 * a, best[a]);
+        _mm512_storeu_si512(idx + 16 * a, at[a]);
+    }
+    return k_argmax_lanes(val, idx, 16 * A, s, n);
+}
+
+static uint64_t first_at_least(const float *s, uint64_t n, float x)
+{
+    const __m512 xv = _mm512_set1_ps(x);
+    uint64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        uint64_t m = 0;
+        K_UNROLL for (int a = 0; a < 4; a++)
+            m |= (uint64_t)_mm512_cmp_ps_mask(_mm512_loadu_ps(s + i + 16 * a), xv, _CMP_GE_OQ) << (16 * a);
+        if (m) return i + (uint64_t)__builtin_ctzll(m);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 t = tail_mask((int)(n - i));
+        __mmask16 m = _mm512_mask_cmp_ps_mask(t, _mm512_maskz_loadu_ps(t, s + i), xv, _CMP_GE_OQ);
+        if (m) return i + (uint64_t)__builtin_ctz(m);
+    }
+    return n;
+}
+
+/* hb_rope_rotate in 8 doubles at a time: the same products and sums, each
+ * rounded once (no fused multiply-add), so the same floats. */
+static void rope(float *v, int n, int half, const double *c, const double *s)
+{
+    for (int h = 0; h < n; h++, v += 2 * half)
+        for (int i = 0; i < half; i += 8) {
+            __mmask8 m = (__mmask8)tail_mask(half - i);
+            __m512d a = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, v + i));
+            __m512d b = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, v + half + i));
+            __m512d cv = _mm512_maskz_loadu_pd(m, c + i), sv = _mm512_maskz_loadu_pd(m, s + i);
+            __m512d x = _mm512_sub_pd(_mm512_mul_pd(a, cv), _mm512_mul_pd(b, sv));
+            __m512d y = _mm512_add_pd(_mm512_mul_pd(a, sv), _mm512_mul_pd(b, cv));
+            _mm256_mask_storeu_ps(v + i, m, _mm512_cvtpd_ps(x));
+            _mm256_mask_storeu_ps(v + half + i, m, _mm512_cvtpd_ps(y));
+        }
+}
+
 const cpu_kernel_family cpu_fam_avx512_float = {
     .name = "avx512 float",
     .isa = CPU_ISA_AVX512,
     .softmax = softmax,
     .wsum = wsum,
     .geglu = geglu,
+    .rmsnorm = rmsnorm,
+    .argmax = argmax,
+    .first_at_least = first_at_least,
+    .rope = rope,
     .kernels = kernels,
     .n_kernels = sizeof kernels / sizeof kernels[0],
 };

@@ -1,7 +1,8 @@
 /* k_avx512_q32.c: AVX-512 VNNI kernels for the 32-value-block weight types
  * (Q8_0 Q4_0 Q4_1 Q5_0 Q5_1); see cpu/kernels.h, and cpu/k_portable_q32.c for
- * the plain-C statement of the arithmetic. The activations come from the
- * AVX2 level's quantizer (the same blocks; nothing to gain here).
+ * the plain-C statement of the arithmetic. The one-term activations come
+ * from the AVX2 level's quantizer (the same blocks; nothing to gain); the
+ * two-term converter (decode's, on the step's serial path) is this level's.
  *
  * vpdpbusd multiplies unsigned weight bytes by signed activation bytes and
  * adds groups of four into int32 lanes, with no int16 saturation step, so
@@ -198,6 +199,39 @@ K_DEFINE_GEMM(gemm_q4_1, TR1, TR2, TR, TC, tile, dec_q4_1, 0, 20)
 K_DEFINE_GEMM(gemm_q5_0, TR1, TR2, TR, TC, tile, dec_q5_0, 16, 22)
 K_DEFINE_GEMM(gemm_q5_1, TR1, TR2, TR, TC, tile, dec_q5_1, 0, 24)
 
+/* ---- the activation converters ---- */
+
+/* One block of the 32 values v[2] to y, with the AVX2 level's arithmetic (so
+ * the same bytes): vpmovsdb saturates as its two packs do. d and the values
+ * q (int32) stay for a residual. */
+K_INLINE void q8_32_block(const __m512 v[2], uint8_t *y, __m512 *dv, __m512i q[2])
+{
+    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v[0]), _mm512_abs_ps(v[1])));
+    float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+    const __m512 vid = _mm512_set1_ps(id);
+    for (int i = 0; i < 2; i++) q[i] = _mm512_cvtps_epi32(_mm512_mul_ps(v[i], vid));
+    int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q[0], q[1]));
+    float ds[2] = { d, d * (float)sum };
+    memcpy(y + offsetof(cpu_q8_32, d), &ds[0], sizeof(float));
+    memcpy(y + offsetof(cpu_q8_32, s), &ds[1], sizeof(float));
+    _mm_storeu_si128((__m128i *)(void *)(y + offsetof(cpu_q8_32, q)), _mm512_cvtsepi32_epi8(q[0]));
+    _mm_storeu_si128((__m128i *)(void *)(y + offsetof(cpu_q8_32, q) + 16), _mm512_cvtsepi32_epi8(q[1]));
+    *dv = _mm512_set1_ps(d);
+}
+
+/* Two terms in one pass, as the AVX2 level's: the residual from the registers. */
+static void quantize2_q8_32(const float *x, void *dst, void *dst2, int n)
+{
+    uint8_t *y = dst, *y2 = dst2;
+    for (int b = 0; b < n / 32; b++, x += 32, y += sizeof(cpu_q8_32), y2 += sizeof(cpu_q8_32)) {
+        __m512 v[2] = { _mm512_loadu_ps(x), _mm512_loadu_ps(x + 16) }, r[2], d;
+        __m512i q[2];
+        q8_32_block(v, y, &d, q);
+        for (int i = 0; i < 2; i++) r[i] = _mm512_sub_ps(v[i], _mm512_mul_ps(d, _mm512_cvtepi32_ps(q[i])));
+        q8_32_block(r, y2, &d, q);
+    }
+}
+
 static const cpu_matmul_kernel kernels[] = {
     { .type = GT_Q8_0, .act = CPU_ACT_Q8_32, .gemm = gemm_q8_0 },
     { .type = GT_Q4_0, .act = CPU_ACT_Q8_32, .gemm = gemm_q4_0 },
@@ -211,4 +245,5 @@ const cpu_kernel_family cpu_fam_avx512_q32 = {
     .isa = CPU_ISA_AVX512,
     .kernels = kernels,
     .n_kernels = sizeof kernels / sizeof kernels[0],
+    .quantize2 = { [CPU_ACT_Q8_32] = quantize2_q8_32 },
 };

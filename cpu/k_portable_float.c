@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "model/host_backend.h"
 #include "model/quant.h"
 
 static void quantize_f32(const float *x, void *dst, int n)
@@ -126,12 +127,42 @@ static void geglu(float *g, const float *u, int n)
     }
 }
 
+/* The sum of squares in double over four accumulators (independent adds). */
+static void rmsnorm(float *y, const float *x, const float *w, int n, float eps, bool add)
+{
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += (double)x[i] * x[i];
+        s1 += (double)x[i + 1] * x[i + 1];
+        s2 += (double)x[i + 2] * x[i + 2];
+        s3 += (double)x[i + 3] * x[i + 3];
+    }
+    for (; i < n; i++) s0 += (double)x[i] * x[i];
+    float k = (float)(1.0 / sqrt(((s0 + s1) + (s2 + s3)) / n + eps));
+    for (int j = 0; j < n; j++) {
+        float v = x[j] * k * w[j];
+        y[j] = add ? y[j] + v : v;
+    }
+}
+
+static uint64_t first_at_least(const float *s, uint64_t n, float x)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (s[i] >= x) return i;
+    return n;
+}
+
 const cpu_kernel_family cpu_fam_portable_float = {
     .name = "portable float",
     .isa = CPU_ISA_PORTABLE,
     .softmax = softmax,
     .wsum = wsum,
     .geglu = geglu,
+    .rmsnorm = rmsnorm,
+    .argmax = hb_argmax_plain,   /* the reference's loop: the semantics every level keeps */
+    .first_at_least = first_at_least,
+    .rope = hb_rope_rotate,
     .kernels = kernels,
     .n_kernels = sizeof kernels / sizeof kernels[0],
     .quantize = { [CPU_ACT_F32] = quantize_f32, [CPU_ACT_BF16] = quantize_bf16 },

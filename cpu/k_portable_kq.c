@@ -42,6 +42,18 @@ static void q8k_quantize(const float *x, void *dst, int n)
     }
 }
 
+/* Two terms (cpu/kernels.h), block by block. */
+static void q8k_quantize2(const float *x, void *dst, void *dst2, int n)
+{
+    cpu_q8_k *y = dst, *y2 = dst2;
+    for (int b = 0; b < n / 256; b++, x += 256) {
+        float r[256];
+        q8k_quantize(x, &y[b], 256);
+        for (int i = 0; i < 256; i++) r[i] = x[i] - y[b].d * y[b].q[i];
+        q8k_quantize(r, &y2[b], 256);
+    }
+}
+
 /* A weight block in common form: value i = d * w[i] - dmin * m[i / 16], with
  * the sub-block scale already multiplied into w (|w| <= 63 * 31 for Q5_K,
  * 128 * 32 for Q6_K), so the dot product is one plain loop of 256 that
@@ -157,4 +169,5 @@ const cpu_kernel_family cpu_fam_portable_kq = {
     .kernels = kernels,
     .n_kernels = sizeof kernels / sizeof kernels[0],
     .quantize = { [CPU_ACT_Q8_K] = q8k_quantize },
+    .quantize2 = { [CPU_ACT_Q8_K] = q8k_quantize2 },
 };

@@ -41,6 +41,19 @@ static void quantize_q8_32(const float *x, void *dst, int n)
     }
 }
 
+/* Two terms (cpu/kernels.h), block by block: the residual of a block is
+ * taken while its 32 values are at hand. */
+static void quantize2_q8_32(const float *x, void *dst, void *dst2, int n)
+{
+    cpu_q8_32 *y = dst, *y2 = dst2;
+    for (int b = 0; b < n / 32; b++, x += 32) {
+        float r[32];
+        quantize_q8_32(x, &y[b], 32);
+        for (int i = 0; i < 32; i++) r[i] = x[i] - y[b].d * y[b].q[i];
+        quantize_q8_32(r, &y2[b], 32);
+    }
+}
+
 /* ---- weight block decoders ---- */
 
 typedef struct dec_block {
@@ -166,4 +179,5 @@ const cpu_kernel_family cpu_fam_portable_q32 = {
     .kernels = kernels,
     .n_kernels = sizeof kernels / sizeof kernels[0],
     .quantize = { [CPU_ACT_Q8_32] = quantize_q8_32 },
+    .quantize2 = { [CPU_ACT_Q8_32] = quantize2_q8_32 },
 };

@@ -22,42 +22,50 @@ size_t cpu_act_row_bytes(cpu_act act, int n)
     }
 }
 
-void cpu_act_residual(cpu_act act, const float *x, const void *q, float *r, int n)
-{
-    if (act == CPU_ACT_Q8_32) {
-        const cpu_q8_32 *b = q;
-        for (int i = 0; i < n; i++) r[i] = x[i] - b[i / 32].d * b[i / 32].q[i % 32];
-    } else if (act == CPU_ACT_Q8_K) {
-        const cpu_q8_k *b = q;
-        for (int i = 0; i < n; i++) r[i] = x[i] - b[i / 256].d * b[i / 256].q[i % 256];
-    } else {
-        for (int i = 0; i < n; i++) r[i] = 0;
-    }
-}
-
 const char *cpu_isa_name(cpu_isa isa)
 {
     static const char *const names[CPU_ISA_COUNT] = { "portable", "avx2", "avx512", "amx" };
     return isa >= 0 && isa < CPU_ISA_COUNT ? names[isa] : "?";
 }
 
-cpu_quantize_fn cpu_quantizer_for(cpu_act act, cpu_isa isa)
+/* The family of the highest level <= isa that has a one-term (terms 1) or a
+ * two-term converter of act. */
+static const cpu_kernel_family *converter_family(cpu_act act, int terms, cpu_isa isa)
 {
     for (int l = isa; l >= 0; l--)
-        for (size_t f = 0; f < sizeof families[0] / sizeof families[0][0]; f++)
-            if (families[l][f] && families[l][f]->quantize[act]) return families[l][f]->quantize[act];
+        for (size_t f = 0; f < sizeof families[0] / sizeof families[0][0]; f++) {
+            const cpu_kernel_family *fam = families[l][f];
+            if (fam && (terms == 2 ? fam->quantize2[act] != NULL : fam->quantize[act] != NULL)) return fam;
+        }
     return NULL;
+}
+
+cpu_quantize_fn cpu_quantizer_for(cpu_act act, cpu_isa isa)
+{
+    const cpu_kernel_family *fam = converter_family(act, 1, isa);
+    return fam ? fam->quantize[act] : NULL;
+}
+
+cpu_quantize2_fn cpu_quantizer2_for(cpu_act act, cpu_isa isa)
+{
+    const cpu_kernel_family *fam = converter_family(act, 2, isa);
+    return fam ? fam->quantize2[act] : NULL;
 }
 
 cpu_vec_ops cpu_vec_for(cpu_isa isa)
 {
-    cpu_vec_ops v = { NULL, NULL, NULL };
+    cpu_vec_ops v = { 0 };
     for (int l = isa; l >= 0; l--)
         for (size_t f = 0; f < sizeof families[0] / sizeof families[0][0]; f++) {
             const cpu_kernel_family *fam = families[l][f];
-            if (fam && !v.softmax) v.softmax = fam->softmax;
-            if (fam && !v.wsum) v.wsum = fam->wsum;
-            if (fam && !v.geglu) v.geglu = fam->geglu;
+            if (!fam) continue;
+            if (!v.softmax) v.softmax = fam->softmax;
+            if (!v.wsum) v.wsum = fam->wsum;
+            if (!v.geglu) v.geglu = fam->geglu;
+            if (!v.rmsnorm) v.rmsnorm = fam->rmsnorm;
+            if (!v.argmax) v.argmax = fam->argmax;
+            if (!v.first_at_least) v.first_at_least = fam->first_at_least;
+            if (!v.rope) v.rope = fam->rope;
         }
     return v;
 }

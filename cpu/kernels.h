@@ -59,15 +59,17 @@ typedef struct cpu_q8_k {
 /* Bytes of one activation row of n values (n a multiple of the format's block). */
 size_t cpu_act_row_bytes(cpu_act act, int n);
 
-/* r[i] = x[i] - (the value the converted row q holds for it), for n values
- * of an 8-bit format: what a second 8-bit row must carry so that the two
- * together hold x to about 16 bits (cpu/cpu_backend.c, two-term products). */
-void cpu_act_residual(cpu_act act, const float *x, const void *q, float *r, int n);
-
 /* Converts one row of n floats to format act. For CPU_ACT_F32 it copies;
  * CPU_ACT_BF16 needs n to be a multiple of 32.
  * dst needs float (4-byte) alignment, no more. */
 typedef void (*cpu_quantize_fn)(const float *x, void *dst, int n);
+
+/* The two-term conversion of an 8-bit format (CPU_ACT_Q8_32, CPU_ACT_Q8_K):
+ * dst gets x as the one-term converter writes it, dst2 the residual
+ * r[i] = x[i] - d q[i] (x minus the value dst holds for it, in f32: one
+ * product, one difference) converted the same way: together they hold x to
+ * about 16 bits (cpu/cpu_backend.c, two-term products). */
+typedef void (*cpu_quantize2_fn)(const float *x, void *dst, void *dst2, int n);
 
 /* out[j * out_stride + i] = sum_k W[i][k] * X[j][k] for i < n_rows, j < n_x.
  *   w:  row 0 of W; row i at w + i * w_stride (bytes). Rows need no alignment.
@@ -103,6 +105,21 @@ typedef void (*cpu_softmax_fn)(float *s, int n, float scale, float cap);
 typedef void (*cpu_wsum_fn)(int n_x, int n_t, int n, const float *p, size_t p_stride, const float *v,
                             size_t v_stride, float *out, size_t out_stride);
 
+/* One row of RMSNorm: y[i] = x[i] * k * w[i] with k = 1 / sqrt(mean(x^2) + eps),
+ * the mean summed in double, k rounded to f32, x[i] * k * w[i] in f32 in that
+ * order; with add, y[i] += that instead. y may be x. */
+typedef void (*cpu_rmsnorm_fn)(float *y, const float *x, const float *w, int n, float eps, bool add);
+
+/* The lowest index of the largest of s[0..n), NaNs passed over; 0 where all
+ * are NaN (1 <= n < 2^31). */
+typedef uint64_t (*cpu_argmax_fn)(const float *s, uint64_t n);
+
+/* The lowest i < n with s[i] >= x, or n where there is none. */
+typedef uint64_t (*cpu_first_at_least_fn)(const float *s, uint64_t n, float x);
+
+/* RoPE's rotation, bit for bit hb_rope_rotate's (model/host_backend.h). */
+typedef void (*cpu_rope_fn)(float *v, int n, int half, const double *c, const double *s);
+
 /* A family: the kernels of one ISA level for some weight types, and the
  * quantizers of that level (NULL where the family has none of a format). */
 typedef struct cpu_kernel_family {
@@ -111,11 +128,16 @@ typedef struct cpu_kernel_family {
     const cpu_matmul_kernel *kernels;     /* [n_kernels] */
     int n_kernels;
     cpu_quantize_fn quantize[CPU_ACT_COUNT];
-    /* f32 vector helpers of the level (attention over the KV cache, GeGLU),
-     * NULL where the family has none: */
+    cpu_quantize2_fn quantize2[CPU_ACT_COUNT];
+    /* f32 vector helpers of the level (attention, GeGLU, the norms and the
+     * argmax of a step), NULL where the family has none: */
     cpu_softmax_fn softmax;
     cpu_wsum_fn wsum;
     void (*geglu)(float *g, const float *u, int n);                /* g[i] = gelu_tanh(g[i]) * u[i] */
+    cpu_rmsnorm_fn rmsnorm;
+    cpu_argmax_fn argmax;
+    cpu_first_at_least_fn first_at_least;
+    cpu_rope_fn rope;
 } cpu_kernel_family;
 
 /* The best f32 vector helpers at level isa or below (never NULL: the
@@ -124,6 +146,10 @@ typedef struct cpu_vec_ops {
     cpu_softmax_fn softmax;
     cpu_wsum_fn wsum;
     void (*geglu)(float *g, const float *u, int n);
+    cpu_rmsnorm_fn rmsnorm;
+    cpu_argmax_fn argmax;
+    cpu_first_at_least_fn first_at_least;
+    cpu_rope_fn rope;
 } cpu_vec_ops;
 cpu_vec_ops cpu_vec_for(cpu_isa isa);
 
@@ -145,8 +171,10 @@ const cpu_matmul_kernel *cpu_kernel_for(uint32_t type, cpu_isa isa, cpu_quantize
 const cpu_matmul_kernel *cpu_prefill_kernel_for(uint32_t type, cpu_isa isa);
 
 /* The best quantizer of format act at level isa or below (never NULL: the
- * portable families have every format). */
+ * portable families have every format), and the best two-term one (never
+ * NULL for the 8-bit formats, NULL for the others). */
 cpu_quantize_fn cpu_quantizer_for(cpu_act act, cpu_isa isa);
+cpu_quantize2_fn cpu_quantizer2_for(cpu_act act, cpu_isa isa);
 
 const char *cpu_isa_name(cpu_isa isa);   /* "portable", "avx2", "avx512", "amx" */
 

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 static inline void relax(void) { _mm_pause(); }
@@ -37,6 +39,9 @@ struct cpu_pool {
     pthread_mutex_t mu;            /* guards the sleep below only */
     pthread_cond_t wake;
     atomic_int sleepers;
+
+    bool profile;                  /* the caller's alone, as times */
+    cpu_pool_times times;
 };
 
 typedef struct worker_arg { cpu_pool *p; int id; } worker_arg;
@@ -142,6 +147,9 @@ void cpu_pool_destroy(cpu_pool *p)
 
 int cpu_pool_threads(const cpu_pool *p) { return p->n_threads; }
 
+void cpu_pool_profile(cpu_pool *p, bool on) { p->profile = on; }
+cpu_pool_times cpu_pool_times_of(const cpu_pool *p) { return p->times; }
+
 void cpu_pool_run(cpu_pool *p, int n_chunks, cpu_pool_fn fn, void *ctx)
 {
     if (n_chunks <= 0) return;
@@ -150,6 +158,7 @@ void cpu_pool_run(cpu_pool *p, int n_chunks, cpu_pool_fn fn, void *ctx)
         for (int c = 0; c < n_chunks; c++) fn(ctx, c, 0);
         return;
     }
+    double t0 = p->profile ? gc_now_s() : 0;
     p->fn = fn;
     p->ctx = ctx;
     p->n_chunks = n_chunks;
@@ -162,10 +171,17 @@ void cpu_pool_run(cpu_pool *p, int n_chunks, cpu_pool_fn fn, void *ctx)
         pthread_mutex_unlock(&p->mu);
     }
     run_chunks(p, 0);
+    double t1 = p->profile ? gc_now_s() : 0;
     /* The last chunks may sit on a worker the OS has descheduled (a loaded
      * machine): after a short spin, yield the core so it can finish them. */
     for (int i = 0; atomic_load_explicit(&p->workers_done, memory_order_acquire) < n_workers; i++) {
         if (i < SPIN_ROUNDS / 8) relax();
         else sched_yield();
+    }
+    if (p->profile) {
+        double t2 = gc_now_s();
+        p->times.jobs++;
+        p->times.run_s += t2 - t0;
+        p->times.wait_s += t2 - t1;
     }
 }

@@ -9,6 +9,9 @@
 #ifndef GC_CPU_POOL_H
 #define GC_CPU_POOL_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "base/err.h"
 
 typedef struct cpu_pool cpu_pool;
@@ -25,6 +28,18 @@ int cpu_pool_threads(const cpu_pool *p);
 /* Runs fn(ctx, c, thread) for every c < n_chunks, on all threads; returns
  * when all are done. Not reentrant: one job at a time, from one thread. */
 void cpu_pool_run(cpu_pool *p, int n_chunks, cpu_pool_fn fn, void *ctx);
+
+/* Where the caller's time in jobs goes, counted while profiling is on
+ * (GEMMA_CHAT_CPU_PROFILE, cpu/cpu_backend.c): only jobs that woke the
+ * workers; a job of one chunk runs on the caller alone and counts as the
+ * caller's own work. */
+typedef struct cpu_pool_times {
+    uint64_t jobs;
+    double run_s;              /* from publishing each job to its end */
+    double wait_s;             /* of that, the caller done with its chunks waiting for the workers' */
+} cpu_pool_times;
+void cpu_pool_profile(cpu_pool *p, bool on);
+cpu_pool_times cpu_pool_times_of(const cpu_pool *p);
 
 /* The number of CPUs this process may run on (affinity mask), >= 1. */
 int cpu_pool_cpus(void);

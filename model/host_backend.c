@@ -289,6 +289,10 @@ void hb_release(host_backend *hb)
     }
     hb->tensors = NULL;
     free_cache(hb);
+    for (int e = 0; e < 2; e++) {
+        free(hb->rope[e].cs);
+        hb->rope[e] = (struct hb_rope_angles){ 0 };
+    }
     free(hb->pend);
     hb->pend = NULL;
 }
@@ -349,7 +353,7 @@ int hb_end_step(backend *be, gc_err *err)
         const struct hb_pending *p = &hb->pend[i];
         const float *src = p->src->f + p->offset;
         if (p->host) memcpy(p->host, src, p->n * sizeof(float));
-        else *p->argmax = (int32_t)(p->cap > 0 ? hb->argmax_capped(src, p->n, p->cap) : hb_argmax_plain(src, p->n));
+        else *p->argmax = (int32_t)hb->argmax(hb, src, p->n, p->cap);
     }
     hb->n_pend = 0;
     return 0;
@@ -406,6 +410,44 @@ void hb_embed(backend *be, be_tensor *dst, const be_tensor *table, const int32_t
     }
 }
 
+/* The cos and sin of RoPE's angles (pos0 + r) * scale * base^(-2i / head_dim)
+ * for rows positions, in double: from hb->rope where it holds them, else
+ * computed into the older entry. NULL: out of memory (the step fails). */
+static const double *rope_angles(host_backend *hb, int rows, int head_dim, int pos0, float base, float scale)
+{
+    for (int e = 0; e < 2; e++) {
+        const struct hb_rope_angles *t = &hb->rope[e];
+        if (t->cs && t->pos0 == pos0 && t->rows == rows && t->head_dim == head_dim && t->base == base &&
+            t->scale == scale)
+            return t->cs;
+    }
+    struct hb_rope_angles *t = &hb->rope[hb->rope_next];
+    size_t n = (size_t)rows * head_dim;
+    if (n > t->cap) {
+        double *cs = realloc(t->cs, n * sizeof *cs);
+        if (!cs) { hb_fail(hb, "qk_rope_store: out of memory for %d positions' angles", rows); return NULL; }
+        hb->bytes += (n - t->cap) * sizeof *cs;
+        t->cs = cs;
+        t->cap = n;
+    }
+    hb->rope_next ^= 1;
+    int half = head_dim / 2;
+    for (int i = 0; i < half; i++) {
+        double f = pow(base, -2.0 * i / head_dim);
+        for (int r = 0; r < rows; r++) {
+            double theta = (double)(pos0 + r) * scale * f;
+            t->cs[(size_t)r * head_dim + i] = cos(theta);
+            t->cs[(size_t)r * head_dim + half + i] = sin(theta);
+        }
+    }
+    t->pos0 = pos0;
+    t->rows = rows;
+    t->head_dim = head_dim;
+    t->base = base;
+    t->scale = scale;
+    return t->cs;
+}
+
 /* qk_rope_store's rotation of x ([rows][n_heads][head_dim], in place; what
  * names the tensor). NEOX layout: dimension i pairs with i + head_dim/2 (not
  * 2i with 2i+1); angles in double. */
@@ -419,21 +461,23 @@ static void rope(backend *be, be_tensor *x, const char *what, int rows, int n_he
         return;
     }
     float *xf = hb_f32_out(hb, x, (uint64_t)rows * n_heads * head_dim, "qk_rope_store", what);
-    if (!xf) return;
+    const double *cs = xf ? rope_angles(hb, rows, head_dim, pos0, freq_base, pos_scale) : NULL;
+    if (!cs) return;
     int half = head_dim / 2;
     for (int r = 0; r < rows; r++) {
-        double p = (double)(pos0 + r) * pos_scale;
-        for (int i = 0; i < half; i++) {
-            double theta = p * pow(freq_base, -2.0 * i / head_dim);
-            double c = cos(theta), s = sin(theta);
-            for (int h = 0; h < n_heads; h++) {
-                float *v = xf + ((size_t)r * n_heads + h) * head_dim;
-                double a = v[i], b = v[i + half];
-                v[i] = (float)(a * c - b * s);
-                v[i + half] = (float)(a * s + b * c);
-            }
-        }
+        const double *c = cs + (size_t)r * head_dim;
+        hb->rope_rotate(xf + (size_t)r * n_heads * head_dim, n_heads, half, c, c + half);
     }
+}
+
+void hb_rope_rotate(float *v, int n, int half, const double *c, const double *s)
+{
+    for (int h = 0; h < n; h++, v += 2 * half)
+        for (int i = 0; i < half; i++) {
+            double a = v[i], b = v[i + half];
+            v[i] = (float)(a * c[i] - b * s[i]);
+            v[i + half] = (float)(a * s[i] + b * c[i]);
+        }
 }
 
 /* qk_rope_store's cache write: k[r], v[r] to layer's slot of position pos0 + r. */
@@ -488,9 +532,10 @@ void hb_copy(backend *be, be_tensor *dst, uint64_t dst_off, const be_tensor *src
 }
 
 void hb_init(host_backend *hb, const backend *ops, const char *tag,
-             uint64_t (*argmax_capped)(const float *, uint64_t, float))
+             uint64_t (*argmax)(host_backend *, const float *, uint64_t, float))
 {
     hb->base = *ops;
     hb->tag = tag;
-    hb->argmax_capped = argmax_capped;
+    hb->argmax = argmax;
+    hb->rope_rotate = hb_rope_rotate;
 }

@@ -48,9 +48,24 @@ typedef struct host_backend {
     float *k_cache;            /* [n_slots][n_kv_head][head_dim], layer after layer */
     float *v_cache;            /* same */
 
-    /* The argmax of cap * tanh(x / cap) over s[0..n) (lowest index on ties of
-     * the capped values, NaN never wins): each backend brings its own. */
-    uint64_t (*argmax_capped)(const float *s, uint64_t n, float cap);
+    /* RoPE's cos and sin for the positions of the last two (positions, base,
+     * scale, head_dim) asked: every layer of a step, q and k, turns by the
+     * same angles (Gemma 3's local and global layers by two sets). */
+    struct hb_rope_angles {
+        int pos0, rows, head_dim;
+        float base, scale;
+        double *cs;            /* [rows][head_dim]: head_dim / 2 cosines, then the sines */
+        size_t cap;            /* doubles */
+    } rope[2];
+    int rope_next;             /* the entry the next new set replaces */
+    /* Turns vectors by such angles (hb_rope_rotate's arithmetic; hb_init
+     * sets hb_rope_rotate, a backend may bring a faster one). */
+    void (*rope_rotate)(float *v, int n, int half, const double *c, const double *s);
+
+    /* The argmax over s[0..n) of the values, or where cap > 0 of the capped
+     * values cap * tanh(x / cap) (lowest index on ties, NaN never wins):
+     * each backend brings its own. */
+    uint64_t (*argmax)(struct host_backend *hb, const float *s, uint64_t n, float cap);
 
     /* read/argmax requests of the current step, served at end_step: exactly
      * the Vulkan backend's semantics (a tensor overwritten later in the step
@@ -74,9 +89,9 @@ static inline host_backend *hb_of(backend *be) { return (host_backend *)be; }
 
 /* Sets up a backend: its ops table (a static const table with designated
  * initializers naming its own ops and the hb_* ops below), the tag its step
- * errors start with and its capped argmax. */
+ * errors start with and its argmax. */
 void hb_init(host_backend *hb, const backend *ops, const char *tag,
-             uint64_t (*argmax_capped)(const float *, uint64_t, float));
+             uint64_t (*argmax)(host_backend *, const float *, uint64_t, float));
 /* The shared ops (backend.h states what each does). weight keeps matrices in
  * the mapping and converts 1-D weights to f32; qk_rope_store runs the
  * backend's own rmsnorm, then rotates in double, then writes the cache. A backend may wrap weight and kv_cache to add its own data. */
@@ -122,6 +137,12 @@ bool hb_cache_pos_ok(host_backend *hb, const char *op, int layer, int rows, int 
 bool hb_attn_ok(host_backend *hb, const be_attn_params *p, int layer, int rows);
 /* Index of layer's position pos (head 0, element 0) in k_cache / v_cache: its slot. */
 size_t hb_cache_index(const host_backend *hb, int layer, int pos);
+
+/* NEOX RoPE of n vectors of 2 * half floats at v, one after another:
+ * element i turns with element i + half by the angle of cos c[i] and sin
+ * s[i], in double (a c - b s and a s + b c, each product rounded, then the
+ * sum, then f32). */
+void hb_rope_rotate(float *v, int n, int half, const double *c, const double *s);
 
 /* The plain argmax: lowest index of the largest value, NaN never wins. */
 uint64_t hb_argmax_plain(const float *s, uint64_t n);

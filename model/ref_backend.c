@@ -96,10 +96,12 @@ static void ref_destroy(backend *be)
     free(rb);
 }
 
-/* The reference's capped argmax: every value capped, then the first maximum
+/* The reference's argmax; capped: every value capped, then the first maximum
  * (NaN never wins: a NaN logit must not become the chosen token silently). */
-static uint64_t argmax_capped(const float *s, uint64_t n, float cap)
+static uint64_t argmax(host_backend *hb, const float *s, uint64_t n, float cap)
 {
+    (void)hb;
+    if (!(cap > 0)) return hb_argmax_plain(s, n);
     uint64_t best = 0;
     float bv = hb_capped(s[0], cap);
     for (uint64_t i = 1; i < n; i++) {
@@ -280,7 +282,7 @@ int ref_backend_create(backend **out, gc_err *err)
     *out = NULL;
     ref_backend *rb = calloc(1, sizeof *rb);
     if (!rb) return gc_errf(err, "ref backend: out of memory");
-    hb_init(&rb->hb, &ref_ops, "ref backend", argmax_capped);
+    hb_init(&rb->hb, &ref_ops, "ref backend", argmax);
     snprintf(rb->hb.base.device_name, sizeof rb->hb.base.device_name, "CPU (reference, scalar f32)");
     *out = &rb->hb.base;
     return 0;

@@ -17,10 +17,14 @@
  *   argmax, argmax_softcap (ties included)                         exact index
  */
 #include <math.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "cpu/cpu_backend.h"
 #include "cpu/isa.h"
 #include "cpu/kernels.h"
+#include "model/host_backend.h"
 #include "tests/vk_testlib.h"
 
 static backend *ref, *nat;
@@ -332,6 +336,104 @@ static void test_kv_copy(void)
     }
 }
 
+/* Pages of [p, p + n) not resident in memory, by mincore. */
+static size_t pages_absent(const void *p, size_t n)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p / pg * pg, e = (uintptr_t)p + n;
+    size_t pages = (e - a + pg - 1) / pg, absent = 0;
+    unsigned char *v = malloc(pages);
+    if (!v || mincore((void *)a, e - a, v)) { free(v); return pages; }
+    for (size_t i = 0; i < pages; i++) absent += !(v[i] & 1);
+    free(v);
+    return absent;
+}
+
+/* qk_rope_store makes a layer's KV pages resident CPU_KV_AHEAD positions
+ * ahead of the ones it writes (no page fault in the next decode steps'
+ * cache stores), without changing what the cache holds there (kv_write's
+ * slots), and a ring layer's slots all at once when its positions pass them. */
+static void test_kv_resident(void)
+{
+    enum { HKV = 2, D = 64, CTX = 4096, RING = 600, ROW = HKV * D };
+    gc_err err = {0};
+    const int slots[3] = { CTX, CTX, RING };
+    CHECK(nat->kv_cache(nat, 3, CTX, slots, HKV, D, &err) == 0, "%s", err.msg);
+    const host_backend *hb = (const host_backend *)nat;
+    float kw[10 * ROW], vw[10 * ROW], kr[10 * ROW], vr[10 * ROW];
+    for (int i = 0; i < 10 * ROW; i++) { kw[i] = (float)i; vw[i] = -(float)i; }
+    CHECK(nat->kv_write(nat, 0, 100, 10, kw, vw, &err) == 0, "%s", err.msg);
+    float *q = calloc(20 * ROW, sizeof *q);
+    be_tensor *tq = vt_act(nat, 20 * ROW, q), *tk = vt_act(nat, 20 * ROW, q), *tv = vt_act(nat, 20 * ROW, q);
+    const struct { int layer, pos0, rows, ready; } steps[] = {
+        { 0, 0, 1, 1 + CPU_KV_AHEAD }, { 0, 5, 1, 1 + CPU_KV_AHEAD }, { 0, 300, 1, 301 + CPU_KV_AHEAD },
+        { 1, 0, 20, 20 + CPU_KV_AHEAD }, { 2, 1000, 1, RING },
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+        CHECK(nat->begin_step(nat, &err) == 0, "%s", err.msg);
+        nat->qk_rope_store(nat, steps[i].layer, tq, tk, tv, NULL, NULL, steps[i].rows, HKV, steps[i].pos0, 10000.0f,
+                           1.0f, 1e-6f);
+        CHECK(nat->end_step(nat, &err) == 0, "%s", err.msg);
+        size_t at = hb->first_slot[steps[i].layer] * ROW, bytes = (size_t)steps[i].ready * ROW * sizeof(float);
+        size_t ka = pages_absent(hb->k_cache + at, bytes), va = pages_absent(hb->v_cache + at, bytes);
+        CHECK(ka == 0 && va == 0, "%s: layer %d, positions %d..%d: %zu + %zu pages of its first %d slots not resident",
+              label, steps[i].layer, steps[i].pos0, steps[i].pos0 + steps[i].rows - 1, ka, va, steps[i].ready);
+    }
+    CHECK(nat->kv_read(nat, 0, 100, 10, kr, vr, &err) == 0 && !memcmp(kr, kw, sizeof kr) && !memcmp(vr, vw, sizeof vr),
+          "%s: making pages resident changed the cache", label);
+    free(q);
+}
+
+/* opts.profile: decode steps and batches counted apart, their pool jobs and
+ * times consistent (jobs inside steps, the waiting inside the jobs); a
+ * backend without it counts nothing. */
+static void test_profile(void)
+{
+    for (int on = 0; on < 2; on++) {
+        cpu_backend_opts o;
+        cpu_backend_opts_init(&o);
+        o.threads = 2;
+        o.profile = on;
+        gc_err err = {0};
+        backend *be = NULL;
+        CHECK(cpu_backend_create(&o, &be, &err) == 0, "%s", err.msg);
+        if (!be) return;
+        enum { N_IN = 64, N_OUT = 512, ROWS = 3 };
+        void *wd = vt_rand_weight(GT_Q8_0, N_IN, N_OUT);
+        float x[ROWS * N_IN];
+        vt_rand(x, ROWS * N_IN, 1);
+        be_tensor *w = vt_weight(be, "w", GT_Q8_0, N_IN, N_OUT, 2, wd), *src = vt_act(be, ROWS * N_IN, x);
+        be_tensor *dst = vt_act(be, ROWS * N_OUT, NULL);
+        cpu_profile before = cpu_backend_profile(be);
+        for (int step = 0; step < 4; step++) {
+            int rows = step == 3 ? ROWS : 1;
+            CHECK(be->begin_step(be, &err) == 0, "%s", err.msg);
+            be->matmul(be, dst, w, src, rows, N_IN, N_OUT);   /* 512 rows: several chunks, one job */
+            CHECK(be->end_step(be, &err) == 0, "%s", err.msg);
+        }
+        cpu_profile p = cpu_backend_profile(be);
+        const cpu_step_times *d = &p.decode, *b = &p.batch;
+        if (!on) {
+            CHECK(d->steps == 0 && b->steps == 0 && d->pool.jobs == 0 && d->step_s == 0, "profiled while off");
+        } else {
+            CHECK(d->steps - before.decode.steps == 3 && b->steps == 1, "steps: %llu decode (%llu before), %llu batch",
+                  (unsigned long long)d->steps, (unsigned long long)before.decode.steps, (unsigned long long)b->steps);
+            /* a decode product: the one-row conversion runs on the caller, the product is one job;
+             * the batch converts its 3 rows in one chunk too */
+            CHECK(d->pool.jobs - before.decode.pool.jobs == 3 && b->pool.jobs == 1, "jobs: %llu decode, %llu batch",
+                  (unsigned long long)(d->pool.jobs - before.decode.pool.jobs), (unsigned long long)b->pool.jobs);
+            for (int k = 0; k < 2; k++) {
+                const cpu_step_times *t = k ? b : d;
+                CHECK(t->step_s > 0 && t->pool.run_s > 0 && t->pool.run_s <= t->step_s && t->pool.wait_s >= 0 &&
+                      t->pool.wait_s <= t->pool.run_s, "%s times: step %g, jobs %g, waiting %g", k ? "batch" : "decode",
+                      t->step_s, t->pool.run_s, t->pool.wait_s);
+            }
+        }
+        be->destroy(be);
+        free(wd);
+    }
+}
+
 int main(void)
 {
     test_seed_from_env();
@@ -362,9 +464,11 @@ int main(void)
             TEST_RUN(test_attention_shapes);
             TEST_RUN(test_small_ops);
             TEST_RUN(test_kv_copy);
+            TEST_RUN(test_kv_resident);
             ref->destroy(ref);
             nat->destroy(nat);
         }
     }
+    TEST_RUN(test_profile);
     return test_summary();
 }

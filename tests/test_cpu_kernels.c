@@ -20,6 +20,7 @@
  * holds guard values it must not write.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 
 #include "cpu/isa.h"
 #include "cpu/kernels.h"
+#include "model/host_backend.h"
 #include "model/quant.h"
 #include "tests/test.h"
 
@@ -378,6 +380,82 @@ static void test_quantizers(void)
     free(x);
 }
 
+/* r[i] = x[i] - d q[i] in f32, from the 8-bit row q (the two-term residual). */
+static void residual_of(cpu_act act, const float *x, const uint8_t *q, float *r, int n)
+{
+    int bl = act == CPU_ACT_Q8_32 ? 32 : 256;
+    size_t bb = act == CPU_ACT_Q8_32 ? sizeof(cpu_q8_32) : sizeof(cpu_q8_k);
+    for (int b = 0; b < n / bl; b++) {
+        float d;
+        memcpy(&d, q + b * bb, sizeof d);   /* d comes first in both formats */
+        const int8_t *qs = (const int8_t *)(q + b * bb + (act == CPU_ACT_Q8_32 ? offsetof(cpu_q8_32, q)
+                                                                               : offsetof(cpu_q8_k, q)));
+        for (int i = 0; i < bl; i++) r[bl * b + i] = x[bl * b + i] - d * qs[i];
+    }
+}
+
+/* Every level's two-term converter: its first row as the one-term portable
+ * converter writes it, its second the portable conversion of the residual
+ * x - (the first row's values) taken in f32, at the separate place given
+ * (guard bytes around both untouched); the two rows together hold x to
+ * within half a step of the second. */
+static void test_quantizers2(void)
+{
+    enum { N = 256 * 4 };
+    float *x = xmalloc(N * sizeof *x), *r = xmalloc(N * sizeof *r);
+    const cpu_act acts[] = { CPU_ACT_Q8_32, CPU_ACT_Q8_K };
+    for (int rep = 0; rep < 4; rep++) {
+        make_x(x, N, rep, 4);
+        if (rep == 3)
+            for (int i = 0; i < 32; i++) x[i] = i == 0 ? 127.0f : (float)(i % 7) - 3.5f;
+        for (int a = 0; a < 2; a++) {
+            cpu_act act = acts[a];
+            size_t bytes = cpu_act_row_bytes(act, N);
+            uint8_t *ref = xmalloc(bytes), *ref2 = xmalloc(bytes), *got = xmalloc(bytes + 8),
+                    *got2 = xmalloc(bytes + 8);
+            cpu_quantizer_for(act, CPU_ISA_PORTABLE)(x, ref, N);
+            residual_of(act, x, ref, r, N);
+            cpu_quantizer_for(act, CPU_ISA_PORTABLE)(r, ref2, N);
+            CHECK(cpu_quantizer2_for(act, cpu_level), "no two-term %s converter at %s", act_name(act),
+                  cpu_isa_name(cpu_level));
+            for (int f = 0; f < N_FAMS; f++) {
+                const cpu_kernel_family *fam = all_fams[f];
+                if (fam->isa > cpu_level || !fam->quantize2[act]) continue;
+                memset(got, 0x55, bytes + 8);
+                memset(got2, 0x55, bytes + 8);
+                fam->quantize2[act](x, got + 4, got2 + 4, N);
+                CHECK(got[3] == 0x55 && got[bytes + 4] == 0x55 && got2[3] == 0x55 && got2[bytes + 4] == 0x55,
+                      "%s %s two terms: wrote outside its rows", fam->name, act_name(act));
+                CHECK(!memcmp(got + 4, ref, bytes), "%s %s two terms: the first row is not the portable one",
+                      fam->name, act_name(act));
+                CHECK(!memcmp(got2 + 4, ref2, bytes), "%s %s two terms: the second row is not the portable "
+                      "conversion of the residual", fam->name, act_name(act));
+                double y1[N], y2[N];
+                dequant_act(act, got + 4, N, y1);
+                dequant_act(act, got2 + 4, N, y2);
+                int far = 0;
+                for (int b = 0, bl = act == CPU_ACT_Q8_32 ? 32 : 256; b < N / bl; b++) {
+                    float d2;
+                    memcpy(&d2, got2 + 4 + (size_t)b * (bytes / (N / bl)), sizeof d2);
+                    /* plus the f32 rounding of d q in the residual (a step that small arises where
+                     * d q holds x almost exactly) */
+                    for (int i = bl * b; i < bl * (b + 1); i++) {
+                        far += fabs(y1[i] + y2[i] - x[i]) > 0.50001 * d2 + 0x1p-24 * fabs(y1[i]);
+                    }
+                }
+                CHECK(!far, "%s %s two terms: %d values further from x than half the second row's step", fam->name,
+                      act_name(act), far);
+            }
+            free(ref);
+            free(ref2);
+            free(got);
+            free(got2);
+        }
+    }
+    free(x);
+    free(r);
+}
+
 /* ---- the chooser ---- */
 
 static void test_chooser(void)
@@ -520,6 +598,99 @@ static void test_vec(void)
     CHECK(v.softmax && v.wsum && v.geglu, "no vector helpers at %s", cpu_isa_name(cpu_level));
 }
 
+/* The plain statements of cpu_argmax_fn and cpu_first_at_least_fn. */
+static uint64_t argmax_want(const float *s, uint64_t n)
+{
+    uint64_t best = 0;
+    for (uint64_t i = 1; i < n; i++)
+        if (s[i] > s[best] || (isnan(s[best]) && !isnan(s[i]))) best = i;
+    return best;
+}
+
+static uint64_t first_at_least_want(const float *s, uint64_t n, float x)
+{
+    uint64_t i = 0;
+    while (i < n && !(s[i] >= x)) i++;
+    return i;
+}
+
+/* The helpers of a step's serial ops at every level: rmsnorm against double
+ * (in place and not, with add; guards after y), argmax and first_at_least
+ * against the plain loops, on lengths that leave every tail, with the
+ * maximum in the tail, ties across lanes and accumulators, NaNs (first,
+ * everywhere, all) and -inf (all, and mixed with NaN); RoPE's rotation. */
+static void test_vec_step(void)
+{
+    enum { N = 1200 };
+    static float a[N], w[N], y[N + 4], s[N];
+    for (int i = 0; i < N; i++) { a[i] = 3 * test_rand_f(); w[i] = test_rand_f(); }
+    const int lens[] = { 1, 5, 8, 15, 16, 17, 31, 33, 63, 64, 65, 127, 128, 129, 300, 1152, 1199 };
+    for (int f = 0; f < N_FAMS; f++) {
+        const cpu_kernel_family *fam = all_fams[f];
+        if (fam->isa > cpu_level || !fam->rmsnorm) continue;
+        CHECK(fam->argmax && fam->first_at_least, "%s: rmsnorm without argmax helpers", fam->name);
+        if (!fam->argmax || !fam->first_at_least) continue;
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+            int n = lens[li];
+            for (int mode = 0; mode < 3; mode++) {   /* y = norm, y = x (in place), y += norm */
+                double ss = 0;
+                for (int i = 0; i < n; i++) ss += (double)a[i] * a[i];
+                double k = 1 / sqrt(ss / n + 1e-6);
+                for (int i = 0; i < N + 4; i++) y[i] = i < n ? (mode == 1 ? a[i] : w[(i + 7) % N]) : 12345.0f;
+                double want[N];
+                for (int i = 0; i < n; i++) want[i] = (mode == 2 ? y[i] : 0) + a[i] * k * w[i];
+                fam->rmsnorm(y, mode == 1 ? y : a, w, n, 1e-6f, mode == 2);
+                int close = 1, guard = 1;
+                for (int i = 0; i < n; i++) close &= fabs(y[i] - want[i]) <= 1e-6 * (fabs(want[i]) + fabs(a[i] * k * w[i]));
+                for (int i = n; i < N + 4; i++) guard &= y[i] == 12345.0f;
+                CHECK(close, "%s rmsnorm n %d mode %d: a value off", fam->name, n, mode);
+                CHECK(guard, "%s rmsnorm n %d wrote past the end", fam->name, n);
+            }
+            for (int c = 0; c < 9; c++) {
+                for (int i = 0; i < n; i++) s[i] = c == 6 ? -INFINITY : c == 7 ? NAN : 40 * test_rand_f();
+                if (c == 1) s[n - 1] = 1000;                            /* the maximum in the tail */
+                if (c == 2) for (int i = 0; i < n; i += 5) s[i] = 500;  /* ties in many lanes */
+                if (c == 3) { s[0] = NAN; if (n > 3) s[n / 2] = NAN; }
+                if (c == 4) for (int i = 0; i < n; i++) s[i] = (float)(i % 3);   /* ties everywhere */
+                if (c == 5) s[n / 3] = INFINITY;
+                if (c == 8) for (int i = 0; i < n; i++) s[i] = i % 2 ? -INFINITY : NAN;
+                uint64_t got = fam->argmax(s, (uint64_t)n), want = argmax_want(s, (uint64_t)n);
+                CHECK(got == want, "%s argmax n %d case %d: %llu, want %llu", fam->name, n, c,
+                      (unsigned long long)got, (unsigned long long)want);
+                float thr[3] = { s[want], 20.0f, 1e9f };
+                for (int t = 0; t < 3; t++) {
+                    uint64_t g = fam->first_at_least(s, (uint64_t)n, thr[t]), e = first_at_least_want(s, (uint64_t)n, thr[t]);
+                    CHECK(g == e, "%s first_at_least n %d case %d x %g: %llu, want %llu", fam->name, n, c, thr[t],
+                          (unsigned long long)g, (unsigned long long)e);
+                }
+            }
+        }
+    }
+    /* RoPE's rotation: hb_rope_rotate's floats exactly, for half widths that
+     * leave every tail, three vectors at a time, nothing written past them. */
+    const int halves[] = { 1, 3, 4, 5, 8, 20, 64, 128 };
+    for (int f = 0; f < N_FAMS; f++) {
+        const cpu_kernel_family *fam = all_fams[f];
+        if (fam->isa > cpu_level || !fam->rope) continue;
+        for (size_t hi = 0; hi < sizeof halves / sizeof *halves; hi++) {
+            int half = halves[hi];
+            double c[128], sn[128];
+            for (int i = 0; i < half; i++) {
+                double th = 3 * test_rand_f() + i;
+                c[i] = cos(th);
+                sn[i] = sin(th);
+            }
+            float got[3 * 256 + 4], want[3 * 256 + 4];
+            for (int i = 0; i < 3 * 256 + 4; i++) got[i] = want[i] = i < 6 * half ? 4 * test_rand_f() : 12345.0f;
+            fam->rope(got, 3, half, c, sn);
+            hb_rope_rotate(want, 3, half, c, sn);
+            CHECK(!memcmp(got, want, sizeof got), "%s rope half %d: not hb_rope_rotate's floats", fam->name, half);
+        }
+    }
+    cpu_vec_ops v = cpu_vec_for(cpu_level);
+    CHECK(v.rmsnorm && v.argmax && v.first_at_least && v.rope, "no step helpers at %s", cpu_isa_name(cpu_level));
+}
+
 int main(void)
 {
     test_seed_from_env();
@@ -533,7 +704,9 @@ int main(void)
     fprintf(stderr, "cpu level: %s (detected %s)\n", cpu_isa_name(cpu_level), cpu_isa_name(cpu_isa_detect()));
     TEST_RUN(test_chooser);
     TEST_RUN(test_quantizers);
+    TEST_RUN(test_quantizers2);
     TEST_RUN(test_gemm);
     TEST_RUN(test_vec);
+    TEST_RUN(test_vec_step);
     return test_summary();
 }

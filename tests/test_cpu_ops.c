@@ -336,6 +336,30 @@ static void test_rope(void)
     CHECK_NEAR(o[0], cos(1.0), 1e-6);
     CHECK_NEAR(o[D / 2], sin(1.0), 1e-6);
     CHECK(o[1] == 0 && o[D / 2 - 1] == 0 && o[D - 1] == 0, "rope leaked into other dims");
+
+    /* The angles of a step are kept for the next calls (host_backend.h):
+     * Gemma 3's layers alternate two bases at one position, then the position,
+     * the scale, the row count or head_dim change; each call turns by its own. */
+    struct { int pos0, rows, d; float base, scale; } calls[] = {
+        { 9, 1, D, 10000.0f, 1.0f }, { 9, 1, D, 1e6f, 1.0f }, { 9, 1, D, 10000.0f, 1.0f }, { 9, 1, D, 1e6f, 1.0f },
+        { 10, 1, D, 10000.0f, 1.0f }, { 10, 1, D, 10000.0f, 0.25f }, { 10, 3, D, 10000.0f, 0.25f },
+        { 10, 3, 2 * D, 10000.0f, 0.25f }, { 9, 1, D, 10000.0f, 1.0f },
+    };
+    for (size_t c = 0; c < sizeof calls / sizeof *calls; c++) {
+        int rows = calls[c].rows, d = calls[c].d;
+        CHECK(be->kv_cache(be, 1, NCTX, NULL, 1, d, &err) == 0, "%s", err.msg);
+        float x[3 * H * 2 * D], xo[3 * H * 2 * D], kz[3 * 2 * D] = { 0 };
+        rand_fill(x, (size_t)rows * H * d, 1);
+        be_tensor *tx = act((uint64_t)rows * H * d, x), *tk2 = act((uint64_t)rows * d, kz), *tv2 = act((uint64_t)rows * d, kz);
+        be->begin_step(be, &err);
+        be->qk_rope_store(be, 0, tx, tk2, tv2, NULL, NULL, rows, H, calls[c].pos0, calls[c].base, calls[c].scale, 1e-6f);
+        be->read(be, tx, 0, (uint64_t)rows * H * d, xo);
+        CHECK(be->end_step(be, &err) == 0, "%s", err.msg);
+        double want[3 * H * 2 * D];
+        rope_ref(want, x, rows, H, d, calls[c].pos0, calls[c].base, calls[c].scale);
+        CHECK(max_rel(xo, want, (size_t)rows * H * d) < 1e-5, "rope call %zu (pos %d, base %g): rel %g", c,
+              calls[c].pos0, calls[c].base, max_rel(xo, want, (size_t)rows * H * d));
+    }
 }
 
 /* Reference attention: the formula with an explicit key list, independent of

@@ -2,8 +2,8 @@
  * chunk of a job runs exactly once, on a thread id below the pool's count,
  * whatever the number of chunks against threads; jobs follow each other with
  * no gap (the spin) and after the workers fell asleep (the wake-up); a pool
- * of one thread runs everything on the caller. tests/t_cpu_tsan.sh runs this
- * same file under ThreadSanitizer. */
+ * of one thread runs everything on the caller; the profile's counts.
+ * tests/t_cpu_tsan.sh runs this same file under ThreadSanitizer. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -59,6 +59,32 @@ static void test_jobs(void)
     }
 }
 
+/* Profiling counts the jobs that woke the workers, with their times; a job
+ * of one chunk (run on the caller alone) and jobs before profiling began
+ * are not counted. */
+static void test_times(void)
+{
+    for (int threads = 1; threads <= 2; threads++) {
+        cpu_pool *p = NULL;
+        gc_err err = {0};
+        CHECK(cpu_pool_create(&p, threads, &err) == 0, "%s", err.msg);
+        if (!p) continue;
+        run_job(p, 10);
+        cpu_pool_profile(p, true);
+        for (int i = 0; i < 5; i++) run_job(p, 10);
+        run_job(p, 1);
+        cpu_pool_profile(p, false);
+        run_job(p, 10);
+        cpu_pool_times t = cpu_pool_times_of(p);
+        int want = threads > 1 ? 5 : 0;
+        CHECK(t.jobs == (uint64_t)want, "%d threads: %llu jobs counted, want %d", threads, (unsigned long long)t.jobs,
+              want);
+        CHECK(want ? t.run_s > 0 && t.wait_s >= 0 && t.wait_s <= t.run_s : t.run_s == 0 && t.wait_s == 0,
+              "%d threads: times %g, %g", threads, t.run_s, t.wait_s);
+        cpu_pool_destroy(p);
+    }
+}
+
 static void test_errors(void)
 {
     cpu_pool *p = NULL;
@@ -72,6 +98,7 @@ static void test_errors(void)
 int main(void)
 {
     TEST_RUN(test_jobs);
+    TEST_RUN(test_times);
     TEST_RUN(test_errors);
     return test_summary();
 }
