@@ -108,8 +108,8 @@ void vk_xq_round(float *x, uint64_t n)
  *    they are accelerated (quantized weights only).
  *  - Matrix products (prefill): 64 x 32 tiles staged in shared memory,
  *    4 x 4 outputs per invocation.
- *  - Reductions (norms, argmax, attention): subgroup operations inside
- *    workgroups of several subgroups, shared-memory trees without them.
+ *  - Norms, argmax, attention, RoPE: shared-memory trees in workgroups of
+ *    64 (attention, RoPE) or 256 (norms, argmax) invocations, any device.
  */
 static uint32_t clamp_wg(const vk_kcaps *c, uint32_t wg)
 {
