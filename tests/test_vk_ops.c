@@ -606,6 +606,46 @@ static void product_tests(void)
     test_geglu();
 }
 
+/* Products of one x (q, k and v; gate and up) convert it to 8-bit blocks
+ * once: two products of x then cost one quant_x and two matvec_dp
+ * dispatches; after x is written again, the next product converts anew. */
+static void shared_x_blocks(void)
+{
+    uint64_t n_in = 512, n_out = 40;
+    void *ad = vt_rand_weight(GT_Q4_K, n_in, n_out), *bd = vt_rand_weight(GT_Q8_0, n_in, n_out);
+    pair wa = weight2("a", GT_Q4_K, n_in, n_out, 2, ad), wb = weight2("b", GT_Q8_0, n_in, n_out, 2, bd);
+    float x[512], y[512];
+    vt_rand(x, n_in, 1);
+    vt_rand(y, n_in, 1);
+    round_x_8bit(x, n_in);
+    round_x_8bit(y, n_in);
+    pair src = act2(n_in, x), da = act2(n_out, NULL), db = act2(n_out, NULL), dc = act2(n_out, NULL);
+    pair other = act2(n_in, y);
+    begin2();
+    cpu->matmul(cpu, da.c, wa.c, src.c, 1, (int)n_in, (int)n_out);
+    vk->matmul(vk, da.v, wa.v, src.v, 1, (int)n_in, (int)n_out);
+    cpu->matmul(cpu, db.c, wb.c, src.c, 1, (int)n_in, (int)n_out);
+    vk->matmul(vk, db.v, wb.v, src.v, 1, (int)n_in, (int)n_out);
+    end2("two products of one x");
+    vk_backend_stats st;
+    vk_backend_stats_get(vk, &st);
+    CHECK(st.last_dispatches == 3, "two products of one x: %llu dispatches, want 3",
+          (unsigned long long)st.last_dispatches);
+    CHECK(compare(da.c, da.v, n_out) <= 2e-5 && compare(db.c, db.v, n_out) <= 2e-5, "both products right");
+    /* x rewritten (a copy into it): its blocks are made again */
+    begin2();
+    cpu->copy(cpu, src.c, 0, other.c, 0, n_in);
+    vk->copy(vk, src.v, 0, other.v, 0, n_in);
+    cpu->matmul(cpu, dc.c, wb.c, src.c, 1, (int)n_in, (int)n_out);
+    vk->matmul(vk, dc.v, wb.v, src.v, 1, (int)n_in, (int)n_out);
+    end2("a product after x changed");
+    vk_backend_stats_get(vk, &st);
+    CHECK(st.last_dispatches == 3, "copy, quant_x, matvec_dp: %llu dispatches", (unsigned long long)st.last_dispatches);
+    CHECK(compare(dc.c, dc.v, n_out) <= 2e-5, "the product of the new x: rel err %.3g", compare(dc.c, dc.v, n_out));
+    free(ad);
+    free(bd);
+}
+
 /* Without subgroup size control the matrix-vector kernel splits each row
  * over several subgroups and adds their sums in shared memory: forced on
  * lavapipe (8-lane subgroups, 32-lane workgroups). */
@@ -637,6 +677,7 @@ static void test_int_dot(void)
           vk_choose_matmul(&st.kcaps, GT_F16, 1, 512, false).kernel == VK_K_MATVEC, "the hook picks matvec_dp");
     x_8bit = true;
     on_backend(&o, product_tests);
+    on_backend(&o, shared_x_blocks);
     x_8bit = false;
     vt_no_validation_messages();
 }

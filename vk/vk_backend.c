@@ -79,8 +79,12 @@ typedef struct vk_backend {
 
     /* prefill GeGLU scratch: [rows][n_ff] gate and up products */
     be_tensor *scratch_g, *scratch_u;
-    /* matvec_dp's input: [rows][units] 8-bit x blocks (VK_XQ_BLOCK_BYTES each) */
+    /* matvec_dp's input: [rows][units] 8-bit x blocks (VK_XQ_BLOCK_BYTES each),
+     * and what they hold: the rows of xq_src as its last write (w_gen, w_op)
+     * left them, so that q, k and v (or gate and up) convert one x once */
     be_tensor *scratch_xq;
+    const vk_buf *xq_src;
+    uint32_t xq_wgen, xq_wop, xq_rows, xq_n_in;
 
     /* the step */
     VkCommandPool pool;
@@ -723,14 +727,24 @@ static be_tensor *scratch(vk_backend *b, be_tensor **slot, uint64_t n, const cha
 static be_tensor *quantize_x(vk_backend *b, const be_tensor *src, uint32_t rows, uint32_t n_in)
 {
     uint32_t units = (n_in + 31) / 32;
+    be_tensor *held = b->scratch_xq;
     be_tensor *xq = scratch(b, &b->scratch_xq, (uint64_t)rows * units * (VK_XQ_BLOCK_BYTES / 4), "x_blocks");
     if (!xq) return NULL;
+    if (xq == held && b->xq_src == &src->buf && b->xq_wgen == src->buf.w_gen && b->xq_wop == src->buf.w_op &&
+        b->xq_rows == rows && b->xq_n_in == n_in)
+        return xq;   /* src unchanged since its blocks were made */
     vk_variant v = vk_choose(&b->kc, VK_K_QUANT_X, 0, b->kv_f16);
     vk_pc_quant_x pc = { .n_in = n_in, .n_cols = rows, .x_off = 0, .x_stride = n_in, .units = units };
     uint32_t gx, gy;
     grid_1d(b, ((uint64_t)rows * units + v.wg - 1) / v.wg, &gx, &gy);
     vk_buf *bufs[] = { (vk_buf *)&src->buf, &xq->buf };
     dispatch(b, &v, bufs, &pc, gx, gy, 1);
+    if (b->failed) return xq;
+    b->xq_src = &src->buf;
+    b->xq_wgen = src->buf.w_gen;
+    b->xq_wop = src->buf.w_op;
+    b->xq_rows = rows;
+    b->xq_n_in = n_in;
     return xq;
 }
 
