@@ -94,7 +94,8 @@ void hb_init(host_backend *hb, const backend *ops, const char *tag,
              uint64_t (*argmax)(host_backend *, const float *, uint64_t, float));
 /* The shared ops (backend.h states what each does). weight keeps matrices in
  * the mapping and converts 1-D weights to f32; qk_rope_store runs the
- * backend's own rmsnorm, then rotates in double, then writes the cache. A backend may wrap weight and kv_cache to add its own data. */
+ * backend's own rmsnorm, then rotates in double, then writes the cache. A
+ * backend may wrap weight and kv_cache to add its own data. */
 int hb_weight(backend *be, const gguf_tensor *gt, be_tensor **out, gc_err *err);
 int hb_activation(backend *be, uint64_t n, const char *name, be_tensor **out, gc_err *err);
 int hb_kv_cache(backend *be, int n_layer, int n_ctx, const int *slots, int n_kv_head, int head_dim, gc_err *err);

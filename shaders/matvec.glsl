@@ -72,7 +72,9 @@ layout(push_constant) uniform PC {   // vk_pc_matvec
 #define DQ_AUX(i) wa1[i]
 #include "dequant.glsl"
 
-shared float part[2 * NR * WG];   // per-subgroup sums (USE_SUBGROUP) or per-invocation sums (the tree)
+// Per-subgroup sums (USE_SUBGROUP) or per-invocation sums (the tree); row
+// groups (NG > 1) reduce within their one subgroup and need none.
+shared float part[NG > 1u ? 1u : 2u * NR * WG];
 
 #if USE_DP
 // The 8-bit x block of unit u of input row col: its quants as 8 words and (d, sum).
