@@ -23,11 +23,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "base/clock.h"
 #include "cpu/isa.h"
 #include "cpu/pool.h"
+#include "cpu/repack.h"
+#include "model/gguf.h"
 #include "model/host_backend.h"
 #include "model/quant.h"
 
@@ -43,17 +46,33 @@ typedef struct conv_slot {
     size_t cap, row_bytes;
 } conv_slot;
 
-/* The kernels of one weight type: `any` for every product, `prefill` (or
- * NULL) instead for products of at least its min_x activation rows. */
+/* The kernels of one weight type in one layout: `any` for every product,
+ * `prefill` (or NULL) instead for products of at least its min_x activation
+ * rows. */
 typedef struct type_kernels {
     const cpu_matmul_kernel *any, *prefill;
+    cpu_layout layout;
 } type_kernels;
+
+/* Memory for weights repacked at load: chunks of at least REPACK_CHUNK,
+ * filled in order, in transparent huge pages where the kernel gives them
+ * (decode streams every weight once a step, and small tensors each in pages
+ * of their own ran 6% slower: TLB misses). Pages never written are never
+ * resident, so a chunk's unused end costs address space only. */
+typedef struct repacked {
+    struct repacked *next;
+    uint8_t *p;
+    size_t len, used;
+} repacked;
+enum { REPACK_CHUNK = 64 << 20 };
 
 typedef struct native {
     host_backend hb;           /* first: a backend * is a native * */
     cpu_pool *pool;
     cpu_isa isa;
-    type_kernels by_type[GT_COUNT];  /* a weight's be_tensor.impl points at its type's */
+    type_kernels by_type[GT_COUNT][CPU_LAYOUT_COUNT];  /* a weight's be_tensor.impl points at its own */
+    cpu_layout layout_of[GT_COUNT];  /* the layout each type's weights are repacked to where they can be */
+    repacked *repacked;
     cpu_quantize_fn quantize[CPU_ACT_COUNT];  /* the best converter of each format at isa */
     cpu_quantize2_fn quantize2[CPU_ACT_COUNT]; /* the best two-term one (8-bit formats) */
     cpu_vec_ops vec;           /* the f32 vector helpers at isa (attention, GeGLU, norms, argmax) */
@@ -103,16 +122,94 @@ static bool grow(native *nb, void **buf, size_t *cap, size_t n, size_t sz, const
 
 /* ---------------------------------------------------------------- memory */
 
-/* The shared weight, plus its kernel: a type without one is refused at load. */
+/* Rows repacked per slice, about 16 MiB: the source pages of each slice are
+ * dropped before the next is read, so that loading never holds much more
+ * than one copy of the weights. */
+enum { REPACK_SLICE = 16 << 20 };
+
+/* bytes (64-byte aligned) of repack memory, or NULL. */
+static uint8_t *repack_alloc(native *nb, size_t bytes)
+{
+    repacked *c = nb->repacked;
+    bytes = (bytes + 63) / 64 * 64;
+    if (!c || c->len - c->used < bytes) {
+        size_t huge = 2u << 20, len = bytes > REPACK_CHUNK ? (bytes + huge - 1) / huge * huge : REPACK_CHUNK;
+        if (!(c = calloc(1, sizeof *c))) return NULL;
+        void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) { free(c); return NULL; }
+        madvise(p, len, MADV_HUGEPAGE);
+        *c = (repacked){ nb->repacked, p, len, 0 };
+        nb->repacked = c;
+    }
+    c->used += bytes;
+    nb->hb.bytes += bytes;
+    return c->p + c->used - bytes;
+}
+
+/* One slice of a repack, split between the pool's threads: most of its
+ * time is the kernel clearing the new pages (and reading the file's), which
+ * the threads then do side by side. */
+typedef struct pack_job {
+    const be_tensor *t;
+    uint8_t *dst;
+    size_t g0, groups, per;    /* the slice's groups; groups per chunk */
+} pack_job;
+
+static void pack_chunk(void *ctx, int chunk, int thread)
+{
+    (void)thread;
+    const pack_job *j = ctx;
+    size_t g = j->g0 + (size_t)chunk * j->per, n = j->g0 + j->groups - g < j->per ? j->g0 + j->groups - g : j->per;
+    size_t group = CPU_R16_ROWS * j->t->row_bytes;
+    cpu_r16_pack(j->t->data + g * group, j->t->row_bytes, j->dst + g * group, (int)j->t->n_in, (int)n);
+}
+
+/* t's rows (in the mapping, gt's data) repacked into the R16 layout in
+ * repack memory, the mapping's pages released slice by slice. */
+static int repack_r16(native *nb, be_tensor *t, const gguf_tensor *gt, gc_err *err)
+{
+    size_t bytes = (size_t)(t->n_rows * t->row_bytes);
+    uint8_t *p = repack_alloc(nb, bytes);
+    if (!p) return gc_errf(err, "tensor '%s': out of memory for its repacked rows (%zu bytes)", t->name, bytes);
+    size_t group = CPU_R16_ROWS * t->row_bytes, per = REPACK_SLICE / group ? REPACK_SLICE / group : 1;
+    size_t groups = t->n_rows / CPU_R16_ROWS, threads = (size_t)cpu_pool_threads(nb->pool);
+    for (size_t g = 0; g < groups; g += per) {
+        pack_job j = { t, p, g, groups - g < per ? groups - g : per, 0 };
+        j.per = (j.groups + threads - 1) / threads;
+        cpu_pool_run(nb->pool, (int)((j.groups + j.per - 1) / j.per), pack_chunk, &j);
+        gguf_drop_pages(gt, g * group, j.groups * group);
+    }
+    t->data = p;
+    return 0;
+}
+
+/* The shared weight, plus its kernels: a type without one is refused at
+ * load. A matrix is repacked where its type's best kernels read another
+ * layout and it holds whole groups of rows for it. */
 static int nb_weight(backend *be, const gguf_tensor *gt, be_tensor **out, gc_err *err)
 {
     native *nb = nb_of(be);
     if (hb_weight(be, gt, out, err)) return -1;
     be_tensor *t = *out;
-    if (t->data && (t->type >= GT_COUNT || !nb->by_type[t->type].any))
+    if (!t->data) return 0;
+    if (t->type >= GT_COUNT || !nb->by_type[t->type][CPU_LAYOUT_FILE].any)
         return gc_errf(err, "tensor '%s': the CPU backend has no %s kernel", t->name, quant_type_name(t->type));
-    if (t->data) t->impl = &nb->by_type[t->type];
+    cpu_layout l = nb->layout_of[t->type];
+    if (l == CPU_LAYOUT_R16 && t->n_rows % CPU_R16_ROWS == 0 && t->n_in <= INT32_MAX) {
+        if (repack_r16(nb, t, gt, err)) return -1;
+    } else {
+        l = CPU_LAYOUT_FILE;
+    }
+    t->impl = &nb->by_type[t->type][l];
     return 0;
+}
+
+/* Row r of weight t as floats (host_backend.weight_row: the embedding). */
+static void nb_weight_row(const be_tensor *t, uint64_t r, float *out)
+{
+    const type_kernels *tk = t->impl;
+    if (tk && tk->layout == CPU_LAYOUT_R16) cpu_r16_dequant_row(t->data, t->row_bytes, r, (int)t->n_in, out);
+    else hb_weight_row(t, r, out);
 }
 
 static void print_times(const char *kind, const cpu_step_times *t)
@@ -135,6 +232,11 @@ static void nb_destroy(backend *be)
         print_times("batch", &nb->prof.batch);
     }
     hb_release(&nb->hb);
+    for (repacked *r = nb->repacked, *next; r; r = next) {
+        next = r->next;
+        munmap(r->p, r->len);
+        free(r);
+    }
     free(nb->scores);
     free(nb->kv_ready);
     for (int i = 0; i < 2; i++) free(nb->conv[i].buf);
@@ -644,7 +746,9 @@ static const backend native_ops = {
 void cpu_backend_opts_init(cpu_backend_opts *o)
 {
     const char *prof = getenv("GEMMA_CHAT_CPU_PROFILE");
-    *o = (cpu_backend_opts){ .threads = 0, .isa = -1, .profile = prof && !strcmp(prof, "1") };
+    const char *repack = getenv("GEMMA_CHAT_CPU_REPACK");
+    *o = (cpu_backend_opts){ .threads = 0, .isa = -1, .profile = prof && !strcmp(prof, "1"),
+                             .repack = !repack || strcmp(repack, "0") };
 }
 
 int cpu_backend_create(const cpu_backend_opts *o, backend **out, gc_err *err)
@@ -677,9 +781,14 @@ int cpu_backend_create(const cpu_backend_opts *o, backend **out, gc_err *err)
     }
     nb->vec = cpu_vec_for(isa);
     nb->hb.rope_rotate = nb->vec.rope;
-    nb->gemm_f32 = cpu_kernel_for(GT_F32, isa, NULL, NULL)->gemm;
-    for (uint32_t t = 0; t < GT_COUNT; t++)
-        nb->by_type[t] = (type_kernels){ cpu_kernel_for(t, isa, NULL, NULL), cpu_prefill_kernel_for(t, isa) };
+    nb->hb.weight_row = nb_weight_row;
+    nb->gemm_f32 = cpu_kernel_for(GT_F32, CPU_LAYOUT_FILE, isa, NULL, NULL)->gemm;
+    for (uint32_t t = 0; t < GT_COUNT; t++) {
+        for (int l = 0; l < CPU_LAYOUT_COUNT; l++)
+            nb->by_type[t][l] = (type_kernels){ cpu_kernel_for(t, (cpu_layout)l, isa, NULL, NULL),
+                                                cpu_prefill_kernel_for(t, (cpu_layout)l, isa), (cpu_layout)l };
+        nb->layout_of[t] = o->repack ? cpu_layout_for(t, isa) : CPU_LAYOUT_FILE;
+    }
     if (cpu_pool_create(&nb->pool, threads, err)) {
         free(nb);
         return gc_err_prefix(err, "cpu backend");

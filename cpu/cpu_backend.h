@@ -12,6 +12,8 @@ typedef struct cpu_backend_opts {
     int isa;              /* -1 = the best this CPU has (lowered by GEMMA_CHAT_CPU_ISA); else a cpu_isa */
     bool profile;         /* time every step (cpu_backend_profile) and print the totals to stderr at
                              destroy; opts_init sets it where GEMMA_CHAT_CPU_PROFILE=1 */
+    bool repack;          /* keep weights in the layout the level's kernels read best (cpu_layout_for),
+                             repacked at load; opts_init clears it where GEMMA_CHAT_CPU_REPACK=0 */
 } cpu_backend_opts;
 
 void cpu_backend_opts_init(cpu_backend_opts *o);

@@ -28,6 +28,7 @@
 #include "cpu/kernels.h"
 #include "cpu/k_tiles.h"
 #include "cpu/kq_common.h"
+#include "cpu/repack.h"
 
 #include <immintrin.h>
 #include <stdalign.h>
@@ -253,6 +254,42 @@ AMX_INLINE void decode(block_fn blk, int be, size_t bbytes, const uint8_t *w, si
     }
 }
 
+/* decode's work for Q8_0 in the R16 layout (cpu/repack.h), where one 64-byte
+ * load holds values 4k .. 4k + 3 of all 16 rows of a tile: already the B
+ * tiles' order but for the pairing, so no transpose. B row 2k + h, dword n
+ * is values 4k + 2h, 4k + 2h + 1 of row n: the bytes are split into four
+ * vectors (value 4k + j of the 16 rows), decoded as blk_q8_0 does (q d in
+ * f32, the +128 taken off exactly by the same FMA), and paired as bf16. All
+ * of a group's 16 rows are decoded (the matrix holds them); outputs of rows
+ * past n_rows are masked off as in the file layout. */
+AMX_INLINE void decode_r16(const uint8_t *w, size_t ws, int nr, int k0, int kb, int kc, int nb, bf16_scratch *s)
+{
+    const __m512i pair = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                          23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i byte = _mm512_set1_epi32(0xff);
+    for (int rt = 0; rt * 16 < nr; rt++) {
+        const uint8_t *grp = w + (size_t)(16 * rt) * ws;
+        for (int b = 0; b < kb; b++) {
+            const uint8_t *blk = grp + (size_t)(k0 + b) * CPU_R16_BLOCK;
+            const int t = k0 + b + kc;      /* as prefetch_ahead: this group's next chunk, or the next pair's */
+            const uintptr_t ahead = (uintptr_t)grp + (t < nb ? (size_t)t * CPU_R16_BLOCK
+                                                             : 32 * ws + (size_t)(t - nb) * CPU_R16_BLOCK);
+            for (int o = 0; o < CPU_R16_BLOCK; o += 64) __builtin_prefetch((const void *)(ahead + o), 0, 2);
+            const __m512 d = _mm512_cvtph_ps(ld256(blk)), d128 = _mm512_mul_ps(d, _mm512_set1_ps(128.0f));
+            uint16_t *dst = s->b[b][rt];
+            for (int k = 0; k < 8; k++) {
+                const __m512i v = _mm512_loadu_si512((const void *)(blk + 32 + 64 * k));
+                __m512 f[4];
+                for (int j = 0; j < 4; j++)
+                    f[j] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(v, 8 * j), byte)), d, d128);
+                for (int h = 0; h < 2; h++)
+                    _mm512_store_si512((void *)(dst + 32 * (2 * k + h)),
+                                       _mm512_permutexvar_epi16(pair, bf16_pack(f[2 * h], f[2 * h + 1])));
+            }
+        }
+    }
+}
+
 /* kb 32-value chunks of the products of activation tiles a0 (and a1 when two) with
  * the B tiles of one or both weight-row tiles (rt2), into C tiles 0-3. */
 AMX_INLINE void products(const uint8_t *a0, const uint8_t *a1, size_t as, int kb, const bf16_scratch *s, int two,
@@ -277,6 +314,7 @@ AMX_INLINE void products(const uint8_t *a0, const uint8_t *a1, size_t as, int kb
 /* The first activation row of tile t of the pass [xb, xe) (xe - xb >= 16). */
 AMX_INLINE int tile_x(int xb, int xe, int t) { return xb + 16 * t + 16 <= xe ? xb + 16 * t : xe - 16; }
 
+/* blk NULL: Q8_0 in the R16 layout (decode_r16). */
 AMX_INLINE void gemm_bf16(block_fn blk, int be, size_t bbytes, K_GEMM_PARAMS)
 {
     bf16_scratch *s = &scratch;
@@ -289,7 +327,8 @@ AMX_INLINE void gemm_bf16(block_fn blk, int be, size_t bbytes, K_GEMM_PARAMS)
             for (int k0 = 0; k0 < nb; k0 += kc) {
                 const int kb = nb - k0 < kc ? nb - k0 : kc, chunks = kb * be / 32;
                 const size_t ka = (size_t)k0 * be * 2;     /* the chunk's first byte in an activation row */
-                decode(blk, be, bbytes, w + (size_t)r0 * w_stride, w_stride, nr, k0, kb, kc, nb, s);
+                if (blk) decode(blk, be, bbytes, w + (size_t)r0 * w_stride, w_stride, nr, k0, kb, kc, nb, s);
+                else decode_r16(w + (size_t)r0 * w_stride, w_stride, nr, k0, kb, kc, nb, s);
                 for (int t = 0; t < nxt; t += 2) {
                     const int two = t + 1 < nxt;
                     const uint8_t *a0 = xa + (size_t)tile_x(xb, xe, t) * xa_stride + ka;
@@ -330,6 +369,7 @@ AMX_INLINE void gemm_bf16(block_fn blk, int be, size_t bbytes, K_GEMM_PARAMS)
     { gemm_bf16(blk, be, bbytes, n_in, n_rows, n_x, w, w_stride, xa, xa_stride, out, out_stride); }
 
 DEFINE_GEMM(gemm_q8_0, blk_q8_0, 32, 34)
+DEFINE_GEMM(gemm_q8_0_r16, NULL, 32, 34)
 DEFINE_GEMM(gemm_q4_0, blk_q4_0, 32, 18)
 DEFINE_GEMM(gemm_q4_1, blk_q4_1, 32, 20)
 DEFINE_GEMM(gemm_q5_0, blk_q5_0, 32, 22)
@@ -348,7 +388,9 @@ static void quantize_bf16(const float *x, void *dst, int n)
 
 #define PREFILL(t, fn) { .type = t, .act = CPU_ACT_BF16, .gemm = fn, .min_x = MIN_X, .bf16_weights = true }
 static const cpu_matmul_kernel kernels[] = {
-    PREFILL(GT_Q8_0, gemm_q8_0), PREFILL(GT_Q4_0, gemm_q4_0), PREFILL(GT_Q4_1, gemm_q4_1),
+    PREFILL(GT_Q8_0, gemm_q8_0),
+    { .type = GT_Q8_0, .act = CPU_ACT_BF16, .gemm = gemm_q8_0_r16, .layout = CPU_LAYOUT_R16, .min_x = MIN_X,
+      .bf16_weights = true }, PREFILL(GT_Q4_0, gemm_q4_0), PREFILL(GT_Q4_1, gemm_q4_1),
     PREFILL(GT_Q5_0, gemm_q5_0), PREFILL(GT_Q5_1, gemm_q5_1), PREFILL(GT_Q4_K, gemm_q4_k),
     PREFILL(GT_Q5_K, gemm_q5_k), PREFILL(GT_Q6_K, gemm_q6_k),
 };

@@ -25,6 +25,7 @@
 #include "cpu/kernels.h"
 #include "cpu/k_avx2_util.h"
 #include "cpu/k_tiles.h"
+#include "cpu/repack.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -199,6 +200,69 @@ K_DEFINE_GEMM(gemm_q4_1, TR1, TR2, TR, TC, tile, dec_q4_1, 0, 20)
 K_DEFINE_GEMM(gemm_q5_0, TR1, TR2, TR, TC, tile, dec_q5_0, 16, 22)
 K_DEFINE_GEMM(gemm_q5_1, TR1, TR2, TR, TC, tile, dec_q5_1, 0, 24)
 
+/* ---- Q8_0 in the R16 layout (cpu/repack.h) ---- */
+
+/* Activation rows per R16 tile: each takes an int32 and an f32 accumulator. */
+enum { R16_TC = 8, R16_PF = 4 };   /* R16_PF: blocks prefetched ahead (the layout is one stream) */
+
+/* nx (<= R16_TC) activation rows against one group of 16 weight rows at g:
+ * per block, eight 64-byte loads (four weights of each row) each meet four
+ * bytes of every activation row broadcast to all lanes, so lane i sums row
+ * i; then one conversion and two FMAs per activation row apply the 16 rows'
+ * scales (one vector) and the activation block's. The weights carry +128: the
+ * block's integer sum is sum(w q) + 128 sum(q), and 128 s (s = d sum(q), the
+ * block's own) is taken off in f32. Outputs of rows past n_rows are not
+ * stored. */
+K_INLINE void r16_tile(int nx, int nb, const uint8_t *g, const uint8_t *xa, size_t xa_stride, float *out,
+                       size_t out_stride, int n_rows)
+{
+    __m512 acc[R16_TC];
+    K_UNROLL for (int c = 0; c < nx; c++) acc[c] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = g + (size_t)b * CPU_R16_BLOCK;
+        for (int o = 0; o < CPU_R16_BLOCK; o += 64) __builtin_prefetch(blk + R16_PF * CPU_R16_BLOCK + o, 0, 2);
+        __m512i a[R16_TC];
+        K_UNROLL for (int c = 0; c < nx; c++) a[c] = _mm512_setzero_si512();
+        K_UNROLL for (int k = 0; k < 8; k++) {
+            const __m512i wq = _mm512_loadu_si512((const void *)(blk + 32 + 64 * k));
+            K_UNROLL for (int c = 0; c < nx; c++) {
+                int32_t x4;
+                memcpy(&x4, xa + c * xa_stride + b * sizeof(cpu_q8_32) + offsetof(cpu_q8_32, q) + 4 * k, 4);
+                a[c] = _mm512_dpbusd_epi32(a[c], wq, _mm512_set1_epi32(x4));
+            }
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)blk));
+        K_UNROLL for (int c = 0; c < nx; c++) {
+            float ds[2];
+            memcpy(ds, xa + c * xa_stride + b * sizeof(cpu_q8_32), sizeof ds);   /* d, s */
+            const __m512 v = _mm512_fmsub_ps(_mm512_cvtepi32_ps(a[c]), _mm512_set1_ps(ds[0]),
+                                             _mm512_set1_ps(128.0f * ds[1]));
+            acc[c] = _mm512_fmadd_ps(v, dw, acc[c]);
+        }
+    }
+    const __mmask16 m = (__mmask16)(n_rows >= CPU_R16_ROWS ? 0xffff : (1u << n_rows) - 1);
+    K_UNROLL for (int c = 0; c < nx; c++) _mm512_mask_storeu_ps(out + c * out_stride, m, acc[c]);
+}
+
+/* The activation rows in tiles of R16_TC, the last narrower (nx a constant in each call). */
+static void gemm_q8_0_r16(K_GEMM_PARAMS)
+{
+    const int nb = n_in / 32;
+    for (int r = 0; r < n_rows; r += CPU_R16_ROWS) {
+        const uint8_t *g = w + (size_t)r * w_stride;
+        float *o = out + r;
+        int left = n_rows - r, c = 0;
+        for (; c + R16_TC <= n_x; c += R16_TC) r16_tile(R16_TC, nb, g, xa + c * xa_stride, xa_stride, o + c * out_stride, out_stride, left);
+        switch (n_x - c) {
+        case 0: break;
+#define R16_CASE(n) case n: r16_tile(n, nb, g, xa + c * xa_stride, xa_stride, o + c * out_stride, out_stride, left); break;
+        R16_CASE(1) R16_CASE(2) R16_CASE(3) R16_CASE(4) R16_CASE(5) R16_CASE(6)
+        default: r16_tile(7, nb, g, xa + c * xa_stride, xa_stride, o + c * out_stride, out_stride, left); break;
+#undef R16_CASE
+        }
+    }
+}
+
 /* ---- the activation converters ---- */
 
 /* One block of the 32 values v[2] to y, with the AVX2 level's arithmetic (so
@@ -232,7 +296,11 @@ static void quantize2_q8_32(const float *x, void *dst, void *dst2, int n)
     }
 }
 
+/* The R16 kernel first: the layout this level keeps Q8_0 weights in
+ * (cpu_layout_for); the file-layout one serves matrices that cannot be
+ * repacked (a row count no multiple of 16). */
 static const cpu_matmul_kernel kernels[] = {
+    { .type = GT_Q8_0, .act = CPU_ACT_Q8_32, .gemm = gemm_q8_0_r16, .layout = CPU_LAYOUT_R16 },
     { .type = GT_Q8_0, .act = CPU_ACT_Q8_32, .gemm = gemm_q8_0 },
     { .type = GT_Q4_0, .act = CPU_ACT_Q8_32, .gemm = gemm_q4_0 },
     { .type = GT_Q4_1, .act = CPU_ACT_Q8_32, .gemm = gemm_q4_1 },

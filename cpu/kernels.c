@@ -70,16 +70,18 @@ cpu_vec_ops cpu_vec_for(cpu_isa isa)
     return v;
 }
 
-/* The best kernel for type at isa or below, among prefill kernels or the others. */
-static const cpu_matmul_kernel *find(uint32_t type, cpu_isa isa, bool prefill, cpu_quantize_fn *quantize,
-                                     cpu_isa *level)
+/* The best kernel for type at isa or below, among prefill kernels or the
+ * others, in layout (or in any layout where layout is CPU_LAYOUT_COUNT). */
+static const cpu_matmul_kernel *find(uint32_t type, cpu_layout layout, cpu_isa isa, bool prefill,
+                                     cpu_quantize_fn *quantize, cpu_isa *level)
 {
     for (int l = isa; l >= 0; l--)
         for (size_t f = 0; f < sizeof families[0] / sizeof families[0][0]; f++) {
             const cpu_kernel_family *fam = families[l][f];
             if (!fam) continue;
             for (int k = 0; k < fam->n_kernels; k++)
-                if (fam->kernels[k].type == type && (fam->kernels[k].min_x > 1) == prefill) {
+                if (fam->kernels[k].type == type && (fam->kernels[k].min_x > 1) == prefill &&
+                    (layout == CPU_LAYOUT_COUNT || fam->kernels[k].layout == layout)) {
                     if (quantize) *quantize = cpu_quantizer_for(fam->kernels[k].act, (cpu_isa)l);
                     if (level) *level = (cpu_isa)l;
                     return &fam->kernels[k];
@@ -88,12 +90,19 @@ static const cpu_matmul_kernel *find(uint32_t type, cpu_isa isa, bool prefill, c
     return NULL;
 }
 
-const cpu_matmul_kernel *cpu_kernel_for(uint32_t type, cpu_isa isa, cpu_quantize_fn *quantize, cpu_isa *level)
+cpu_layout cpu_layout_for(uint32_t type, cpu_isa isa)
 {
-    return find(type, isa, false, quantize, level);
+    const cpu_matmul_kernel *k = find(type, CPU_LAYOUT_COUNT, isa, false, NULL, NULL);
+    return k ? k->layout : CPU_LAYOUT_FILE;
 }
 
-const cpu_matmul_kernel *cpu_prefill_kernel_for(uint32_t type, cpu_isa isa)
+const cpu_matmul_kernel *cpu_kernel_for(uint32_t type, cpu_layout layout, cpu_isa isa, cpu_quantize_fn *quantize,
+                                        cpu_isa *level)
 {
-    return find(type, isa, true, NULL, NULL);
+    return find(type, layout, isa, false, quantize, level);
+}
+
+const cpu_matmul_kernel *cpu_prefill_kernel_for(uint32_t type, cpu_layout layout, cpu_isa isa)
+{
+    return find(type, layout, isa, true, NULL, NULL);
 }

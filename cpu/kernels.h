@@ -1,7 +1,8 @@
 /* kernels.h: the native CPU backend's matrix kernels and how one is chosen.
  *
  * A weight matrix W is [n_rows][n_in] in its GGUF type, read straight from the
- * file mapping. A product is computed against activations that were first
+ * file mapping, or for Q8_0 at the avx512 and amx levels repacked at load into
+ * groups of 16 rows (cpu_layout, cpu/repack.h). A product is computed against activations that were first
  * converted, once per product, to the format the weight type asks for
  * (cpu_act): 8-bit blocks for quantized weights (integer dot products, f32
  * block scales), plain f32 rows for F32/F16/BF16 weights, and bf16 rows for
@@ -39,6 +40,13 @@ typedef enum cpu_act {
     CPU_ACT_COUNT
 } cpu_act;
 
+/* Weight layouts a kernel reads. */
+typedef enum cpu_layout {
+    CPU_LAYOUT_FILE,    /* the GGUF rows as stored, read in place from the mapping */
+    CPU_LAYOUT_R16,     /* Q8_0 rows interleaved in groups of 16 (cpu/repack.h), made at load */
+    CPU_LAYOUT_COUNT
+} cpu_layout;
+
 /* 32 activations: x[i] ~= d * q[i]; d = max|x| / 127 (0 for an all-zero block),
  * q[i] = x[i] / d rounded to nearest; s = d * sum(q) (for weights with a
  * per-block offset: Q4_0's -8, Q4_1/Q5_1's min). */
@@ -73,6 +81,9 @@ typedef void (*cpu_quantize2_fn)(const float *x, void *dst, void *dst2, int n);
 
 /* out[j * out_stride + i] = sum_k W[i][k] * X[j][k] for i < n_rows, j < n_x.
  *   w:  row 0 of W; row i at w + i * w_stride (bytes). Rows need no alignment.
+ *       In the R16 layout w is the first row of a group, and rows are read in
+ *       whole groups of 16 (the matrix holds them) while only the first
+ *       n_rows outputs are written.
  *   xa: activation row 0 in the kernel's format; row j at xa + j * xa_stride (bytes),
  *       each row aligned for float (4 bytes) and no more.
  *   n_in: values per row, a multiple of the weight type's block.
@@ -86,6 +97,7 @@ typedef struct cpu_matmul_kernel {
     uint32_t type;            /* ggml weight type (model/quant.h) */
     cpu_act act;              /* the activation format gemm reads */
     cpu_gemm_fn gemm;
+    cpu_layout layout;        /* of the weights it reads */
     int min_x;                /* > 1: a prefill kernel, for products of at least min_x activation
                                  rows (cpu_prefill_kernel_for); 0: any product */
     bool bf16_weights;        /* it multiplies each weight as decoded in f32 and rounded to bf16
@@ -159,16 +171,19 @@ extern const cpu_kernel_family cpu_fam_avx2_q32, cpu_fam_avx2_kq, cpu_fam_avx2_f
 extern const cpu_kernel_family cpu_fam_avx512_q32, cpu_fam_avx512_kq, cpu_fam_avx512_float;
 extern const cpu_kernel_family cpu_fam_amx_bf16;
 
-/* The best kernel for weight type `type` at level isa or below that takes
- * any number of activation rows (NULL: no kernel for the type). The quantizer
- * returned is of the same level as or lower than the kernel, for the kernel's
- * format; *level (may be NULL) gets the kernel's own level. */
-const cpu_matmul_kernel *cpu_kernel_for(uint32_t type, cpu_isa isa, cpu_quantize_fn *quantize,
+/* The layout weights of `type` are best kept in at level isa: the one of the
+ * best kernel at that level or below (CPU_LAYOUT_FILE where it has none). */
+cpu_layout cpu_layout_for(uint32_t type, cpu_isa isa);
+/* The best kernel for weight type `type` in `layout` at level isa or below
+ * that takes any number of activation rows (NULL: no such kernel). The
+ * quantizer returned is of the same level as or lower than the kernel, for
+ * the kernel's format; *level (may be NULL) gets the kernel's own level. */
+const cpu_matmul_kernel *cpu_kernel_for(uint32_t type, cpu_layout layout, cpu_isa isa, cpu_quantize_fn *quantize,
                                         cpu_isa *level);
-/* The prefill kernel (min_x > 1) for `type` at level isa or below, or NULL
- * where there is none: a product of at least its min_x activation rows uses
- * it instead of cpu_kernel_for's. */
-const cpu_matmul_kernel *cpu_prefill_kernel_for(uint32_t type, cpu_isa isa);
+/* The prefill kernel (min_x > 1) for `type` in `layout` at level isa or
+ * below, or NULL where there is none: a product of at least its min_x
+ * activation rows uses it instead of cpu_kernel_for's. */
+const cpu_matmul_kernel *cpu_prefill_kernel_for(uint32_t type, cpu_layout layout, cpu_isa isa);
 
 /* The best quantizer of format act at level isa or below (never NULL: the
  * portable families have every format), and the best two-term one (never

@@ -548,8 +548,18 @@ int gguf_open(gguf_file **out, const char *path, gc_err *err)
     g->map = m;
     g->owns_map = true;
     if (parse_file(g, err)) { gguf_close(g); return -1; }
+    for (uint64_t i = 0; i < g->n_tensors; i++) g->tensors[i].file_mapped = true;
     *out = g;
     return 0;
+}
+
+void gguf_drop_pages(const gguf_tensor *t, uint64_t off, uint64_t n)
+{
+    if (!t->file_mapped || off > t->n_bytes || n > t->n_bytes - off) return;
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)t->data + off + pg - 1) / pg * pg, e = ((uintptr_t)t->data + off + n) / pg * pg;
+    /* A private read-only mapping: dropped pages come back from the file. */
+    if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
 }
 
 void gguf_close(gguf_file *g)

@@ -75,6 +75,7 @@ typedef struct gguf_tensor {
     uint64_t n_bytes;             /* validated size of the data */
     uint64_t n_elems;             /* ne[0]*ne[1]*ne[2]*ne[3] */
     const void *data;             /* points into the map (aligned to `alignment` within the file) */
+    bool file_mapped;             /* the map is gguf_open's file mapping (gguf_drop_pages) */
     uint64_t info_offset;         /* offset of this tensor's info record, for messages */
 } gguf_tensor;
 
@@ -102,6 +103,13 @@ int gguf_open(gguf_file **out, const char *path, gc_err *err);
  * the gguf_file. name (may be NULL) is used in messages. */
 int gguf_open_memory(gguf_file **out, const void *data, uint64_t size, const char *name, gc_err *err);
 void gguf_close(gguf_file *g);   /* accepts NULL */
+
+/* Tells the kernel that bytes [off, off + n) of t's data are no longer needed
+ * resident (a backend that copied them): the whole pages inside leave this
+ * process's memory, and are read from the file again if touched. Nothing
+ * where the data is not a file mapping (gguf_open_memory's buffer is the
+ * caller's own). */
+void gguf_drop_pages(const gguf_tensor *t, uint64_t off, uint64_t n);
 
 /* Metadata lookup; NULL if absent. */
 const gguf_kv *gguf_find_kv(const gguf_file *g, const char *key);

@@ -171,6 +171,11 @@ int hb_weight(backend *be, const gguf_tensor *gt, be_tensor **out, gc_err *err)
     return 0;
 }
 
+void hb_weight_row(const be_tensor *t, uint64_t r, float *out)
+{
+    quant_dequant_row(t->type, t->data + r * t->row_bytes, out, t->n_in);
+}
+
 int hb_activation(backend *be, uint64_t n, const char *name, be_tensor **out, gc_err *err)
 {
     host_backend *hb = hb_of(be);
@@ -405,7 +410,7 @@ void hb_embed(backend *be, be_tensor *dst, const be_tensor *table, const int32_t
             return;
         }
         float *row = d + (size_t)i * n_embd;
-        quant_dequant_row(table->type, table->data + (uint64_t)tokens[i] * table->row_bytes, row, n_embd);
+        hb->weight_row(table, (uint64_t)tokens[i], row);
         for (int j = 0; j < n_embd; j++) row[j] *= scale;
     }
 }
@@ -538,4 +543,5 @@ void hb_init(host_backend *hb, const backend *ops, const char *tag,
     hb->tag = tag;
     hb->argmax = argmax;
     hb->rope_rotate = hb_rope_rotate;
+    hb->weight_row = hb_weight_row;
 }

@@ -61,6 +61,10 @@ typedef struct host_backend {
     /* Turns vectors by such angles (hb_rope_rotate's arithmetic; hb_init
      * sets hb_rope_rotate, a backend may bring a faster one). */
     void (*rope_rotate)(float *v, int n, int half, const double *c, const double *s);
+    /* Row r of weight matrix t (n_in values) as floats, for embed: hb_init
+     * sets hb_weight_row (the row as stored), a backend that repacks
+     * weights brings its own. */
+    void (*weight_row)(const be_tensor *t, uint64_t r, float *out);
 
     /* The argmax over s[0..n) of the values, or where cap > 0 of the capped
      * values cap * tanh(x / cap) (lowest index on ties, NaN never wins):
@@ -97,6 +101,7 @@ void hb_init(host_backend *hb, const backend *ops, const char *tag,
  * backend's own rmsnorm, then rotates in double, then writes the cache. A
  * backend may wrap weight and kv_cache to add its own data. */
 int hb_weight(backend *be, const gguf_tensor *gt, be_tensor **out, gc_err *err);
+void hb_weight_row(const be_tensor *t, uint64_t r, float *out);
 int hb_activation(backend *be, uint64_t n, const char *name, be_tensor **out, gc_err *err);
 int hb_kv_cache(backend *be, int n_layer, int n_ctx, const int *slots, int n_kv_head, int head_dim, gc_err *err);
 int hb_kv_read(backend *be, int layer, int slot0, int n, void *k, void *v, gc_err *err);

@@ -96,7 +96,8 @@ static void check_matmul(uint32_t type, uint64_t n_in, uint64_t n_out, int rows,
     double e = compare(dst, rows * n_out);
     bool fl = type == GT_F32 || type == GT_F16 || type == GT_BF16;
     /* A prefill kernel that rounds the weights to bf16 is exact for no x. */
-    const cpu_matmul_kernel *pk = cpu_prefill_kernel_for(type, cpu_backend_isa(nat));
+    cpu_isa isa = cpu_backend_isa(nat);
+    const cpu_matmul_kernel *pk = cpu_prefill_kernel_for(type, cpu_layout_for(type, isa), isa);
     bool rounds = pk && rows >= pk->min_x && pk->bf16_weights;
     double tol = (exact && !rounds) || fl ? 2e-5 : 1e-2;
     CHECK(e <= tol, "%s matmul %s n_in %llu n_out %llu rows %d%s: rel err %.3g", label, quant_type_name(type),

@@ -28,6 +28,7 @@
 
 #include "cpu/isa.h"
 #include "cpu/kernels.h"
+#include "cpu/repack.h"
 #include "model/host_backend.h"
 #include "model/quant.h"
 #include "tests/test.h"
@@ -157,28 +158,33 @@ static void check_gemm(const cpu_kernel_family *fam, const cpu_matmul_kernel *k,
     const quant_info *qi = quant_type_info(k->type);
     size_t row_bytes = (size_t)(n_in / qi->block_elems) * qi->block_bytes;
     size_t w_stride = row_bytes + 5;                   /* odd: rows unaligned */
+    /* An R16 kernel reads whole groups of 16 rows: the matrix has them, the
+     * rows past n_rows included (their outputs must not be written). */
+    bool r16 = k->layout == CPU_LAYOUT_R16;
+    int n_w = r16 ? (n_rows + CPU_R16_ROWS - 1) / CPU_R16_ROWS * CPU_R16_ROWS : n_rows;
     size_t act_bytes = cpu_act_row_bytes(k->act, n_in);
     size_t xa_stride = act_bytes + 12;
     size_t out_stride = (size_t)n_rows + 3;
     cpu_quantize_fn quantize = cpu_quantizer_for(k->act, fam->isa);
 
     /* Exactly sized buffers, so ASan sees a read past the last row. */
-    uint8_t *w = xmalloc((size_t)(n_rows - 1) * w_stride + row_bytes);
+    uint8_t *w = xmalloc((size_t)(n_w - 1) * w_stride + row_bytes);
+    uint8_t *wp = r16 ? xmalloc((size_t)n_w * row_bytes) : NULL;   /* w repacked */
     uint8_t *xa = xmalloc((size_t)(n_x - 1) * xa_stride + act_bytes);
     size_t out_n = (size_t)(n_x - 1) * out_stride + (size_t)n_rows + 2;
     float *out = xmalloc(out_n * sizeof *out);
     float *x = xmalloc((size_t)n_in * sizeof *x);
-    float *wf = xmalloc((size_t)n_rows * n_in * sizeof *wf);
+    float *wf = xmalloc((size_t)n_w * n_in * sizeof *wf);
     double *xd = xmalloc((size_t)n_x * n_in * sizeof *xd);
     float *got = xmalloc((size_t)n_rows * n_x * sizeof *got);
     float *want = xmalloc((size_t)n_rows * n_x * sizeof *want);
     float *absw = xmalloc((size_t)n_rows * n_x * sizeof *absw);
 
     /* Padding bytes are random: a kernel that reads them gets a wrong (or NaN) result. */
-    rand_bytes(w, (size_t)(n_rows - 1) * w_stride + row_bytes);
+    rand_bytes(w, (size_t)(n_w - 1) * w_stride + row_bytes);
     rand_bytes(xa, (size_t)(n_x - 1) * xa_stride + act_bytes);
     int made = 0;
-    for (int r = 0; r < n_rows; r++) {
+    for (int r = 0; r < n_w; r++) {
         made |= make_row(k->type, w + r * w_stride, n_in);
         if (made) break;
         quant_dequant_row(k->type, w + r * w_stride, wf + (size_t)r * n_in, (uint64_t)n_in);
@@ -194,7 +200,12 @@ static void check_gemm(const cpu_kernel_family *fam, const cpu_matmul_kernel *k,
     }
     for (size_t i = 0; i < out_n; i++) out[i] = GUARD;
 
-    k->gemm(n_in, n_rows, n_x, w, w_stride, xa, xa_stride, out, out_stride);
+    if (r16) {
+        cpu_r16_pack(w, w_stride, wp, n_in, n_w / CPU_R16_ROWS);
+        k->gemm(n_in, n_rows, n_x, wp, row_bytes, xa, xa_stride, out, out_stride);
+    } else {
+        k->gemm(n_in, n_rows, n_x, w, w_stride, xa, xa_stride, out, out_stride);
+    }
 
     int guards_ok = 1;
     for (int j = 0; j < n_x; j++) {
@@ -225,7 +236,7 @@ static void check_gemm(const cpu_kernel_family *fam, const cpu_matmul_kernel *k,
     CHECK(guards_ok, "%s %s n_in=%d n_rows=%d n_x=%d: wrote outside the output rows", fam->name,
           quant_type_name(k->type), n_in, n_rows, n_x);
 done:
-    free(w); free(xa); free(out); free(x); free(wf); free(xd); free(got); free(want); free(absw);
+    free(w); free(wp); free(xa); free(out); free(x); free(wf); free(xd); free(got); free(want); free(absw);
 }
 
 static void test_gemm(void)
@@ -456,36 +467,79 @@ static void test_quantizers2(void)
     free(r);
 }
 
+/* ---- the R16 layout ---- */
+
+/* Every row of a repacked matrix dequantizes bit for bit as its file row
+ * does, and the layout keeps each group where its rows were. */
+static void test_r16_layout(void)
+{
+    static const int n_ins[] = { 32, 96, 2048 };
+    for (size_t a = 0; a < sizeof n_ins / sizeof *n_ins; a++) {
+        int n_in = n_ins[a], groups = 3, rows = groups * CPU_R16_ROWS;
+        size_t row_bytes = (size_t)n_in / 32 * 34;
+        CHECK(CPU_R16_BLOCK == CPU_R16_ROWS * 34, "R16 block of %d bytes", CPU_R16_BLOCK);
+        uint8_t *w = xmalloc((size_t)rows * row_bytes), *wp = xmalloc((size_t)rows * row_bytes);
+        float *want = xmalloc((size_t)n_in * sizeof *want), *got = xmalloc((size_t)n_in * sizeof *got);
+        for (int r = 0; r < rows; r++) make_row(GT_Q8_0, w + r * row_bytes, n_in);
+        cpu_r16_pack(w, row_bytes, wp, n_in, groups);
+        int bad = 0;
+        for (int r = 0; r < rows; r++) {
+            quant_dequant_row(GT_Q8_0, w + r * row_bytes, want, (uint64_t)n_in);
+            cpu_r16_dequant_row(wp, row_bytes, (uint64_t)r, n_in, got);
+            bad += memcmp(want, got, (size_t)n_in * sizeof *got) != 0;
+        }
+        CHECK(bad == 0, "R16 n_in %d: %d of %d rows dequantize differently", n_in, bad, rows);
+        free(w); free(wp); free(want); free(got);
+    }
+}
+
 /* ---- the chooser ---- */
+
+/* The kernel of the highest level <= want that has type, among prefill
+ * kernels (min_x > 1) or the others, in layout (any: CPU_LAYOUT_COUNT): the
+ * first a family lists. */
+static const cpu_matmul_kernel *expected_kernel(uint32_t type, int layout, int want, int prefill, int *level)
+{
+    const cpu_matmul_kernel *exp = NULL;
+    *level = -1;
+    for (int g = 0; g < N_FAMS; g++) {
+        const cpu_kernel_family *fam = all_fams[g];
+        if ((int)fam->isa > want || (int)fam->isa <= *level) continue;
+        for (int j = 0; j < fam->n_kernels; j++) {
+            const cpu_matmul_kernel *k = &fam->kernels[j];
+            if (k->type == type && (k->min_x > 1) == prefill && (layout == CPU_LAYOUT_COUNT || (int)k->layout == layout)) {
+                exp = k;
+                *level = fam->isa;
+                break;
+            }
+        }
+    }
+    return exp;
+}
 
 static void test_chooser(void)
 {
     for (int f = 0; f < N_FAMS; f++)
         for (int k = 0; k < all_fams[f]->n_kernels; k++) {
             uint32_t type = all_fams[f]->kernels[k].type;
-            for (int want = 0; want < CPU_ISA_COUNT; want++)
+            for (int want = 0; want < CPU_ISA_COUNT; want++) {
+                int best_level;
+                const cpu_matmul_kernel *best = expected_kernel(type, CPU_LAYOUT_COUNT, want, 0, &best_level);
+                CHECK(cpu_layout_for(type, (cpu_isa)want) == (best ? best->layout : CPU_LAYOUT_FILE),
+                      "cpu_layout_for(%s, %s)", quant_type_name(type), cpu_isa_name((cpu_isa)want));
+                for (int layout = 0; layout < CPU_LAYOUT_COUNT; layout++)
                 for (int prefill = 0; prefill < 2; prefill++) {
-                    /* Expected: the kernel of the highest level <= want that has
-                     * the type, among prefill kernels (min_x > 1) or the others. */
-                    const cpu_matmul_kernel *exp = NULL;
-                    int exp_level = -1;
-                    for (int g = 0; g < N_FAMS; g++) {
-                        const cpu_kernel_family *fam = all_fams[g];
-                        if ((int)fam->isa > want || (int)fam->isa <= exp_level) continue;
-                        for (int j = 0; j < fam->n_kernels; j++)
-                            if (fam->kernels[j].type == type && (fam->kernels[j].min_x > 1) == prefill) {
-                                exp = &fam->kernels[j];
-                                exp_level = fam->isa;
-                            }
-                    }
+                    int exp_level;
+                    const cpu_matmul_kernel *exp = expected_kernel(type, layout, want, prefill, &exp_level);
                     if (prefill) {
-                        CHECK(cpu_prefill_kernel_for(type, (cpu_isa)want) == exp, "cpu_prefill_kernel_for(%s, %s)",
-                              quant_type_name(type), cpu_isa_name((cpu_isa)want));
+                        CHECK(cpu_prefill_kernel_for(type, (cpu_layout)layout, (cpu_isa)want) == exp,
+                              "cpu_prefill_kernel_for(%s, layout %d, %s)", quant_type_name(type), layout,
+                              cpu_isa_name((cpu_isa)want));
                         continue;
                     }
                     cpu_quantize_fn q = NULL;
                     cpu_isa level = CPU_ISA_COUNT;
-                    const cpu_matmul_kernel *got = cpu_kernel_for(type, (cpu_isa)want, &q, &level);
+                    const cpu_matmul_kernel *got = cpu_kernel_for(type, (cpu_layout)layout, (cpu_isa)want, &q, &level);
                     CHECK(got == exp && (!exp || (int)level == exp_level), "cpu_kernel_for(%s, %s): level %s, want %s",
                           quant_type_name(type), cpu_isa_name((cpu_isa)want), cpu_isa_name(level),
                           cpu_isa_name((cpu_isa)exp_level));
@@ -493,10 +547,18 @@ static void test_chooser(void)
                                    "cpu_kernel_for(%s, %s): quantizer", quant_type_name(type),
                                    cpu_isa_name((cpu_isa)want));
                 }
+            }
         }
     for (int want = 0; want < CPU_ISA_COUNT; want++) {
-        CHECK(!cpu_kernel_for(GT_Q2_K, (cpu_isa)want, NULL, NULL), "a kernel for Q2_K");
-        CHECK(!cpu_kernel_for(GT_COUNT + 5, (cpu_isa)want, NULL, NULL), "a kernel for an unknown type");
+        CHECK(!cpu_kernel_for(GT_Q2_K, CPU_LAYOUT_FILE, (cpu_isa)want, NULL, NULL), "a kernel for Q2_K");
+        CHECK(!cpu_kernel_for(GT_COUNT + 5, CPU_LAYOUT_FILE, (cpu_isa)want, NULL, NULL), "a kernel for an unknown type");
+        /* Every type has a kernel in the file's layout (matrices that cannot be repacked). */
+        for (int f = 0; f < N_FAMS; f++)
+            for (int k = 0; k < all_fams[f]->n_kernels; k++)
+                if ((int)all_fams[f]->isa <= want)
+                    CHECK(cpu_kernel_for(all_fams[f]->kernels[k].type, CPU_LAYOUT_FILE, (cpu_isa)want, NULL, NULL),
+                          "no %s kernel in the file layout at %s", quant_type_name(all_fams[f]->kernels[k].type),
+                          cpu_isa_name((cpu_isa)want));
         for (int f = 0; f < N_FAMS; f++)
             for (int k = 0; k < all_fams[f]->n_kernels; k++)
                 CHECK(cpu_quantizer_for(all_fams[f]->kernels[k].act, (cpu_isa)want), "no %s quantizer at %s",
@@ -505,7 +567,8 @@ static void test_chooser(void)
     /* The real Gemma 3 270M's types have a portable kernel. */
     static const uint32_t needed[] = { GT_F32, GT_Q8_0, GT_Q5_0 };
     for (size_t i = 0; i < sizeof needed / sizeof *needed; i++)
-        CHECK(cpu_kernel_for(needed[i], CPU_ISA_PORTABLE, NULL, NULL), "no portable %s kernel", quant_type_name(needed[i]));
+        CHECK(cpu_kernel_for(needed[i], CPU_LAYOUT_FILE, CPU_ISA_PORTABLE, NULL, NULL), "no portable %s kernel",
+              quant_type_name(needed[i]));
 }
 
 /* Every family's f32 vector helpers (attention, GeGLU) against double, on
@@ -702,6 +765,7 @@ int main(void)
         return 2;
     }
     fprintf(stderr, "cpu level: %s (detected %s)\n", cpu_isa_name(cpu_level), cpu_isa_name(cpu_isa_detect()));
+    TEST_RUN(test_r16_layout);
     TEST_RUN(test_chooser);
     TEST_RUN(test_quantizers);
     TEST_RUN(test_quantizers2);

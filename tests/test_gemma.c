@@ -129,7 +129,8 @@ static int pooled_agree[2], pooled_n[2];
  * llama.cpp's do (7e-3 on these models), not ~1e-4 as with its 8-bit pairs. */
 static bool bf16_prefill(void)
 {
-    const cpu_matmul_kernel *pk = be_exact ? NULL : cpu_prefill_kernel_for(GT_Q8_0, be_level);
+    const cpu_matmul_kernel *pk =
+        be_exact ? NULL : cpu_prefill_kernel_for(GT_Q8_0, cpu_layout_for(GT_Q8_0, be_level), be_level);
     return pk && pk->bf16_weights;
 }
 
