@@ -107,7 +107,10 @@ static void check_matmul(uint32_t type, uint64_t n_in, uint64_t n_out, int rows,
 }
 
 /* Every type; 1 row (decode), 3, 19 and 70 (prefill tiles, partial ones);
- * output rows not a multiple of a chunk; F32 rows of 40 values. */
+ * output rows not a multiple of a chunk; F32 rows of 40 values. Row counts
+ * that are multiples of 16 (48, 4096) and others: Q8_0 matrices are
+ * repacked (the R16 layout) at the levels that have its kernels, only
+ * where their rows fill whole groups of 16. */
 static void test_matmul(void)
 {
     for (size_t ti = 0; ti < N_TYPES; ti++) {
@@ -118,10 +121,12 @@ static void test_matmul(void)
         for (int ri = 0; ri < 4; ri++) {
             check_matmul(t, n_in, 37 + 16 * ri, rows[ri], true);
             check_matmul(t, n_in, 200, rows[ri], false);
+            check_matmul(t, n_in, 48, rows[ri], true);
         }
     }
     /* a tall matrix: many chunks */
     check_matmul(GT_Q8_0, 64, 5000, 1, true);
+    check_matmul(GT_Q8_0, 64, 4096, 2, true);
     check_matmul(GT_Q4_K, 256, 3000, 2, true);
 }
 
@@ -130,7 +135,7 @@ static void test_geglu(void)
     const uint32_t types[][2] = { { GT_Q4_K, GT_Q4_K }, { GT_Q8_0, GT_Q4_K }, { GT_F32, GT_Q6_K }, { GT_Q5_0, GT_Q5_0 } };
     for (int ti = 0; ti < 4; ti++)
         for (int rows = 1; rows <= 9; rows += 8) {
-            uint64_t n_in = 256, n_ff = 83;
+            uint64_t n_in = 256, n_ff = rows == 1 ? 83 : 96;   /* 96: Q8_0 repacked (R16) */
             void *gd = vt_rand_weight(types[ti][0], n_in, n_ff), *ud = vt_rand_weight(types[ti][1], n_in, n_ff);
             pair g = weight2("gate", types[ti][0], n_in, n_ff, 2, gd), u = weight2("up", types[ti][1], n_in, n_ff, 2, ud);
             float *x = malloc(rows * n_in * 4);
@@ -153,16 +158,19 @@ static void test_embed_norms(void)
 {
     for (size_t ti = 0; ti < N_TYPES; ti++) {
         uint32_t t = all_types[ti];
-        uint64_t D = quant_type_info(t)->block_elems == 256 ? 256 : 64, V = 9;
-        void *td = vt_rand_weight(t, D, V);
-        pair tab = weight2("tok", t, D, V, 2, td), dst = act2(3 * D, NULL);
-        int32_t toks[3] = { 8, 0, 3 };
-        begin2();
-        ref->embed(ref, dst.r, tab.r, toks, 3, (int)D, 4.5f);
-        nat->embed(nat, dst.n, tab.n, toks, 3, (int)D, 4.5f);
-        end2("embed");
-        CHECK(compare(dst, 3 * D) == 0, "%s embed %s differs", label, quant_type_name(t));
-        free(td);
+        /* 9 rows, and 48: a Q8_0 table in the R16 layout */
+        for (uint64_t D = quant_type_info(t)->block_elems == 256 ? 256 : 64, V = 9; V <= 48; V += 39) {
+            void *td = vt_rand_weight(t, D, V);
+            pair tab = weight2("tok", t, D, V, 2, td), dst = act2(3 * D, NULL);
+            int32_t toks[3] = { (int32_t)V - 1, 0, 3 + (int32_t)V / 2 };
+            begin2();
+            ref->embed(ref, dst.r, tab.r, toks, 3, (int)D, 4.5f);
+            nat->embed(nat, dst.n, tab.n, toks, 3, (int)D, 4.5f);
+            end2("embed");
+            CHECK(compare(dst, 3 * D) == 0, "%s embed %s of %llu rows differs", label, quant_type_name(t),
+                  (unsigned long long)V);
+            free(td);
+        }
     }
     enum { R = 5, C = 96 };
     float x[R * C], o[R * C], w[C], w2[C];

@@ -797,6 +797,76 @@ static void test_model_roundtrip(void)
     CHECK(n >= 8, "round-tripped %d models (generated models missing? run make models)", n);
 }
 
+/* Resident bytes of the mapping that holds address p, or 0: from
+ * /proc/self/smaps, which walks the page tables (the process's own counters
+ * lag, and its other memory moves by more than a tensor). */
+static uint64_t rss_of_mapping(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    unsigned long long kb = 0, lo, hi;
+    int in = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        if (sscanf(line, "%llx-%llx ", &lo, &hi) == 2)   /* a mapping's first line (no field is "x-y") */
+            in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        else if (in && sscanf(line, "Rss: %llu kB", &kb) == 1)
+            break;
+    }
+    if (f) fclose(f);
+    return (uint64_t)kb << 10;
+}
+
+/* gguf_drop_pages: a file mapping's pages of a tensor leave the process and
+ * come back unchanged when read again; an in-memory file's bytes (the
+ * caller's own) are left alone. */
+static void test_drop_pages(void)
+{
+    const char *path = "tests/models/g2-quant-Q8_0.gguf";
+    gguf_file *g = NULL;
+    gc_err err = {{0}};
+    CHECK(gguf_open(&g, path, &err) == 0, "%s", err.msg);
+    if (!g) return;
+    const gguf_tensor *t = gguf_find_tensor(g, "token_embd.weight");
+    CHECK(t && t->file_mapped && t->n_bytes >= 256 << 10, "%s: token_embd of %llu bytes", path,
+          t ? (unsigned long long)t->n_bytes : 0ull);
+    if (t && t->n_bytes >= 256 << 10) {
+        uint8_t *copy = malloc(t->n_bytes);
+        memcpy(copy, t->data, t->n_bytes);    /* every page of it resident */
+        uint64_t before = rss_of_mapping(t->data);
+        gguf_drop_pages(t, 0, t->n_bytes);
+        uint64_t after = rss_of_mapping(t->data);
+        CHECK(before >= after + t->n_bytes / 2, "dropping %llu bytes: resident %llu -> %llu",
+              (unsigned long long)t->n_bytes, (unsigned long long)before, (unsigned long long)after);
+        CHECK(memcmp(copy, t->data, t->n_bytes) == 0, "the dropped pages read back differently");
+        gguf_drop_pages(t, t->n_bytes, 1);    /* past the end: nothing */
+        free(copy);
+    }
+    gguf_close(g);
+
+    /* The same file in page-aligned heap memory (MADV_DONTNEED would zero it). */
+    FILE *f = fopen(path, "rb");
+    long len = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0) len = ftell(f);
+    void *mem = NULL;
+    uint8_t *orig = len > 0 ? malloc((size_t)len) : NULL;
+    int ok = orig && !posix_memalign(&mem, 4096, (size_t)len) && fseek(f, 0, SEEK_SET) == 0 &&
+             fread(mem, 1, (size_t)len, f) == (size_t)len;
+    if (f) fclose(f);
+    CHECK(ok, "%s: cannot read it", path);
+    if (ok) {
+        memcpy(orig, mem, (size_t)len);
+        CHECK(gguf_open_memory(&g, mem, (uint64_t)len, path, &err) == 0, "%s", err.msg);
+        for (uint64_t i = 0; g && i < g->n_tensors; i++) {
+            CHECK(!g->tensors[i].file_mapped, "an in-memory tensor marked file-mapped");
+            gguf_drop_pages(&g->tensors[i], 0, g->tensors[i].n_bytes);
+        }
+        CHECK(memcmp(mem, orig, (size_t)len) == 0, "gguf_drop_pages changed an in-memory file");
+        gguf_close(g);
+    }
+    free(mem);
+    free(orig);
+}
+
 /* The real model ($REAL_MODEL, which make test installs; required under CI=true). */
 static void test_real_model(void)
 {
@@ -822,6 +892,7 @@ int main(void)
 {
     TEST_RUN(test_roundtrip);
     TEST_RUN(test_open_file);
+    TEST_RUN(test_drop_pages);
     TEST_RUN(test_alignment);
     TEST_RUN(test_truncation);
     TEST_RUN(test_mutations);
