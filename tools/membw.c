@@ -5,13 +5,17 @@
  *
  * THREADS threads each sum their slice of a MIB buffer (larger than any
  * last-level cache) with several independent accumulators; the best of 7
- * passes is printed as `membw_gb_s=X threads=N mib=M`.
+ * passes is printed as `membw_gb_s=X threads=N mib=M`. The buffer is in
+ * transparent huge pages where the kernel gives them (MADV_HUGEPAGE), as
+ * the CPU backend's repacked weights are: in 4 KiB pages the same reads
+ * measured 10% slower on a 2-core VM, and the roofline is the best case.
  */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,8 +45,9 @@ int main(int argc, char **argv)
         return 2;
     }
     size_t n = mib << 17;   /* uint64 words */
-    uint64_t *buf = malloc(n * sizeof *buf);
-    if (!buf) { fprintf(stderr, "membw: out of memory for %zu MiB\n", mib); return 1; }
+    uint64_t *buf = mmap(NULL, n * sizeof *buf, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED) { fprintf(stderr, "membw: out of memory for %zu MiB\n", mib); return 1; }
+    madvise(buf, n * sizeof *buf, MADV_HUGEPAGE);
     for (size_t i = 0; i < n; i++) buf[i] = i;   /* touch every page */
     pthread_t th[256];
     slice sl[256];
@@ -59,6 +64,6 @@ int main(int argc, char **argv)
         if (gbs > best) best = gbs;
     }
     printf("membw_gb_s=%.2f threads=%d mib=%zu (checksum %llu)\n", best, threads, mib, (unsigned long long)(check & 0xff));
-    free(buf);
+    munmap(buf, n * sizeof *buf);
     return 0;
 }
