@@ -204,7 +204,7 @@ TILE_FN q6k_block(const uint8_t *blk, const uint8_t *const *xb, const __m256 *xd
         acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_mul_ps(dv, xd[c]), acc[c]);
 }
 
-KQ_DEFINE_GEMMS(__m256, _mm256_setzero_ps, _mm256_set1_ps, kq_hsum256, 4, 2)
+KQ_DEFINE_GEMMS(__m256, _mm256_setzero_ps, _mm256_set1_ps, kq_hsum256, 4, 2, 2)
 
 static const cpu_matmul_kernel kernels[] = {
     { .type = GT_Q4_K, .act = CPU_ACT_Q8_K, .gemm = gemm_q4k },

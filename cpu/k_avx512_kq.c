@@ -9,7 +9,9 @@
  * holds 64 codes, which is two Q4_K/Q5_K sub-blocks (one 32-byte chunk's low
  * and high nibbles, unpacked side by side so they line up with 64 contiguous
  * activations) or four Q6_K sub-blocks of 16. The 32 vector registers let a
- * prefill tile hold 2 weight rows x 4 activation rows.
+ * prefill tile hold 2 weight rows x 4 activation rows, and a decode tile (the
+ * two terms of one activation row) 4 weight rows: more memory streams in
+ * flight than 2 (docs/cpu.md, "Decode tiles").
  */
 #include "cpu/kernels.h"
 
@@ -121,7 +123,7 @@ TILE_FN q6k_block(const uint8_t *blk, const uint8_t *const *xb, const __m512 *xd
         acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_mul_ps(dv, xd[c]), acc[c]);
 }
 
-KQ_DEFINE_GEMMS(__m512, _mm512_setzero_ps, _mm512_set1_ps, _mm512_reduce_add_ps, 4, 2)
+KQ_DEFINE_GEMMS(__m512, _mm512_setzero_ps, _mm512_set1_ps, _mm512_reduce_add_ps, 4, 4, 2)
 
 static const cpu_matmul_kernel kernels[] = {
     { .type = GT_Q4_K, .act = CPU_ACT_Q8_K, .gemm = gemm_q4k },

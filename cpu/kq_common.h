@@ -58,7 +58,9 @@ static inline void kq_unpack_scales(const uint8_t *s, uint8_t out[16])
  * activation rows c0.., over the whole of n_in, with its accumulators in
  * registers. The tile shapes are the family's choice: `dec` for n_x = 1
  * (decode: r_dec weight rows at once, for independent accumulation chains
- * and memory streams), `pre[c-1]` for r_pre weight rows x c activation rows
+ * and memory streams), `dec2` for n_x = 2 (a decode product's two terms:
+ * r_dec2 rows, more than a prefill tile's where the registers allow),
+ * `pre[c-1]` for r_pre weight rows x c activation rows
  * (prefill: each decoded weight block is used c times), `one[c-1]` for the
  * rows left over. */
 typedef struct kq_job {
@@ -78,6 +80,8 @@ typedef void (*kq_tile_fn)(const kq_job *jb, int r0, int c0);
 typedef struct kq_tiles {
     int r_dec;
     kq_tile_fn dec;                  /* r_dec x 1 */
+    int r_dec2;
+    kq_tile_fn dec2;                 /* r_dec2 x 2: the two terms of a decode product */
     int r_pre;
     kq_tile_fn pre[KQ_MAX_C];        /* r_pre x (1..KQ_MAX_C) */
     kq_tile_fn one[KQ_MAX_C];        /* 1 x (1..KQ_MAX_C) */
@@ -93,6 +97,8 @@ static inline void kq_gemm(const kq_tiles *t, int n_in, int n_rows, int n_x, con
     int i = 0;
     if (n_x == 1) {
         for (; i + t->r_dec <= n_rows; i += t->r_dec) t->dec(&jb, i, 0);
+    } else if (n_x == 2) {
+        for (; i + t->r_dec2 <= n_rows; i += t->r_dec2) t->dec2(&jb, i, 0);
     } else {
         for (; i + t->r_pre <= n_rows; i += t->r_pre)
             for (int j = 0; j < n_x; j += KQ_MAX_C)
@@ -106,8 +112,9 @@ static inline void kq_gemm(const kq_tiles *t, int n_in, int n_rows, int n_x, con
 /* One tile set: tile(jb, r0, c0, R, C) is an always-inline function with
  * R x C accumulators, instantiated here for the shapes kq_gemm asks for;
  * `name` becomes the family's cpu_gemm_fn. */
-#define KQ_TILESET(name, tile, RD, RP) \
+#define KQ_TILESET(name, tile, RD, RD2, RP) \
     static void name##_d(const kq_job *j, int r, int c) { tile(j, r, c, RD, 1); } \
+    static void name##_d2(const kq_job *j, int r, int c) { tile(j, r, c, RD2, 2); } \
     static void name##_p1(const kq_job *j, int r, int c) { tile(j, r, c, RP, 1); } \
     static void name##_p2(const kq_job *j, int r, int c) { tile(j, r, c, RP, 2); } \
     static void name##_p3(const kq_job *j, int r, int c) { tile(j, r, c, RP, 3); } \
@@ -117,7 +124,7 @@ static inline void kq_gemm(const kq_tiles *t, int n_in, int n_rows, int n_x, con
     static void name##_o3(const kq_job *j, int r, int c) { tile(j, r, c, 1, 3); } \
     static void name##_o4(const kq_job *j, int r, int c) { tile(j, r, c, 1, 4); } \
     static const kq_tiles name##_tiles = { \
-        RD, name##_d, RP, { name##_p1, name##_p2, name##_p3, name##_p4 }, \
+        RD, name##_d, RD2, name##_d2, RP, { name##_p1, name##_p2, name##_p3, name##_p4 }, \
         { name##_o1, name##_o2, name##_o3, name##_o4 } }; \
     static void name(KQ_GEMM_ARGS) { kq_gemm(&name##_tiles, n_in, n_rows, n_x, w, ws, xa, xs, out, os); }
 
@@ -127,8 +134,8 @@ static inline void kq_gemm(const kq_tiles *t, int n_in, int n_rows, int n_x, con
  * once, by the including file's q45k_block / q6k_block, and used against
  * the C activation blocks; per-lane f32 accumulators, one reduction per
  * output. Defines the cpu_gemm_fns gemm_q4k, gemm_q5k, gemm_q6k with tiles
- * of RD x 1 (decode) and RP x 1..4 (prefill). */
-#define KQ_DEFINE_GEMMS(VEC, ZERO, SET1, REDUCE, RD, RP) \
+ * of RD x 1 and RD2 x 2 (decode) and RP x 1..4 (prefill). */
+#define KQ_DEFINE_GEMMS(VEC, ZERO, SET1, REDUCE, RD, RD2, RP) \
 static inline __attribute__((always_inline)) void \
 tile(const kq_job *jb, int r0, int c0, const int R, const int C, const uint32_t type) \
 { \
@@ -160,9 +167,9 @@ static inline __attribute__((always_inline)) void \
 q5k_tile(const kq_job *jb, int r0, int c0, const int R, const int C) { tile(jb, r0, c0, R, C, GT_Q5_K); } \
 static inline __attribute__((always_inline)) void \
 q6k_tile(const kq_job *jb, int r0, int c0, const int R, const int C) { tile(jb, r0, c0, R, C, GT_Q6_K); } \
-KQ_TILESET(gemm_q4k, q4k_tile, RD, RP) \
-KQ_TILESET(gemm_q5k, q5k_tile, RD, RP) \
-KQ_TILESET(gemm_q6k, q6k_tile, RD, RP)
+KQ_TILESET(gemm_q4k, q4k_tile, RD, RD2, RP) \
+KQ_TILESET(gemm_q5k, q5k_tile, RD, RD2, RP) \
+KQ_TILESET(gemm_q6k, q6k_tile, RD, RD2, RP)
 
 #if defined(__AVX2__) && defined(__F16C__)
 #include <immintrin.h>
