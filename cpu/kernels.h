@@ -2,12 +2,13 @@
  *
  * A weight matrix W is [n_rows][n_in] in its GGUF type, read straight from the
  * file mapping, or for Q8_0 at the avx512 and amx levels repacked at load into
- * groups of 16 rows (cpu_layout, cpu/repack.h). A product is computed against activations that were first
- * converted, once per product, to the format the weight type asks for
- * (cpu_act): 8-bit blocks for quantized weights (integer dot products, f32
- * block scales), plain f32 rows for F32/F16/BF16 weights, and bf16 rows for
- * the prefill kernels of the amx level (cpu_prefill_kernel_for), which a
- * product of many activation rows uses instead.
+ * groups of 16 rows (cpu_layout, cpu/repack.h). A product is computed against
+ * activations that were first converted, once per product, to the format the
+ * weight type asks for (cpu_act): 8-bit blocks for quantized weights (integer
+ * dot products, f32 block scales), plain f32 rows for F32/F16/BF16 weights,
+ * and bf16 rows for the prefill kernels of the amx level
+ * (cpu_prefill_kernel_for), which a product of many activation rows uses
+ * instead.
  *
  * Kernels come in families: one family = one instruction-set level x one group
  * of weight types, in its own source file (cpu/k_<isa>_<group>.c) compiled with

@@ -17,6 +17,7 @@
 #include "base/clock.h"
 #include "cpu/isa.h"
 #include "cpu/kernels.h"
+#include "cpu/repack.h"
 #include "model/quant.h"
 
 static const cpu_kernel_family *const fams[] = {
@@ -61,6 +62,14 @@ static void bench(const cpu_kernel_family *fam, const cpu_matmul_kernel *k, int 
     float *x = malloc(sizeof(float) * n_in), *out = malloc(sizeof(float) * (size_t)n_rows * n_x);
     if (!w || !xa || !x || !out) { fprintf(stderr, "out of memory\n"); exit(1); }
     fill_weights(k->type, w, row * n_rows);
+    if (k->layout == CPU_LAYOUT_R16) {   /* the same blocks, repacked as the backend does */
+        if (n_rows % CPU_R16_ROWS) { free(w); free(xa); free(x); free(out); return; }
+        uint8_t *p = malloc(row * n_rows);
+        if (!p) { fprintf(stderr, "out of memory\n"); exit(1); }
+        cpu_r16_pack(w, row, p, n_in, n_rows / CPU_R16_ROWS);
+        free(w);
+        w = p;
+    }
     for (int i = 0; i < n_in; i++) x[i] = (float)((i * 7919) % 1000) / 500.0f - 1.0f;
     cpu_quantize_fn q = cpu_quantizer_for(k->act, fam->isa);
     for (int j = 0; j < n_x; j++) q(x, xa + j * xrow, n_in);
@@ -75,10 +84,10 @@ static void bench(const cpu_kernel_family *fam, const cpu_matmul_kernel *k, int 
         calls++;
     }
     if (n_x == 1)
-        printf("%-14s %-5s %6d x %-5d n_x=%-3d %8.1f us  %7.1f GB/s\n", fam->name, qi->name, n_rows, n_in,
+        printf("%-14s %-5s %-4s %6d x %-5d n_x=%-3d %8.1f us  %7.1f GB/s\n", fam->name, qi->name, k->layout == CPU_LAYOUT_R16 ? "r16" : "", n_rows, n_in,
                n_x, best * 1e6, (double)row * n_rows / best * 1e-9);
     else
-        printf("%-14s %-5s %6d x %-5d n_x=%-3d %8.1f us  %7.1f GOP/s\n", fam->name, qi->name, n_rows, n_in,
+        printf("%-14s %-5s %-4s %6d x %-5d n_x=%-3d %8.1f us  %7.1f GOP/s\n", fam->name, qi->name, k->layout == CPU_LAYOUT_R16 ? "r16" : "", n_rows, n_in,
                n_x, best * 1e6, 2.0 * n_in * n_rows * n_x / best * 1e-9);
     fflush(stdout);
     free(w); free(xa); free(x); free(out);
