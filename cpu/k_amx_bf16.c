@@ -390,7 +390,8 @@ static void quantize_bf16(const float *x, void *dst, int n)
 static const cpu_matmul_kernel kernels[] = {
     PREFILL(GT_Q8_0, gemm_q8_0),
     { .type = GT_Q8_0, .act = CPU_ACT_BF16, .gemm = gemm_q8_0_r16, .layout = CPU_LAYOUT_R16, .min_x = MIN_X,
-      .bf16_weights = true }, PREFILL(GT_Q4_0, gemm_q4_0), PREFILL(GT_Q4_1, gemm_q4_1),
+      .bf16_weights = true },
+    PREFILL(GT_Q4_0, gemm_q4_0), PREFILL(GT_Q4_1, gemm_q4_1),
     PREFILL(GT_Q5_0, gemm_q5_0), PREFILL(GT_Q5_1, gemm_q5_1), PREFILL(GT_Q4_K, gemm_q4_k),
     PREFILL(GT_Q5_K, gemm_q5_k), PREFILL(GT_Q6_K, gemm_q6_k),
 };

@@ -250,16 +250,20 @@ static void gemm_q8_0_r16(K_GEMM_PARAMS)
     const int nb = n_in / 32;
     for (int r = 0; r < n_rows; r += CPU_R16_ROWS) {
         const uint8_t *g = w + (size_t)r * w_stride;
-        float *o = out + r;
         int left = n_rows - r, c = 0;
-        for (; c + R16_TC <= n_x; c += R16_TC) r16_tile(R16_TC, nb, g, xa + c * xa_stride, xa_stride, o + c * out_stride, out_stride, left);
+#define R16_TILE(n) r16_tile(n, nb, g, xa + c * xa_stride, xa_stride, out + c * out_stride + r, out_stride, left)
+        for (; c + R16_TC <= n_x; c += R16_TC) R16_TILE(R16_TC);
         switch (n_x - c) {
         case 0: break;
-#define R16_CASE(n) case n: r16_tile(n, nb, g, xa + c * xa_stride, xa_stride, o + c * out_stride, out_stride, left); break;
-        R16_CASE(1) R16_CASE(2) R16_CASE(3) R16_CASE(4) R16_CASE(5) R16_CASE(6)
-        default: r16_tile(7, nb, g, xa + c * xa_stride, xa_stride, o + c * out_stride, out_stride, left); break;
-#undef R16_CASE
+        case 1: R16_TILE(1); break;
+        case 2: R16_TILE(2); break;
+        case 3: R16_TILE(3); break;
+        case 4: R16_TILE(4); break;
+        case 5: R16_TILE(5); break;
+        case 6: R16_TILE(6); break;
+        default: R16_TILE(7); break;
         }
+#undef R16_TILE
     }
 }
 

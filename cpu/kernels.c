@@ -4,9 +4,9 @@
 #include <stddef.h>
 
 /* Per level, the families that level adds; lower levels fill the gaps. */
-static const cpu_kernel_family *const families[CPU_ISA_COUNT][3] = {
+static const cpu_kernel_family *const families[CPU_ISA_COUNT][4] = {
     [CPU_ISA_PORTABLE] = { &cpu_fam_portable_q32, &cpu_fam_portable_kq, &cpu_fam_portable_float },
-    [CPU_ISA_AVX2]     = { &cpu_fam_avx2_q32, &cpu_fam_avx2_kq, &cpu_fam_avx2_float },
+    [CPU_ISA_AVX2]     = { &cpu_fam_avx2_q32, &cpu_fam_avx2_kq, &cpu_fam_avx2_float, &cpu_fam_avx2_deq },
     [CPU_ISA_AVX512]   = { &cpu_fam_avx512_q32, &cpu_fam_avx512_kq, &cpu_fam_avx512_float },
     [CPU_ISA_AMX]      = { &cpu_fam_amx_bf16, NULL, NULL },
 };

@@ -168,7 +168,7 @@ cpu_vec_ops cpu_vec_for(cpu_isa isa);
 
 /* The families (defined in cpu/k_*.c, listed in cpu/kernels.c). */
 extern const cpu_kernel_family cpu_fam_portable_q32, cpu_fam_portable_kq, cpu_fam_portable_float;
-extern const cpu_kernel_family cpu_fam_avx2_q32, cpu_fam_avx2_kq, cpu_fam_avx2_float;
+extern const cpu_kernel_family cpu_fam_avx2_q32, cpu_fam_avx2_kq, cpu_fam_avx2_float, cpu_fam_avx2_deq;
 extern const cpu_kernel_family cpu_fam_avx512_q32, cpu_fam_avx512_kq, cpu_fam_avx512_float;
 extern const cpu_kernel_family cpu_fam_amx_bf16;
 

@@ -35,7 +35,7 @@
 
 static const cpu_kernel_family *const all_fams[] = {
     &cpu_fam_portable_q32, &cpu_fam_portable_kq, &cpu_fam_portable_float,
-    &cpu_fam_avx2_q32,     &cpu_fam_avx2_kq,     &cpu_fam_avx2_float,
+    &cpu_fam_avx2_q32,     &cpu_fam_avx2_kq,     &cpu_fam_avx2_float,   &cpu_fam_avx2_deq,
     &cpu_fam_avx512_q32,   &cpu_fam_avx512_kq,   &cpu_fam_avx512_float,
     &cpu_fam_amx_bf16,
 };
