@@ -23,7 +23,8 @@
  * them, its C tiles kept across chunks in a small accumulator. The last
  * activation tile overlaps the one before when n_x is no multiple of 16 (the
  * rows it shares are computed twice and stored once); weight rows past the
- * end are zero in B and masked off in the output.
+ * end are zero in B and masked off in the output. Q8_0 in the R16 layout
+ * (cpu/repack.h) has a decoder of its own, decode_r16.
  */
 #include "cpu/kernels.h"
 #include "cpu/k_tiles.h"

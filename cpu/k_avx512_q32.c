@@ -21,6 +21,10 @@
  * activation rows in the 32 registers. The level's other gains are vpdpbusd
  * itself (one instruction for vpmaddubsw + vpmaddwd, no sign trick) and the
  * mask registers (the fifth bits of Q5 in two instructions).
+ *
+ * Q8_0 matrices whose rows fill groups of 16 are repacked at load (cpu/repack.h)
+ * and go through gemm_q8_0_r16 instead, for decode and prefill alike; the
+ * file-layout gemm_q8_0 serves the rest and GEMMA_CHAT_CPU_REPACK=0.
  */
 #include "cpu/kernels.h"
 #include "cpu/k_avx2_util.h"
